@@ -1,0 +1,40 @@
+"""nnfpga: compile trained neural networks into bit-exact FPGA firmware.
+
+>>> import nnfpga
+>>> config = nnfpga.config_from_keras_model(model, granularity="name")          # doctest: +SKIP
+>>> hw = nnfpga.convert_from_keras_model(model, hls_config=config, output_dir="prj")  # doctest: +SKIP
+>>> y = hw.predict(X)                                                           # doctest: +SKIP
+"""
+
+from nnfpga.api import config_from_keras_model, convert_from_keras_model, graph_from_keras_model, load_project
+from nnfpga.errors import (
+    ConfigError,
+    EmulationError,
+    ModelLoadError,
+    NnfpgaError,
+    OverflowWarning,
+    PrecisionError,
+    ShapeError,
+    UnsupportedLayerError,
+)
+from nnfpga.fixed import FixedType
+from nnfpga.model import HWModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "EmulationError",
+    "FixedType",
+    "HWModel",
+    "ModelLoadError",
+    "NnfpgaError",
+    "OverflowWarning",
+    "PrecisionError",
+    "ShapeError",
+    "UnsupportedLayerError",
+    "config_from_keras_model",
+    "convert_from_keras_model",
+    "graph_from_keras_model",
+    "load_project",
+]

@@ -1,0 +1,109 @@
+"""Apply a parsed :class:`Config` to a graph: explicit types and per-layer attributes, then type inference."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+
+from nnfpga.config.schema import Config, LayerConfig
+from nnfpga.errors import ConfigError
+from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
+from nnfpga.passes import infer_types
+
+TYPE_NAMES = {
+    "input": "Input", "dense": "Dense", "scale_shift": "BatchNormalization", "relu": "ReLU",
+    "leaky_relu": "LeakyReLU", "elu": "ELU", "sigmoid": "Sigmoid", "tanh": "Tanh", "hard_sigmoid": "HardSigmoid",
+    "hard_tanh": "HardTanh", "softmax": "Softmax", "linear": "Linear", "flatten": "Flatten", "reshape": "Reshape",
+    "dropout": "Dropout",
+}
+ACTIVATION_TYPE = "Activation"  # LayerType key matching every activation and table op
+
+
+def type_name(node: Node) -> str:
+    return TYPE_NAMES[node.op]
+
+
+def apply_config(graph: Graph, config: Config) -> Graph:
+    """Return a copy of ``graph`` with each node's explicit types and attributes set (LayerName over LayerType
+    over Model), validated against the graph, and every type left open inferred."""
+    graph = graph.copy()
+    _check_names(graph, config)
+    valid_types = set(TYPE_NAMES.values()) | {ACTIVATION_TYPE}
+    for tname in config.layer_type:
+        if tname not in valid_types:
+            close = difflib.get_close_matches(tname, sorted(valid_types), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"LayerType.{tname}: unknown layer type{hint}; known types: {', '.join(sorted(valid_types))}")
+    for node in graph:
+        entries = []
+        if OPS[node.op].category in ("activation", "table") and ACTIVATION_TYPE in config.layer_type:
+            entries.append((f"LayerType.{ACTIVATION_TYPE}", config.layer_type[ACTIVATION_TYPE]))
+        if type_name(node) in config.layer_type:
+            entries.append((f"LayerType.{type_name(node)}", config.layer_type[type_name(node)]))
+        if node.name in config.layer_name:
+            entries.append((f"LayerName.{node.name}", config.layer_name[node.name]))
+        node.types = {}
+        node.attrs.update(reuse_factor=config.reuse_factor, strategy=config.strategy, trace=config.trace)
+        for where, lc in entries:
+            _apply_layer(node, lc, where, explicit=where.startswith("LayerName"))
+        _check_reuse(node, "LayerName" if node.name in config.layer_name else "Model")
+    infer_types(graph, config.default)
+    return graph
+
+
+def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> None:
+    op = OPS[node.op]
+    for slot, t in lc.precision.items():
+        if slot not in op.slots:
+            if lc.precision_from_string:
+                continue
+            raise ConfigError(f"{where}.Precision: {type_name(node)} layer {node.name!r} has no {slot!r} precision; "
+                              f"valid keys: {', '.join(op.slots)}")
+        node.types[slot] = t
+    if lc.reuse_factor is not None:
+        node.attrs["reuse_factor"] = lc.reuse_factor
+    if lc.strategy is not None:
+        node.attrs["strategy"] = lc.strategy
+    if lc.trace is not None:
+        node.attrs["trace"] = lc.trace
+    for key, value in (("table_size", lc.table_size), ("table_range", lc.table_range)):
+        if value is None:
+            continue
+        if op.category != "table":
+            if explicit:
+                raise ConfigError(f"{where}: {type_name(node)} layer {node.name!r} has no lookup table; "
+                                  f"TableSize/TableRange apply to Sigmoid, Tanh, ELU and Softmax layers")
+            continue
+        node.attrs[key] = value
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Each of the ``n_in * n_out / R`` multipliers is used exactly ``R`` times: ``R`` divides ``n_in * n_out``."""
+    total = n_in * n_out
+    return [r for r in range(1, total + 1) if total % r == 0]
+
+
+def _check_reuse(node: Node, where: str) -> None:
+    if node.op != "dense":
+        return
+    n_in, n_out = node.weights["kernel"].shape
+    rf = node.attrs["reuse_factor"]
+    valid = valid_reuse_factors(n_in, n_out)
+    if rf not in valid:
+        raise ConfigError(
+            f"ReuseFactor {rf} (from {where}) is not valid for Dense layer {node.name!r} with {n_in} inputs x {n_out} "
+            f"outputs = {n_in * n_out} multiplications: it must divide {n_in * n_out}. "
+            f"Valid values: {', '.join(map(str, valid))}")
+
+
+def _check_names(graph: Graph, config: Config) -> None:
+    for name in config.layer_name:
+        if name in graph:
+            continue
+        if name in graph.removed:
+            warnings.warn(f"LayerName.{name} has no effect: {graph.removed[name]}", stacklevel=3)
+            continue
+        close = difflib.get_close_matches(name, list(graph.nodes), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"LayerName.{name}: no layer of that name{hint}; layers: {', '.join(graph.nodes)}")

@@ -1,0 +1,62 @@
+"""Every error nnfpga raises derives from :class:`NnfpgaError`.
+
+Messages say what was expected and what was found; tests pin them.
+"""
+
+from __future__ import annotations
+
+
+class NnfpgaError(Exception):
+    """Base class of every error raised by nnfpga."""
+
+
+class PrecisionError(NnfpgaError, ValueError):
+    """A precision string or fixed-point type is invalid."""
+
+
+class ConfigError(NnfpgaError, ValueError):
+    """The configuration dict/YAML has an unknown key or an invalid value."""
+
+
+class ModelLoadError(NnfpgaError):
+    """A model file could not be read (missing, corrupt or not a model of the expected kind)."""
+
+
+class UnsupportedLayerError(NnfpgaError):
+    """The model contains layers nnfpga cannot convert; all of them are listed at once."""
+
+    def __init__(self, layers: list[tuple[str, str]], framework: str = "Keras") -> None:
+        self.layers = list(layers)
+        lines = "\n".join(f"  - {name!r} ({kind})" for name, kind in self.layers)
+        super().__init__(
+            f"{len(self.layers)} unsupported {framework} layer(s):\n{lines}\n"
+            "Remove or replace them; supported layers are listed in nnfpga.ops.supported_layers()."
+        )
+
+
+class ShapeError(NnfpgaError, ValueError):
+    """A tensor shape the IR cannot handle."""
+
+
+class GraphError(NnfpgaError):
+    """The graph is malformed (dangling input, cycle, duplicate name...)."""
+
+
+class EmulationError(NnfpgaError, ValueError):
+    """Invalid input to the emulator (wrong shape, non-finite values...)."""
+
+
+class OutputDirError(NnfpgaError):
+    """An output directory cannot be written safely."""
+
+
+class ToolNotFoundError(NnfpgaError):
+    """An external tool (g++, Verilator, Yosys...) is not installed."""
+
+
+class DatasetError(NnfpgaError, ValueError):
+    """A data set file is missing, has the wrong format or lacks expected columns/arrays."""
+
+
+class OverflowWarning(UserWarning):
+    """Values wrapped or saturated during emulation."""

@@ -1,0 +1,193 @@
+"""Keras 3 frontend: a Keras model (object or .keras/.h5 file) -> an untyped float :class:`Graph`.
+
+Runs on any Keras 3 backend; nnfpga selects the torch backend when none is chosen, so TensorFlow is not
+needed. Every unsupported layer is collected and reported in one :class:`UnsupportedLayerError`.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.ir.graph import Graph, Node
+
+# Keras activation name -> (nnfpga op, attrs)
+ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "linear": ("linear", {}),
+    "relu": ("relu", {}),
+    "relu6": ("relu", {"max_value": 6.0}),
+    "leaky_relu": ("leaky_relu", {"alpha": 0.2}),  # keras.activations.leaky_relu's default slope
+    "elu": ("elu", {"alpha": 1.0}),
+    "sigmoid": ("sigmoid", {}),
+    "tanh": ("tanh", {}),
+    "hard_sigmoid": ("hard_sigmoid", {"slope": 1 / 6, "offset": 0.5}),
+    "hard_tanh": ("hard_tanh", {}),
+    "softmax": ("softmax", {}),
+}
+
+LAYERS = ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
+          "Dropout", "Flatten", "Reshape")
+
+
+def import_keras() -> Any:
+    """Import Keras 3, defaulting its backend to torch (TensorFlow is optional)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(f"Keras 3 is not installed ({exc}); install nnfpga[keras]") from None
+    return keras
+
+
+def load_keras_model(path: str | os.PathLike[str]) -> Any:
+    """Load a ``.keras`` or ``.h5`` model file without compiling it; clear errors for missing/corrupt files."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelLoadError(f"model file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelLoadError(f"cannot read {str(p)!r}: expected a Keras model file ending in .keras or .h5, got {suffix or 'no suffix'!r}")
+    with open(p, "rb") as f:
+        magic = f.read(8)
+    if suffix == ".keras" and not zipfile.is_zipfile(p):
+        raise ModelLoadError(f"cannot read {str(p)!r}: a .keras file is a zip archive, but this file is not "
+                             f"(it starts with {magic!r}); is it truncated or of another format?")
+    if suffix != ".keras" and magic != b"\x89HDF\r\n\x1a\n":
+        raise ModelLoadError(f"cannot read {str(p)!r}: an .h5 model is an HDF5 file, but this file does not start with the HDF5 signature")
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(p, compile=False)
+    except Exception as exc:  # keras raises many types for bad files
+        raise ModelLoadError(f"cannot read {str(p)!r} as a Keras model: {type(exc).__name__}: {exc}") from None
+
+
+def graph_from_keras(model: Any) -> Graph:
+    """Translate a Keras model into an untyped float graph (one node per layer; Dense activations split off)."""
+    keras = import_keras()
+    if isinstance(model, (str, os.PathLike)):
+        model = load_keras_model(model)
+    if not isinstance(model, keras.Model):
+        raise ModelLoadError(f"expected a keras.Model, got {type(model).__name__}")
+    g = Graph(name=_identifier(model.name))
+    unsupported: list[tuple[str, str]] = []
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ShapeError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "nnfpga supports one input and one output")
+    in_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in in_shape):
+        raise ShapeError(f"model input shape {tuple(model.inputs[0].shape)} has unknown dimensions; give keras.Input a full shape")
+    in_layer = model.inputs[0]._keras_history.operation.name
+    g.add(Node(in_layer, "input", [], in_shape, source=f"InputLayer {in_layer!r}"))
+    last: dict[str, str] = {in_layer: in_layer}  # keras layer name -> node producing its output
+
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        parents = [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
+        if len(parents) != 1 or parents[0] not in last:
+            unsupported.append((layer.name, f"{kind} with {len(parents)} inputs"))
+            continue
+        src = last[parents[0]]
+        try:
+            out = _convert_layer(g, layer, kind, src, unsupported)
+        except ShapeError:
+            raise
+        last[layer.name] = out if out is not None else src
+    if unsupported:
+        raise UnsupportedLayerError(unsupported)
+    g.outputs = [last[model.outputs[0]._keras_history.operation.name]]
+    return g
+
+
+def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+    cfg = layer.get_config()
+    name = layer.name
+    shape = g[src].shape
+    source = f"{kind} {name!r}"
+    if kind == "Dense":
+        if len(shape) != 1:
+            raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
+                             "vectors: add a Flatten before it")
+        kernel, *rest = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
+        bias = rest[0] if rest else np.zeros(kernel.shape[1])
+        g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias}, source=source))
+        act = _activation_name(layer.activation)
+        if act == "linear":
+            return name
+        if act not in ACTIVATIONS:
+            unsupported.append((name, f"Dense activation {act!r}"))
+            return name
+        op, attrs = ACTIVATIONS[act]
+        return g.add(Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)).name
+    if kind == "Activation":
+        act = _activation_name(layer.activation)
+        if act not in ACTIVATIONS:
+            unsupported.append((name, f"Activation {act!r}"))
+            return None
+        op, attrs = ACTIVATIONS[act]
+        return _add_act(g, name, op, src, dict(attrs), source)
+    if kind == "ReLU":
+        slope, thr, mx = cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0), cfg.get("max_value")
+        if thr != 0 or (slope and mx is not None):
+            unsupported.append((name, f"ReLU(threshold={thr}, negative_slope={slope}, max_value={mx})"))
+            return None
+        if slope:
+            return _add_act(g, name, "leaky_relu", src, {"alpha": float(slope)}, source)
+        return _add_act(g, name, "relu", src, {} if mx is None else {"max_value": float(mx)}, source)
+    if kind == "LeakyReLU":
+        return _add_act(g, name, "leaky_relu", src, {"alpha": float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))}, source)
+    if kind == "ELU":
+        return _add_act(g, name, "elu", src, {"alpha": float(cfg.get("alpha", 1.0))}, source)
+    if kind == "Softmax":
+        axis = cfg.get("axis", -1)
+        if axis not in (-1, len(shape)):
+            unsupported.append((name, f"Softmax over axis {axis}"))
+            return None
+        return _add_act(g, name, "softmax", src, {}, source)
+    if kind == "BatchNormalization":
+        axis = cfg.get("axis", -1)
+        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+        if axis not in (-1, len(shape)):
+            unsupported.append((name, f"BatchNormalization over axis {axis}"))
+            return None
+        ws = {w.path.split("/")[-1]: np.asarray(w.numpy() if hasattr(w, "numpy") else w, dtype=np.float64)
+              for w in layer.weights}
+        n = shape[-1]
+        gamma, beta = ws.get("gamma", np.ones(n)), ws.get("beta", np.zeros(n))
+        scale = gamma / np.sqrt(ws["moving_variance"] + float(cfg.get("epsilon", 1e-3)))
+        shift = beta - ws["moving_mean"] * scale
+        g.add(Node(name, "scale_shift", [src], shape, weights={"scale": scale, "shift": shift}, source=source))
+        return name
+    if kind == "Dropout":
+        return g.add(Node(name, "dropout", [src], shape, source=source)).name
+    if kind == "Flatten":
+        return g.add(Node(name, "flatten", [src], (int(np.prod(shape)),), source=source)).name
+    if kind == "Reshape":
+        target = tuple(int(d) for d in cfg["target_shape"])
+        if -1 in target:
+            known = int(np.prod([d for d in target if d != -1]))
+            target = tuple(int(np.prod(shape)) // known if d == -1 else d for d in target)
+        if int(np.prod(target)) != int(np.prod(shape)):
+            raise ShapeError(f"Reshape {name!r}: cannot reshape {shape} to {target}")
+        return g.add(Node(name, "reshape", [src], target, source=source)).name
+    unsupported.append((name, kind))
+    return None
+
+
+def _add_act(g: Graph, name: str, op: str, src: str, attrs: dict[str, Any], source: str) -> str:
+    return g.add(Node(name, op, [src], g[src].shape, attrs, source=source)).name
+
+
+def _activation_name(fn: Any) -> str:
+    return getattr(fn, "__name__", str(fn))
+
+
+def _identifier(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "model"
+    return out if not out[0].isdigit() else f"m_{out}"

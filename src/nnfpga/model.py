@@ -1,0 +1,131 @@
+"""The converted model: bit-exact ``predict``, per-layer ``trace``, summaries, and the project on disk."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnfpga.emulate import Interpreter
+from nnfpga.emulate.interpreter import RunResult
+from nnfpga.errors import ConfigError, OverflowWarning
+from nnfpga.fixed import FixedType
+from nnfpga.ir.graph import Graph
+from nnfpga.ops import OPS, RunStats
+from nnfpga.project import project_files, write_atomic
+
+BACKENDS = ("vitis", "verilog")
+IO_TYPES = ("io_parallel", "io_stream")
+ENGINES = ("emulator",)
+
+
+@dataclass
+class LayerTrace:
+    """One layer's bit-exact output beside the float reference of the same graph."""
+
+    name: str
+    op: str
+    type: FixedType
+    fixed: np.ndarray
+    float: np.ndarray
+    overflow: int
+
+    @property
+    def max_abs_error(self) -> float:
+        return float(np.max(np.abs(self.fixed - self.float))) if self.fixed.size else 0.0
+
+
+class Trace(dict[str, LayerTrace]):
+    """Layer name -> :class:`LayerTrace`, in graph order."""
+
+    def table(self) -> str:
+        rows = [("layer", "op", "type", "max |fixed - float|", "overflow")]
+        rows += [(t.name, t.op, str(t.type), f"{t.max_abs_error:.3g}", str(t.overflow)) for t in self.values()]
+        return format_table(rows)
+
+
+class HWModel:
+    """A model converted to a typed fixed-point graph, with the conversion settings of its project."""
+
+    def __init__(self, graph: Graph, config: dict[str, Any], *, output_dir: str | Path = "nnfpga_prj",
+                 backend: str = "vitis", io_type: str = "io_parallel", project_name: str = "myproject",
+                 part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> None:
+        backend = backend.lower()
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        if io_type not in IO_TYPES:
+            raise ConfigError(f"unknown io_type {io_type!r}; expected one of {', '.join(IO_TYPES)}")
+        if not isinstance(clock_period, (int, float)) or clock_period <= 0:
+            raise ConfigError(f"clock_period must be a positive number of ns, got {clock_period!r}")
+        self.graph = graph
+        self.config = config
+        self.output_dir = Path(output_dir)
+        self.settings = {"backend": backend, "io_type": io_type, "project_name": project_name, "part": part,
+                         "clock_period": float(clock_period)}
+        self.interpreter = Interpreter(graph)
+        self.last_stats: RunStats | None = None
+
+    # -- emulation -----------------------------------------------------------------------------
+    def predict(self, x: Any, *, engine: str = "emulator", progress: bool | None = None) -> np.ndarray:
+        """Bit-exact outputs (as float values) for a batch. Warns with :class:`OverflowWarning` per overflow."""
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; available here: {', '.join(ENGINES)}")
+        res = self.interpreter.run(x, progress=progress)
+        self._after_run(res)
+        return res.outputs[0]
+
+    def predict_float(self, x: Any) -> np.ndarray:
+        """The float reference of the same graph (batch-norm folded, no quantization)."""
+        return self.interpreter.run(x, mode="float").outputs[0]
+
+    def trace(self, x: Any) -> Trace:
+        """Every layer's bit-exact output with the float reference beside it."""
+        fixed = self.interpreter.run(x, keep=True)
+        ref = self.interpreter.run(x, mode="float", keep=True)
+        self._after_run(fixed)
+        out = Trace()
+        for node in self.graph:
+            ov = sum(o.count for (n, _), o in fixed.stats.overflow.items() if n == node.name)
+            out[node.name] = LayerTrace(node.name, node.op, node.types["result"], fixed.values[node.name],
+                                        ref.values[node.name], ov)
+        return out
+
+    def _after_run(self, res: RunResult) -> None:
+        self.last_stats = res.stats
+        bad = [(n, s, o) for (n, s), o in res.stats.overflow.items() if o.count]
+        if bad:
+            lines = "; ".join(f"{n}.{s}: {o.count} of {o.total} values ({self.graph[n].types[s]}, "
+                              f"{self.graph[n].types[s].overflow})" for n, s, o in bad)
+            warnings.warn(f"fixed-point overflow: {lines}. Widen those types (more integer bits) or pass "
+                          "calibration data to config_from_keras_model", OverflowWarning, stacklevel=3)
+
+    # -- reports -------------------------------------------------------------------------------
+    def overflow_table(self, stats: RunStats | None = None) -> str:
+        stats = stats or self.last_stats or RunStats()
+        rows = [("layer", "slot", "type", "overflowed", "of")]
+        for (n, s), o in stats.overflow.items():
+            rows.append((n, s, str(self.graph[n].types[s]), str(o.count), str(o.total)))
+        return format_table(rows)
+
+    def summary(self) -> str:
+        rows = [("layer", "op", "shape", "precisions", "reuse")]
+        for n in self.graph:
+            prec = ", ".join(f"{s}={n.types[s]}" for s in OPS[n.op].slots)
+            rf = str(n.attrs.get("reuse_factor", "")) if n.op == "dense" else ""
+            rows.append((n.name, n.op, "x".join(map(str, n.shape)), prec, rf))
+        return format_table(rows)
+
+    # -- project -------------------------------------------------------------------------------
+    def write(self, *, force: bool = False) -> Path:
+        """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`)."""
+        return write_atomic(self.output_dir, project_files(self.graph, self.config, self.settings), force=force)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""What an op is: its category, its type slots, its type rule and its two NumPy kernels.
+
+Every op in :data:`OPS` owns, in one class:
+- ``infer_types``: fills the node's type slots the config left open (``None`` or ``"auto"``);
+- ``prepare``: quantizes weights/tables once per graph (the constants a backend also emits);
+- ``run_fixed``: the bit-exact kernel on mantissas (:class:`QArray`);
+- ``run_float``: the float reference kernel.
+Backends lower ops; they never redefine these semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nnfpga.fixed import FixedType, Overflow, requantize, to_float
+from nnfpga.ir.graph import Node
+
+
+@dataclass
+class QArray:
+    """Fixed-point array: integer mantissas ``m`` (storage per :func:`nnfpga.fixed.storage_dtype`) of type ``t``."""
+
+    m: np.ndarray
+    t: FixedType
+
+    def values(self) -> np.ndarray:
+        return to_float(self.m, self.t)
+
+
+@dataclass
+class Context:
+    """What the model-wide defaults are, when type rules need them."""
+
+    default: FixedType
+
+
+@dataclass
+class RunStats:
+    """Overflow tallies of one run, per node and type slot (``"result"``, ``"accum"``...)."""
+
+    overflow: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+
+    def record(self, node: str, slot: str, ov: Overflow) -> None:
+        self.overflow.setdefault((node, slot), Overflow()).add(ov)
+
+
+class OpDef:
+    """Base of all op definitions. Subclasses set ``name``, ``category``, ``slots``."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]  # "io", "linear", "activation", "table", "shape"
+    slots: ClassVar[tuple[str, ...]] = ("result",)
+
+    # -- type rule -----------------------------------------------------------------------------
+    def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
+        """Default rule: the result keeps the input's type (exact)."""
+        set_default(node, "result", in_types[0])
+
+    # -- kernels -------------------------------------------------------------------------------
+    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
+        """Constants derived once per graph (quantized weights, tables, plans)."""
+        return {}
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+        raise NotImplementedError
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(cls: type[OpDef]) -> type[OpDef]:
+    OPS[cls.name] = cls()
+    return cls
+
+
+def set_default(node: Node, slot: str, t: FixedType) -> None:
+    """Give ``slot`` the type ``t`` unless the config already chose one."""
+    if node.types.get(slot) is None:
+        node.types[slot] = t
+
+
+def cast(node: Node, x: QArray, slot: str, stats: RunStats) -> QArray:
+    """Convert ``x`` to the node's ``slot`` type, recording overflow under (node, slot)."""
+    dst = node.types[slot]
+    if dst == x.t:
+        stats.record(node.name, slot, Overflow(0, int(np.size(x.m))))
+        return x
+    m, ov = requantize(x.m, x.t.frac, x.t.width, dst)
+    stats.record(node.name, slot, ov)
+    return QArray(m, dst)

@@ -1,0 +1,166 @@
+"""Dense and ScaleShift (folded batch-norm): the linear ops.
+
+Dense semantics (as hls4ml users expect; Xilinx ``ap_fixed`` arithmetic):
+  acc = (accum_t) bias
+  for i in inputs, in order:  acc = (accum_t)(acc + (accum_t)(x[i] * w[i, j]))   # product exact, then cast
+  y = (result_t) acc
+The input ``x`` arrives already in its producer's type; weights and bias are quantized to the ``weight`` and
+``bias`` types. The default accumulator is exactly wide enough for every partial sum (derived from the
+input type, the quantized weights and bias), so no accumulation ever overflows or rounds. Then, and whenever
+the accumulator has at least the product's fractional bits and wraps, the sum is one exact matrix product
+(float64 BLAS when every partial sum is provably below 2**53, int64 or Python ints otherwise). Only a narrower
+rounding or saturating accumulator takes the sequential per-input path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requantize
+from nnfpga.fixed.arith import as_storage
+from nnfpga.ir.graph import Node
+from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
+
+
+def weight_type(values: np.ndarray, width: int) -> FixedType:
+    """``width``-bit signed type whose integer bits just hold ``values`` (1 when all are zero)."""
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if lo == 0 and hi == 0:
+        return FixedType(width, 1)
+    return FixedType(width, integer_bits_for(min(lo, 0.0), hi, signed=True))
+
+
+def type_for_mantissa_range(lo: int, hi: int, frac: int) -> FixedType:
+    """The narrowest type with ``frac`` fractional bits holding mantissas ``lo..hi`` exactly."""
+    if lo < 0:
+        width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+        return FixedType(width, width - frac, signed=True)
+    width = max(hi.bit_length(), 1)
+    return FixedType(width, width - frac, signed=False)
+
+
+def quantize_const(values: np.ndarray, t: FixedType) -> np.ndarray:
+    """Quantize constant weights (saturating, never wrapping: a constant outside its type is clamped)."""
+    m, _ = from_float(np.clip(values, t.min_value, t.max_value), t)
+    return m
+
+
+def _pyint(a: np.ndarray) -> np.ndarray:
+    return as_storage(np.asarray(a), 10_000)
+
+
+@register
+class Dense(OpDef):
+    name = "dense"
+    category = "linear"
+    slots = ("weight", "bias", "accum", "result")
+
+    def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
+        width = ctx.default.width
+        set_default(node, "weight", weight_type(node.weights["kernel"], width))
+        set_default(node, "bias", weight_type(node.weights["bias"], width))
+        if node.types.get("accum") is None:
+            node.types["accum"] = self.exact_accum(node, in_types[0])
+        set_default(node, "result", ctx.default)
+
+    def exact_accum(self, node: Node, tx: FixedType) -> FixedType:
+        """The narrowest accumulator that holds the bias plus every partial sum of products exactly."""
+        tw, tb = node.types["weight"], node.types["bias"]
+        wm = _pyint(quantize_const(node.weights["kernel"], tw))
+        bm = _pyint(quantize_const(node.weights["bias"], tb))
+        fp = tx.frac + tw.frac
+        fa = max(fp, tb.frac)
+        p1, p2 = wm * tx.min_mantissa, wm * tx.max_mantissa
+        zero = np.zeros_like(p1)
+        neg = np.minimum(np.minimum(p1, p2), zero).sum(axis=0) if wm.size else np.zeros(wm.shape[1], dtype=object)
+        pos = np.maximum(np.maximum(p1, p2), zero).sum(axis=0) if wm.size else np.zeros(wm.shape[1], dtype=object)
+        b = bm * (1 << (fa - tb.frac))
+        lo = min(int(v) for v in (b + neg * (1 << (fa - fp))))
+        hi = max(int(v) for v in (b + pos * (1 << (fa - fp))))
+        return type_for_mantissa_range(min(lo, 0), max(hi, 0), fa)
+
+    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
+        tx, tw, tb, ta = in_types[0], node.types["weight"], node.types["bias"], node.types["accum"]
+        wm = quantize_const(node.weights["kernel"], tw)
+        bm = quantize_const(node.weights["bias"], tb)
+        b_acc, _ = requantize(bm, tb.frac, tb.width, ta)
+        fp = tx.frac + tw.frac
+        wpy = _pyint(wm)
+        colsum = np.abs(wpy).sum(axis=0) if wm.size else np.zeros(1, dtype=object)
+        xmax = max(-tx.min_mantissa, tx.max_mantissa)
+        shift = ta.frac - fp
+        bound = max(int(v) for v in colsum) * xmax * (1 << max(shift, 0)) + max(abs(int(v)) for v in _pyint(b_acc))
+        bits = bound.bit_length() + 1
+        fast = shift >= 0 and (ta.overflow == "WRAP" or ta == self.exact_accum(node, tx))
+        return {"wm": as_storage(wm, tw.width + 1), "b_acc": b_acc, "fp": fp, "shift": shift,
+                "bits": bits, "fast": fast, "live_rows": np.flatnonzero(np.any(wm != 0, axis=1))}
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+        x, ta = xs[0], node.types["accum"]
+        if prep["fast"]:
+            bits = prep["bits"]
+            xm, wm = as_storage(x.m, bits), as_storage(prep["wm"], bits)
+            s = xm @ wm if xm.dtype != object else np.dot(xm, wm)
+            if prep["shift"]:
+                s = s * (2.0 ** prep["shift"] if s.dtype == np.float64 else 1 << prep["shift"])
+            acc_m, ov = requantize(s + as_storage(prep["b_acc"], bits), ta.frac, bits, ta)
+        else:
+            acc_m, ov = self._sequential(x, prep, ta)
+        stats.record(node.name, "accum", ov)
+        return cast(node, QArray(acc_m, ta), "result", stats)
+
+    @staticmethod
+    def _sequential(x: QArray, prep: dict[str, Any], ta: FixedType) -> tuple[np.ndarray, Overflow]:
+        """Accumulate input by input, casting each product and each partial sum to the accumulator.
+        Overflow counts every product or partial sum that wrapped or saturated."""
+        wpy = _pyint(prep["wm"])
+        pbits = x.t.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
+        acc = np.broadcast_to(prep["b_acc"], (x.m.shape[0], prep["b_acc"].shape[0])).copy()
+        total = Overflow()
+        for i in prep["live_rows"]:  # all-zero (pruned) rows add nothing
+            p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep["wm"][i][None, :], pbits)
+            pq, ov1 = requantize(p, prep["fp"], pbits, ta)
+            s = as_storage(acc, ta.width + 2) + as_storage(pq, ta.width + 2)
+            acc, ov2 = requantize(s, ta.frac, ta.width + 2, ta)
+            total.count += ov1.count + ov2.count
+        total.total = int(acc.size)
+        return acc, total
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        return xs[0] @ node.weights["kernel"].astype(np.float64) + node.weights["bias"].astype(np.float64)
+
+
+@register
+class ScaleShift(OpDef):
+    """``y = x * scale + shift`` per feature (batch-norm that could not be folded into a Dense)."""
+
+    name = "scale_shift"
+    category = "linear"
+    slots = ("weight", "bias", "result")
+
+    def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
+        set_default(node, "weight", weight_type(node.weights["scale"], ctx.default.width))
+        set_default(node, "bias", weight_type(node.weights["shift"], ctx.default.width))
+        set_default(node, "result", ctx.default)
+
+    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
+        tw, tb = node.types["weight"], node.types["bias"]
+        return {"sm": quantize_const(node.weights["scale"], tw), "bm": quantize_const(node.weights["shift"], tb)}
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+        x, tw, tb = xs[0], node.types["weight"], node.types["bias"]
+        fp = x.t.frac + tw.frac
+        f = max(fp, tb.frac)
+        bits = max(x.t.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
+        prod = as_storage(x.m, bits) * as_storage(prep["sm"], bits)
+        if f > fp:
+            prod = prod * (2.0 ** (f - fp) if prod.dtype == np.float64 else 1 << (f - fp))
+        b = as_storage(prep["bm"], bits)
+        b = b * (2.0 ** (f - tb.frac) if b.dtype == np.float64 else 1 << (f - tb.frac))
+        exact = FixedType(bits, bits - f)
+        return cast(node, QArray(prod + b, exact), "result", stats)
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        return xs[0] * node.weights["scale"].astype(np.float64) + node.weights["shift"].astype(np.float64)

@@ -1,0 +1,59 @@
+"""Graph input and shape-only ops: Input, Flatten, Reshape, Dropout (identity at inference)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnfpga.fixed import from_float
+from nnfpga.ir.graph import Node
+from nnfpga.ops.base import Context, OpDef, QArray, RunStats, register, set_default
+
+
+@register
+class Input(OpDef):
+    """Quantizes the float input to its ``result`` type (ap_fixed's conversion from double)."""
+
+    name = "input"
+    category = "io"
+
+    def infer_types(self, node: Node, in_types: list, ctx: Context) -> None:
+        set_default(node, "result", ctx.default)
+
+    def run_fixed(self, node: Node, xs: list[Any], prep: dict, stats: RunStats) -> QArray:
+        t = node.types["result"]
+        m, ov = from_float(xs[0], t)
+        stats.record(node.name, "result", ov)
+        return QArray(m, t)
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(xs[0], dtype=np.float64)
+
+
+class _Reshape(OpDef):
+    category = "shape"
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: dict, stats: RunStats) -> QArray:
+        x = xs[0]
+        return QArray(x.m.reshape((x.m.shape[0], *node.shape)), x.t)
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        return xs[0].reshape((xs[0].shape[0], *node.shape))
+
+
+@register
+class Flatten(_Reshape):
+    name = "flatten"
+
+
+@register
+class Reshape(_Reshape):
+    name = "reshape"
+
+
+@register
+class Dropout(_Reshape):
+    """Identity at inference; the ``remove_dropout`` pass deletes it."""
+
+    name = "dropout"
