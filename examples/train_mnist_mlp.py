@@ -1,0 +1,41 @@
+"""Train a 784-128-128-128-10 MLP on the 5000 offline MNIST digits and save it.
+
+Usage::
+
+    python examples/train_mnist_mlp.py [OUT.keras] [--epochs N] [--seed S]
+
+Writes ``OUT.keras`` (default ``examples/mnist_mlp.keras``); inputs are pixels
+scaled to [0, 1]. The training lives in :func:`nnfpga.examples.train_mnist_mlp`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from nnfpga.examples import MNIST_EPOCHS, MNIST_SEED, train_mnist_mlp
+
+__all__ = ["main", "train_mnist_mlp"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default=str(Path(__file__).with_name("mnist_mlp.keras")))
+    parser.add_argument("--epochs", type=int, default=MNIST_EPOCHS)
+    parser.add_argument("--seed", type=int, default=MNIST_SEED)
+    parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity (0, 1 or 2)")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    _, acc = train_mnist_mlp(args.out, epochs=args.epochs, seed=args.seed, verbose=args.verbose)
+    print(f"test accuracy: {acc:.4f}  ({time.perf_counter() - t0:.1f} s)")
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
