@@ -1,7 +1,11 @@
 """Softmax over the last axis, with two lookup tables (the "stable" form):
 
   d_j   = x_j - max_k x_k                       exact, in [-range, 0]
-  e_j   = exp_table[min(floor(-d_j / step), N - 1)]   entry i = exp(-i * step): the maximum maps to 1.0
+  e_j   = (exp_table_t)(coarse[i] * fine[k])     i = min(floor(-d_j / step), N - 1), step = range / N
+                                                 k = floor(-d_j / fine_step) mod (step / fine_step)
+        coarse[i] = exp(-i * step), fine[k] = exp(-k * fine_step): exp(a + b) = exp(a) exp(b), so the
+        exponential keeps the input's resolution (fine_step = max(input LSB, step / N)) and two logits
+        tie only when they are equal in fixed point; the maximum maps to exactly 1.0
   s     = sum_j e_j                              exact
   inv   = inv_table[min(floor(s / step_inv), N - 1)]  entry i = 1 / ((i + 0.5) * step_inv), saturating
   y_j   = (result_t)(e_j * inv)                  product exact, then cast
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.fixed import FixedType
+from nnfpga.fixed import FixedType, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
 from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
@@ -54,11 +58,14 @@ class Softmax(OpDef):
         n = node.shape[-1]
         c = int(math.floor(math.log2(n))) + 1
         inv_step_log2 = c - log2_exact(size, f"{node.describe()}: table size")
+        fine_log2 = max(-in_types[0].frac, step_log2 - log2_exact(size, "table size"))
+        fine_size = 1 << max(step_log2 - fine_log2, 0)
         i = np.arange(size)
-        exp_table = quantize_const(np.exp(-i * 2.0**step_log2), node.types["exp_table"])
-        inv_table = quantize_const(1.0 / ((i + 0.5) * 2.0**inv_step_log2), node.types["inv_table"])
-        return {"exp": exp_table, "inv": inv_table, "size": size, "step_log2": step_log2,
-                "inv_step_log2": inv_step_log2}
+        te = node.types["exp_table"]
+        return {"exp": quantize_const(np.exp(-i * 2.0**step_log2), te),
+                "fine": quantize_const(np.exp(-np.arange(fine_size) * 2.0**fine_log2), te),
+                "inv": quantize_const(1.0 / ((i + 0.5) * 2.0**inv_step_log2), node.types["inv_table"]),
+                "size": size, "step_log2": step_log2, "fine_log2": fine_log2, "inv_step_log2": inv_step_log2}
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
         x, te, ti = xs[0], node.types["exp_table"], node.types["inv_table"]
@@ -66,7 +73,11 @@ class Softmax(OpDef):
         xm = as_storage(x.m, x.t.width + 2)
         neg_d = xm.max(axis=-1, keepdims=True) - xm  # -d >= 0, exact
         j = np.minimum(floor_shift(neg_d, x.t.frac + prep["step_log2"]), size - 1)
-        e = prep["exp"][j]
+        k = floor_shift(neg_d, x.t.frac + prep["fine_log2"]) & (len(prep["fine"]) - 1)
+        ebits = 2 * te.width + 1
+        e_exact = as_storage(prep["exp"][j], ebits) * as_storage(prep["fine"][k], ebits)
+        e, ov = requantize(e_exact, 2 * te.frac, ebits, te)
+        stats.record(node.name, "exp_table", ov)
         n = x.m.shape[-1]
         sbits = te.width + n.bit_length() + 1
         s = as_storage(e, sbits).sum(axis=-1, keepdims=True)

@@ -1,0 +1,46 @@
+# nnfpga: everything a fresh machine needs is installed from here.
+#   make demo   set up .venv and run the bundled jet-tagging example end to end
+#   make test   set up .venv and run the whole test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-install
+TOOLS_STAMP := $(VENV)/.stamp-tools
+
+.PHONY: setup tools demo test test-fast lint bench clean
+
+setup: $(STAMP) $(TOOLS_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the local CPU wheel. Installing keras first could pull a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[keras,data,plot,test]'
+	touch $@
+
+# System tools the tests run for real (g++ for the ap_fixed header checks and C simulation).
+$(TOOLS_STAMP): scripts/install-tools.sh
+	bash scripts/install-tools.sh
+	mkdir -p $(VENV) && touch $@
+
+tools: $(TOOLS_STAMP)
+
+demo: setup
+	$(VENV)/bin/nnfpga demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks examples
+
+bench: setup
+	$(PY) benchmarks/emulate.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

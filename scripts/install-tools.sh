@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the system tools nnfpga's tests run for real, from Debian packages, when they are missing.
+set -euo pipefail
+need=()
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "tools: g++ $(g++ -dumpversion) present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "tools: installing ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"

@@ -1,0 +1,200 @@
+"""Command line: ``nnfpga convert | config | predict | summary | passes | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from nnfpga.errors import ConfigError, EmulationError, NnfpgaError, OutputDirError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except NnfpgaError as exc:
+        print(f"nnfpga {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nnfpga", description="Compile neural networks into bit-exact FPGA firmware.")
+    sub = p.add_subparsers(dest="command")
+
+    c = sub.add_parser("convert", help="convert a Keras model into a project directory")
+    c.add_argument("model", help="Keras model file (.keras or .h5)")
+    c.add_argument("-o", "--output-dir", required=True)
+    c.add_argument("-c", "--config", help="hls4ml-style YAML config (default: derived, see 'nnfpga config')")
+    c.add_argument("--calibration", help="inputs (.npy/.npz/.csv) to derive ranges when no config is given")
+    c.add_argument("--backend", default="vitis")
+    c.add_argument("--io-type", default="io_parallel")
+    c.add_argument("--project-name", default="myproject")
+    c.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    c.add_argument("--clock-period", type=float, default=5.0)
+    c.add_argument("--force", action="store_true", help="replace an existing directory that is not a project")
+    c.set_defaults(func=_convert)
+
+    g = sub.add_parser("config", help="write the default YAML config for a model")
+    g.add_argument("model")
+    g.add_argument("-o", "--output", help="YAML file to write (default: print)")
+    g.add_argument("--granularity", default="name", choices=("model", "type", "name"))
+    g.add_argument("--precision", default="ap_fixed<16,6>", help="default precision")
+    g.add_argument("--reuse-factor", type=int, default=1)
+    g.add_argument("--calibration", help="inputs (.npy/.npz/.csv) for range calibration")
+    g.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    g.set_defaults(func=_config)
+
+    r = sub.add_parser("predict", help="run the bit-exact emulator of a project on inputs")
+    r.add_argument("project")
+    r.add_argument("-i", "--input", required=True, help="inputs (.npy/.npz/.csv)")
+    r.add_argument("-o", "--output", help="write outputs to this .npy file")
+    r.add_argument("--trace", action="store_true", help="print per-layer fixed vs float errors")
+    r.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    r.set_defaults(func=_predict)
+
+    s = sub.add_parser("summary", help="print the layers and precisions of a project")
+    s.add_argument("project")
+    s.set_defaults(func=_summary)
+
+    sub.add_parser("passes", help="print the optimization pass pipeline").set_defaults(func=_passes)
+
+    d = sub.add_parser("demo", help="convert and emulate the bundled jet-tagging example")
+    d.add_argument("-o", "--output-dir", default="demo_out/jet_prj")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def load_array(path: str) -> np.ndarray:
+    """Inputs from .npy, .npz (array ``X`` or the first one) or .csv (numbers, optional header)."""
+    p = Path(path)
+    if not p.is_file():
+        raise EmulationError(f"input file {path!r} does not exist")
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return z["X"] if "X" in z.files else z[z.files[0]]
+        if p.suffix == ".csv":
+            return np.genfromtxt(p, delimiter=",", skip_header=_has_header(p))
+    except (ValueError, OSError, KeyError, IndexError) as exc:
+        raise EmulationError(f"cannot read inputs from {path!r}: {exc}") from None
+    raise EmulationError(f"cannot read inputs from {path!r}: expected a .npy, .npz or .csv file")
+
+
+def _has_header(p: Path) -> int:
+    with open(p) as f:
+        first = f.readline().split(",")[0].strip()
+    try:
+        float(first)
+        return 0
+    except ValueError:
+        return 1
+
+
+def _write_new(path: Path, data: bytes, force: bool) -> None:
+    if path.exists() and not force:
+        raise OutputDirError(f"{str(path)!r} exists; pass --force to overwrite it")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path!r} is not valid YAML: {exc}") from None
+    return cfg
+
+
+def _convert(args: argparse.Namespace) -> int:
+    import nnfpga
+
+    if args.config:
+        cfg = _read_config(args.config)
+    else:
+        calib = load_array(args.calibration) if args.calibration else None
+        cfg = nnfpga.config_from_keras_model(args.model, granularity="name", calibration_data=calib)
+    hw = nnfpga.convert_from_keras_model(args.model, hls_config=cfg, output_dir=args.output_dir,
+                                         backend=args.backend, io_type=args.io_type, project_name=args.project_name,
+                                         part=args.part, clock_period=args.clock_period)
+    out = hw.write(force=args.force)
+    print(hw.summary())
+    print(f"wrote project {out}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    import nnfpga
+
+    calib = load_array(args.calibration) if args.calibration else None
+    cfg = nnfpga.config_from_keras_model(args.model, granularity=args.granularity, default_precision=args.precision,
+                                         default_reuse_factor=args.reuse_factor, calibration_data=calib)
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    if args.output:
+        _write_new(Path(args.output), text.encode(), args.force)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import nnfpga
+
+    hw = nnfpga.load_project(args.project)
+    x = load_array(args.input)
+    y = hw.predict(x)
+    if args.output:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, y)
+        _write_new(Path(args.output), buf.getvalue(), args.force)
+        print(f"wrote {args.output}: {y.shape[0]} outputs")
+    else:
+        np.savetxt(sys.stdout, y, fmt="%.10g", delimiter=",")
+    print(hw.overflow_table(), file=sys.stderr)
+    if args.trace:
+        print(hw.trace(x).table(), file=sys.stderr)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    import nnfpga
+
+    hw = nnfpga.load_project(args.project)
+    print(hw.summary())
+    print("settings: " + ", ".join(f"{k}={v}" for k, v in hw.settings.items()))
+    return 0
+
+
+def _passes(args: argparse.Namespace) -> int:
+    from nnfpga.passes import dump_pipeline
+
+    print(dump_pipeline())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from nnfpga.demo import run_demo
+
+    run_demo(args.output_dir)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
