@@ -19,6 +19,7 @@ MAX_WIDTH = 1024  # the largest width Xilinx ap_fixed accepts
 
 _EXAMPLES = "e.g. 'ap_fixed<16,6>', 'ap_ufixed<8,0,AP_RND,AP_SAT>', 'ap_int<8>' or hls4ml's 'fixed<16,6,RND,SAT>'"
 _PATTERN = re.compile(r"^\s*(ap_)?(fixed|ufixed|int|uint)\s*<\s*([^<>]*?)\s*>\s*$")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,18 @@ class FixedType:
     kind: str = "fixed"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or not 1 <= self.width <= MAX_WIDTH:
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or not 1 <= self.width <= MAX_WIDTH:
             raise PrecisionError(f"fixed-point width must be an integer in 1..{MAX_WIDTH}, got {self.width!r}")
         if not isinstance(self.integer, int) or isinstance(self.integer, bool):
             raise PrecisionError(f"integer bits must be an integer, got {self.integer!r}")
         if self.rounding not in ROUNDING_MODES:
-            raise PrecisionError(f"unknown rounding mode {self.rounding!r}; expected one of {', '.join(ROUNDING_MODES)}")
+            raise PrecisionError(
+                f"unknown rounding mode {self.rounding!r}; expected one of {', '.join(ROUNDING_MODES)}"
+            )
         if self.overflow not in OVERFLOW_MODES:
-            raise PrecisionError(f"unknown overflow mode {self.overflow!r}; expected one of {', '.join(OVERFLOW_MODES)}")
+            raise PrecisionError(
+                f"unknown overflow mode {self.overflow!r}; expected one of {', '.join(OVERFLOW_MODES)}"
+            )
         if self.kind not in ("fixed", "int"):
             raise PrecisionError(f"kind must be 'fixed' or 'int', got {self.kind!r}")
 
@@ -55,26 +60,39 @@ class FixedType:
         if isinstance(text, FixedType):
             return text
         if not isinstance(text, str):
-            raise PrecisionError(f"a precision must be a string like {_EXAMPLES.split(', ')[0][5:]}, got {type(text).__name__} {text!r}")
+            raise PrecisionError(
+                f"a precision must be a string like {_EXAMPLES.split(', ')[0][5:]}, got {type(text).__name__} {text!r}"
+            )
         match = _PATTERN.match(text)
         if match is None:
             raise PrecisionError(f"invalid precision {text!r}: expected {_EXAMPLES}")
         base = match.group(2)
+        name = (match.group(1) or "") + base  # as spelled, for the messages
         args = [a.strip() for a in match.group(3).split(",")] if match.group(3) else []
         signed = base in ("fixed", "int")
         if base in ("int", "uint"):
             if len(args) != 1:
-                raise PrecisionError(f"invalid precision {text!r}: {base}<W> takes exactly one width, got {len(args)} argument(s)")
+                raise PrecisionError(
+                    f"invalid precision {text!r}: {name}<W> takes exactly one width, got {len(args)} argument(s)"
+                )
             width = _parse_int(args[0], "width", text)
-            return FixedType(width, width, signed, "TRN_ZERO", "WRAP", kind="int")
+            try:
+                return FixedType(width, width, signed, "TRN_ZERO", "WRAP", kind="int")
+            except PrecisionError as exc:
+                raise PrecisionError(f"invalid precision {text!r}: {exc}") from None
         if not 2 <= len(args) <= 5:
-            raise PrecisionError(f"invalid precision {text!r}: {base}<W,I[,Q[,O[,N]]]> takes 2 to 5 arguments, got {len(args)}; {_EXAMPLES}")
+            raise PrecisionError(
+                f"invalid precision {text!r}: {name}<W,I[,Q[,O[,N]]]> takes 2 to 5 arguments, got {len(args)}; "
+                + _EXAMPLES
+            )
         width = _parse_int(args[0], "width", text)
         integer = _parse_int(args[1], "integer bits", text)
         rounding = _parse_mode(args[2], ROUNDING_MODES, "rounding", text) if len(args) > 2 else "TRN"
         overflow = _parse_mode(args[3], OVERFLOW_MODES, "overflow", text) if len(args) > 3 else "WRAP"
         if len(args) > 4 and _parse_int(args[4], "saturation bits N", text) != 0:
-            raise PrecisionError(f"invalid precision {text!r}: saturation bits N other than 0 are not supported; drop the fifth argument")
+            raise PrecisionError(
+                f"invalid precision {text!r}: saturation bits N other than 0 are not supported; drop the fifth argument"
+            )
         try:
             return FixedType(width, integer, signed, rounding, overflow)
         except PrecisionError as exc:
@@ -144,10 +162,9 @@ def integer_bits_for(lo: float, hi: float, signed: bool) -> int:
 
 
 def _parse_int(arg: str, what: str, text: str) -> int:
-    try:
-        return int(arg)
-    except ValueError:
-        raise PrecisionError(f"invalid precision {text!r}: {what} must be an integer, got {arg!r}") from None
+    if _INTEGER.fullmatch(arg) is None:  # int() alone would also take '1_6' and non-ASCII digits
+        raise PrecisionError(f"invalid precision {text!r}: {what} must be an integer, got {arg!r}")
+    return int(arg)
 
 
 def _parse_mode(arg: str, modes: tuple[str, ...], what: str, text: str) -> str:
