@@ -18,10 +18,10 @@ import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import nnfpga  # noqa: E402
-from nnfpga.emulate import Interpreter  # noqa: E402
-from nnfpga.examples import DEFAULT_MNIST_MODEL, jet_norm_path, load_example  # noqa: E402
-from nnfpga.model import format_table  # noqa: E402
+import nnfpga
+from nnfpga.emulate import Interpreter
+from nnfpga.examples import DEFAULT_MNIST_MODEL, jet_norm_path, load_example
+from nnfpga.model import format_table
 
 N = 100_000
 REPEATS = 3

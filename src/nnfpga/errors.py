@@ -25,13 +25,16 @@ class ModelLoadError(NnfpgaError):
 class UnsupportedLayerError(NnfpgaError):
     """The model contains layers nnfpga cannot convert; all of them are listed at once."""
 
-    def __init__(self, layers: list[tuple[str, str]], framework: str = "Keras") -> None:
+    def __init__(self, layers: list[tuple[str, str]], framework: str = "Keras", *,
+                 supported: tuple[str, ...] = (), activations: tuple[str, ...] = ()) -> None:
         self.layers = list(layers)
         lines = "\n".join(f"  - {name!r} ({kind})" for name, kind in self.layers)
-        super().__init__(
-            f"{len(self.layers)} unsupported {framework} layer(s):\n{lines}\n"
-            "Remove or replace them; supported layers are listed in nnfpga.ops.supported_layers()."
-        )
+        hint = "Remove or replace them"
+        if supported:
+            hint += f"; supported {framework} layers: {', '.join(supported)}"
+        if activations:
+            hint += f"; activations: {', '.join(activations)}"
+        super().__init__(f"{len(self.layers)} unsupported {framework} layer(s):\n{lines}\n{hint}.")
 
 
 class ShapeError(NnfpgaError, ValueError):

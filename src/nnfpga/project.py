@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def write_atomic(target: str | os.PathLike[str], files: dict[str, bytes], *, for
             raise OutputDirError(f"output directory {str(target)!r} exists, is not empty and is not an nnfpga project; "
                                  "choose another directory or pass force=True (--force) to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # mkdir (not mkdtemp, which makes it private: 0700) so that the project gets the usual permissions
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
     try:
         for rel, content in sorted(files.items()):
             p = tmp / rel
@@ -62,7 +65,12 @@ def write_atomic(target: str | os.PathLike[str], files: dict[str, bytes], *, for
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             old.rmdir()
             target.rename(old)
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            if old is not None:  # put the previous project back
+                old.rename(target)
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -98,10 +106,12 @@ def read_project(path: str | os.PathLike[str]) -> tuple[Graph, dict[str, Any], d
     """Read a project directory back: (typed graph, config, settings)."""
     p = Path(path)
     if not is_project(p):
-        raise ModelLoadError(f"{str(p)!r} is not an nnfpga project (no valid {MARKER}); create one with 'nnfpga convert'")
+        raise ModelLoadError(
+            f"{str(p)!r} is not an nnfpga project (no valid {MARKER}); create one with 'nnfpga convert'")
     meta = json.loads((p / MARKER).read_text())
     if meta.get("version") != VERSION:
-        raise ModelLoadError(f"{str(p)!r} was written by project format version {meta.get('version')}; this nnfpga reads {VERSION}")
+        raise ModelLoadError(f"{str(p)!r} was written by project format version {meta.get('version')}; "
+                             f"this nnfpga reads {VERSION}")
     with np.load(p / "weights.npz") as z:
         arrays = {k: z[k] for k in z.files}
     graph = Graph.from_dict(meta.pop("graph"), arrays)

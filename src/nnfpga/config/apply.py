@@ -34,7 +34,8 @@ def apply_config(graph: Graph, config: Config) -> Graph:
         if tname not in valid_types:
             close = difflib.get_close_matches(tname, sorted(valid_types), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"LayerType.{tname}: unknown layer type{hint}; known types: {', '.join(sorted(valid_types))}")
+            raise ConfigError(f"LayerType.{tname}: unknown layer type{hint}; "
+                              f"known types: {', '.join(sorted(valid_types))}")
     for node in graph:
         entries = []
         if OPS[node.op].category in ("activation", "table") and ACTIVATION_TYPE in config.layer_type:
@@ -45,9 +46,12 @@ def apply_config(graph: Graph, config: Config) -> Graph:
             entries.append((f"LayerName.{node.name}", config.layer_name[node.name]))
         node.types = {}
         node.attrs.update(reuse_factor=config.reuse_factor, strategy=config.strategy, trace=config.trace)
+        reuse_from = "Model"
         for where, lc in entries:
             _apply_layer(node, lc, where, explicit=where.startswith("LayerName"))
-        _check_reuse(node, "LayerName" if node.name in config.layer_name else "Model")
+            if lc.reuse_factor is not None:
+                reuse_from = where
+        _check_reuse(node, reuse_from)
     infer_types(graph, config.default)
     return graph
 
@@ -56,8 +60,8 @@ def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> 
     op = OPS[node.op]
     for slot, t in lc.precision.items():
         if slot not in op.slots:
-            if lc.precision_from_string:
-                continue
+            if lc.precision_from_string or where == f"LayerType.{ACTIVATION_TYPE}":
+                continue  # a string, or the catch-all Activation type: slots an op lacks do not apply
             raise ConfigError(f"{where}.Precision: {type_name(node)} layer {node.name!r} has no {slot!r} precision; "
                               f"valid keys: {', '.join(op.slots)}")
         node.types[slot] = t

@@ -24,7 +24,11 @@ from nnfpga.ops import OPS
 from nnfpga.ops.softmax import pow2_ceil
 
 GRANULARITIES = ("model", "type", "name")
-CHOICE_SLOTS = {"input": ("result",), "dense": ("weight", "bias", "result"), "scale_shift": ("weight", "bias", "result")}
+CHOICE_SLOTS = {
+    "input": ("result",),
+    "dense": ("weight", "bias", "result"),
+    "scale_shift": ("weight", "bias", "result"),
+}
 MAX_ROUNDS = 8
 MAX_CALIBRATION_ROWS = 100_000
 

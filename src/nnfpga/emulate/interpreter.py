@@ -49,7 +49,8 @@ class Interpreter:
         try:
             x = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise EmulationError(f"input must be a numeric array of shape (batch, {', '.join(map(str, shape))}); {exc}") from None
+            raise EmulationError(
+                f"input must be a numeric array of shape (batch, {', '.join(map(str, shape))}); {exc}") from None
         if x.shape[1:] != shape:
             hint = "; add a batch axis (x[None])" if x.shape == shape else ""
             raise EmulationError(f"input shape {x.shape} does not match the model: expected (batch, "
@@ -57,8 +58,8 @@ class Interpreter:
         bad = ~np.isfinite(x)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise EmulationError(f"input has {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {first}; "
-                                 "fixed-point hardware has no NaN/inf: clean or clip the input first")
+            raise EmulationError(f"input has {int(bad.sum())} non-finite value(s) (NaN or inf), first at index "
+                                 f"{first}; fixed-point hardware has no NaN/inf: clean or clip the input first")
         return x
 
     def run(self, x: Any, *, mode: str = "fixed", keep: bool = False, progress: bool | None = None) -> RunResult:
@@ -70,7 +71,8 @@ class Interpreter:
         outs: list[list[np.ndarray]] = [[] for _ in self.graph.outputs]
         kept: dict[str, list[np.ndarray]] = {}
         starts = range(0, max(x.shape[0], 1), self.chunk)
-        bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0, disable=progress is False or len(starts) < 2)
+        bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0,
+                   disable=progress is False or len(starts) < 2)
         for start in bar:
             vals = self._run_chunk(x[start : start + self.chunk], mode, stats)
             for i, name in enumerate(self.graph.outputs):

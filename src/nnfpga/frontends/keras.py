@@ -51,14 +51,16 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
         raise ModelLoadError(f"model file {str(p)!r} does not exist")
     suffix = p.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
-        raise ModelLoadError(f"cannot read {str(p)!r}: expected a Keras model file ending in .keras or .h5, got {suffix or 'no suffix'!r}")
+        raise ModelLoadError(f"cannot read {str(p)!r}: expected a Keras model file ending in .keras or .h5, "
+                             f"got {suffix or 'no suffix'!r}")
     with open(p, "rb") as f:
         magic = f.read(8)
     if suffix == ".keras" and not zipfile.is_zipfile(p):
         raise ModelLoadError(f"cannot read {str(p)!r}: a .keras file is a zip archive, but this file is not "
                              f"(it starts with {magic!r}); is it truncated or of another format?")
     if suffix != ".keras" and magic != b"\x89HDF\r\n\x1a\n":
-        raise ModelLoadError(f"cannot read {str(p)!r}: an .h5 model is an HDF5 file, but this file does not start with the HDF5 signature")
+        raise ModelLoadError(f"cannot read {str(p)!r}: an .h5 model is an HDF5 file, "
+                             "but this file does not start with the HDF5 signature")
     keras = import_keras()
     try:
         return keras.saving.load_model(p, compile=False)
@@ -80,11 +82,15 @@ def graph_from_keras(model: Any) -> Graph:
                          "nnfpga supports one input and one output")
     in_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
-        raise ShapeError(f"model input shape {tuple(model.inputs[0].shape)} has unknown dimensions; give keras.Input a full shape")
+        raise ShapeError(f"model input shape {tuple(model.inputs[0].shape)} has unknown dimensions; "
+                         "give keras.Input a full shape")
     in_layer = model.inputs[0]._keras_history.operation.name
     g.add(Node(in_layer, "input", [], in_shape, source=f"InputLayer {in_layer!r}"))
     last: dict[str, str] = {in_layer: in_layer}  # keras layer name -> node producing its output
 
+    # Layers downstream of an unsupported one see a made-up input (its producer's): their shape errors are not
+    # reported, but they are still checked for support, so that every unsupported layer is listed at once.
+    tainted: set[str] = set()
     for layer in model.layers:
         kind = type(layer).__name__
         if kind == "InputLayer":
@@ -92,15 +98,22 @@ def graph_from_keras(model: Any) -> Graph:
         parents = [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
         if len(parents) != 1 or parents[0] not in last:
             unsupported.append((layer.name, f"{kind} with {len(parents)} inputs"))
+            tainted.add(layer.name)
+            last[layer.name] = last[next((p for p in parents if p in last), in_layer)]
             continue
         src = last[parents[0]]
+        n_unsupported = len(unsupported)
         try:
             out = _convert_layer(g, layer, kind, src, unsupported)
         except ShapeError:
-            raise
+            if parents[0] not in tainted:
+                raise
+            out = None
+        if parents[0] in tainted or len(unsupported) > n_unsupported:
+            tainted.add(layer.name)
         last[layer.name] = out if out is not None else src
     if unsupported:
-        raise UnsupportedLayerError(unsupported)
+        raise UnsupportedLayerError(unsupported, supported=LAYERS, activations=tuple(ACTIVATIONS))
     g.outputs = [last[model.outputs[0]._keras_history.operation.name]]
     return g
 
@@ -111,20 +124,20 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
     shape = g[src].shape
     source = f"{kind} {name!r}"
     if kind == "Dense":
+        act = _activation_name(layer.activation)
+        if act not in ACTIVATIONS:
+            unsupported.append((name, f"Dense activation {act!r}"))
         if len(shape) != 1:
             raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
                              "vectors: add a Flatten before it")
         kernel, *rest = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
         bias = rest[0] if rest else np.zeros(kernel.shape[1])
         g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias}, source=source))
-        act = _activation_name(layer.activation)
-        if act == "linear":
-            return name
-        if act not in ACTIVATIONS:
-            unsupported.append((name, f"Dense activation {act!r}"))
+        if act == "linear" or act not in ACTIVATIONS:
             return name
         op, attrs = ACTIVATIONS[act]
-        return g.add(Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)).name
+        act_node = Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)
+        return g.add(act_node).name
     if kind == "Activation":
         act = _activation_name(layer.activation)
         if act not in ACTIVATIONS:
@@ -141,7 +154,8 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
             return _add_act(g, name, "leaky_relu", src, {"alpha": float(slope)}, source)
         return _add_act(g, name, "relu", src, {} if mx is None else {"max_value": float(mx)}, source)
     if kind == "LeakyReLU":
-        return _add_act(g, name, "leaky_relu", src, {"alpha": float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))}, source)
+        alpha = float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))
+        return _add_act(g, name, "leaky_relu", src, {"alpha": alpha}, source)
     if kind == "ELU":
         return _add_act(g, name, "elu", src, {"alpha": float(cfg.get("alpha", 1.0))}, source)
     if kind == "Softmax":

@@ -112,7 +112,7 @@ class Graph:
             nodes.append({
                 "name": n.name, "op": n.op, "inputs": n.inputs, "shape": list(n.shape),
                 "attrs": n.attrs, "types": {k: str(v) for k, v in n.types.items()},
-                "weights": sorted(n.weights), "source": n.source,
+                "weights": list(n.weights), "source": n.source,
             })
             for k, v in n.weights.items():
                 arrays[f"{n.name}/{k}"] = v

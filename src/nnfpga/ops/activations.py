@@ -81,7 +81,7 @@ class _Affine(OpDef):
         raise NotImplementedError
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
-        set_default(node, "param", weight_type(np.array(self.params(node) + [1.0]), PARAM_WIDTH))
+        set_default(node, "param", weight_type(np.array([*self.params(node), 1.0]), PARAM_WIDTH))
         set_default(node, "result", in_types[0])
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
@@ -148,6 +148,9 @@ class HardTanh(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
         x = xs[0]
+        if x.t.frac < 0:  # an LSB above 1: move to an integer LSB first so that +-1 stay exact until the cast
+            t = FixedType(x.t.integer, x.t.integer, x.t.signed)
+            x = QArray(_scale(as_storage(x.m, t.width + 1), -x.t.frac), t)
         one = np.ldexp(1.0, x.t.frac)
         lo, hi = int(np.ceil(-one)), int(np.floor(one))
         m = np.where(x.m < lo, lo, np.where(x.m > hi, hi, x.m))

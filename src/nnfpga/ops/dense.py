@@ -85,7 +85,7 @@ class Dense(OpDef):
         tx, tw, tb, ta = in_types[0], node.types["weight"], node.types["bias"], node.types["accum"]
         wm = quantize_const(node.weights["kernel"], tw)
         bm = quantize_const(node.weights["bias"], tb)
-        b_acc, _ = requantize(bm, tb.frac, tb.width, ta)
+        b_acc, b_ov = requantize(bm, tb.frac, tb.width, ta)
         fp = tx.frac + tw.frac
         wpy = _pyint(wm)
         colsum = np.abs(wpy).sum(axis=0) if wm.size else np.zeros(1, dtype=object)
@@ -95,7 +95,8 @@ class Dense(OpDef):
         bits = bound.bit_length() + 1
         fast = shift >= 0 and (ta.overflow == "WRAP" or ta == self.exact_accum(node, tx))
         return {"wm": as_storage(wm, tw.width + 1), "b_acc": b_acc, "fp": fp, "shift": shift,
-                "bits": bits, "fast": fast, "live_rows": np.flatnonzero(np.any(wm != 0, axis=1))}
+                "bits": bits, "fast": fast, "bias_overflow": b_ov.count,
+                "live_rows": np.flatnonzero(np.any(wm != 0, axis=1))}
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
@@ -114,18 +115,18 @@ class Dense(OpDef):
     @staticmethod
     def _sequential(x: QArray, prep: dict[str, Any], ta: FixedType) -> tuple[np.ndarray, Overflow]:
         """Accumulate input by input, casting each product and each partial sum to the accumulator.
-        Overflow counts every product or partial sum that wrapped or saturated."""
+        Overflow counts every bias, product or partial sum that wrapped or saturated."""
         wpy = _pyint(prep["wm"])
         pbits = x.t.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
         acc = np.broadcast_to(prep["b_acc"], (x.m.shape[0], prep["b_acc"].shape[0])).copy()
-        total = Overflow()
+        total = Overflow(prep["bias_overflow"] * x.m.shape[0])  # (accum)bias starts every sample's sum
         for i in prep["live_rows"]:  # all-zero (pruned) rows add nothing
             p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep["wm"][i][None, :], pbits)
             pq, ov1 = requantize(p, prep["fp"], pbits, ta)
             s = as_storage(acc, ta.width + 2) + as_storage(pq, ta.width + 2)
             acc, ov2 = requantize(s, ta.frac, ta.width + 2, ta)
             total.count += ov1.count + ov2.count
-        total.total = int(acc.size)
+        total.total = int(acc.size) * (1 + 2 * x.m.shape[1])  # every cast: bias, then a product and a sum per input
         return acc, total
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:

@@ -56,7 +56,7 @@ class Softmax(OpDef):
         rng = float(node.attrs["table_range"])
         step_log2 = log2_exact(rng / size, f"{node.describe()}: table range / table size")
         n = node.shape[-1]
-        c = int(math.floor(math.log2(n))) + 1
+        c = math.floor(math.log2(n)) + 1
         inv_step_log2 = c - log2_exact(size, f"{node.describe()}: table size")
         fine_log2 = max(-in_types[0].frac, step_log2 - log2_exact(size, "table size"))
         fine_size = 1 << max(step_log2 - fine_log2, 0)

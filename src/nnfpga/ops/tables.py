@@ -64,7 +64,8 @@ class TableOp(OpDef):
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         lo, hi = self.out_range
         signed = lo < 0
-        integer = 1 + int(signed) if max(abs(lo), abs(hi)) <= 1 else math.ceil(math.log2(max(abs(lo), hi))) + 1 + int(signed)
+        magnitude = max(abs(lo), abs(hi))
+        integer = (1 if magnitude <= 1 else math.ceil(math.log2(magnitude)) + 1) + int(signed)
         set_default(node, "table", FixedType(ctx.default.width + TABLE_EXTRA_BITS, integer, signed))
         set_default(node, "result", FixedType(ctx.default.width, integer, signed))
 
@@ -73,7 +74,7 @@ class TableOp(OpDef):
         size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
         lo, hi = self.span(node)
         step_log2 = log2_exact((hi - lo) / size, f"{node.describe()}: table range / table size")
-        return size, step_log2, int(round(lo / 2.0**step_log2))
+        return size, step_log2, round(lo / 2.0**step_log2)
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
         size, step_log2, lo_steps = self.geometry(node)

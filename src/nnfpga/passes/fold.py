@@ -8,7 +8,8 @@ from nnfpga.ir.graph import Graph
 
 
 def fold_scale_shift(graph: Graph) -> bool:
-    """Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it:
+    """Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.
+
     ``W' = W * scale``, ``b' = b * scale + shift``, in float, before any quantization."""
     changed = False
     for node in graph:
