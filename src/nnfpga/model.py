@@ -19,7 +19,7 @@ from nnfpga.project import project_files, write_atomic
 
 BACKENDS = ("vitis", "verilog")
 IO_TYPES = ("io_parallel", "io_stream")
-ENGINES = ("emulator",)
+ENGINES = ("emulator", "csim")
 
 
 @dataclass
@@ -67,12 +67,15 @@ class HWModel:
                          "clock_period": float(clock_period)}
         self.interpreter = Interpreter(graph)
         self.last_stats: RunStats | None = None
+        self._csim: Any = None
 
     # -- emulation -----------------------------------------------------------------------------
     def predict(self, x: Any, *, engine: str = "emulator", progress: bool | None = None) -> np.ndarray:
         """Bit-exact outputs (as float values) for a batch. Warns with :class:`OverflowWarning` per overflow."""
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}; available here: {', '.join(ENGINES)}")
+        if engine == "csim":
+            return self._predict_csim(x)
         res = self.interpreter.run(x, progress=progress)
         self._after_run(res)
         return res.outputs[0]
@@ -119,9 +122,43 @@ class HWModel:
         return format_table(rows)
 
     # -- project -------------------------------------------------------------------------------
-    def write(self, *, force: bool = False) -> Path:
-        """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`)."""
-        return write_atomic(self.output_dir, project_files(self.graph, self.config, self.settings), force=force)
+    def write(self, *, force: bool = False, tb_inputs: Any = None) -> Path:
+        """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`): the typed graph,
+        and for ``backend="vitis"`` the HLS project (testbench data from ``tb_inputs`` when given)."""
+        files = project_files(self.graph, self.config, self.settings)
+        if self.settings["backend"] == "vitis":
+            from nnfpga.backends.hls.writer import hls_files
+
+            files.update(hls_files(self, None if tb_inputs is None else self.interpreter.check_input(tb_inputs)))
+        self._csim = None
+        return write_atomic(self.output_dir, files, force=force)
+
+    def compile(self, *, ap_types_dir: str | None = None, force: bool = False) -> Path:
+        """Write the project and build its C simulation library with g++ (nnfpga's ap_types headers, or
+        Xilinx's from ``ap_types_dir`` / ``AP_TYPES_DIR``). Returns the library path."""
+        from nnfpga.backends.hls.csim import CSim, compile_library
+        from nnfpga.backends.hls.cpp import identifier
+
+        if self.settings["backend"] != "vitis":
+            raise ConfigError(f"compile() builds the HLS C simulation; this project's backend is "
+                              f"{self.settings['backend']!r}: convert with backend='vitis'")
+        self.write(force=force)
+        lib = compile_library(self.output_dir, identifier(self.settings["project_name"]), ap_types_dir)
+        g = self.graph
+        self._csim = CSim(lib, int(np.prod(g[g.inputs[0]].shape)), int(np.prod(g[g.outputs[0]].shape)))
+        return lib
+
+    def _predict_csim(self, x: Any) -> np.ndarray:
+        from nnfpga.fixed import from_float, to_float
+
+        if self._csim is None:
+            self.compile()
+        g = self.graph
+        x = self.interpreter.check_input(x)
+        tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
+        m, _ = from_float(x.reshape(len(x), -1), tin)
+        y = self._csim.run(np.asarray(m, dtype=np.int64))
+        return to_float(y, tout).reshape((len(x), *g[g.outputs[0]].shape))
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:

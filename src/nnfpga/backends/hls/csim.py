@@ -1,0 +1,81 @@
+"""C simulation with g++: the generated firmware built into a shared library and run on whole batches.
+
+The ap_types headers are nnfpga's own (``backends/hls/include``), or Xilinx's when ``AP_TYPES_DIR`` (or the
+``ap_types_dir`` argument) points to a directory with ``ap_fixed.h`` — e.g. a Vitis install.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from nnfpga.errors import NnfpgaError, ToolNotFoundError
+
+CXXFLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-w")
+COMPILE_TIMEOUT_S = 600
+
+
+class ToolError(NnfpgaError):
+    """An external tool failed; the message has its last output lines and the command to reproduce."""
+
+
+def own_include_dir() -> Path:
+    return Path(str(resources.files("nnfpga.backends.hls").joinpath("include")))
+
+
+def ap_types_include(ap_types_dir: str | os.PathLike[str] | None = None) -> Path:
+    chosen = ap_types_dir or os.environ.get("AP_TYPES_DIR")
+    path = Path(chosen) if chosen else own_include_dir()
+    if not (path / "ap_fixed.h").is_file():
+        raise ToolNotFoundError(f"no ap_fixed.h in {str(path)!r} (from {'AP_TYPES_DIR' if chosen else 'nnfpga'})")
+    return path
+
+
+def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Build ``<project_dir>/build/lib<project>.so``; returns its path. Raises ToolError with g++'s output."""
+    gxx = shutil.which(os.environ.get("CXX", "g++"))
+    if gxx is None:
+        raise ToolNotFoundError("g++ is not installed: run 'make tools' (Debian package g++) or set CXX")
+    include = ap_types_include(ap_types_dir)
+    build = project_dir / "build"
+    build.mkdir(exist_ok=True)
+    lib = build / f"lib{project}.so"
+    tmp = build / f".lib{project}.so.tmp"
+    cmd = [gxx, *CXXFLAGS, f"-I{include}", f"-I{project_dir / 'firmware'}",
+           str(project_dir / "csim" / "bridge.cpp"), str(project_dir / "firmware" / f"{project}.cpp"), "-o", str(tmp)]
+    t = time.perf_counter()
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s; command: {' '.join(cmd)}") from None
+    if res.returncode != 0:
+        tail = "\n".join((res.stderr or res.stdout).splitlines()[-20:])
+        raise ToolError(f"g++ failed (exit {res.returncode}):\n{tail}\ncommand: {' '.join(cmd)}")
+    tmp.replace(lib)
+    compile_library.last_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+    return lib
+
+
+class CSim:
+    """A compiled project: ``run(mantissas) -> mantissas`` over whole batches in one call."""
+
+    def __init__(self, lib_path: Path, n_in: int, n_out: int) -> None:
+        self.lib = ctypes.CDLL(str(lib_path))
+        self.fn = self.lib.nnfpga_predict
+        self.fn.argtypes = [ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_longlong), ctypes.c_long]
+        self.fn.restype = ctypes.c_long
+        self.n_in, self.n_out = n_in, n_out
+
+    def run(self, x_mantissas: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x_mantissas.reshape(len(x_mantissas), self.n_in), dtype=np.int64)
+        y = np.zeros((len(x), self.n_out), dtype=np.int64)
+        ptr = ctypes.POINTER(ctypes.c_longlong)
+        self.fn(x.ctypes.data_as(ptr), y.ctypes.data_as(ptr), len(x))
+        return y

@@ -1,0 +1,185 @@
+"""Lowering of each op to the HLS layer library: a config struct, constant arrays and one call.
+
+Constants (weights, tables) come from the op's own ``prepare`` — the same numbers the emulator uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnfpga.fixed import FixedType, to_float
+from nnfpga.ir.graph import Node
+
+
+@dataclass
+class Lowered:
+    config: list[str] = field(default_factory=list)  # body of ``struct config_<layer>``
+    arrays: list[tuple[str, str, np.ndarray, FixedType]] = field(default_factory=list)  # (slot, name, mantissas, type)
+    call: str | None = None  # the statement in the top function; None: the output aliases the input
+
+
+@dataclass
+class LayerNames:
+    """C++ spellings for one node: its variable, type names and config struct."""
+
+    var: str
+    ident: str
+
+    def t(self, slot: str) -> str:
+        return f"{self.ident}_{slot}_t"
+
+    @property
+    def config(self) -> str:
+        return f"config_{self.ident}"
+
+
+def raw_ctype(t: FixedType) -> str:
+    """The C integer type holding a mantissa of ``t`` (constants are stored as raw mantissas)."""
+    base = next(c for w, c in ((8, "char"), (16, "short"), (32, "int"), (64, "long long")) if t.width <= w)
+    return f"{'signed' if t.signed else 'unsigned'} {base}" if base == "char" else \
+        (base if t.signed else f"unsigned {base}")
+
+
+def raw_config(arrays: list[tuple[str, str, np.ndarray, FixedType]]) -> list[str]:
+    """``typedef <int> <slot>_raw_t; static const int <slot>_width = W;`` once per array slot."""
+    out, seen = [], set()
+    for slot, _, _, t in arrays:
+        if slot not in seen:
+            seen.add(slot)
+            out += [f"typedef {raw_ctype(t)} {slot}_raw_t;", f"static const int {slot}_width = {t.width};"]
+    return out
+
+
+def literal(m: Any, t: FixedType) -> str:
+    """Exact C++ double literal for mantissa ``m`` of type ``t`` (the value is a dyadic rational)."""
+    v = float(to_float(np.asarray([m]), t)[0])
+    text = repr(v)
+    return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else f"{text}.0"
+
+
+Lowering = Callable[[Node, Node, LayerNames, LayerNames, dict[str, Any]], Lowered]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
+    def deco(fn: Lowering) -> Lowering:
+        for op in ops:
+            LOWERINGS[op] = fn
+        return fn
+    return deco
+
+
+def _n(node: Node) -> int:
+    return int(np.prod(node.shape))
+
+
+def _call(func: str, src: LayerNames, dst: LayerNames, extra: list[str] = ()) -> str:
+    args = ", ".join([src.var, dst.var, *extra])
+    return f"nnfpga::{func}<{src.t('result')}, {dst.t('result')}, {dst.config}>({args});"
+
+
+@lowering("dense")
+def _dense(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    n_in, n_out = node.weights["kernel"].shape
+    strategy = "STRATEGY_RESOURCE" if node.attrs.get("strategy") == "Resource" else "STRATEGY_LATENCY"
+    rf = int(node.attrs.get("reuse_factor", 1))
+    w, b = f"w_{dst.ident}", f"b_{dst.ident}"
+    return Lowered(
+        config=[f"static const unsigned n_in = {n_in};", f"static const unsigned n_out = {n_out};",
+                f"static const unsigned reuse_factor = {rf};",
+                f"static const nnfpga::strategy_t strategy = nnfpga::{strategy};",
+                f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('bias')} bias_t;",
+                f"typedef {dst.t('accum')} accum_t;"],
+        arrays=[("weight", w, np.asarray(prep["wm"]).reshape(-1), node.types["weight"]),
+                ("bias", b, _bias_mantissas(node), node.types["bias"])],
+        call=_call("dense", src, dst, [w, b]),
+    )
+
+
+def _bias_mantissas(node: Node) -> np.ndarray:
+    from nnfpga.ops.dense import quantize_const
+
+    return quantize_const(node.weights["bias"], node.types["bias"])
+
+
+@lowering("scale_shift")
+def _scale_shift(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    s, h = f"s_{dst.ident}", f"h_{dst.ident}"
+    return Lowered(
+        config=[f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('weight')} weight_t;",
+                f"typedef {dst.t('bias')} bias_t;"],
+        arrays=[("weight", s, prep["sm"], node.types["weight"]), ("bias", h, prep["bm"], node.types["bias"])],
+        call=_call("scale_shift", src, dst, [s, h]),
+    )
+
+
+@lowering("linear", "hard_tanh")
+def _plain(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call=_call(node.op, src, dst))
+
+
+@lowering("relu")
+def _relu(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    tin = src_node.types["result"]
+    cfg = [f"static const unsigned n_in = {_n(node)};"]
+    mv = node.attrs.get("max_value")
+    cap = int(np.floor(np.ldexp(mv, tin.frac))) if mv is not None else None
+    has_cap = cap is not None and cap <= tin.max_mantissa
+    cfg.append(f"static const bool has_cap = {'true' if has_cap else 'false'};")
+    cap_lit = literal(max(cap, 0), tin) if has_cap else "0"
+    cfg.append(f"static {src.t('result')} cap() {{ return {src.t('result')}({cap_lit}); }}")
+    return Lowered(config=cfg, call=_call("relu", src, dst))
+
+
+@lowering("leaky_relu", "hard_sigmoid")
+def _affine(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    tp = node.types["param"]
+    names = ["alpha"] if node.op == "leaky_relu" else ["slope", "offset"]
+    cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('param')} param_t;"]
+    for name, c in zip(names, prep["c"], strict=True):
+        cfg.append(f"static param_t {name}() {{ return param_t({literal(c, tp)}); }}")
+    return Lowered(config=cfg, call=_call(node.op, src, dst))
+
+
+@lowering("sigmoid", "tanh", "elu")
+def _table(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    tin = src_node.types["result"]
+    table = f"table_{dst.ident}"
+    cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('table')} table_t;",
+           f"static const unsigned table_size = {prep['size']};",
+           f"static const int in_width = {tin.width};", f"static const bool in_signed = {str(tin.signed).lower()};",
+           f"static const int index_shift = {tin.frac + prep['step_log2']};",
+           f"static const long long lo_steps = {prep['lo_steps']};"]
+    func = "elu" if node.op == "elu" else "table_activation"
+    return Lowered(config=cfg, arrays=[("table", table, prep["table"], node.types["table"])],
+                   call=_call(func, src, dst, [table]))
+
+
+@lowering("softmax")
+def _softmax(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    tin, te = src_node.types["result"], node.types["exp_table"]
+    n = _n(node)
+    nb = n.bit_length()
+    sum_t = FixedType(te.width + nb, te.integer + nb, signed=False)
+    names = [f"exp_{dst.ident}", f"fine_{dst.ident}", f"inv_{dst.ident}"]
+    cfg = [f"static const unsigned n_in = {n};", f"typedef {dst.t('exp_table')} exp_table_t;",
+           f"typedef {dst.t('inv_table')} inv_table_t;", f"typedef {sum_t} sum_t;",
+           f"static const int sum_width = {sum_t.width};",
+           f"static const unsigned table_size = {prep['size']};",
+           f"static const unsigned fine_size = {len(prep['fine'])};",
+           f"static const int in_width = {tin.width};", f"static const bool in_signed = {str(tin.signed).lower()};",
+           f"static const int coarse_shift = {tin.frac + prep['step_log2']};",
+           f"static const int fine_shift = {tin.frac + prep['fine_log2']};",
+           f"static const int inv_shift = {te.frac + prep['inv_step_log2']};"]
+    arrays = [("exp_table", names[0], prep["exp"], te), ("exp_table", names[1], prep["fine"], te),
+              ("inv_table", names[2], prep["inv"], node.types["inv_table"])]
+    return Lowered(config=cfg, arrays=arrays, call=_call("softmax", src, dst, names))
+
+
+@lowering("flatten", "reshape", "dropout")
+def _alias(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    return Lowered(call=None)  # arrays are flat in C++: the output is the input
