@@ -9,7 +9,7 @@ namespace nnfpga {
 template <class data_T, class res_T, class CONFIG_T>
 void linear(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[i] = (res_T)data[i];
     }
 }
@@ -18,7 +18,7 @@ void linear(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
 template <class data_T, class res_T, class CONFIG_T>
 void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         data_T x = data[i];
         if (x < 0) x = 0;
         if (CONFIG_T::has_cap && x > CONFIG_T::cap()) x = CONFIG_T::cap();
@@ -31,7 +31,7 @@ template <class data_T, class res_T, class CONFIG_T>
 void leaky_relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     const typename CONFIG_T::param_t alpha = CONFIG_T::alpha();
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         const data_T x = data[i];
         if (x >= 0)
             res[i] = (res_T)x;
@@ -45,7 +45,7 @@ template <class data_T, class res_T, class CONFIG_T>
 void hard_sigmoid(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     const typename CONFIG_T::param_t slope = CONFIG_T::slope(), offset = CONFIG_T::offset();
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         const data_T x = data[i];
         if (x * slope + offset < 0)
             res[i] = (res_T)0;
@@ -60,7 +60,7 @@ void hard_sigmoid(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) 
 template <class data_T, class res_T, class CONFIG_T>
 void hard_tanh(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         const data_T x = data[i];
         if (x < -1)
             res[i] = (res_T)(-1);
@@ -84,7 +84,7 @@ void table_activation(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_i
                       const typename CONFIG_T::table_raw_t table[CONFIG_T::table_size]) {
     typedef typename CONFIG_T::table_t table_t;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[i] = (res_T)from_raw<table_t, CONFIG_T::table_width>(table[table_index<data_T, CONFIG_T>(data[i])]);
     }
 }
@@ -95,7 +95,7 @@ void elu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
          const typename CONFIG_T::table_raw_t table[CONFIG_T::table_size]) {
     typedef typename CONFIG_T::table_t table_t;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         const data_T x = data[i];
         if (x >= 0)
             res[i] = (res_T)x;
@@ -113,18 +113,18 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     typedef typename CONFIG_T::exp_table_t exp_t;
     typedef typename CONFIG_T::inv_table_t inv_t;
     long long m[CONFIG_T::n_in];
-#pragma HLS ARRAY_PARTITION variable=m complete
+    NNFPGA_HLS(ARRAY_PARTITION variable=m complete)
     long long mx = 0;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         m[i] = mantissa<data_T, CONFIG_T::in_width, CONFIG_T::in_signed>(data[i]);
         if (i == 0 || m[i] > mx) mx = m[i];
     }
     exp_t e[CONFIG_T::n_in];
-#pragma HLS ARRAY_PARTITION variable=e complete
+    NNFPGA_HLS(ARRAY_PARTITION variable=e complete)
     typename CONFIG_T::sum_t sum = 0;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         const long long neg_d = mx - m[i];
         long long j = shift_floor<CONFIG_T::coarse_shift>(neg_d);
         if (j > (long long)CONFIG_T::table_size - 1) j = CONFIG_T::table_size - 1;
@@ -138,7 +138,7 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     if (t > (long long)CONFIG_T::table_size - 1) t = CONFIG_T::table_size - 1;
     const inv_t inv = from_raw<inv_t, CONFIG_T::inv_table_width>(inv_table[t]);
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[i] = (res_T)(e[i] * inv);
     }
 }

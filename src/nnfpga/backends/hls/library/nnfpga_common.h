@@ -5,6 +5,14 @@
 #include "ap_fixed.h"
 #include "ap_int.h"
 
+// HLS pragmas as macros: seen by Vitis HLS (which defines __SYNTHESIS__), invisible to g++ -Wall.
+#ifdef __SYNTHESIS__
+#define NNFPGA_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#define NNFPGA_HLS(...) NNFPGA_PRAGMA(HLS __VA_ARGS__)
+#else
+#define NNFPGA_HLS(...)
+#endif
+
 namespace nnfpga {
 
 enum strategy_t { STRATEGY_LATENCY, STRATEGY_RESOURCE };

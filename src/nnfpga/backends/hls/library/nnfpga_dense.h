@@ -16,26 +16,22 @@ void dense_latency(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out]
                    const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
     typedef typename CONFIG_T::accum_t accum_t;
     accum_t acc[CONFIG_T::n_out];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-InitAccum:
+    NNFPGA_HLS(ARRAY_PARTITION variable=acc complete)
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         acc[j] = (accum_t)from_raw<typename CONFIG_T::bias_t, CONFIG_T::bias_width>(biases[j]);
     }
-Inputs:
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
-    Outputs:
+        NNFPGA_HLS(UNROLL)
         for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
+            NNFPGA_HLS(UNROLL)
             const typename CONFIG_T::weight_raw_t raw = weights[i * CONFIG_T::n_out + j];
             if (raw == 0) continue;  // pruned: constant zero, no multiplier
             acc[j] += (accum_t)(data[i] * from_raw<typename CONFIG_T::weight_t, CONFIG_T::weight_width>(raw));
         }
     }
-Result:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[j] = (res_T)acc[j];
     }
 }
@@ -49,20 +45,17 @@ void dense_resource(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out
     typedef typename CONFIG_T::accum_t accum_t;
     const unsigned R = CONFIG_T::reuse_factor;
     const unsigned M = CONFIG_T::n_in * CONFIG_T::n_out / CONFIG_T::reuse_factor;
-#pragma HLS ARRAY_RESHAPE variable=weights block factor=M
+    NNFPGA_HLS(ARRAY_RESHAPE variable=weights block factor=M)
     accum_t acc[CONFIG_T::n_out];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-InitAccum:
+    NNFPGA_HLS(ARRAY_PARTITION variable=acc complete)
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         acc[j] = (accum_t)from_raw<typename CONFIG_T::bias_t, CONFIG_T::bias_width>(biases[j]);
     }
-Reuse:
     for (unsigned r = 0; r < R; r++) {
-#pragma HLS PIPELINE II=1 rewind
-    Multipliers:
+        NNFPGA_HLS(PIPELINE II=1 rewind)
         for (unsigned m = 0; m < M; m++) {
-#pragma HLS UNROLL
+            NNFPGA_HLS(UNROLL)
             const unsigned k = r * M + m;
             const typename CONFIG_T::weight_raw_t raw = weights[k];
             if (raw == 0) continue;
@@ -70,9 +63,8 @@ Reuse:
             acc[k % CONFIG_T::n_out] += (accum_t)(data[k / CONFIG_T::n_out] * w);
         }
     }
-Result:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[j] = (res_T)acc[j];
     }
 }
@@ -81,7 +73,7 @@ template <class data_T, class res_T, class CONFIG_T>
 void dense(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
            const typename CONFIG_T::weight_raw_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
            const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
-#pragma HLS INLINE
+    NNFPGA_HLS(INLINE)
     if (CONFIG_T::strategy == STRATEGY_RESOURCE)
         dense_resource<data_T, res_T, CONFIG_T>(data, res, weights, biases);
     else
@@ -96,7 +88,7 @@ void scale_shift(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     typedef typename CONFIG_T::weight_t weight_t;
     typedef typename CONFIG_T::bias_t bias_t;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
+        NNFPGA_HLS(UNROLL)
         res[i] = (res_T)(data[i] * from_raw<weight_t, CONFIG_T::weight_width>(scale[i]) +
                          from_raw<bias_t, CONFIG_T::bias_width>(shift[i]));
     }
