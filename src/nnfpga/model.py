@@ -137,8 +137,8 @@ class HWModel:
     def compile(self, *, ap_types_dir: str | None = None, force: bool = False) -> Path:
         """Write the project and build its C simulation library with g++ (nnfpga's ap_types headers, or
         Xilinx's from ``ap_types_dir`` / ``AP_TYPES_DIR``). Returns the library path."""
-        from nnfpga.backends.hls.csim import CSim, compile_library
         from nnfpga.backends.hls.cpp import identifier
+        from nnfpga.backends.hls.csim import CSim, compile_library
 
         if self.settings["backend"] != "vitis":
             raise ConfigError(f"compile() builds the HLS C simulation; this project's backend is "

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import all_activations_model, edge_inputs, random_config
 
 import nnfpga
+from conftest import all_activations_model, edge_inputs, random_config
 from nnfpga.examples import DEFAULT_JET_MODEL, DEFAULT_MNIST_MODEL
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
