@@ -1,4 +1,4 @@
-"""Command line: ``nnfpga convert | config | predict | summary | passes | demo``."""
+"""Command line: ``nnfpga convert | config | predict | build | summary | passes | demo``."""
 
 from __future__ import annotations
 
@@ -57,9 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("project")
     r.add_argument("-i", "--input", required=True, help="inputs (.npy/.npz/.csv)")
     r.add_argument("-o", "--output", help="write outputs to this .npy file")
+    r.add_argument("--engine", default="emulator", choices=("emulator", "csim"),
+                   help="emulator (NumPy, default) or csim (the generated HLS C++ compiled with g++)")
     r.add_argument("--trace", action="store_true", help="print per-layer fixed vs float errors")
     r.add_argument("--force", action="store_true", help="overwrite an existing output file")
     r.set_defaults(func=_predict)
+
+    b = sub.add_parser("build", help="run Vitis HLS on a project (needs vitis_hls on PATH)")
+    b.add_argument("project")
+    b.add_argument("--cosim", action="store_true")
+    b.add_argument("--export", action="store_true")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b.set_defaults(func=_build)
 
     s = sub.add_parser("summary", help="print the layers and precisions of a project")
     s.add_argument("project")
@@ -157,7 +166,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     hw = nnfpga.load_project(args.project)
     x = load_array(args.input)
-    y = hw.predict(x)
+    y = hw.predict(x, engine=args.engine)
     if args.output:
         import io
 
@@ -170,6 +179,14 @@ def _predict(args: argparse.Namespace) -> int:
     print(hw.overflow_table(), file=sys.stderr)
     if args.trace:
         print(hw.trace(x).table(), file=sys.stderr)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    import nnfpga
+
+    report = nnfpga.load_project(args.project).build(cosim=args.cosim, export=args.export)
+    print(report.to_json() if args.json else report.table())
     return 0
 
 
