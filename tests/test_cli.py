@@ -80,3 +80,22 @@ def test_calibrated_convert_has_no_overflow(tmp_path: Path, inputs: Path, capsys
 def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "nnfpga.cli", "passes"], capture_output=True, text=True, check=True)
     assert "fold_batchnorm" in res.stdout and res.stdout.splitlines()[0].startswith("1. remove_dropout")
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_predict_with_csim_engine_matches_emulator(tmp_path: Path, inputs: Path) -> None:
+    prj = tmp_path / "prj"
+    assert main(["convert", MODEL, "-o", str(prj)]) == 0
+    assert main(["predict", str(prj), "-i", str(inputs), "-o", str(tmp_path / "emu.npy")]) == 0
+    assert main(["predict", str(prj), "-i", str(inputs), "--engine", "csim", "-o", str(tmp_path / "csim.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "emu.npy"), np.load(tmp_path / "csim.npy"))
+
+
+def test_build_without_vitis_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    prj = tmp_path / "prj"
+    assert main(["convert", MODEL, "-o", str(prj)]) == 0
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["build", str(prj)]) == 2
+    assert "nnfpga build: error: vitis_hls is not on PATH" in capsys.readouterr().err
