@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[keras,data,plot,test]'
 	touch $@
 
-# System tools the tests run for real (g++ for the ap_fixed header checks and C simulation).
+# System tools the tests run for real (g++ for the ap_fixed header checks and C simulation, verilator for the RTL).
 $(TOOLS_STAMP): scripts/install-tools.sh
 	bash scripts/install-tools.sh
 	mkdir -p $(VENV) && touch $@

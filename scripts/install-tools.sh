@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Install the system tools nnfpga's tests run for real, from Debian packages, when they are missing.
+# Install the system tools nnfpga's tests run for real, from Debian packages, when they are missing:
+#   g++, make   the ap_fixed header checks and the HLS C simulation
+#   verilator   the Verilog backend's simulation (Debian bookworm: 5.006)
 set -euo pipefail
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v verilator >/dev/null 2>&1 || need+=(verilator)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "tools: g++ $(g++ -dumpversion) present"
+  echo "tools: g++ $(g++ -dumpversion), $(verilator --version | head -n 1) present"
   exit 0
 fi
 SUDO=""

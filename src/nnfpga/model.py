@@ -20,7 +20,7 @@ from nnfpga.reports import HardwareReport
 
 BACKENDS = ("vitis", "verilog")
 IO_TYPES = ("io_parallel", "io_stream")
-ENGINES = ("emulator", "csim")
+ENGINES = ("emulator", "csim", "rtl")
 
 
 @dataclass
@@ -77,6 +77,10 @@ class HWModel:
             raise ConfigError(f"unknown engine {engine!r}; available here: {', '.join(ENGINES)}")
         if engine == "csim":
             return self._predict_csim(x)
+        if engine == "rtl":  # the generated Verilog, simulated with Verilator
+            from nnfpga.backends.rtl import predict as rtl_predict
+
+            return rtl_predict(self, x)
         res = self.interpreter.run(x, progress=progress)
         self._after_run(res)
         return res.outputs[0]
@@ -131,6 +135,10 @@ class HWModel:
             from nnfpga.backends.hls.writer import hls_files
 
             files.update(hls_files(self, None if tb_inputs is None else self.interpreter.check_input(tb_inputs)))
+        elif self.settings["backend"] == "verilog":
+            from nnfpga.backends.rtl import rtl_files
+
+            files.update(rtl_files(self))
         self._csim = None
         return write_atomic(self.output_dir, files, force=force)
 

@@ -1,0 +1,479 @@
+"""A small builder for synthesizable Verilog-2005: modules made of ports, wires, registers, assigns, always
+blocks and instances, rendered deterministically. Plus :class:`Val`, an integer mantissa held in Verilog bits
+with its known value range, and :class:`Arith`, exact integer arithmetic on :class:`Val` that declares one wire
+per operation.
+
+Arithmetic convention: every wire holds raw two's-complement (or unsigned) bits. Additions, subtractions and
+muxes first extend every operand explicitly to the result width (so Verilog's width and sign rules never come
+into play, and lint sees equal widths); only multiplications and comparisons use ``$signed`` operands.
+A value whose exact range needs more bits than a ``cap`` is kept modulo ``2**cap`` (wrap-around arithmetic).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+VERILOG_KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default defparam
+design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive endspecify endtable
+endtask event for force forever fork function generate genvar highz0 highz1 if ifnone incdir include initial inout
+input instance integer join large liblist library localparam macromodule medium module nand negedge nmos nor
+noshowcancelled not notif0 notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
+pulsestyle_ondetect pulsestyle_onevent rcmos real realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1
+scalared showcancelled signed small specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0
+tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
+bit byte logic int shortint longint string class interface program package import export
+""".split())
+_IDENT = re.compile(r"[^A-Za-z0-9_]")
+
+
+def identifier(name: str) -> str:
+    """A valid (System)Verilog identifier for ``name``: invalid characters become ``_``, keywords get a suffix."""
+    out = _IDENT.sub("_", name) or "_"
+    if out[0].isdigit():
+        out = f"n_{out}"
+    if out in VERILOG_KEYWORDS:
+        out = f"{out}_"
+    return out
+
+
+def literal(value: int, width: int) -> str:
+    """A ``width``-bit hexadecimal literal holding ``value`` modulo ``2**width`` (unsigned)."""
+    return f"{width}'h{value % (1 << width):x}"
+
+
+def slit(value: int, width: int) -> str:
+    """A signed ``width``-bit literal (two's complement of ``value``)."""
+    return f"{width}'sh{value % (1 << width):x}"
+
+
+def range_width(lo: int, hi: int) -> tuple[int, bool]:
+    """(width, signed) of the narrowest two's-complement / unsigned vector holding every integer in ``lo..hi``."""
+    if lo < 0:
+        return max((-lo - 1).bit_length(), hi.bit_length()) + 1, True
+    return max(hi.bit_length(), 1), False
+
+
+def signed_width(value: int) -> int:
+    """Bits of the narrowest two's-complement vector holding ``value``."""
+    return (value if value >= 0 else -value - 1).bit_length() + 1
+
+
+def _decl(width: int) -> str:
+    return "" if width == 1 else f"[{width - 1}:0] "
+
+
+# -- statements (inside always blocks) -------------------------------------------------------------
+
+@dataclass
+class NonBlocking:
+    lhs: str
+    rhs: str
+
+    def render(self, ind: str) -> list[str]:
+        return [f"{ind}{self.lhs} <= {self.rhs};"]
+
+
+@dataclass
+class If:
+    cond: str
+    then: list
+    orelse: list = field(default_factory=list)
+
+    def render(self, ind: str) -> list[str]:
+        out = [f"{ind}if ({self.cond}) begin"]
+        for s in self.then:
+            out += s.render(ind + "    ")
+        if self.orelse:
+            out.append(f"{ind}end else begin")
+            for s in self.orelse:
+                out += s.render(ind + "    ")
+        out.append(f"{ind}end")
+        return out
+
+
+@dataclass
+class Case:
+    """``case (sel)`` with one assignment per item: ``items`` maps a selector literal to the right-hand side."""
+
+    sel: str
+    lhs: str
+    items: list[tuple[str, str]]
+    default: str
+
+    def render(self, ind: str) -> list[str]:
+        out = [f"{ind}case ({self.sel})"]
+        out += [f"{ind}    {k}: {self.lhs} = {v};" for k, v in self.items]
+        out += [f"{ind}    default: {self.lhs} = {self.default};", f"{ind}endcase"]
+        return out
+
+
+# -- module items ----------------------------------------------------------------------------------
+
+@dataclass
+class Port:
+    direction: str  # "input" / "output"
+    name: str
+    width: int
+    kind: str = "wire"  # "wire" / "reg"
+    comment: str = ""
+
+
+@dataclass
+class Wire:
+    name: str
+    width: int
+    expr: str | None = None
+    comment: str = ""
+
+    def render(self) -> list[str]:
+        assign = f" = {self.expr}" if self.expr is not None else ""
+        tail = f"  // {self.comment}" if self.comment else ""
+        return [f"    wire {_decl(self.width)}{self.name}{assign};{tail}"]
+
+
+@dataclass
+class Reg:
+    name: str
+    width: int
+    comment: str = ""
+
+    def render(self) -> list[str]:
+        tail = f"  // {self.comment}" if self.comment else ""
+        return [f"    reg {_decl(self.width)}{self.name};{tail}"]
+
+
+@dataclass
+class Assign:
+    lhs: str
+    rhs: str
+
+    def render(self) -> list[str]:
+        return [f"    assign {self.lhs} = {self.rhs};"]
+
+
+@dataclass
+class Always:
+    """``always @(posedge clk)`` (``clock`` given) or ``always @*`` (combinational)."""
+
+    body: list
+    clock: str | None = None
+
+    def render(self) -> list[str]:
+        head = f"always @(posedge {self.clock})" if self.clock else "always @*"
+        out = [f"    {head} begin"]
+        for s in self.body:
+            out += s.render("        ")
+        out.append("    end")
+        return out
+
+
+@dataclass
+class Instance:
+    module: str
+    name: str
+    connections: list[tuple[str, str]]
+
+    def render(self) -> list[str]:
+        conns = ", ".join(f".{p}({e})" for p, e in self.connections)
+        return [f"    {self.module} {self.name} ({conns});"]
+
+
+@dataclass
+class Comment:
+    text: str
+
+    def render(self) -> list[str]:
+        return [f"    // {line}".rstrip() for line in self.text.splitlines()] if self.text else [""]
+
+
+class Module:
+    """One Verilog module. Names handed out by :meth:`fresh` (and every ``wire``/``reg``) are unique."""
+
+    def __init__(self, name: str, header: str = "") -> None:
+        self.name = name
+        self.header = header
+        self.ports: list[Port] = []
+        self.items: list = []
+        self._names: set[str] = set()
+        self._counters: dict[str, int] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        base = identifier(base)
+        if base not in self._names:
+            self._names.add(base)
+            return base
+        i = self._counters.get(base, 1)
+        while f"{base}_{i}" in self._names:
+            i += 1
+        self._counters[base] = i + 1
+        self._names.add(f"{base}_{i}")
+        return f"{base}_{i}"
+
+    # -- declarations --------------------------------------------------------------------------
+    def port(self, direction: str, name: str, width: int, kind: str = "wire", comment: str = "") -> str:
+        if name in self._names:
+            raise ValueError(f"duplicate port {name!r} in module {self.name}")
+        self._names.add(name)
+        self.ports.append(Port(direction, name, width, kind, comment))
+        return name
+
+    def wire(self, base: str, width: int, expr: str | None = None, comment: str = "") -> str:
+        name = self.fresh(base)
+        self.items.append(Wire(name, width, expr, comment))
+        return name
+
+    def reg(self, base: str, width: int, comment: str = "") -> str:
+        name = self.fresh(base)
+        self.items.append(Reg(name, width, comment))
+        return name
+
+    def assign(self, lhs: str, rhs: str) -> None:
+        self.items.append(Assign(lhs, rhs))
+
+    def always(self, body: list, clock: str | None = None) -> None:
+        self.items.append(Always(body, clock))
+
+    def instance(self, module: str, base: str, connections: list[tuple[str, str]]) -> str:
+        name = self.fresh(base)
+        self.items.append(Instance(module, name, connections))
+        return name
+
+    def comment(self, text: str) -> None:
+        self.items.append(Comment(text))
+
+    # -- text ----------------------------------------------------------------------------------
+    def render(self) -> str:
+        lines = [f"// {line}".rstrip() for line in self.header.splitlines()]
+        if not self.ports:
+            lines.append(f"module {self.name};")
+        else:
+            lines.append(f"module {self.name} (")
+            wmax = max(len(_decl(p.width)) for p in self.ports)
+            for i, p in enumerate(self.ports):
+                sep = "," if i < len(self.ports) - 1 else ""
+                head = f"{p.direction:<6} {p.kind:<4} {_decl(p.width):<{wmax}}{p.name}{sep}"
+                lines.append(f"    {head}" + (f"  // {p.comment}" if p.comment else ""))
+            lines.append(");")
+        for item in self.items:
+            lines += item.render()
+        lines.append("endmodule")
+        return "\n".join(lines) + "\n"
+
+
+# -- values and exact arithmetic -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Val:
+    """An integer held in Verilog: the bits ``base[lsb +: width]`` (two's complement when ``signed``), or the
+    constant ``const``. Its value is known to lie in ``lo..hi`` (the whole vector's range after a wrap)."""
+
+    base: str
+    lsb: int
+    width: int
+    signed: bool
+    lo: int
+    hi: int
+    full: bool = True  # ``base`` is exactly this vector
+    const: int | None = None
+
+    @staticmethod
+    def constant(value: int) -> Val:
+        width, signed = range_width(value, value)
+        return Val("", 0, width, signed, value, value, True, value)
+
+    @staticmethod
+    def of(name: str, width: int, signed: bool, lo: int | None = None, hi: int | None = None,
+           lsb: int = 0, full: bool = True) -> Val:
+        """Bits of a declared vector; the range defaults to everything ``width`` bits can hold."""
+        if lo is None or hi is None:
+            lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+        return Val(name, lsb, width, signed, lo, hi, full)
+
+    @property
+    def expr(self) -> str:
+        if self.const is not None:
+            return literal(self.const, self.width)
+        if self.full:
+            return self.base
+        if self.width == 1:
+            return f"{self.base}[{self.lsb}]"
+        return f"{self.base}[{self.lsb + self.width - 1}:{self.lsb}]"
+
+    def bit(self, i: int) -> str:
+        if self.const is not None:
+            return f"1'b{(self.const >> i) & 1}"
+        if self.full and self.width == 1:
+            return self.base
+        return f"{self.base}[{self.lsb + i}]"
+
+    def bits(self, hi: int, lo: int) -> Val:
+        """Bits ``hi..lo`` as an unsigned value (no new wire)."""
+        n = hi - lo + 1
+        if self.const is not None:
+            return Val.constant((self.const >> lo) & ((1 << n) - 1))
+        if lo == 0 and n == self.width and not self.signed:
+            return self
+        full = self.full and lo == 0 and n == self.width
+        return Val.of(self.base, n, False, lsb=self.lsb + lo, full=full)
+
+    def ext(self, n: int) -> str:
+        """Verilog expression of exactly ``n`` bits: this value sign/zero-extended, or its low ``n`` bits."""
+        if self.const is not None:
+            return literal(self.const, n)
+        if n == self.width:
+            return self.expr
+        if n < self.width:
+            return self.bits(n - 1, 0).expr
+        k = n - self.width
+        fill = self.bit(self.width - 1) if self.signed else "1'b0"
+        pad = fill if k == 1 else f"{{{k}{{{fill}}}}}"
+        return f"{{{pad}, {self.expr}}}"
+
+    def signed_expr(self) -> str:
+        """``$signed(...)`` of this value with a sign bit: ``width`` bits if signed, ``width + 1`` if not."""
+        if self.const is not None:
+            return slit(self.const, signed_width(self.const))
+        return f"$signed({self.expr})" if self.signed else f"$signed({self.ext(self.width + 1)})"
+
+    @property
+    def swidth(self) -> int:
+        """Width of :meth:`signed_expr`."""
+        if self.const is not None:
+            return signed_width(self.const)
+        return self.width if self.signed else self.width + 1
+
+
+class Arith:
+    """Exact integer operations on :class:`Val`, each declaring one wire in ``module`` named ``<prefix>_<hint>``."""
+
+    def __init__(self, module: Module) -> None:
+        self.m = module
+
+    def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,
+             min_width: int = 0) -> Val:
+        width, signed = range_width(lo, hi)
+        width = max(width, min_width)
+        if cap is not None and width > cap:  # kept modulo 2**cap
+            width, signed = cap, True
+            lo, hi = -(1 << (cap - 1)), (1 << (cap - 1)) - 1
+        name = self.m.wire(hint, width, expr_for_width(width))
+        return Val.of(name, width, signed, lo, hi)
+
+    # -- arithmetic ----------------------------------------------------------------------------
+    def add(self, a: Val, b: Val, hint: str, cap: int | None = None) -> Val:
+        if a.const is not None and b.const is not None:
+            return Val.constant(a.const + b.const)
+        if b.const == 0:
+            return a
+        if a.const == 0:
+            return b
+        return self.wire(hint, a.lo + b.lo, a.hi + b.hi, lambda w: f"{a.ext(w)} + {b.ext(w)}", cap=cap)
+
+    def sub(self, a: Val, b: Val, hint: str) -> Val:
+        if a.const is not None and b.const is not None:
+            return Val.constant(a.const - b.const)
+        if b.const == 0:
+            return a
+        return self.wire(hint, a.lo - b.hi, a.hi - b.lo, lambda w: f"{a.ext(w)} - {b.ext(w)}")
+
+    def neg(self, a: Val, hint: str) -> Val:
+        if a.const is not None:
+            return Val.constant(-a.const)
+        return self.wire(hint, -a.hi, -a.lo, lambda w: f"-{a.ext(w)}")
+
+    def shl(self, a: Val, s: int, hint: str) -> Val:
+        """``a * 2**s`` (``s >= 0``)."""
+        if s == 0 or a.const is not None:
+            return Val.constant(a.const << s) if a.const is not None else a
+        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}")
+
+    def mul_const(self, a: Val, c: int, hint: str) -> Val:
+        """``a * c`` for an integer constant ``c`` (shifts for powers of two, else a constant multiplier)."""
+        if c == 0 or a.const is not None:
+            return Val.constant(c * a.const if a.const is not None else 0)
+        mag = abs(c)
+        if mag & (mag - 1) == 0:  # +-2**k
+            s = self.shl(a, mag.bit_length() - 1, hint)
+            return s if c > 0 else self.neg(s, hint + "n")
+        lo, hi = sorted((c * a.lo, c * a.hi))
+        cw = signed_width(c)
+        return self.wire(hint, lo, hi, lambda w: f"{a.signed_expr()} * {slit(c, cw)}", min_width=max(a.swidth, cw))
+
+    def mul(self, a: Val, b: Val, hint: str) -> Val:
+        """Exact product of two variables (or a constant and a variable)."""
+        if b.const is not None:
+            return self.mul_const(a, b.const, hint)
+        if a.const is not None:
+            return self.mul_const(b, a.const, hint)
+        ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        return self.wire(hint, min(ends), max(ends), lambda w: f"{a.signed_expr()} * {b.signed_expr()}",
+                         min_width=max(a.swidth, b.swidth))
+
+    def mux(self, cond: str, a: Val, b: Val, hint: str) -> Val:
+        """``cond ? a : b``; ``cond`` is a 1-bit expression or the Python constants True/False."""
+        if cond is True:
+            return a
+        if cond is False:
+            return b
+        if a.const is not None and a.const == b.const:
+            return a
+        return self.wire(hint, min(a.lo, b.lo), max(a.hi, b.hi), lambda w: f"{cond} ? {a.ext(w)} : {b.ext(w)}")
+
+    # -- comparisons (a 1-bit expression, or True/False when the ranges decide) ----------------
+    def lt(self, a: Val, b: Val) -> str | bool:
+        if a.hi < b.lo:
+            return True
+        if a.lo >= b.hi:
+            return False
+        return self._cmp(a, "<", b)
+
+    def gt(self, a: Val, b: Val) -> str | bool:
+        return self.lt(b, a)
+
+    def ge(self, a: Val, b: Val) -> str | bool:
+        r = self.lt(a, b)
+        return (not r) if isinstance(r, bool) else f"!({r})"
+
+    def _cmp(self, a: Val, op: str, b: Val) -> str:
+        w = max(a.swidth, b.swidth)
+        return f"$signed({a.ext(w)}) {op} $signed({b.ext(w)})"
+
+    # -- shifts of the value (floor division by powers of two) ---------------------------------
+    def floor_shift(self, a: Val, k: int, hint: str) -> Val:
+        """``floor(a / 2**k)`` for any sign of ``k`` (``k < 0`` multiplies); right shifts are bit slices."""
+        if k <= 0:
+            return self.shl(a, -k, hint)
+        if a.const is not None:
+            return Val.constant(a.const >> k)
+        if k >= a.width:
+            if not a.signed or a.lo >= 0:
+                return Val.constant(0)
+            sign = Val.of(a.base, 1, True, lsb=a.lsb + a.width - 1, full=a.full and a.width == 1)
+            return Val(sign.base, sign.lsb, 1, True, -1 if a.lo < 0 else 0, 0, sign.full)
+        part = a.bits(a.width - 1, k)
+        return Val(part.base, part.lsb, part.width, a.signed, a.lo >> k, a.hi >> k, part.full)
+
+    def clamp(self, a: Val, lo: int | None, hi: int | None, hint: str) -> Val:
+        """``min(max(a, lo), hi)`` (either bound optional)."""
+        if lo is not None:
+            c = self.lt(a, Val.constant(lo))
+            if c is True:
+                a = Val.constant(lo)
+            elif c is not False:
+                a = replace(self.mux(c, Val.constant(lo), a, hint), lo=max(a.lo, lo), hi=max(a.hi, lo))
+        if hi is not None:
+            c = self.gt(a, Val.constant(hi))
+            if c is True:
+                a = Val.constant(hi)
+            elif c is not False:
+                a = replace(self.mux(c, Val.constant(hi), a, hint), lo=min(a.lo, hi), hi=min(a.hi, hi))
+        return a
+
+    def pack(self, hint: str, vals: list[Val], width: int, comment: str = "") -> str:
+        """One bus of ``len(vals) * width`` bits, element 0 in the low bits; returns its name."""
+        parts = ", ".join(v.ext(width) for v in reversed(vals))
+        return self.m.wire(hint, width * len(vals), f"{{{parts}}}" if len(vals) > 1 else vals[0].ext(width),
+                           comment)

@@ -1,0 +1,21 @@
+"""Fixtures of the Verilog backend tests: Verilator (skip without it) and a per-session build cache."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def verilator_exe() -> str:
+    exe = shutil.which("verilator")
+    if exe is None:
+        pytest.skip("verilator is not installed (make tools)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def rtl_cache(tmp_path_factory: pytest.TempPathFactory):
+    """A build cache of this session only: every design is really built once per test run."""
+    return tmp_path_factory.mktemp("rtl-cache")
