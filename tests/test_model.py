@@ -180,7 +180,10 @@ def test_invalid_settings(tiny_mlp: Any) -> None:
             nnfpga.convert_from_keras_model(tiny_mlp, clock_period=bad)
     hw = nnfpga.convert_from_keras_model(tiny_mlp, backend="Verilog", clock_period=4)
     assert hw.settings["backend"] == "verilog" and hw.settings["clock_period"] == 4.0
-    with pytest.raises(ConfigError, match=r"^unknown engine 'csim'; available here: emulator$"):
+    with pytest.raises(ConfigError, match=r"^unknown engine 'fpga'; available here: emulator, csim, rtl$"):
+        hw.predict(np.zeros((1, 6)), engine="fpga")
+    with pytest.raises(ConfigError, match=r"^compile\(\) builds the HLS C simulation; this project's backend is "
+                                          r"'verilog': convert with backend='vitis'$"):
         hw.predict(np.zeros((1, 6)), engine="csim")
 
 

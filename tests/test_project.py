@@ -36,10 +36,10 @@ def convert(model: Any, config: dict[str, Any], out: Path, **kw: Any) -> HWModel
 
 def test_write_then_load_round_trips_bit_exactly(tiny_mlp: Any, config: dict[str, Any], tmp_path: Path,
                                                  X: np.ndarray) -> None:
-    hw = convert(tiny_mlp, config, tmp_path / "prj", backend="verilog", io_type="io_stream", project_name="jets",
+    hw = convert(tiny_mlp, config, tmp_path / "prj", backend="vitis", io_type="io_stream", project_name="jets",
                  part="xc7z020", clock_period=3.3)
     assert hw.write() == tmp_path / "prj"
-    assert sorted(p.name for p in (tmp_path / "prj").iterdir()) == ["config.yml", "nnfpga.json", "weights.npz"]
+    assert {"config.yml", "nnfpga.json", "weights.npz"} <= {p.name for p in (tmp_path / "prj").iterdir()}
     back = nnfpga.load_project(tmp_path / "prj")
     x = np.concatenate([X, X * 30])
     with warnings.catch_warnings():
@@ -50,7 +50,7 @@ def test_write_then_load_round_trips_bit_exactly(tiny_mlp: Any, config: dict[str
         np.testing.assert_array_equal(a[name].fixed, b[name].fixed)
         np.testing.assert_array_equal(a[name].float, b[name].float)
     assert back.summary() == hw.summary()
-    assert back.settings == {"backend": "verilog", "io_type": "io_stream", "project_name": "jets", "part": "xc7z020",
+    assert back.settings == {"backend": "vitis", "io_type": "io_stream", "project_name": "jets", "part": "xc7z020",
                              "clock_period": 3.3}
     assert back.config == config
     assert back.output_dir == tmp_path / "prj"
