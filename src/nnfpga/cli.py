@@ -1,4 +1,4 @@
-"""Command line: ``nnfpga convert | config | predict | build | summary | passes | demo``."""
+"""Command line: ``nnfpga convert | config | predict | build | synth | report | summary | passes | demo``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--export", action="store_true")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(func=_build)
+
+    y = sub.add_parser("synth", help="synthesize a project's Verilog with Yosys (ECP5: and nextpnr) and report")
+    y.add_argument("project")
+    y.add_argument("--target", default="xc7", choices=("xc7", "xcup", "ecp5"),
+                   help="xc7 (7-series), xcup (UltraScale+): Yosys cell counts; ecp5: also place & route, Fmax")
+    y.add_argument("--timeout", type=float, default=3600.0, help="time limit of each tool run in seconds")
+    y.add_argument("--json", action="store_true", help="print the report as JSON")
+    y.set_defaults(func=_synth)
+
+    rp = sub.add_parser("report", help="print the last saved synthesis report of a project")
+    rp.add_argument("project")
+    rp.add_argument("--target", choices=("xc7", "xcup", "ecp5"), help="this target's report (default: the latest)")
+    rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.set_defaults(func=_report)
 
     s = sub.add_parser("summary", help="print the layers and precisions of a project")
     s.add_argument("project")
@@ -186,6 +200,25 @@ def _build(args: argparse.Namespace) -> int:
     import nnfpga
 
     report = nnfpga.load_project(args.project).build(cosim=args.cosim, export=args.export)
+    print(report.to_json() if args.json else report.table())
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import nnfpga
+    from nnfpga.backends.rtl.synth import report_path
+
+    hw = nnfpga.load_project(args.project)
+    report = hw.synthesize(args.target, timeout_s=args.timeout, save=True)
+    print(report.to_json() if args.json else report.table())
+    print(f"saved {report_path(args.project, args.target)}", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from nnfpga.backends.rtl.synth import load_report
+
+    report = load_report(args.project, args.target)
     print(report.to_json() if args.json else report.table())
     return 0
 

@@ -188,6 +188,13 @@ class HWModel:
         name = identifier(self.settings["project_name"])
         return parse_vitis_csynth(prj / f"{name}_prj" / "solution1" / "syn" / "report" / "csynth.xml")
 
+    def synthesize(self, target: str = "xc7", **kw: Any) -> HardwareReport:
+        """Synthesize the Verilog design with Yosys (and nextpnr-ecp5 for ``target="ecp5"``): resources, latency,
+        II and, for ECP5, Fmax. See :func:`nnfpga.backends.rtl.synth.synthesize` for the targets and options."""
+        from nnfpga.backends.rtl.synth import synthesize
+
+        return synthesize(self, target, **kw)
+
     def _predict_csim(self, x: Any) -> np.ndarray:
         from nnfpga.fixed import from_float, to_float
 

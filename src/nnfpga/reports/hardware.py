@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from nnfpga.errors import ModelLoadError
@@ -38,8 +38,28 @@ class HardwareReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> HardwareReport:
+        """The inverse of :meth:`to_dict` (derived keys such as ``latency_ns`` are ignored)."""
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ModelLoadError(f"not a hardware report: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> HardwareReport:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ModelLoadError(f"a hardware report is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelLoadError("a hardware report must be a JSON object")
+        return cls.from_dict(data)
+
     def table(self) -> str:
         rows = [(k, "-" if v is None else str(v)) for k, v in self.to_dict().items() if k != "extra"]
+        rows += [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in sorted(self.extra.items())]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 

