@@ -29,10 +29,8 @@ when it lies above the source MSB (every source bit is below the target LSB), wh
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
 import itertools
 import math
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ import pytest
 
 from nnfpga.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, from_float, requantize
 from nnfpga.fixed.arith import as_storage
+from tooling import gxx, require_xilinx_ap_types
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -289,15 +288,8 @@ def _compile(sources: list[Path], include: Path, exe: Path) -> None:
 
 @pytest.fixture(scope="module")
 def ap_types() -> Path:
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("hls4ml is not installed (it ships the Xilinx ap_types headers)")
-    include = Path(spec.submodule_search_locations[0]) / "templates" / "vivado" / "ap_types"
-    if not (include / "ap_fixed.h").is_file():
-        pytest.skip(f"no ap_fixed.h under {include}")
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed")
-    return include
+    gxx()
+    return require_xilinx_ap_types()
 
 
 @pytest.fixture(scope="module")

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from nnfpga.frontends.keras import import_keras
+from tooling import gxx, require_xilinx_ap_types
 
 ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 
 
-def xilinx_ap_types() -> Path | None:
-    """Xilinx's ap_types from the hls4ml wheel (a test-only dependency), if installed."""
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "templates" / "vivado" / "ap_types"
-    return path if (path / "ap_fixed.h").is_file() else None
-
-
 @pytest.fixture(params=["nnfpga", "xilinx"])
 def ap_types(request: pytest.FixtureRequest) -> str | None:
     """None = nnfpga's own headers; otherwise the directory of Xilinx's."""
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        pytest.skip("g++ is not installed (make tools)")
-    if request.param == "nnfpga":
-        return None
-    path = xilinx_ap_types()
-    if path is None:
-        pytest.skip("hls4ml (test-only dependency carrying Xilinx's ap_types) is not installed")
-    return str(path)
+    gxx()
+    return None if request.param == "nnfpga" else str(require_xilinx_ap_types())
 
 
 def all_activations_model(seed: int = 0):

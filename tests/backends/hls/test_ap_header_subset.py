@@ -28,10 +28,8 @@ wider than 64 bits (Xilinx's returns garbage, e.g. 0 for ``ap_int<100>`` holding
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
 import math
 import os
-import shutil
 import struct
 import subprocess
 import time
@@ -40,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tooling import gxx, require_xilinx_ap_types
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -584,15 +584,8 @@ def compile_objects(sources: list[Path], include: Path, out_dir: Path, flags: li
 
 @pytest.fixture(scope="module")
 def xilinx_include() -> Path:
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed")
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("hls4ml is not installed (it ships Xilinx's ap_types headers)")
-    include = Path(spec.submodule_search_locations[0]) / "templates" / "vivado" / "ap_types"
-    if not (include / "ap_fixed.h").is_file():
-        pytest.skip(f"no ap_fixed.h under {include}")
-    return include
+    gxx()
+    return require_xilinx_ap_types()
 
 
 def test_matches_xilinx_headers(xilinx_include: Path, tmp_path: Path) -> None:
@@ -833,8 +826,7 @@ int main(int argc, char**) {
 
 
 def test_hls_stream(tmp_path: Path) -> None:
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed")
+    gxx()
     src = tmp_path / "stream.cpp"
     src.write_text(STREAM_PROGRAM)
     exe = tmp_path / "stream"

@@ -6,13 +6,12 @@ import shutil
 
 import pytest
 
+from tooling import require
+
 
 @pytest.fixture(scope="session")
 def verilator_exe() -> str:
-    exe = shutil.which("verilator")
-    if exe is None:
-        pytest.skip("verilator is not installed (make tools)")
-    return exe
+    return require(shutil.which("verilator"), "verilator", "make tools")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from nnfpga.backends.rtl import synth
 from nnfpga.backends.rtl.lower import build_design
 from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
 from nnfpga.reports import HardwareReport
+from tooling import require
 
 P8 = "ap_fixed<8,3>"
 
@@ -26,7 +27,7 @@ def yosys_exe() -> str:
     try:
         return synth.yosys()
     except ToolNotFoundError:
-        pytest.skip("yosys is not installed (make tools)")
+        return require(None, "yosys", "make tools")
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,7 @@ def nextpnr_exe() -> str:
     try:
         return synth.nextpnr_ecp5()
     except ToolNotFoundError:
-        pytest.skip("nextpnr-ecp5 is not installed (pip install 'nnfpga[rtl]')")
+        return require(None, "nextpnr-ecp5", "pip install 'nnfpga[rtl]'")
 
 
 def convert(model: Any, out: Path, precision: str = P8, **kw: Any) -> nnfpga.HWModel:
