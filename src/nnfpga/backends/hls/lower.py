@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.backends import registrar
 from nnfpga.fixed import FixedType, to_float
 from nnfpga.ir.graph import Node
 
@@ -65,12 +66,7 @@ Lowering = Callable[[Node, Node, LayerNames, LayerNames, dict[str, Any]], Lowere
 LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
-    def deco(fn: Lowering) -> Lowering:
-        for op in ops:
-            LOWERINGS[op] = fn
-        return fn
-    return deco
+lowering = registrar(LOWERINGS)
 
 
 def _n(node: Node) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.backends import registrar
 from nnfpga.backends.rtl.cast import Library, dst_bounds
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import ConfigError, GraphError
@@ -282,12 +283,7 @@ Lowering = Callable[[Ctx, Node, list[Val], FixedType, dict[str, Any]], list[Val]
 LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
-    def deco(fn: Lowering) -> Lowering:
-        for op in ops:
-            LOWERINGS[op] = fn
-        return fn
-    return deco
+lowering = registrar(LOWERINGS)
 
 
 def _ints(a: Any) -> list:
