@@ -7,6 +7,7 @@ import warnings
 
 from nnfpga.config.schema import Config, LayerConfig
 from nnfpga.errors import ConfigError
+from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.passes import infer_types
@@ -22,6 +23,14 @@ ACTIVATION_TYPE = "Activation"  # LayerType key matching every activation and ta
 
 def type_name(node: Node) -> str:
     return TYPE_NAMES[node.op]
+
+
+def pinned_types(node: Node) -> dict[str, FixedType]:
+    """The types a quantization-aware frontend fixed for ``node`` (``attrs["qtypes"]``: slot -> type string).
+
+    They are what the model was trained with: they override Model and LayerType precisions, and only an
+    explicit LayerName precision for that slot changes them."""
+    return {slot: FixedType.parse(t) for slot, t in node.attrs.get("qtypes", {}).items()}
 
 
 def apply_config(graph: Graph, config: Config) -> Graph:
@@ -48,9 +57,13 @@ def apply_config(graph: Graph, config: Config) -> Graph:
         node.attrs.update(reuse_factor=config.reuse_factor, strategy=config.strategy, trace=config.trace)
         reuse_from = "Model"
         for where, lc in entries:
+            if where.startswith("LayerName"):
+                node.types.update(pinned_types(node))  # training's quantizers beat LayerType, not LayerName
             _apply_layer(node, lc, where, explicit=where.startswith("LayerName"))
             if lc.reuse_factor is not None:
                 reuse_from = where
+        if node.name not in config.layer_name:
+            node.types.update(pinned_types(node))
         _check_reuse(node, reuse_from)
     infer_types(graph, config.default)
     return graph

@@ -5,6 +5,7 @@
 - With calibration data, the result types of inputs, Dense and batch-norm layers get their integer bits
   from the observed float ranges, then are widened one bit at a time wherever the bit-exact emulation
   still overflows on that data; softmax table ranges follow the observed spread of their inputs.
+- Types a quantization-aware frontend pinned (``attrs["qtypes"]``) are kept as trained.
 - Everything else (ReLU, tables...) is ``auto``: its exact or natural type from the op's rule.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.config.apply import TYPE_NAMES, apply_config, type_name
+from nnfpga.config.apply import TYPE_NAMES, apply_config, pinned_types, type_name
 from nnfpga.config.schema import Config, parse_config
 from nnfpga.emulate import Interpreter
 from nnfpga.errors import ConfigError
@@ -59,7 +60,8 @@ def default_config(
         return {"Model": model, "LayerType": types}
     typed = apply_config(graph, base)
     choices: dict[str, dict[str, FixedType]] = {
-        n.name: {s: n.types[s] for s in CHOICE_SLOTS[n.op]} for n in typed if n.op in CHOICE_SLOTS}
+        n.name: {s: n.types[s] for s in CHOICE_SLOTS[n.op] if s not in n.attrs.get("qtypes", {})}
+        for n in typed if n.op in CHOICE_SLOTS}
     tables: dict[str, float] = {}
     if calibration_data is not None:
         _calibrate(graph, typed, base, choices, tables, np.asarray(calibration_data)[:MAX_CALIBRATION_ROWS])
@@ -67,6 +69,7 @@ def default_config(
     for node in typed:
         prec = {s: "auto" for s in OPS[node.op].slots}
         prec.update({s: str(t) for s, t in choices.get(node.name, {}).items()})
+        prec.update({s: str(t) for s, t in pinned_types(node).items()})  # what training used
         entry: dict[str, Any] = {"Precision": prec}
         if node.op == "dense":
             entry["ReuseFactor"] = default_reuse_factor
@@ -86,6 +89,8 @@ def _calibrate(graph: Graph, typed: Graph, base: Config, choices: dict[str, dict
     width = base.default.width
     modes = {"rounding": base.default.rounding, "overflow": base.default.overflow}
     for name, slots in choices.items():
+        if "result" not in slots:
+            continue  # pinned by training
         v = ref.values[name]
         lo, hi = float(v.min()), float(v.max())
         slots["result"] = FixedType.for_range(min(lo, 0.0), max(hi, 0.0), width, signed=True, **modes)
@@ -103,7 +108,7 @@ def _calibrate(graph: Graph, typed: Graph, base: Config, choices: dict[str, dict
         stats = Interpreter(trial).run(x).stats
         bumped = False
         for (name, slot), ov in stats.overflow.items():
-            if ov.count and slot == "result" and name in choices:
+            if ov.count and slot == "result" and "result" in choices.get(name, {}):
                 t = choices[name]["result"]
                 choices[name]["result"] = t.with_(integer=t.integer + 1)
                 bumped = True

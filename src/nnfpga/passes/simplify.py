@@ -19,7 +19,7 @@ def remove_linear(graph: Graph) -> bool:
     """Fuse linear (identity) activations into their producer by deleting them."""
     changed = False
     for node in graph:
-        if node.op == "linear" and not node.types:
+        if node.op == "linear" and not node.types and not node.attrs.get("qtypes"):
             src = node.inputs[0]
             graph.bypass(node.name, f"linear activation {node.name!r} was fused into {src!r}")
             changed = True
