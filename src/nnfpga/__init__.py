@@ -6,7 +6,18 @@
 >>> y = hw.predict(X)                                                           # doctest: +SKIP
 """
 
-from nnfpga.api import config_from_keras_model, convert_from_keras_model, graph_from_keras_model, load_project
+from nnfpga.api import (
+    config_from_keras_model,
+    config_from_onnx_model,
+    config_from_pytorch_model,
+    convert_from_keras_model,
+    convert_from_onnx_model,
+    convert_from_pytorch_model,
+    graph_from_keras_model,
+    graph_from_onnx_model,
+    graph_from_pytorch_model,
+    load_project,
+)
 from nnfpga.errors import (
     ConfigError,
     EmulationError,
@@ -34,7 +45,13 @@ __all__ = [
     "ShapeError",
     "UnsupportedLayerError",
     "config_from_keras_model",
+    "config_from_onnx_model",
+    "config_from_pytorch_model",
     "convert_from_keras_model",
+    "convert_from_onnx_model",
+    "convert_from_pytorch_model",
     "graph_from_keras_model",
+    "graph_from_onnx_model",
+    "graph_from_pytorch_model",
     "load_project",
 ]
