@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.config.apply import pinned_types
 from nnfpga.emulate import Interpreter
 from nnfpga.emulate.interpreter import RunResult
 from nnfpga.errors import ConfigError, OverflowWarning, ToolNotFoundError
@@ -21,6 +23,7 @@ from nnfpga.reports import HardwareReport
 BACKENDS = ("vitis", "verilog")
 IO_TYPES = ("io_parallel", "io_stream")
 ENGINES = ("emulator", "csim", "rtl")
+PART_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")  # goes into build_prj.tcl: nothing Tcl could expand
 
 
 @dataclass
@@ -59,8 +62,13 @@ class HWModel:
             raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if io_type not in IO_TYPES:
             raise ConfigError(f"unknown io_type {io_type!r}; expected one of {', '.join(IO_TYPES)}")
-        if not isinstance(clock_period, (int, float)) or clock_period <= 0:
+        if isinstance(clock_period, bool) or not isinstance(clock_period, (int, float)) or not 0 < clock_period < 1e6:
             raise ConfigError(f"clock_period must be a positive number of ns, got {clock_period!r}")
+        if not isinstance(part, str) or not PART_PATTERN.fullmatch(part):
+            raise ConfigError(f"part must be an FPGA part name like 'xcvu13p-flga2577-2-e' (letters, digits, '_', "
+                              f"'-', '.'), got {part!r}")
+        if not isinstance(project_name, str) or not project_name.strip():
+            raise ConfigError(f"project_name must be a non-empty string, got {project_name!r}")
         self.graph = graph
         self.config = config
         self.output_dir = Path(output_dir)
@@ -103,12 +111,15 @@ class HWModel:
 
     def _after_run(self, res: RunResult) -> None:
         self.last_stats = res.stats
-        bad = [(n, s, o) for (n, s), o in res.stats.overflow.items() if o.count]
+        # A type pinned by quantization-aware training saturates or wraps by design, as the quantizer did: the
+        # overflow table still counts it, but it is not a surprise worth a warning.
+        bad = [(n, s, o) for (n, s), o in res.stats.overflow.items()
+               if o.count and pinned_types(self.graph[n]).get(s) != self.graph[n].types[s]]
         if bad:
             lines = "; ".join(f"{n}.{s}: {o.count} of {o.total} values ({self.graph[n].types[s]}, "
                               f"{self.graph[n].types[s].overflow})" for n, s, o in bad)
             warnings.warn(f"fixed-point overflow: {lines}. Widen those types (more integer bits) or pass "
-                          "calibration data to config_from_keras_model", OverflowWarning, stacklevel=3)
+                          "calibration data to config_from_<framework>_model", OverflowWarning, stacklevel=3)
 
     # -- reports -------------------------------------------------------------------------------
     def overflow_table(self, stats: RunStats | None = None) -> str:
@@ -145,14 +156,14 @@ class HWModel:
     def compile(self, *, ap_types_dir: str | None = None, force: bool = False) -> Path:
         """Write the project and build its C simulation library with g++ (nnfpga's ap_types headers, or
         Xilinx's from ``ap_types_dir`` / ``AP_TYPES_DIR``). Returns the library path."""
-        from nnfpga.backends.hls.cpp import identifier
+        from nnfpga.backends.hls.cpp import project_identifier
         from nnfpga.backends.hls.csim import CSim, compile_library
 
         if self.settings["backend"] != "vitis":
             raise ConfigError(f"compile() builds the HLS C simulation; this project's backend is "
                               f"{self.settings['backend']!r}: convert with backend='vitis'")
         self.write(force=force)
-        lib = compile_library(self.output_dir, identifier(self.settings["project_name"]), ap_types_dir)
+        lib = compile_library(self.output_dir, project_identifier(self.settings["project_name"]), ap_types_dir)
         g = self.graph
         self._csim = CSim(lib, int(np.prod(g[g.inputs[0]].shape)), int(np.prod(g[g.outputs[0]].shape)))
         return lib
@@ -161,10 +172,11 @@ class HWModel:
               vsynth: bool = False, timeout_s: float = 24 * 3600) -> HardwareReport:
         """Run Vitis HLS on the written project (``vitis_hls -f build_prj.tcl``) and return its csynth report.
         Vitis is not open source: without ``vitis_hls`` on PATH this raises ToolNotFoundError, never pretends."""
+        import shlex
         import shutil
         import subprocess
 
-        from nnfpga.backends.hls.cpp import identifier
+        from nnfpga.backends.hls.cpp import project_identifier
         from nnfpga.reports import parse_vitis_csynth
 
         exe = shutil.which("vitis_hls")
@@ -184,8 +196,8 @@ class HWModel:
 
             tail = "\n".join(res.stdout.splitlines()[-30:])
             raise ToolError(f"vitis_hls failed (exit {res.returncode}):\n{tail}\n"
-                            f"command: cd {prj} && vitis_hls -f build_prj.tcl \"{args}\"")
-        name = identifier(self.settings["project_name"])
+                            f"command: cd {shlex.quote(str(prj))} && vitis_hls -f build_prj.tcl {shlex.quote(args)}")
+        name = project_identifier(self.settings["project_name"])
         return parse_vitis_csynth(prj / f"{name}_prj" / "solution1" / "syn" / "report" / "csynth.xml")
 
     def synthesize(self, target: str = "xc7", **kw: Any) -> HardwareReport:

@@ -46,3 +46,19 @@ def test_default_config_reports_pinned_types_with_calibration():
     assert cfg["LayerName"]["q"]["Precision"]["result"] == "ap_fixed<6,3,AP_RND_CONV,AP_SAT>"
     typed = apply_config(g, parse_config(cfg))
     assert typed["q"].types["result"] == FixedType.parse("ap_fixed<6,3,AP_RND_CONV,AP_SAT>")
+
+
+def test_pinned_saturation_is_counted_but_not_warned():
+    import warnings
+
+    import nnfpga
+    from nnfpga.config import parse_config
+
+    g = _graph()
+    run_pipeline(g)
+    hw = nnfpga.HWModel(apply_config(g, parse_config({"Model": {"Precision": "ap_fixed<16,6>"}})), {})
+    x = np.full((4, 4), 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nnfpga.OverflowWarning)
+        hw.predict(x)  # q saturates as the trained quantizer does: no warning
+    assert hw.last_stats.overflow[("q", "result")].count > 0

@@ -2,11 +2,15 @@
 
 Runs on any Keras 3 backend; nnfpga selects the torch backend when none is chosen, so TensorFlow is not
 needed. Every unsupported layer is collected and reported in one :class:`UnsupportedLayerError`.
+A saved QKeras file goes to :mod:`nnfpga.frontends.qkeras` (no TensorFlow needed); HGQ2 layers to
+:mod:`nnfpga.frontends.hgq`. The helpers at the end are shared by those quantization-aware frontends.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
 
 # Keras activation name -> (nnfpga op, attrs)
@@ -44,8 +49,8 @@ def import_keras() -> Any:
     return keras
 
 
-def load_keras_model(path: str | os.PathLike[str]) -> Any:
-    """Load a ``.keras`` or ``.h5`` model file without compiling it; clear errors for missing/corrupt files."""
+def check_model_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, if it looks like a Keras model file (.keras zip or .h5 HDF5); else ModelLoadError."""
     p = Path(path)
     if not p.is_file():
         raise ModelLoadError(f"model file {str(p)!r} does not exist")
@@ -61,7 +66,17 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
     if suffix != ".keras" and magic != b"\x89HDF\r\n\x1a\n":
         raise ModelLoadError(f"cannot read {str(p)!r}: an .h5 model is an HDF5 file, "
                              "but this file does not start with the HDF5 signature")
+    return p
+
+
+def load_keras_model(path: str | os.PathLike[str]) -> Any:
+    """Load a ``.keras`` or ``.h5`` model file without compiling it; clear errors for missing/corrupt files."""
+    p = check_model_file(path)
     keras = import_keras()
+    if _saved_config_mentions(p, '"hgq'):
+        from nnfpga.frontends.hgq import import_hgq
+
+        import_hgq()  # registers HGQ2's layers with Keras' deserializer
     try:
         return keras.saving.load_model(p, compile=False)
     except Exception as exc:  # keras raises many types for bad files
@@ -70,9 +85,13 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
 
 def graph_from_keras(model: Any) -> Graph:
     """Translate a Keras model into an untyped float graph (one node per layer; Dense activations split off)."""
-    keras = import_keras()
     if isinstance(model, (str, os.PathLike)):
+        if _saved_qkeras(check_model_file(model)):
+            from nnfpga.frontends.qkeras import graph_from_qkeras
+
+            return graph_from_qkeras(model)
         model = load_keras_model(model)
+    keras = import_keras()
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"expected a keras.Model, got {type(model).__name__}")
     g = Graph(name=_identifier(model.name))
@@ -119,6 +138,10 @@ def graph_from_keras(model: Any) -> Graph:
 
 
 def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+    if type(layer).__module__.startswith("hgq"):
+        from nnfpga.frontends.hgq import convert_hgq_layer
+
+        return convert_hgq_layer(g, layer, kind, src, unsupported)
     cfg = layer.get_config()
     name = layer.name
     shape = g[src].shape
@@ -140,6 +163,9 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
         return g.add(act_node).name
     if kind == "Activation":
         act = _activation_name(layer.activation)
+        if act == "relu" and known_type(g, src) is not None:  # after a quantized layer: keep the type exact
+            return _add_act(g, name, "relu", src, {"qtypes": {"result": str(relu_type(known_type(g, src)))}},
+                            source)
         if act not in ACTIVATIONS:
             unsupported.append((name, f"Activation {act!r}"))
             return None
@@ -205,3 +231,86 @@ def _activation_name(fn: Any) -> str:
 def _identifier(name: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "model"
     return out if not out[0].isdigit() else f"m_{out}"
+
+
+def _saved_qkeras(path: Path) -> bool:
+    """Whether ``path`` holds a QKeras model (QKeras quantizers, or Q-layers that are not HGQ2's)."""
+    return _saved_config_mentions(path, '"qkeras.') or (
+        not _saved_config_mentions(path, '"hgq') and (_saved_config_mentions(path, '"class_name": "QDense"')
+                                                    or _saved_config_mentions(path, '"class_name": "QActivation"')))
+
+
+def _saved_config_mentions(path: Path, text: str) -> bool:
+    """Whether the model config saved in ``path`` contains ``text`` (False when there is none to read)."""
+    from nnfpga.frontends.qkeras import read_config
+
+    try:
+        return text in json.dumps(read_config(path))
+    except Exception:  # no config or unreadable: the Keras loader reports it
+        return False
+
+
+# -- helpers shared by the quantization-aware frontends (QKeras, HGQ2) ----------------------------------------
+FLOAT32_EXACT_BITS = 24  # frameworks run in float32: sums wider than this may round there
+
+
+class Rejected(Exception):
+    """A quantizer nnfpga cannot represent exactly (internal: collected into one UnsupportedLayerError)."""
+
+
+def known_type(g: Graph, name: str) -> FixedType | None:
+    """The exact type of node ``name``'s output when a quantization-aware frontend pinned it (shape ops pass
+    their input's through)."""
+    node = g[name]
+    while node.op in ("flatten", "reshape", "dropout"):
+        node = g[node.inputs[0]]
+    result = node.attrs.get("qtypes", {}).get("result")
+    return FixedType.parse(result) if result is not None else None
+
+
+def pin_input(g: Graph, src: str, t: FixedType) -> None:
+    """A quantizer applied to the graph input (through shape ops only): the input node converts to its type."""
+    node = g[src]
+    while node.op in ("flatten", "reshape", "dropout"):
+        node = g[node.inputs[0]]
+    if node.op == "input":
+        node.attrs.setdefault("qtypes", {}).setdefault("result", str(t))
+
+
+def exact_weight_type(values: np.ndarray) -> FixedType:
+    """The narrowest signed type that holds every value of ``values`` exactly (values must be dyadic)."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        raise Rejected("non-finite quantized weights")
+    nz = v[v != 0]
+    if nz.size == 0:
+        return FixedType(2, 2)
+    frac = 0
+    for f in range(-int(np.frexp(nz)[1].max()) - 1, 1100):
+        if np.all(np.ldexp(nz, f) == np.round(np.ldexp(nz, f))):
+            frac = f
+            break
+    m = np.round(np.ldexp(v, frac))
+    width = max(int(-m.min() - 1).bit_length() if m.min() < 0 else 0, int(m.max()).bit_length()) + 1
+    return FixedType(width, width - frac)
+
+
+def pin_exact_dense(g: Graph, node: Node, in_type: FixedType | None) -> FixedType | None:
+    """Pin a quantized Dense's result to its exact accumulator type when the input type is known."""
+    from nnfpga.ops import OPS
+
+    q = node.attrs.get("qtypes", {})
+    if in_type is None or "weight" not in q or "bias" not in q:
+        return None
+    probe = Node(node.name, "dense", [], node.shape, weights=node.weights,
+                 types={"weight": FixedType.parse(q["weight"]), "bias": FixedType.parse(q["bias"])})
+    t = OPS["dense"].exact_accum(probe, in_type)
+    if t.width > FLOAT32_EXACT_BITS:
+        warnings.warn(f"{node.source}: exact sums need {t.width} bits ({t}); the framework computes them in "
+                      f"float32 (24 bits), so its own outputs may be rounded where nnfpga's are exact", stacklevel=4)
+    q["result"] = str(t)
+    return t
+
+
+def relu_type(t: FixedType) -> FixedType:
+    return FixedType(max(t.width - 1, 1), t.integer - 1, signed=False) if t.signed else t

@@ -1,0 +1,136 @@
+"""HGQ2 frontend (Keras 3): HGQ2's quantized layers inside a Keras model -> nodes with pinned types.
+
+Called by :func:`nnfpga.frontends.keras.graph_from_keras` for every layer whose class comes from ``hgq``.
+
+HGQ2's fixed-point quantizer with keep-negative ``k``, integer bits ``i`` (sign excluded) and fractional bits
+``f`` rounds ``x * 2**f`` with its rounding mode and then wraps or saturates (saturation first, which gives
+the same result since the bounds lie on the grid). That is exactly
+``ap_fixed<k+i+f, k+i, Q, O>`` (``ap_ufixed<i+f, i, Q, O>`` when ``k = 0``) with the same names for ``Q``
+(``RND`` = ties up, ``RND_CONV``, ``TRN``, ...; the stochastic ``S_`` modes round deterministically at
+inference) and ``O`` in ``WRAP``, ``SAT``, ``SAT_SYM``.
+
+- Weights: HGQ2 may give every weight its own bit width. The quantized values (``layer.qkernel``,
+  ``layer.qbias``) are stored as they are, with the narrowest type holding all of them: exact.
+- Activations (a QDense's input quantizer ``iq``, its output quantizer ``oq``, a ``Quantizer`` layer): one
+  type per tensor, so HGQ2 must use one ``(k, i, f)`` for every element (``heterogeneous_axis=()``);
+  per-element activation bit widths are rejected, naming the layer.
+- A QDense whose input type is known gets its exact accumulator type as result (HGQ2 computes it in float32,
+  exact while the sums fit in 24 bits; a warning says when they may not); its activation follows.
+Float quantizers, ``scaler``/``affine`` quantizers and every other HGQ2 layer are reported as unsupported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnfpga.errors import ModelLoadError, ShapeError
+from nnfpga.fixed import FixedType
+from nnfpga.frontends.keras import (
+    ACTIVATIONS,
+    Rejected,
+    _activation_name,
+    exact_weight_type,
+    known_type,
+    pin_exact_dense,
+    pin_input,
+    relu_type,
+)
+from nnfpga.ir.graph import Graph, Node
+
+HGQ_LAYERS = ("QDense", "Quantizer")
+ROUNDING = {"TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_MIN_INF", "RND_INF"}
+OVERFLOW = {"WRAP", "SAT", "SAT_SYM"}
+
+
+def import_hgq() -> Any:
+    """Import HGQ2 (registers its layers with Keras' deserializer)."""
+    try:
+        import hgq
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(f"the model uses HGQ2 layers, but HGQ2 is not installed ({exc}); "
+                             "install nnfpga[hgq]") from None
+    return hgq
+
+
+def _numpy(x: Any) -> np.ndarray:
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(x), dtype=np.float64)
+
+
+def quantizer_type(q: Any, what: str) -> FixedType:
+    """The one fixed-point type an HGQ2 ``Quantizer`` applies to every element; Rejected if there is none."""
+    if getattr(q, "scaler", None) is not None or getattr(q, "affine", None) is not None:
+        raise Rejected(f"{what} has a scaler or affine transform; nnfpga supports plain fixed-point quantizers")
+    inner = q.quantizer
+    if not all(hasattr(inner, a) for a in ("kif", "round_mode", "overflow_mode")):
+        raise Rejected(f"{what} is a {type(inner).__name__} ({q.config.q_type!r}); nnfpga supports the "
+                       "fixed-point 'kif' and 'kbi' quantizers")
+    k, i, f = (_numpy(v) for v in inner.kif)
+    spread = {n: (float(a.min()), float(a.max())) for n, a in (("k", k), ("i", i), ("f", f)) if a.min() != a.max()}
+    if spread:
+        ranges = ", ".join(f"{n} in {lo:g}..{hi:g}" for n, (lo, hi) in spread.items())
+        raise Rejected(f"{what} quantizes elements with different bit widths ({ranges}); one tensor has one "
+                       "fixed-point type here: train it with QuantizerConfig(..., heterogeneous_axis=())")
+    k0, i0, f0 = int(k.flat[0]), int(i.flat[0]), int(f.flat[0])
+    rounding = inner.round_mode.upper().removeprefix("S_")  # stochastic only while training
+    overflow = inner.overflow_mode.upper()
+    if rounding not in ROUNDING or overflow not in OVERFLOW:
+        raise Rejected(f"{what} uses round_mode={inner.round_mode!r}, overflow_mode={inner.overflow_mode!r}; "
+                       f"supported: {sorted(ROUNDING)} and {sorted(OVERFLOW)}")
+    if k0 + i0 + f0 <= 0:
+        raise Rejected(f"{what} has {k0 + i0 + f0} bits (its output is always 0)")
+    if k0:
+        return FixedType(1 + i0 + f0, 1 + i0, True, rounding, overflow)
+    return FixedType(i0 + f0, i0, False, rounding, overflow)
+
+
+def convert_hgq_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+    """Add the nodes of one HGQ2 layer reading ``src``; returns the node producing its output."""
+    try:
+        if kind == "QDense":
+            return _qdense(g, layer, src)
+        if kind == "Quantizer":
+            return _quantize(g, layer, src, layer.name, f"Quantizer {layer.name!r}")
+        raise Rejected(f"not supported (HGQ2 layers supported: {', '.join(HGQ_LAYERS)})")
+    except Rejected as exc:
+        unsupported.append((layer.name, f"{kind}: {exc}"))
+        return None
+
+
+def _quantize(g: Graph, q: Any, src: str, name: str, what: str) -> str:
+    t = quantizer_type(q, what)
+    pin_input(g, src, t)
+    return g.add(Node(name, "linear", [src], g[src].shape, {"qtypes": {"result": str(t)}}, source=what)).name
+
+
+def _qdense(g: Graph, layer: Any, src: str) -> str:
+    name, shape, source = layer.name, g[src].shape, f"QDense {layer.name!r}"
+    if len(shape) != 1:
+        raise ShapeError(f"{source} receives per-sample shape {shape}; nnfpga supports Dense on flat vectors: "
+                         "add a Flatten before it")
+    act = _activation_name(layer.activation)
+    if act not in ACTIVATIONS:
+        raise Rejected(f"activation {act!r}")
+    cur = src
+    if layer.enable_iq:
+        cur = _quantize(g, layer.iq, cur, g.unique_name(f"{name}_iq"), f"{source} input quantizer")
+    kernel = _numpy(layer.qkernel)
+    bias = _numpy(layer.qbias) if layer.bias is not None else np.zeros(kernel.shape[1])
+    qtypes = {"weight": str(exact_weight_type(kernel)), "bias": str(exact_weight_type(bias))}
+    node = g.add(Node(name, "dense", [cur], (kernel.shape[1],), {"qtypes": qtypes},
+                      {"kernel": kernel, "bias": bias}, source=source))
+    pin_exact_dense(g, node, known_type(g, cur))
+    out = name
+    if act != "linear":
+        op, attrs = ACTIVATIONS[act]
+        attrs = dict(attrs)
+        t = known_type(g, name)
+        if op == "relu" and not attrs and t is not None:
+            attrs["qtypes"] = {"result": str(relu_type(t))}
+        out = g.add(Node(g.unique_name(f"{name}_{act}"), op, [name], node.shape, attrs, source=source)).name
+    if layer.enable_oq:
+        out = _quantize(g, layer.oq, out, g.unique_name(f"{name}_oq"), f"{source} output quantizer")
+    return out

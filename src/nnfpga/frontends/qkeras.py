@@ -1,0 +1,350 @@
+"""QKeras frontend: a saved QKeras model file (.h5 or .keras) -> an untyped :class:`Graph` with pinned types.
+
+Reads the file with h5py and json only: TensorFlow and QKeras are not needed. Each quantizer becomes the
+exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpga.config.apply.pinned_types`):
+
+- ``quantized_bits(bits, integer, symmetric, keep_negative, alpha)`` computes
+  ``m_i * clip(round(x * m / m_i), lo, m - 1) / m`` with ``m = 2**(bits - keep_negative)``, ``m_i = 2**integer``,
+  ``round`` half to even (``tf.round``) and ``lo = -m + symmetric`` (``0`` without keep_negative): that is
+  ``ap_fixed<bits, integer+1, AP_RND_CONV, AP_SAT>`` (``AP_SAT_SYM`` when symmetric) or
+  ``ap_ufixed<bits, integer, AP_RND_CONV, AP_SAT>``.
+- ``quantized_relu(bits, integer)`` clips ``round(x * 2**bits / m_i) / 2**bits`` to ``[0, 1 - 2**-bits]``
+  (times ``m_i``): ``ap_ufixed<bits, integer, AP_RND_CONV, AP_SAT>``.
+- ``binary`` and ``ternary`` kernels are the values ``±alpha`` (and ``0``), exactly.
+
+Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
+A Dense whose input type is known exactly gets an exact result type: QKeras computes it in float32, which is
+exact while the sums fit in 24 bits (a warning says when they may not). A binary activation becomes an exact
+``x * 2**(F+1) + 1`` (ScaleShift) followed by a HardTanh to ``{-1, +1}`` (or a ReLU capped at 1 for ``{0, 1}``).
+Anything whose output is not a fixed-point value (``alpha="auto"``/``"auto_po2"``, non-power-of-two alphas,
+``qnoise_factor != 1``, sigmoid/slope variants, other quantizers) is listed in one UnsupportedLayerError.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import math
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.fixed import FixedType
+from nnfpga.frontends.keras import (
+    ACTIVATIONS,
+    Rejected,
+    check_model_file,
+    exact_weight_type,
+    known_type,
+    pin_exact_dense,
+    pin_input,
+    relu_type,
+)
+from nnfpga.ir.graph import Graph, Node
+
+QKERAS_LAYERS = ("InputLayer", "QDense", "QActivation", "Dense", "Activation", "BatchNormalization", "Dropout",
+                 "Flatten", "Reshape")
+QUANTIZERS = ("quantized_bits", "quantized_relu", "binary", "ternary")
+_ARGS = {  # positional parameter order and defaults of QKeras 0.9's quantizer constructors
+    "quantized_bits": {"bits": 8, "integer": 0, "symmetric": 0, "keep_negative": True, "alpha": None,
+                       "use_stochastic_rounding": False, "scale_axis": None, "qnoise_factor": 1.0},
+    "quantized_relu": {"bits": 8, "integer": 0, "use_sigmoid": 0, "negative_slope": 0.0,
+                       "use_stochastic_rounding": False, "relu_upper_bound": None, "is_quantized_clip": True,
+                       "qnoise_factor": 1.0},
+    "binary": {"use_01": False, "alpha": None, "use_stochastic_rounding": False},
+    "ternary": {"alpha": None, "threshold": None, "use_stochastic_rounding": False, "number_of_unrolls": 5},
+}
+
+
+# -- reading saved files ------------------------------------------------------------------------------
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model config (JSON) of a saved .h5 or .keras file, without loading any framework."""
+    import h5py
+
+    p = Path(path)
+    if zipfile.is_zipfile(p):
+        with zipfile.ZipFile(p) as z:
+            return json.loads(z.read("config.json"))
+    with h5py.File(p, "r") as f:
+        if "model_config" not in f.attrs:
+            raise ModelLoadError(f"cannot read {str(p)!r}: the HDF5 file has no model config (weights only?)")
+        raw = f.attrs["model_config"]
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def _snake(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def read_weights(path: Path, layers: list[dict[str, Any]]) -> dict[str, dict[str, np.ndarray]]:
+    """Layer name -> {"kernel", "bias", "gamma", ...: array}, from Keras 2's HDF5 layout or the .keras zip."""
+    import h5py
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+            counts: dict[str, int] = {}
+            for layer in layers:  # the zip names layers by class, numbered in model order
+                base = _snake(layer["class_name"])
+                key = base if counts.get(base, 0) == 0 else f"{base}_{counts[base]}"
+                counts[base] = counts.get(base, 0) + 1
+                group = f.get(f"layers/{key}/vars")
+                arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if group is not None else []
+                out[layer["config"]["name"]] = dict(zip(_var_names(layer), arrays, strict=False))
+        return out
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        for name in root:
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in root[name].attrs.get("weight_names", [])]
+            out[name] = {n.split("/")[-1].split(":")[0]: np.asarray(root[name][n]) for n in names}
+    return out
+
+
+def _var_names(layer: dict[str, Any]) -> list[str]:
+    cfg = layer["config"]
+    if layer["class_name"] == "BatchNormalization":
+        return [*(["gamma"] if cfg.get("scale", True) else []), *(["beta"] if cfg.get("center", True) else []),
+                "moving_mean", "moving_variance"]
+    return ["kernel", "bias"]
+
+
+# -- quantizers ---------------------------------------------------------------------------------------
+def parse_quantizer(spec: Any) -> tuple[str, dict[str, Any]] | None:
+    """A quantizer as saved (``"quantized_relu(6,2)"`` or ``{"class_name": ..., "config": ...}``) -> name and
+    full parameters; a plain activation name -> (name, {}); None/"linear" -> None."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        name, given, pos = spec["class_name"], dict(spec.get("config", {})), []
+    else:
+        try:
+            tree = ast.parse(str(spec).strip(), mode="eval").body
+            if isinstance(tree, ast.Name):
+                name, given, pos = tree.id, {}, []
+            elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
+                name = tree.func.id
+                pos = [ast.literal_eval(a) for a in tree.args]
+                given = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg}
+            else:
+                raise ValueError(spec)
+        except (SyntaxError, ValueError):
+            raise Rejected(f"cannot parse quantizer {spec!r}") from None
+    if name == "linear":
+        return None
+    if name not in _ARGS:
+        return name, {}
+    params = dict(_ARGS[name])
+    params.update(zip(params, pos, strict=False))
+    params.update(given)
+    return name, params
+
+
+def _po2_exponent(alpha: Any, what: str) -> int:
+    if alpha is None:
+        return 0
+    if isinstance(alpha, str) or not isinstance(alpha, (int, float)) or alpha <= 0:
+        raise Rejected(f"{what} alpha={alpha!r}: the scale is computed from the weights at run time; "
+                       "train with alpha=1 (or a fixed power of two)")
+    mant, exp = math.frexp(float(alpha))
+    if mant != 0.5:
+        raise Rejected(f"{what} alpha={alpha!r} is not a power of two, so the scaled values are not fixed-point")
+    return exp - 1
+
+
+def activation_type(name: str, p: dict[str, Any]) -> FixedType:
+    """The exact result type of a quantizing activation (quantized_bits or quantized_relu)."""
+    if float(p.get("qnoise_factor", 1.0)) != 1.0:
+        raise Rejected(f"{name} with qnoise_factor={p['qnoise_factor']} mixes float and quantized values")
+    bits, integer = int(p["bits"]), int(p["integer"])
+    if name == "quantized_relu":
+        if p["use_sigmoid"] or float(p["negative_slope"]) != 0.0 or not p["is_quantized_clip"]:
+            raise Rejected("quantized_relu with use_sigmoid, negative_slope or is_quantized_clip=False")
+        return FixedType(bits, integer, signed=False, rounding="RND_CONV", overflow="SAT")
+    if _po2_exponent(p["alpha"], name) != 0:
+        raise Rejected(f"{name} activation alpha={p['alpha']!r} scales after rounding; use alpha=1")
+    keep = bool(p["keep_negative"])
+    if bits - keep <= 0:
+        raise Rejected(f"{name}(bits={bits}, keep_negative={keep}) is a sign function; use binary")
+    overflow = "SAT_SYM" if keep and p["symmetric"] else "SAT"
+    return FixedType(bits, integer + keep, signed=keep, rounding="RND_CONV", overflow=overflow)
+
+
+def quantize_weights(name: str, p: dict[str, Any], w: np.ndarray) -> np.ndarray:
+    """QKeras's own formula in float32, returned as exact float64 values."""
+    x = np.asarray(w, dtype=np.float32)
+    if name in ("binary", "ternary"):
+        scale = 2.0 ** _po2_exponent(p["alpha"], name)
+        if name == "binary":
+            q = np.where(x >= 0, 1.0, -1.0)
+            q = (q + 1.0) / 2.0 if p["use_01"] else q
+        else:
+            thr = np.float32(0.33 if p["threshold"] is None else p["threshold"])
+            q = np.where(np.abs(x) >= thr, np.sign(x), 0.0)
+        return q.astype(np.float64) * scale
+    if name != "quantized_bits":
+        raise Rejected(f"{name} weights")
+    if float(p.get("qnoise_factor", 1.0)) != 1.0:
+        raise Rejected(f"{name} with qnoise_factor={p['qnoise_factor']}")
+    shift = _po2_exponent(p["alpha"], name)
+    keep, bits, integer = int(bool(p["keep_negative"])), int(p["bits"]), int(p["integer"])
+    if bits - keep <= 0:
+        q = np.where(x >= 0, 1.0, -1.0)
+        return ((q if keep else (q + 1.0) / 2.0) * 2.0**shift).astype(np.float64)
+    m, m_i = np.float32(2.0 ** (bits - keep)), np.float32(2.0**integer)
+    r = np.clip(np.round(x * m / m_i), keep * (-m + int(bool(p["symmetric"]))), m - 1)
+    return r.astype(np.float64) * (2.0 ** (integer - bits + keep + shift))
+
+
+
+
+# -- the graph ----------------------------------------------------------------------------------------
+def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
+    """Translate a saved QKeras model (Keras 2 .h5 or .keras) into an untyped graph with pinned types."""
+    p = check_model_file(path)
+    config = read_config(p)
+    cfg = config.get("config", {})
+    layers = cfg["layers"] if isinstance(cfg, dict) else cfg
+    weights = read_weights(p, layers)
+    g = Graph(name=_identifier(cfg.get("name", "model") if isinstance(cfg, dict) else "model"))
+    unsupported: list[tuple[str, str]] = []
+    last: dict[str, str] = {}
+    sequential = config.get("class_name") == "Sequential"
+    for i, layer in enumerate(layers):
+        kind, lc = layer["class_name"], layer["config"]
+        name = lc["name"]
+        shape = lc.get("batch_input_shape", lc.get("batch_shape"))
+        if not g.nodes:  # the input: an InputLayer, or the first layer's declared input shape
+            if shape is None or any(d is None for d in shape[1:]):
+                raise ShapeError(f"QKeras model: cannot tell the input shape from {kind} {name!r} ({shape})")
+            in_name = name if kind == "InputLayer" else "input_1"
+            g.add(Node(in_name, "input", [], tuple(int(d) for d in shape[1:]), source=f"InputLayer {in_name!r}"))
+            last[in_name] = in_name
+            if kind == "InputLayer":
+                continue
+        elif kind == "InputLayer":
+            unsupported.append((name, "a second InputLayer"))
+            continue
+        parents = [list(last)[-1]] if sequential or i == 0 else _parents(layer)
+        if len(parents) != 1 or parents[0] not in last:
+            unsupported.append((name, f"{kind} with {len(parents)} inputs"))
+            last[name] = list(last.values())[-1]
+            continue
+        try:
+            last[name] = _layer(g, kind, lc, weights.get(name, {}), last[parents[0]]) or last[parents[0]]
+        except Rejected as exc:
+            unsupported.append((name, f"{kind}: {exc}"))
+            last[name] = last[parents[0]]
+    if unsupported:
+        raise UnsupportedLayerError(unsupported, "QKeras", supported=QKERAS_LAYERS,
+                                    activations=(*QUANTIZERS, *ACTIVATIONS))
+    out = layers[-1]["config"]["name"] if sequential else cfg["output_layers"][0][0]
+    g.outputs = [last[out]]
+    if "qtypes" not in g[g.inputs[0]].attrs:
+        warnings.warn("QKeras model without an input quantizer: the input's precision comes from the config, "
+                      "so the firmware sees rounded inputs where QKeras sees float ones", stacklevel=2)
+    return g
+
+
+def _parents(layer: dict[str, Any]) -> list[str]:
+    nodes = layer.get("inbound_nodes") or []
+    if not nodes:
+        return []
+    first = nodes[0]
+    if isinstance(first, dict):  # Keras 3 style: {"args": [keras tensor, ...]}
+        return [a["config"]["keras_history"][0] for a in first.get("args", []) if isinstance(a, dict)]
+    return [entry[0] for entry in first]
+
+
+def _layer(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, np.ndarray], src: str) -> str | None:
+    name, shape, source = cfg["name"], g[src].shape, f"{kind} {cfg['name']!r}"
+    if kind in ("Dense", "QDense"):
+        if len(shape) != 1:
+            raise ShapeError(f"{source} receives per-sample shape {shape}; add a Flatten before it")
+        if "kernel" not in ws:
+            raise ModelLoadError(f"{source}: the saved file has no kernel for this layer")
+        kernel = np.asarray(ws["kernel"], dtype=np.float64)
+        bias = np.asarray(ws["bias"], dtype=np.float64) if "bias" in ws else np.zeros(kernel.shape[1])
+        qtypes: dict[str, str] = {}
+        if kind == "QDense":
+            kq, bq = parse_quantizer(cfg.get("kernel_quantizer")), parse_quantizer(cfg.get("bias_quantizer"))
+            if kq is not None:
+                kernel = quantize_weights(*kq, kernel)
+                qtypes["weight"] = str(exact_weight_type(kernel))
+            if bq is not None or "bias" not in ws:
+                bias = quantize_weights(*bq, bias) if bq is not None else bias
+                qtypes["bias"] = str(exact_weight_type(bias))
+        node = g.add(Node(name, "dense", [src], (kernel.shape[1],), {"qtypes": qtypes} if qtypes else {},
+                          {"kernel": kernel, "bias": bias}, source=source))
+        pin_exact_dense(g, node, known_type(g, src))
+        return _activation(g, name, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
+    if kind in ("QActivation", "Activation"):
+        return _activation(g, src, cfg["activation"], name, source)
+    if kind == "BatchNormalization":
+        n = shape[-1]
+        scale = ws.get("gamma", np.ones(n)) / np.sqrt(ws["moving_variance"] + float(cfg.get("epsilon", 1e-3)))
+        shift = ws.get("beta", np.zeros(n)) - ws["moving_mean"] * scale
+        g.add(Node(name, "scale_shift", [src], shape, weights={"scale": scale.astype(np.float64),
+                                                              "shift": shift.astype(np.float64)}, source=source))
+        return name
+    if kind == "Dropout":
+        return g.add(Node(name, "dropout", [src], shape, source=source)).name
+    if kind == "Flatten":
+        return g.add(Node(name, "flatten", [src], (int(np.prod(shape)),), source=source)).name
+    if kind == "Reshape":
+        target = tuple(int(d) for d in cfg["target_shape"])
+        return g.add(Node(name, "reshape", [src], target, source=source)).name
+    raise Rejected("layer type not supported")
+
+
+def _activation(g: Graph, src: str, spec: Any, name: str, source: str) -> str:
+    q = parse_quantizer(spec)
+    if q is None:
+        return src
+    qname, params = q
+    shape, t_in = g[src].shape, known_type(g, src)
+    if qname in ("quantized_bits", "quantized_relu"):
+        t = activation_type(qname, params)
+        if qname == "quantized_bits":
+            pin_input(g, src, t)
+        op = "relu" if qname == "quantized_relu" else "linear"
+        return g.add(Node(name, op, [src], shape, {"qtypes": {"result": str(t)}}, source=source)).name
+    if qname == "binary":
+        if t_in is None:
+            raise Rejected("a binary activation needs an exactly known input type: quantize the layer before it")
+        if _po2_exponent(params["alpha"], qname) != 0:
+            raise Rejected(f"binary activation alpha={params['alpha']!r}; use alpha=1")
+        # m = x * 2**F is an integer: (m + 1) or (2m + 1) is >= 1 exactly when x >= 0, else <= 0 or <= -1
+        use01 = bool(params["use_01"])
+        scale = np.full(shape, 2.0 ** (t_in.frac + (0 if use01 else 1)))
+        step = FixedType(t_in.width + 2, t_in.width + 2)
+        step_node = g.add(Node(g.unique_name(f"{name}_step"), "scale_shift", [src], shape,
+                   {"qtypes": {"weight": str(exact_weight_type(scale)), "bias": "ap_fixed<2,2>", "result": str(step)}},
+                   {"scale": scale, "shift": np.ones(shape)}, source=source))
+        if use01:
+            return g.add(Node(name, "relu", [step_node.name], shape,
+                              {"max_value": 1.0, "qtypes": {"result": "ap_ufixed<1,1>"}}, source=source)).name
+        return g.add(Node(name, "hard_tanh", [step_node.name], shape, {"qtypes": {"result": "ap_fixed<2,2>"}},
+                          source=source)).name
+    if qname == "ternary":
+        raise Rejected("ternary activations are not supported (nnfpga has no exact two-threshold op yet); "
+                       "use quantized_bits, quantized_relu or binary")
+    if qname in ACTIVATIONS and not params:
+        op, attrs = ACTIVATIONS[qname]
+        attrs = dict(attrs)
+        if op == "relu" and not attrs and t_in is not None:
+            attrs["qtypes"] = {"result": str(relu_type(t_in))}
+        return g.add(Node(name, op, [src], shape, attrs, source=source)).name
+    raise Rejected(f"quantizer/activation {qname!r} is not supported")
+
+
+def _identifier(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "model"
+    return out if not out[0].isdigit() else f"m_{out}"
