@@ -1,0 +1,387 @@
+"""PyTorch frontend: an ``nn.Module`` traced with torch.fx -> an untyped float :class:`Graph`.
+
+The model is traced symbolically (``torch.fx``), with Brevitas layers kept as leaves, then run once on a
+small zero batch to record every tensor's shape. Each traced call becomes a node named after its module's
+qualified name (``net.0`` -> ``net_0``, a bare ``0`` -> ``layer_0``) or, for functional calls, after the
+fx node (``relu_1``). Everything that cannot be mapped is listed in one :class:`UnsupportedLayerError`.
+Brevitas layers are read by :mod:`nnfpga.frontends.brevitas`. torch is imported only when used.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.ir.graph import Graph, Node
+
+MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
+           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential")
+BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
+FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape")
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "hardtanh", "hardsigmoid")
+MODULE_FNS = {  # torch.nn class -> (functional name, attributes passed as its arguments)
+    "ReLU": ("relu", ()), "ReLU6": ("relu6", ()), "Sigmoid": ("sigmoid", ()), "Tanh": ("tanh", ()),
+    "Hardsigmoid": ("hardsigmoid", ()), "Dropout": ("dropout", ()), "Identity": ("identity", ()),
+    "LeakyReLU": ("leaky_relu", ("negative_slope",)), "ELU": ("elu", ("alpha",)),
+    "Hardtanh": ("hardtanh", ("min_val", "max_val")), "Softmax": ("softmax", ("dim",)),
+    "Flatten": ("flatten", ("start_dim", "end_dim")),
+}
+BATCH = 3  # rows of the shape-recording run (not 1, so that an op mixing the batch dimension shows)
+
+
+def import_torch() -> Any:
+    try:
+        import torch
+        import torch.fx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(f"PyTorch is not installed ({exc}); install nnfpga[torch]") from None
+    return torch
+
+
+def graph_from_pytorch(model: Any, input_shape: tuple[int, ...]) -> Graph:
+    """Translate a PyTorch model (evaluated in eval mode) into an untyped float graph.
+
+    ``input_shape`` is the per-sample shape, without the batch dimension, e.g. ``(16,)``."""
+    torch = import_torch()
+    if not isinstance(model, torch.nn.Module):
+        raise ModelLoadError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    shape = _per_sample_shape(input_shape)
+    was_training = model.training
+    model.eval()  # inference semantics: batch-norm running statistics, no dropout, frozen quantizer scales
+    try:
+        gm = _trace(torch, model)
+        values = _record(torch, model, gm, shape)
+        return _Builder(torch, model, gm, values, shape).build()
+    finally:
+        model.train(was_training)
+
+
+def _per_sample_shape(input_shape: Any) -> tuple[int, ...]:
+    shape = (input_shape,) if isinstance(input_shape, int) else input_shape
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else ()
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ShapeError(f"input_shape must be the per-sample shape as a tuple of positive integers (no batch "
+                         f"dimension), e.g. (16,); got {input_shape!r}")
+    return shape
+
+
+def _trace(torch: Any, model: Any) -> Any:
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: Any, qualname: str) -> bool:
+            return type(m).__module__.startswith("brevitas.") or super().is_leaf_module(m, qualname)
+
+    try:
+        graph = Tracer().trace(model)
+    except Exception as exc:  # torch.fx raises TraceError, TypeError, RuntimeError... for untraceable code
+        raise ModelLoadError(
+            f"cannot trace {type(model).__name__} with torch.fx: {type(exc).__name__}: {exc}. nnfpga reads forward() "
+            "symbolically, so it must be a fixed sequence of layers and tensor operations: Python control flow "
+            "that depends on tensor values (if/while on a tensor, .item(), .tolist()) cannot be traced; move such "
+            "logic out of the model or make it depend on constructor arguments only") from None
+    return torch.fx.GraphModule(model, graph)
+
+
+def _record(torch: Any, model: Any, gm: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    """Run the traced model on a zero batch; return every fx node's output (tensors, Brevitas QuantTensors...)."""
+    values: dict[str, Any] = {}
+    current: list[Any] = []
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            current[:] = [n]
+            values[n.name] = out = super().run_node(n)
+            return out
+
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ShapeError(f"{type(model).__name__}.forward takes {len(placeholders)} inputs "
+                         f"({', '.join(n.name for n in placeholders)}); nnfpga supports one input tensor")
+    try:
+        with torch.no_grad():
+            Recorder(gm).run(torch.zeros((BATCH, *shape)))
+    except Exception as exc:
+        n = current[0]
+        where = f"{n.target!r} ({type(gm.get_submodule(n.target)).__name__})" if n.op == "call_module" else repr(n.name)
+        raise ModelLoadError(f"running {type(model).__name__} on a zero batch of shape {(BATCH, *shape)} failed at "
+                             f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0]}; is input_shape={shape} "
+                             "the per-sample input shape (without the batch dimension)?") from None
+    return values
+
+
+def tensor_of(value: Any) -> Any:
+    """The plain tensor of a recorded value (a Brevitas QuantTensor carries it in ``.value``), else None."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    inner = getattr(value, "value", None)
+    return inner if isinstance(inner, torch.Tensor) else None
+
+
+def identifier(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "layer"
+    return out if not out[0].isdigit() else f"layer_{out}"
+
+
+@dataclass
+class Emit:
+    """What one traced call needs to add its nodes: the graph, its producer and shapes, the problem list."""
+
+    g: Graph
+    name: str  # node name for the first node this call adds
+    src: str  # graph node holding the call's tensor input
+    in_shape: tuple[int, ...]  # per-sample
+    out_shape: tuple[int, ...]  # per-sample, from the recorded run
+    source: str
+    unsupported: list[tuple[str, str]]
+    label: str  # the name to report in the unsupported list
+    input_exclusive: bool  # src is the graph input and this call is its only consumer
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, op: str, shape: tuple[int, ...] | None = None, attrs: dict[str, Any] | None = None,
+            weights: dict[str, np.ndarray] | None = None, *, src: str | None = None, suffix: str = "") -> str:
+        node = Node(self.g.unique_name(self.name + suffix), op, [src or self.src],
+                    self.out_shape if shape is None else shape, dict(attrs or {}), dict(weights or {}),
+                    source=self.source)
+        return self.g.add(node).name
+
+    def reject(self, reason: str) -> None:
+        self.unsupported.append((self.label, reason))
+
+
+class _Builder:
+    def __init__(self, torch: Any, model: Any, gm: Any, values: dict[str, Any], shape: tuple[int, ...]) -> None:
+        self.torch, self.model, self.gm, self.values = torch, model, gm, values
+        self.modules = dict(gm.named_modules())
+        self.g = Graph(name=identifier(type(model).__name__))
+        self.unsupported: list[tuple[str, str]] = []
+        self.out: dict[str, str] = {}  # fx node name -> graph node holding its value (batch tensors only)
+        self.brevitas = False  # the model has Brevitas layers
+        self.quant_dense: list[str] = []  # dense nodes made from QuantLinear layers
+        self.shape = shape
+
+    def build(self) -> Graph:
+        output = None
+        for n in self.gm.graph.nodes:
+            if n.op == "placeholder":
+                self.out[n.name] = self.g.add(Node(identifier(n.target), "input", [], self.shape,
+                                                   source=f"input {n.target!r}")).name
+            elif n.op == "output":
+                output = n
+            elif n.op in ("call_module", "call_function", "call_method"):
+                self._call(n)
+        if self.unsupported:
+            raise UnsupportedLayerError(self.unsupported, "PyTorch", supported=MODULES + BREVITAS_MODULES + FUNCTIONS,
+                                        activations=ACTIVATIONS)
+        self.g.outputs = [self._output(output)]
+        if self.brevitas:
+            from nnfpga.frontends.brevitas import finalize
+
+            finalize(self.g, self.quant_dense, type(self.model).__name__)
+        return self.g
+
+    def _output(self, n: Any) -> str:
+        res = n.args[0]
+        while isinstance(res, (tuple, list)) and len(res) == 1:
+            res = res[0]
+        if not hasattr(res, "name") or res.name not in self.out:
+            count = len(res) if isinstance(res, (tuple, list, dict)) else 1
+            raise ShapeError(f"{type(self.model).__name__}.forward returns {count} values ({res!r}); nnfpga supports "
+                             "one output tensor computed from the input")
+        return self.out[res.name]
+
+    def _call(self, n: Any) -> None:
+        out = tensor_of(self.values.get(n.name))
+        inputs = [a for a in _flat_nodes((n.args, n.kwargs)) if a.name in self.out]
+        if not inputs or (out is None and _is_shape_query(n)):
+            return  # constants and shape queries (x.size(0), x.shape) are not part of the data path
+        if n.op == "call_module":
+            label, module = n.target, self.modules[n.target]
+            kind = type(module).__name__
+            name, source = identifier(n.target), f"{kind} {n.target!r}"
+        else:
+            module = None
+            kind = f"Tensor.{n.target}" if n.op == "call_method" else _qualified(n.target)
+            label, name, source = n.name, identifier(n.name), f"{kind} {n.name!r}"
+        src_fx = inputs[0]
+        src = self.out[src_fx.name]
+        in_full = tuple(tensor_of(self.values[src_fx.name]).shape)
+        out_shape = tuple(out.shape[1:]) if out is not None else ()
+        e = Emit(self.g, name, src, in_full[1:], out_shape, source, self.unsupported, label,
+                 self.g[src].op == "input" and sum(not _is_shape_query(u) for u in src_fx.users) == 1)
+        if out is None:
+            e.reject(f"{kind} returning {type(self.values.get(n.name)).__name__}, not a tensor")
+            self.out[n.name] = src
+            return
+        if len(inputs) != 1 or n.args[:1] != (src_fx,):
+            e.reject(f"{kind} with {len(inputs)} tensor inputs" if len(inputs) != 1 else f"{kind} on a non-first "
+                     "argument")
+            self.out[n.name] = src
+            return
+        if tuple(out.shape[:1]) != (BATCH,):
+            e.reject(f"{kind} changes the batch dimension (output shape {tuple(out.shape)} for a batch of {BATCH})")
+            self.out[n.name] = src
+            return
+        if module is not None and type(module).__module__.startswith("brevitas."):
+            from nnfpga.frontends.brevitas import convert_module
+
+            self.brevitas = True
+            result = convert_module(e, module, self.values[src_fx.name])
+            self.quant_dense += [e.notes["quant_dense"]] if "quant_dense" in e.notes else []
+        elif module is not None:
+            result = self._module(e, module, kind)
+        else:
+            result = self._function(e, n, kind)
+        self.out[n.name] = result if result is not None else src
+
+    # -- torch.nn modules ----------------------------------------------------------------------
+    def _module(self, e: Emit, m: Any, kind: str) -> str | None:
+        nn = self.torch.nn
+        if isinstance(m, nn.Linear):
+            w = m.weight.detach().double().numpy().T.copy()
+            return dense(e, kind, w, m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[1]))
+        if isinstance(m, nn.BatchNorm1d):
+            return self._batchnorm(e, m)
+        for cls in type(m).__mro__:  # the nearest torch.nn class we know (ReLU6 before its base Hardtanh)
+            if cls.__module__.startswith("torch.nn") and cls.__name__ in MODULE_FNS:
+                fn, attrs = MODULE_FNS[cls.__name__]
+                return apply(e, fn, {a: getattr(m, a) for a in attrs}, kind)
+        e.reject(kind)
+        return None
+
+    def _batchnorm(self, e: Emit, m: Any) -> str | None:
+        if m.running_mean is None or m.running_var is None:
+            e.reject("BatchNorm1d without running statistics (track_running_stats=False) normalizes each batch "
+                     "with its own statistics")
+            return None
+        if len(e.in_shape) != 1:
+            e.reject(f"BatchNorm1d over the channels of a per-sample shape {e.in_shape}; nnfpga supports "
+                     "BatchNorm1d on flat (N, C) inputs")
+            return None
+        n = e.in_shape[0]
+        gamma = m.weight.detach().double().numpy() if m.weight is not None else np.ones(n)
+        beta = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(n)
+        scale = gamma / np.sqrt(m.running_var.detach().double().numpy() + float(m.eps))
+        shift = beta - m.running_mean.detach().double().numpy() * scale
+        return e.add("scale_shift", weights={"scale": scale, "shift": shift})
+
+    # -- functions and tensor methods ----------------------------------------------------------
+    def _function(self, e: Emit, n: Any, kind: str) -> str | None:
+        torch, F = self.torch, self.torch.nn.functional
+        if n.op == "call_method":
+            fn = {"view": "reshape", "contiguous": "identity", "clone": "identity", "detach": "identity"}.get(
+                n.target, n.target)
+            params_of = {"softmax": ("dim",), "flatten": ("start_dim", "end_dim")}.get(fn, ())
+        else:
+            fn = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.leaky_relu: "leaky_relu", F.elu: "elu",
+                  torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", torch.tanh: "tanh", F.tanh: "tanh",
+                  F.softmax: "softmax", torch.softmax: "softmax", F.hardtanh: "hardtanh", F.hardsigmoid: "hardsigmoid",
+                  F.dropout: "dropout", torch.flatten: "flatten", torch.reshape: "reshape", F.linear: "linear",
+                  }.get(n.target, "")
+            params_of = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "softmax": ("dim",),
+                         "hardtanh": ("min_val", "max_val"), "flatten": ("start_dim", "end_dim"),
+                         "linear": ("weight", "bias")}.get(fn, ())
+        params = {p: n.args[i + 1] for i, p in enumerate(params_of) if i + 1 < len(n.args)}
+        params.update({k: v for k, v in n.kwargs.items() if k in params_of})
+        if fn == "linear":
+            return self._functional_linear(e, params, kind)
+        return apply(e, fn, params, kind)
+
+    def _functional_linear(self, e: Emit, params: dict[str, Any], kind: str) -> str | None:
+        """``F.linear(x, self.weight, self.bias)`` with module parameters (a custom Linear's forward)."""
+        consts = {}
+        for p in ("weight", "bias"):
+            arg = params.get(p)
+            if arg is None:
+                continue
+            if getattr(arg, "op", None) != "get_attr":
+                e.reject(f"{kind} with a computed {p} (only module parameters are constants)")
+                return None
+            consts[p] = operator.attrgetter(arg.target)(self.gm).detach().double().numpy()
+        if "weight" not in consts:
+            e.reject(f"{kind} without a weight")
+            return None
+        w = consts["weight"].T.copy()
+        return dense(e, kind, w, consts.get("bias", np.zeros(w.shape[1])))
+
+
+# -- mappings shared by modules and functions ------------------------------------------------------
+
+def dense(e: Emit, kind: str, kernel: np.ndarray, bias: np.ndarray) -> str | None:
+    if len(e.in_shape) != 1:
+        e.reject(f"{kind} on per-sample shape {e.in_shape}; nnfpga supports Linear on flat vectors: flatten first")
+        return None
+    return e.add("dense", (kernel.shape[1],), weights={"kernel": kernel, "bias": bias})
+
+
+def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
+    """Map a call by its functional name (``relu``, ``leaky_relu``, ``flatten``...) and arguments."""
+    if fn == "identity":
+        return e.src
+    if fn in ("relu", "sigmoid", "tanh", "dropout", "reshape"):
+        return e.add(fn)
+    if fn == "relu6":
+        return e.add("relu", attrs={"max_value": 6.0})
+    if fn == "leaky_relu":
+        return e.add("leaky_relu", attrs={"alpha": float(params.get("negative_slope", 0.01))})
+    if fn == "elu":
+        return e.add("elu", attrs={"alpha": float(params.get("alpha", 1.0))})
+    if fn == "hardsigmoid":  # relu6(x + 3) / 6
+        return e.add("hard_sigmoid", attrs={"slope": 1 / 6, "offset": 0.5})
+    if fn == "hardtanh":
+        lo, hi = float(params.get("min_val", -1.0)), float(params.get("max_val", 1.0))
+        if (lo, hi) == (-1.0, 1.0):
+            return e.add("hard_tanh")
+        if lo == 0.0 and hi > 0:
+            return e.add("relu", attrs={"max_value": hi})
+        e.reject(f"{kind}(min_val={lo:g}, max_val={hi:g}); supported: (-1, 1) and (0, max)")
+        return None
+    if fn == "softmax":
+        return softmax(e, params.get("dim"), kind)
+    if fn == "flatten":
+        return flatten(e, params.get("start_dim", 0), params.get("end_dim", -1), kind)
+    e.reject(kind)
+    return None
+
+
+def softmax(e: Emit, dim: Any, kind: str) -> str | None:
+    ndim = len(e.in_shape) + 1
+    if dim is None:  # torch's legacy implicit dimension
+        dim = 0 if ndim in (0, 1, 3) else 1
+    if not isinstance(dim, int) or dim % ndim != ndim - 1 or ndim < 2:
+        e.reject(f"{kind} over dim {dim} of a {ndim}-d tensor; nnfpga supports softmax over the last dimension")
+        return None
+    return e.add("softmax")
+
+
+def flatten(e: Emit, start: Any, end: Any, kind: str) -> str | None:
+    ndim = len(e.in_shape) + 1
+    if not isinstance(start, int) or not isinstance(end, int) or start % ndim != 1 or end % ndim != ndim - 1:
+        e.reject(f"{kind}(start_dim={start}, end_dim={end}); nnfpga supports flattening every non-batch dimension")
+        return None
+    return e.add("flatten", (math.prod(e.in_shape),))
+
+
+def _flat_nodes(obj: Any) -> list[Any]:
+    if isinstance(obj, (tuple, list)):
+        return [x for o in obj for x in _flat_nodes(o)]
+    if isinstance(obj, dict):
+        return [x for o in obj.values() for x in _flat_nodes(o)]
+    return [obj] if hasattr(obj, "op") and hasattr(obj, "users") else []
+
+
+def _is_shape_query(n: Any) -> bool:
+    if n.op == "call_method":
+        return n.target in ("size", "dim", "numel")
+    return n.op == "call_function" and getattr(n.target, "__name__", "") in ("getattr", "len")
+
+
+def _qualified(fn: Any) -> str:
+    module = getattr(fn, "__module__", None) or ""
+    module = {"_operator": "operator", "torch._C._nn": "torch.nn.functional"}.get(module, module)
+    return f"{module}.{getattr(fn, '__name__', fn)}".lstrip(".")
