@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp-install
 TOOLS_STAMP := $(VENV)/.stamp-tools
 
-.PHONY: setup tools demo test test-fast lint bench clean
+.PHONY: setup tools demo test test-fast lint bench fuzz clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -38,10 +38,19 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples scripts
 
 bench: setup
 	$(PY) benchmarks/emulate.py
+
+# Differential fuzzing beyond the suite's corpus (failing cases go to tests/fuzz/regressions/):
+#   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl]
+N ?= 100
+SEED ?= 1000
+INPUTS ?= 1000
+ENGINES ?= emulator,csim,rtl
+fuzz: setup
+	nice $(PY) scripts/fuzz.py -n $(N) --seed $(SEED) --inputs $(INPUTS) --engines $(ENGINES) --jobs 2
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

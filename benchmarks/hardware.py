@@ -1,8 +1,8 @@
 """Hardware cost of the jet-tagging MLP (16-64-32-32-5 + softmax) through the Verilog backend and Yosys.
 
 Rows: precision ap_fixed<16,6> / <8,3> / <6,2> (every layer, ``granularity="name"``), 0 % and 75 % of each
-Dense kernel pruned (smallest magnitudes set to zero in the Keras model), ReuseFactor 1 only: RF > 1 is not
-yet supported by the RTL backend (it builds one multiplier per nonzero weight, II = 1).
+Dense kernel pruned (smallest magnitudes set to zero in the Keras model), ReuseFactor 1, 2 and 4; and the
+issue's Fmax check, one 16x8 8-bit layer placed and routed on ECP5.
 Columns: Yosys ``synth_xilinx -family xc7 -flatten`` cell counts (LUT = LUT1..6, FF, DSP48E1, CARRY4), the
 design's latency (cycles and ns at the project clock) and II, and Fmax from nextpnr-ecp5 place and route
 where the design fits an LFE5U-85F (156 MULT18X18D; the notes measured ECP5 synthesis of the full MLP at
@@ -37,6 +37,8 @@ from nnfpga.reports import HardwareReport
 
 PRECISIONS = {16: "ap_fixed<16,6>", 8: "ap_fixed<8,3>", 6: "ap_fixed<6,2>"}
 PRUNING = (0.0, 0.75)
+REUSE = (1, 2, 4)
+VERSION = "v2"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
 DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here
@@ -137,6 +139,26 @@ def da4ml_synth(hw: nnfpga.HWModel) -> HardwareReport:
 
 
 # -- table ----------------------------------------------------------------------------------------------------
+def cost(r: HardwareReport) -> int:
+    return r.lut + 55 * r.dsp
+
+
+def dense8_fmax() -> list[tuple[str, ...]]:
+    """The issue's Fmax target: one 16x8 8-bit Dense+ReLU layer with the default pipelining, ECP5 P&R."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu", name="fc")], name="d8")
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<8,3>")
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="dense8",
+                                         output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
+    r = cached(f"{VERSION}_dense8_ecp5", lambda: hw.synthesize("ecp5", save=False))
+    if isinstance(r, str):
+        return [("nnfpga 16x8 8-bit layer (ECP5)", r, "", "", "", "", "", "", "", "", "")]
+    return [("nnfpga 16x8 8-bit layer (ECP5)", str(r.lut), str(r.ff), str(r.dsp), "", "", f"{r.fmax_mhz:.1f}",
+             f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii), f"{r.extra.get('synth_s', 0):.0f}", "")]
+
+
 def main() -> None:
     quick, fresh = "--quick" in sys.argv, "--fresh" in sys.argv
     if fresh and CACHE.is_dir():
@@ -144,42 +166,54 @@ def main() -> None:
             p.unlink()
     bits_list = (8,) if quick else tuple(PRECISIONS)
     da_version = da4ml_version()
-    rows = [("design", "LUT", "FF", "DSP", "carry", "Fmax ECP5 [MHz]", "latency [cyc / ns]", "II", "synth [s]")]
+    rows = [("design", "LUT", "FF", "DSP", "carry", "LUT+55*DSP", "Fmax ECP5 [MHz]", "latency [cyc / ns]", "II",
+             "synth [s]", "cost / da4ml")]
     notes = []
     for bits in bits_list:
         for frac in PRUNING:
             model, _, _ = load_example()
             prune(model, frac)
-            cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
-            hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
-                                                 output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
-            key = f"jet{bits}_p{int(frac * 100)}"
-            r = cached(f"{key}_xc7", lambda hw=hw: hw.synthesize("xc7", save=False))
-            label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned"
-            if isinstance(r, str):
-                rows.append((label, r, "", "", "", "", "", "", ""))
-                continue
-            if r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
-                e = cached(f"{key}_ecp5", lambda hw=hw: hw.synthesize("ecp5", save=False))
-                fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
-                if isinstance(e, str):
-                    notes.append(f"{label} ECP5: {e}")
-                    fmax = "failed (note)"
-            else:
-                fmax = f"n/a ({r.dsp} DSP / {r.lut} LUT: too big)"
-            rows.append((label, str(r.lut), str(r.ff), str(r.dsp), str(int(r.extra.get("carry", 0))), fmax,
-                         f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii), f"{r.extra.get('synth_s', 0):.0f}"))
-            if da_version is None:
-                continue
-            d = cached(f"{key}_da4ml_xc7", lambda hw=hw: da4ml_synth(hw))
-            dlabel = f"da4ml {bits}-bit, {int(frac * 100)}% pruned"
-            if isinstance(d, str):
-                rows.append((dlabel, d, "", "", "", "", "", "", ""))
-            else:
-                rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))), "-",
-                             "0 (comb.)", "1", f"{d.extra.get('synth_s', 0):.0f}"))
-    print(f"jet MLP 16-64-32-32-5 (+softmax), ReuseFactor 1 (RF > 1 is not yet supported by the RTL backend); "
-          f"{synth.tool_version(synth.yosys())} synth_xilinx -family xc7 -flatten; clock 5 ns")
+            base = None
+            key0 = f"jet{bits}_p{int(frac * 100)}"
+            if da_version is not None:
+                cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
+                hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
+                                                     output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
+                d = cached(f"{key0}_da4ml_xc7", lambda hw=hw: da4ml_synth(hw))
+                dlabel = f"da4ml {bits}-bit, {int(frac * 100)}% pruned"
+                if isinstance(d, str):
+                    rows.append((dlabel, d, *[""] * 9))
+                else:
+                    base = cost(d)
+                    rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))),
+                                 str(base), "-", "0 (comb.)", "1", f"{d.extra.get('synth_s', 0):.0f}", "1.00"))
+            for rf in REUSE:
+                cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits],
+                                                     default_reuse_factor=rf)
+                hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
+                                                     output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
+                key = f"{VERSION}_{key0}_rf{rf}"
+                r = cached(f"{key}_xc7", lambda hw=hw: hw.synthesize("xc7", save=False))
+                label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned, RF {rf}"
+                if isinstance(r, str):
+                    rows.append((label, r, *[""] * 9))
+                    continue
+                if r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
+                    e = cached(f"{key}_ecp5", lambda hw=hw: hw.synthesize("ecp5", save=False))
+                    fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
+                    if isinstance(e, str):
+                        notes.append(f"{label} ECP5: {e}")
+                        fmax = "failed (note)"
+                else:
+                    fmax = f"n/a ({r.dsp} DSP / {r.lut} LUT)"
+                ratio = f"{cost(r) / base:.2f}" if base else "-"
+                rows.append((label, str(r.lut), str(r.ff), str(r.dsp), str(int(r.extra.get("carry", 0))),
+                             str(cost(r)), fmax, f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii),
+                             f"{r.extra.get('synth_s', 0):.0f}", ratio))
+    rows += dense8_fmax()
+    print(f"jet MLP 16-64-32-32-5 (+softmax); {synth.tool_version(synth.yosys())} synth_xilinx -family xc7 "
+          f"-flatten; clock 5 ns. RF 1: shared-subexpression adder graphs, a register after every adder; "
+          f"RF > 1: time-multiplexed multipliers with weight ROMs (II = RF)")
     print(format_table(rows))
     if da_version is None:
         print("da4ml: not installed (pip install da4ml==0.6.0) - no side-by-side rows")

@@ -18,6 +18,8 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, str(Path(__file__).parent))
 
+from graphs import randomize_batchnorm  # tests/ is on sys.path from here on
+
 N_IN = 6
 
 
@@ -26,17 +28,6 @@ def keras() -> Any:
     from nnfpga.frontends.keras import import_keras
 
     return import_keras()
-
-
-def randomize_batchnorm(layer: Any, rng: np.random.Generator) -> None:
-    """Give a BatchNormalization layer non-trivial gamma, beta, moving mean and variance."""
-    values = {
-        "gamma": lambda n: rng.uniform(0.5, 2.0, n),
-        "beta": lambda n: rng.normal(0.0, 0.5, n),
-        "moving_mean": lambda n: rng.normal(0.0, 0.5, n),
-        "moving_variance": lambda n: rng.uniform(0.3, 3.0, n),
-    }
-    layer.set_weights([values[w.path.split("/")[-1]](w.shape[0]) for w in layer.weights])
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nnfpga.fixed import FixedType
@@ -32,3 +34,14 @@ def chain(input_shape: tuple[int, ...], *nodes: tuple[str, str, dict], input_typ
         prev = name
     g.outputs = [prev]
     return g
+
+
+def randomize_batchnorm(layer: Any, rng: np.random.Generator) -> None:
+    """Give a BatchNormalization layer non-trivial gamma, beta, moving mean and variance."""
+    values = {
+        "gamma": lambda n: rng.uniform(0.5, 2.0, n),
+        "beta": lambda n: rng.normal(0.0, 0.5, n),
+        "moving_mean": lambda n: rng.normal(0.0, 0.5, n),
+        "moving_variance": lambda n: rng.uniform(0.3, 3.0, n),
+    }
+    layer.set_weights([values[w.path.split("/")[-1]](w.shape[0]) for w in layer.weights])

@@ -113,7 +113,8 @@ def test_overflow_warning_counts(hw: HWModel, X: np.ndarray) -> None:
         hw.predict(x)
     msg = str(rec[0].message)
     assert msg.startswith(f"fixed-point overflow: x.result: {expected} of {x.size} values (ap_fixed<16,6>, WRAP); ")
-    assert msg.endswith("Widen those types (more integer bits) or pass calibration data to config_from_<framework>_model")
+    assert msg.endswith("Widen those types (more integer bits) or pass calibration data to "
+                        "config_from_<framework>_model")
     assert hw.last_stats.overflow[("x", "result")].count == expected
     table = hw.overflow_table().splitlines()
     assert table[0].split() == ["layer", "slot", "type", "overflowed", "of"]

@@ -63,3 +63,7 @@ class DatasetError(NnfpgaError, ValueError):
 
 class OverflowWarning(UserWarning):
     """Values wrapped or saturated during emulation."""
+
+
+class WeightError(NnfpgaError, ValueError):
+    """A weight, bias or other constant of the model is unusable (NaN or infinite); the layer is named."""

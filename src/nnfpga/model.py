@@ -15,6 +15,7 @@ from nnfpga.emulate import Interpreter
 from nnfpga.emulate.interpreter import RunResult
 from nnfpga.errors import ConfigError, OverflowWarning, ToolNotFoundError
 from nnfpga.fixed import FixedType
+from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS, RunStats
 from nnfpga.project import project_files, write_atomic
@@ -69,6 +70,7 @@ class HWModel:
                               f"'-', '.'), got {part!r}")
         if not isinstance(project_name, str) or not project_name.strip():
             raise ConfigError(f"project_name must be a non-empty string, got {project_name!r}")
+        check_weights(graph)
         self.graph = graph
         self.config = config
         self.output_dir = Path(output_dir)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnfpga
-from conftest import randomize_batchnorm
+from graphs import randomize_batchnorm
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends.pytorch import graph_from_pytorch
 from tooling import gxx, require

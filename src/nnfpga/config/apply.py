@@ -8,6 +8,7 @@ import warnings
 from nnfpga.config.schema import Config, LayerConfig
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
+from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.passes import infer_types
@@ -36,6 +37,7 @@ def pinned_types(node: Node) -> dict[str, FixedType]:
 def apply_config(graph: Graph, config: Config) -> Graph:
     """Return a copy of ``graph`` with each node's explicit types and attributes set (LayerName over LayerType
     over Model), validated against the graph, and every type left open inferred."""
+    check_weights(graph)
     graph = graph.copy()
     _check_names(graph, config)
     valid_types = set(TYPE_NAMES.values()) | {ACTIVATION_TYPE}

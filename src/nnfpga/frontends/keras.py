@@ -19,6 +19,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
+from nnfpga.frontends import Rejected
 from nnfpga.ir.graph import Graph, Node
 
 # Keras activation name -> (nnfpga op, attrs)
@@ -254,8 +255,6 @@ def _saved_config_mentions(path: Path, text: str) -> bool:
 FLOAT32_EXACT_BITS = 24  # frameworks run in float32: sums wider than this may round there
 
 
-class Rejected(Exception):
-    """A quantizer nnfpga cannot represent exactly (internal: collected into one UnsupportedLayerError)."""
 
 
 def known_type(g: Graph, name: str) -> FixedType | None:

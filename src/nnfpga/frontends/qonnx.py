@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnfpga.fixed import FixedType
+from nnfpga.frontends import Rejected
 
 QUANT_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc")
 
@@ -33,8 +34,6 @@ _NUMPY_ROUNDING = {
 }
 
 
-class Rejected(Exception):
-    """A node the frontend cannot map exactly; the reader lists it in its UnsupportedLayerError (never escapes)."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnfpga
-from conftest import all_activations_model, edge_inputs, random_config
+from backends.hls.conftest import all_activations_model, edge_inputs, random_config
 from nnfpga.examples import DEFAULT_JET_MODEL, DEFAULT_MNIST_MODEL
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]

@@ -44,12 +44,16 @@ def test_files_and_determinism(jet_files):
 
 
 def test_header_documents_ports_and_latency(jet_files):
+    hw = nnfpga.convert_from_keras_model(JET, project_name="jet")
+    d = build_design(hw.graph, "jet", prep=hw.interpreter.prep)
+    assert d.latency == 5 + sum(d.inner.values())
     top = jet_files["rtl/jet.v"].decode()
     head = top[: top.index("module jet (")]
     for text in ("clk", "synchronous reset, active high", "in_valid", "in_data    input   [255:0] 16 input",
                  "in_data[16*i +: 16]", "ap_fixed<16,6>, value = m * 2^-10 (two's complement)",
                  "out_data[16*j +: 16]", "ap_ufixed<16,1>, value = m * 2^-15 (unsigned)", "II = 1",
-                 "latency 5 clock cycle(s)"):
+                 f"latency {d.latency} clock cycle(s)",
+                 f"fc1          dense        1 stage(s) + {d.inner['fc1']} inside its adder graph"):
         assert text in head, text
     ports = top[top.index("module jet ("): top.index(");")]
     for decl in ("input  wire         clk", "input  wire         rst", "input  wire         in_valid",
@@ -57,7 +61,8 @@ def test_header_documents_ports_and_latency(jet_files):
         assert decl in ports, decl
     # the layer named 'output' (a Verilog keyword) gets a valid identifier; zero weights generate nothing
     assert "output__" in top and "wire output " not in top
-    assert top.count("always @(posedge clk)") == 6  # 5 layer registers + the valid pipeline
+    # 5 layer registers, the valid pipeline, and one block of registers inside each Dense's adder graph
+    assert top.count("always @(posedge clk)") == 6 + 4
 
 
 def test_zero_weights_generate_no_logic():
@@ -68,7 +73,12 @@ def test_zero_weights_generate_no_logic():
     w[5, :] = 0.0
     fc1.weights["kernel"] = w
     hw = nnfpga.HWModel(hw.graph, {}, project_name="jet")
+    # adder graphs: input 5 (in_data[95:80]) is read by nothing, output 3 is its bias
     top = build_design(hw.graph, "jet", prep=hw.interpreter.prep).modules[0].render()
+    assert "in_data[95:80]" not in top and "in_data[111:96]" in top
+    assert re.search(r"wire \[\d+:0\] fc1_acc3 = ", top) is None  # a constant: no accumulator wire
+    # operator multipliers: one per weight other than 0, +-1
+    top = build_design(hw.graph, "jet", prep=hw.interpreter.prep, multipliers="operator").modules[0].render()
     assert "fc1_m0_3 " not in top and "fc1_m5_0 " not in top and "fc1_m0_0 " in top
     wm = hw.interpreter.prep["fc1"]["wm"]
     products = re.findall(r"wire \[\d+:0\] fc1_m(\d+)_(\d+) =", top)  # one per weight other than 0, +-1
@@ -78,14 +88,31 @@ def test_zero_weights_generate_no_logic():
 
 def test_pipeline_stages_attribute_and_override():
     hw = jet()
-    assert build_design(hw.graph, "jet", prep=hw.interpreter.prep).latency == 5
-    d = build_design(hw.graph, "jet", prep=hw.interpreter.prep,
-                     pipeline_stages={"input_layer": 1, "fc1": 3, "fc1_relu": 1, "softmax": 0})
+    kw = {"prep": hw.interpreter.prep, "adders_per_stage": None}  # no registers inside the layers
+    assert build_design(hw.graph, "jet", **kw).latency == 5
+    d = build_design(hw.graph, "jet", pipeline_stages={"input_layer": 1, "fc1": 3, "fc1_relu": 1, "softmax": 0},
+                     **kw)
     assert d.latency == 1 + 3 + 1 + 1 + 1 + 1 + 0
     hw.graph["fc2"].attrs["pipeline_stages"] = 0
-    assert build_design(hw.graph, "jet", prep=hw.interpreter.prep).latency == 4
+    assert build_design(hw.graph, "jet", **kw).latency == 4
     with pytest.raises(ConfigError, match=r"pipeline_stages of dense 'fc3'.* must be an integer >= 0, got -1"):
         build_design(hw.graph, "jet", prep=hw.interpreter.prep, pipeline_stages={"fc3": -1})
+
+
+def test_adders_per_stage_sets_the_depth_between_registers():
+    hw = jet()
+    inner = {k: build_design(hw.graph, "jet", prep=hw.interpreter.prep, adders_per_stage=k).inner["fc2"]
+             for k in (1, 2, 4)}
+    assert inner[1] > inner[2] > inner[4] >= 1
+    hw.graph["fc2"].attrs["adders_per_stage"] = None
+    assert build_design(hw.graph, "jet", prep=hw.interpreter.prep).inner["fc2"] == 0
+    hw.graph["fc2"].attrs["adders_per_stage"] = 0
+    with pytest.raises(ConfigError, match=r"adders_per_stage of dense 'fc2'.* must be an integer >= 1 or None"):
+        build_design(hw.graph, "jet", prep=hw.interpreter.prep)
+    hw.graph["fc2"].attrs.update(adders_per_stage=2, multipliers="dsp")
+    with pytest.raises(ConfigError, match=r"multipliers of dense 'fc2'.* must be one of shared, csd, operator, "
+                                          r"got 'dsp'"):
+        build_design(hw.graph, "jet", prep=hw.interpreter.prep)
 
 
 def test_unsupported_accumulators_are_refused_naming_the_layer():
@@ -101,9 +128,10 @@ def test_unsupported_accumulators_are_refused_naming_the_layer():
         "Dense layer 'fc2': accumulator ap_fixed<24,8> rounds every product (accum frac 16 < input frac 10 + "
         "weight frac 14), which needs the emulator's sequential per-input casts: not supported by the Verilog "
         "backend yet; use accum: auto")
-    with pytest.raises(ConfigError, match=r"Dense layer 'fc3': ReuseFactor 2 with Strategy Latency is not "
-                                          r"supported by the Verilog backend yet"):
-        rtl_files(jet({("fc3", "ReuseFactor"): 2}))
+    with pytest.raises(ConfigError) as exc:
+        rtl_files(jet({("fc3", "ReuseFactor"): 64}))
+    assert str(exc.value) == ("Dense layer 'fc3': ReuseFactor 64 does not divide its 32 inputs, which the Verilog "
+                              "backend needs (each multiplier takes one input per cycle); valid: 1, 2, 4, 8, 16, 32")
     # narrower but wrapping, and wider than exact but saturating (never overflows): both built
     rtl_files(jet({("fc1", "accum"): "ap_fixed<30,6>", ("fc2", "accum"): "ap_fixed<48,20,AP_RND,AP_SAT>"}))
 

@@ -26,15 +26,15 @@ N = 10_000
 
 
 def assert_bit_exact(hw: nnfpga.HWModel, m: np.ndarray, cache, **kwargs) -> tuple[int, int]:
-    design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep,
-                          pipeline_stages=kwargs.pop("pipeline_stages", None))
+    options = {k: kwargs.pop(k) for k in ("pipeline_stages", "adders_per_stage", "multipliers") if k in kwargs}
+    design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep, **options)
     y_rtl, latency, ii = sim.simulate(design, m, cache_dir=cache, **kwargs)
     y_emu = emulate_mantissas(hw, m)
     bad = np.argwhere(y_rtl != y_emu)
     assert bad.size == 0, (f"{len(bad)} of {y_emu.size} outputs differ; first at {tuple(bad[0])}: "
                            f"rtl {y_rtl[tuple(bad[0])]} emulator {y_emu[tuple(bad[0])]}")
     assert len(np.unique(y_emu)) > 10  # the outputs are not all saturated to a few values
-    assert latency == design.latency and ii == 1
+    assert latency == design.latency and ii == design.ii
     return latency, ii
 
 
@@ -43,11 +43,21 @@ def test_jet_mlp_default_config(verilator_exe, rtl_cache):
     tin, _ = in_out_types(hw.graph)
     rng = np.random.default_rng(1)
     m = mixed_mantissas(edge_inputs(16, N, rng), tin, N, rng)
-    latency, _ = assert_bit_exact(hw, m, rtl_cache)
-    assert latency == 5  # fc1, fc2, fc3, output, softmax: one register each
+    latency, _ = assert_bit_exact(hw, m, rtl_cache)  # shared-subexpression adder graphs, 2 adders per stage
+    inner = build_design(hw.graph, "jet", prep=hw.interpreter.prep).inner
+    assert latency == 5 + sum(inner.values()) and all(inner[n] >= 3 for n in ("fc1", "fc2", "fc3", "output"))
     # the build is cached per source hash: a second run does not rebuild
     y, _, _ = sim.simulate(hw, m[:100], cache_dir=rtl_cache)
     assert sim.build.cached and (y == emulate_mantissas(hw, m[:100])).all()
+
+
+def test_jet_mlp_operator_multipliers_unpipelined(verilator_exe, rtl_cache):
+    hw = nnfpga.convert_from_keras_model(str(DEFAULT_JET_MODEL), project_name="jet")
+    tin, _ = in_out_types(hw.graph)
+    rng = np.random.default_rng(3)
+    m = mixed_mantissas(edge_inputs(16, N, rng), tin, N, rng)
+    latency, _ = assert_bit_exact(hw, m, rtl_cache, multipliers="operator", adders_per_stage=None)
+    assert latency == 5  # fc1, fc2, fc3, output, softmax: one register each
 
 
 def test_jet_mlp_8bit_calibrated(verilator_exe, rtl_cache):
@@ -59,6 +69,36 @@ def test_jet_mlp_8bit_calibrated(verilator_exe, rtl_cache):
     rng = np.random.default_rng(2)
     m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
     assert_bit_exact(hw, m, rtl_cache)
+
+
+def test_jet_mlp_8bit_reuse_factor_4(verilator_exe, rtl_cache):
+    """ReuseFactor 4: a quarter of the multipliers, each used 4 times; a new input every 4 cycles."""
+    model, x_test, _ = load_example()
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<8,3>",
+                                         default_reuse_factor=4, calibration_data=x_test[:5000])
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="jet8rf4")
+    tin, _ = in_out_types(hw.graph)
+    rng = np.random.default_rng(4)
+    m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
+    latency, ii = assert_bit_exact(hw, m, rtl_cache, idle_seed=5)
+    design = build_design(hw.graph, "jet8rf4", prep=hw.interpreter.prep)
+    assert ii == 4 and design.inner == {**design.inner, "fc1": 5, "fc2": 5, "fc3": 5, "output": 5}
+    assert latency == 5 + 4 * 5
+
+
+def test_random_model_mixed_reuse_factors(verilator_exe, rtl_cache):
+    """Different ReuseFactors per layer (the largest sets the II), pruned weights, every activation."""
+    model = all_activations_model(2)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    factors = {"d1": 5, "d2": 3, "d3": 2, "d5": 8, "d8": 7}  # d1 has 10 inputs, d2 12, d3 10, d5 8, d8 7
+    for name, rf in factors.items():
+        cfg["LayerName"][name]["ReuseFactor"] = rf
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="mixedrf")
+    tin, _ = in_out_types(hw.graph)
+    rng = np.random.default_rng(9)
+    m = mixed_mantissas(edge_inputs(10, N, rng), tin, N, rng)
+    _, ii = assert_bit_exact(hw, m, rtl_cache)
+    assert ii == 8
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -76,10 +116,13 @@ def test_random_precisions_all_activations(verilator_exe, rtl_cache, seed):
     stages = {n.name: int(rng.integers(0, 3)) for n in hw.graph}
     tin, _ = in_out_types(hw.graph)
     m = mixed_mantissas(edge_inputs(10, N, rng), tin, N, rng)
-    design = build_design(hw.graph, f"mixed{seed}", prep=hw.interpreter.prep, pipeline_stages=stages, trace=True)
+    # seed 0: shared subexpressions, a register after every adder; seed 1: plain CSD, 3 adders per stage
+    design = build_design(hw.graph, f"mixed{seed}", prep=hw.interpreter.prep, pipeline_stages=stages, trace=True,
+                          adders_per_stage=1 + 2 * seed, multipliers=("shared", "csd")[seed])
     y, latency, ii = sim.simulate(design, m, cache_dir=rtl_cache, idle_seed=seed + 1)
     assert (latency, ii) == (design.latency, 1)
-    assert latency == sum(stages.values())  # a chain: every register is on the path
+    assert latency == sum(stages.values()) + sum(design.inner.values())  # a chain: every register is on the path
+    assert sum(design.inner.values()) >= 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         ref = hw.interpreter.run(to_float(m, tin), keep=True).values
@@ -128,8 +171,11 @@ def test_hand_built_graph_wrapping_and_wide_accumulators(verilator_exe, rtl_cach
     hw = nnfpga.HWModel(g, {}, project_name="hand")
     tin, _ = in_out_types(g)
     m = mixed_mantissas(rng.normal(0, 4, (N, 6)), tin, N, rng)
-    latency, _ = assert_bit_exact(hw, m, rtl_cache)
-    assert latency == 1 + 2 + 1 + 1 + 1  # x, fc_wrap (2), bn, fc_sat, sm
+    latency, _ = assert_bit_exact(hw, m, rtl_cache, adders_per_stage=1)
+    inner = build_design(g, "hand", prep=prep, adders_per_stage=1).inner
+    assert latency == 1 + 2 + 1 + 1 + 1 + inner["fc_wrap"] + inner["fc_sat"]  # x, fc_wrap (2), bn, fc_sat, sm
+    latency, _ = assert_bit_exact(hw, m, rtl_cache, multipliers="operator", adders_per_stage=None)
+    assert latency == 1 + 2 + 1 + 1 + 1
 
 
 def test_casts_every_rounding_and_overflow_mode(verilator_exe, rtl_cache):

@@ -179,10 +179,12 @@ def test_small_layer_xc7_cell_counts_and_cli(tmp_path: Path, keras: Any, build: 
 @pytest.mark.tools
 @pytest.mark.slow
 def test_mlp_8bit_and_75_percent_pruning(tmp_path: Path, mlp: Any, yosys_exe: str) -> None:
-    dense = convert(mlp(), tmp_path / "dense").synthesize(progress=False)
-    pruned = convert(prune(mlp(), 0.75), tmp_path / "pruned").synthesize(progress=False)
-    assert dense.latency_cycles == pruned.latency_cycles == 3 and dense.ii == 1
+    hw_dense, hw_pruned = convert(mlp(), tmp_path / "dense"), convert(prune(mlp(), 0.75), tmp_path / "pruned")
+    dense, pruned = hw_dense.synthesize(progress=False), hw_pruned.synthesize(progress=False)
+    assert dense.latency_cycles == build_design(hw_dense.graph).latency > 3 and dense.ii == 1
+    assert pruned.latency_cycles == build_design(hw_pruned.graph).latency
     assert dense.lut > 1000 and dense.ff > 0 and dense.extra["carry"] > 0
+    assert dense.dsp == pruned.dsp == 0  # shared-subexpression adder graphs: no multiplier at all
     cost = {k: r.lut + 55 * r.dsp for k, r in (("dense", dense), ("pruned", pruned))}
     assert cost["pruned"] < 0.5 * cost["dense"], (cost, dense, pruned)
 
@@ -191,12 +193,14 @@ def test_mlp_8bit_and_75_percent_pruning(tmp_path: Path, mlp: Any, yosys_exe: st
 @pytest.mark.slow
 def test_ecp5_place_and_route_fmax(tmp_path: Path, keras: Any, build: Any, yosys_exe: str,
                                    nextpnr_exe: str) -> None:
-    model = build([keras.layers.Dense(4, activation="relu", name="fc")], input_shape=(8,), seed=4)
-    hw = convert(model, tmp_path / "prj", clock_period=10.0)
+    """The issue's target: a 16x8 8-bit Dense+ReLU layer with the default pipelining places and routes on
+    ECP5 at >= 150 MHz (measured: 187 MHz; one register per two adders: 119 MHz, none: 52 MHz)."""
+    model = build([keras.layers.Dense(8, activation="relu", name="fc")], input_shape=(16,), seed=3)
+    hw = convert(model, tmp_path / "prj", clock_period=5.0)
     r = hw.synthesize("ecp5", progress=False)
     design = build_design(hw.graph)
     assert r.target == "ecp5" and r.tool.startswith("yosys 0.") and "+ nextpnr-0." in r.tool
-    assert r.fmax_mhz is not None and r.fmax_mhz > 0
-    assert r.extra["wrapper_ff"] == design.in_width + design.out_width == 8 * 8 + 4 * 7
+    assert r.fmax_mhz is not None and r.fmax_mhz >= 150, r
+    assert r.extra["wrapper_ff"] == design.in_width + design.out_width == 16 * 8 + 8 * 7
     assert r.lut > 0 and r.dsp > 0 and r.ff >= design.out_width
     assert 0 < r.extra["ecp5_comb_used"] < r.extra["ecp5_comb_available"] and r.extra["timing_met"] in (0, 1)

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 INDENT = "    "
+MAX_IDENTIFIER = 64  # longer names are cut and get a hash of the full name (file names derive from them)
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
 CPP_KEYWORDS = frozenset("""
 alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const
@@ -22,17 +24,63 @@ float for friend goto if inline int long mutable namespace new noexcept not not_
 protected public register reinterpret_cast return short signed sizeof static static_assert static_cast struct switch
 template this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t
 while xor xor_eq main
+char8_t concept consteval constexpr constinit co_await co_return co_yield requires import module final override
+""".split())
+# Names of the generated code, its headers and the C library that a project's top function must not take: the
+# namespaces, macros and typedefs every file sees, and the locals of the testbench and the csim bridge.
+RESERVED = frozenset("""
+nnfpga hls std ap_fixed ap_ufixed ap_int ap_uint ap_fixed_base ap_int_base N_INPUT N_OUTPUT NNFPGA_HLS NNFPGA_PRAGMA
+input_t result_t x_in y_out nnfpga_predict x y n s i j v in out xs ys fin fpr lin lpr bad sin spr
+errno assert stdin stdout stderr EOF NULL offsetof setjmp va_arg va_start va_end printf exit abort
 """.split())
 
 
+def ascii_name(name: str, invalid: re.Pattern[str] = _IDENT) -> str:
+    """``name`` with non-ASCII characters spelled ``u<hex>`` and every other invalid character as ``_``,
+    cut to :data:`MAX_IDENTIFIER` characters with a hash of the whole name when longer."""
+    out = "".join(f"u{ord(c):04x}" if ord(c) > 127 else c for c in name)
+    out = invalid.sub("_", out)
+    if len(out) > MAX_IDENTIFIER:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        out = f"{out[: MAX_IDENTIFIER - 11]}_{digest}"
+    return out
+
+
 def identifier(name: str) -> str:
-    """A valid C++ identifier for ``name`` (invalid characters become ``_``; keywords get a suffix)."""
-    out = _IDENT.sub("_", name) or "_"
-    if out[0].isdigit():
-        out = f"n_{out}"
-    if out in CPP_KEYWORDS or out.startswith("__"):
+    """A valid C++ identifier for ``name``: invalid characters become ``_`` (non-ASCII ones ``u<hex>``), a
+    leading digit or underscore gets a prefix, runs of underscores (reserved in C++) shrink to one, keywords and
+    the generated code's own names (:data:`RESERVED`) get a suffix, long names are cut (with a hash)."""
+    out = re.sub(r"__+", "_", ascii_name(name)) or "_"
+    if out[0].isdigit() or out[0] == "_":
+        out = f"n{out}" if out[0] == "_" else f"n_{out}"
+    if out in CPP_KEYWORDS or out in RESERVED:
         out = f"{out}_"
     return out
+
+
+# Header guards of the generated files are NNFPGA_<NAME>_H_; the top header's must not be one of these.
+_GUARDED = ("DEFINES", "PARAMETERS", "COMMON", "DENSE", "ACTIVATION")
+
+
+def project_identifier(name: str) -> str:
+    """The C++ name of a project's top function (and of its files ``firmware/<name>.cpp/.h``): an
+    :func:`identifier` that is also no other generated file's name or header guard, whatever the case."""
+    out = identifier(name)
+    if out.upper() in _GUARDED:
+        out = f"{out}_top"
+    elif out.upper().startswith("W_"):  # NNFPGA_W_<layer>_H_ guards the weights headers
+        out = f"top_{out}"
+    return out
+
+
+def comment_text(text: str) -> str:
+    """``text`` made safe inside a ``//`` comment line: printable ASCII only (any other character, the backslash
+    included, is spelled ``<U+XXXX>``: a trailing backslash would continue the comment onto the next line) and no
+    trigraph (``??/`` is a backslash too)."""
+    out = "".join(c if " " <= c <= "~" and c != "\\" else f"<U+{ord(c):04X}>" for c in text)
+    while "??" in out:
+        out = out.replace("??", "? ?")
+    return out.rstrip()
 
 
 class CppFile:
@@ -43,7 +91,7 @@ class CppFile:
         self._depth = 0
         if comment:
             for c in comment.splitlines():
-                self.line(f"// {c}".rstrip())
+                self.comment(c)
         if guard:
             self.line(f"#ifndef {guard}")
             self.line(f"#define {guard}")
@@ -51,6 +99,11 @@ class CppFile:
 
     def line(self, text: str = "") -> None:
         self._lines.append(f"{INDENT * self._depth}{text}" if text and not text.startswith("#") else text)
+
+    def comment(self, text: str) -> None:
+        """One ``//`` comment line per line of ``text`` (see :func:`comment_text`)."""
+        for c in text.splitlines() or [""]:
+            self.line(f"// {comment_text(c)}".rstrip())
 
     def lines(self, texts: Sequence[str]) -> None:
         for t in texts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -52,13 +53,16 @@ def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.Path
            str(project_dir / "csim" / "bridge.cpp"), str(project_dir / "firmware" / f"{project}.cpp"), "-o", str(tmp)]
     t = time.perf_counter()
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s; command: {' '.join(cmd)}") from None
-    if res.returncode != 0:
-        tail = "\n".join((res.stderr or res.stdout).splitlines()[-20:])
-        raise ToolError(f"g++ failed (exit {res.returncode}):\n{tail}\ncommand: {' '.join(cmd)}")
-    tmp.replace(lib)
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s; command: {shlex.join(cmd)}") from None
+        if res.returncode != 0:
+            tail = "\n".join((res.stderr or res.stdout).splitlines()[-20:])
+            raise ToolError(f"g++ failed (exit {res.returncode}):\n{tail}\ncommand: {shlex.join(cmd)}")
+        tmp.replace(lib)
+    finally:
+        tmp.unlink(missing_ok=True)  # a half-written library never stays behind
     compile_library.last_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
     return lib
 

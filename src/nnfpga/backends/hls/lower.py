@@ -158,11 +158,12 @@ def _table(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: d
 @lowering("softmax")
 def _softmax(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
     tin, te = src_node.types["result"], node.types["exp_table"]
-    n = _n(node)
+    n = int(node.shape[-1])  # softmax over the last axis, row by row
     nb = n.bit_length()
     sum_t = FixedType(te.width + nb, te.integer + nb, signed=False)
     names = [f"exp_{dst.ident}", f"fine_{dst.ident}", f"inv_{dst.ident}"]
-    cfg = [f"static const unsigned n_in = {n};", f"typedef {dst.t('exp_table')} exp_table_t;",
+    cfg = [f"static const unsigned n_in = {n};", f"static const unsigned n_rows = {_n(node) // n};",
+           f"typedef {dst.t('exp_table')} exp_table_t;",
            f"typedef {dst.t('inv_table')} inv_table_t;", f"typedef {sum_t} sum_t;",
            f"static const int sum_width = {sum_t.width};",
            f"static const unsigned table_size = {prep['size']};",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import numpy as np
 
-from nnfpga.backends.hls.cpp import CppFile, identifier
+from nnfpga.backends.hls.cpp import CppFile, identifier, project_identifier
 from nnfpga.backends.hls.lower import LOWERINGS, LayerNames, raw_config, raw_ctype
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import from_float, to_float
@@ -51,18 +51,34 @@ def check_widths(hw: HWModel) -> None:
                           + ". Narrow them in the config (an explicit accum, or fewer input/weight bits)")
 
 
+ARRAY_PREFIXES = ("w", "b", "s", "h", "table", "exp", "fine", "inv")  # constant arrays: <prefix>_<layer>
+ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table", "inv_table")
+
+
+def derived_names(ident: str) -> set[str]:
+    """Every C++ name (and file name) the generated code derives from a layer's identifier, lower-cased."""
+    names = {ident, f"{ident}_out", f"{ident}_out_s", f"config_{ident}", f"layer_{ident}", f"weights/{ident}.h"}
+    names.update(f"{p}_{ident}" for p in ARRAY_PREFIXES)
+    names.update(f"{ident}_{slot}_t" for slot in ALL_SLOTS)
+    return {n.lower() for n in names}
+
+
 def layer_names(hw: HWModel) -> dict[str, LayerNames]:
+    """C++ names per layer: unique, and no name derived from one layer (variables, types, arrays, config
+    structs, weight files, which may differ only in case on some file systems) equals one derived from another
+    or the top function's."""
     names: dict[str, LayerNames] = {}
-    used = {"x_in", "y_out", "input_t", "result_t", identifier(hw.settings["project_name"])}
+    prj = project_identifier(hw.settings["project_name"])
+    used = {n.lower() for n in ("x_in", "x_in_s", "y_out", "input_t", "result_t", prj)}
     for node in hw.graph:
         if node.op in ("flatten", "reshape", "dropout"):
             names[node.name] = names[node.inputs[0]]
             continue
         base = identifier(node.name)
         ident, i = base, 1
-        while ident in used or f"{ident}_out" in used:
+        while derived_names(ident) & used:
             ident, i = f"{base}_{i}", i + 1
-        used.update({ident, f"{ident}_out"})
+        used.update(derived_names(ident))
         names[node.name] = LayerNames(var="x_in" if node.op == "input" else f"{ident}_out", ident=ident)
     return names
 
@@ -70,7 +86,7 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
 def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
     check_widths(hw)
     g, s = hw.graph, hw.settings
-    prj = identifier(s["project_name"])
+    prj = project_identifier(s["project_name"])
     names = layer_names(hw)
     (inp,) = g.inputs
     (out,) = g.outputs
@@ -96,7 +112,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
         if node.op in ("flatten", "reshape", "dropout"):
             continue
         ln = names[node.name]
-        d.line(f"// {node.describe()}")
+        d.comment(node.describe())
         for slot in OPS[node.op].slots:
             d.line(f"typedef {node.types[slot]} {ln.t(slot)};")
     d.blank()
@@ -168,7 +184,7 @@ def _top_parallel(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames],
                 continue
             ln = names[node.name]
             f.blank()
-            f.line(f"// {node.describe()}")
+            f.comment(node.describe())
             f.line(f"{ln.t('result')} {ln.var}[{int(np.prod(node.shape))}];")
             f.line(f"NNFPGA_HLS(ARRAY_PARTITION variable={ln.var} complete dim=0)")
             f.line(low.call)

@@ -2,14 +2,18 @@
 
 Every layer becomes combinational logic on integer mantissas (see :mod:`nnfpga.backends.rtl.verilog`), built
 from the constants the op's own ``prepare`` returns, followed by ``pipeline_stages`` registers (node attribute;
-default 1 for Dense, ScaleShift and table layers, 0 otherwise). A valid bit travels through a shift register of
-the same length, so the design takes one input vector per clock (II = 1) and its latency is the total number
-of registers.
+default 1 for Dense, ScaleShift and table layers, 0 otherwise), plus the registers a Dense places inside its
+adder graph. A valid bit travels through a shift register of the same length, so the design takes one input
+vector per clock (II = 1; a Dense with ReuseFactor R > 1 takes one every R clocks, see
+:mod:`~nnfpga.backends.rtl.reuse`) and its latency is the total number of registers on the path.
 
 Per op (semantics: :mod:`nnfpga.ops`):
-- Dense: one constant multiplier per nonzero weight (a shift for powers of two), a balanced tree of two-input
-  adders computed modulo ``2**accum_width`` (exact whenever the accumulator is, wrap-around otherwise, as the
-  emulator's wrapping accumulator), the bias added as a constant, then a cast to the result type.
+- Dense (node attribute ``multipliers``): by default ``"shared"``, the weight matrix as a graph of exact
+  two-input adders (CSD shift-and-add with shared subexpressions, :mod:`~nnfpga.backends.rtl.cmvm`), with a
+  register after every ``adders_per_stage`` adders on each path (:mod:`~nnfpga.backends.rtl.adder_graph`; node
+  attribute, default 1; None: none inside the layer); ``"operator"``: one ``x * w`` per nonzero weight and a
+  balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result reinterpreted
+  in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast.
 - ScaleShift, LeakyReLU, hard sigmoid, hard tanh, ReLU (optionally capped), linear: exact integer logic, then a
   cast.
 - Sigmoid, tanh, ELU: the same table index arithmetic (a bit slice, a constant subtraction, a clamp) addressing
@@ -22,13 +26,16 @@ Per op (semantics: :mod:`nnfpga.ops`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from nnfpga.backends import registrar
+from nnfpga.backends.rtl import cmvm
+from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
 from nnfpga.backends.rtl.cast import Library, dst_bounds
+from nnfpga.backends.rtl.reuse import dense_reuse
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType, requantize
@@ -37,6 +44,11 @@ from nnfpga.ops import OPS
 from nnfpga.ops.dense import Dense
 
 DEFAULT_STAGES = {"dense": 1, "scale_shift": 1, "sigmoid": 1, "tanh": 1, "elu": 1, "softmax": 1}
+# Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
+# same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs).
+MULTIPLIERS = ("shared", "csd", "operator")
+DEFAULT_MULTIPLIERS = "shared"
+DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187 MHz (1), 119 MHz (2)
 SUPPORTED = ("input", "dense", "scale_shift", "relu", "leaky_relu", "linear", "hard_sigmoid", "hard_tanh",
              "sigmoid", "tanh", "elu", "softmax", "flatten", "reshape", "dropout")
 
@@ -53,8 +65,10 @@ class Design:
     n_in: int
     n_out: int
     latency: int = 0
-    stages: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)  # registers at each layer's output
+    inner: dict[str, int] = field(default_factory=dict)  # registers inside each layer (on every path)
     trace: list[tuple[str, int]] | None = None  # trace designs: (layer, element count) in out_data order
+    ii: int = 1  # initiation interval: a new input vector every ``ii`` cycles (the largest ReuseFactor)
 
     @property
     def in_width(self) -> int:
@@ -75,6 +89,14 @@ class Design:
         return files
 
 
+def node_adders_per_stage(node: Node, default: int | None) -> int | None:
+    value = node.attrs.get("adders_per_stage", default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"adders_per_stage of {node.describe()} must be an integer >= 1 or None (no registers "
+                          f"inside the layer), got {value!r}")
+    return value
+
+
 def node_stages(node: Node, override: dict[str, int] | None = None) -> int:
     value = (override or {}).get(node.name, node.attrs.get("pipeline_stages", DEFAULT_STAGES.get(node.op, 0)))
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -87,9 +109,12 @@ def prepare_all(graph: Graph) -> dict[str, dict[str, Any]]:
 
 
 def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, dict[str, Any]] | None = None,
-                 pipeline_stages: dict[str, int] | None = None, trace: bool = False) -> Design:
+                 pipeline_stages: dict[str, int] | None = None, trace: bool = False,
+                 adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
+                 multipliers: str = DEFAULT_MULTIPLIERS) -> Design:
     """Lower ``graph`` to a :class:`Design` whose top module is ``project`` (made a valid identifier).
-    ``pipeline_stages`` overrides the node attribute per layer name. ``trace=True`` builds a debug design
+    ``pipeline_stages`` overrides the node attribute per layer name; ``adders_per_stage`` and ``multipliers``
+    apply where a node's attributes do not choose. ``trace=True`` builds a debug design
     whose ``out_data`` carries every layer's output (delayed to the same cycle), each element sign- or
     zero-extended to one common slot width (``out_type``); ``Design.trace`` gives the layout.
     Raises :class:`ConfigError` naming every layer the Verilog backend cannot build yet."""
@@ -114,9 +139,12 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, di
     top.port("output", "out_valid", 1)
     top.port("output", "out_data", n_out * tout.width)
 
+    valid = top.reg("valid_q", 1)  # the valid bit of every pipeline stage; its width is set below
+    valid_reg = top.items[-1]
     vals: dict[str, list[Val]] = {}
     stages: dict[str, int] = {}
     ready: dict[str, int] = {}  # clock cycle at which each layer's output is there
+    inner: dict[str, int] = {}  # registers inside each layer (pipelined adder graphs)
     for node in graph:
         t = node.types["result"]
         if node.op == "input":
@@ -126,9 +154,12 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, di
             src = graph[node.inputs[0]]
             top.comment("")
             top.comment(f"{node.describe()}: {t}")
-            out = LOWERINGS[node.op](Ctx(ar, lib, identifier(node.name)), node, vals[src.name],
-                                     src.types["result"], prep[node.name])
-            ready[node.name] = ready[src.name]
+            go = "in_valid" if ready[src.name] == 0 else f"{valid}[{ready[src.name] - 1}]"
+            ctx = Ctx(ar, lib, identifier(node.name), node_adders_per_stage(node, adders_per_stage),
+                      node.attrs.get("multipliers", multipliers), go)
+            out = LOWERINGS[node.op](ctx, node, vals[src.name], src.types["result"], prep[node.name])
+            ready[node.name] = ready[src.name] + ctx.cycles
+            inner[node.name] = ctx.cycles
         stages[node.name] = node_stages(node, pipeline_stages)
         ready[node.name] += stages[node.name]
         if stages[node.name]:
@@ -149,13 +180,16 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, di
             result += _registers(ar, f"{identifier(node.name)}_trace", v, node.types["result"], delay) if delay else v
     top.assign("out_data", ar.pack("out_bus", result, tout.width) if n_out > 1 else result[0].ext(tout.width))
     if latency == 0:
+        top.items.remove(valid_reg)
         top.assign("out_valid", "in_valid")
     else:
-        v = top.reg("valid_q", latency, comment=f"valid bit of each of the {latency} pipeline stages")
+        valid_reg.width, valid_reg.comment = latency, f"valid bit of each of the {latency} pipeline stages"
+        v = valid
         shifted = "in_valid" if latency == 1 else f"{{{v}[{latency - 2}:0], in_valid}}"
         top.always([If("rst", [NonBlocking(v, literal(0, latency))], [NonBlocking(v, shifted)])], clock="clk")
         top.assign("out_valid", f"{v}[{latency - 1}]" if latency > 1 else v)
-    design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, layout)
+    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if n.op == "dense"], default=1)
+    design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii)
     top.header = header_comment(graph, design)
     return design
 
@@ -181,7 +215,10 @@ def header_comment(graph: Graph, d: Design) -> str:
 
     lines = [
         f"{d.name}: generated by nnfpga from the typed graph '{graph.name}'. Synthesizable Verilog-2005.",
-        "Bit-exact with nnfpga's emulator (hw.predict). Fully pipelined: one input vector per clock (II = 1),",
+        "Bit-exact with nnfpga's emulator (hw.predict). Pipelined: one input vector per clock (II = 1),"
+        if d.ii == 1 else
+        f"Bit-exact with nnfpga's emulator (hw.predict). Pipelined, multipliers reused: at most one input vector "
+        f"every {d.ii} clock cycles (II = {d.ii}: keep in_valid low in between),",
         f"latency {d.latency} clock cycle(s): out_valid/out_data follow in_valid/in_data {d.latency} rising edge(s)"
         " later.",
         "",
@@ -203,8 +240,10 @@ def header_comment(graph: Graph, d: Design) -> str:
     ]
     width = max(len(n.name) for n in graph)
     for node in graph:
-        if d.stages[node.name]:
-            lines.append(f"  {node.name:<{width}}  {node.op:<12} {d.stages[node.name]} stage(s)")
+        inner = d.inner.get(node.name, 0)
+        if d.stages[node.name] or inner:
+            lines.append(f"  {node.name:<{width}}  {node.op:<12} {d.stages[node.name]} stage(s)"
+                         + (f" + {inner} inside its adder graph" if inner else ""))
     return "\n".join(lines)
 
 
@@ -228,10 +267,12 @@ def check_supported(graph: Graph, prep: dict[str, dict[str, Any]]) -> None:
 
 def dense_problem(node: Node, tx: FixedType, prep: dict[str, Any]) -> str | None:
     """Why the Verilog backend cannot build this Dense yet (None: it can)."""
-    rf, strategy = int(node.attrs.get("reuse_factor", 1)), node.attrs.get("strategy", "Latency")
-    if rf != 1 or strategy != "Latency":
-        return (f"Dense layer {node.name!r}: ReuseFactor {rf} with Strategy {strategy} is not supported by the "
-                "Verilog backend yet (it builds every multiplication in parallel); use ReuseFactor 1, Strategy Latency")
+    rf = int(node.attrs.get("reuse_factor", 1))
+    n_in = len(prep["wm"])
+    if n_in % rf:
+        valid = [r for r in range(1, n_in + 1) if n_in % r == 0]
+        return (f"Dense layer {node.name!r}: ReuseFactor {rf} does not divide its {n_in} inputs, which the Verilog "
+                f"backend needs (each multiplier takes one input per cycle); valid: {', '.join(map(str, valid))}")
     ta, tw = node.types["accum"], node.types["weight"]
     if prep["shift"] < 0:
         return (f"Dense layer {node.name!r}: accumulator {ta} rounds every product (accum frac {ta.frac} < input "
@@ -271,6 +312,10 @@ class Ctx:
     ar: Arith
     lib: Library
     prefix: str
+    per_stage: int | None = None  # at most this many adders between registers inside the layer (None: no limit)
+    multipliers: str = DEFAULT_MULTIPLIERS
+    go: str = "in_valid"  # 1-bit expression: the valid bit at this layer's input
+    cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
 
     def cast(self, x: Val, src_frac: int, dst: FixedType, hint: str) -> Val:
         return self.lib.cast(self.ar, x, src_frac - dst.frac, dst, f"{self.prefix}_{hint}")
@@ -290,47 +335,69 @@ def _ints(a: Any) -> list:
     return np.asarray(a).tolist()
 
 
-def adder_tree(ar: Arith, leaves: list[Val], hint: str, cap: int | None = None) -> Val:
-    """Sum of ``leaves`` by a balanced tree of two-input adders (modulo ``2**cap`` when given)."""
-    if not leaves:
-        return Val.constant(0)
-    level = 0
-    while len(leaves) > 1:
-        nxt = [ar.add(leaves[i], leaves[i + 1], f"{hint}_s{level}_{i // 2}", cap=cap)
-               for i in range(0, len(leaves) - 1, 2)]
-        if len(leaves) % 2:
-            nxt.append(leaves[-1])
-        leaves, level = nxt, level + 1
-    return leaves[0]
-
-
 @lowering("dense")
 def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
-    ta, tr = node.types["accum"], node.types["result"]
     wm = [[int(v) for v in row] for row in _ints(prep["wm"])]
     b_acc = [int(v) for v in _ints(prep["b_acc"])]
     shift = prep["shift"]
-    n_in, n_out = len(wm), len(b_acc)
-    if len(xs) != n_in:
-        raise GraphError(f"{node.describe()}: {n_in} weight rows but {len(xs)} inputs")
-    cap = ta.width - shift  # products and their sums are kept modulo 2**(accum width) at the accumulator's LSB
+    if len(xs) != len(wm):
+        raise GraphError(f"{node.describe()}: {len(wm)} weight rows but {len(xs)} inputs")
+    rf = int(node.attrs.get("reuse_factor", 1))
+    if rf > 1:
+        accs = dense_reuse(c.ar, c.prefix, c.go, xs, wm, b_acc, shift, rf)
+        c.cycles = rf + 1
+        return [_accumulated(c, node, a, j) for j, a in enumerate(accs)]
+    multipliers = c.multipliers
+    if multipliers not in MULTIPLIERS:
+        raise ConfigError(f"multipliers of {node.describe()} must be one of {', '.join(MULTIPLIERS)}, "
+                          f"got {multipliers!r}")
+    if multipliers == "operator":
+        return _dense_operator(c, node, xs, wm, b_acc, shift)
+    pipe = Pipeline(c.ar, c.prefix, c.per_stage)
+    sums = pipe.matvec(cmvm.plan(wm, share=multipliers == "shared"), [Timed(x) for x in xs])
+    accs: list[Timed | None] = []
+    for j, t in enumerate(sums):  # + bias, in accumulator units (the sum's LSB is 2**-(accum frac - shift))
+        bias = Timed(Val.constant(b_acc[j]))
+        accs.append(bias if t is None else pipe.add(replace(t, shift=t.shift + shift), bias) if b_acc[j] else
+                    replace(t, shift=t.shift + shift))
+    cycle = max(a.cycle for a in accs)
+    if c.per_stage is not None and any(a.depth + 1 > c.per_stage for a in accs if a.cycle == cycle):
+        cycle += 1  # the cast is one more level of logic
+    accs = [pipe.at(a, cycle) for a in accs]
+    pipe.finish()
+    c.cycles = cycle
+    return [_accumulated(c, node, materialize(c.ar, a, c.name(f"o{j}")), j) for j, a in enumerate(accs)]
+
+
+def _dense_operator(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: list[int],
+                    shift: int) -> list[Val]:
+    """``x * W`` as Verilog multiplications (the synthesizer maps them to DSPs or LUTs), wrapped modulo the
+    accumulator width at the accumulator's LSB."""
+    ta = node.types["accum"]
+    cap = ta.width - shift
     out = []
-    for j in range(n_out):
+    for j in range(len(b_acc)):
         if cap > 0:
-            leaves = [c.ar.mul_const(xs[i], wm[i][j], c.name(f"m{i}_{j}")) for i in range(n_in) if wm[i][j]]
+            leaves = [c.ar.mul_const(xs[i], wm[i][j], c.name(f"m{i}_{j}")) for i in range(len(wm)) if wm[i][j]]
             tree = adder_tree(c.ar, leaves, c.name(f"o{j}"), cap=cap)
         else:
             tree = Val.constant(0)
         acc = c.ar.shl(tree, shift, c.name(f"o{j}_shl"))
         acc = c.ar.add(acc, Val.constant(b_acc[j]), c.name(f"o{j}_b"), cap=ta.width)
-        if acc.const is not None:  # no nonzero weight: the bias, already an accumulator value
-            acc_v = Val.constant((acc.const - ta.min_mantissa) % (1 << ta.width) + ta.min_mantissa)
-        else:  # reinterpret the low accum-width bits as the accumulator type (exact, or wrapped like WRAP)
-            name = c.ar.m.wire(c.name(f"acc{j}"), ta.width, acc.ext(ta.width))
-            lo, hi = (acc.lo, acc.hi) if ta.min_mantissa <= acc.lo and acc.hi <= ta.max_mantissa else (None, None)
-            acc_v = Val.of(name, ta.width, ta.signed, lo, hi)
-        out.append(c.cast(acc_v, ta.frac, tr, f"y{j}"))
+        out.append(_accumulated(c, node, acc, j))
     return out
+
+
+def _accumulated(c: Ctx, node: Node, acc: Val, j: int) -> Val:
+    """Output ``j`` from its accumulator value (exact, or wrapped to the accumulator width like WRAP)."""
+    ta, tr = node.types["accum"], node.types["result"]
+    if acc.const is not None:  # no nonzero weight: the bias, already an accumulator value
+        acc_v = Val.constant((acc.const - ta.min_mantissa) % (1 << ta.width) + ta.min_mantissa)
+    else:  # reinterpret the low accum-width bits as the accumulator type (exact, or wrapped like WRAP)
+        name = c.ar.m.wire(c.name(f"acc{j}"), ta.width, acc.ext(ta.width))
+        lo, hi = (acc.lo, acc.hi) if ta.min_mantissa <= acc.lo and acc.hi <= ta.max_mantissa else (None, None)
+        acc_v = Val.of(name, ta.width, ta.signed, lo, hi)
+    return c.cast(acc_v, ta.frac, tr, f"y{j}")
 
 
 @lowering("scale_shift")

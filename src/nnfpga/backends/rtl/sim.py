@@ -189,9 +189,9 @@ def run(binary: Path, design: Design, x_mantissas: np.ndarray, *, idle_seed: int
     with tempfile.TemporaryDirectory(prefix="nnfpga-rtl-") as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         fin.write_bytes(pack(x.reshape(n, design.n_in), design.in_type, in_stride))
-        max_cycles = 2 * n + design.latency + 100
+        max_cycles = 2 * n * design.ii + design.latency + 100
         cmd = [str(binary), str(fin), str(fout), str(n), str(in_stride), str(out_stride), str(idle_seed),
-               str(max_cycles), str(DRAIN_CYCLES + design.latency)]
+               str(max_cycles), str(DRAIN_CYCLES + design.latency), str(design.ii)]
         t = time.perf_counter()
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
@@ -226,10 +226,11 @@ def simulate(hw_or_graph: HWModel | Graph | Design, x_mantissas: Any, *, project
     ``hw_or_graph`` may also be a built :class:`Design` (then ``project`` and ``pipeline_stages`` are unused).
 
     Returns ``(output mantissas (batch, n_out), latency in cycles, initiation interval)``, latency and II as
-    measured: cycles from ``in_valid`` to ``out_valid`` of each vector, and the output spacing of vectors fed
-    on consecutive cycles. ``idle_seed`` (nonzero) leaves about 1 cycle in 8 idle; ``optimize`` trades build time
-for simulation speed (see :data:`OPT_FLAGS`); ``cache_dir`` overrides the build cache. Raises ToolNotFoundError
-    without Verilator and ToolError (with Verilator's last output lines and the command) when it fails."""
+    measured: cycles from ``in_valid`` to ``out_valid`` of each vector, and the closest spacing of inputs fed
+    as fast as the design allows (``Design.ii`` cycles apart), plus any stall of the outputs. ``idle_seed``
+    (nonzero) leaves about 1 cycle in 8 idle; ``optimize`` trades build time for simulation speed (see
+    :data:`OPT_FLAGS`); ``cache_dir`` overrides the build cache. Raises ToolNotFoundError without Verilator and
+    ToolError (with Verilator's last output lines and the command) when it fails."""
     design = hw_or_graph if isinstance(hw_or_graph, Design) else \
         design_of(hw_or_graph, project=project, pipeline_stages=pipeline_stages)
     x = np.asarray(x_mantissas)
@@ -246,7 +247,8 @@ for simulation speed (see :data:`OPT_FLAGS`); ``cache_dir`` overrides the build 
     if len(lat) and np.any(lat != lat[0]):
         raise NnfpgaError(f"the simulated latency varies between {lat.min()} and {lat.max()} cycles")
     latency = int(lat[0]) if len(lat) else design.latency
-    ii = int(np.max(np.diff(cout) - np.diff(cin))) + 1 if len(lat) > 1 else 1
+    # II: the closest input spacing the run used (the design's, inputs fed as fast as allowed), plus any stall
+    ii = int(np.min(np.diff(cin)) + np.max(np.diff(cout) - np.diff(cin))) if len(lat) > 1 else design.ii
     return y, latency, ii
 
 

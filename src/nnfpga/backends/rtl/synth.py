@@ -271,7 +271,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
             tool += f" + {tool_version(pnr)}"
     out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=design.latency,
-                         latency_best_cycles=design.latency, ii=1, fmax_mhz=fmax, extra=extra, **res)
+                         latency_best_cycles=design.latency, ii=design.ii, fmax_mhz=fmax, extra=extra, **res)
     if save if save is not None else is_project(Path(hw.output_dir)):
         save_report(out, hw.output_dir)
     return out

@@ -14,28 +14,56 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from nnfpga.backends.hls.cpp import ascii_name
+
 VERILOG_KEYWORDS = frozenset("""
-always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default defparam
-design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive endspecify endtable
-endtask event for force forever fork function generate genvar highz0 highz1 if ifnone incdir include initial inout
-input instance integer join large liblist library localparam macromodule medium module nand negedge nmos nor
-noshowcancelled not notif0 notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
-pulsestyle_ondetect pulsestyle_onevent rcmos real realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1
-scalared showcancelled signed small specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0
-tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
-bit byte logic int shortint longint string class interface program package import export
-""".split())
+accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind bins
+binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle checker class clocking cmos config const
+constraint context continue cover covergroup coverpoint cross deassign default defparam design disable dist do edge
+else end endcase endchecker endclass endclocking endconfig endfunction endgenerate endgroup endinterface endmodule
+endpackage endprimitive endprogram endproperty endspecify endsequence endtable endtask enum event eventually expect
+export extends extern final first_match for force foreach forever fork forkjoin function generate genvar global
+highz0 highz1 if iff ifnone ignore_bins illegal_bins implements implies import incdir include initial inout input
+inside instance int integer interconnect interface intersect join join_any join_none large let liblist library local
+localparam logic longint macromodule matches medium modport module nand negedge nettype new nexttime nmos nor
+noshowcancelled not notif0 notif1 null or output package packed parameter pmos posedge primitive priority program
+property protected pull0 pull1 pulldown pullup pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase
+randsequence rcmos real realtime ref reg reject_on release repeat restrict return rnmos rpmos rtran rtranif0 rtranif1
+s_always s_eventually s_nexttime s_until s_until_with scalared sequence shortint shortreal showcancelled signed small
+soft solve specify specparam static string strong strong0 strong1 struct super supply0 supply1 sync_accept_on
+sync_reject_on table tagged task this throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand
+trior trireg type typedef union unique unique0 unsigned until until_with untyped use uwire var vectored virtual void
+wait wait_order wand weak weak0 weak1 while wildcard wire with within wor xnor xor
+std Vtop
+""".split())  # SystemVerilog 1800-2017 (Verilator's default language) and names of the simulation harness
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
+# Comments starting with these words are directives to some tool (translate_off, lint_off, full_case...)
+_PRAGMA_WORDS = ("synopsys", "synthesis", "pragma", "verilator", "lint_", "cadence", "ambit", "xilinx", "altera",
+                 "translate_", "full_case", "parallel_case", "yosys", "rtl_synthesis", "coverage", "spyglass")
 
 
 def identifier(name: str) -> str:
-    """A valid (System)Verilog identifier for ``name``: invalid characters become ``_``, keywords get a suffix."""
-    out = _IDENT.sub("_", name) or "_"
+    """A valid (System)Verilog identifier for ``name``: invalid characters become ``_`` (non-ASCII ones
+    ``u<hex>``), a leading digit gets a prefix, keywords get a suffix, long names are cut (with a hash)."""
+    out = ascii_name(name, _IDENT) or "_"
     if out[0].isdigit():
         out = f"n_{out}"
     if out in VERILOG_KEYWORDS:
         out = f"{out}_"
     return out
+
+
+def comment_line(text: str) -> str:
+    """One line of text made safe after ``//``: printable ASCII (other characters spelled ``<U+XXXX>``), and
+    never read as a tool directive (``// synthesis translate_off``...)."""
+    out = "".join(c if " " <= c <= "~" else f"<U+{ord(c):04X}>" for c in text).rstrip()
+    if out.lstrip().lower().startswith(_PRAGMA_WORDS):
+        out = f"| {out}"
+    return out
+
+
+def comment_lines(text: str) -> list[str]:
+    return [comment_line(line) for line in text.splitlines()]
 
 
 def literal(value: int, width: int) -> str:
@@ -129,7 +157,7 @@ class Wire:
 
     def render(self) -> list[str]:
         assign = f" = {self.expr}" if self.expr is not None else ""
-        tail = f"  // {self.comment}" if self.comment else ""
+        tail = f"  // {comment_line(self.comment)}" if self.comment else ""
         return [f"    wire {_decl(self.width)}{self.name}{assign};{tail}"]
 
 
@@ -140,7 +168,7 @@ class Reg:
     comment: str = ""
 
     def render(self) -> list[str]:
-        tail = f"  // {self.comment}" if self.comment else ""
+        tail = f"  // {comment_line(self.comment)}" if self.comment else ""
         return [f"    reg {_decl(self.width)}{self.name};{tail}"]
 
 
@@ -185,7 +213,7 @@ class Comment:
     text: str
 
     def render(self) -> list[str]:
-        return [f"    // {line}".rstrip() for line in self.text.splitlines()] if self.text else [""]
+        return [f"    // {line}".rstrip() for line in comment_lines(self.text)] if self.text else [""]
 
 
 class Module:
@@ -246,7 +274,7 @@ class Module:
 
     # -- text ----------------------------------------------------------------------------------
     def render(self) -> str:
-        lines = [f"// {line}".rstrip() for line in self.header.splitlines()]
+        lines = [f"// {line}".rstrip() for line in comment_lines(self.header)]
         if not self.ports:
             lines.append(f"module {self.name};")
         else:
@@ -255,7 +283,7 @@ class Module:
             for i, p in enumerate(self.ports):
                 sep = "," if i < len(self.ports) - 1 else ""
                 head = f"{p.direction:<6} {p.kind:<4} {_decl(p.width):<{wmax}}{p.name}{sep}"
-                lines.append(f"    {head}" + (f"  // {p.comment}" if p.comment else ""))
+                lines.append(f"    {head}" + (f"  // {comment_line(p.comment)}" if p.comment else ""))
             lines.append(");")
         for item in self.items:
             lines += item.render()
@@ -388,8 +416,13 @@ class Arith:
         """``a * 2**s`` (``s >= 0``)."""
         if s == 0 or a.const is not None:
             return Val.constant(a.const << s) if a.const is not None else a
+        if a.lo == a.hi:  # a wire that can only hold one value
+            return Val.constant(a.lo << s)
         return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}")
 
+    # Products are written as unsigned products of the operands' two's-complement images at the result width:
+    # the low ``w`` bits of a product do not depend on signedness, and Verilator 5.006 was seen to get
+    # ``$signed(a) * $signed({1'b0, b})`` (operands of different widths) wrong.
     def mul_const(self, a: Val, c: int, hint: str) -> Val:
         """``a * c`` for an integer constant ``c`` (shifts for powers of two, else a constant multiplier)."""
         if c == 0 or a.const is not None:
@@ -400,7 +433,7 @@ class Arith:
             return s if c > 0 else self.neg(s, hint + "n")
         lo, hi = sorted((c * a.lo, c * a.hi))
         cw = signed_width(c)
-        return self.wire(hint, lo, hi, lambda w: f"{a.signed_expr()} * {slit(c, cw)}", min_width=max(a.swidth, cw))
+        return self.wire(hint, lo, hi, lambda w: f"{a.ext(w)} * {literal(c, w)}", min_width=max(a.swidth, cw))
 
     def mul(self, a: Val, b: Val, hint: str) -> Val:
         """Exact product of two variables (or a constant and a variable)."""
@@ -409,7 +442,7 @@ class Arith:
         if a.const is not None:
             return self.mul_const(b, a.const, hint)
         ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        return self.wire(hint, min(ends), max(ends), lambda w: f"{a.signed_expr()} * {b.signed_expr()}",
+        return self.wire(hint, min(ends), max(ends), lambda w: f"{a.ext(w)} * {b.ext(w)}",
                          min_width=max(a.swidth, b.swidth))
 
     def mux(self, cond: str, a: Val, b: Val, hint: str) -> Val:
@@ -428,6 +461,8 @@ class Arith:
             return True
         if a.lo >= b.hi:
             return False
+        if b.const == 0 and a.const is None and a.signed:
+            return a.bit(a.width - 1)  # x < 0: the sign bit (no comparator)
         return self._cmp(a, "<", b)
 
     def gt(self, a: Val, b: Val) -> str | bool:

@@ -104,42 +104,47 @@ void elu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     }
 }
 
-// Softmax (stable form, two-table exponential); see src/nnfpga/ops/softmax.py.
+// Softmax (stable form, two-table exponential) over the last axis: CONFIG_T::n_rows rows of CONFIG_T::n_in
+// values each; see src/nnfpga/ops/softmax.py.
 template <class data_T, class res_T, class CONFIG_T>
-void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+void softmax(const data_T data[CONFIG_T::n_rows * CONFIG_T::n_in], res_T res[CONFIG_T::n_rows * CONFIG_T::n_in],
              const typename CONFIG_T::exp_table_raw_t exp_coarse[CONFIG_T::table_size],
              const typename CONFIG_T::exp_table_raw_t exp_fine[CONFIG_T::fine_size],
              const typename CONFIG_T::inv_table_raw_t inv_table[CONFIG_T::table_size]) {
     typedef typename CONFIG_T::exp_table_t exp_t;
     typedef typename CONFIG_T::inv_table_t inv_t;
-    long long m[CONFIG_T::n_in];
-    NNFPGA_HLS(ARRAY_PARTITION variable=m complete)
-    long long mx = 0;
-    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+    for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
         NNFPGA_HLS(UNROLL)
-        m[i] = mantissa<data_T, CONFIG_T::in_width, CONFIG_T::in_signed>(data[i]);
-        if (i == 0 || m[i] > mx) mx = m[i];
-    }
-    exp_t e[CONFIG_T::n_in];
-    NNFPGA_HLS(ARRAY_PARTITION variable=e complete)
-    typename CONFIG_T::sum_t sum = 0;
-    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-        NNFPGA_HLS(UNROLL)
-        const long long neg_d = mx - m[i];
-        long long j = shift_floor<CONFIG_T::coarse_shift>(neg_d);
-        if (j > (long long)CONFIG_T::table_size - 1) j = CONFIG_T::table_size - 1;
-        const long long k = shift_floor<CONFIG_T::fine_shift>(neg_d) & (long long)(CONFIG_T::fine_size - 1);
-        e[i] = (exp_t)(from_raw<exp_t, CONFIG_T::exp_table_width>(exp_coarse[j]) *
-                       from_raw<exp_t, CONFIG_T::exp_table_width>(exp_fine[k]));
-        sum += e[i];
-    }
-    const long long s = mantissa<typename CONFIG_T::sum_t, CONFIG_T::sum_width, false>(sum);
-    long long t = shift_floor<CONFIG_T::inv_shift>(s);
-    if (t > (long long)CONFIG_T::table_size - 1) t = CONFIG_T::table_size - 1;
-    const inv_t inv = from_raw<inv_t, CONFIG_T::inv_table_width>(inv_table[t]);
-    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-        NNFPGA_HLS(UNROLL)
-        res[i] = (res_T)(e[i] * inv);
+        const unsigned base = r * CONFIG_T::n_in;
+        long long m[CONFIG_T::n_in];
+        NNFPGA_HLS(ARRAY_PARTITION variable=m complete)
+        long long mx = 0;
+        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+            NNFPGA_HLS(UNROLL)
+            m[i] = mantissa<data_T, CONFIG_T::in_width, CONFIG_T::in_signed>(data[base + i]);
+            if (i == 0 || m[i] > mx) mx = m[i];
+        }
+        exp_t e[CONFIG_T::n_in];
+        NNFPGA_HLS(ARRAY_PARTITION variable=e complete)
+        typename CONFIG_T::sum_t sum = 0;
+        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+            NNFPGA_HLS(UNROLL)
+            const long long neg_d = mx - m[i];
+            long long j = shift_floor<CONFIG_T::coarse_shift>(neg_d);
+            if (j > (long long)CONFIG_T::table_size - 1) j = CONFIG_T::table_size - 1;
+            const long long k = shift_floor<CONFIG_T::fine_shift>(neg_d) & (long long)(CONFIG_T::fine_size - 1);
+            e[i] = (exp_t)(from_raw<exp_t, CONFIG_T::exp_table_width>(exp_coarse[j]) *
+                           from_raw<exp_t, CONFIG_T::exp_table_width>(exp_fine[k]));
+            sum += e[i];
+        }
+        const long long s = mantissa<typename CONFIG_T::sum_t, CONFIG_T::sum_width, false>(sum);
+        long long t = shift_floor<CONFIG_T::inv_shift>(s);
+        if (t > (long long)CONFIG_T::table_size - 1) t = CONFIG_T::table_size - 1;
+        const inv_t inv = from_raw<inv_t, CONFIG_T::inv_table_width>(inv_table[t]);
+        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+            NNFPGA_HLS(UNROLL)
+            res[base + i] = (res_T)(e[i] * inv);
+        }
     }
 }
 

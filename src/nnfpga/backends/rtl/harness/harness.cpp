@@ -1,12 +1,13 @@
 // nnfpga RTL simulation harness for Verilator (--cc --exe --prefix Vtop). Streams input vectors into the
 // design, one per clock (optionally with idle cycles), and records every output with the cycle it appeared in.
 //
-// usage: harness IN OUT N IN_STRIDE OUT_STRIDE IDLE_SEED MAX_CYCLES DRAIN_CYCLES
+// usage: harness IN OUT N IN_STRIDE OUT_STRIDE IDLE_SEED MAX_CYCLES DRAIN_CYCLES II
 //   IN       N input vectors, IN_STRIDE bytes each: the in_data port's little-endian image
 //   OUT      written: N int64 input cycles, N int64 output cycles, N output vectors of OUT_STRIDE bytes
 //   IDLE_SEED  0: in_valid every cycle; else about 1 cycle in 8 idle (pseudo-random, this seed)
 //   MAX_CYCLES give up (exit 3) when the outputs are not all there by then
 //   DRAIN_CYCLES after the last output, check for this many cycles that out_valid stays low
+//   II       at least this many cycles from one input vector to the next (the design's initiation interval)
 // Reset: rst is held for the first 2 cycles; registers start random (--x-initial unique, randReset(2)).
 #include <cstdint>
 #include <cstdio>
@@ -21,8 +22,9 @@
 static const uint64_t RESET_CYCLES = 2;
 
 int main(int argc, char **argv) {
-    if (argc != 9) {
-        std::fprintf(stderr, "usage: %s IN OUT N IN_STRIDE OUT_STRIDE IDLE_SEED MAX_CYCLES DRAIN_CYCLES\n", argv[0]);
+    if (argc != 10) {
+        std::fprintf(stderr, "usage: %s IN OUT N IN_STRIDE OUT_STRIDE IDLE_SEED MAX_CYCLES DRAIN_CYCLES II\n",
+                     argv[0]);
         return 2;
     }
     const size_t n = std::strtoull(argv[3], nullptr, 10);
@@ -32,6 +34,7 @@ int main(int argc, char **argv) {
     const bool idle = lcg != 0;
     const uint64_t max_cycles = std::strtoull(argv[7], nullptr, 10);
     const uint64_t drain = std::strtoull(argv[8], nullptr, 10);
+    const uint64_t ii = std::strtoull(argv[9], nullptr, 10);
 
     std::vector<uint8_t> in(n * in_stride);
     FILE *f = std::fopen(argv[1], "rb");
@@ -53,7 +56,7 @@ int main(int argc, char **argv) {
     std::vector<int64_t> in_cycle(n), out_cycle(n);
     std::vector<uint8_t> out(n * out_stride);
     size_t fed = 0, got = 0;
-    uint64_t cycle = 0, last = 0;
+    uint64_t cycle = 0, last = 0, next_feed = 0;
     for (;; cycle++) {
         if (got == n && cycle > last + drain) break;
         if (cycle > max_cycles) {
@@ -62,7 +65,7 @@ int main(int argc, char **argv) {
             return 3;
         }
         const bool reset = cycle < RESET_CYCLES;
-        bool feed = !reset && fed < n;
+        bool feed = !reset && fed < n && cycle >= next_feed;
         if (feed && idle) {
             lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
             feed = (lcg >> 61) != 0;
@@ -73,6 +76,7 @@ int main(int argc, char **argv) {
         if (feed) {
             std::memcpy(&top->in_data, &in[fed * in_stride], in_stride);
             in_cycle[fed++] = (int64_t)cycle;
+            next_feed = cycle + ii;
         }
         top->eval();
         if (!reset && top->out_valid) {

@@ -9,14 +9,15 @@ array set opt {
     export   0
     vsynth   0
 }
+# Options come as one argument ("reset=1 csim=1", as vitis_hls -f passes them) or as several (reset=1 csim=1).
 foreach arg $::argv {
-    foreach {key value} [split $arg =] {
-        if {[info exists opt($key)]} {
-            set opt($key) $value
-        } else {
-            puts "unknown option $key; known: [array names opt]"
+    foreach pair [regexp -all -inline {\S+} $arg] {
+        set kv [split $pair =]
+        if {[llength $kv] != 2 || ![info exists opt([lindex $kv 0])]} {
+            puts "invalid option '$pair': expected key=value with a key from [lsort [array names opt]]"
             exit 1
         }
+        set opt([lindex $kv 0]) [lindex $kv 1]
     }
 }
 

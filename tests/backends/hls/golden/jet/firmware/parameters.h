@@ -88,6 +88,7 @@ struct config_output {
 
 struct config_softmax {
     static const unsigned n_in = 5;
+    static const unsigned n_rows = 1;
     typedef softmax_exp_table_t exp_table_t;
     typedef softmax_inv_table_t inv_table_t;
     typedef ap_ufixed<21,4> sum_t;

@@ -1,0 +1,172 @@
+"""Emit a :class:`~nnfpga.backends.rtl.cmvm.Plan` as Verilog adders, with pipeline registers placed by depth.
+
+Values travel as :class:`Timed`: a :class:`Val` scaled by ``2**shift`` and maybe negated, available in clock
+cycle ``cycle`` after ``depth`` adders of combinational logic. Adding two of them:
+
+- aligns their shifts without widening the adder: ``H*2**s + L == (H + (L >> s)) * 2**s + (L mod 2**s)``, so
+  the low ``s`` bits of ``L`` pass through as wires and only the high part goes through an adder;
+- folds the signs into add/subtract, so a negated operand costs nothing extra;
+- with ``per_stage`` set, never puts more than ``per_stage`` adders between two registers: an operand from an
+  earlier cycle comes through a delay register (shared by every reader), and when the new adder would be
+  too deep both operands are registered first.
+
+All arithmetic is exact (widths from the value ranges), so the sum equals ``x @ w`` whatever the shape of the
+tree and wherever the registers go.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, replace
+
+from nnfpga.backends.rtl.cmvm import Plan
+from nnfpga.backends.rtl.verilog import Always, Arith, NonBlocking, Val, range_width
+
+
+@dataclass(frozen=True)
+class Timed:
+    val: Val
+    shift: int = 0
+    neg: bool = False
+    cycle: int = 0
+    depth: int = 0
+
+    @property
+    def lo(self) -> int:
+        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
+        return -hi if self.neg else lo
+
+    @property
+    def hi(self) -> int:
+        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
+        return -lo if self.neg else hi
+
+
+class Pipeline:
+    """Registers and adders of one layer. Call :meth:`finish` once to emit its register block."""
+
+    def __init__(self, ar: Arith, prefix: str, per_stage: int | None) -> None:
+        self.ar = ar
+        self.prefix = prefix
+        self.per_stage = per_stage
+        self.body: list[NonBlocking] = []
+        self._delayed: dict[tuple[str, int, int, int], Val] = {}
+        self._n = 0
+
+    def _hint(self, what: str) -> str:
+        self._n += 1
+        return f"{self.prefix}_{what}{self._n}"
+
+    # -- registers -------------------------------------------------------------------------------
+    def at(self, t: Timed, cycle: int) -> Timed:
+        """``t`` as available in ``cycle`` (>= its own): through delay registers, depth 0."""
+        if cycle == t.cycle:
+            return t
+        v = t.val
+        if v.const is not None:
+            return replace(t, cycle=cycle, depth=0)
+        prev = v
+        for c in range(t.cycle + 1, cycle + 1):
+            k = (v.base, v.lsb, v.width, c)
+            if k not in self._delayed:
+                reg = self.ar.m.reg(self._hint("q"), prev.width)
+                self.body.append(NonBlocking(reg, prev.expr))
+                self._delayed[k] = Val.of(reg, prev.width, v.signed, v.lo, v.hi)
+            prev = self._delayed[k]
+        return replace(t, val=prev, cycle=cycle, depth=0)
+
+    def finish(self) -> None:
+        if self.body:
+            self.ar.m.items.append(Always(self.body, clock="clk"))
+            self.body = []
+
+    # -- adders ----------------------------------------------------------------------------------
+    def add(self, a: Timed, b: Timed) -> Timed:
+        cycle = max(a.cycle, b.cycle)
+        a, b = self.at(a, cycle), self.at(b, cycle)
+        depth = max(a.depth, b.depth) + 1
+        if self.per_stage is not None and depth > self.per_stage:
+            cycle += 1
+            a, b, depth = self.at(a, cycle), self.at(b, cycle), 1
+        return _add(self.ar, a, b, self._hint("a"), cycle, depth)
+
+    def sum(self, items: list[Timed]) -> Timed | None:
+        """Sum with the shallowest operands first (a Huffman tree on (cycle, depth)): the least latency."""
+        if not items:
+            return None
+        heap = [((t.cycle, t.depth), i, t) for i, t in enumerate(items)]
+        heapq.heapify(heap)
+        n = len(heap)
+        while len(heap) > 1:
+            _, _, a = heapq.heappop(heap)
+            _, _, b = heapq.heappop(heap)
+            s = self.add(a, b)
+            heapq.heappush(heap, ((s.cycle, s.depth), n, s))
+            n += 1
+        return heap[0][2]
+
+    def align(self, items: list[Timed]) -> list[Timed]:
+        cycle = max(t.cycle for t in items)
+        return [self.at(t, cycle) for t in items]
+
+    # -- constant matrix products ----------------------------------------------------------------
+    def matvec(self, plan: Plan, xs: list[Timed]) -> list[Timed | None]:
+        """Each output of ``plan`` on inputs ``xs`` (None where an output has no term)."""
+        ops = list(xs)
+        for s in plan.subs:
+            ops.append(self.add(_scaled(ops[s.a], s.sa, False), _scaled(ops[s.b], s.sb, s.neg)))
+        return [self.sum([_scaled(ops[t.src], t.shift, t.neg) for t in terms]) for terms in plan.outputs]
+
+
+def _scaled(t: Timed, shift: int, neg: bool) -> Timed:
+    return replace(t, shift=t.shift + shift, neg=t.neg != neg)
+
+
+def materialize(ar: Arith, t: Timed, hint: str) -> Val:
+    """``t``'s value as one wire (the shift applied, the sign resolved)."""
+    v = ar.shl(t.val, t.shift, hint + "_s")
+    return ar.neg(v, hint + "_n") if t.neg else v
+
+
+def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Timed:
+    if a.neg and b.neg:  # -(x + y)
+        s = _add(ar, replace(a, neg=False), replace(b, neg=False), hint, cycle, depth)
+        return replace(s, neg=True)
+    m = min(a.shift, b.shift)
+    hi_t, lo_t = (a, b) if a.shift >= b.shift else (b, a)
+    s = hi_t.shift - lo_t.shift
+    h, lo = hi_t.val, lo_t.val
+    rlo, rhi = (a.lo + b.lo) >> m, (a.hi + b.hi) >> m
+    width, _ = range_width(rlo, rhi)
+    if s == 0 or lo_t.neg or width <= s:
+        # full width: x*2**s - y (the low bits need the subtraction), or no shift to save
+        x, y = materialize(ar, replace(hi_t, shift=s, neg=False), hint + "h"), lo
+        if hi_t.neg:
+            x, y = y, x
+        sub = hi_t.neg or lo_t.neg
+        op = "-" if sub else "+"
+        val = ar.wire(hint, rlo, rhi, lambda w: f"{x.ext(w)} {op} {y.ext(w)}")
+        return Timed(val, m, False, cycle, depth)
+    # H*2**s +- ... with L added: the low s bits of L pass through
+    top = ar.floor_shift(lo, s, hint + "t")
+    if hi_t.neg:
+        high = ar.sub(top, h, hint + "h")
+    else:
+        high = ar.add(h, top, hint + "h")
+    low = lo.ext(s)
+    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}")
+    return Timed(val, m, False, cycle, depth)
+
+
+def adder_tree(ar: Arith, leaves: list[Val], hint: str, cap: int | None = None) -> Val:
+    """Sum of ``leaves`` by a balanced tree of two-input adders (modulo ``2**cap`` when given)."""
+    if not leaves:
+        return Val.constant(0)
+    level = 0
+    while len(leaves) > 1:
+        nxt = [ar.add(leaves[i], leaves[i + 1], f"{hint}_s{level}_{i // 2}", cap=cap)
+               for i in range(0, len(leaves) - 1, 2)]
+        if len(leaves) % 2:
+            nxt.append(leaves[-1])
+        leaves, level = nxt, level + 1
+    return leaves[0]

@@ -1,0 +1,312 @@
+"""Random models for differential fuzzing, built directly in the IR (like ``tests/graphs.py``).
+
+One generator, two drivers:
+- :func:`case_from_seed` (NumPy's generator): the fixed-seed corpus of the suite and ``scripts/fuzz.py``; a seed
+  names a model for ever (the failure messages and the saved regression cases quote it);
+- :func:`fuzz_cases` (a hypothesis strategy): the same generator drawing its choices from hypothesis, so that
+  hypothesis can shrink a failing model.
+
+A model is an MLP: input -> [Dense -> (ScaleShift) -> (activation)] x depth, with random widths; random
+per-layer precisions in every rounding and overflow mode (``I > W`` and ``I < 0`` included, narrow explicit
+accumulators, ``ap_int`` now and then); every activation op (relu with and without a cap, leaky_relu, sigmoid,
+tanh, softmax (also per row of a reshaped tensor), elu, hard_sigmoid, hard_tanh, linear as a cast); ReuseFactor
+(any divisor), Strategy Latency/Resource and io_parallel/io_stream; pruned weights (single weights, whole rows
+and columns) and weights at the edges of their types (the extremes, half an LSB beyond, rounding ties).
+Inputs (:func:`inputs_for`) mix random values, the extreme representable values, zeros and ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from hypothesis import strategies as st
+
+from nnfpga.backends.rtl.lower import check_supported
+from nnfpga.errors import ConfigError
+from nnfpga.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops.base import OPS
+from nnfpga.passes import infer_types
+
+T = TypeVar("T")
+
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "hard_sigmoid", "hard_tanh", "linear")
+DEFAULT = FixedType(16, 6)
+# Bugs the fuzzer found that are not fixed yet (tests/fuzz/test_differential.py pins each with a strict xfail).
+# Fixed so far, now regression tests there: the HLS softmax over rows of a reshaped tensor, the RTL shift of a
+# value with a one-point range.
+KNOWN_BUGS: dict[str, str] = {}  # name -> description, each pinned by a strict xfail (none open now)
+MAX_WIDTH = 64  # the HLS backend's limit for results and accumulators
+MAX_CONST_WIDTH = 53
+
+
+class Chooser:
+    """Where the random choices come from: NumPy (:class:`RngChooser`) or hypothesis (:class:`DrawChooser`)."""
+
+    def integer(self, lo: int, hi: int) -> int:  # inclusive
+        raise NotImplementedError
+
+    def unit(self) -> float:  # in [0, 1)
+        raise NotImplementedError
+
+    def choice(self, items: Sequence[T]) -> T:
+        return items[self.integer(0, len(items) - 1)]
+
+    def chance(self, p: float) -> bool:
+        return self.unit() < p
+
+    def rng(self) -> np.random.Generator:
+        """A NumPy generator for bulk values (weights, inputs), seeded by one choice."""
+        return np.random.default_rng(self.integer(0, 2**32 - 1))
+
+
+class RngChooser(Chooser):
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+
+    def integer(self, lo: int, hi: int) -> int:
+        return int(self._rng.integers(lo, hi, endpoint=True))
+
+    def unit(self) -> float:
+        return float(self._rng.random())
+
+
+class DrawChooser(Chooser):
+    def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
+        self._draw = draw
+
+    def integer(self, lo: int, hi: int) -> int:
+        return int(self._draw(st.integers(lo, hi)))
+
+    def unit(self) -> float:
+        return self.integer(0, 1023) / 1024
+
+
+@dataclass
+class FuzzCase:
+    """A typed graph with the settings of its project and what the generator chose."""
+
+    seed: int | None
+    graph: Graph
+    io_type: str = "io_parallel"
+    features: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"seed {self.seed}" if self.seed is not None else "hypothesis case"
+
+    def rtl_ok(self) -> bool:
+        """Whether the Verilog backend builds this model (today: every Dense at ReuseFactor 1, Latency, with
+        an accumulator the adder tree can reproduce)."""
+        from nnfpga.emulate import Interpreter
+
+        try:
+            check_supported(self.graph, Interpreter(self.graph).prep)
+        except ConfigError:
+            return False
+        return True
+
+
+# -- types --------------------------------------------------------------------------------------------------
+
+def fixed_type(ch: Chooser, wlo: int, whi: int, ilo: int, ihi: int, *, modes: bool = True,
+               unsigned: float = 0.0, ints: float = 0.0) -> FixedType:
+    """A random type: width in ``wlo..whi``, integer bits in ``ilo..ihi`` (may exceed the width or be negative),
+    every rounding and overflow mode; ``ap_int``/``ap_uint`` with probability ``ints``."""
+    width = ch.integer(wlo, whi)
+    signed = not ch.chance(unsigned)
+    if ch.chance(ints):
+        return FixedType(width, width, signed, "TRN_ZERO", "WRAP", kind="int")
+    integer = ch.integer(ilo, ihi)
+    if not modes:
+        return FixedType(width, integer, signed)
+    return FixedType(width, integer, signed, ch.choice(ROUNDING_MODES), ch.choice(OVERFLOW_MODES))
+
+
+def maybe(ch: Chooser, p: float, make: Callable[[], FixedType]) -> FixedType | None:
+    """A type with probability ``p``; otherwise None (the op's own type rule picks)."""
+    return make() if ch.chance(p) else None
+
+
+# -- weights ------------------------------------------------------------------------------------------------
+
+def edge_weights(ch: Chooser, rng: np.random.Generator, shape: tuple[int, ...], t: FixedType | None,
+                 prune: float) -> np.ndarray:
+    """Weights for type ``t`` (or, untyped, of unit scale): random values, the type's extremes, values half an
+    LSB beyond them (they clip), rounding ties, and pruned zeros (single weights, whole rows and columns)."""
+    if t is None:
+        scale = 2.0 ** ch.integer(-3, 3)
+        w = rng.normal(0, scale, shape)
+    else:
+        lo, hi, lsb = t.min_value, t.max_value, t.lsb
+        w = rng.uniform(lo - lsb, hi + lsb, shape)
+        kind = rng.integers(0, 6, shape)
+        w = np.where(kind == 0, lo, w)
+        w = np.where(kind == 1, hi, w)
+        w = np.where(kind == 2, (np.round(w / lsb) + 0.5) * lsb, w)  # exactly between two values
+        w = np.where(kind == 3, rng.choice([lo - lsb / 2, hi + lsb / 2, -lsb / 2, lsb / 2], shape), w)
+    w = np.where(rng.random(shape) < prune, 0.0, w)
+    if len(shape) == 2 and ch.chance(0.2):
+        w[rng.integers(0, shape[0])] = 0.0  # a pruned input
+    if len(shape) == 2 and ch.chance(0.2):
+        w[:, rng.integers(0, shape[1])] = 0.0  # an output with no weight: the bias alone
+    return w
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+# -- the generator ------------------------------------------------------------------------------------------
+
+def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
+               softmax_rows: bool | None = None) -> FuzzCase:
+    """One random model. ``rtl=True``: only what the Verilog backend builds (ReuseFactor dividing the inputs,
+    exact or wrapping accumulators; random multiplier styles and adders per pipeline stage).
+    ``softmax_rows``: also softmax over the rows of a reshaped tensor (default: yes)."""
+    rows = True if softmax_rows is None else softmax_rows
+    rng = ch.rng()
+    features: list[str] = []
+    g = Graph(name="fuzz")
+    n = ch.integer(1, 12)
+    tin = fixed_type(ch, 2, 18, -2, 10, unsigned=0.15, ints=0.05)
+    g.add(Node("x", "input", [], (n,), types={"result": tin}))
+    prev = "x"
+    depth = ch.integer(1, 4)
+    for k in range(depth):
+        m = ch.integer(1, 12)
+        name = f"fc{k}"
+        tw = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 14, -2, 5, ints=0.03))
+        tb = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 16, -2, 6))
+        ta = None
+        if not rtl and ch.chance(0.2):
+            ta = fixed_type(ch, 6, 32, 2, 14)
+            features.append("narrow-accum")
+        elif ch.chance(0.15):  # a wrapping accumulator with enough fractional bits (the RTL builds these)
+            ta = FixedType(ch.integer(6, 24), ch.integer(1, 8), True, ch.choice(ROUNDING_MODES), "WRAP")
+        tr = maybe(ch, 0.85, lambda: fixed_type(ch, 2, 20, -1, 9, unsigned=0.1, ints=0.03))
+        prune = ch.choice([0.0, 0.0, 0.3, 0.6, 0.9])
+        kernel = edge_weights(ch, rng, (g[prev].shape[0], m), tw, prune)
+        bias = edge_weights(ch, rng, (m,), tb, 0.3 if ch.chance(0.3) else 0.0)
+        attrs: dict[str, Any] = {"strategy": ch.choice(["Latency", "Resource"])}
+        if not rtl:
+            attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0] * m))
+        else:  # the Verilog backend: ReuseFactor dividing the inputs; how RF 1 builds its multipliers
+            attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0])) if ch.chance(0.4) else 1
+            attrs["multipliers"] = ch.choice(["shared", "shared", "csd", "operator"])
+            attrs["adders_per_stage"] = ch.choice([1, 2, 3, None])
+        types = {"weight": tw, "bias": tb, "accum": ta, "result": tr}
+        g.add(Node(name, "dense", [prev], (m,), attrs=attrs, weights={"kernel": kernel, "bias": bias},
+                   types={s: t for s, t in types.items() if t is not None}))
+        prev = name
+        if ch.chance(0.2):
+            tw = maybe(ch, 0.6, lambda: fixed_type(ch, 2, 12, -1, 4))
+            tb = maybe(ch, 0.6, lambda: fixed_type(ch, 2, 12, -1, 5))
+            types = {"weight": tw, "bias": tb, "result": maybe(ch, 0.8, lambda: fixed_type(ch, 2, 18, -1, 8))}
+            g.add(Node(f"bn{k}", "scale_shift", [prev], (m,),
+                       weights={"scale": edge_weights(ch, rng, (m,), tw, 0.1),
+                                "shift": edge_weights(ch, rng, (m,), tb, 0.1)},
+                       types={s: t for s, t in types.items() if t is not None}))
+            prev = f"bn{k}"
+            features.append("scale_shift")
+        if ch.chance(0.85):
+            prev = _activation(ch, g, prev, f"act{k}", m, features, rows)
+    g.outputs = [prev]
+    infer_types(g, DEFAULT)
+    if not _fits(g):
+        return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
+    case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
+    if rtl and not case.rtl_ok():
+        return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
+    return case
+
+
+def _activation(ch: Chooser, g: Graph, prev: str, name: str, m: int, features: list[str], rows: bool) -> str:
+    op = ch.choice(ACTIVATIONS)
+    features.append(op)
+    attrs: dict[str, Any] = {}
+    types: dict[str, FixedType | None] = {"result": maybe(ch, 0.6, lambda: fixed_type(
+        ch, 2, 18, -1, 8, unsigned=0.3 if op in ("relu", "sigmoid", "softmax", "hard_sigmoid") else 0.05))}
+    if op == "relu" and ch.chance(0.4):
+        attrs["max_value"] = ch.choice([0.5, 1.0, 1.5, 3.3, 6.0, 100.0])
+    if op == "leaky_relu":
+        attrs["alpha"] = ch.choice([0.01, 0.1, 0.2, 0.3, 0.5, 1.5])
+    if op == "elu":
+        attrs["alpha"] = ch.choice([0.5, 1.0, 1.7])
+    if op == "hard_sigmoid" and ch.chance(0.5):
+        attrs["slope"], attrs["offset"] = ch.choice([(0.2, 0.5), (1 / 6, 0.5), (0.25, 0.375)])
+    if op in ("leaky_relu", "hard_sigmoid"):
+        types["param"] = maybe(ch, 0.4, lambda: fixed_type(ch, 4, 18, 1, 3, modes=False))
+    if op in ("sigmoid", "tanh", "elu", "softmax"):
+        attrs["table_size"] = 2 ** ch.integer(3, 11)
+        if ch.chance(0.6):
+            attrs["table_range"] = 2.0 ** ch.integer(-1, 4)
+    if op in ("sigmoid", "tanh", "elu"):
+        types["table"] = maybe(ch, 0.5, lambda: fixed_type(ch, 6, 20, 1, 3, unsigned=0.5 if op == "sigmoid" else 0.0))
+    if op == "softmax":
+        types["exp_table"] = maybe(ch, 0.5, lambda: fixed_type(ch, 8, 20, 1, 2, modes=False, unsigned=1.0))
+        types["inv_table"] = maybe(ch, 0.5, lambda: fixed_type(ch, 8, 20, 1, 4, modes=False, unsigned=1.0))
+        splits = [d for d in divisors(m) if 1 < d < m]
+        if rows and splits and ch.chance(0.3):  # softmax per row of a reshaped tensor
+            r = ch.choice(splits)
+            g.add(Node(f"{name}_rows", "reshape", [prev], (r, m // r)))
+            g.add(Node(name, op, [f"{name}_rows"], (r, m // r), attrs=attrs,
+                       types={s: t for s, t in types.items() if t is not None}))
+            g.add(Node(f"{name}_flat", "flatten", [name], (m,)))
+            features.append("softmax-rows")
+            return f"{name}_flat"
+    g.add(Node(name, op, [prev], (m,), attrs=attrs, types={s: t for s, t in types.items() if t is not None}))
+    return name
+
+
+def _fits(g: Graph) -> bool:
+    """Whether every type is within the HLS backend's widths (else the generator draws again)."""
+    for node in g:
+        for slot, t in node.types.items():
+            limit = MAX_CONST_WIDTH if slot in ("weight", "bias", "param", "table", "exp_table", "inv_table") \
+                else MAX_WIDTH
+            if t.width > limit:
+                return False
+        assert all(s in node.types for s in OPS[node.op].slots)
+    return True
+
+
+def case_from_seed(seed: int, *, rtl: bool = False, softmax_rows: bool | None = None) -> FuzzCase:
+    """The model a seed names (the same on every machine and run)."""
+    return build_case(RngChooser(np.random.default_rng([seed, int(rtl)])), seed, rtl=rtl, softmax_rows=softmax_rows)
+
+
+@st.composite
+def fuzz_cases(draw: Callable[[st.SearchStrategy[Any]], Any], rtl: bool = False,
+               softmax_rows: bool | None = None) -> FuzzCase:
+    """Hypothesis strategy of random models (see :func:`build_case`)."""
+    return build_case(DrawChooser(draw), None, rtl=rtl, softmax_rows=softmax_rows)
+
+
+# -- inputs -------------------------------------------------------------------------------------------------
+
+def inputs_for(graph: Graph, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` input rows (``n >= 64``) for ``graph``: the extreme representable values (min, max, 0, +-1 LSB,
+    alternating min/max), values half an LSB apart (rounding ties of the input conversion), values far beyond the
+    type (they wrap or saturate per its overflow mode), random values over the type's range and random values
+    of a smaller scale."""
+    t = graph[graph.inputs[0]].types["result"]
+    k = int(np.prod(graph[graph.inputs[0]].shape))
+    lo, hi, lsb = t.min_value, t.max_value, t.lsb
+    fixed = [np.full(k, v) for v in (lo, hi, 0.0, lsb, -lsb, lo + lsb, hi - lsb)]
+    fixed += [np.where(np.arange(k) % 2 == 0, lo, hi), np.where(np.arange(k) % 2 == 0, hi, lo)]
+    corners = rng.choice([lo, hi, 0.0], size=(32, k))
+    rest = n - len(fixed) - len(corners)
+    span = hi - lo
+    parts = [
+        rng.integers(t.min_mantissa, t.max_mantissa, size=(rest // 4, k), endpoint=True) * lsb,  # exact values
+        (rng.integers(t.min_mantissa, t.max_mantissa, size=(rest // 8, k), endpoint=True) + 0.5) * lsb,  # ties
+        rng.uniform(lo - span, hi + span, size=(rest // 8, k)),  # beyond the type: wrap or saturate
+        rng.normal(0, max(span / 16, lsb), size=(rest // 4, k)),
+    ]
+    parts.append(rng.uniform(lo, hi, size=(rest - sum(len(p) for p in parts), k)))
+    x = np.concatenate([np.array(fixed), corners, *parts])
+    return x.reshape((n, *graph[graph.inputs[0]].shape))

@@ -1,0 +1,201 @@
+"""Differential fuzzing, fixed-seed corpus: the emulator, the generated C++ (g++) and the Verilog (Verilator) give
+the same bits on random models (``strategies.py``) and inputs that include the extreme representable values.
+
+``scripts/fuzz.py`` (``make fuzz N=...``) runs the same checks on more models and saves failing cases as
+regression tests (``tests/fuzz/regressions/``, replayed by ``test_regressions.py``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import nnfpga
+from fuzz.engines import (
+    Mismatch,
+    check_csim,
+    check_rtl,
+    csim_single,
+    cut,
+    emulate,
+    first_difference,
+    load_regression,
+    save_regression,
+)
+from fuzz.strategies import FuzzCase, case_from_seed, fuzz_cases, inputs_for
+from graphs import chain
+from nnfpga.emulate import Interpreter
+from nnfpga.fixed import FixedType
+from nnfpga.passes import infer_types
+from tooling import gxx, require
+
+CORPUS = 200  # models (seeds 0..199) through emulator vs csim
+CHUNKS = 4
+N_INPUTS = 1000
+# The Verilator slice: seeds of rtl-mode models covering every activation, ReuseFactors 1, 4, 7 and 11, and
+# every multiplier style.
+RTL_SEEDS = (2, 3, 5, 8, 9, 13, 14)
+
+
+def corpus_inputs(case: FuzzCase) -> np.ndarray:
+    return inputs_for(case.graph, N_INPUTS, np.random.default_rng([case.seed or 0, 1]))
+
+
+def report(found: list[Mismatch]) -> str:
+    return f"{len(found)} model(s) differ:\n" + "\n".join(m.message() for m in found)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_emulator_equals_csim_on_the_corpus(tmp_path: Path, chunk: int) -> None:
+    gxx()
+    seeds = range(chunk * CORPUS // CHUNKS, (chunk + 1) * CORPUS // CHUNKS)
+    cases = [case_from_seed(s) for s in seeds]
+    found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2)
+    assert not found, report(found)
+
+
+def test_the_corpus_covers_every_feature() -> None:
+    """What the 200 corpus models exercise (so that a generator change cannot silently drop a feature)."""
+    cases = [case_from_seed(s) for s in range(CORPUS)]
+    features = {f for c in cases for f in c.features}
+    assert features >= {"relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "hard_sigmoid", "hard_tanh",
+                        "linear", "scale_shift", "narrow-accum"}
+    nodes = [n for c in cases for n in c.graph]
+    dense = [n for n in nodes if n.op == "dense"]
+    assert {n.attrs["strategy"] for n in dense} == {"Latency", "Resource"}
+    assert sum(n.attrs["reuse_factor"] > 1 for n in dense) > 50
+    assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
+    assert sum(np.any(n.weights["kernel"] == 0) for n in dense) > 100  # pruned weights
+    types = [t for n in nodes for t in n.types.values()]
+    assert {t.rounding for t in types} >= set(nnfpga.fixed.ROUNDING_MODES)
+    assert {t.overflow for t in types} >= set(nnfpga.fixed.OVERFLOW_MODES)
+    assert any(t.integer > t.width for t in types) and any(t.integer < 0 for t in types)
+    assert any(t.kind == "int" for t in types) and any(not t.signed for t in types)
+    # weights at the edges of their types: the extremes themselves, quantized exactly
+    at_edge = 0
+    for n in dense:
+        t = n.types["weight"]
+        at_edge += int(np.sum((n.weights["kernel"] == t.max_value) | (n.weights["kernel"] == t.min_value)))
+    assert at_edge > 200
+
+
+def test_inputs_include_the_extremes() -> None:
+    case = case_from_seed(7)
+    x = corpus_inputs(case)
+    t = case.graph["x"].types["result"]
+    assert x.shape[0] == N_INPUTS
+    for v in (t.min_value, t.max_value, 0.0, t.lsb):
+        assert np.any(np.all(x == v, axis=1)), v
+    assert np.any(x > t.max_value) and np.any(x < t.min_value)  # out of range: wraps or saturates
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", RTL_SEEDS)
+def test_emulator_equals_rtl_every_layer(tmp_path: Path, seed: int) -> None:
+    require(__import__("shutil").which("verilator"), "verilator", "make tools")
+    case = case_from_seed(seed, rtl=True)
+    found = check_rtl(case, corpus_inputs(case), tmp_path)
+    assert found is None, found.message()
+
+
+def test_rtl_slice_has_only_what_the_verilog_backend_builds() -> None:
+    cases = [case_from_seed(s, rtl=True) for s in RTL_SEEDS]
+    assert all(c.rtl_ok() for c in cases)
+    assert {f for c in cases for f in c.features} >= {"relu", "leaky_relu", "sigmoid", "tanh", "elu", "scale_shift",
+                                                      "hard_sigmoid", "hard_tanh", "linear"}
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_the_shared_library_build_equals_hw_compile(tmp_path: Path) -> None:
+    """The corpus compiles many projects into one library; the public path (hw.compile, predict(engine="csim"))
+    gives the same bits."""
+    gxx()
+    for seed in (1, 2):
+        case = case_from_seed(seed)
+        x = corpus_inputs(case)[:300]
+        y = csim_single(case.graph, case.io_type, x, tmp_path / f"m{seed}")
+        out = case.graph.outputs[0]
+        assert first_difference(case, "csim", out, y, emulate(case.graph, x)[out], x) is None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fuzz_cases())
+def test_emulator_fast_paths_equal_the_literal_semantics(case: FuzzCase) -> None:
+    """Hypothesis drives the same generator: the emulator's fast Dense paths (one matrix product) equal the
+    input-by-input reference accumulation on every layer."""
+    x = inputs_for(case.graph, 200, np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        fast = Interpreter(case.graph).run(x, keep=True).values
+        ref = Interpreter(case.graph, reference=True).run(x, keep=True).values
+    for node in case.graph:
+        np.testing.assert_array_equal(fast[node.name], ref[node.name], err_msg=f"layer {node.name}")
+
+
+def test_failure_messages_name_the_seed_the_layer_and_the_input(tmp_path: Path) -> None:
+    case = case_from_seed(12)
+    x = corpus_inputs(case)[:50]
+    last = case.graph.outputs[0]
+    ref = emulate(case.graph, x)[last]
+    got = ref.copy()
+    got[17, 0] += 1
+    mm = first_difference(case, "csim", last, got, ref, x)
+    assert mm is not None
+    msg = mm.message()
+    assert msg.startswith(f"seed 12 ({case.io_type}): csim differs from the emulator; first at layer {last!r}")
+    assert f"input row 17, output 0: csim mantissa {got[17, 0]}, emulator {ref[17, 0]} (1 differing values)" in msg
+    row = msg.split("Input row: [")[1].rstrip("]")
+    np.testing.assert_array_equal(np.array([float(v) for v in row.split(",")]), x[17].ravel())  # exact, reusable
+    # saved as a regression case and read back: same graph, same inputs
+    path = save_regression(mm, tmp_path)
+    back, engine, xb = load_regression(path)
+    assert engine == "csim" and back.seed == 12 and back.io_type == case.io_type
+    np.testing.assert_array_equal(xb, x)
+    assert back.graph.dump() == case.graph.dump()
+    np.testing.assert_array_equal(emulate(back.graph, xb)[last], ref)
+
+
+def test_cut_graph_ends_at_a_layer() -> None:
+    case = case_from_seed(12)
+    name = next(n.name for n in case.graph if n.op == "dense")
+    g = cut(case.graph, name)
+    assert g.outputs == [name] and list(g.nodes)[-1] == name
+
+
+# -- bugs the fuzzer found, fixed: their minimal cases ---------------------------------------------------------
+
+def softmax_rows_graph() -> FuzzCase:
+    f = FixedType.parse
+    g = chain((4,), ("rows", "reshape", {"shape": (2, 2)}), ("sm", "softmax", {"attrs": {"table_size": 64}}),
+              ("flat", "flatten", {"shape": (4,)}), input_type=f("ap_fixed<8,3>"))
+    infer_types(g, FixedType(16, 6))
+    return FuzzCase(None, g)
+
+
+@pytest.mark.tools
+def test_hls_softmax_over_rows(tmp_path: Path) -> None:
+    gxx()
+    case = softmax_rows_graph()
+    x = np.array([[1.0, 0.0, -2.0, 3.0], [0.5, 0.5, 0.0, 0.0]])
+    y = csim_single(case.graph, "io_parallel", x, tmp_path / "prj")
+    assert first_difference(case, "csim", "flat", y, emulate(case.graph, x)["flat"], x) is None
+
+
+def test_rtl_one_point_range() -> None:
+    """A Dense with no nonzero weight and a zero bias: a wire that can only hold 0, shifted."""
+    from nnfpga.backends.rtl.lower import build_design
+
+    f = FixedType.parse
+    g = chain((2,), ("fc", "dense", {"shape": (1,), "weights": {"kernel": np.zeros((2, 1)), "bias": np.zeros(1)},
+                                     "types": {"result": f("ap_fixed<3,8>")}}),
+              ("ht", "hard_tanh", {}), input_type=f("ap_fixed<8,1>"))
+    infer_types(g, FixedType(16, 6))
+    build_design(g, "repro")
