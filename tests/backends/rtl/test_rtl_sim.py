@@ -71,11 +71,14 @@ def test_jet_mlp_8bit_calibrated(verilator_exe, rtl_cache):
     assert_bit_exact(hw, m, rtl_cache)
 
 
-def test_jet_mlp_8bit_reuse_factor_4(verilator_exe, rtl_cache):
-    """ReuseFactor 4: a quarter of the multipliers, each used 4 times; a new input every 4 cycles."""
+@pytest.mark.parametrize("bits", [8, 16])
+def test_jet_mlp_reuse_factor_4(verilator_exe, rtl_cache, bits):
+    """ReuseFactor 4: a quarter of the multipliers, each used 4 times; a new input every 4 cycles. 8-bit
+    calibrated, 16-bit the default config."""
     model, x_test, _ = load_example()
-    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<8,3>",
-                                         default_reuse_factor=4, calibration_data=x_test[:5000])
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_reuse_factor=4,
+                                         **({"default_precision": "ap_fixed<8,3>", "calibration_data": x_test[:5000]}
+                                            if bits == 8 else {}))
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="jet8rf4")
     tin, _ = in_out_types(hw.graph)
     rng = np.random.default_rng(4)

@@ -461,8 +461,6 @@ class Arith:
             return True
         if a.lo >= b.hi:
             return False
-        if b.const == 0 and a.const is None and a.signed:
-            return a.bit(a.width - 1)  # x < 0: the sign bit (no comparator)
         return self._cmp(a, "<", b)
 
     def gt(self, a: Val, b: Val) -> str | bool:
@@ -494,7 +492,11 @@ class Arith:
     def clamp(self, a: Val, lo: int | None, hi: int | None, hint: str) -> Val:
         """``min(max(a, lo), hi)`` (either bound optional)."""
         if lo is not None:
-            c = self.lt(a, Val.constant(lo))
+            # x < 0 is the sign bit: no comparator on the path (what made ReLU the critical path on ECP5). Only
+            # here: the same shortcut inside the cast modules made Verilator 5.006 miscompute a neighbouring
+            # output of a wide concatenation (tests/backends/rtl/test_rtl_sim.py, the cast test).
+            c = (a.bit(a.width - 1) if lo == 0 and a.const is None and a.signed and a.lo < 0 <= a.hi
+                 else self.lt(a, Val.constant(lo)))
             if c is True:
                 a = Val.constant(lo)
             elif c is not False:
