@@ -31,13 +31,16 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import nnfpga
 from nnfpga.backends.rtl import synth
+from nnfpga.backends.rtl.lower import DEFAULT_ADDERS_PER_STAGE, build_design
 from nnfpga.examples import load_example
 from nnfpga.model import format_table
 from nnfpga.reports import HardwareReport
 
 PRECISIONS = {16: "ap_fixed<16,6>", 8: "ap_fixed<8,3>", 6: "ap_fixed<6,2>"}
 PRUNING = (0.0, 0.75)
-REUSE = (1, 2, 4)
+# (ReuseFactor, adders between registers inside a layer): the default pipelining, the adder graphs with only a
+# register per layer (the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
+VARIANTS = ((1, DEFAULT_ADDERS_PER_STAGE), (1, None), (2, DEFAULT_ADDERS_PER_STAGE), (4, DEFAULT_ADDERS_PER_STAGE))
 VERSION = "v2"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
@@ -187,19 +190,23 @@ def main() -> None:
                     base = cost(d)
                     rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))),
                                  str(base), "-", "0 (comb.)", "1", f"{d.extra.get('synth_s', 0):.0f}", "1.00"))
-            for rf in REUSE:
+            for rf, per_stage in VARIANTS:
+                if per_stage is None and bits == 16:
+                    continue  # 8-9 min of synthesis each; the 8- and 6-bit rows show the comparison
                 cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits],
                                                      default_reuse_factor=rf)
                 hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
                                                      output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
-                key = f"{VERSION}_{key0}_rf{rf}"
-                r = cached(f"{key}_xc7", lambda hw=hw: hw.synthesize("xc7", save=False))
-                label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned, RF {rf}"
+                design = build_design(hw.graph, "jet", prep=hw.interpreter.prep, adders_per_stage=per_stage)
+                key = f"{VERSION}_{key0}_rf{rf}" + ("_comb" if per_stage is None else "")
+                r = cached(f"{key}_xc7", lambda hw=hw, d=design: hw.synthesize("xc7", save=False, design=d))
+                label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned, RF {rf}" + (
+                    ", 1 register per layer" if per_stage is None else "")
                 if isinstance(r, str):
                     rows.append((label, r, *[""] * 9))
                     continue
                 if r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
-                    e = cached(f"{key}_ecp5", lambda hw=hw: hw.synthesize("ecp5", save=False))
+                    e = cached(f"{key}_ecp5", lambda hw=hw, d=design: hw.synthesize("ecp5", save=False, design=d))
                     fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
                     if isinstance(e, str):
                         notes.append(f"{label} ECP5: {e}")
@@ -212,7 +219,8 @@ def main() -> None:
                              f"{r.extra.get('synth_s', 0):.0f}", ratio))
     rows += dense8_fmax()
     print(f"jet MLP 16-64-32-32-5 (+softmax); {synth.tool_version(synth.yosys())} synth_xilinx -family xc7 "
-          f"-flatten; clock 5 ns. RF 1: shared-subexpression adder graphs, a register after every adder; "
+          f"-flatten; clock 5 ns. RF 1: shared-subexpression adder graphs, a register after every "
+          f"{DEFAULT_ADDERS_PER_STAGE} adder(s) (or only per layer); "
           f"RF > 1: time-multiplexed multipliers with weight ROMs (II = RF)")
     print(format_table(rows))
     if da_version is None:

@@ -197,28 +197,41 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
         if axis not in (-1, len(shape)):
             unsupported.append((name, f"BatchNormalization over axis {axis}"))
             return None
+    if kind in PLAIN_LAYERS:
         ws = {w.path.split("/")[-1]: np.asarray(w.numpy() if hasattr(w, "numpy") else w, dtype=np.float64)
               for w in layer.weights}
+        return add_plain_layer(g, kind, name, src, cfg, ws, source)
+    unsupported.append((name, kind))
+    return None
+
+
+PLAIN_LAYERS = ("BatchNormalization", "Dropout", "Flatten", "Reshape")
+
+
+def add_plain_layer(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any], ws: dict[str, Any],
+                    source: str) -> str:
+    """A layer of :data:`PLAIN_LAYERS` (Keras config ``cfg``, weights ``ws`` by name), shared by the Keras and
+    the QKeras-file frontends."""
+    shape = g[src].shape
+    if kind == "BatchNormalization":
         n = shape[-1]
         gamma, beta = ws.get("gamma", np.ones(n)), ws.get("beta", np.zeros(n))
-        scale = gamma / np.sqrt(ws["moving_variance"] + float(cfg.get("epsilon", 1e-3)))
-        shift = beta - ws["moving_mean"] * scale
-        g.add(Node(name, "scale_shift", [src], shape, weights={"scale": scale, "shift": shift}, source=source))
-        return name
+        scale = np.asarray(gamma, dtype=np.float64) / np.sqrt(np.asarray(ws["moving_variance"], dtype=np.float64)
+                                                              + float(cfg.get("epsilon", 1e-3)))
+        shift = np.asarray(beta, dtype=np.float64) - np.asarray(ws["moving_mean"], dtype=np.float64) * scale
+        return g.add(Node(name, "scale_shift", [src], shape, weights={"scale": scale, "shift": shift},
+                          source=source)).name
     if kind == "Dropout":
         return g.add(Node(name, "dropout", [src], shape, source=source)).name
     if kind == "Flatten":
         return g.add(Node(name, "flatten", [src], (int(np.prod(shape)),), source=source)).name
-    if kind == "Reshape":
-        target = tuple(int(d) for d in cfg["target_shape"])
-        if -1 in target:
-            known = int(np.prod([d for d in target if d != -1]))
-            target = tuple(int(np.prod(shape)) // known if d == -1 else d for d in target)
-        if int(np.prod(target)) != int(np.prod(shape)):
-            raise ShapeError(f"Reshape {name!r}: cannot reshape {shape} to {target}")
-        return g.add(Node(name, "reshape", [src], target, source=source)).name
-    unsupported.append((name, kind))
-    return None
+    target = tuple(int(d) for d in cfg["target_shape"])  # Reshape
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        target = tuple(int(np.prod(shape)) // known if d == -1 else d for d in target)
+    if int(np.prod(target)) != int(np.prod(shape)):
+        raise ShapeError(f"Reshape {name!r}: cannot reshape {shape} to {target}")
+    return g.add(Node(name, "reshape", [src], target, source=source)).name
 
 
 def _add_act(g: Graph, name: str, op: str, src: str, attrs: dict[str, Any], source: str) -> str:

@@ -39,7 +39,9 @@ from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends.keras import (
     ACTIVATIONS,
+    PLAIN_LAYERS,
     Rejected,
+    add_plain_layer,
     check_model_file,
     exact_weight_type,
     known_type,
@@ -287,20 +289,8 @@ def _layer(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, np.ndarray], 
         return _activation(g, name, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
     if kind in ("QActivation", "Activation"):
         return _activation(g, src, cfg["activation"], name, source)
-    if kind == "BatchNormalization":
-        n = shape[-1]
-        scale = ws.get("gamma", np.ones(n)) / np.sqrt(ws["moving_variance"] + float(cfg.get("epsilon", 1e-3)))
-        shift = ws.get("beta", np.zeros(n)) - ws["moving_mean"] * scale
-        g.add(Node(name, "scale_shift", [src], shape, weights={"scale": scale.astype(np.float64),
-                                                              "shift": shift.astype(np.float64)}, source=source))
-        return name
-    if kind == "Dropout":
-        return g.add(Node(name, "dropout", [src], shape, source=source)).name
-    if kind == "Flatten":
-        return g.add(Node(name, "flatten", [src], (int(np.prod(shape)),), source=source)).name
-    if kind == "Reshape":
-        target = tuple(int(d) for d in cfg["target_shape"])
-        return g.add(Node(name, "reshape", [src], target, source=source)).name
+    if kind in PLAIN_LAYERS:
+        return add_plain_layer(g, kind, name, src, cfg, ws, source)
     raise Rejected("layer type not supported")
 
 
