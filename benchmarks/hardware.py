@@ -185,7 +185,7 @@ def main() -> None:
                 d = cached(f"{key0}_da4ml_xc7", lambda hw=hw: da4ml_synth(hw))
                 dlabel = f"da4ml {bits}-bit, {int(frac * 100)}% pruned"
                 if isinstance(d, str):
-                    rows.append((dlabel, d, *[""] * 9))
+                    rows.append((dlabel, d.splitlines()[0][:60], *[""] * 9))
                 else:
                     base = cost(d)
                     rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))),
@@ -203,9 +203,11 @@ def main() -> None:
                 label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned, RF {rf}" + (
                     ", 1 register per layer" if per_stage is None else "")
                 if isinstance(r, str):
-                    rows.append((label, r, *[""] * 9))
+                    rows.append((label, r.splitlines()[0][:60], *[""] * 9))
                     continue
-                if r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
+                if per_stage is None:
+                    fmax = "-"  # one register per layer: not the configuration to clock fast
+                elif r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
                     e = cached(f"{key}_ecp5", lambda hw=hw, d=design: hw.synthesize("ecp5", save=False, design=d))
                     fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
                     if isinstance(e, str):

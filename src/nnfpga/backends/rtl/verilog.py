@@ -420,9 +420,10 @@ class Arith:
             return Val.constant(a.lo << s)
         return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}")
 
-    # Products are written as unsigned products of the operands' two's-complement images at the result width:
-    # the low ``w`` bits of a product do not depend on signedness, and Verilator 5.006 was seen to get
-    # ``$signed(a) * $signed({1'b0, b})`` (operands of different widths) wrong.
+    # Products are signed products of operands both extended to the result width ``w`` (sign- or zero-extended
+    # by their own signedness): Verilator 5.006 was seen to get ``$signed(a) * $signed({1'b0, b})`` (operands of
+    # different widths) wrong, and signed cells let Yosys narrow the multiplier back to the operands' real
+    # widths (one DSP48 per 16x16 product; an unsigned w x w product took two).
     def mul_const(self, a: Val, c: int, hint: str) -> Val:
         """``a * c`` for an integer constant ``c`` (shifts for powers of two, else a constant multiplier)."""
         if c == 0 or a.const is not None:
@@ -433,7 +434,7 @@ class Arith:
             return s if c > 0 else self.neg(s, hint + "n")
         lo, hi = sorted((c * a.lo, c * a.hi))
         cw = signed_width(c)
-        return self.wire(hint, lo, hi, lambda w: f"{a.ext(w)} * {literal(c, w)}", min_width=max(a.swidth, cw))
+        return self.wire(hint, lo, hi, lambda w: f"$signed({a.ext(w)}) * {slit(c, w)}", min_width=max(a.swidth, cw))
 
     def mul(self, a: Val, b: Val, hint: str) -> Val:
         """Exact product of two variables (or a constant and a variable)."""
@@ -442,7 +443,7 @@ class Arith:
         if a.const is not None:
             return self.mul_const(b, a.const, hint)
         ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        return self.wire(hint, min(ends), max(ends), lambda w: f"{a.ext(w)} * {b.ext(w)}",
+        return self.wire(hint, min(ends), max(ends), lambda w: f"$signed({a.ext(w)}) * $signed({b.ext(w)})",
                          min_width=max(a.swidth, b.swidth))
 
     def mux(self, cond: str, a: Val, b: Val, hint: str) -> Val:
