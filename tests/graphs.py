@@ -45,3 +45,13 @@ def randomize_batchnorm(layer: Any, rng: np.random.Generator) -> None:
         "moving_variance": lambda n: rng.uniform(0.3, 3.0, n),
     }
     layer.set_weights([values[w.path.split("/")[-1]](w.shape[0]) for w in layer.weights])
+
+
+def randomize_torch_batchnorm(bn: Any, weight_hi: float = 2.0) -> None:
+    """Give a torch BatchNorm1d non-trivial running statistics and scale (in place, torch's own RNG)."""
+    import torch
+
+    with torch.no_grad():
+        bn.running_mean.normal_(0.0, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, weight_hi)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nnfpga
+from graphs import randomize_torch_batchnorm
 from nnfpga.errors import ModelLoadError, UnsupportedLayerError
 from nnfpga.frontends.onnx import graph_from_onnx
 from tooling import gxx, require
@@ -142,10 +143,7 @@ class _ViewNet:  # built lazily: torch is optional
 
         torch.manual_seed(3)
         net = Net()
-        with torch.no_grad():
-            net.bn.running_mean.normal_(0.0, 0.5)
-            net.bn.running_var.uniform_(0.5, 2.0)
-            net.bn.weight.uniform_(0.5, 1.5)
+        randomize_torch_batchnorm(net.bn, weight_hi=1.5)
         return net.eval()
 
 

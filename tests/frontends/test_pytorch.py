@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnfpga
-from graphs import randomize_batchnorm
+from graphs import randomize_batchnorm, randomize_torch_batchnorm
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends.pytorch import graph_from_pytorch
 from tooling import gxx, require
@@ -137,10 +137,7 @@ class Custom(nn.Module):
 def test_functional_forward_and_batchnorm() -> None:
     torch.manual_seed(0)
     m = Custom()
-    with torch.no_grad():
-        m.bn.running_mean.normal_(0, 0.5)
-        m.bn.running_var.uniform_(0.5, 2.0)
-        m.bn.weight.uniform_(0.5, 2.0)
+    randomize_torch_batchnorm(m.bn)
     m.train()
     g = nnfpga.graph_from_pytorch_model(m, (2, 3))
     assert m.training  # converted in eval mode, then given back as it was
