@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp-install
 TOOLS_STAMP := $(VENV)/.stamp-tools
 
-.PHONY: setup tools demo test test-fast lint bench fuzz clean
+.PHONY: setup tools demo test test-fast lint bench bench-hardware fuzz clean
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -42,6 +42,11 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/emulate.py
+
+# Yosys/nextpnr cost of the jet MLP beside da4ml (about 45 min on 2 cores the first time; rows are cached)
+bench-hardware: setup
+	$(PY) -m pip install -q 'da4ml==0.6.0'
+	$(PY) benchmarks/hardware.py $(ARGS)
 
 # Differential fuzzing beyond the suite's corpus (failing cases go to tests/fuzz/regressions/):
 #   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl]

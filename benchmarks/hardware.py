@@ -32,7 +32,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import nnfpga
 from nnfpga.backends.rtl import synth
 from nnfpga.backends.rtl.lower import DEFAULT_ADDERS_PER_STAGE, build_design
-from nnfpga.examples import load_example
+from nnfpga.examples import load_example, prune_dense
 from nnfpga.model import format_table
 from nnfpga.reports import HardwareReport
 
@@ -41,20 +41,11 @@ PRUNING = (0.0, 0.75)
 # (ReuseFactor, adders between registers inside a layer): the default pipelining, the adder graphs with only a
 # register per layer (the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
 VARIANTS = ((1, DEFAULT_ADDERS_PER_STAGE), (1, None), (2, DEFAULT_ADDERS_PER_STAGE), (4, DEFAULT_ADDERS_PER_STAGE))
-VERSION = "v2"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
+VERSION = "v3"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
 DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here
 CACHE = Path(__file__).with_name(".hardware-cache")
-
-
-def prune(model, fraction: float):
-    for layer in model.layers:
-        if type(layer).__name__ == "Dense" and fraction > 0:
-            kernel, *rest = layer.get_weights()
-            cut = np.quantile(np.abs(kernel), fraction)
-            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
-    return model
 
 
 def cached(key: str, fn) -> HardwareReport | str:
@@ -175,7 +166,7 @@ def main() -> None:
     for bits in bits_list:
         for frac in PRUNING:
             model, _, _ = load_example()
-            prune(model, frac)
+            prune_dense(model, frac)
             base = None
             key0 = f"jet{bits}_p{int(frac * 100)}"
             if da_version is not None:

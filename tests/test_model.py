@@ -100,7 +100,8 @@ def test_chunked_runs_equal_one_run(tiny_mlp: Any, X: np.ndarray) -> None:
     assert {k: (o.count, o.total) for k, o in hw.last_stats.overflow.items()} == stats
     for name, lt in trace.items():
         np.testing.assert_array_equal(lt.fixed, chunked_trace[name].fixed)
-        np.testing.assert_array_equal(lt.float, chunked_trace[name].float)
+        # the float reference is BLAS float64: the batch size may pick another kernel (last-bit differences)
+        np.testing.assert_allclose(lt.float, chunked_trace[name].float, rtol=1e-12, atol=1e-12)
         assert lt.overflow == chunked_trace[name].overflow
 
 

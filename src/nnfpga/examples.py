@@ -5,6 +5,8 @@
   :func:`nnfpga.datasets.make_jets`.
 * :func:`train_mnist_mlp`: a 784 -> 128 -> 128 -> 128 -> 10 MLP trained on the 5000
   offline MNIST digits from :func:`nnfpga.datasets.load_mnist_5k`.
+* :func:`prune_dense`: zero the smallest weights of every Dense kernel (magnitude pruning, as in the
+  pruning rows of ``benchmarks/hardware.py``).
 * :func:`load_example`: the trained jet MLP with its test set, read from the
   bundled ``examples/jet_mlp.keras`` when present, trained (15-30 s on two CPU cores) otherwise.
 
@@ -32,6 +34,7 @@ __all__ = [
     "build_mnist_mlp",
     "jet_norm_path",
     "load_example",
+    "prune_dense",
     "train_jet_mlp",
     "train_mnist_mlp",
 ]
@@ -261,3 +264,21 @@ def load_example(path: str | os.PathLike[str] | None = None) -> tuple[keras.Mode
     X_test, _, _ = standardize(X_test, mean, std)
     model = keras.models.load_model(p, compile=False)
     return model, X_test, y_test
+
+
+def prune_dense(model: keras.Model, fraction: float) -> keras.Model:
+    """Set the smallest-magnitude ``fraction`` (0 <= fraction < 1) of every Dense kernel of a Keras model to
+    zero, in place (the biases are kept); returns the model. Zero weights cost no multiplier in either backend.
+    """
+    if not 0.0 <= fraction < 1.0:
+        from nnfpga.errors import ConfigError
+
+        raise ConfigError(f"prune_dense: fraction must be in [0, 1), got {fraction!r}")
+    if fraction == 0.0:
+        return model
+    for layer in model.layers:
+        if type(layer).__name__ == "Dense":
+            kernel, *rest = layer.get_weights()
+            cut = np.quantile(np.abs(kernel), fraction)
+            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
+    return model

@@ -12,7 +12,7 @@ import pytest
 import nnfpga
 from backends.hls.conftest import all_activations_model, random_config
 from nnfpga.backends.hls.csim import ToolError
-from nnfpga.backends.rtl import build_design, rtl_files, simulate
+from nnfpga.backends.rtl import build_design, reuse, rtl_files, simulate
 from nnfpga.errors import ConfigError, EmulationError, ToolNotFoundError
 from nnfpga.examples import DEFAULT_JET_MODEL
 
@@ -53,7 +53,7 @@ def test_header_documents_ports_and_latency(jet_files):
                  "in_data[16*i +: 16]", "ap_fixed<16,6>, value = m * 2^-10 (two's complement)",
                  "out_data[16*j +: 16]", "ap_ufixed<16,1>, value = m * 2^-15 (unsigned)", "II = 1",
                  f"latency {d.latency} clock cycle(s)",
-                 f"fc1          dense        1 stage(s) + {d.inner['fc1']} inside its adder graph"):
+                 f"fc1          dense        1 stage(s) + {d.inner['fc1']} inside the layer"):
         assert text in head, text
     ports = top[top.index("module jet ("): top.index(");")]
     for decl in ("input  wire         clk", "input  wire         rst", "input  wire         in_valid",
@@ -61,8 +61,8 @@ def test_header_documents_ports_and_latency(jet_files):
         assert decl in ports, decl
     # the layer named 'output' (a Verilog keyword) gets a valid identifier; zero weights generate nothing
     assert "output__" in top and "wire output " not in top
-    # 5 layer registers, the valid pipeline, and one block of registers inside each Dense's adder graph
-    assert top.count("always @(posedge clk)") == 6 + 4
+    # 5 layer registers, the valid pipeline, one block of registers inside each Dense's adder graph, 4 in softmax
+    assert top.count("always @(posedge clk)") == 6 + 4 + 4
 
 
 def test_zero_weights_generate_no_logic():
@@ -84,6 +84,31 @@ def test_zero_weights_generate_no_logic():
     products = re.findall(r"wire \[\d+:0\] fc1_m(\d+)_(\d+) =", top)  # one per weight other than 0, +-1
     assert len(products) == np.count_nonzero(np.abs(wm) > 1) <= 15 * 63
     assert all(abs(wm[int(i), int(j)]) > 1 for i, j in products)
+
+
+def test_reuse_plan_packs_pruned_weights():
+    """ReuseFactor R: full slots keep their shared input multiplexer; an output's scattered nonzero weights
+    are packed R to a multiplier when that saves multipliers; a dense layer is exactly its slots."""
+    assert reuse.plan([[1, 2]] * 8, 4) == [[(0, 1, 2, 3), (4, 5, 6, 7)]] * 2
+    w = [[0] * 3 for _ in range(8)]
+    for i in (0, 1, 2, 3):  # output 0: slot 0 full
+        w[i][0] = 1
+    for i in (1, 6):  # output 1: two part-filled slots -> one packed multiplier
+        w[i][1] = -3
+    w[5][2] = 7  # output 2: one weight: stays in its slot (packing saves nothing)
+    assert reuse.plan(w, 4) == [[(0, 1, 2, 3)], [(1, 6, None, None)], [(None, 5, None, None)]]
+    top = build_design(_graph_with_kernel(np.array(w, dtype=float)), "rf", adders_per_stage=None).modules[0].render()
+    assert top.count("_pk") and "// inputs 1, 6, -, -" in top  # one multiplexer of its own
+
+
+def _graph_with_kernel(kernel: np.ndarray):
+    import keras
+
+    n_in, n_out = kernel.shape
+    model = keras.Sequential([keras.Input((n_in,)), keras.layers.Dense(n_out, name="fc")])
+    model.layers[0].set_weights([kernel, np.zeros(n_out)])
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_reuse_factor=4)
+    return nnfpga.convert_from_keras_model(model, hls_config=cfg).graph
 
 
 def test_pipeline_stages_attribute_and_override():

@@ -11,11 +11,11 @@ import nnfpga
 from backends.hls.conftest import all_activations_model, edge_inputs, random_config
 from backends.rtl.helpers import emulate_mantissas, in_out_types, mixed_mantissas
 from graphs import chain
-from nnfpga.backends.rtl import sim
+from nnfpga.backends.rtl import reuse, sim
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
 from nnfpga.backends.rtl.verilog import Arith, Module, Val
-from nnfpga.examples import DEFAULT_JET_MODEL, load_example
+from nnfpga.examples import DEFAULT_JET_MODEL, load_example, prune_dense
 from nnfpga.fixed import FixedType, requantize, to_float
 from nnfpga.fixed.types import OVERFLOW_MODES, ROUNDING_MODES
 from nnfpga.passes import infer_types
@@ -46,6 +46,7 @@ def test_jet_mlp_default_config(verilator_exe, rtl_cache):
     latency, _ = assert_bit_exact(hw, m, rtl_cache)  # shared-subexpression adder graphs, 2 adders per stage
     inner = build_design(hw.graph, "jet", prep=hw.interpreter.prep).inner
     assert latency == 5 + sum(inner.values()) and all(inner[n] >= 3 for n in ("fc1", "fc2", "fc3", "output"))
+    assert inner["softmax"] == 4  # registers after its maximum, exp ROMs, exp products and 1/sum
     # the build is cached per source hash: a second run does not rebuild
     y, _, _ = sim.simulate(hw, m[:100], cache_dir=rtl_cache)
     assert sim.build.cached and (y == emulate_mantissas(hw, m[:100])).all()
@@ -85,8 +86,26 @@ def test_jet_mlp_reuse_factor_4(verilator_exe, rtl_cache, bits):
     m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
     latency, ii = assert_bit_exact(hw, m, rtl_cache, idle_seed=5)
     design = build_design(hw.graph, "jet8rf4", prep=hw.interpreter.prep)
-    assert ii == 4 and design.inner == {**design.inner, "fc1": 5, "fc2": 5, "fc3": 5, "output": 5}
-    assert latency == 5 + 4 * 5
+    assert ii == 4 and design.inner == {**design.inner, "fc1": 5, "fc2": 5, "fc3": 5, "output": 5, "softmax": 4}
+    assert latency == 5 + 4 * 5 + 4
+
+
+def test_jet_mlp_pruned_reuse_factor_4(verilator_exe, rtl_cache):
+    """75 % of the weights pruned, ReuseFactor 4: the nonzero weights packed 4 to a multiplier, each packed
+    multiplier with an input multiplexer of its own (8-bit, calibrated)."""
+    model, x_test, _ = load_example()
+    prune_dense(model, 0.75)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_reuse_factor=4,
+                                         default_precision="ap_fixed<8,3>", calibration_data=x_test[:5000])
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="jet8p75")
+    plans = [reuse.plan(np.asarray(hw.interpreter.prep[n]["wm"]).tolist(), 4) for n in ("fc1", "fc2", "fc3")]
+    packed = [s for p in plans for out in p for s in out if reuse._slot_of(s, 4) is None]
+    assert len(packed) > 100
+    tin, _ = in_out_types(hw.graph)
+    rng = np.random.default_rng(6)
+    m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
+    latency, ii = assert_bit_exact(hw, m, rtl_cache, idle_seed=7)
+    assert (latency, ii) == (5 + 4 * 5 + 4, 4)
 
 
 def test_random_model_mixed_reuse_factors(verilator_exe, rtl_cache):
@@ -176,7 +195,8 @@ def test_hand_built_graph_wrapping_and_wide_accumulators(verilator_exe, rtl_cach
     m = mixed_mantissas(rng.normal(0, 4, (N, 6)), tin, N, rng)
     latency, _ = assert_bit_exact(hw, m, rtl_cache, adders_per_stage=1)
     inner = build_design(g, "hand", prep=prep, adders_per_stage=1).inner
-    assert latency == 1 + 2 + 1 + 1 + 1 + inner["fc_wrap"] + inner["fc_sat"]  # x, fc_wrap (2), bn, fc_sat, sm
+    assert inner["sm"] == 4
+    assert latency == 1 + 2 + 1 + 1 + 1 + inner["fc_wrap"] + inner["fc_sat"] + 4  # x, fc_wrap (2), bn, fc_sat, sm
     latency, _ = assert_bit_exact(hw, m, rtl_cache, multipliers="operator", adders_per_stage=None)
     assert latency == 1 + 2 + 1 + 1 + 1
 

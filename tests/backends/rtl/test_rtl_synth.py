@@ -13,9 +13,10 @@ import pytest
 
 import nnfpga
 from nnfpga.backends.hls.csim import ToolError
-from nnfpga.backends.rtl import synth
+from nnfpga.backends.rtl import reuse, synth
 from nnfpga.backends.rtl.lower import build_design
 from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
+from nnfpga.examples import DEFAULT_JET_MODEL, prune_dense
 from nnfpga.reports import HardwareReport
 from tooling import require
 
@@ -41,16 +42,6 @@ def nextpnr_exe() -> str:
 def convert(model: Any, out: Path, precision: str = P8, **kw: Any) -> nnfpga.HWModel:
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=precision)
     return nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=out, backend="verilog", **kw)
-
-
-def prune(model: Any, fraction: float) -> Any:
-    """Zero the smallest-magnitude ``fraction`` of every Dense kernel (in place); returns the model."""
-    for layer in model.layers:
-        if type(layer).__name__ == "Dense":
-            kernel, *rest = layer.get_weights()
-            cut = np.quantile(np.abs(kernel), fraction)
-            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +170,7 @@ def test_small_layer_xc7_cell_counts_and_cli(tmp_path: Path, keras: Any, build: 
 @pytest.mark.tools
 @pytest.mark.slow
 def test_mlp_8bit_and_75_percent_pruning(tmp_path: Path, mlp: Any, yosys_exe: str) -> None:
-    hw_dense, hw_pruned = convert(mlp(), tmp_path / "dense"), convert(prune(mlp(), 0.75), tmp_path / "pruned")
+    hw_dense, hw_pruned = convert(mlp(), tmp_path / "dense"), convert(prune_dense(mlp(), 0.75), tmp_path / "pruned")
     dense, pruned = hw_dense.synthesize(progress=False), hw_pruned.synthesize(progress=False)
     assert dense.latency_cycles == build_design(hw_dense.graph).latency > 3 and dense.ii == 1
     assert pruned.latency_cycles == build_design(hw_pruned.graph).latency
@@ -189,23 +180,57 @@ def test_mlp_8bit_and_75_percent_pruning(tmp_path: Path, mlp: Any, yosys_exe: st
     assert cost["pruned"] < 0.5 * cost["dense"], (cost, dense, pruned)
 
 
+@pytest.fixture(scope="module")
+def jet_rf4(keras: Any, tmp_path_factory: pytest.TempPathFactory, yosys_exe: str):
+    """The full jet MLP (16-64-32-32-5 + softmax) at ReuseFactor 4, synthesized for xc7 once per (precision,
+    pruned fraction): (HWModel, report). ReuseFactor 4 needs a quarter of the multipliers (~1-2 min each); the
+    ReuseFactor 1 adder graphs take 4-9 min each, so they are in benchmarks/hardware.py."""
+    done: dict[tuple[str, float], tuple[nnfpga.HWModel, HardwareReport]] = {}
+
+    def get(precision: str, fraction: float = 0.0) -> tuple[nnfpga.HWModel, HardwareReport]:
+        if (precision, fraction) not in done:
+            model = prune_dense(keras.models.load_model(DEFAULT_JET_MODEL, compile=False), fraction)
+            cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=precision,
+                                                 default_reuse_factor=4)
+            hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
+                                                 output_dir=tmp_path_factory.mktemp("jet") / "prj")
+            done[precision, fraction] = hw, hw.synthesize(progress=False)
+        return done[precision, fraction]
+
+    return get
+
+
+def _multipliers(hw: nnfpga.HWModel) -> tuple[int, int]:
+    """(nonzero weights, multipliers of the ReuseFactor design) over the jet MLP's Dense layers."""
+    prep = hw.interpreter.prep
+    wms = [np.asarray(prep[n]["wm"]) for n in ("fc1", "fc2", "fc3", "output")]
+    return (sum(int(np.count_nonzero(w)) for w in wms),
+            sum(len(s) for w in wms for s in reuse.plan(w.tolist(), 4)))
+
+
 @pytest.mark.tools
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["ap_fixed<8,3>", "ap_fixed<16,6>"])
-def test_jet_mlp_synthesis_with_reuse_factor_4(tmp_path: Path, precision: str, yosys_exe: str) -> None:
-    """The full jet MLP (16-64-32-32-5 + softmax) at 8 and 16 bits, ReuseFactor 4 (1,068 multipliers instead
-    of 4,256; ~1-2 min each). The ReuseFactor 1 adder graphs take 4-9 min each: benchmarks/hardware.py."""
-    from nnfpga.examples import DEFAULT_JET_MODEL
-
-    cfg = nnfpga.config_from_keras_model(str(DEFAULT_JET_MODEL), granularity="name", default_precision=precision,
-                                         default_reuse_factor=4)
-    hw = nnfpga.convert_from_keras_model(str(DEFAULT_JET_MODEL), hls_config=cfg, output_dir=tmp_path / "prj",
-                                         backend="verilog", project_name="jet")
-    r = hw.synthesize(progress=False)
+def test_jet_mlp_synthesis_with_reuse_factor_4(precision: str, jet_rf4: Any) -> None:
+    hw, r = jet_rf4(precision)
     design = build_design(hw.graph, "jet", prep=hw.interpreter.prep)
-    assert r.latency_cycles == design.latency == 5 + 4 * 5 and r.ii == design.ii == 4
-    n_mult = sum(int(np.count_nonzero(hw.interpreter.prep[n]["wm"])) for n in ("fc1", "fc2", "fc3", "output"))
-    assert 500 < r.dsp <= n_mult / 4 + 200 and r.lut > 5000 and r.ff > 1000  # multipliers shared 4 ways
+    assert r.latency_cycles == design.latency == 5 + 4 * 5 + 4 and r.ii == design.ii == 4
+    nonzero, mults = _multipliers(hw)
+    assert mults <= (16 * 64 + 64 * 32 + 32 * 32 + 32 * 5) // 4 and nonzero > 3500
+    assert 500 < r.dsp <= mults + 200 and r.lut > 5000 and r.ff > 1000  # multipliers shared 4 ways
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_jet_mlp_75_percent_pruning_lowers_cost(jet_rf4: Any) -> None:
+    """Pruning 75 % of the jet MLP's weights: the ReuseFactor 4 design packs the nonzero weights, 4 to a
+    multiplier, so it needs about a quarter of the multipliers and far less LUT + 55*DSP."""
+    (_, dense), (hw75, pruned) = jet_rf4("ap_fixed<8,3>"), jet_rf4("ap_fixed<8,3>", 0.75)
+    nonzero, mults = _multipliers(hw75)
+    assert nonzero < 0.26 * 4256 and mults <= nonzero / 4 + 133  # at most one part-filled multiplier per output
+    assert pruned.latency_cycles == dense.latency_cycles and pruned.ii == dense.ii == 4
+    cost = {k: r.lut + 55 * r.dsp for k, r in (("dense", dense), ("pruned", pruned))}
+    assert 0 < pruned.dsp < 0.4 * dense.dsp and cost["pruned"] < 0.4 * cost["dense"], (cost, dense, pruned)
 
 
 @pytest.mark.tools

@@ -3,9 +3,9 @@
 Every layer becomes combinational logic on integer mantissas (see :mod:`nnfpga.backends.rtl.verilog`), built
 from the constants the op's own ``prepare`` returns, followed by ``pipeline_stages`` registers (node attribute;
 default 1 for Dense, ScaleShift and table layers, 0 otherwise), plus the registers a Dense places inside its
-adder graph. A valid bit travels through a shift register of the same length, so the design takes one input
-vector per clock (II = 1; a Dense with ReuseFactor R > 1 takes one every R clocks, see
-:mod:`~nnfpga.backends.rtl.reuse`) and its latency is the total number of registers on the path.
+adder graph and a softmax between its steps. A valid bit travels through a shift register of the same length,
+so the design takes one input vector per clock (II = 1; a Dense with ReuseFactor R > 1 takes one every R
+clocks, see :mod:`~nnfpga.backends.rtl.reuse`) and its latency is the total number of registers on the path.
 
 Per op (semantics: :mod:`nnfpga.ops`):
 - Dense (node attribute ``multipliers``): by default ``"shared"``, the weight matrix as a graph of exact
@@ -19,7 +19,8 @@ Per op (semantics: :mod:`nnfpga.ops`):
 - Sigmoid, tanh, ELU: the same table index arithmetic (a bit slice, a constant subtraction, a clamp) addressing
   a ROM that holds the table entries already cast to the result type.
 - Softmax: maximum tree, differences, two exp ROMs and their product cast to the exp type, exact sum, the
-  inverse ROM, products cast to the result type.
+  inverse ROM, products cast to the result type; with ``adders_per_stage`` set (the default), a register
+  after the maximum, the ROMs, the exp products and the inverse ROM (4 cycles inside the layer).
 - Flatten, Reshape, Dropout: wiring.
 """
 
@@ -243,7 +244,7 @@ def header_comment(graph: Graph, d: Design) -> str:
         inner = d.inner.get(node.name, 0)
         if d.stages[node.name] or inner:
             lines.append(f"  {node.name:<{width}}  {node.op:<12} {d.stages[node.name]} stage(s)"
-                         + (f" + {inner} inside its adder graph" if inner else ""))
+                         + (f" + {inner} inside the layer" if inner else ""))
     return "\n".join(lines)
 
 
@@ -521,6 +522,27 @@ def _low_bits(c: Ctx, v: Val, n: int, hint: str) -> Val:
     return Val.of(c.ar.m.wire(hint, n, v.ext(n)), n, False, max(v.lo, 0), min(v.hi, (1 << n) - 1))
 
 
+SOFTMAX_STAGES = 4  # registers inside a pipelined softmax: after the maximum, the exp ROMs, their products, 1/sum
+
+
+def _stage(c: Ctx, vals: list[Val], hint: str) -> list[Val]:
+    """A register after each of ``vals`` (constants pass through) when the layer is pipelined inside
+    (``adders_per_stage`` not None); else ``vals`` as they are."""
+    if c.per_stage is None:
+        return vals
+    body, out = [], []
+    for i, v in enumerate(vals):
+        if v.const is not None:
+            out.append(v)
+            continue
+        reg = c.ar.m.reg(c.name(f"{hint}{i}"), v.width)
+        body.append(NonBlocking(reg, v.expr))
+        out.append(Val.of(reg, v.width, v.signed, v.lo, v.hi))
+    if body:
+        c.ar.m.always(body, clock="clk")
+    return out
+
+
 @lowering("softmax")
 def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
     te, ti, tr = node.types["exp_table"], node.types["inv_table"], node.types["result"]
@@ -545,8 +567,8 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
                    for i in range(0, len(level) - 1, 2)]
             level = nxt + ([level[-1]] if len(level) % 2 else [])
             lvl += 1
-        mx = level[0]
-        es = []
+        mx, *row = _stage(c, [level[0], *row], f"{h}xq")
+        e1s, e2s = [], []
         for j, x in enumerate(row):
             span = max(mx.hi - x.lo, 0)
             # max - x >= 0, exact in span's width (computed modulo 2**width)
@@ -555,13 +577,17 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
                             c.name(f"{h}jc{j}"))
             kf = _low_bits(c, c.ar.floor_shift(negd, tx.frac + prep["fine_log2"], c.name(f"{h}df{j}")), fine_bits,
                            c.name(f"{h}kf{j}"))
-            e1 = c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}"))
-            e2 = c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}"))
-            es.append(c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}"))
+            e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
+            e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
+        e12 = _stage(c, e1s + e2s, f"{h}eq")
+        es = [c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}")
+              for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
+        es = _stage(c, es, f"{h}esq")
         s = adder_tree(c.ar, es, c.name(f"{h}sum"))
         t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep["inv_step_log2"], c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
-        inv = c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv"))
+        inv, *es = _stage(c, [c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq")
         for j, e in enumerate(es):
             out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
+    c.cycles = SOFTMAX_STAGES if c.per_stage is not None else 0
     return out

@@ -54,8 +54,9 @@ DSP_CELLS = ("DSP48E1", "DSP48E2", "MULT18X18D")
 BRAM18 = {"RAMB18E1": 1, "RAMB36E1": 2, "RAMB18E2": 1, "RAMB36E2": 2, "DP16KD": 1}
 CARRY_CELLS = ("CARRY4", "CARRY8", "CCU2C")
 EXTRA_CELLS = {"MUXF7": "muxf7", "MUXF8": "muxf8", "SRL16E": "srl", "SRLC32E": "srl", "PFUMX": "pfumx",
-               "L6MUX21": "l6mux", "ALU54B": "alu54b", "TRELLIS_DPR16X4": "lutram", "RAM32M": "lutram",
-               "RAM64M": "lutram"}
+               "L6MUX21": "l6mux", "ALU54B": "alu54b", "TRELLIS_DPR16X4": "lutram",
+               **{c: "lutram" for c in ("RAM32M", "RAM64M", "RAM32M16", "RAM64M8", "RAM32X1D", "RAM64X1D",
+                                        "RAM128X1D", "RAM32X1S", "RAM64X1S", "RAM128X1S", "RAM256X1S")}}
 
 
 def _render(template: str, **context: Any) -> str:
