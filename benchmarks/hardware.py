@@ -41,7 +41,7 @@ PRUNING = (0.0, 0.75)
 # (ReuseFactor, adders between registers inside a layer): the default pipelining, the adder graphs with only a
 # register per layer (the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
 VARIANTS = ((1, DEFAULT_ADDERS_PER_STAGE), (1, None), (2, DEFAULT_ADDERS_PER_STAGE), (4, DEFAULT_ADDERS_PER_STAGE))
-VERSION = "v3"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
+VERSION = "v4"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
 DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here

@@ -46,7 +46,7 @@ def test_jet_mlp_default_config(verilator_exe, rtl_cache):
     latency, _ = assert_bit_exact(hw, m, rtl_cache)  # shared-subexpression adder graphs, 2 adders per stage
     inner = build_design(hw.graph, "jet", prep=hw.interpreter.prep).inner
     assert latency == 5 + sum(inner.values()) and all(inner[n] >= 3 for n in ("fc1", "fc2", "fc3", "output"))
-    assert inner["softmax"] == 4  # registers after its maximum, exp ROMs, exp products and 1/sum
+    assert inner["softmax"] == 3 + 5  # after each of its 3 maximum levels and the products, 2 after each ROM
     # the build is cached per source hash: a second run does not rebuild
     y, _, _ = sim.simulate(hw, m[:100], cache_dir=rtl_cache)
     assert sim.build.cached and (y == emulate_mantissas(hw, m[:100])).all()
@@ -86,8 +86,8 @@ def test_jet_mlp_reuse_factor_4(verilator_exe, rtl_cache, bits):
     m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
     latency, ii = assert_bit_exact(hw, m, rtl_cache, idle_seed=5)
     design = build_design(hw.graph, "jet8rf4", prep=hw.interpreter.prep)
-    assert ii == 4 and design.inner == {**design.inner, "fc1": 5, "fc2": 5, "fc3": 5, "output": 5, "softmax": 4}
-    assert latency == 5 + 4 * 5 + 4
+    assert ii == 4 and design.inner == {**design.inner, "fc1": 5, "fc2": 5, "fc3": 5, "output": 5, "softmax": 8}
+    assert latency == 5 + 4 * 5 + 8
 
 
 def test_jet_mlp_pruned_reuse_factor_4(verilator_exe, rtl_cache):
@@ -105,7 +105,7 @@ def test_jet_mlp_pruned_reuse_factor_4(verilator_exe, rtl_cache):
     rng = np.random.default_rng(6)
     m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
     latency, ii = assert_bit_exact(hw, m, rtl_cache, idle_seed=7)
-    assert (latency, ii) == (5 + 4 * 5 + 4, 4)
+    assert (latency, ii) == (5 + 4 * 5 + 8, 4)
 
 
 def test_random_model_mixed_reuse_factors(verilator_exe, rtl_cache):
@@ -195,8 +195,8 @@ def test_hand_built_graph_wrapping_and_wide_accumulators(verilator_exe, rtl_cach
     m = mixed_mantissas(rng.normal(0, 4, (N, 6)), tin, N, rng)
     latency, _ = assert_bit_exact(hw, m, rtl_cache, adders_per_stage=1)
     inner = build_design(g, "hand", prep=prep, adders_per_stage=1).inner
-    assert inner["sm"] == 4
-    assert latency == 1 + 2 + 1 + 1 + 1 + inner["fc_wrap"] + inner["fc_sat"] + 4  # x, fc_wrap (2), bn, fc_sat, sm
+    assert inner["sm"] == 2 + 5  # rows of 3: two maximum levels
+    assert latency == 1 + 2 + 1 + 1 + 1 + inner["fc_wrap"] + inner["fc_sat"] + 7  # x, fc_wrap (2), bn, fc_sat, sm
     latency, _ = assert_bit_exact(hw, m, rtl_cache, multipliers="operator", adders_per_stage=None)
     assert latency == 1 + 2 + 1 + 1 + 1
 

@@ -20,7 +20,7 @@ Per op (semantics: :mod:`nnfpga.ops`):
   a ROM that holds the table entries already cast to the result type.
 - Softmax: maximum tree, differences, two exp ROMs and their product cast to the exp type, exact sum, the
   inverse ROM, products cast to the result type; with ``adders_per_stage`` set (the default), a register
-  after the maximum, the ROMs, the exp products and the inverse ROM (4 cycles inside the layer).
+  after each level of the maximum tree and the exp products, two after the ROMs (:func:`softmax_stages`).
 - Flatten, Reshape, Dropout: wiring.
 """
 
@@ -522,7 +522,11 @@ def _low_bits(c: Ctx, v: Val, n: int, hint: str) -> Val:
     return Val.of(c.ar.m.wire(hint, n, v.ext(n)), n, False, max(v.lo, 0), min(v.hi, (1 << n) - 1))
 
 
-SOFTMAX_STAGES = 4  # registers inside a pipelined softmax: after the maximum, the exp ROMs, their products, 1/sum
+def softmax_stages(n: int) -> int:
+    """Registers inside a pipelined softmax over ``n`` values: after each level of the maximum tree (measured on
+    ECP5: ~6.5 ns each), two after the exp ROMs (a synthesizer puts large ROMs in block RAM, whose own read
+    register has a slow clock-to-out: 5.6 ns on ECP5), one after their products and two after the 1/sum ROM."""
+    return max((n - 1).bit_length(), 1) + 5
 
 
 def _stage(c: Ctx, vals: list[Val], hint: str) -> list[Val]:
@@ -562,12 +566,16 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
         h = f"g{g}_" if len(xs) > n else ""
         level = row
         lvl = 0
-        while len(level) > 1:  # maximum tree
+        while len(level) > 1:  # maximum tree, a register after each level (with the row, needed later)
             nxt = [c.ar.mux(c.ar.gt(level[i + 1], level[i]), level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
                    for i in range(0, len(level) - 1, 2)]
             level = nxt + ([level[-1]] if len(level) % 2 else [])
             lvl += 1
-        mx, *row = _stage(c, [level[0], *row], f"{h}xq")
+            staged = _stage(c, [*level, *row], f"{h}m{lvl}q")
+            level, row = staged[:len(level)], staged[len(level):]
+        if lvl == 0:
+            level, row = _stage(c, level, f"{h}m1q"), _stage(c, row, f"{h}m1q")
+        mx = level[0]
         e1s, e2s = [], []
         for j, x in enumerate(row):
             span = max(mx.hi - x.lo, 0)
@@ -579,15 +587,16 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
                            c.name(f"{h}kf{j}"))
             e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
             e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
-        e12 = _stage(c, e1s + e2s, f"{h}eq")
+        e12 = _stage(c, _stage(c, e1s + e2s, f"{h}eq"), f"{h}eqq")
         es = [c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}")
               for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
         es = _stage(c, es, f"{h}esq")
         s = adder_tree(c.ar, es, c.name(f"{h}sum"))
         t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep["inv_step_log2"], c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
-        inv, *es = _stage(c, [c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq")
+        inv, *es = _stage(c, _stage(c, [c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"),
+                          f"{h}iqq")
         for j, e in enumerate(es):
             out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
-    c.cycles = SOFTMAX_STAGES if c.per_stage is not None else 0
+    c.cycles = softmax_stages(node.shape[-1]) if c.per_stage is not None else 0
     return out
