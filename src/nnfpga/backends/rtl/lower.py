@@ -573,8 +573,8 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
             lvl += 1
             staged = _stage(c, [*level, *row], f"{h}m{lvl}q")
             level, row = staged[:len(level)], staged[len(level):]
-        if lvl == 0:
-            level, row = _stage(c, level, f"{h}m1q"), _stage(c, row, f"{h}m1q")
+        if lvl == 0:  # one value: still one register, so that the stage count is softmax_stages(n)
+            level = row = _stage(c, row, f"{h}m1q")
         mx = level[0]
         e1s, e2s = [], []
         for j, x in enumerate(row):
