@@ -20,7 +20,7 @@ Per op (semantics: :mod:`nnfpga.ops`):
   a ROM that holds the table entries already cast to the result type.
 - Softmax: maximum tree, differences, two exp ROMs and their product cast to the exp type, exact sum, the
   inverse ROM, products cast to the result type; with ``adders_per_stage`` set (the default), a register
-  after each level of the maximum tree and the exp products, two after the ROMs (:func:`softmax_stages`).
+  after each level of the maximum tree and the exp products, two after the ROMs (8 for 5 classes).
 - Flatten, Reshape, Dropout: wiring.
 """
 
@@ -522,29 +522,30 @@ def _low_bits(c: Ctx, v: Val, n: int, hint: str) -> Val:
     return Val.of(c.ar.m.wire(hint, n, v.ext(n)), n, False, max(v.lo, 0), min(v.hi, (1 << n) - 1))
 
 
-def softmax_stages(n: int) -> int:
-    """Registers inside a pipelined softmax over ``n`` values: after each level of the maximum tree (measured on
-    ECP5: ~6.5 ns each), two after the exp ROMs (a synthesizer puts large ROMs in block RAM, whose own read
-    register has a slow clock-to-out: 5.6 ns on ECP5), one after their products and two after the 1/sum ROM."""
-    return max((n - 1).bit_length(), 1) + 5
+class _Stages:
+    """Registers between a layer's steps when it is pipelined inside (``adders_per_stage`` not None), counted:
+    ``count`` is the number on each path."""
 
+    def __init__(self, c: Ctx) -> None:
+        self.c, self.count = c, 0
 
-def _stage(c: Ctx, vals: list[Val], hint: str) -> list[Val]:
-    """A register after each of ``vals`` (constants pass through) when the layer is pipelined inside
-    (``adders_per_stage`` not None); else ``vals`` as they are."""
-    if c.per_stage is None:
-        return vals
-    body, out = [], []
-    for i, v in enumerate(vals):
-        if v.const is not None:
-            out.append(v)
-            continue
-        reg = c.ar.m.reg(c.name(f"{hint}{i}"), v.width)
-        body.append(NonBlocking(reg, v.expr))
-        out.append(Val.of(reg, v.width, v.signed, v.lo, v.hi))
-    if body:
-        c.ar.m.always(body, clock="clk")
-    return out
+    def __call__(self, vals: list[Val], hint: str) -> list[Val]:
+        """A register after each of ``vals`` (constants pass through); ``vals`` as they are when not pipelined."""
+        c = self.c
+        if c.per_stage is None:
+            return vals
+        self.count += 1
+        body, out = [], []
+        for i, v in enumerate(vals):
+            if v.const is not None:
+                out.append(v)
+                continue
+            reg = c.ar.m.reg(c.name(f"{hint}{i}"), v.width)
+            body.append(NonBlocking(reg, v.expr))
+            out.append(Val.of(reg, v.width, v.signed, v.lo, v.hi))
+        if body:
+            c.ar.m.always(body, clock="clk")
+        return out
 
 
 @lowering("softmax")
@@ -564,6 +565,10 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
     for g in range(len(xs) // n):
         row = xs[g * n:(g + 1) * n]
         h = f"g{g}_" if len(xs) > n else ""
+        # registers (pipelined): after each level of the maximum tree (~6.5 ns each on ECP5), two after each
+        # ROM (a synthesizer puts large ROMs in block RAM, whose own read register has a slow clock-to-out: 5.6 ns
+        # on ECP5), one after the exp products
+        stage = _Stages(c)
         level = row
         lvl = 0
         while len(level) > 1:  # maximum tree, a register after each level (with the row, needed later)
@@ -571,10 +576,10 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
                    for i in range(0, len(level) - 1, 2)]
             level = nxt + ([level[-1]] if len(level) % 2 else [])
             lvl += 1
-            staged = _stage(c, [*level, *row], f"{h}m{lvl}q")
+            staged = stage([*level, *row], f"{h}m{lvl}q")
             level, row = staged[:len(level)], staged[len(level):]
-        if lvl == 0:  # one value: still one register, so that the stage count is softmax_stages(n)
-            level = row = _stage(c, row, f"{h}m1q")
+        if lvl == 0:  # one value: still one register
+            level = row = stage(row, f"{h}m1q")
         mx = level[0]
         e1s, e2s = [], []
         for j, x in enumerate(row):
@@ -587,16 +592,15 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
                            c.name(f"{h}kf{j}"))
             e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
             e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
-        e12 = _stage(c, _stage(c, e1s + e2s, f"{h}eq"), f"{h}eqq")
+        e12 = stage(stage(e1s + e2s, f"{h}eq"), f"{h}eqq")
         es = [c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}")
               for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
-        es = _stage(c, es, f"{h}esq")
+        es = stage(es, f"{h}esq")
         s = adder_tree(c.ar, es, c.name(f"{h}sum"))
         t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep["inv_step_log2"], c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
-        inv, *es = _stage(c, _stage(c, [c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"),
-                          f"{h}iqq")
+        inv, *es = stage(stage([c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"), f"{h}iqq")
         for j, e in enumerate(es):
             out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
-    c.cycles = softmax_stages(node.shape[-1]) if c.per_stage is not None else 0
+        c.cycles = stage.count  # the same for every row
     return out
