@@ -157,7 +157,8 @@ def test_unknown_layer_name_suggests() -> None:
 def test_unknown_layer_type_suggests() -> None:
     msg = apply_err({"LayerType": {"Dens": {}}})
     assert msg.startswith("LayerType.Dens: unknown layer type (did you mean 'Dense'?); known types: Activation, "
-                          "BatchNormalization, Dense, Dropout, ELU, Flatten, HardSigmoid, HardTanh, Input, LeakyReLU,")
+                          "Add, Average, BatchNormalization, Concatenate, Dense, Dropout, ELU, Flatten, HardSigmoid, "
+                          "HardTanh, Input, LeakyReLU,")
 
 
 def test_config_for_a_removed_layer_warns() -> None:

@@ -17,7 +17,8 @@ ACTIVATION_NAMES = ["linear", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "
                     "softmax"]
 SUPPORTED_HINT = (
     "Remove or replace them; supported Keras layers: InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, "
-    "BatchNormalization, Dropout, Flatten, Reshape; activations: linear, relu, relu6, leaky_relu, elu, sigmoid, tanh, "
+    "BatchNormalization, Dropout, Flatten, Reshape, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate; "
+    "activations: linear, relu, relu6, leaky_relu, elu, sigmoid, tanh, "
     "hard_sigmoid, hard_tanh, softmax.")
 
 
@@ -43,7 +44,8 @@ def x6() -> np.ndarray:
 def test_supported_lists() -> None:
     assert list(ACTIVATIONS) == ACTIVATION_NAMES
     assert LAYERS == ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
-                      "Dropout", "Flatten", "Reshape")
+                      "Dropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+                      "Concatenate")
 
 
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)
@@ -164,10 +166,10 @@ def test_multi_input_layers_are_unsupported_and_later_layers_are_not_blamed(kera
     L = keras.layers
     inp = keras.Input((6,), name="x")
     a, b = L.Dense(4, name="a")(inp), L.Dense(4, name="b")(inp)
-    out = L.Dense(2, name="out")(L.Add(name="add")([a, b]))
+    out = L.Dense(2, name="out")(L.Dot(axes=1, name="dot")([a, b]))
     with pytest.raises(UnsupportedLayerError) as info:
         graph_from_keras(keras.Model(inp, out))
-    assert info.value.layers == [("add", "Add with 2 inputs")]
+    assert info.value.layers == [("dot", "Dot with 2 inputs")]
 
 
 def test_dense_on_a_2d_input(keras: Any, build: Any) -> None:

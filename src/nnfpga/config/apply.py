@@ -17,7 +17,8 @@ TYPE_NAMES = {
     "input": "Input", "dense": "Dense", "scale_shift": "BatchNormalization", "relu": "ReLU",
     "leaky_relu": "LeakyReLU", "elu": "ELU", "sigmoid": "Sigmoid", "tanh": "Tanh", "hard_sigmoid": "HardSigmoid",
     "hard_tanh": "HardTanh", "softmax": "Softmax", "linear": "Linear", "flatten": "Flatten", "reshape": "Reshape",
-    "dropout": "Dropout",
+    "dropout": "Dropout", "transpose": "Transpose", "add": "Add", "subtract": "Subtract", "multiply": "Multiply",
+    "average": "Average", "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate",
 }
 ACTIVATION_TYPE = "Activation"  # LayerType key matching every activation and table op
 

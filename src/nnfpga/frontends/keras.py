@@ -20,6 +20,7 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import Rejected
+from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
 
 # Keras activation name -> (nnfpga op, attrs)
@@ -36,8 +37,11 @@ ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "softmax": ("softmax", {}),
 }
 
+# Keras merge layer -> nnfpga merge op (several inputs)
+MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
+                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate"}
 LAYERS = ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
-          "Dropout", "Flatten", "Reshape")
+          "Dropout", "Flatten", "Reshape", *MERGE_LAYERS)
 
 
 def import_keras() -> Any:
@@ -116,26 +120,36 @@ def graph_from_keras(model: Any) -> Graph:
         if kind == "InputLayer":
             continue
         parents = [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
-        if len(parents) != 1 or parents[0] not in last:
+        merge = kind in MERGE_LAYERS
+        if (len(parents) != 1 and not merge) or any(p not in last for p in parents):
             unsupported.append((layer.name, f"{kind} with {len(parents)} inputs"))
             tainted.add(layer.name)
             last[layer.name] = last[next((p for p in parents if p in last), in_layer)]
             continue
         src = last[parents[0]]
         n_unsupported = len(unsupported)
+        upstream_tainted = any(p in tainted for p in parents)
         try:
-            out = _convert_layer(g, layer, kind, src, unsupported)
+            out = (_convert_merge(g, layer, kind, [last[p] for p in parents]) if merge else
+                   _convert_layer(g, layer, kind, src, unsupported))
         except ShapeError:
-            if parents[0] not in tainted:
+            if not upstream_tainted:
                 raise
             out = None
-        if parents[0] in tainted or len(unsupported) > n_unsupported:
+        if upstream_tainted or len(unsupported) > n_unsupported:
             tainted.add(layer.name)
         last[layer.name] = out if out is not None else src
     if unsupported:
         raise UnsupportedLayerError(unsupported, supported=LAYERS, activations=tuple(ACTIVATIONS))
     g.outputs = [last[model.outputs[0]._keras_history.operation.name]]
     return g
+
+
+def _convert_merge(g: Graph, layer: Any, kind: str, srcs: list[str]) -> str:
+    """A Keras merge layer; Concatenate's ``axis`` counts the batch axis (Keras), the IR's does not."""
+    axis = int(layer.get_config().get("axis", -1)) if kind == "Concatenate" else -1
+    return add_merge(g, MERGE_LAYERS[kind], layer.name, srcs, f"{kind} {layer.name!r}",
+                     axis=axis - 1 if axis > 0 else axis)
 
 
 def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:

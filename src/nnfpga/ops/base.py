@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnfpga.errors import GraphError
 from nnfpga.fixed import FixedType, Overflow, requantize, to_float
 from nnfpga.ir.graph import Node
 
@@ -51,8 +52,10 @@ class OpDef:
     """Base of all op definitions. Subclasses set ``name``, ``category``, ``slots``."""
 
     name: ClassVar[str]
-    category: ClassVar[str]  # "io", "linear", "activation", "table", "shape"
+    category: ClassVar[str]  # "io", "linear", "activation", "table", "shape", "merge"
     slots: ClassVar[tuple[str, ...]] = ("result",)
+    min_inputs: ClassVar[int] = 1  # how many producers a node of this op reads (category "merge": several)
+    max_inputs: ClassVar[int | None] = 1
 
     # -- type rule -----------------------------------------------------------------------------
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
@@ -77,6 +80,14 @@ OPS: dict[str, OpDef] = {}
 def register(cls: type[OpDef]) -> type[OpDef]:
     OPS[cls.name] = cls()
     return cls
+
+
+def check_arity(op: OpDef, node: Node, n: int) -> None:
+    """GraphError unless ``node`` reads as many producers as ``op`` takes."""
+    lo, hi = op.min_inputs, op.max_inputs
+    if n < lo or (hi is not None and n > hi):
+        want = str(lo) if hi == lo else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+        raise GraphError(f"{node.describe()} has {n} input(s); {op.name} takes {want}")
 
 
 def set_default(node: Node, slot: str, t: FixedType) -> None:

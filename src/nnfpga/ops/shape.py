@@ -1,4 +1,4 @@
-"""Graph input and shape-only ops: Input, Flatten, Reshape, Dropout (identity at inference)."""
+"""Graph input and shape-only ops: Input, Flatten, Reshape, Transpose, Dropout (identity at inference)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Input(OpDef):
 
     name = "input"
     category = "io"
+    min_inputs = max_inputs = 0
 
     def infer_types(self, node: Node, in_types: list, ctx: Context) -> None:
         set_default(node, "result", ctx.default)
@@ -50,6 +51,21 @@ class Flatten(_Reshape):
 @register
 class Reshape(_Reshape):
     name = "reshape"
+
+
+@register
+class Transpose(OpDef):
+    """Per-sample axes permuted (attribute ``perm``, a permutation of ``0..ndim-1``); values unchanged. Frontends
+    of channels-first frameworks insert it where their layout meets nnfpga's channels-last one."""
+
+    name = "transpose"
+    category = "shape"
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: dict, stats: RunStats) -> QArray:
+        return QArray(np.transpose(xs[0].m, (0, *(p + 1 for p in node.attrs["perm"]))), xs[0].t)
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        return np.transpose(xs[0], (0, *(p + 1 for p in node.attrs["perm"])))
 
 
 @register

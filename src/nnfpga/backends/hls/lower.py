@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 
 from nnfpga.backends import registrar
+from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType, to_float
 from nnfpga.ir.graph import Node
+from nnfpga.ir.layout import broadcast_flat, channel_constants
 
 
 @dataclass
@@ -62,7 +64,8 @@ def literal(m: Any, t: FixedType) -> str:
     return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else f"{text}.0"
 
 
-Lowering = Callable[[Node, Node, LayerNames, LayerNames, dict[str, Any]], Lowered]
+Inputs = list[tuple[Node, LayerNames]]  # each producer node and its C++ names, in input order
+Lowering = Callable[[Node, Inputs, LayerNames, dict[str, Any]], Lowered]
 LOWERINGS: dict[str, Lowering] = {}
 
 
@@ -79,7 +82,8 @@ def _call(func: str, src: LayerNames, dst: LayerNames, extra: list[str] = ()) ->
 
 
 @lowering("dense")
-def _dense(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src = ins[0][1]
     n_in, n_out = node.weights["kernel"].shape
     strategy = "STRATEGY_RESOURCE" if node.attrs.get("strategy") == "Resource" else "STRATEGY_LATENCY"
     rf = int(node.attrs.get("reuse_factor", 1))
@@ -103,23 +107,30 @@ def _bias_mantissas(node: Node) -> np.ndarray:
 
 
 @lowering("scale_shift")
-def _scale_shift(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _scale_shift(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src = ins[0][1]
     s, h = f"s_{dst.ident}", f"h_{dst.ident}"
+    scale, n_chan = channel_constants(prep["sm"], node.shape)
+    shift, n_shift = channel_constants(prep["bm"], node.shape)
+    if n_shift != n_chan:  # one broadcast per element for both
+        scale, shift, n_chan = broadcast_flat(prep["sm"], node.shape), broadcast_flat(prep["bm"], node.shape), _n(node)
     return Lowered(
-        config=[f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('weight')} weight_t;",
-                f"typedef {dst.t('bias')} bias_t;"],
-        arrays=[("weight", s, prep["sm"], node.types["weight"]), ("bias", h, prep["bm"], node.types["bias"])],
+        config=[f"static const unsigned n_in = {_n(node)};", f"static const unsigned n_chan = {n_chan};",
+                f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('bias')} bias_t;"],
+        arrays=[("weight", s, scale, node.types["weight"]), ("bias", h, shift, node.types["bias"])],
         call=_call("scale_shift", src, dst, [s, h]),
     )
 
 
 @lowering("linear", "hard_tanh")
-def _plain(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _plain(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src = ins[0][1]
     return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call=_call(node.op, src, dst))
 
 
 @lowering("relu")
-def _relu(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _relu(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src_node, src = ins[0]
     tin = src_node.types["result"]
     cfg = [f"static const unsigned n_in = {_n(node)};"]
     mv = node.attrs.get("max_value")
@@ -132,7 +143,8 @@ def _relu(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: di
 
 
 @lowering("leaky_relu", "hard_sigmoid")
-def _affine(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _affine(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src = ins[0][1]
     tp = node.types["param"]
     names = ["alpha"] if node.op == "leaky_relu" else ["slope", "offset"]
     cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('param')} param_t;"]
@@ -142,7 +154,8 @@ def _affine(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: 
 
 
 @lowering("sigmoid", "tanh", "elu")
-def _table(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _table(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src_node, src = ins[0]
     tin = src_node.types["result"]
     table = f"table_{dst.ident}"
     cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('table')} table_t;",
@@ -156,7 +169,8 @@ def _table(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: d
 
 
 @lowering("softmax")
-def _softmax(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _softmax(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    src_node, src = ins[0]
     tin, te = src_node.types["result"], node.types["exp_table"]
     n = int(node.shape[-1])  # softmax over the last axis, row by row
     nb = n.bit_length()
@@ -178,5 +192,79 @@ def _softmax(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep:
 
 
 @lowering("flatten", "reshape", "dropout")
-def _alias(node: Node, src_node: Node, src: LayerNames, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _alias(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
     return Lowered(call=None)  # arrays are flat in C++: the output is the input
+
+
+# -- several inputs and index maps: loops written out in the top function ---------------------------------
+
+def _loop(n: int, body: str) -> str:
+    return f"for (unsigned i = 0; i < {n}; i++) {{\n    NNFPGA_HLS(UNROLL)\n    {body}\n}}"
+
+
+def _exact_config(node: Node, prep: dict[str, Any], dst: LayerNames) -> list[str]:
+    exact = prep["exact"]
+    if exact.width > MAX_EXACT_WIDTH:
+        raise ConfigError(f"{node.describe()}: its exact {node.op} needs {exact.width} bits ({exact}), more than the "
+                          f"{MAX_EXACT_WIDTH} the HLS backend computes in; narrow its inputs' types")
+    return [f"typedef {exact} exact_t;"]
+
+
+MAX_EXACT_WIDTH = 128  # widest intermediate ap_fixed value nnfpga's own headers compute
+
+
+@lowering("add", "subtract", "multiply", "average", "maximum", "minimum")
+def _merge(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    """The exact expression of the inputs (ap_fixed operators keep every bit), cast once to the result."""
+    xs = [f"{src.var}[i]" for _, src in ins]
+    cfg = [f"static const unsigned n_in = {_n(node)};", *_exact_config(node, prep, dst)]
+    if node.op in ("maximum", "minimum"):  # compared in exact_t, which holds every input
+        expr = xs[0]
+        for x in xs[1:]:
+            expr = f"nnfpga::{node.op}<{dst.config}::exact_t>({expr}, {x})"
+    elif node.op == "average":  # the sum times 2^-k, an exact ap_ufixed<1, 1-k>
+        k = len(xs).bit_length() - 1
+        cfg += [f"typedef ap_ufixed<1, {1 - k}> scale_t;",
+                f"static scale_t scale() {{ return scale_t({literal(1, FixedType(1, 1 - k, signed=False))}); }}"]
+        expr = f"({' + '.join(xs)}) * {dst.config}::scale()"
+    else:
+        expr = {"add": " + ", "subtract": " - ", "multiply": " * "}[node.op].join(xs)
+    return Lowered(config=cfg, call=_loop(_n(node), f"{dst.var}[i] = ({dst.t('result')})({expr});"))
+
+
+@lowering("concatenate")
+def _concatenate(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    """Each input's elements, cast to the result, at their place in the output (channels-last, C order)."""
+    ax = node.attrs["axis"]
+    outer = int(np.prod(node.shape[:ax], dtype=np.int64))
+    total = int(np.prod(node.shape[ax:], dtype=np.int64))
+    lines, offset = [], 0
+    for src_node, src in ins:
+        inner = int(np.prod(src_node.shape[ax:], dtype=np.int64))
+        lines.append(f"for (unsigned o = 0; o < {outer}; o++) {{\n    NNFPGA_HLS(UNROLL)\n"
+                     f"    for (unsigned i = 0; i < {inner}; i++) {{\n        NNFPGA_HLS(UNROLL)\n"
+                     f"        {dst.var}[o * {total} + {offset} + i] = ({dst.t('result')}){src.var}[o * {inner} + i];"
+                     "\n    }\n}")
+        offset += inner
+    return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call="\n".join(lines))
+
+
+@lowering("transpose")
+def _transpose(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+    """Output element ``(i_0, ..., i_k)`` reads input element ``i_j`` on axis ``perm[j]``: nested unrolled loops."""
+    src_node, src = ins[0]
+    in_shape, perm = tuple(src_node.shape), node.attrs["perm"]
+    strides = [int(np.prod(in_shape[a + 1:], dtype=np.int64)) for a in range(len(in_shape))]
+    lines, ind = [], ""
+    for j, d in enumerate(node.shape):
+        lines += [f"{ind}for (unsigned i{j} = 0; i{j} < {d}; i{j}++) {{", f"{ind}    NNFPGA_HLS(UNROLL)"]
+        ind += "    "
+    out_idx = "0"
+    for j, d in enumerate(node.shape):
+        out_idx = f"i{j}" if out_idx == "0" else f"({out_idx}) * {d} + i{j}"
+    in_idx = " + ".join(f"i{j} * {strides[a]}" for j, a in enumerate(perm))
+    lines.append(f"{ind}{dst.var}[{out_idx}] = {src.var}[{in_idx}];")
+    for _ in node.shape:
+        ind = ind[:-4]
+        lines.append(f"{ind}}}")
+    return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call="\n".join(lines))

@@ -21,7 +21,10 @@ Per op (semantics: :mod:`nnfpga.ops`):
 - Softmax: maximum tree, differences, two exp ROMs and their product cast to the exp type, exact sum, the
   inverse ROM, products cast to the result type; with ``adders_per_stage`` set (the default), a register
   after each level of the maximum tree and the exp products, two after the ROMs (8 for 5 classes).
-- Flatten, Reshape, Dropout: wiring.
+- Flatten, Reshape, Dropout, Transpose: wiring.
+- Merges (several inputs; :mod:`nnfpga.ops.merge`): the inputs that arrive early are delayed by registers so
+  that all arrive in the same cycle (latency balancing); then the exact sum, difference, product or
+  comparison on their mantissas aligned to one scale, and a cast; Concatenate is wiring and a cast per input.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, 
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ir.layout import broadcast_flat, concat_order, transpose_order
 from nnfpga.ops import OPS
 from nnfpga.ops.dense import Dense
 
@@ -51,7 +55,8 @@ MULTIPLIERS = ("shared", "csd", "operator")
 DEFAULT_MULTIPLIERS = "shared"
 DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187 MHz (1), 119 MHz (2)
 SUPPORTED = ("input", "dense", "scale_shift", "relu", "leaky_relu", "linear", "hard_sigmoid", "hard_tanh",
-             "sigmoid", "tanh", "elu", "softmax", "flatten", "reshape", "dropout")
+             "sigmoid", "tanh", "elu", "softmax", "flatten", "reshape", "dropout", "transpose", "add", "subtract",
+             "multiply", "average", "maximum", "minimum", "concatenate")
 
 
 @dataclass
@@ -152,14 +157,20 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, di
             out = [Val.of("in_data", t.width, t.signed, lsb=i * t.width, full=n_in == 1) for i in range(n_in)]
             ready[node.name] = 0
         else:
-            src = graph[node.inputs[0]]
+            srcs = [graph[i] for i in node.inputs]
+            start = max(ready[s.name] for s in srcs)
             top.comment("")
             top.comment(f"{node.describe()}: {t}")
-            go = "in_valid" if ready[src.name] == 0 else f"{valid}[{ready[src.name] - 1}]"
+            ins = []
+            for k, s in enumerate(srcs):  # latency balancing: an input that is there early waits in registers
+                lag, v = start - ready[s.name], vals[s.name]
+                ins.append(In(_registers(ar, f"{identifier(node.name)}_in{k}", v, s.types["result"], lag) if lag
+                              else v, s.types["result"], tuple(s.shape)))
+            go = "in_valid" if start == 0 else f"{valid}[{start - 1}]"
             ctx = Ctx(ar, lib, identifier(node.name), node_adders_per_stage(node, adders_per_stage),
-                      node.attrs.get("multipliers", multipliers), go)
-            out = LOWERINGS[node.op](ctx, node, vals[src.name], src.types["result"], prep[node.name])
-            ready[node.name] = ready[src.name] + ctx.cycles
+                      node.attrs.get("multipliers", multipliers), go, ins=ins)
+            out = LOWERINGS[node.op](ctx, node, ins[0].vals, ins[0].type, prep[node.name])
+            ready[node.name] = start + ctx.cycles
             inner[node.name] = ctx.cycles
         stages[node.name] = node_stages(node, pipeline_stages)
         ready[node.name] += stages[node.name]
@@ -309,6 +320,15 @@ def _never_overflows(prep: dict[str, Any], tx: FixedType, ta: FixedType) -> bool
 # -- lowerings ----------------------------------------------------------------------------------
 
 @dataclass
+class In:
+    """One input of a layer: its values (in flat C order), type and per-sample shape."""
+
+    vals: list[Val]
+    type: FixedType
+    shape: tuple[int, ...]
+
+
+@dataclass
 class Ctx:
     ar: Arith
     lib: Library
@@ -316,6 +336,7 @@ class Ctx:
     per_stage: int | None = None  # at most this many adders between registers inside the layer (None: no limit)
     multipliers: str = DEFAULT_MULTIPLIERS
     go: str = "in_valid"  # 1-bit expression: the valid bit at this layer's input
+    ins: list[In] = field(default_factory=list)  # every input, latency-balanced
     cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
 
     def cast(self, x: Val, src_frac: int, dst: FixedType, hint: str) -> Val:
@@ -407,7 +428,8 @@ def _scale_shift(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[st
     fp = tx.frac + tw.frac
     f = max(fp, tb.frac)
     out = []
-    for i, (x, s, b) in enumerate(zip(xs, _ints(prep["sm"]), _ints(prep["bm"]), strict=True)):
+    scale, shift = (_ints(broadcast_flat(prep[k], node.shape)) for k in ("sm", "bm"))
+    for i, (x, s, b) in enumerate(zip(xs, scale, shift, strict=True)):
         p = c.ar.shl(c.ar.mul_const(x, int(s), c.name(f"m{i}")), f - fp, c.name(f"m{i}_shl"))
         v = c.ar.add(p, Val.constant(int(b) << (f - tb.frac)), c.name(f"a{i}"))
         out.append(c.cast(v, f, tr, f"y{i}"))
@@ -604,3 +626,49 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
             out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
         c.cycles = stage.count  # the same for every row
     return out
+
+
+# -- several inputs and index maps ------------------------------------------------------------------
+
+def _aligned(c: Ctx, frac: int) -> list[list[Val]]:
+    """Every input's values at ``frac`` fractional bits (``frac`` >= each input's)."""
+    return [[c.ar.shl(x, frac - i.type.frac, c.name(f"a{k}_{j}")) for j, x in enumerate(i.vals)]
+            for k, i in enumerate(c.ins)]
+
+
+@lowering("add", "subtract", "average", "multiply", "maximum", "minimum")
+def _merge(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+    """The exact expression on mantissas (aligned to the inputs' largest fraction; a product's fractions add
+    up, an average is the sum read at ``log2(n)`` more fractional bits), then a cast."""
+    tr = node.types["result"]
+    f = max(i.type.frac for i in c.ins)
+    cols = zip(*([i.vals for i in c.ins] if node.op == "multiply" else _aligned(c, f)), strict=True)
+    frac = prep["exact"].frac if node.op in ("multiply", "average") else f
+    out = []
+    for j, col in enumerate(cols):
+        v = col[0]
+        for k, x in enumerate(col[1:], 1):
+            h = c.name(f"v{j}_{k}")
+            if node.op in ("add", "average"):
+                v = c.ar.add(v, x, h)
+            elif node.op == "subtract":
+                v = c.ar.sub(v, x, h)
+            elif node.op == "multiply":
+                v = c.ar.mul(v, x, h)
+            else:
+                v = c.ar.mux(c.ar.gt(x, v) if node.op == "maximum" else c.ar.lt(x, v), x, v, h)
+        out.append(c.cast(v, frac, tr, f"y{j}"))
+    return out
+
+
+@lowering("concatenate")
+def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+    tr = node.types["result"]
+    order = concat_order([i.shape for i in c.ins], node.attrs["axis"])
+    return [c.ins[k].vals[i] if c.ins[k].type == tr else c.cast(c.ins[k].vals[i], c.ins[k].type.frac, tr, f"y{j}")
+            for j, (k, i) in enumerate(order)]
+
+
+@lowering("transpose")
+def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+    return [xs[i] for i in transpose_order(c.ins[0].shape, node.attrs["perm"])]

@@ -48,6 +48,19 @@ inline long long shift_floor(long long v) {
     return v * (1LL << (S < 0 ? -S : 0));
 }
 
+// The larger / smaller of two values, compared in T (a type that holds both exactly).
+template <class T, class A, class B>
+inline T maximum(const A &a, const B &b) {
+    const T x = a, y = b;
+    return y > x ? y : x;
+}
+
+template <class T, class A, class B>
+inline T minimum(const A &a, const B &b) {
+    const T x = a, y = b;
+    return y < x ? y : x;
+}
+
 inline long long clamp_index(long long i, long long size) {
     return i < 0 ? 0 : (i >= size ? size - 1 : i);
 }

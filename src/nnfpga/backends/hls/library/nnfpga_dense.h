@@ -80,17 +80,19 @@ void dense(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
         dense_latency<data_T, res_T, CONFIG_T>(data, res, weights, biases);
 }
 
-// y = (result_t)(x * scale + shift), per feature.
+// y = (result_t)(x * scale + shift), per channel: flat element i uses constant i % n_chan (channels-last;
+// n_chan == n_in: one constant per element).
 template <class data_T, class res_T, class CONFIG_T>
 void scale_shift(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
-                 const typename CONFIG_T::weight_raw_t scale[CONFIG_T::n_in],
-                 const typename CONFIG_T::bias_raw_t shift[CONFIG_T::n_in]) {
+                 const typename CONFIG_T::weight_raw_t scale[CONFIG_T::n_chan],
+                 const typename CONFIG_T::bias_raw_t shift[CONFIG_T::n_chan]) {
     typedef typename CONFIG_T::weight_t weight_t;
     typedef typename CONFIG_T::bias_t bias_t;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         NNFPGA_HLS(UNROLL)
-        res[i] = (res_T)(data[i] * from_raw<weight_t, CONFIG_T::weight_width>(scale[i]) +
-                         from_raw<bias_t, CONFIG_T::bias_width>(shift[i]));
+        const unsigned c = i % CONFIG_T::n_chan;
+        res[i] = (res_T)(data[i] * from_raw<weight_t, CONFIG_T::weight_width>(scale[c]) +
+                         from_raw<bias_t, CONFIG_T::bias_width>(shift[c]));
     }
 }
 
