@@ -1,0 +1,115 @@
+"""Issue 10's acceptance: per-channel batch-norm on non-flat tensors, residual and concatenating models, and every
+merge op, bit-exact across the three engines (emulator, g++ C simulation in both io types, Verilator) on 10,000
+inputs each."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from tooling import gxx, require
+
+N = 10_000
+
+
+def bn_reshape(keras: Any) -> Any:
+    """The issue's model: Input(16) -> Reshape((4, 4)) -> BatchNormalization -> Flatten -> Dense(3)."""
+    L = keras.layers
+    i = keras.Input((16,))
+    bn = L.BatchNormalization(name="bn")
+    m = keras.Model(i, L.Dense(3, name="fc")(L.Flatten()(bn(L.Reshape((4, 4))(i)))), name="bn_reshape")
+    _randomize(bn, 4, 1)
+    return m
+
+
+def bn_image(keras: Any) -> Any:
+    """Batch-norm over the last axis of an (8, 8, 3) tensor."""
+    L = keras.layers
+    i = keras.Input((8, 8, 3))
+    bn = L.BatchNormalization(name="bn")
+    m = keras.Model(i, L.Dense(3, name="fc")(L.Flatten()(bn(i))), name="bn_image")
+    _randomize(bn, 3, 2)
+    return m
+
+
+def residual(keras: Any) -> Any:
+    """Dense -> Add with a skip -> Dense."""
+    L = keras.layers
+    i = keras.Input((16,))
+    h = L.Dense(16, activation="relu", name="fc1")(i)
+    return keras.Model(i, L.Dense(5, name="out")(L.Add(name="skip")([h, i])), name="residual")
+
+
+def concat(keras: Any) -> Any:
+    L = keras.layers
+    i = keras.Input((16,))
+    a, b = L.Dense(8, activation="relu", name="a")(i), L.Dense(4, activation="tanh", name="b")(i)
+    return keras.Model(i, L.Dense(5, name="out")(L.Concatenate(name="cat")([a, b, i])), name="concat")
+
+
+def every_merge(keras: Any) -> Any:
+    """Subtract, Multiply, Average, Maximum (3 inputs), Minimum, and a Concatenate of them all on (2, 4) tensors."""
+    L = keras.layers
+    i = keras.Input((8,))
+    a, b = L.Dense(8, name="a")(i), L.Dense(8, activation="sigmoid", name="b")(i)
+    merged = [L.Subtract()([a, b]), L.Multiply()([a, i]), L.Average()([a, b]), L.Maximum()([a, b, i]),
+              L.Minimum()([a, i])]
+    rows = [L.Reshape((2, 4))(x) for x in merged]
+    return keras.Model(i, L.Dense(3, name="out")(L.Flatten()(L.Concatenate(axis=1)(rows))), name="every_merge")
+
+
+def _randomize(bn: Any, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bn.set_weights([rng.uniform(0.5, 2, n), rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.5, 2, n)])
+
+
+MODELS: dict[str, Callable[[Any], Any]] = {f.__name__: f for f in (bn_reshape, bn_image, residual, concat,
+                                                                    every_merge)}
+
+
+def convert(model: Any, tmp: Path, backend: str, io_type: str = "io_parallel") -> nnfpga.HWModel:
+    cfg = nnfpga.config_from_keras_model(model, default_precision="ap_fixed<18,8>")
+    return nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp / f"{backend}_{io_type}",
+                                           backend=backend, io_type=io_type)
+
+
+def inputs(model: Any) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-6, 6, size=(N, *model.inputs[0].shape[1:]))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_emulator_follows_keras(keras: Any, tmp_path: Path, name: str) -> None:
+    model = MODELS[name](keras)
+    x = inputs(model)[:2000]
+    hw = convert(model, tmp_path, "vitis")
+    ref = model.predict(x, verbose=0)
+    assert np.abs(hw.predict_float(x) - ref).max() < 1e-4  # the graph is the model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nnfpga.OverflowWarning)  # exact merge types: nothing overflows
+        assert np.abs(hw.predict(x) - ref).max() < 0.05 * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_three_engines_agree(keras: Any, tmp_path: Path, name: str) -> None:
+    gxx()
+    require(shutil.which("verilator"), "verilator", "make tools")
+    model = MODELS[name](keras)
+    x = inputs(model)
+    expected = convert(model, tmp_path, "vitis").predict(x)
+    for io_type in ("io_parallel", "io_stream"):
+        hw = convert(model, tmp_path, "vitis", io_type)
+        hw.compile()
+        got = hw.predict(x, engine="csim")
+        assert np.array_equal(got, expected), f"{name} csim {io_type}: {int((got != expected).sum())} outputs differ"
+    rtl = convert(model, tmp_path, "verilog")
+    got = rtl.predict(x, engine="rtl")
+    assert np.array_equal(got, expected), f"{name} Verilator: {int((got != expected).sum())} outputs differ"
