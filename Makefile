@@ -49,15 +49,16 @@ bench-hardware: setup
 	$(PY) benchmarks/hardware.py $(ARGS)
 
 # Differential fuzzing beyond the suite's corpus (failing cases go to tests/fuzz/regressions/):
-#   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl] [RTL=200]
+#   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl] [RTL=200] [KIND=mlp|graph|both]
 # (RTL: models through Verilator, default N/25; ~4 s each)
 N ?= 100
 SEED ?= 1000
 INPUTS ?= 1000
 ENGINES ?= emulator,csim,rtl
 RTL ?=
+KIND ?= both
 fuzz: setup
-	nice $(PY) scripts/fuzz.py -n $(N) --seed $(SEED) --inputs $(INPUTS) --engines $(ENGINES) --jobs 2 \
+	nice $(PY) scripts/fuzz.py -n $(N) --seed $(SEED) --inputs $(INPUTS) --engines $(ENGINES) --kind $(KIND) --jobs 2 \
 		$(if $(RTL),--rtl-models $(RTL))
 
 clean:

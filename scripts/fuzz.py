@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from fuzz.engines import REGRESSIONS, Mismatch, check_csim, check_emulator, check_rtl, save_regression  # noqa: E402
-from fuzz.strategies import KNOWN_BUGS, FuzzCase, case_from_seed, inputs_for  # noqa: E402
+from fuzz.strategies import KNOWN_BUGS, FuzzCase, case_from_seed, graph_case_from_seed, inputs_for  # noqa: E402
 
 ENGINES = ("emulator", "csim", "rtl")
 
@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated, from emulator,csim,rtl (default emulator,csim)")
     p.add_argument("--rtl-models", type=int, default=None,
                    help="models for the rtl engine (default: --models / 25, at least 1): Verilator builds are slow")
+    p.add_argument("--kind", choices=KINDS, default="both",
+                   help="mlp: chains (case_from_seed); graph: merges, concatenations, per-channel batch-norm, "
+                        "transposes (graph_case_from_seed); both (default): odd seeds graphs, even seeds chains")
     p.add_argument("--jobs", type=int, default=2, help="parallel g++ compilations (default 2)")
     p.add_argument("--batch", type=int, default=32, help="models compiled per round (default 32)")
     p.add_argument("--regressions", type=Path, default=REGRESSIONS, help=f"where failing cases go ({REGRESSIONS})")
@@ -62,6 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rtl_models is None:
         args.rtl_models = max(1, args.models // 25)
     return args
+
+
+KINDS = ("mlp", "graph", "both")
+
+
+def make_case(seed: int, kind: str, *, rtl: bool = False) -> FuzzCase:
+    graph = kind == "graph" or (kind == "both" and seed % 2)
+    return graph_case_from_seed(seed, rtl=rtl) if graph else case_from_seed(seed, rtl=rtl)
 
 
 def inputs(case: FuzzCase, n: int) -> np.ndarray:
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if "emulator" in args.engines or "csim" in args.engines:
             bar = tqdm(total=len(seeds), desc="emulator/csim", unit="model")
             for start in range(0, len(seeds), args.batch):
-                cases = [case_from_seed(s) for s in seeds[start:start + args.batch]]
+                cases = [make_case(s, args.kind) for s in seeds[start:start + args.batch]]
                 xs = [inputs(c, args.inputs) for c in cases]
                 if "emulator" in args.engines:
                     for c, x in zip(cases, xs, strict=True):
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if "rtl" in args.engines:
             for seed in tqdm(range(args.seed, args.seed + args.rtl_models), desc="rtl", unit="model"):
-                case = case_from_seed(seed, rtl=True)
+                case = make_case(seed, args.kind, rtl=True)
                 try:
                     mm = check_rtl(case, inputs(case, args.inputs), work / "rtl-cache")
                     found += [mm] if mm else []

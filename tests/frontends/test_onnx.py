@@ -189,7 +189,7 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
     h = onnx.helper
     nodes = [h.make_node("Gemm", ["x", "w"], ["a"], name="fc"),
              h.make_node("Softplus", ["a"], ["b"], name="soft"),
-             h.make_node("Add", ["b", "a"], ["c"], name="skip"),
+             h.make_node("Sum", ["b", "a", "lo"], ["c"], name="skip"),
              h.make_node("Relu", ["c"], ["d"], name="act"),
              h.make_node("Clip", ["d", "lo", "hi"], ["e"], name="clip"),
              h.make_node("MyOp", ["e"], ["f"], name="custom", domain="my.domain"),
@@ -203,7 +203,7 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
     assert str(err.value).splitlines()[:6] == [
         "5 unsupported ONNX layer(s):",
         "  - 'soft' (Softplus)",
-        "  - 'skip' (Add with 2 non-constant inputs)",
+        "  - 'skip' (Sum with 2 non-constant inputs and constants)",
         "  - 'clip' (Clip: Clip(-2.0, 3.0): expected Clip(0, max) (ReLU) or Clip(-1, 1) (HardTanh))",
         "  - 'custom' (MyOp from domain 'my.domain')",
         "  - 'hardmax' (Hardmax)",
@@ -211,7 +211,7 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
     assert str(err.value).splitlines()[6] == (
         "Remove or replace them; supported ONNX layers: Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization, Relu, "
         "LeakyRelu, Elu, Sigmoid, Tanh, HardSigmoid, Clip, Softmax, Flatten, Reshape, Identity, Dropout, Cast, "
-        "Constant, Shape, Quant, IntQuant, BipolarQuant, Trunc.")
+        "Constant, Shape, Max, Min, Sum, Mean, Concat, Quant, IntQuant, BipolarQuant, Trunc.")
 
 
 def test_corrupt_and_missing_files(tmp_path: Path, onnx: Any) -> None:
@@ -467,3 +467,52 @@ def test_brevitas_qat_digits_bit_exact(tmp_path: Path, torch: Any, digits: Any) 
     print(f"Brevitas torch vs emulator: {int(np.sum(y_torch != y))} mismatches; digits accuracy: torch "
           f"{np.mean(y_torch[:n].argmax(1) == y_te):.4f}, emulated {np.mean(y[:n].argmax(1) == y_te):.4f}")
     np.testing.assert_array_equal(y, y_torch)
+
+
+# -- merges (several inputs) ---------------------------------------------------------------------------------
+
+def test_merges_from_onnx(onnx: Any) -> None:
+    """Add, Sub, Mul, Max, Min, Sum, Mean and Concat of non-constant tensors become merge nodes."""
+    h = onnx.helper
+    rng = np.random.default_rng(0)
+    nodes = [h.make_node("Gemm", ["x", "w1"], ["a"], name="fc1"), h.make_node("Gemm", ["x", "w2"], ["b"], name="fc2"),
+             h.make_node("Add", ["a", "x"], ["s"], name="skip"), h.make_node("Sub", ["a", "b"], ["d"], name="sub"),
+             h.make_node("Mul", ["s", "d"], ["p"], name="mul"), h.make_node("Max", ["a", "b", "x"], ["mx"], name="max"),
+             h.make_node("Min", ["a", "b"], ["mn"], name="min"),
+             h.make_node("Sum", ["a", "b", "x"], ["sm"], name="sum"),
+             h.make_node("Mean", ["a", "b"], ["mean"], name="mean"),
+             h.make_node("Concat", ["p", "mx", "mn", "sm", "mean"], ["cat"], name="cat", axis=1),
+             h.make_node("Gemm", ["cat", "w3"], ["y"], name="out")]
+    model = _model(onnx, nodes, {"w1": rng.normal(size=(4, 4)), "w2": rng.normal(size=(4, 4)),
+                                 "w3": rng.normal(size=(20, 2))})
+    g = graph_from_onnx(model)
+    assert [(n.op, len(n.inputs)) for n in g if len(n.inputs) > 1] == [
+        ("add", 2), ("subtract", 2), ("multiply", 2), ("maximum", 3), ("minimum", 2), ("add", 3), ("average", 2),
+        ("concatenate", 5)]
+    x = rng.uniform(-2, 2, (300, 4))
+    a, b = x @ model_init(model, "w1"), x @ model_init(model, "w2")
+    cat = np.concatenate([(a + x) * (a - b), np.maximum(np.maximum(a, b), x), np.minimum(a, b), a + b + x,
+                          (a + b) / 2], axis=1)
+    hw = nnfpga.convert_from_onnx_model(model, output_dir="unused")
+    np.testing.assert_allclose(hw.predict_float(x), cat @ model_init(model, "w3"), rtol=1e-5, atol=1e-5)
+
+
+def model_init(model: Any, name: str) -> np.ndarray:
+    import onnx.numpy_helper as nh
+
+    return next(nh.to_array(t).astype(np.float64) for t in model.graph.initializer if t.name == name)
+
+
+def test_merges_onnx_cannot_map(onnx: Any) -> None:
+    h = onnx.helper
+    nodes = [h.make_node("Gemm", ["x", "w"], ["a"], name="fc"), h.make_node("Gemm", ["x", "w5"], ["b"], name="fc5"),
+             h.make_node("Concat", ["a", "x"], ["c"], name="cat0", axis=0),
+             h.make_node("Add", ["a", "b"], ["d"], name="add_shapes"),
+             h.make_node("Mean", ["a", "x", "x"], ["y"], name="mean3")]
+    model = _model(onnx, nodes, {"w": np.ones((4, 4)), "w5": np.ones((4, 5))})
+    with pytest.raises(UnsupportedLayerError) as err:
+        graph_from_onnx(model)
+    kinds = dict(err.value.layers)
+    assert kinds["cat0"] == "Concat over axis 0, the batch axis"
+    assert kinds["add_shapes"] == "Add 'add_shapes': add needs inputs of one shape, got (4,), (5,) (broadcasting " \
+                                  "merges are not supported: reshape the inputs first)"

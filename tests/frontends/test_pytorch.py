@@ -25,7 +25,8 @@ from tooling import gxx, require
 SUPPORTED_HINT = (
     "Remove or replace them; supported PyTorch layers: Linear, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, Softmax, "
     "Hardtanh, Hardsigmoid, BatchNorm1d, Flatten, Dropout, Identity, Sequential, QuantIdentity, QuantReLU, "
-    "QuantHardTanh, QuantLinear, F.linear, F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape; "
+    "QuantHardTanh, QuantLinear, F.linear, F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, "
+    "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat; "
     "activations: relu, relu6, leaky_relu, elu, sigmoid, tanh, softmax, hardtanh, hardsigmoid.")
 
 
@@ -541,3 +542,50 @@ def test_brevitas_float_parts_warn() -> None:
     with pytest.warns(UserWarning, match=r"- 'input' \(input 'input'\): the input is not quantized: start the "
                       "model with a QuantIdentity"):
         graph_from_pytorch(m2, (4,))
+
+
+# -- merges (several inputs) ---------------------------------------------------------------------------
+
+class Residual(nn.Module):
+    """A skip add, maximum, product, difference and torch.cat of traced tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(8, 8), nn.Linear(8, 4), nn.Linear(20, 3)
+
+    def forward(self, x: Any) -> Any:
+        h = torch.relu(self.a(x))
+        r = h + x
+        m = torch.maximum(r, x) * h
+        return self.out(torch.cat([r - m, self.b(x), x], dim=1))
+
+
+def test_merges() -> None:
+    torch.manual_seed(0)
+    model = Residual().eval()
+    g = graph_from_pytorch(model, (8,))
+    assert [(n.op, len(n.inputs)) for n in g if len(n.inputs) > 1] == [
+        ("add", 2), ("maximum", 2), ("multiply", 2), ("subtract", 2), ("concatenate", 3)]
+    x = np.random.default_rng(0).uniform(-3, 3, (500, 8))
+    hw = nnfpga.convert_from_pytorch_model(model, (8,), hls_config=nnfpga.config_from_pytorch_model(
+        model, (8,), default_precision="ap_fixed<18,8>"), output_dir="unused")
+    np.testing.assert_allclose(hw.predict_float(x), torch_out(model, x), rtol=1e-5, atol=1e-5)
+    assert np.abs(hw.predict(x) - torch_out(model, x)).max() < 0.01
+
+
+def test_merges_nnfpga_cannot_map() -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: Any) -> Any:
+            h = self.fc(x)
+            a = torch.add(h, x, alpha=2.0)
+            return torch.cat([a, h], dim=0)
+
+    with pytest.raises(UnsupportedLayerError) as info:
+        graph_from_pytorch(Bad(), (4,))
+    kinds = dict(info.value.layers)
+    assert kinds["add"].startswith("torch.add with arguments") and "nnfpga merges two tensors (no alpha" in kinds["add"]
+    assert kinds["cat"].startswith("torch.cat(dim=0)") and "along a non-batch dim" in kinds["cat"]

@@ -68,12 +68,17 @@ def hw_model(graph: Graph, io_type: str = "io_parallel", output_dir: Path | str 
 
 
 def cut(graph: Graph, last: str) -> Graph:
-    """The graph up to (and with its output at) node ``last``."""
+    """The graph up to (and with its output at) node ``last``: ``last`` and the nodes it depends on."""
+    keep, todo = set(), [last]
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo += graph[name].inputs
     g = Graph(name=graph.name)
     for node in graph:
-        g.add(copy.deepcopy(node))
-        if node.name == last:
-            break
+        if node.name in keep:
+            g.add(copy.deepcopy(node))
     g.outputs = [last]
     return g
 

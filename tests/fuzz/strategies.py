@@ -6,7 +6,9 @@ One generator, two drivers:
 - :func:`fuzz_cases` (a hypothesis strategy): the same generator drawing its choices from hypothesis, so that
   hypothesis can shrink a failing model.
 
-A model is an MLP: input -> [Dense -> (ScaleShift) -> (activation)] x depth, with random widths; random
+A model is an MLP (:func:`build_case`): input -> [Dense -> (ScaleShift) -> (activation)] x depth, with random
+widths, or a graph (:func:`build_graph_case`): residual merges, concatenations, per-channel batch-norm on
+reshaped tensors and transposes; random
 per-layer precisions in every rounding and overflow mode (``I > W`` and ``I < 0`` included, narrow explicit
 accumulators, ``ap_int`` now and then); every activation op (relu with and without a cap, leaky_relu, sigmoid,
 tanh, softmax (also per row of a reshaped tensor), elu, hard_sigmoid, hard_tanh, linear as a cast); ReuseFactor
@@ -179,28 +181,7 @@ def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
     for k in range(depth):
         m = ch.integer(1, 12)
         name = f"fc{k}"
-        tw = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 14, -2, 5, ints=0.03))
-        tb = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 16, -2, 6))
-        ta = None
-        if not rtl and ch.chance(0.2):
-            ta = fixed_type(ch, 6, 32, 2, 14)
-            features.append("narrow-accum")
-        elif ch.chance(0.15):  # a wrapping accumulator with enough fractional bits (the RTL builds these)
-            ta = FixedType(ch.integer(6, 24), ch.integer(1, 8), True, ch.choice(ROUNDING_MODES), "WRAP")
-        tr = maybe(ch, 0.85, lambda: fixed_type(ch, 2, 20, -1, 9, unsigned=0.1, ints=0.03))
-        prune = ch.choice([0.0, 0.0, 0.3, 0.6, 0.9])
-        kernel = edge_weights(ch, rng, (g[prev].shape[0], m), tw, prune)
-        bias = edge_weights(ch, rng, (m,), tb, 0.3 if ch.chance(0.3) else 0.0)
-        attrs: dict[str, Any] = {"strategy": ch.choice(["Latency", "Resource"])}
-        if not rtl:
-            attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0] * m))
-        else:  # the Verilog backend: ReuseFactor dividing the inputs; how RF 1 builds its multipliers
-            attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0])) if ch.chance(0.4) else 1
-            attrs["multipliers"] = ch.choice(["shared", "shared", "csd", "operator"])
-            attrs["adders_per_stage"] = ch.choice([1, 2, 3, None])
-        types = {"weight": tw, "bias": tb, "accum": ta, "result": tr}
-        g.add(Node(name, "dense", [prev], (m,), attrs=attrs, weights={"kernel": kernel, "bias": bias},
-                   types={s: t for s, t in types.items() if t is not None}))
+        _dense(ch, g, rng, prev, name, m, rtl, features)
         prev = name
         if ch.chance(0.2):
             tw = maybe(ch, 0.6, lambda: fixed_type(ch, 2, 12, -1, 4))
@@ -222,6 +203,34 @@ def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
     if rtl and not case.rtl_ok():
         return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
     return case
+
+
+def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str, m: int, rtl: bool,
+           features: list[str]) -> str:
+    """A random Dense ``prev -> m`` (types, accumulator, pruning, ReuseFactor, strategy, RTL knobs)."""
+    tw = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 14, -2, 5, ints=0.03))
+    tb = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 16, -2, 6))
+    ta = None
+    if not rtl and ch.chance(0.2):
+        ta = fixed_type(ch, 6, 32, 2, 14)
+        features.append("narrow-accum")
+    elif ch.chance(0.15):  # a wrapping accumulator with enough fractional bits (the RTL builds these)
+        ta = FixedType(ch.integer(6, 24), ch.integer(1, 8), True, ch.choice(ROUNDING_MODES), "WRAP")
+    tr = maybe(ch, 0.85, lambda: fixed_type(ch, 2, 20, -1, 9, unsigned=0.1, ints=0.03))
+    prune = ch.choice([0.0, 0.0, 0.3, 0.6, 0.9])
+    kernel = edge_weights(ch, rng, (g[prev].shape[0], m), tw, prune)
+    bias = edge_weights(ch, rng, (m,), tb, 0.3 if ch.chance(0.3) else 0.0)
+    attrs: dict[str, Any] = {"strategy": ch.choice(["Latency", "Resource"])}
+    if not rtl:
+        attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0] * m))
+    else:  # the Verilog backend: ReuseFactor dividing the inputs; how RF 1 builds its multipliers
+        attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0])) if ch.chance(0.4) else 1
+        attrs["multipliers"] = ch.choice(["shared", "shared", "csd", "operator"])
+        attrs["adders_per_stage"] = ch.choice([1, 2, 3, None])
+    types = {"weight": tw, "bias": tb, "accum": ta, "result": tr}
+    g.add(Node(name, "dense", [prev], (m,), attrs=attrs, weights={"kernel": kernel, "bias": bias},
+               types={s: t for s, t in types.items() if t is not None}))
+    return name
 
 
 def _activation(ch: Chooser, g: Graph, prev: str, name: str, m: int, features: list[str], rows: bool) -> str:
@@ -260,6 +269,117 @@ def _activation(ch: Chooser, g: Graph, prev: str, name: str, m: int, features: l
             return f"{name}_flat"
     g.add(Node(name, op, [prev], (m,), attrs=attrs, types={s: t for s, t in types.items() if t is not None}))
     return name
+
+
+MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+BLOCKS = ("residual", "concat", "channels", "transpose")
+
+
+def build_graph_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False) -> FuzzCase:
+    """One random graph beyond the MLP chain: blocks of residual merges (every merge op, 2 or 3 inputs, the skip
+    latency-balanced in RTL), concatenations of branches of different widths (the input too), per-channel
+    batch-norm on reshaped (rows, channels) tensors (alone, or concatenated along either axis with another),
+    and transposes; random merge result types in every mode. Dense layers as in :func:`build_case`."""
+    rng = ch.rng()
+    features: list[str] = []
+    g = Graph(name="fuzz_graph")
+    n = ch.integer(2, 12)
+    g.add(Node("x", "input", [], (n,), types={"result": fixed_type(ch, 2, 16, -2, 8, unsigned=0.15)}))
+    prev = "x"
+    for k in range(ch.integer(1, 3)):
+        block = ch.choice(BLOCKS)
+        features.append(block)
+        prev = {"residual": _residual, "concat": _concat, "channels": _channels, "transpose": _transpose}[block](
+            ch, g, rng, prev, k, rtl, features)
+    out = _dense(ch, g, rng, prev, "out", ch.integer(1, 6), rtl, features)
+    g.outputs = [out]
+    infer_types(g, DEFAULT)
+    if not _fits(g):
+        return build_graph_case(ch, seed, rtl=rtl)
+    case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
+    if rtl and not case.rtl_ok():
+        return build_graph_case(ch, seed, rtl=rtl)
+    return case
+
+
+def _merge_node(ch: Chooser, g: Graph, op: str, name: str, srcs: list[str], features: list[str],
+                attrs: dict[str, Any] | None = None) -> str:
+    shape = g[srcs[0]].shape if op != "concatenate" else None
+    if op == "concatenate":
+        ax = attrs["axis"]
+        first = g[srcs[0]].shape
+        shape = (*first[:ax], sum(g[s].shape[ax] for s in srcs), *first[ax + 1:])
+    tr = maybe(ch, 0.5, lambda: fixed_type(ch, 2, 20, -1, 9, unsigned=0.1))
+    features.append(op)
+    g.add(Node(name, op, srcs, shape, attrs=dict(attrs or {}), types={"result": tr} if tr else {}))
+    return name
+
+
+def _residual(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, k: int, rtl: bool,
+              features: list[str]) -> str:
+    m = g[prev].shape[0]
+    op = ch.choice(("add", *MERGES))  # residual adds twice as often
+    n_in = 2 if op in ("subtract", "average") or ch.chance(0.6) else 3
+    branches = [prev]
+    for j in range(n_in - 1):
+        b = _dense(ch, g, rng, prev, f"r{k}_{j}", m, rtl, features)
+        if ch.chance(0.5):
+            b = _activation(ch, g, b, f"r{k}_{j}_act", m, features, False)
+        branches.append(b)
+    if ch.chance(0.3):
+        branches.reverse()
+    return _merge_node(ch, g, op, f"m{k}", branches, features)
+
+
+def _concat(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, k: int, rtl: bool,
+            features: list[str]) -> str:
+    branches = [_dense(ch, g, rng, prev, f"c{k}_{j}", ch.integer(1, 8), rtl, features)
+                for j in range(ch.integer(1, 2))]
+    if ch.chance(0.5) or len(branches) == 1:
+        branches.insert(ch.integer(0, len(branches)), prev)
+    return _merge_node(ch, g, "concatenate", f"cat{k}", branches, features, {"axis": 0})
+
+
+def _channels(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, k: int, rtl: bool,
+              features: list[str]) -> str:
+    """Dense -> (rows, channels) -> per-channel batch-norm [-> concatenated with a second such tensor] -> flat."""
+    rows, chans = ch.integer(1, 4), ch.integer(1, 4)
+    d = _dense(ch, g, rng, prev, f"h{k}", rows * chans, rtl, features)
+    g.add(Node(f"h{k}_r", "reshape", [d], (rows, chans)))
+    tw = maybe(ch, 0.6, lambda: fixed_type(ch, 2, 12, -1, 4))
+    tb = maybe(ch, 0.6, lambda: fixed_type(ch, 2, 12, -1, 5))
+    types = {"weight": tw, "bias": tb, "result": maybe(ch, 0.8, lambda: fixed_type(ch, 2, 18, -1, 8))}
+    g.add(Node(f"bn{k}", "scale_shift", [f"h{k}_r"], (rows, chans),
+               weights={"scale": edge_weights(ch, rng, (chans,), tw, 0.1),
+                        "shift": edge_weights(ch, rng, (chans,), tb, 0.1)},
+               types={s: t for s, t in types.items() if t is not None}))
+    features.append("channel-batchnorm")
+    last = f"bn{k}"
+    if ch.chance(0.5):  # concatenated with a second (rows', chans) or (rows, chans') tensor along that axis
+        axis = ch.integer(0, 1)
+        extra = ch.integer(1, 3)
+        shape2 = (extra, chans) if axis == 0 else (rows, extra)
+        d2 = _dense(ch, g, rng, prev, f"h{k}b", shape2[0] * shape2[1], rtl, features)
+        g.add(Node(f"h{k}b_r", "reshape", [d2], shape2))
+        last = _merge_node(ch, g, "concatenate", f"cat{k}", [last, f"h{k}b_r"], features, {"axis": axis})
+        features.append(f"concat-axis{axis}")
+    g.add(Node(f"f{k}", "flatten", [last], (int(np.prod(g[last].shape)),)))
+    return f"f{k}"
+
+
+def _transpose(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, k: int, rtl: bool,
+               features: list[str]) -> str:
+    rows, cols = ch.integer(2, 4), ch.integer(1, 4)
+    d = _dense(ch, g, rng, prev, f"t{k}", rows * cols, rtl, features)
+    g.add(Node(f"t{k}_r", "reshape", [d], (rows, cols)))
+    g.add(Node(f"t{k}_t", "transpose", [f"t{k}_r"], (cols, rows), {"perm": (1, 0)}))
+    g.add(Node(f"t{k}_f", "flatten", [f"t{k}_t"], (rows * cols,)))
+    return f"t{k}_f"
+
+
+def graph_case_from_seed(seed: int, *, rtl: bool = False) -> FuzzCase:
+    """The graph model a seed names (its own seed space, apart from :func:`case_from_seed`'s MLPs)."""
+    return build_graph_case(RngChooser(np.random.default_rng([seed, int(rtl), 2])), seed, rtl=rtl)
 
 
 def _fits(g: Graph) -> bool:

@@ -26,7 +26,7 @@ from fuzz.engines import (
     load_regression,
     save_regression,
 )
-from fuzz.strategies import FuzzCase, case_from_seed, fuzz_cases, inputs_for
+from fuzz.strategies import FuzzCase, case_from_seed, fuzz_cases, graph_case_from_seed, inputs_for
 from graphs import chain
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import FixedType
@@ -39,6 +39,9 @@ N_INPUTS = 1000
 # The Verilator slice: seeds of rtl-mode models covering every activation, ReuseFactors 1, 4, 7 and 11, and
 # every multiplier style.
 RTL_SEEDS = (2, 3, 5, 8, 9, 13, 14)
+# Graphs beyond the chain (merges, concatenations, per-channel batch-norm on reshaped tensors, transposes):
+GRAPH_CORPUS = 60  # seeds 0..59 of graph_case_from_seed through emulator vs csim
+GRAPH_RTL_SEEDS = (1, 6, 7, 10, 19, 29)  # rtl-mode graphs covering every merge op, both concat axes, transposes
 
 
 def corpus_inputs(case: FuzzCase) -> np.ndarray:
@@ -83,6 +86,39 @@ def test_the_corpus_covers_every_feature() -> None:
         t = n.types["weight"]
         at_edge += int(np.sum((n.weights["kernel"] == t.max_value) | (n.weights["kernel"] == t.min_value)))
     assert at_edge > 200
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_emulator_equals_csim_on_the_graph_corpus(tmp_path: Path) -> None:
+    gxx()
+    cases = [graph_case_from_seed(s) for s in range(GRAPH_CORPUS)]
+    found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2)
+    assert not found, report(found)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", GRAPH_RTL_SEEDS)
+def test_emulator_equals_rtl_on_graphs_every_layer(tmp_path: Path, seed: int) -> None:
+    require(__import__("shutil").which("verilator"), "verilator", "make tools")
+    case = graph_case_from_seed(seed, rtl=True)
+    found = check_rtl(case, corpus_inputs(case), tmp_path)
+    assert found is None, found.message()
+
+
+def test_the_graph_corpus_covers_every_structure() -> None:
+    cases = [graph_case_from_seed(s) for s in range(GRAPH_CORPUS)]
+    features = {f for c in cases for f in c.features}
+    assert features >= {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "transpose",
+                        "channel-batchnorm", "concat-axis0", "concat-axis1", "residual", "narrow-accum"}
+    assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
+    assert any(len(n.inputs) == 3 for c in cases for n in c.graph)  # three-input merges
+    assert any(len(n.shape) == 2 and n.op == "scale_shift" for c in cases for n in c.graph)
+    rtl = [graph_case_from_seed(s, rtl=True) for s in GRAPH_RTL_SEEDS]
+    assert all(c.rtl_ok() for c in rtl)
+    assert {f for c in rtl for f in c.features} >= {"add", "subtract", "multiply", "average", "maximum", "minimum",
+                                                    "transpose", "channel-batchnorm", "concat-axis0", "concat-axis1"}
 
 
 def test_inputs_include_the_extremes() -> None:

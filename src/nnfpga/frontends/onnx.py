@@ -21,6 +21,7 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import qonnx
+from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
@@ -28,7 +29,9 @@ from nnfpga.ir.graph import Graph, Node
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
-          "Constant", "Shape", *QUANT_OPS)
+          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", *QUANT_OPS)
+MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Min": "minimum", "Sum": "add",
+          "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
             "Gather", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape")  # on constants only
 MERGE_QUANT = ("input", "dense", "scale_shift", "relu", "leaky_relu")  # ops computing exactly, then casting
@@ -146,7 +149,10 @@ class _Reader:
         if not dyn:
             return self._fold(node, label, op, ins, attrs)
         if len(dyn) > 1:
-            return self._reject(node, label, f"{op} with {len(dyn)} non-constant inputs", dyn)
+            if op not in MERGES or len(dyn) != len([t for t in ins if t]):
+                return self._reject(node, label, f"{op} with {len(dyn)} non-constant inputs" +
+                                    (" and constants" if op in MERGES else ""), dyn)
+            return self._merge(node, label, op, dyn, attrs)
         src = dyn[0]
         try:
             out = self._convert(node, op, ins, attrs, src)
@@ -161,6 +167,28 @@ class _Reader:
         else:
             self._bind(node.output[0], out)
         if src in self.tainted:
+            self.tainted.add(node.output[0])
+        return None
+
+    def _merge(self, node: Any, label: str, op: str, dyn: list[str], attrs: dict[str, Any]) -> None:
+        """A merge of non-constant tensors (ONNX's per-sample shapes are the IR's: flat or shape-only tensors)."""
+        axis = -1
+        if op == "Concat":
+            axis = int(attrs.get("axis", 0))
+            ndim = len(self.g[self.act[dyn[0]]].shape) + 1
+            if axis % ndim == 0:
+                return self._reject(node, label, f"Concat over axis {axis}, the batch axis", dyn)
+            axis = axis % ndim - 1
+        source = f"{node.op_type} {node.name!r}" if node.name else node.op_type
+        try:
+            out = add_merge(self.g, MERGES[op], self.g.unique_name(_node_name(node)), [self.act[t] for t in dyn],
+                            source, axis=axis)
+        except ShapeError as exc:
+            if any(t in self.tainted for t in dyn):
+                return self._reject(node, label, None, dyn)
+            return self._reject(node, label, str(exc), dyn)
+        self._bind(node.output[0], out)
+        if any(t in self.tainted for t in dyn):
             self.tainted.add(node.output[0])
         return None
 

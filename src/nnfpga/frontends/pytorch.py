@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
            "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential")
 BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
-FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape")
+FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
+             "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat")
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "hardtanh", "hardsigmoid")
 MODULE_FNS = {  # torch.nn class -> (functional name, attributes passed as its arguments)
     "ReLU": ("relu", ()), "ReLU6": ("relu6", ()), "Sigmoid": ("sigmoid", ()), "Tanh": ("tanh", ()),
@@ -218,6 +220,10 @@ class _Builder:
             e.reject(f"{kind} returning {type(self.values.get(n.name)).__name__}, not a tensor")
             self.out[n.name] = src
             return
+        merge = self._merge_op(n)
+        if merge is not None and len(inputs) > 1:
+            self.out[n.name] = self._merge(e, n, merge, kind)
+            return
         if len(inputs) != 1 or n.args[:1] != (src_fx,):
             e.reject(f"{kind} with {len(inputs)} tensor inputs" if len(inputs) != 1 else f"{kind} on a non-first "
                      "argument")
@@ -238,6 +244,43 @@ class _Builder:
         else:
             result = self._function(e, n, kind)
         self.out[n.name] = result if result is not None else src
+
+    # -- several inputs ----------------------------------------------------------------------
+    def _merge_op(self, n: Any) -> str | None:
+        """The merge op of ``a + b``, ``torch.mul(a, b)``, ``a.sub(b)``, ``torch.cat([a, b], dim)``... (None: none)."""
+        torch = self.torch
+        if n.op == "call_method":
+            return {"add": "add", "sub": "subtract", "mul": "multiply", "maximum": "maximum",
+                    "minimum": "minimum"}.get(n.target)
+        if n.op != "call_function":
+            return None
+        return {operator.add: "add", torch.add: "add", operator.sub: "subtract", torch.sub: "subtract",
+                operator.mul: "multiply", torch.mul: "multiply", torch.maximum: "maximum",
+                torch.minimum: "minimum", torch.cat: "concatenate", torch.concat: "concatenate"}.get(n.target)
+
+    def _merge(self, e: Emit, n: Any, op: str, kind: str) -> str:
+        """A merge of traced tensors; torch's per-sample shapes are the IR's here (flat or shape-only tensors)."""
+        if op == "concatenate":
+            parts, dim = n.args[0], n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
+            ndim = len(e.out_shape) + 1
+            if not isinstance(parts, (list, tuple)) or not isinstance(dim, int) or dim % ndim == 0 or \
+                    any(getattr(p, "name", None) not in self.out for p in parts):
+                e.reject(f"{kind}(dim={dim!r}) of {parts!r}; nnfpga concatenates traced tensors along a non-batch dim")
+                return e.src
+            axis = dim % ndim - 1
+        else:
+            parts, axis = [a for a in n.args if hasattr(a, "op")], -1
+            other = [k for k, v in n.kwargs.items() if v is not None]
+            if len(parts) != 2 or len(n.args) != 2 or other:
+                e.reject(f"{kind} with arguments {n.args!r} {n.kwargs!r}; nnfpga merges two tensors (no alpha, no "
+                         "scalar)")
+                return e.src
+        srcs = [self.out[p.name] for p in parts]
+        try:
+            return add_merge(self.g, op, self.g.unique_name(e.name), srcs, e.source, axis=axis)
+        except ShapeError as exc:
+            e.reject(str(exc))
+            return e.src
 
     # -- torch.nn modules ----------------------------------------------------------------------
     def _module(self, e: Emit, m: Any, kind: str) -> str | None:
