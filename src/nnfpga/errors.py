@@ -45,6 +45,10 @@ class GraphError(NnfpgaError):
     """The graph is malformed (dangling input, cycle, duplicate name...)."""
 
 
+class PassError(NnfpgaError, RuntimeError):
+    """A graph pass failed, left an invalid graph, or the pipeline did not settle (names the pass)."""
+
+
 class EmulationError(NnfpgaError, ValueError):
     """Invalid input to the emulator (wrong shape, non-finite values...)."""
 

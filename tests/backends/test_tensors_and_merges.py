@@ -113,3 +113,34 @@ def test_three_engines_agree(keras: Any, tmp_path: Path, name: str) -> None:
     rtl = convert(model, tmp_path, "verilog")
     got = rtl.predict(x, engine="rtl")
     assert np.array_equal(got, expected), f"{name} Verilator: {int((got != expected).sum())} outputs differ"
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_channels_first_batchnorm_from_pytorch(tmp_path: Path) -> None:
+    """PyTorch's BatchNorm1d over the channels of (N, C, L): transposes to channels-last and back (the pair between
+    the two batch-norms cancels), bit-exact across the three engines."""
+    import torch
+    from torch import nn
+
+    from graphs import randomize_torch_batchnorm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.BatchNorm1d(3), nn.Flatten(), nn.Linear(15, 4))
+    for bn in model[:2]:
+        randomize_torch_batchnorm(bn)
+    model.eval()
+    x = np.random.default_rng(0).uniform(-3, 3, (N, 3, 5))
+    cfg = nnfpga.config_from_pytorch_model(model, (3, 5), default_precision="ap_fixed<18,8>")
+    hw = nnfpga.convert_from_pytorch_model(model, (3, 5), hls_config=cfg, output_dir=tmp_path / "v")
+    assert [n.op for n in hw.graph] == ["input", "transpose", "scale_shift", "scale_shift", "transpose", "flatten",
+                                        "dense"]
+    ref = model(torch.tensor(x[:500], dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(hw.predict_float(x[:500]), ref, rtol=1e-5, atol=1e-5)
+    expected = hw.predict(x)
+    gxx()
+    hw.compile()
+    assert np.array_equal(hw.predict(x, engine="csim"), expected)
+    rtl = nnfpga.convert_from_pytorch_model(model, (3, 5), hls_config=cfg, output_dir=tmp_path / "r",
+                                            backend="verilog")
+    assert np.array_equal(rtl.predict(x, engine="rtl"), expected)

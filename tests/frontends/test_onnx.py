@@ -516,3 +516,24 @@ def test_merges_onnx_cannot_map(onnx: Any) -> None:
     assert kinds["cat0"] == "Concat over axis 0, the batch axis"
     assert kinds["add_shapes"] == "Add 'add_shapes': add needs inputs of one shape, got (4,), (5,) (broadcasting " \
                                   "merges are not supported: reshape the inputs first)"
+
+
+def test_channels_first_batchnorm(tmp_path: Path, torch: Any) -> None:
+    """BatchNormalization over the channels of (N, C, L): a transpose to channels-last, the per-channel op, and
+    one back; between two batch-norms the pair cancels."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.BatchNorm1d(3), nn.Flatten(), nn.Linear(15, 4))
+    for bn in model[:2]:
+        randomize_torch_batchnorm(bn)
+    model.eval()
+    path = tmp_path / "cf.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(2, 3, 5), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "n"}})
+    g = nnfpga.graph_from_onnx_model(str(path))
+    assert [n.op for n in g] == ["input", "transpose", "scale_shift", "scale_shift", "transpose", "flatten", "dense"]
+    x = np.random.default_rng(0).normal(size=(300, 3, 5))
+    hw = nnfpga.convert_from_onnx_model(str(path), output_dir=tmp_path / "prj")
+    np.testing.assert_allclose(hw.predict_float(x), ort_run(path, x), rtol=1e-5, atol=1e-5)

@@ -37,8 +37,8 @@ def test_add_rejects_duplicates_and_undefined_inputs() -> None:
 def test_queries() -> None:
     g = small()
     assert g.inputs == ["x"]
-    assert [n.name for n in g.consumers("fc")] == ["act", "a2"]
-    assert g.consumers("act") == []
+    assert [n.name for n in g.users("fc")] == ["act", "a2"]
+    assert g.users("act") == []
     assert "fc" in g and "zz" not in g and 3 not in g
     assert g["fc"].op == "dense"
     assert [n.name for n in g] == ["x", "fc", "act", "a2"]
@@ -135,3 +135,58 @@ def test_from_dict_rejects_dangling_inputs() -> None:
     desc["nodes"] = desc["nodes"][1:]  # drop the input node
     with pytest.raises(GraphError, match="reads 'x', which is not defined before it"):
         Graph.from_dict(desc, arrays)
+
+
+def test_users_replace_uses_insert_before_remove() -> None:
+    from nnfpga.errors import GraphError
+    from nnfpga.ir.graph import Graph, Node
+
+    g = Graph(name="g")
+    g.add(Node("x", "input", [], (4,)))
+    g.add(Node("a", "relu", ["x"], (4,)))
+    g.add(Node("b", "add", ["a", "x"], (4,)))
+    g.outputs = ["b"]
+    assert [n.name for n in g.users("x")] == ["a", "b"] and g.is_read("b") and not g.is_read("zzz")
+    g.insert_before("b", Node("t", "tanh", ["x"], (4,)))
+    assert list(g.nodes) == ["x", "a", "t", "b"]
+    g.replace_uses("a", "t")
+    assert g["b"].inputs == ["t", "x"] and not g.is_read("a")
+    g.remove("a", "unused")
+    assert list(g.nodes) == ["x", "t", "b"] and g.removed["a"] == "unused"
+    with pytest.raises(GraphError, match=r"cannot remove tanh 't': it is still read"):
+        g.remove("t", "no")
+    with pytest.raises(GraphError, match=r"cannot insert 'u' before 't': it reads \['b'\], not defined before"):
+        g.insert_before("t", Node("u", "relu", ["b"], (4,)))
+    with pytest.raises(GraphError, match=r"cannot replace uses of 't' with 'nope': no node of that name"):
+        g.replace_uses("t", "nope")
+    g.replace_uses("b", "t")
+    assert g.outputs == ["t"]
+
+
+def test_verify_lists_every_problem() -> None:
+    from nnfpga.errors import GraphError
+    from nnfpga.fixed import FixedType
+    from nnfpga.ir.graph import Graph, Node
+    from nnfpga.ir.verify import problems, verify
+
+    g = Graph(name="g")
+    g.add(Node("x", "input", [], (2, 3), types={"result": FixedType(8, 3)}))
+    g.add(Node("bn", "scale_shift", ["x"], (2, 3), weights={"scale": np.ones(2), "shift": np.ones(3)}))
+    g.add(Node("c", "concatenate", ["x", "x"], (2, 5), {"axis": 1}))
+    g.add(Node("s", "subtract", ["x", "x", "x"], (2, 3)))
+    g.add(Node("t", "transpose", ["x"], (3, 2), {"perm": (1, 0)}))
+    g.outputs = ["t", "gone"]
+    found = problems(g, typed=True)
+    assert found == [
+        "scale_shift 'bn': scale: a constant of shape (2,) does not apply to a tensor of per-sample shape (2, 3); "
+        "per-axis constants align with the last (channel) axis: expected shape (3,) (per channel) or (2, 3) "
+        "(per element)",
+        "scale_shift 'bn': type slot(s) ['weight', 'bias', 'result'] have no type",
+        "concatenate 'c': shape (2, 5), but its inputs give (2, 6)",
+        "concatenate 'c': type slot(s) ['result'] have no type",
+        "subtract 's' has 3 input(s); subtract takes 2",
+        "transpose 't': type slot(s) ['result'] have no type",
+        "output 'gone' is not a node",
+    ]
+    with pytest.raises(GraphError, match=r"^invalid graph 'g' after the test: scale_shift 'bn'"):
+        verify(g, after="the test")

@@ -12,6 +12,7 @@ import pytest
 import fxref
 import nnfpga
 from graphs import chain
+from nnfpga.errors import GraphError, PassError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends.keras import graph_from_keras
 from nnfpga.ir.graph import Graph, Node
@@ -30,13 +31,20 @@ def keras_pred(model: Any, x: np.ndarray) -> np.ndarray:
 
 def test_pipeline_names_and_order() -> None:
     assert [name for name, _ in PIPELINE] == ["remove_dropout", "fuse_linear_activations", "remove_noop_reshape",
-                                              "fold_batchnorm"]
+                                              "fold_batchnorm", "cancel_transposes", "remove_dead"]
     lines = dump_pipeline().splitlines()
     assert lines == [
+        "untyped (after a frontend):",
         "1. remove_dropout: Delete Dropout nodes (identity at inference).",
         "2. fuse_linear_activations: Fuse linear (identity) activations into their producer by deleting them.",
         "3. remove_noop_reshape: Delete Flatten/Reshape nodes whose output shape equals their input shape.",
         "4. fold_batchnorm: Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.",
+        "5. cancel_transposes: Cancel a Transpose that undoes the one before it (and drop identity Transposes).",
+        "6. remove_dead: Delete nodes whose values reach no output (e.g. a transpose left unread by "
+        "cancel_transposes).",
+        "typed (after the config is applied):",
+        "1. infer_types: Fill open type slots (``None`` / missing) in topological order; returns whether any slot "
+        "was filled.",
     ]
 
 
@@ -67,7 +75,7 @@ def test_run_pipeline_iterates_until_nothing_changes() -> None:
 
 
 def test_run_pipeline_refuses_a_pass_that_never_settles() -> None:
-    with pytest.raises(RuntimeError, match=r"passes did not converge after 20 rounds"):
+    with pytest.raises(PassError, match=r"passes did not converge after 20 rounds"):
         run_pipeline(chain((2,)), [("always", lambda g: True)])
 
 
@@ -191,3 +199,49 @@ def test_infer_types_fills_open_slots_once() -> None:
     assert g["x"].types == {"result": FixedType(10, 4)}
     assert g["r"].types["result"] == FixedType(9, 3, signed=False)
     assert infer_types(g, FixedType(10, 4)) is False
+
+
+# -- the pass manager verifies and names the failing pass ----------------------------------------------------
+
+def test_a_pass_that_breaks_the_graph_is_named() -> None:
+    g = chain((4,), ("r", "relu", {}))
+
+    def bad(graph: Graph) -> bool:
+        graph["r"].shape = (5,)
+        return True
+
+    with pytest.raises(PassError, match=r"^invalid graph 'g' after pass 'shrink': relu 'r': shape \(5,\), but "
+                                        r"its inputs give \(4,\)$"):
+        run_pipeline(g, [("shrink", bad)])
+
+
+def test_a_pass_that_crashes_is_named() -> None:
+    def crash(graph: Graph) -> bool:
+        return {}["missing"]
+
+    with pytest.raises(PassError, match=r"^pass 'crash' failed on graph 'g': KeyError: 'missing'$"):
+        run_pipeline(chain((2,)), [("crash", crash)])
+
+
+def test_an_invalid_frontend_graph_is_refused_before_any_pass() -> None:
+    g = chain((4,), ("bn", "scale_shift", {"weights": {"scale": np.ones(3), "shift": np.ones(3)}}))
+    with pytest.raises(GraphError, match=r"after its frontend: scale_shift 'bn': scale: a constant of shape \(3,\) "
+                                         r"does not apply to a tensor of per-sample shape \(4,\)"):
+        run_pipeline(g)
+
+
+def test_transposes_that_meet_cancel() -> None:
+    """Channels-first frontends wrap channel ops in transposes; where two meet, both go."""
+    g = chain((3, 5), ("to_last", "transpose", {"shape": (5, 3), "attrs": {"perm": (1, 0)}}),
+              ("back", "transpose", {"shape": (3, 5), "attrs": {"perm": (1, 0)}}),
+              ("f", "flatten", {"shape": (15,)}))
+    assert run_pipeline(g) == ["cancel_transposes", "remove_dead"]
+    assert ops(g) == [("x", "input"), ("f", "flatten")] and g["f"].inputs == ["x"]
+    g = chain((2, 3, 4), ("t1", "transpose", {"shape": (3, 4, 2), "attrs": {"perm": (1, 2, 0)}}),
+              ("t2", "transpose", {"shape": (2, 3, 4), "attrs": {"perm": (2, 0, 1)}}),
+              ("t3", "transpose", {"shape": (4, 3, 2), "attrs": {"perm": (2, 1, 0)}}))
+    run_pipeline(g)
+    assert ops(g) == [("x", "input"), ("t3", "transpose")] and g["t3"].inputs == ["x"]
+    g = chain((2, 3), ("same", "transpose", {"attrs": {"perm": (0, 1)}}), ("r", "relu", {}))
+    run_pipeline(g)
+    assert ops(g) == [("x", "input"), ("r", "relu")]

@@ -11,7 +11,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
-from nnfpga.passes import infer_types
+from nnfpga.passes import run_pipeline, typed_pipeline
 
 TYPE_NAMES = {
     "input": "Input", "dense": "Dense", "scale_shift": "BatchNormalization", "relu": "ReLU",
@@ -68,7 +68,7 @@ def apply_config(graph: Graph, config: Config) -> Graph:
         if node.name not in config.layer_name:
             node.types.update(pinned_types(node))
         _check_reuse(node, reuse_from)
-    infer_types(graph, config.default)
+    run_pipeline(graph, typed_pipeline(config.default), typed=True)
     return graph
 
 

@@ -25,6 +25,7 @@ from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ir.layout import channels_last_perms
 
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
@@ -231,6 +232,18 @@ class _Reader:
         source = f"{node.op_type} {node.name!r}" if node.name else node.op_type
         return self.g.add(Node(name, op, [self.act[src]], tuple(s), source=source, **kw)).name
 
+    def _channels_first(self, node: Any, op: str, src: str, shape: tuple[int, ...], **kw: Any) -> str:
+        """An op on ONNX's channel axis (1) of (N, C, d1...): between a transpose to nnfpga's channels-last layout
+        and one back (a pass cancels them where two meet)."""
+        to_last, to_first = channels_last_perms(len(shape))
+        last = tuple(shape[p] for p in to_last)
+        base, source = _node_name(node), f"{node.op_type} {node.name!r}" if node.name else node.op_type
+        t = self.g.add(Node(self.g.unique_name(base + "_to_last"), "transpose", [self.act[src]], last,
+                            {"perm": to_last}, source=source)).name
+        y = self.g.add(Node(self.g.unique_name(base), op, [t], last, source=source, **kw)).name
+        return self.g.add(Node(self.g.unique_name(base + "_to_first"), "transpose", [y], shape, {"perm": to_first},
+                               source=source)).name
+
     def _const(self, t: str, what: str) -> np.ndarray:
         if not t or t not in self.consts:
             raise Rejected(f"{what} must be a constant")
@@ -269,12 +282,15 @@ class _Reader:
         if op in ("Add", "Sub", "Mul", "Div"):
             return self._elementwise(node, op, ins, src, shape)
         if op == "BatchNormalization":
-            if len(shape) != 1 or a.get("training_mode", 0):
-                raise Rejected(f"BatchNormalization on per-sample shape {shape}: expected inference on flat vectors")
+            if a.get("training_mode", 0):
+                raise Rejected("BatchNormalization in training mode: expected inference")
             gamma, beta, mean, var = (self._const(t, "scale, bias, mean and variance").astype(np.float64)
                                       for t in ins[1:5])
             scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
-            return self._add(node, "scale_shift", src, weights={"scale": scale, "shift": beta - mean * scale})
+            weights = {"scale": scale, "shift": beta - mean * scale}
+            if len(shape) == 1:
+                return self._add(node, "scale_shift", src, weights=weights)
+            return self._channels_first(node, "scale_shift", src, shape, weights=weights)
         if op == "Flatten":
             if a.get("axis", 1) != 1:
                 raise Rejected(f"Flatten(axis={a['axis']}): expected axis 1 (keep the batch dimension)")

@@ -19,6 +19,7 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ir.layout import channels_last_perms
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
            "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential")
@@ -302,16 +303,12 @@ class _Builder:
             e.reject("BatchNorm1d without running statistics (track_running_stats=False) normalizes each batch "
                      "with its own statistics")
             return None
-        if len(e.in_shape) != 1:
-            e.reject(f"BatchNorm1d over the channels of a per-sample shape {e.in_shape}; nnfpga supports "
-                     "BatchNorm1d on flat (N, C) inputs")
-            return None
         n = e.in_shape[0]
         gamma = m.weight.detach().double().numpy() if m.weight is not None else np.ones(n)
         beta = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(n)
         scale = gamma / np.sqrt(m.running_var.detach().double().numpy() + float(m.eps))
         shift = beta - m.running_mean.detach().double().numpy() * scale
-        return e.add("scale_shift", weights={"scale": scale, "shift": shift})
+        return channel_op(e, "scale_shift", weights={"scale": scale, "shift": shift})
 
     # -- functions and tensor methods ----------------------------------------------------------
     def _function(self, e: Emit, n: Any, kind: str) -> str | None:
@@ -390,6 +387,18 @@ def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
         return flatten(e, params.get("start_dim", 0), params.get("end_dim", -1), kind)
     e.reject(kind)
     return None
+
+
+def channel_op(e: Emit, op: str, **kw: Any) -> str:
+    """An op on the channel axis of a channels-first tensor (torch's axis 1): on (N, C) directly; on (N, C, L...)
+    between a transpose to nnfpga's channels-last layout and one back (cancelled where two meet)."""
+    if len(e.in_shape) == 1:
+        return e.add(op, **kw)
+    to_last, to_first = channels_last_perms(len(e.in_shape))
+    last = tuple(e.in_shape[p] for p in to_last)
+    t = e.add("transpose", last, {"perm": to_last}, suffix="_to_last")
+    y = e.add(op, last, src=t, **kw)
+    return e.add("transpose", e.in_shape, {"perm": to_first}, src=y, suffix="_to_first")
 
 
 def softmax(e: Emit, dim: Any, kind: str) -> str | None:

@@ -72,21 +72,53 @@ class Graph:
     def inputs(self) -> list[str]:
         return [n.name for n in self.nodes.values() if n.op == "input"]
 
-    def consumers(self, name: str) -> list[Node]:
+    def users(self, name: str) -> list[Node]:
+        """The nodes that read node ``name``'s output, in graph order (a node reading it twice counts once)."""
         return [n for n in self.nodes.values() if name in n.inputs]
 
+    def is_read(self, name: str) -> bool:
+        """Whether anything reads node ``name``: a node, or the graph's outputs."""
+        return name in self.outputs or any(name in n.inputs for n in self.nodes.values())
+
     # -- rewriting -----------------------------------------------------------------------------
+    def replace_uses(self, old: str, new: str) -> None:
+        """Every read of node ``old`` (by nodes and as a graph output) reads node ``new`` instead."""
+        if new not in self.nodes:
+            raise GraphError(f"cannot replace uses of {old!r} with {new!r}: no node of that name")
+        for user in self.users(old):
+            user.inputs = [new if i == old else i for i in user.inputs]
+        self.outputs = [new if o == old else o for o in self.outputs]
+
+    def insert_before(self, anchor: str, node: Node) -> Node:
+        """Add ``node`` just before node ``anchor`` in the topological order (its inputs must come earlier)."""
+        if node.name in self.nodes:
+            raise GraphError(f"duplicate node name {node.name!r}")
+        order = list(self.nodes)
+        if anchor not in self.nodes:
+            raise GraphError(f"cannot insert {node.name!r} before {anchor!r}: no node of that name")
+        earlier = set(order[:order.index(anchor)])
+        missing = [i for i in node.inputs if i not in earlier]
+        if missing:
+            raise GraphError(f"cannot insert {node.name!r} before {anchor!r}: it reads {missing}, not defined before")
+        items = list(self.nodes.items())
+        at = order.index(anchor)
+        self.nodes = dict([*items[:at], (node.name, node), *items[at:]])
+        return node
+
+    def remove(self, name: str, reason: str) -> None:
+        """Delete node ``name``, which nothing may read any more."""
+        if self.is_read(name):
+            raise GraphError(f"cannot remove {self.nodes[name].describe()}: it is still read")
+        del self.nodes[name]
+        self.removed[name] = reason
+
     def bypass(self, name: str, reason: str) -> None:
         """Remove a single-input node, rewiring its consumers (and graph outputs) to its producer."""
         node = self.nodes[name]
         if len(node.inputs) != 1:
             raise GraphError(f"cannot bypass {node.describe()}: it has {len(node.inputs)} inputs")
-        src = node.inputs[0]
-        for user in self.consumers(name):
-            user.inputs = [src if i == name else i for i in user.inputs]
-        self.outputs = [src if o == name else o for o in self.outputs]
-        del self.nodes[name]
-        self.removed[name] = reason
+        self.replace_uses(name, node.inputs[0])
+        self.remove(name, reason)
 
     def copy(self) -> Graph:
         return copy.deepcopy(self)

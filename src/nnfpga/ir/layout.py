@@ -76,3 +76,9 @@ def channel_constants(const: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarr
     if per_channel:
         return const.reshape(-1), int(shape[-1])
     return broadcast_flat(const, shape), size(shape)
+
+
+def channels_last_perms(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """For a channels-first per-sample tensor of ``ndim`` axes ``(C, d1, ..., dk)``: the transpose to channels-last
+    ``(d1, ..., dk, C)`` and the one back."""
+    return (*range(1, ndim), 0), (ndim - 1, *range(ndim - 1))

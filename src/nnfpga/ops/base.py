@@ -1,6 +1,7 @@
 """What an op is: its category, its type slots, its type rule and its two NumPy kernels.
 
 Every op in :data:`OPS` owns, in one class:
+- ``infer_shape``: the per-sample output shape (channels-last, :mod:`nnfpga.ir.layout`) from the inputs';
 - ``infer_types``: fills the node's type slots the config left open (``None`` or ``"auto"``);
 - ``prepare``: quantizes weights/tables once per graph (the constants a backend also emits);
 - ``run_fixed``: the bit-exact kernel on mantissas (:class:`QArray`);
@@ -56,6 +57,12 @@ class OpDef:
     slots: ClassVar[tuple[str, ...]] = ("result",)
     min_inputs: ClassVar[int] = 1  # how many producers a node of this op reads (category "merge": several)
     max_inputs: ClassVar[int | None] = 1
+
+    # -- shape rule ----------------------------------------------------------------------------
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """The per-sample output shape from the inputs' (default: the first input's, elementwise ops); raises
+        ShapeError when the inputs or the node's constants do not fit."""
+        return in_shapes[0]
 
     # -- type rule -----------------------------------------------------------------------------
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:

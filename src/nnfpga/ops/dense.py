@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.errors import ShapeError
 from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
+from nnfpga.ir.layout import check_broadcast
 from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
 
 
@@ -56,6 +58,13 @@ class Dense(OpDef):
     name = "dense"
     category = "linear"
     slots = ("weight", "bias", "accum", "result")
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        k = np.shape(node.weights.get("kernel"))
+        if len(in_shapes[0]) != 1 or len(k) != 2 or k[0] != in_shapes[0][0]:
+            raise ShapeError(f"{node.describe()}: a kernel of shape {k} does not apply to an input of per-sample "
+                             f"shape {in_shapes[0]}; Dense takes a flat vector of the kernel's rows")
+        return (int(k[1]),)
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         width = ctx.default.width
@@ -135,11 +144,17 @@ class Dense(OpDef):
 
 @register
 class ScaleShift(OpDef):
-    """``y = x * scale + shift`` per feature (batch-norm that could not be folded into a Dense)."""
+    """``y = x * scale + shift`` per channel (the last axis; batch-norm that could not be folded into a Dense).
+    The constants broadcast by :mod:`nnfpga.ir.layout`'s rule: shape ``(C,)`` per channel, or the tensor's shape."""
 
     name = "scale_shift"
     category = "linear"
     slots = ("weight", "bias", "result")
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        for key in ("scale", "shift"):  # per-axis constants, channels-last (the one broadcast rule)
+            check_broadcast(np.shape(node.weights.get(key)), in_shapes[0], f"{node.describe()}: {key}")
+        return in_shapes[0]
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         set_default(node, "weight", weight_type(node.weights["scale"], ctx.default.width))

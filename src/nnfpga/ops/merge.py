@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.errors import GraphError
+from nnfpga.errors import GraphError, ShapeError
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
@@ -64,6 +64,12 @@ class Merge(OpDef):
     def combine(self, ms: list[np.ndarray]) -> np.ndarray:
         """The exact result's mantissas from the inputs' mantissas, aligned to a common scale by ``prepare``."""
         raise NotImplementedError
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        if len(set(in_shapes)) != 1:
+            raise ShapeError(f"{node.describe()}: {self.name} needs inputs of one shape, got "
+                             f"{', '.join(map(str, in_shapes))}")
+        return in_shapes[0]
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         check_arity(self, node, len(in_types))
@@ -209,6 +215,15 @@ class Concatenate(OpDef):
     category = "merge"
     min_inputs = 2
     max_inputs = None
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        ax = node.attrs.get("axis")
+        ndim = len(in_shapes[0])
+        if not isinstance(ax, int) or not 0 <= ax < ndim or any(len(s) != ndim for s in in_shapes) or \
+                len({s[:ax] + s[ax + 1:] for s in in_shapes}) != 1:
+            raise ShapeError(f"{node.describe()}: cannot concatenate {', '.join(map(str, in_shapes))} along axis "
+                             f"{ax!r} (a non-negative per-sample axis; the other axes must agree)")
+        return (*in_shapes[0][:ax], sum(s[ax] for s in in_shapes), *in_shapes[0][ax + 1:])
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         check_arity(self, node, len(in_types))

@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.errors import ShapeError
 from nnfpga.fixed import from_float
 from nnfpga.ir.graph import Node
+from nnfpga.ir.layout import size
 from nnfpga.ops.base import Context, OpDef, QArray, RunStats, register, set_default
 
 
@@ -22,6 +24,9 @@ class Input(OpDef):
     def infer_types(self, node: Node, in_types: list, ctx: Context) -> None:
         set_default(node, "result", ctx.default)
 
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        return tuple(node.shape)  # the model's input shape
+
     def run_fixed(self, node: Node, xs: list[Any], prep: dict, stats: RunStats) -> QArray:
         t = node.types["result"]
         m, ov = from_float(xs[0], t)
@@ -34,6 +39,12 @@ class Input(OpDef):
 
 class _Reshape(OpDef):
     category = "shape"
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        if size(node.shape) != size(in_shapes[0]):
+            raise ShapeError(f"{node.describe()}: cannot reshape {in_shapes[0]} ({size(in_shapes[0])} values) to "
+                             f"{tuple(node.shape)} ({size(node.shape)} values)")
+        return tuple(node.shape)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: dict, stats: RunStats) -> QArray:
         x = xs[0]
@@ -61,6 +72,12 @@ class Transpose(OpDef):
     name = "transpose"
     category = "shape"
 
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        perm = tuple(node.attrs.get("perm", ()))
+        if sorted(perm) != list(range(len(in_shapes[0]))):
+            raise ShapeError(f"{node.describe()}: perm {perm} is not a permutation of the axes of {in_shapes[0]}")
+        return tuple(in_shapes[0][p] for p in perm)
+
     def run_fixed(self, node: Node, xs: list[QArray], prep: dict, stats: RunStats) -> QArray:
         return QArray(np.transpose(xs[0].m, (0, *(p + 1 for p in node.attrs["perm"]))), xs[0].t)
 
@@ -73,3 +90,6 @@ class Dropout(_Reshape):
     """Identity at inference; the ``remove_dropout`` pass deletes it."""
 
     name = "dropout"
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        return in_shapes[0]

@@ -16,7 +16,7 @@ def fold_scale_shift(graph: Graph) -> bool:
         if node.op != "scale_shift" or node.types or node.attrs.get("qtypes"):
             continue
         src = graph[node.inputs[0]]
-        if (src.op != "dense" or len(graph.consumers(src.name)) != 1 or src.name in graph.outputs or src.types
+        if (src.op != "dense" or len(graph.users(src.name)) != 1 or src.name in graph.outputs or src.types
                 or src.attrs.get("qtypes")):
             continue
         scale = node.weights["scale"].astype(np.float64)

@@ -34,3 +34,38 @@ def remove_noop_reshape(graph: Graph) -> bool:
             graph.bypass(node.name, f"{node.op} {node.name!r} does not change the shape and was removed")
             changed = True
     return changed
+
+
+def cancel_transposes(graph: Graph) -> bool:
+    """Cancel a Transpose that undoes the one before it (and drop identity Transposes)."""
+    changed = False
+    for node in graph:
+        if node.op != "transpose" or node.name not in graph:
+            continue
+        perm = tuple(node.attrs["perm"])
+        if perm == tuple(range(len(perm))):
+            graph.bypass(node.name, f"transpose {node.name!r} keeps every axis in place and was removed")
+            changed = True
+            continue
+        src = graph[node.inputs[0]]
+        if src.op == "transpose" and not node.types and not src.types:
+            inner = tuple(src.attrs["perm"])
+            if tuple(inner[p] for p in perm) == tuple(range(len(perm))):  # the two permutations compose to none
+                graph.replace_uses(node.name, src.inputs[0])
+                graph.remove(node.name, f"transpose {node.name!r} undoes {src.name!r}: both were removed")
+                changed = True
+    return changed
+
+
+def remove_dead(graph: Graph) -> bool:
+    """Delete nodes whose values reach no output (e.g. a transpose left unread by cancel_transposes)."""
+    live, todo = set(), list(graph.outputs)
+    while todo:
+        name = todo.pop()
+        if name not in live:
+            live.add(name)
+            todo += graph[name].inputs
+    dead = [n.name for n in graph if n.name not in live and n.op != "input"]
+    for name in reversed(dead):  # users before their producers
+        graph.remove(name, f"{graph[name].describe()} does not reach the output and was removed")
+    return bool(dead)
