@@ -13,7 +13,7 @@ import numpy as np
 from nnfpga.config.apply import pinned_types
 from nnfpga.emulate import Interpreter
 from nnfpga.emulate.interpreter import RunResult
-from nnfpga.errors import ConfigError, OverflowWarning, ToolNotFoundError
+from nnfpga.errors import ConfigError, OverflowWarning
 from nnfpga.fixed import FixedType
 from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph
@@ -174,31 +174,17 @@ class HWModel:
               vsynth: bool = False, timeout_s: float = 24 * 3600) -> HardwareReport:
         """Run Vitis HLS on the written project (``vitis_hls -f build_prj.tcl``) and return its csynth report.
         Vitis is not open source: without ``vitis_hls`` on PATH this raises ToolNotFoundError, never pretends."""
-        import shlex
-        import shutil
-        import subprocess
-
+        from nnfpga import tools
         from nnfpga.backends.hls.cpp import project_identifier
         from nnfpga.reports import parse_vitis_csynth
 
-        exe = shutil.which("vitis_hls")
-        if exe is None:
-            raise ToolNotFoundError(
-                "vitis_hls is not on PATH: install AMD Vitis HLS (and source its settings64.sh) to synthesize the "
-                "project; meanwhile hw.predict(x, engine='csim') runs the same C++ here with g++")
+        exe = tools.find("vitis_hls")
         if self.settings["backend"] != "vitis":
             raise ConfigError("build() runs Vitis HLS; convert with backend='vitis'")
         prj = self.write(force=True)
         opts = {"reset": 1, "csim": csim, "synth": synth, "cosim": cosim, "export": export, "vsynth": vsynth}
         args = " ".join(f"{k}={int(v)}" for k, v in opts.items())
-        res = subprocess.run([exe, "-f", "build_prj.tcl", args], cwd=prj, capture_output=True, text=True,
-                             timeout=timeout_s)
-        if res.returncode != 0:
-            from nnfpga.backends.hls.csim import ToolError
-
-            tail = "\n".join(res.stdout.splitlines()[-30:])
-            raise ToolError(f"vitis_hls failed (exit {res.returncode}):\n{tail}\n"
-                            f"command: cd {shlex.quote(str(prj))} && vitis_hls -f build_prj.tcl {shlex.quote(args)}")
+        tools.run([exe, "-f", "build_prj.tcl", args], cwd=prj, timeout_s=timeout_s, name="vitis_hls")
         name = project_identifier(self.settings["project_name"])
         return parse_vitis_csynth(prj / f"{name}_prj" / "solution1" / "syn" / "report" / "csynth.xml")
 

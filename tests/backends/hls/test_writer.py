@@ -104,6 +104,8 @@ def test_generated_testbench_passes_with_gxx(tmp_path: Path) -> None:
 
 def test_build_without_vitis_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no vitis_hls anywhere
+    monkeypatch.delenv("NNFPGA_VITIS_HLS", raising=False)
     hw = jet_hw(tmp_path / "prj")
-    with pytest.raises(ToolNotFoundError, match="vitis_hls is not on PATH"):
+    with pytest.raises(ToolNotFoundError, match=r"^vitis_hls is not installed: install AMD Vitis HLS and source its "
+                                                r"settings64.sh so that vitis_hls is on PATH"):
         hw.build()
