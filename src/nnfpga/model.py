@@ -107,12 +107,14 @@ class HWModel:
         return self.interpreter.run(x, mode="float").outputs[0]
 
     def trace(self, x: Any) -> Trace:
-        """Every layer's bit-exact output with the float reference beside it."""
+        """Each layer's bit-exact output with the float reference beside it: the layers with ``Trace: true`` in
+        the config (``Model.TraceOutput: true``: all of them) when any has it, else every layer."""
         fixed = self.interpreter.run(x, keep=True)
         ref = self.interpreter.run(x, mode="float", keep=True)
         self._after_run(fixed)
         out = Trace()
-        for node in self.graph:
+        chosen = [n for n in self.graph if n.attrs.get("trace")] or list(self.graph)
+        for node in chosen:
             ov = sum(o.count for (n, _), o in fixed.stats.overflow.items() if n == node.name)
             out[node.name] = LayerTrace(node.name, node.op, node.types["result"], fixed.values[node.name],
                                         ref.values[node.name], ov)
