@@ -30,6 +30,7 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import nnfpga
+from nnfpga import tools
 from nnfpga.backends.rtl import synth
 from nnfpga.backends.rtl.lower import DEFAULT_ADDERS_PER_STAGE, build_design
 from nnfpga.examples import load_example, prune_dense
@@ -124,8 +125,9 @@ def da4ml_synth(hw: nnfpga.HWModel) -> HardwareReport:
         script += (f"hierarchy -check -top {top}\nsynth_xilinx -family xc7 -flatten -top {top}\n"
                    "tee -q -o stat.json stat -json\n")
         (work / "synth.ys").write_text(script)
-        secs = synth.run_tool([synth.yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"], work,
-                              log=work / "yosys.out", timeout_s=DA4ML_TIMEOUT_S, desc="yosys xc7 da4ml")
+        secs = tools.run([tools.find("yosys"), "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
+                         log=work / "yosys.out", timeout_s=DA4ML_TIMEOUT_S, progress=True,
+                         desc="yosys xc7 da4ml").seconds
         res = synth.resources_from_cells(synth.cell_counts(json.loads((work / "stat.json").read_text())))
         res["extra"]["synth_s"] = round(secs, 2)
         return HardwareReport(tool="da4ml 0.6 + yosys", target="xc7", clock_period_ns=hw.settings["clock_period"],
@@ -211,7 +213,7 @@ def main() -> None:
                              str(cost(r)), fmax, f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii),
                              f"{r.extra.get('synth_s', 0):.0f}", ratio))
     rows += dense8_fmax()
-    print(f"jet MLP 16-64-32-32-5 (+softmax); {synth.tool_version(synth.yosys())} synth_xilinx -family xc7 "
+    print(f"jet MLP 16-64-32-32-5 (+softmax); {tools.version(tools.find('yosys'), '-V')} synth_xilinx -family xc7 "
           f"-flatten; clock 5 ns. RF 1: shared-subexpression adder graphs, a register after every "
           f"{DEFAULT_ADDERS_PER_STAGE} adder(s) (or only per layer); "
           f"RF > 1: time-multiplexed multipliers with weight ROMs (II = RF)")

@@ -98,4 +98,4 @@ def test_build_without_vitis_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
     assert main(["convert", MODEL, "-o", str(prj)]) == 0
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["build", str(prj)]) == 2
-    assert "nnfpga build: error: vitis_hls is not on PATH" in capsys.readouterr().err
+    assert "nnfpga build: error: vitis_hls is not installed: install AMD Vitis HLS" in capsys.readouterr().err

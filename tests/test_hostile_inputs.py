@@ -20,10 +20,18 @@ import pytest
 
 import nnfpga
 from graphs import chain, dense_graph
-from nnfpga.backends.hls.csim import ToolError, compile_library
+from nnfpga.backends.hls.csim import compile_library
 from nnfpga.backends.rtl import sim
 from nnfpga.cli import main as cli
-from nnfpga.errors import ConfigError, EmulationError, ModelLoadError, OutputDirError, ShapeError, WeightError
+from nnfpga.errors import (
+    ConfigError,
+    EmulationError,
+    ModelLoadError,
+    OutputDirError,
+    ShapeError,
+    ToolError,
+    WeightError,
+)
 from nnfpga.fixed import FixedType
 from nnfpga.model import HWModel
 from nnfpga.passes import infer_types
@@ -212,14 +220,13 @@ def test_gxx_failure_is_a_tool_error_with_its_output_and_the_command(tmp_path: P
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     hw = small_hw(tmp_path / "a b", project_name="my prj")
     hw.write()
-    fake = _fake_tool(tmp_path / "g++", 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22; do '
-                                        'echo "error line $i" >&2; done\nexit 4')
+    fake = _fake_tool(tmp_path / "g++", 'for i in $(seq 1 32); do echo "error line $i" >&2; done\nexit 4')
     monkeypatch.setenv("CXX", str(fake))
     with pytest.raises(ToolError) as info:
         hw.compile()
     msg = str(info.value)
-    assert msg.startswith("g++ failed (exit 4):\nerror line 3\n") and "error line 2\n" not in msg  # the last 20
-    assert "error line 22\ncommand: " in msg
+    assert msg.startswith("g++ failed (exit 4); its last lines:\nerror line 3\n") and "error line 2\n" not in msg
+    assert "error line 32\ncommand: cd " in msg  # the last 30 lines, then how to repeat it
     assert f"'{tmp_path / 'a b' / 'prj' / 'firmware' / 'my_prj.cpp'}'" in msg  # quoted: paste it into a shell
     assert not list((tmp_path / "a b" / "prj" / "build").glob(".*tmp"))
 
@@ -233,7 +240,7 @@ def test_gxx_on_broken_code_is_a_tool_error(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as info:
         compile_library(tmp_path / "prj", "myproject")
     msg = str(info.value)
-    assert msg.startswith("g++ failed (exit 1):") and "this is not C++" in msg and "error" in msg
+    assert msg.startswith("g++ failed (exit 1); its last lines:") and "this is not C++" in msg and "error" in msg
     assert "command: " in msg and msg.rstrip().endswith("libmyproject.so.tmp")
     assert not (tmp_path / "prj" / "build" / ".libmyproject.so.tmp").exists()
 
@@ -243,7 +250,8 @@ def test_gxx_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     hw.write()
     monkeypatch.setenv("CXX", str(_fake_tool(tmp_path / "slow-g++", "exec sleep 30")))
     monkeypatch.setattr("nnfpga.backends.hls.csim.COMPILE_TIMEOUT_S", 1)
-    with pytest.raises(ToolError, match=r"^g\+\+ did not finish within 1 s; command: .*slow-g\+\+ "):
+    with pytest.raises(ToolError, match=r"^g\+\+ did not finish within 1 s \(killed\); its last lines:\n\n"
+                                        r"command: cd .* && .*slow-g\+\+ "):
         compile_library(tmp_path / "prj", "myproject")
 
 
@@ -252,6 +260,7 @@ def test_verilator_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("VERILATOR", str(_fake_tool(tmp_path / "verilator",
                                                    'case "$1" in --version) echo "Verilator 0";; *) exec sleep 30;; '
                                                    "esac")))
-    with pytest.raises(ToolError, match=r"^verilator did not finish within 1 s; command \(in .*\): .*verilator "):
+    with pytest.raises(ToolError, match=r"^verilator did not finish within 1 s \(killed\); its last lines:\n\n"
+                                        r"command: cd .* && .*verilator "):
         sim.simulate(hw, np.zeros((2, 3), dtype=np.int64), cache_dir=tmp_path / "cache", build_timeout_s=1)
     assert os.environ["VERILATOR"].endswith("verilator")

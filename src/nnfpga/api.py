@@ -7,10 +7,13 @@ backends are shared (``_config`` and ``_convert``).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+from nnfpga.backends.base import Backend, all_knobs
 from nnfpga.config import apply_config, default_config, parse_config
+from nnfpga.config.schema import Config
 from nnfpga.ir.graph import Graph
 from nnfpga.model import HWModel
 from nnfpga.passes import run_pipeline
@@ -97,6 +100,19 @@ def _convert(graph: Graph, hls_config: dict[str, Any] | None, output_dir: str | 
              backend: str = "vitis", io_type: str = "io_parallel", project_name: str = "myproject",
              part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> HWModel:
     config = hls_config if hls_config is not None else default_config(graph)
-    typed = apply_config(graph, parse_config(config))
-    return HWModel(typed, config, output_dir=output_dir, backend=backend, io_type=io_type,
-                   project_name=project_name, part=part, clock_period=clock_period)
+    parsed = parse_config(config)
+    typed = apply_config(graph, parsed)
+    hw = HWModel(typed, config, output_dir=output_dir, backend=backend, io_type=io_type,
+                 project_name=project_name, part=part, clock_period=clock_period)
+    _warn_unread_knobs(parsed, hw.backend)
+    return hw
+
+
+def _warn_unread_knobs(config: Config, backend: Backend) -> None:
+    """Config keys of another backend (``PipelineStages`` with ``backend="vitis"``) change nothing: say so."""
+    used = {k.attr for k in backend.knobs}
+    entries = [config, *config.layer_type.values(), *config.layer_name.values()]
+    unread = {k.key for k in all_knobs().values() for e in entries if k.attr in e.knobs and k.attr not in used}
+    if unread:
+        warnings.warn(f"{', '.join(sorted(unread))}: backend {backend.name!r} does not read "
+                      f"{'this key' if len(unread) == 1 else 'these keys'} (another backend's setting)", stacklevel=4)

@@ -58,7 +58,12 @@ class OutputDirError(NnfpgaError):
 
 
 class ToolNotFoundError(NnfpgaError):
-    """An external tool (g++, Verilator, Yosys...) is not installed."""
+    """An external tool (g++, Verilator, Yosys...) is not installed (or too old); the message says what to install."""
+
+
+class ToolError(NnfpgaError):
+    """An external tool failed or ran past its time limit; the message has its last output lines and the command to
+    reproduce."""
 
 
 class DatasetError(NnfpgaError, ValueError):

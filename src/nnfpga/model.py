@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nnfpga.backends.base import Backend, Engine, backend_class, backend_names, get_backend
 from nnfpga.config.apply import pinned_types
 from nnfpga.emulate import Interpreter
 from nnfpga.emulate.interpreter import RunResult
-from nnfpga.errors import ConfigError, OverflowWarning, ToolNotFoundError
+from nnfpga.errors import ConfigError, OverflowWarning
 from nnfpga.fixed import FixedType
 from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph
@@ -21,9 +23,8 @@ from nnfpga.ops import OPS, RunStats
 from nnfpga.project import project_files, write_atomic
 from nnfpga.reports import HardwareReport
 
-BACKENDS = ("vitis", "verilog")
 IO_TYPES = ("io_parallel", "io_stream")
-ENGINES = ("emulator", "csim", "rtl")
+EMULATOR = "emulator"  # the engine of every backend: the bit-exact NumPy emulator
 PART_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")  # goes into build_prj.tcl: nothing Tcl could expand
 
 
@@ -53,14 +54,13 @@ class Trace(dict[str, LayerTrace]):
 
 
 class HWModel:
-    """A model converted to a typed fixed-point graph, with the conversion settings of its project."""
+    """A model converted to a typed fixed-point graph, with the conversion settings of its project and the
+    :class:`~nnfpga.backends.base.Backend` that generates its code (it checks the graph here, at conversion)."""
 
     def __init__(self, graph: Graph, config: dict[str, Any], *, output_dir: str | Path = "nnfpga_prj",
                  backend: str = "vitis", io_type: str = "io_parallel", project_name: str = "myproject",
                  part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> None:
-        backend = backend.lower()
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        self.backend: Backend = get_backend(backend)
         if io_type not in IO_TYPES:
             raise ConfigError(f"unknown io_type {io_type!r}; expected one of {', '.join(IO_TYPES)}")
         if isinstance(clock_period, bool) or not isinstance(clock_period, (int, float)) or not 0 < clock_period < 1e6:
@@ -74,38 +74,47 @@ class HWModel:
         self.graph = graph
         self.config = config
         self.output_dir = Path(output_dir)
-        self.settings = {"backend": backend, "io_type": io_type, "project_name": project_name, "part": part,
+        self.settings = {"backend": self.backend.name, "io_type": io_type, "project_name": project_name, "part": part,
                          "clock_period": float(clock_period)}
         self.interpreter = Interpreter(graph)
         self.last_stats: RunStats | None = None
-        self._csim: Any = None
+        self.backend.validate(graph, self.settings, self.interpreter.prep)
 
     # -- emulation -----------------------------------------------------------------------------
-    def predict(self, x: Any, *, engine: str = "emulator", progress: bool | None = None) -> np.ndarray:
-        """Bit-exact outputs (as float values) for a batch. Warns with :class:`OverflowWarning` per overflow."""
-        if engine not in ENGINES:
-            raise ConfigError(f"unknown engine {engine!r}; available here: {', '.join(ENGINES)}")
-        if engine == "csim":
-            return self._predict_csim(x)
-        if engine == "rtl":  # the generated Verilog, simulated with Verilator
-            from nnfpga.backends.rtl import predict as rtl_predict
-
-            return rtl_predict(self, x)
+    def predict(self, x: Any, *, engine: str = EMULATOR, progress: bool | None = None) -> np.ndarray:
+        """Bit-exact outputs (as float values) for a batch. Warns with :class:`OverflowWarning` per overflow.
+        ``engine``: ``"emulator"`` (NumPy), or one of the backend's (``"csim"``: the HLS C++ compiled with g++;
+        ``"rtl"``: the Verilog simulated with Verilator)."""
+        if engine != EMULATOR:
+            return self._engine(engine).predict(self, x)
         res = self.interpreter.run(x, progress=progress)
         self._after_run(res)
         return res.outputs[0]
+
+    def _engine(self, engine: str) -> Engine:
+        mine = self.backend.engines()
+        if engine in mine:
+            return mine[engine]
+        owners = {e: (n, eng) for n in backend_names() for e, eng in backend_class(n)().engines().items()}
+        if engine not in owners:
+            raise ConfigError(f"unknown engine {engine!r}; available here: {', '.join([EMULATOR, *owners])}")
+        owner, eng = owners[engine]
+        raise ConfigError(f"{eng.requires}; this project's backend is {self.backend.name!r}: convert with "
+                          f"backend={owner!r}")
 
     def predict_float(self, x: Any) -> np.ndarray:
         """The float reference of the same graph (batch-norm folded, no quantization)."""
         return self.interpreter.run(x, mode="float").outputs[0]
 
     def trace(self, x: Any) -> Trace:
-        """Every layer's bit-exact output with the float reference beside it."""
+        """Each layer's bit-exact output with the float reference beside it: the layers with ``Trace: true`` in
+        the config (``Model.TraceOutput: true``: all of them) when any has it, else every layer."""
         fixed = self.interpreter.run(x, keep=True)
         ref = self.interpreter.run(x, mode="float", keep=True)
         self._after_run(fixed)
         out = Trace()
-        for node in self.graph:
+        chosen = [n for n in self.graph if n.attrs.get("trace")] or list(self.graph)
+        for node in chosen:
             ov = sum(o.count for (n, _), o in fixed.stats.overflow.items() if n == node.name)
             out[node.name] = LayerTrace(node.name, node.op, node.types["result"], fixed.values[node.name],
                                         ref.values[node.name], ov)
@@ -141,85 +150,38 @@ class HWModel:
 
     # -- project -------------------------------------------------------------------------------
     def write(self, *, force: bool = False, tb_inputs: Any = None) -> Path:
-        """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`): the typed graph,
-        and for ``backend="vitis"`` the HLS project (testbench data from ``tb_inputs`` when given)."""
+        """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`): the typed graph and
+        the backend's files (for ``backend="vitis"``, testbench data from ``tb_inputs`` when given)."""
         files = project_files(self.graph, self.config, self.settings)
-        if self.settings["backend"] == "vitis":
-            from nnfpga.backends.hls.writer import hls_files
-
-            files.update(hls_files(self, None if tb_inputs is None else self.interpreter.check_input(tb_inputs)))
-        elif self.settings["backend"] == "verilog":
-            from nnfpga.backends.rtl import rtl_files
-
-            files.update(rtl_files(self))
-        self._csim = None
+        files.update(self.backend.files(self, None if tb_inputs is None else self.interpreter.check_input(tb_inputs)))
         return write_atomic(self.output_dir, files, force=force)
 
     def compile(self, *, ap_types_dir: str | None = None, force: bool = False) -> Path:
         """Write the project and build its C simulation library with g++ (nnfpga's ap_types headers, or
-        Xilinx's from ``ap_types_dir`` / ``AP_TYPES_DIR``). Returns the library path."""
-        from nnfpga.backends.hls.cpp import project_identifier
-        from nnfpga.backends.hls.csim import CSim, compile_library
-
-        if self.settings["backend"] != "vitis":
-            raise ConfigError(f"compile() builds the HLS C simulation; this project's backend is "
-                              f"{self.settings['backend']!r}: convert with backend='vitis'")
-        self.write(force=force)
-        lib = compile_library(self.output_dir, project_identifier(self.settings["project_name"]), ap_types_dir)
-        g = self.graph
-        self._csim = CSim(lib, int(np.prod(g[g.inputs[0]].shape)), int(np.prod(g[g.outputs[0]].shape)))
-        return lib
+        Xilinx's from ``ap_types_dir`` / ``AP_TYPES_DIR``). Returns the library path. HLS backend only."""
+        return self._method("compile", "compile() builds the HLS C simulation")(
+            self, ap_types_dir=ap_types_dir, force=force)
 
     def build(self, *, csim: bool = True, synth: bool = True, cosim: bool = False, export: bool = False,
               vsynth: bool = False, timeout_s: float = 24 * 3600) -> HardwareReport:
         """Run Vitis HLS on the written project (``vitis_hls -f build_prj.tcl``) and return its csynth report.
         Vitis is not open source: without ``vitis_hls`` on PATH this raises ToolNotFoundError, never pretends."""
-        import shlex
-        import shutil
-        import subprocess
-
-        from nnfpga.backends.hls.cpp import project_identifier
-        from nnfpga.reports import parse_vitis_csynth
-
-        exe = shutil.which("vitis_hls")
-        if exe is None:
-            raise ToolNotFoundError(
-                "vitis_hls is not on PATH: install AMD Vitis HLS (and source its settings64.sh) to synthesize the "
-                "project; meanwhile hw.predict(x, engine='csim') runs the same C++ here with g++")
-        if self.settings["backend"] != "vitis":
-            raise ConfigError("build() runs Vitis HLS; convert with backend='vitis'")
-        prj = self.write(force=True)
-        opts = {"reset": 1, "csim": csim, "synth": synth, "cosim": cosim, "export": export, "vsynth": vsynth}
-        args = " ".join(f"{k}={int(v)}" for k, v in opts.items())
-        res = subprocess.run([exe, "-f", "build_prj.tcl", args], cwd=prj, capture_output=True, text=True,
-                             timeout=timeout_s)
-        if res.returncode != 0:
-            from nnfpga.backends.hls.csim import ToolError
-
-            tail = "\n".join(res.stdout.splitlines()[-30:])
-            raise ToolError(f"vitis_hls failed (exit {res.returncode}):\n{tail}\n"
-                            f"command: cd {shlex.quote(str(prj))} && vitis_hls -f build_prj.tcl {shlex.quote(args)}")
-        name = project_identifier(self.settings["project_name"])
-        return parse_vitis_csynth(prj / f"{name}_prj" / "solution1" / "syn" / "report" / "csynth.xml")
+        opts = {"reset": True, "csim": csim, "synth": synth, "cosim": cosim, "export": export, "vsynth": vsynth}
+        return self._method("build", "build() runs Vitis HLS")(self, options=opts, timeout_s=timeout_s)
 
     def synthesize(self, target: str = "xc7", **kw: Any) -> HardwareReport:
         """Synthesize the Verilog design with Yosys (and nextpnr-ecp5 for ``target="ecp5"``): resources, latency,
         II and, for ECP5, Fmax. See :func:`nnfpga.backends.rtl.synth.synthesize` for the targets and options."""
-        from nnfpga.backends.rtl.synth import synthesize
+        return self._method("synthesize", "synthesize() runs Yosys on the Verilog design")(self, target, **kw)
 
-        return synthesize(self, target, **kw)
-
-    def _predict_csim(self, x: Any) -> np.ndarray:
-        from nnfpga.fixed import from_float, to_float
-
-        if self._csim is None:
-            self.compile()
-        g = self.graph
-        x = self.interpreter.check_input(x)
-        tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
-        m, _ = from_float(x.reshape(len(x), -1), tin)
-        y = self._csim.run(np.asarray(m, dtype=np.int64))
-        return to_float(y, tout).reshape((len(x), *g[g.outputs[0]].shape))
+    def _method(self, name: str, what: str) -> Callable[..., Any]:
+        """The backend's ``name`` method; a ConfigError naming the backend that has one when this one has not."""
+        fn = getattr(self.backend, name, None)
+        if fn is None:
+            owners = [n for n in backend_names() if hasattr(backend_class(n), name)]
+            raise ConfigError(f"{what}; this project's backend is {self.backend.name!r}: convert with "
+                              f"backend={owners[0]!r}")
+        return fn
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from typing import Any
 
+from nnfpga.backends.base import all_knobs
 from nnfpga.config.schema import Config, LayerConfig
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
@@ -58,6 +60,7 @@ def apply_config(graph: Graph, config: Config) -> Graph:
             entries.append((f"LayerName.{node.name}", config.layer_name[node.name]))
         node.types = {}
         node.attrs.update(reuse_factor=config.reuse_factor, strategy=config.strategy, trace=config.trace)
+        _apply_knobs(node, config.knobs, "Model", explicit=False)
         reuse_from = "Model"
         for where, lc in entries:
             if where.startswith("LayerName"):
@@ -87,6 +90,7 @@ def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> 
         node.attrs["strategy"] = lc.strategy
     if lc.trace is not None:
         node.attrs["trace"] = lc.trace
+    _apply_knobs(node, lc.knobs, where, explicit=explicit)
     for key, value in (("table_size", lc.table_size), ("table_range", lc.table_range)):
         if value is None:
             continue
@@ -96,6 +100,21 @@ def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> 
                                   f"TableSize/TableRange apply to Sigmoid, Tanh, ELU and Softmax layers")
             continue
         node.attrs[key] = value
+
+
+def _apply_knobs(node: Node, knobs: dict[str, Any], where: str, *, explicit: bool) -> None:
+    """Set the backend knobs' node attributes where they apply (Model and LayerType entries pass other ops by;
+    a LayerName entry for an op without that knob is an error)."""
+    by_attr = {k.attr: k for k in all_knobs().values()}
+    for attr, value in knobs.items():
+        knob = by_attr[attr]
+        if not knob.applies_to(node.op):
+            if explicit:
+                ops = ", ".join(TYPE_NAMES[op] for op in knob.ops or ())
+                raise ConfigError(f"{where}.{knob.key}: {type_name(node)} layer {node.name!r} has no {knob.key} "
+                                  f"setting; it applies to {ops} layers")
+            continue
+        node.attrs[attr] = value
 
 
 def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:

@@ -14,11 +14,15 @@ LayerName:                  # per layer, overrides LayerType
     ReuseFactor: 2
     TableSize: 1024         # sigmoid/tanh/ELU/softmax
     TableRange: 8           # power of two
-    Trace: true
+    Trace: true             # hw.trace() shows the layers with Trace (all with Model.TraceOutput)
+    PipelineStages: 2       # Verilog backend knobs (Model, LayerType or LayerName): registers after the layer,
+    AddersPerStage: 2       # adders between registers inside a Dense/Softmax (null: none),
+    Multipliers: operator   # Dense constant multiplications: shared, csd or operator
 ```
 A layer ``Precision`` string sets the layer's value types (``result``, ``weight``, ``bias``, ``param``) at
 once, like hls4ml; the accumulator stays exact and tables keep their defaults unless named in a dict.
-``auto`` (or leaving a slot out) lets the op's type rule choose. Unknown keys and invalid values raise
+``auto`` (or leaving a slot out) lets the op's type rule choose. A backend's own keys (:class:`Knob`, such as
+``PipelineStages``) set the node attribute its lowering reads. Unknown keys and invalid values raise
 :class:`ConfigError`.
 """
 
@@ -29,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnfpga.backends.base import all_knobs
 from nnfpga.errors import ConfigError, PrecisionError
 from nnfpga.fixed import FixedType
 
@@ -49,6 +54,7 @@ class LayerConfig:
     table_size: int | None = None
     table_range: float | None = None
     trace: bool | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)  # backend knobs: node attribute -> value
 
 
 @dataclass
@@ -57,6 +63,7 @@ class Config:
     reuse_factor: int = 1
     strategy: str = "Latency"
     trace: bool = False
+    knobs: dict[str, Any] = field(default_factory=dict)  # backend knobs for every layer: node attribute -> value
     layer_type: dict[str, LayerConfig] = field(default_factory=dict)
     layer_name: dict[str, LayerConfig] = field(default_factory=dict)
 
@@ -69,7 +76,8 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
     _check_keys(cfg, SECTIONS, "the config")
     model = cfg.get("Model") or {}
     _check_mapping(model, "Model")
-    _check_keys(model, MODEL_KEYS, "Model")
+    knobs = all_knobs()
+    _check_keys(model, MODEL_KEYS + tuple(knobs), "Model")
     prec = model.get("Precision", DEFAULT_PRECISION)
     if isinstance(prec, dict):  # hls4ml also allows {default: ...}
         _check_keys(prec, ("default",), "Model.Precision")
@@ -81,6 +89,7 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
         out.strategy = _strategy(model["Strategy"], "Model.Strategy")
     if "TraceOutput" in model:
         out.trace = _bool(model["TraceOutput"], "Model.TraceOutput")
+    out.knobs = _knobs(model, "Model")
     for section, target in (("LayerType", out.layer_type), ("LayerName", out.layer_name)):
         entries = cfg.get(section) or {}
         _check_mapping(entries, section)
@@ -91,7 +100,7 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
 
 def parse_layer(entry: Any, where: str) -> LayerConfig:
     _check_mapping(entry, where)
-    _check_keys(entry, LAYER_KEYS, where)
+    _check_keys(entry, LAYER_KEYS + tuple(all_knobs()), where)
     lc = LayerConfig()
     if "Precision" in entry:
         p = entry["Precision"]
@@ -111,7 +120,13 @@ def parse_layer(entry: Any, where: str) -> LayerConfig:
         lc.table_range = _power_of_two(entry["TableRange"], f"{where}.TableRange", integer=False)
     if "Trace" in entry:
         lc.trace = _bool(entry["Trace"], f"{where}.Trace")
+    lc.knobs = _knobs(entry, where)
     return lc
+
+
+def _knobs(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """The backend knobs set in ``entry``: node attribute -> parsed value."""
+    return {k.attr: k.parse(entry[key], f"{where}.{key}") for key, k in all_knobs().items() if key in entry}
 
 
 # -- value checks ---------------------------------------------------------------------------------

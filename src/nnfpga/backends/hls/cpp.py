@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from nnfpga.backends.names import ascii_name
+
 INDENT = "    "
-MAX_IDENTIFIER = 64  # longer names are cut and get a hash of the full name (file names derive from them)
-_IDENT = re.compile(r"[^A-Za-z0-9_]")
 CPP_KEYWORDS = frozenset("""
 alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const
 constexpr const_cast continue decltype default delete do double dynamic_cast else enum explicit export extern false
@@ -33,17 +32,6 @@ nnfpga hls std ap_fixed ap_ufixed ap_int ap_uint ap_fixed_base ap_int_base N_INP
 input_t result_t x_in y_out nnfpga_predict x y n s i j v in out xs ys fin fpr lin lpr bad sin spr
 errno assert stdin stdout stderr EOF NULL offsetof setjmp va_arg va_start va_end printf exit abort
 """.split())
-
-
-def ascii_name(name: str, invalid: re.Pattern[str] = _IDENT) -> str:
-    """``name`` with non-ASCII characters spelled ``u<hex>`` and every other invalid character as ``_``,
-    cut to :data:`MAX_IDENTIFIER` characters with a hash of the whole name when longer."""
-    out = "".join(f"u{ord(c):04x}" if ord(c) > 127 else c for c in name)
-    out = invalid.sub("_", out)
-    if len(out) > MAX_IDENTIFIER:
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-        out = f"{out[: MAX_IDENTIFIER - 11]}_{digest}"
-    return out
 
 
 def identifier(name: str) -> str:

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shlex
-import shutil
-import subprocess
-import time
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from nnfpga.errors import NnfpgaError, ToolNotFoundError
+from nnfpga import tools
+from nnfpga.errors import ToolNotFoundError
 
 CXXFLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-w")
 COMPILE_TIMEOUT_S = 600
-
-
-class ToolError(NnfpgaError):
-    """An external tool failed; the message has its last output lines and the command to reproduce."""
-
 
 def own_include_dir() -> Path:
     return Path(str(resources.files("nnfpga.backends.hls").joinpath("include")))
@@ -41,9 +33,7 @@ def ap_types_include(ap_types_dir: str | os.PathLike[str] | None = None) -> Path
 
 def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.PathLike[str] | None = None) -> Path:
     """Build ``<project_dir>/build/lib<project>.so``; returns its path. Raises ToolError with g++'s output."""
-    gxx = shutil.which(os.environ.get("CXX", "g++"))
-    if gxx is None:
-        raise ToolNotFoundError("g++ is not installed: run 'make tools' (Debian package g++) or set CXX")
+    gxx = tools.find("g++")
     include = ap_types_include(ap_types_dir)
     build = project_dir / "build"
     build.mkdir(exist_ok=True)
@@ -51,19 +41,12 @@ def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.Path
     tmp = build / f".lib{project}.so.tmp"
     cmd = [gxx, *CXXFLAGS, f"-I{include}", f"-I{project_dir / 'firmware'}",
            str(project_dir / "csim" / "bridge.cpp"), str(project_dir / "firmware" / f"{project}.cpp"), "-o", str(tmp)]
-    t = time.perf_counter()
     try:
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s; command: {shlex.join(cmd)}") from None
-        if res.returncode != 0:
-            tail = "\n".join((res.stderr or res.stdout).splitlines()[-20:])
-            raise ToolError(f"g++ failed (exit {res.returncode}):\n{tail}\ncommand: {shlex.join(cmd)}")
+        ran = tools.run(cmd, cwd=project_dir, timeout_s=COMPILE_TIMEOUT_S, name="g++")
         tmp.replace(lib)
     finally:
         tmp.unlink(missing_ok=True)  # a half-written library never stays behind
-    compile_library.last_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+    compile_library.last_seconds = ran.seconds  # type: ignore[attr-defined]
     return lib
 
 

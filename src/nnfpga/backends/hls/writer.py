@@ -29,6 +29,7 @@ from nnfpga.fixed import from_float, to_float
 from nnfpga.ops import OPS
 
 if TYPE_CHECKING:
+    from nnfpga.ir.graph import Graph
     from nnfpga.model import HWModel
 
 MAX_CSIM_WIDTH = 64
@@ -37,10 +38,10 @@ TB_SAMPLES = 64
 LIBRARY = ("nnfpga_common.h", "nnfpga_dense.h", "nnfpga_activation.h")
 
 
-def check_widths(hw: HWModel) -> None:
+def check_widths(graph: Graph) -> None:
     """Refuse types the generated C++ (and its C simulation) cannot hold, naming each one."""
     bad = []
-    for node in hw.graph:
+    for node in graph:
         for slot, t in node.types.items():
             limit = MAX_CONST_WIDTH if slot in ("weight", "bias", "param", "table", "exp_table", "inv_table") \
                 else MAX_CSIM_WIDTH
@@ -84,7 +85,7 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
 
 
 def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
-    check_widths(hw)
+    check_widths(hw.graph)
     g, s = hw.graph, hw.settings
     prj = project_identifier(s["project_name"])
     names = layer_names(hw)

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import shutil
-import subprocess
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnfpga.backends.hls.csim import ToolError
+from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
-from nnfpga.errors import EmulationError, NnfpgaError, ToolNotFoundError
+from nnfpga.errors import EmulationError, NnfpgaError, ToolError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph
 
@@ -45,16 +42,11 @@ OPTIMIZE_ROWS = 150_000  # predict() compiles with -O1 from this many rows on (w
 
 
 def verilator() -> str:
-    exe = shutil.which(os.environ.get("VERILATOR", "verilator"))
-    if exe is None:
-        raise ToolNotFoundError("verilator is not installed: run 'make tools' (Debian package verilator) or set "
-                                "VERILATOR to its path")
-    return exe
+    return tools.find("verilator")
 
 
 def verilator_version(exe: str | None = None) -> str:
-    res = subprocess.run([exe or verilator(), "--version"], capture_output=True, text=True, timeout=60)
-    return res.stdout.strip()
+    return tools.version(exe or verilator())
 
 
 def port_bytes(width: int) -> int:
@@ -77,10 +69,6 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _harness() -> str:
     return resources.files("nnfpga.backends.rtl").joinpath("harness", "harness.cpp").read_text()
-
-
-def _tail(text: str, n: int = 30) -> str:
-    return "\n".join(text.splitlines()[-n:])
 
 
 def build(design: Design, *, cache_dir: str | os.PathLike[str] | None = None, optimize: bool = False,
@@ -111,16 +99,12 @@ def build(design: Design, *, cache_dir: str | os.PathLike[str] | None = None, op
         (work / "harness.cpp").write_text(harness)
         cmd = [exe, *flags, "--top-module", design.name, "-Mdir", "obj", "-o", "Vtop", "harness.cpp",
                *sources]
-        t = time.perf_counter()
-        try:
-            res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"verilator did not finish within {timeout_s:g} s; command (in {work}): "
-                            f"{shlex.join(cmd)}") from None
-        if res.returncode != 0 or not (work / "obj" / "Vtop").is_file():
-            raise ToolError(f"verilator failed (exit {res.returncode}):\n{_tail(res.stdout + res.stderr)}\n"
-                            f"command (in {work}, kept for inspection): {shlex.join(cmd)}")
-        build.last_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+        # a failed build stays in ``work`` for inspection
+        ran = tools.run(cmd, cwd=work, timeout_s=timeout_s, name="verilator")
+        if not (work / "obj" / "Vtop").is_file():
+            raise ToolError(f"verilator built no executable obj/Vtop; its last lines:\n{tools.tail(ran.output)}\n"
+                            f"command: {tools.command_line(cmd, work)}")
+        build.last_seconds = ran.seconds  # type: ignore[attr-defined]
         (work / "obj" / "Vtop").replace(work / "Vtop")
         shutil.rmtree(work / "obj")
         try:
@@ -192,16 +176,8 @@ def run(binary: Path, design: Design, x_mantissas: np.ndarray, *, idle_seed: int
         max_cycles = 2 * n * design.ii + design.latency + 100
         cmd = [str(binary), str(fin), str(fout), str(n), str(in_stride), str(out_stride), str(idle_seed),
                str(max_cycles), str(DRAIN_CYCLES + design.latency), str(design.ii)]
-        t = time.perf_counter()
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"the Verilator simulation did not finish within {timeout_s:g} s; command: "
-                            f"{shlex.join(cmd)}") from None
-        run.last_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
-        if res.returncode != 0:
-            raise ToolError(f"the Verilator simulation failed (exit {res.returncode}):\n"
-                            f"{_tail(res.stdout + res.stderr)}\ncommand: {shlex.join(cmd)}")
+        ran = tools.run(cmd, cwd=tmp, timeout_s=timeout_s, name="the Verilator simulation")
+        run.last_seconds = ran.seconds  # type: ignore[attr-defined]
         data = fout.read_bytes()
     in_cycles = np.frombuffer(data[: 8 * n], dtype=np.int64)
     out_cycles = np.frombuffer(data[8 * n: 16 * n], dtype=np.int64)

