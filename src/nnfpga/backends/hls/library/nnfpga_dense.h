@@ -9,12 +9,17 @@
 
 namespace nnfpga {
 
-// Strategy Latency: every multiplication in parallel (ReuseFactor 1), II = 1.
+// Strategy Latency: fully unrolled; ReuseFactor R > 1 asks the scheduler for II = R with at most
+// n_in * n_out / R multipliers (as hls4ml's latency dense does). The arithmetic is the same for every R.
 template <class data_T, class res_T, class CONFIG_T>
 void dense_latency(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
                    const typename CONFIG_T::weight_raw_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
                    const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
     typedef typename CONFIG_T::accum_t accum_t;
+    const unsigned multiplier_limit = CONFIG_T::n_in * CONFIG_T::n_out / CONFIG_T::reuse_factor;
+    (void)multiplier_limit;  // read by the pragma below under Vitis only
+    NNFPGA_HLS(PIPELINE II=CONFIG_T::reuse_factor)
+    NNFPGA_HLS(ALLOCATION operation instances=mul limit=multiplier_limit)
     accum_t acc[CONFIG_T::n_out];
     NNFPGA_HLS(ARRAY_PARTITION variable=acc complete)
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
