@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import nnfpga
 from golden_files import check_tree, read_tree
@@ -28,6 +29,7 @@ def npz_manifest(path: Path) -> bytes:
     return "".join(lines).encode()
 
 
+@pytest.mark.slow  # about 15 s: the 16-bit jet MLP's adder graphs
 def test_golden_jet_verilog_project(tmp_path: Path) -> None:
     """Every generated file byte for byte; ``weights.npz`` by the manifest of its arrays (``weights.npz.txt``)."""
     cfg = nnfpga.config_from_keras_model(str(DEFAULT_JET_MODEL), granularity="name")
