@@ -4,7 +4,8 @@ Usage::
 
     python examples/train_jet_mlp.py [OUT.keras] [--epochs N] [--seed S]
 
-Writes ``OUT.keras`` (default ``examples/jet_mlp.keras``) and ``OUT_norm.npz``
+Writes ``OUT.keras`` (default: the bundled ``src/nnfpga/data/jet_mlp.keras`` of
+this checkout) and ``OUT_norm.npz``
 (the standardization mean/std). The training itself lives in
 :func:`nnfpga.examples.train_jet_mlp`, re-exported here.
 """
@@ -21,12 +22,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from nnfpga.examples import JET_EPOCHS, JET_SEED, jet_norm_path, train_jet_mlp
 
+BUNDLED = Path(__file__).resolve().parents[1] / "src" / "nnfpga" / "data"  # package data
+
 __all__ = ["main", "train_jet_mlp"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", default=str(Path(__file__).with_name("jet_mlp.keras")))
+    parser.add_argument("out", nargs="?", default=str(BUNDLED / "jet_mlp.keras"))
     parser.add_argument("--epochs", type=int, default=JET_EPOCHS)
     parser.add_argument("--seed", type=int, default=JET_SEED)
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity (0, 1 or 2)")

@@ -4,7 +4,8 @@ Usage::
 
     python examples/train_mnist_mlp.py [OUT.keras] [--epochs N] [--seed S]
 
-Writes ``OUT.keras`` (default ``examples/mnist_mlp.keras``); inputs are pixels
+Writes ``OUT.keras`` (default: the bundled ``src/nnfpga/data/mnist_mlp.keras`` of
+this checkout); inputs are pixels
 scaled to [0, 1]. The training lives in :func:`nnfpga.examples.train_mnist_mlp`.
 """
 
@@ -20,12 +21,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from nnfpga.examples import MNIST_EPOCHS, MNIST_SEED, train_mnist_mlp
 
+BUNDLED = Path(__file__).resolve().parents[1] / "src" / "nnfpga" / "data"  # package data
+
 __all__ = ["main", "train_mnist_mlp"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", default=str(Path(__file__).with_name("mnist_mlp.keras")))
+    parser.add_argument("out", nargs="?", default=str(BUNDLED / "mnist_mlp.keras"))
     parser.add_argument("--epochs", type=int, default=MNIST_EPOCHS)
     parser.add_argument("--seed", type=int, default=MNIST_SEED)
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity (0, 1 or 2)")

@@ -38,6 +38,12 @@ def build(keras: Any) -> Callable[..., Any]:
     def _build(layers: list[Any], input_shape: tuple[int, ...] = (N_IN,), seed: int = 0, name: str = "tiny",
                sequential: bool = False) -> Any:
         keras.utils.set_random_seed(seed)
+        for i, layer in enumerate(layers):
+            # Keras drew an unseeded initializer's seed from Python's `random` when the layer was made, before
+            # this function could seed anything: fix it, or the kernels change from run to run.
+            init = getattr(layer, "kernel_initializer", None)
+            if isinstance(getattr(init, "seed", None), int):
+                init.seed = seed * 1000 + i
         if sequential:
             model = keras.Sequential([keras.Input(input_shape, name="x"), *layers], name=name)
         else:

@@ -8,7 +8,8 @@
 * :func:`prune_dense`: zero the smallest weights of every Dense kernel (magnitude pruning, as in the
   pruning rows of ``benchmarks/hardware.py``).
 * :func:`load_example`: the trained jet MLP with its test set, read from the
-  bundled ``examples/jet_mlp.keras`` when present, trained (15-30 s on two CPU cores) otherwise.
+  bundled ``nnfpga/data/jet_mlp.keras`` (package data, in the wheel too) when present, trained (15-30 s on two
+  CPU cores) otherwise.
 
 Training needs the ``keras`` extra. Keras is imported lazily with the torch
 backend unless ``KERAS_BACKEND`` is already set.
@@ -17,6 +18,7 @@ backend unless ``KERAS_BACKEND`` is already set.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +41,18 @@ __all__ = [
     "train_mnist_mlp",
 ]
 
-_REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-#: Where the bundled jet model lives in a source checkout (``examples/jet_mlp.keras``).
-DEFAULT_JET_MODEL = _REPO_EXAMPLES / "jet_mlp.keras"
-#: Where the bundled MNIST model lives in a source checkout.
-DEFAULT_MNIST_MODEL = _REPO_EXAMPLES / "mnist_mlp.keras"
+
+
+def _bundled(name: str) -> Path:
+    """A file of the package data directory ``nnfpga/data/`` (installed with the package) as a path."""
+    res = resources.files("nnfpga") / "data" / name
+    return res if isinstance(res, Path) else Path(str(res))
+
+
+#: The bundled trained jet model (package data ``nnfpga/data/jet_mlp.keras``, with ``jet_mlp_norm.npz``).
+DEFAULT_JET_MODEL = _bundled("jet_mlp.keras")
+#: The bundled trained MNIST model (package data ``nnfpga/data/mnist_mlp.keras``).
+DEFAULT_MNIST_MODEL = _bundled("mnist_mlp.keras")
 
 JET_SEED = 42
 JET_SAMPLES = 100_000
@@ -239,8 +248,8 @@ def load_example(path: str | os.PathLike[str] | None = None) -> tuple[keras.Mode
 
     Args:
         path: a model written by :func:`train_jet_mlp` (with its ``_norm.npz``).
-            By default the bundled ``examples/jet_mlp.keras`` of a source
-            checkout, else ``~/.cache/nnfpga/jet_mlp.keras``; if that file (or
+            By default the bundled ``nnfpga/data/jet_mlp.keras`` (package data),
+            else ``~/.cache/nnfpga/jet_mlp.keras``; if that file (or
             its norm file) is missing it is trained first and saved there.
 
     Returns:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nnfpga
+from frontend_models import datalane, hgq_mlp, require_hgq
 from nnfpga.errors import UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from tooling import gxx, require
@@ -22,33 +23,8 @@ N_TEST = 12_000
 
 @pytest.fixture(scope="module")
 def hgq() -> Any:
-    require(importlib.util.find_spec("hgq"), "HGQ2", "pip install hgq2 'torch==2.13.0' (extra [hgq])")
     require(importlib.util.find_spec("sklearn"), "scikit-learn", "extra [data]")
-    from nnfpga.frontends.hgq import import_hgq
-
-    nnfpga.frontends.keras.import_keras()
-    return import_hgq()
-
-
-def datalane(q_type: str = "kif", **kw: Any) -> Any:
-    """An activation quantizer with one (k, i, f) for the whole tensor."""
-    from hgq.quantizer.config import QuantizerConfig
-
-    return QuantizerConfig(q_type, "datalane", heterogeneous_axis=(), **kw)
-
-
-def build(hgq: Any, seed: int = 0, **first: Any) -> Any:
-    import keras
-    from hgq.layers import QDense
-
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((64,), name="x")
-    h = QDense(24, activation="relu", name="fc1",
-               iq_conf=first.get("iq_conf") or datalane(i0=1, f0=4, round_mode="RND", overflow_mode="SAT"))(x)
-    h = QDense(16, activation="relu", name="fc2",
-               iq_conf=datalane(i0=2, f0=3, round_mode="RND_CONV", overflow_mode="WRAP"))(h)
-    h = QDense(10, name="out", iq_conf=datalane("kbi", b0=6, i0=2, round_mode="TRN", overflow_mode="SAT_SYM"))(h)
-    return keras.Model(x, h, name="hgq_digits")
+    return require_hgq()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +34,7 @@ def trained(hgq: Any) -> tuple[Any, np.ndarray, np.ndarray]:
 
     digits = load_digits()
     x, y = (digits.data / 16).astype(np.float32), digits.target
-    model = build(hgq)
+    model = hgq_mlp()
     model.compile(optimizer=keras.optimizers.Adam(0.02),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=3, batch_size=256, verbose=0)
@@ -129,7 +105,7 @@ def test_heterogeneous_activation_quantizer_is_refused(hgq: Any) -> None:
     import keras
     from hgq.quantizer.config import QuantizerConfig
 
-    model = build(hgq, iq_conf=QuantizerConfig("kif", "datalane"))  # HGQ2's default: a type per feature
+    model = hgq_mlp(iq_conf=QuantizerConfig("kif", "datalane"))  # HGQ2's default: a type per feature
     iq = model.get_layer("fc1").iq.quantizer
     iq._f.assign(keras.ops.convert_to_tensor(np.arange(64, dtype=np.float32)[None, :] % 5))
     with pytest.raises(UnsupportedLayerError) as info:
@@ -140,7 +116,7 @@ def test_heterogeneous_activation_quantizer_is_refused(hgq: Any) -> None:
 
 
 def test_scaled_quantizer_is_refused(hgq: Any) -> None:
-    model = build(hgq, iq_conf=datalane(i0=1, f0=4, scaler=3.0))
+    model = hgq_mlp(iq_conf=datalane(i0=1, f0=4, scaler=3.0))
     with pytest.raises(UnsupportedLayerError, match=r"'fc1' \(QDense: QDense 'fc1' input quantizer has a scaler "
                                                     r"or affine transform; nnfpga supports plain fixed-point "
                                                     r"quantizers\)"):

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 
 import nnfpga
-from graphs import randomize_torch_batchnorm
+from frontend_models import QDOMAIN, Q, export_onnx, onnx_model, qonnx_mlp, view_net
 from nnfpga.errors import ModelLoadError, UnsupportedLayerError
 from nnfpga.frontends.onnx import graph_from_onnx
 from tooling import gxx, require
 
 N_EXACT = 10_000
-QDOMAIN = "qonnx.custom_op.general"
 
 
 def need(module: str, what: str) -> Any:
@@ -123,44 +122,11 @@ def test_torch_mlp_same_as_keras(tmp_path: Path, torch: Any, keras: Any, digits:
     assert acc_float > 0.9 and abs(acc_fixed - acc_float) <= 0.01
 
 
-class _ViewNet:  # built lazily: torch is optional
-    @staticmethod
-    def make(torch: Any) -> Any:
-        nn = torch.nn
-
-        class Net(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.fc1, self.bn, self.fc2 = nn.Linear(12, 8), nn.BatchNorm1d(8), nn.Linear(8, 6)
-                self.flat, self.fc3 = nn.Flatten(), nn.Linear(6, 3)
-
-            def forward(self, x: Any) -> Any:
-                x = x.view(x.size(0), -1)  # Shape -> Gather -> Unsqueeze -> Concat -> Reshape
-                x = torch.relu(self.bn(self.fc1(x)))
-                x = nn.functional.leaky_relu(self.fc2(x), 0.125).reshape(-1, 2, 3)
-                x = nn.functional.hardtanh(self.flat(x))
-                return torch.sigmoid(self.fc3(x))
-
-        torch.manual_seed(3)
-        net = Net()
-        randomize_torch_batchnorm(net.bn, weight_hi=1.5)
-        return net.eval()
-
-
 @pytest.mark.parametrize("dynamo", [False, True])
 def test_batchnorm_flatten_reshape(tmp_path: Path, torch: Any, dynamo: bool) -> None:
     if dynamo:
         need("onnxscript", "onnxscript (the dynamo exporter)")
-    net = _ViewNet.make(torch)
-    path = tmp_path / "view.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if dynamo:
-            torch.onnx.export(net, (torch.zeros(4, 3, 4),), str(path), dynamo=True, input_names=["x"],
-                              dynamic_shapes={"x": {0: torch.export.Dim("n")}}, verbose=False)
-        else:
-            torch.onnx.export(net, torch.zeros(4, 3, 4), str(path), dynamo=False, input_names=["x"],
-                              dynamic_axes={"x": {0: "n"}})
+    path = export_onnx(view_net(), tmp_path / "view.onnx", torch.zeros(4, 3, 4), dynamo)
     g = nnfpga.graph_from_onnx_model(str(path))
     ops = [n.op for n in g]
     assert ops[:3] == ["input", "flatten", "dense"] and "scale_shift" not in ops  # batch-norm folded into fc1
@@ -175,16 +141,6 @@ def test_batchnorm_flatten_reshape(tmp_path: Path, torch: Any, dynamo: bool) -> 
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
-def _model(onnx: Any, nodes: list[Any], inits: dict[str, np.ndarray], n_in: int = 4, out: str = "y",
-           batch: int | str = "n", opset: int = 17, qonnx_opset: int = 1) -> Any:
-    h = onnx.helper
-    return h.make_model(
-        h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, n_in])],
-                     [h.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)],
-                     [onnx.numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in inits.items()]),
-        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(QDOMAIN, qonnx_opset)])
-
-
 def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
     h = onnx.helper
     nodes = [h.make_node("Gemm", ["x", "w"], ["a"], name="fc"),
@@ -196,7 +152,7 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
              h.make_node("Hardmax", ["w2"], ["w2h"], name="hardmax"),  # on a constant: what reads it is skipped
              h.make_node("Gemm", ["f", "w2h"], ["g"], name="fc2"),
              h.make_node("Softmax", ["g"], ["y"], name="")]
-    model = _model(onnx, nodes, {"w": np.ones((4, 3)), "w2": np.ones((3, 2)), "lo": np.float32(-2),
+    model = onnx_model(onnx, nodes, {"w": np.ones((4, 3)), "w2": np.ones((3, 2)), "lo": np.float32(-2),
                                  "hi": np.float32(3)})
     with pytest.raises(UnsupportedLayerError) as err:
         graph_from_onnx(model)
@@ -216,7 +172,7 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
 
 def test_corrupt_and_missing_files(tmp_path: Path, onnx: Any) -> None:
     h = onnx.helper
-    model = _model(onnx, [h.make_node("Gemm", ["x", "w"], ["y"], name="fc")], {"w": np.ones((4, 300))})
+    model = onnx_model(onnx, [h.make_node("Gemm", ["x", "w"], ["y"], name="fc")], {"w": np.ones((4, 300))})
     good = tmp_path / "good.onnx"
     onnx.save(model, str(good))
     data = good.read_bytes()
@@ -235,60 +191,6 @@ def test_corrupt_and_missing_files(tmp_path: Path, onnx: Any) -> None:
 
 
 # -- QONNX -----------------------------------------------------------------------------------------------------
-class Q:
-    """Builds QONNX Quant nodes with their scale/zeropt/bitwidth initializers."""
-
-    def __init__(self, onnx: Any) -> None:
-        self.onnx, self.nodes, self.inits, self.i = onnx, [], {}, 0
-
-    def quant(self, x: str, out: str, scale: Any, bits: int, signed: int = 1, narrow: int = 0,
-              mode: str = "ROUND", zeropt: float = 0.0) -> str:
-        self.i += 1
-        names = [f"s{self.i}", f"z{self.i}", f"b{self.i}"]
-        self.inits.update(zip(names, [np.asarray(scale), np.float32(zeropt), np.float32(bits)], strict=True))
-        self.nodes.append(self.onnx.helper.make_node("Quant", [x, *names], [out], domain=QDOMAIN, name=f"q_{out}",
-                                                     signed=signed, narrow=narrow, rounding_mode=mode))
-        return out
-
-    def bipolar(self, x: str, out: str, scale: float) -> str:
-        self.i += 1
-        self.inits[f"s{self.i}"] = np.float32(scale)
-        self.nodes.append(self.onnx.helper.make_node("BipolarQuant", [x, f"s{self.i}"], [out], domain=QDOMAIN,
-                                                     name=f"q_{out}"))
-        return out
-
-    def node(self, op: str, ins: list[str], out: str, **attrs: Any) -> str:
-        self.nodes.append(self.onnx.helper.make_node(op, ins, [out], name=f"n_{out}", **attrs))
-        return out
-
-    def model(self, n_in: int, out: str, qonnx_opset: int = 1) -> Any:
-        return _model(self.onnx, self.nodes, self.inits, n_in=n_in, out=out, qonnx_opset=qonnx_opset)
-
-
-def qonnx_mlp(onnx: Any, seed: int = 0) -> Any:
-    """16 -> 12 -> 6: 8-bit input, 4-bit narrow weights with per-channel power-of-two scales, 8-bit bias,
-    ReLU + 6-bit unsigned HALF_UP quantizer, ternary (2-bit narrow) weights in a transB Gemm, 7-bit FLOOR output.
-    Every sum stays below 2**24 LSBs, so QONNX's float32 arithmetic is exact and 0 mismatches are expected."""
-    rng = np.random.default_rng(seed)
-    q = Q(onnx)
-    q.quant("x", "xq", np.float32(2**-4), 8)
-    q.inits["w1"] = rng.normal(0, 0.5, (16, 12))
-    q.quant("w1", "w1q", (2.0 ** -rng.integers(2, 5, (1, 12))).astype(np.float32), 4, narrow=1)
-    q.inits["bias1"] = rng.normal(0, 0.5, 12)
-    q.quant("bias1", "b1q", np.float32(2**-6), 8)
-    q.node("MatMul", ["xq", "w1q"], "h")
-    q.node("Add", ["h", "b1q"], "hb")
-    q.node("Relu", ["hb"], "r")
-    q.quant("r", "rq", np.float32(2**-3), 6, signed=0, mode="HALF_UP")
-    q.inits["w2"] = rng.normal(0, 1.0, (6, 12))
-    q.quant("w2", "w2q", np.float32(0.5), 2, narrow=1)
-    q.inits["bias2"] = rng.normal(0, 0.5, 6)
-    q.quant("bias2", "b2q", np.float32(2**-5), 8)
-    q.node("Gemm", ["rq", "w2q", "b2q"], "o", transB=1)
-    q.quant("o", "y", np.float32(2**-2), 7, narrow=1, mode="FLOOR")
-    return q.model(16, "y")
-
-
 def qonnx_binary(onnx: Any) -> Any:
     """Binary network: bipolar weights (BipolarQuant and 1-bit signed Quant), a bipolar activation, and an
     8-bit output."""

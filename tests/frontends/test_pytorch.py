@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import time
 import warnings
 from collections import OrderedDict
@@ -17,10 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnfpga
-from graphs import randomize_batchnorm, randomize_torch_batchnorm
+from frontend_models import custom_net, qat_mlp, require_brevitas
+from graphs import randomize_batchnorm
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends.pytorch import graph_from_pytorch
-from tooling import gxx, require
+from tooling import gxx
 
 SUPPORTED_HINT = (
     "Remove or replace them; supported PyTorch layers: Linear, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, Softmax, "
@@ -119,26 +119,8 @@ def test_mlp_equals_keras_mlp(keras: Any) -> None:
     np.testing.assert_allclose(ht.predict_float(x), torch_out(tm, x), atol=2e-6)
 
 
-class Custom(nn.Module):
-    """A custom forward with functional calls, a reshape by the batch size and an unfoldable batch-norm."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(6, 8)
-        self.bn = nn.BatchNorm1d(8)
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(8, 4))
-
-    def forward(self, x: Any) -> Any:
-        h = x.view(x.size(0), -1)
-        h = torch.relu(self.fc1(h))
-        h = torch.sigmoid(self.bn(h))
-        return F.softmax(self.head(h), dim=-1)
-
-
 def test_functional_forward_and_batchnorm() -> None:
-    torch.manual_seed(0)
-    m = Custom()
-    randomize_torch_batchnorm(m.bn)
+    m = custom_net()
     m.train()
     g = nnfpga.graph_from_pytorch_model(m, (2, 3))
     assert m.training  # converted in eval mode, then given back as it was
@@ -303,32 +285,6 @@ def test_trace_and_input_errors() -> None:
 
 
 # -- Brevitas --------------------------------------------------------------------------------------
-
-def require_brevitas() -> Any:
-    require(importlib.util.find_spec("brevitas"), "brevitas", "make setup: extra [brevitas]")
-    import brevitas.nn as qnn
-
-    return qnn
-
-
-def qat_mlp() -> nn.Module:
-    qnn = require_brevitas()
-    from brevitas.quant import (
-        Int8ActPerTensorFixedPoint,
-        Int8BiasPerTensorFixedPointInternalScaling,
-        Int8WeightPerTensorFixedPoint,
-        Uint8ActPerTensorFixedPoint,
-    )
-    from brevitas.quant.scaled_int import Int16Bias
-
-    w8 = {"weight_quant": Int8WeightPerTensorFixedPoint, "return_quant_tensor": True}
-    return nn.Sequential(OrderedDict(
-        inp=qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
-        fc1=qnn.QuantLinear(64, 32, bias_quant=Int16Bias, **w8),
-        relu1=qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, return_quant_tensor=True),
-        fc2=qnn.QuantLinear(32, 10, bias_quant=Int8BiasPerTensorFixedPointInternalScaling, **w8),
-    ))
-
 
 def grid_samples(x: np.ndarray, n: int, lo: float, hi: float, rng: np.random.Generator) -> np.ndarray:
     """``x`` tiled and perturbed, then uniform samples: all on a 2**-9 grid (ties for every coarser quantizer),

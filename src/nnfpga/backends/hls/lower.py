@@ -67,6 +67,12 @@ def literal(m: Any, t: FixedType) -> str:
 Inputs = list[tuple[Node, LayerNames]]  # each producer node and its C++ names, in input order
 Lowering = Callable[[Node, Inputs, LayerNames, dict[str, Any]], Lowered]
 LOWERINGS: dict[str, Lowering] = {}
+# Every op of nnfpga.ops.OPS has a lowering here or an entry in one of these two tables, with the reason
+# (tests/ops/test_op_registry.py checks it): ops the writer builds without a lowering, and ops it refuses.
+NOT_LOWERED: dict[str, str] = {
+    "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
+}
+REFUSED: dict[str, str] = {}
 
 
 lowering = registrar(LOWERINGS)

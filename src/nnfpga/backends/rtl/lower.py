@@ -57,6 +57,10 @@ DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187
 SUPPORTED = ("input", "dense", "scale_shift", "relu", "leaky_relu", "linear", "hard_sigmoid", "hard_tanh",
              "sigmoid", "tanh", "elu", "softmax", "flatten", "reshape", "dropout", "transpose", "add", "subtract",
              "multiply", "average", "maximum", "minimum", "concatenate")
+# Every op of nnfpga.ops.OPS is in SUPPORTED with a lowering (LOWERINGS below) or an entry in NOT_LOWERED, or it
+# is refused (not in SUPPORTED) with its reason in REFUSED (tests/ops/test_op_registry.py checks it).
+NOT_LOWERED: dict[str, str] = {"input": "the top module's in_data port: build_design unpacks it into the values"}
+REFUSED: dict[str, str] = {}
 
 
 @dataclass

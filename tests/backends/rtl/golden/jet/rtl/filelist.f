@@ -1,0 +1,2 @@
+myproject_lib.v
+myproject.v
