@@ -103,7 +103,7 @@ def test_narrow_rounding_saturating_accumulator_takes_sequential_path(seed: int)
     ta = random_type(rng, 3, 12, signed=bool(seed % 5), overflow=sat)
     tr = random_type(rng, 2, 12, overflow=("WRAP", "SAT", "SAT_ZERO")[seed % 3])
     res = check_against_reference(rng, tx, tw, tb, ta, tr)
-    assert res["prep"]["fast"] is False
+    assert res["prep"].fast is False
     # every product, partial sum or bias that saturated is counted, out of every cast to the accumulator
     ov = res["stats"].overflow[("fc", "accum")]
     assert ov.count == res["acc_events"]
@@ -117,7 +117,7 @@ def test_sequential_path_really_rounds_every_product() -> None:
     ta = FixedType(6, 5, rounding="RND", overflow="SAT")
     types = {"weight": tw, "bias": tw, "accum": ta, "result": FixedType(8, 6)}
     got, _, _, prep = run_dense(np.full((3, 1), 0.5), np.zeros(1), tx, types, [[6, 6, 6]])
-    assert prep["fast"] is False
+    assert prep.fast is False
     assert got == [[3 * 4]]  # 3.0 with 2 fractional bits
 
 
@@ -154,7 +154,7 @@ def test_wrap_accumulator_takes_exact_fast_path(seed: int) -> None:
     ta = FixedType(width, width - frac, bool(seed % 4), ROUNDINGS[seed % 7], "WRAP")
     tr = random_type(rng, 2, 12, overflow=("WRAP", "SAT")[seed % 2])
     res = check_against_reference(rng, tx, tw, tb, ta, tr)
-    assert res["prep"]["fast"] is True
+    assert res["prep"].fast is True
 
 
 def test_fast_wrap_path_does_wrap() -> None:
@@ -162,7 +162,7 @@ def test_fast_wrap_path_does_wrap() -> None:
     ta = FixedType(11, 4)  # [-8, 8), the product's 7 fractional bits
     types = {"weight": tw, "bias": tw, "accum": ta, "result": FixedType(8, 4)}
     got, _, stats, prep = run_dense(np.ones((2, 1)), np.zeros(1), tx, types, [[5 * 8, 4 * 8]])
-    assert prep["fast"] is True
+    assert prep.fast is True
     assert got == [[-7 * 16]]  # 9 wraps to -7
     assert stats.overflow[("fc", "accum")].count == 1
 
@@ -176,7 +176,7 @@ def test_wrap_accumulator_with_fewer_fractional_bits_rounds_each_product(seed: i
     width = int(rng.integers(4, 14))
     ta = FixedType(width, width - (fp - int(rng.integers(1, 4))), True, ROUNDINGS[seed % 7], "WRAP")
     res = check_against_reference(rng, tx, tw, tb, ta, random_type(rng, 4, 12))
-    assert res["prep"]["fast"] is False
+    assert res["prep"].fast is False
 
 
 @pytest.mark.parametrize(("wx", "ww", "wa", "wr"), [
@@ -204,7 +204,7 @@ def test_wide_auto_accumulator_is_exact_python_ints() -> None:
     xm = random_mantissas(rng, tx, (4, 5))
     got, types, _, prep = run_dense(kernel, bias, tx, {"weight": FixedType(48, 2), "bias": FixedType(48, 3)}, xm,
                                     default=FixedType(64, 20))
-    assert types["accum"].width > 62 and prep["fast"] is True
+    assert types["accum"].width > 62 and prep.fast is True
     want, events, _ = fxref.dense(kernel, bias, tx, types, xm)
     assert got == want and events == 0
 

@@ -25,8 +25,9 @@ from nnfpga.errors import ConfigError
 if TYPE_CHECKING:
     from nnfpga.ir.graph import Graph
     from nnfpga.model import HWModel
+    from nnfpga.ops.base import Plan
 
-Prep = dict[str, dict[str, Any]]  # layer name -> the constants its op's ``prepare`` returned
+Prep = dict[str, "Plan"]  # layer name -> the plan its op's ``prepare`` returned
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from nnfpga.errors import EmulationError
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS, QArray, RunStats
+from nnfpga.ops.base import Plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 
@@ -35,11 +36,10 @@ class Interpreter:
 
     def __init__(self, graph: Graph, *, reference: bool = False) -> None:
         self.graph = graph
-        self.prep: dict[str, dict[str, Any]] = {}
+        self.prep: dict[str, Plan] = {}
         for node in graph:
-            self.prep[node.name] = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
-            if reference and "fast" in self.prep[node.name]:
-                self.prep[node.name]["fast"] = False
+            plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
+            self.prep[node.name] = plan.reference() if reference else plan
         widest = max(int(np.prod(n.shape)) for n in graph)
         self.chunk = int(np.clip(ROW_BUDGET // max(widest, 1), 1024, 1 << 16))
 

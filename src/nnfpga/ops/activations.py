@@ -6,6 +6,7 @@ Constants (``alpha``, ``slope``, ``offset``) are quantized to the ``param`` type
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from nnfpga.fixed import FixedType, from_float
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
-from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import weight_type
 
 PARAM_WIDTH = 18
@@ -42,7 +43,7 @@ class ReLU(OpDef):
         exact = FixedType(max(t.width - 1, 1), t.integer - 1, signed=False) if t.signed else t
         set_default(node, "result", exact)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         x = xs[0]
         m = np.maximum(x.m, 0) if x.m.dtype != object else np.where(x.m < 0, 0, x.m)
         if node.attrs.get("max_value") is not None:
@@ -64,11 +65,18 @@ class Linear(OpDef):
     name = "linear"
     category = "activation"
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         return cast(node, xs[0], "result", stats)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         return xs[0]
+
+
+@dataclass
+class AffinePlan(Plan):
+    """The op's constants (LeakyReLU: alpha; hard sigmoid: slope, offset) as mantissas of its ``param`` type."""
+
+    c: list[Any]
 
 
 class _Affine(OpDef):
@@ -85,7 +93,7 @@ class _Affine(OpDef):
         set_default(node, "result", in_types[0])
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
-        return {"c": [_const(v, node.types["param"]) for v in self.params(node)]}
+        return AffinePlan(c=[_const(v, node.types["param"]) for v in self.params(node)])
 
     @staticmethod
     def affine(x: QArray, c: int, d: int, tp: FixedType) -> tuple[np.ndarray, np.ndarray, FixedType]:
@@ -106,8 +114,8 @@ class LeakyReLU(_Affine):
     def params(self, node: Node) -> list[float]:
         return [float(node.attrs.get("alpha", 0.3))]
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
-        neg, pos, t = self.affine(xs[0], prep["c"][0], 0, node.types["param"])
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
+        neg, pos, t = self.affine(xs[0], prep.c[0], 0, node.types["param"])
         m = np.where(pos >= 0, pos, neg)
         return cast(node, QArray(m, t), "result", stats)
 
@@ -128,8 +136,8 @@ class HardSigmoid(_Affine):
         set_default(node, "result", FixedType(ctx.default.width, 1, signed=False))
         super().infer_types(node, in_types, ctx)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
-        m, _, t = self.affine(xs[0], prep["c"][0], prep["c"][1], node.types["param"])
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
+        m, _, t = self.affine(xs[0], prep.c[0], prep.c[1], node.types["param"])
         one = 1 << t.frac
         m = np.where(m < 0, 0, np.where(m > one, one, m))
         return cast(node, QArray(as_storage(np.asarray(m), t.width), t), "result", stats)
@@ -146,7 +154,7 @@ class HardTanh(OpDef):
     name = "hard_tanh"
     category = "activation"
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         x = xs[0]
         if x.t.frac < 0:  # an LSB above 1: move to an integer LSB first so that +-1 stay exact until the cast
             t = FixedType(x.t.integer, x.t.integer, x.t.signed)

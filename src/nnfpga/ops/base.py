@@ -3,7 +3,7 @@
 Every op in :data:`OPS` owns, in one class:
 - ``infer_shape``: the per-sample output shape (channels-last, :mod:`nnfpga.ir.layout`) from the inputs';
 - ``infer_types``: fills the node's type slots the config left open (``None`` or ``"auto"``);
-- ``prepare``: quantizes weights/tables once per graph (the constants a backend also emits);
+- ``prepare``: a typed :class:`Plan` of constants derived once per graph (what every backend also emits);
 - ``run_fixed``: the bit-exact kernel on mantissas (:class:`QArray`);
 - ``run_float``: the float reference kernel.
 Backends lower ops; they never redefine these semantics.
@@ -30,6 +30,16 @@ class QArray:
 
     def values(self) -> np.ndarray:
         return to_float(self.m, self.t)
+
+
+@dataclass
+class Plan:
+    """What an op derives once per graph from its node and input types (quantized constants, tables, how to
+    compute): the emulator's kernels and every backend's lowering read the same plan. Ops subclass it."""
+
+    def reference(self) -> Plan:
+        """The plan for the op's literal semantics, without fast paths (the emulator's reference mode)."""
+        return self
 
 
 @dataclass
@@ -70,11 +80,11 @@ class OpDef:
         set_default(node, "result", in_types[0])
 
     # -- kernels -------------------------------------------------------------------------------
-    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
-        """Constants derived once per graph (quantized weights, tables, plans)."""
-        return {}
+    def prepare(self, node: Node, in_types: list[FixedType]) -> Plan:
+        """The node's :class:`Plan`: constants derived once per graph (quantized weights, tables...)."""
+        return Plan()
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Any, stats: RunStats) -> QArray:
         raise NotImplementedError
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:

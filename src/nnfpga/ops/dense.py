@@ -14,7 +14,7 @@ rounding or saturating accumulator takes the sequential per-input path.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requ
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import check_broadcast
-from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 
 
 def weight_type(values: np.ndarray, width: int) -> FixedType:
@@ -51,6 +51,33 @@ def quantize_const(values: np.ndarray, t: FixedType) -> np.ndarray:
 
 def _pyint(a: np.ndarray) -> np.ndarray:
     return as_storage(np.asarray(a), 10_000)
+
+
+@dataclass
+class DensePlan(Plan):
+    """Quantized weights ``wm`` (inputs x outputs mantissas), the bias in accumulator units ``b_acc``, the
+    products' fractional bits ``fp`` and the accumulator's ``shift`` above them, the width ``bits`` that holds
+    every partial sum, whether the sum is one exact matrix product (``fast``), and the rows with a nonzero weight."""
+
+    wm: np.ndarray
+    b_acc: np.ndarray
+    fp: int
+    shift: int
+    bits: int
+    fast: bool
+    bias_overflow: int
+    live_rows: np.ndarray
+
+    def reference(self) -> DensePlan:
+        return replace(self, fast=False)
+
+
+@dataclass
+class ScaleShiftPlan(Plan):
+    """Quantized per-axis scale ``sm`` and shift ``bm`` mantissas (broadcast by :mod:`nnfpga.ir.layout`'s rule)."""
+
+    sm: np.ndarray
+    bm: np.ndarray
 
 
 @register
@@ -90,7 +117,7 @@ class Dense(OpDef):
         hi = max(int(v) for v in (b + pos * (1 << (fa - fp))))
         return type_for_mantissa_range(min(lo, 0), max(hi, 0), fa)
 
-    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
+    def prepare(self, node: Node, in_types: list[FixedType]) -> DensePlan:
         tx, tw, tb, ta = in_types[0], node.types["weight"], node.types["bias"], node.types["accum"]
         wm = quantize_const(node.weights["kernel"], tw)
         bm = quantize_const(node.weights["bias"], tb)
@@ -103,35 +130,34 @@ class Dense(OpDef):
         bound = max(int(v) for v in colsum) * xmax * (1 << max(shift, 0)) + max(abs(int(v)) for v in _pyint(b_acc))
         bits = bound.bit_length() + 1
         fast = shift >= 0 and (ta.overflow == "WRAP" or ta == self.exact_accum(node, tx))
-        return {"wm": as_storage(wm, tw.width + 1), "b_acc": b_acc, "fp": fp, "shift": shift,
-                "bits": bits, "fast": fast, "bias_overflow": b_ov.count,
-                "live_rows": np.flatnonzero(np.any(wm != 0, axis=1))}
+        return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, fast=fast,
+                         bias_overflow=b_ov.count, live_rows=np.flatnonzero(np.any(wm != 0, axis=1)))
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: DensePlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
-        if prep["fast"]:
-            bits = prep["bits"]
-            xm, wm = as_storage(x.m, bits), as_storage(prep["wm"], bits)
+        if prep.fast:
+            bits = prep.bits
+            xm, wm = as_storage(x.m, bits), as_storage(prep.wm, bits)
             s = xm @ wm if xm.dtype != object else np.dot(xm, wm)
-            if prep["shift"]:
-                s = s * (2.0 ** prep["shift"] if s.dtype == np.float64 else 1 << prep["shift"])
-            acc_m, ov = requantize(s + as_storage(prep["b_acc"], bits), ta.frac, bits, ta)
+            if prep.shift:
+                s = s * (2.0 ** prep.shift if s.dtype == np.float64 else 1 << prep.shift)
+            acc_m, ov = requantize(s + as_storage(prep.b_acc, bits), ta.frac, bits, ta)
         else:
             acc_m, ov = self._sequential(x, prep, ta)
         stats.record(node.name, "accum", ov)
         return cast(node, QArray(acc_m, ta), "result", stats)
 
     @staticmethod
-    def _sequential(x: QArray, prep: dict[str, Any], ta: FixedType) -> tuple[np.ndarray, Overflow]:
+    def _sequential(x: QArray, prep: DensePlan, ta: FixedType) -> tuple[np.ndarray, Overflow]:
         """Accumulate input by input, casting each product and each partial sum to the accumulator.
         Overflow counts every bias, product or partial sum that wrapped or saturated."""
-        wpy = _pyint(prep["wm"])
+        wpy = _pyint(prep.wm)
         pbits = x.t.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
-        acc = np.broadcast_to(prep["b_acc"], (x.m.shape[0], prep["b_acc"].shape[0])).copy()
-        total = Overflow(prep["bias_overflow"] * x.m.shape[0])  # (accum)bias starts every sample's sum
-        for i in prep["live_rows"]:  # all-zero (pruned) rows add nothing
-            p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep["wm"][i][None, :], pbits)
-            pq, ov1 = requantize(p, prep["fp"], pbits, ta)
+        acc = np.broadcast_to(prep.b_acc, (x.m.shape[0], prep.b_acc.shape[0])).copy()
+        total = Overflow(prep.bias_overflow * x.m.shape[0])  # (accum)bias starts every sample's sum
+        for i in prep.live_rows:  # all-zero (pruned) rows add nothing
+            p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep.wm[i][None, :], pbits)
+            pq, ov1 = requantize(p, prep.fp, pbits, ta)
             s = as_storage(acc, ta.width + 2) + as_storage(pq, ta.width + 2)
             acc, ov2 = requantize(s, ta.frac, ta.width + 2, ta)
             total.count += ov1.count + ov2.count
@@ -161,19 +187,20 @@ class ScaleShift(OpDef):
         set_default(node, "bias", weight_type(node.weights["shift"], ctx.default.width))
         set_default(node, "result", ctx.default)
 
-    def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
+    def prepare(self, node: Node, in_types: list[FixedType]) -> ScaleShiftPlan:
         tw, tb = node.types["weight"], node.types["bias"]
-        return {"sm": quantize_const(node.weights["scale"], tw), "bm": quantize_const(node.weights["shift"], tb)}
+        return ScaleShiftPlan(sm=quantize_const(node.weights["scale"], tw),
+                              bm=quantize_const(node.weights["shift"], tb))
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: ScaleShiftPlan, stats: RunStats) -> QArray:
         x, tw, tb = xs[0], node.types["weight"], node.types["bias"]
         fp = x.t.frac + tw.frac
         f = max(fp, tb.frac)
         bits = max(x.t.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
-        prod = as_storage(x.m, bits) * as_storage(prep["sm"], bits)
+        prod = as_storage(x.m, bits) * as_storage(prep.sm, bits)
         if f > fp:
             prod = prod * (2.0 ** (f - fp) if prod.dtype == np.float64 else 1 << (f - fp))
-        b = as_storage(prep["bm"], bits)
+        b = as_storage(prep.bm, bits)
         b = b * (2.0 ** (f - tb.frac) if b.dtype == np.float64 else 1 << (f - tb.frac))
         exact = FixedType(bits, bits - f)
         return cast(node, QArray(prod + b, exact), "result", stats)

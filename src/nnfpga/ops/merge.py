@@ -17,6 +17,7 @@ each input is cast to the ``result`` type, whose default holds every input exact
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from nnfpga.errors import GraphError, ShapeError
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
-from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, check_arity, register, set_default
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, check_arity, register, set_default
 from nnfpga.ops.dense import type_for_mantissa_range
 
 
@@ -44,6 +45,15 @@ def _align(x: QArray, frac: int, bits: int) -> np.ndarray:
     if k == 0:
         return m
     return m * (2.0 ** k if m.dtype == np.float64 else 1 << k)
+
+
+@dataclass
+class MergePlan(Plan):
+    """The exact result's type, the inputs' common scale (fractional bits) and a width holding every value."""
+
+    exact: FixedType
+    align: int
+    bits: int
 
 
 class Merge(OpDef):
@@ -79,11 +89,11 @@ class Merge(OpDef):
         exact = self.exact_type(in_types)
         align = max(t.frac for t in in_types)  # inputs' common scale (multiply: each keeps its own)
         bits = sum(t.width + abs(align - t.frac) for t in in_types) + exact.width + 4
-        return {"exact": exact, "align": align, "bits": bits}
+        return MergePlan(exact=exact, align=align, bits=bits)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
-        ms = [_align(x, prep["align"], prep["bits"]) for x in xs]
-        return cast(node, QArray(self.combine(ms), prep["exact"]), "result", stats)
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
+        ms = [_align(x, prep.align, prep.bits) for x in xs]
+        return cast(node, QArray(self.combine(ms), prep.exact), "result", stats)
 
 
 def _aligned_ranges(in_types: list[FixedType]) -> tuple[list[int], list[int], int]:
@@ -159,13 +169,11 @@ class Multiply(Merge):
         return lo, hi, sum(t.frac for t in in_types)
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
-        prep = super().prepare(node, in_types)
-        prep["bits"] = sum(t.width for t in in_types) + 4
-        return prep
+        return replace(super().prepare(node, in_types), bits=sum(t.width for t in in_types) + 4)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
-        ms = [as_storage(x.m, prep["bits"]) for x in xs]  # the product of mantissas: fractions add up
-        return cast(node, QArray(self.combine(ms), prep["exact"]), "result", stats)
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
+        ms = [as_storage(x.m, prep.bits) for x in xs]  # the product of mantissas: fractions add up
+        return cast(node, QArray(self.combine(ms), prep.exact), "result", stats)
 
     def combine(self, ms: list[np.ndarray]) -> np.ndarray:
         out = ms[0]
@@ -229,7 +237,7 @@ class Concatenate(OpDef):
         check_arity(self, node, len(in_types))
         set_default(node, "result", union_type(in_types))
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         tr = node.types["result"]
         parts = []
         for x in xs:

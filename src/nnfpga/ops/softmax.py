@@ -20,6 +20,7 @@ range follows the input.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,13 +28,26 @@ import numpy as np
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
-from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import quantize_const
 from nnfpga.ops.tables import DEFAULT_TABLE_SIZE, TABLE_EXTRA_BITS, floor_shift, log2_exact
 
 
 def pow2_ceil(x: float) -> float:
     return 2.0 ** math.ceil(math.log2(x)) if x > 0 else 1.0
+
+
+@dataclass
+class SoftmaxPlan(Plan):
+    """The coarse and fine exp tables and the 1/sum table (mantissas) with their steps (log2)."""
+
+    exp: np.ndarray
+    fine: np.ndarray
+    inv: np.ndarray
+    size: int
+    step_log2: int
+    fine_log2: int
+    inv_step_log2: int
 
 
 @register
@@ -62,27 +76,27 @@ class Softmax(OpDef):
         fine_size = 1 << max(step_log2 - fine_log2, 0)
         i = np.arange(size)
         te = node.types["exp_table"]
-        return {"exp": quantize_const(np.exp(-i * 2.0**step_log2), te),
-                "fine": quantize_const(np.exp(-np.arange(fine_size) * 2.0**fine_log2), te),
-                "inv": quantize_const(1.0 / ((i + 0.5) * 2.0**inv_step_log2), node.types["inv_table"]),
-                "size": size, "step_log2": step_log2, "fine_log2": fine_log2, "inv_step_log2": inv_step_log2}
+        return SoftmaxPlan(exp=quantize_const(np.exp(-i * 2.0**step_log2), te),
+                           fine=quantize_const(np.exp(-np.arange(fine_size) * 2.0**fine_log2), te),
+                           inv=quantize_const(1.0 / ((i + 0.5) * 2.0**inv_step_log2), node.types["inv_table"]),
+                           size=size, step_log2=step_log2, fine_log2=fine_log2, inv_step_log2=inv_step_log2)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         x, te, ti = xs[0], node.types["exp_table"], node.types["inv_table"]
-        size = prep["size"]
+        size = prep.size
         xm = as_storage(x.m, x.t.width + 2)
         neg_d = xm.max(axis=-1, keepdims=True) - xm  # -d >= 0, exact
-        j = np.minimum(floor_shift(neg_d, x.t.frac + prep["step_log2"]), size - 1)
-        k = floor_shift(neg_d, x.t.frac + prep["fine_log2"]) & (len(prep["fine"]) - 1)
+        j = np.minimum(floor_shift(neg_d, x.t.frac + prep.step_log2), size - 1)
+        k = floor_shift(neg_d, x.t.frac + prep.fine_log2) & (len(prep.fine) - 1)
         ebits = 2 * te.width + 1
-        e_exact = as_storage(prep["exp"][j], ebits) * as_storage(prep["fine"][k], ebits)
+        e_exact = as_storage(prep.exp[j], ebits) * as_storage(prep.fine[k], ebits)
         e, ov = requantize(e_exact, 2 * te.frac, ebits, te)
         stats.record(node.name, "exp_table", ov)
         n = x.m.shape[-1]
         sbits = te.width + n.bit_length() + 1
         s = as_storage(e, sbits).sum(axis=-1, keepdims=True)
-        k = np.minimum(floor_shift(s, te.frac + prep["inv_step_log2"]), size - 1)
-        inv = prep["inv"][k]
+        k = np.minimum(floor_shift(s, te.frac + prep.inv_step_log2), size - 1)
+        inv = prep.inv[k]
         pbits = te.width + ti.width + 1
         prod = as_storage(e, pbits) * as_storage(inv, pbits)
         return cast(node, QArray(prod, FixedType(pbits, pbits - te.frac - ti.frac)), "result", stats)

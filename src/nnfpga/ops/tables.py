@@ -10,6 +10,7 @@ tables from :meth:`TableOp.prepare`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from nnfpga.fixed import FixedType
 from nnfpga.fixed.arith import FLOAT_BITS, as_storage
 from nnfpga.ir.graph import Node
-from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import quantize_const
 
 DEFAULT_TABLE_SIZE = 1024
@@ -44,6 +45,16 @@ def log2_exact(value: float, what: str) -> int:
     if not k == int(k):
         raise ValueError(f"{what} must be a power of two, got {value}")
     return int(k)
+
+
+@dataclass
+class TablePlan(Plan):
+    """The ``size`` table entries (mantissas of the table type) at steps of ``2**step_log2`` from ``lo_steps``."""
+
+    table: np.ndarray
+    size: int
+    step_log2: int
+    lo_steps: int
 
 
 class TableOp(OpDef):
@@ -79,14 +90,14 @@ class TableOp(OpDef):
     def prepare(self, node: Node, in_types: list[FixedType]) -> dict[str, Any]:
         size, step_log2, lo_steps = self.geometry(node)
         mids = (lo_steps + np.arange(size) + 0.5) * 2.0**step_log2
-        return {"table": quantize_const(self.f(node, mids), node.types["table"]),
-                "size": size, "step_log2": step_log2, "lo_steps": lo_steps}
+        return TablePlan(table=quantize_const(self.f(node, mids), node.types["table"]), size=size,
+                         step_log2=step_log2, lo_steps=lo_steps)
 
-    def lookup(self, x: QArray, prep: dict[str, Any], t: FixedType) -> QArray:
-        idx = table_index(x, prep["lo_steps"], prep["step_log2"], prep["size"])
-        return QArray(prep["table"][idx], t)
+    def lookup(self, x: QArray, prep: Plan, t: FixedType) -> QArray:
+        idx = table_index(x, prep.lo_steps, prep.step_log2, prep.size)
+        return QArray(prep.table[idx], t)
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         return cast(node, self.lookup(xs[0], prep, node.types["table"]), "result", stats)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
@@ -133,7 +144,7 @@ class ELU(TableOp):
         set_default(node, "table", FixedType(ctx.default.width + TABLE_EXTRA_BITS, integer + 1))
         set_default(node, "result", in_types[0])
 
-    def run_fixed(self, node: Node, xs: list[QArray], prep: dict[str, Any], stats: RunStats) -> QArray:
+    def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         x, tt = xs[0], node.types["table"]
         table = self.lookup(x, prep, tt)
         f = max(x.t.frac, tt.frac)

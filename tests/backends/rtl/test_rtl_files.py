@@ -79,7 +79,7 @@ def test_zero_weights_generate_no_logic():
     # operator multipliers: one per weight other than 0, +-1
     top = build_design(hw.graph, "jet", prep=hw.interpreter.prep, multipliers="operator").modules[0].render()
     assert "fc1_m0_3 " not in top and "fc1_m5_0 " not in top and "fc1_m0_0 " in top
-    wm = hw.interpreter.prep["fc1"]["wm"]
+    wm = hw.interpreter.prep["fc1"].wm
     products = re.findall(r"wire \[\d+:0\] fc1_m(\d+)_(\d+) =", top)  # one per weight other than 0, +-1
     assert len(products) == np.count_nonzero(np.abs(wm) > 1) <= 15 * 63
     assert all(abs(wm[int(i), int(j)]) > 1 for i, j in products)

@@ -98,7 +98,7 @@ def test_jet_mlp_pruned_reuse_factor_4(verilator_exe, rtl_cache):
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_reuse_factor=4,
                                          default_precision="ap_fixed<8,3>", calibration_data=x_test[:5000])
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="jet8p75")
-    plans = [reuse.plan(np.asarray(hw.interpreter.prep[n]["wm"]).tolist(), 4) for n in ("fc1", "fc2", "fc3")]
+    plans = [reuse.plan(np.asarray(hw.interpreter.prep[n].wm).tolist(), 4) for n in ("fc1", "fc2", "fc3")]
     packed = [s for p in plans for out in p for s in out if reuse._slot_of(s, 4) is None]
     assert len(packed) > 100
     tin, _ = in_out_types(hw.graph)
@@ -189,7 +189,7 @@ def test_hand_built_graph_wrapping_and_wide_accumulators(verilator_exe, rtl_cach
     g["x"].attrs["pipeline_stages"] = 1
     infer_types(g, FixedType(12, 5))
     prep = prepare_all(g)
-    assert prep["fc_wrap"]["fast"] and prep["fc_wrap"]["shift"] > 0 and not prep["fc_sat"]["fast"]
+    assert prep["fc_wrap"].fast and prep["fc_wrap"].shift > 0 and not prep["fc_sat"].fast
     hw = nnfpga.HWModel(g, {}, project_name="hand")
     tin, _ = in_out_types(g)
     m = mixed_mantissas(rng.normal(0, 4, (N, 6)), tin, N, rng)

@@ -164,7 +164,7 @@ def jet_rf4(keras: Any, tmp_path_factory: pytest.TempPathFactory, yosys_exe: str
 def _multipliers(hw: nnfpga.HWModel) -> tuple[int, int]:
     """(nonzero weights, multipliers of the ReuseFactor design) over the jet MLP's Dense layers."""
     prep = hw.interpreter.prep
-    wms = [np.asarray(prep[n]["wm"]) for n in ("fc1", "fc2", "fc3", "output")]
+    wms = [np.asarray(prep[n].wm) for n in ("fc1", "fc2", "fc3", "output")]
     return (sum(int(np.count_nonzero(w)) for w in wms),
             sum(len(s) for w in wms for s in reuse.plan(w.tolist(), 4)))
 

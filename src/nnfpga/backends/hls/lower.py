@@ -16,6 +16,7 @@ from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType, to_float
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import broadcast_flat, channel_constants
+from nnfpga.ops.base import Plan
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _call(func: str, src: LayerNames, dst: LayerNames, extra: list[str] = ()) ->
 
 
 @lowering("dense")
-def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src = ins[0][1]
     n_in, n_out = node.weights["kernel"].shape
     strategy = "STRATEGY_RESOURCE" if node.attrs.get("strategy") == "Resource" else "STRATEGY_LATENCY"
@@ -100,7 +101,7 @@ def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lo
                 f"static const nnfpga::strategy_t strategy = nnfpga::{strategy};",
                 f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('bias')} bias_t;",
                 f"typedef {dst.t('accum')} accum_t;"],
-        arrays=[("weight", w, np.asarray(prep["wm"]).reshape(-1), node.types["weight"]),
+        arrays=[("weight", w, np.asarray(prep.wm).reshape(-1), node.types["weight"]),
                 ("bias", b, _bias_mantissas(node), node.types["bias"])],
         call=_call("dense", src, dst, [w, b]),
     )
@@ -113,13 +114,13 @@ def _bias_mantissas(node: Node) -> np.ndarray:
 
 
 @lowering("scale_shift")
-def _scale_shift(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _scale_shift(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src = ins[0][1]
     s, h = f"s_{dst.ident}", f"h_{dst.ident}"
-    scale, n_chan = channel_constants(prep["sm"], node.shape)
-    shift, n_shift = channel_constants(prep["bm"], node.shape)
+    scale, n_chan = channel_constants(prep.sm, node.shape)
+    shift, n_shift = channel_constants(prep.bm, node.shape)
     if n_shift != n_chan:  # one broadcast per element for both
-        scale, shift, n_chan = broadcast_flat(prep["sm"], node.shape), broadcast_flat(prep["bm"], node.shape), _n(node)
+        scale, shift, n_chan = broadcast_flat(prep.sm, node.shape), broadcast_flat(prep.bm, node.shape), _n(node)
     return Lowered(
         config=[f"static const unsigned n_in = {_n(node)};", f"static const unsigned n_chan = {n_chan};",
                 f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('bias')} bias_t;"],
@@ -129,13 +130,13 @@ def _scale_shift(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any])
 
 
 @lowering("linear", "hard_tanh")
-def _plain(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _plain(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src = ins[0][1]
     return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call=_call(node.op, src, dst))
 
 
 @lowering("relu")
-def _relu(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _relu(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src_node, src = ins[0]
     tin = src_node.types["result"]
     cfg = [f"static const unsigned n_in = {_n(node)};"]
@@ -149,33 +150,33 @@ def _relu(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Low
 
 
 @lowering("leaky_relu", "hard_sigmoid")
-def _affine(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _affine(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src = ins[0][1]
     tp = node.types["param"]
     names = ["alpha"] if node.op == "leaky_relu" else ["slope", "offset"]
     cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('param')} param_t;"]
-    for name, c in zip(names, prep["c"], strict=True):
+    for name, c in zip(names, prep.c, strict=True):
         cfg.append(f"static param_t {name}() {{ return param_t({literal(c, tp)}); }}")
     return Lowered(config=cfg, call=_call(node.op, src, dst))
 
 
 @lowering("sigmoid", "tanh", "elu")
-def _table(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _table(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src_node, src = ins[0]
     tin = src_node.types["result"]
     table = f"table_{dst.ident}"
     cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {dst.t('table')} table_t;",
-           f"static const unsigned table_size = {prep['size']};",
+           f"static const unsigned table_size = {prep.size};",
            f"static const int in_width = {tin.width};", f"static const bool in_signed = {str(tin.signed).lower()};",
-           f"static const int index_shift = {tin.frac + prep['step_log2']};",
-           f"static const long long lo_steps = {prep['lo_steps']};"]
+           f"static const int index_shift = {tin.frac + prep.step_log2};",
+           f"static const long long lo_steps = {prep.lo_steps};"]
     func = "elu" if node.op == "elu" else "table_activation"
-    return Lowered(config=cfg, arrays=[("table", table, prep["table"], node.types["table"])],
+    return Lowered(config=cfg, arrays=[("table", table, prep.table, node.types["table"])],
                    call=_call(func, src, dst, [table]))
 
 
 @lowering("softmax")
-def _softmax(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _softmax(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     src_node, src = ins[0]
     tin, te = src_node.types["result"], node.types["exp_table"]
     n = int(node.shape[-1])  # softmax over the last axis, row by row
@@ -186,19 +187,19 @@ def _softmax(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> 
            f"typedef {dst.t('exp_table')} exp_table_t;",
            f"typedef {dst.t('inv_table')} inv_table_t;", f"typedef {sum_t} sum_t;",
            f"static const int sum_width = {sum_t.width};",
-           f"static const unsigned table_size = {prep['size']};",
-           f"static const unsigned fine_size = {len(prep['fine'])};",
+           f"static const unsigned table_size = {prep.size};",
+           f"static const unsigned fine_size = {len(prep.fine)};",
            f"static const int in_width = {tin.width};", f"static const bool in_signed = {str(tin.signed).lower()};",
-           f"static const int coarse_shift = {tin.frac + prep['step_log2']};",
-           f"static const int fine_shift = {tin.frac + prep['fine_log2']};",
-           f"static const int inv_shift = {te.frac + prep['inv_step_log2']};"]
-    arrays = [("exp_table", names[0], prep["exp"], te), ("exp_table", names[1], prep["fine"], te),
-              ("inv_table", names[2], prep["inv"], node.types["inv_table"])]
+           f"static const int coarse_shift = {tin.frac + prep.step_log2};",
+           f"static const int fine_shift = {tin.frac + prep.fine_log2};",
+           f"static const int inv_shift = {te.frac + prep.inv_step_log2};"]
+    arrays = [("exp_table", names[0], prep.exp, te), ("exp_table", names[1], prep.fine, te),
+              ("inv_table", names[2], prep.inv, node.types["inv_table"])]
     return Lowered(config=cfg, arrays=arrays, call=_call("softmax", src, dst, names))
 
 
 @lowering("flatten", "reshape", "dropout")
-def _alias(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _alias(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     return Lowered(call=None)  # arrays are flat in C++: the output is the input
 
 
@@ -208,8 +209,8 @@ def _loop(n: int, body: str) -> str:
     return f"for (unsigned i = 0; i < {n}; i++) {{\n    NNFPGA_HLS(UNROLL)\n    {body}\n}}"
 
 
-def _exact_config(node: Node, prep: dict[str, Any], dst: LayerNames) -> list[str]:
-    exact = prep["exact"]
+def _exact_config(node: Node, prep: Plan, dst: LayerNames) -> list[str]:
+    exact = prep.exact
     if exact.width > MAX_EXACT_WIDTH:
         raise ConfigError(f"{node.describe()}: its exact {node.op} needs {exact.width} bits ({exact}), more than the "
                           f"{MAX_EXACT_WIDTH} the HLS backend computes in; narrow its inputs' types")
@@ -220,7 +221,7 @@ MAX_EXACT_WIDTH = 128  # widest intermediate ap_fixed value nnfpga's own headers
 
 
 @lowering("add", "subtract", "multiply", "average", "maximum", "minimum")
-def _merge(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _merge(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     """The exact expression of the inputs (ap_fixed operators keep every bit), cast once to the result."""
     xs = [f"{src.var}[i]" for _, src in ins]
     cfg = [f"static const unsigned n_in = {_n(node)};", *_exact_config(node, prep, dst)]
@@ -239,7 +240,7 @@ def _merge(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lo
 
 
 @lowering("concatenate")
-def _concatenate(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _concatenate(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     """Each input's elements, cast to the result, at their place in the output (channels-last, C order)."""
     ax = node.attrs["axis"]
     outer = int(np.prod(node.shape[:ax], dtype=np.int64))
@@ -256,7 +257,7 @@ def _concatenate(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any])
 
 
 @lowering("transpose")
-def _transpose(node: Node, ins: Inputs, dst: LayerNames, prep: dict[str, Any]) -> Lowered:
+def _transpose(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     """Output element ``(i_0, ..., i_k)`` reads input element ``i_j`` on axis ``perm[j]``: nested unrolled loops."""
     src_node, src = ins[0]
     in_shape, perm = tuple(src_node.shape), node.attrs["perm"]

@@ -46,6 +46,7 @@ from nnfpga.fixed import FixedType, requantize
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import broadcast_flat, concat_order, transpose_order
 from nnfpga.ops import OPS
+from nnfpga.ops.base import Plan
 from nnfpga.ops.dense import Dense
 
 DEFAULT_STAGES = {"dense": 1, "scale_shift": 1, "sigmoid": 1, "tanh": 1, "elu": 1, "softmax": 1}
@@ -114,11 +115,11 @@ def node_stages(node: Node, override: dict[str, int] | None = None) -> int:
     return value
 
 
-def prepare_all(graph: Graph) -> dict[str, dict[str, Any]]:
+def prepare_all(graph: Graph) -> dict[str, Plan]:
     return {n.name: OPS[n.op].prepare(n, [graph[i].types["result"] for i in n.inputs]) for n in graph}
 
 
-def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, dict[str, Any]] | None = None,
+def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Plan] | None = None,
                  pipeline_stages: dict[str, int] | None = None, trace: bool = False,
                  adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
                  multipliers: str = DEFAULT_MULTIPLIERS) -> Design:
@@ -265,7 +266,7 @@ def header_comment(graph: Graph, d: Design) -> str:
 
 # -- support check ------------------------------------------------------------------------------
 
-def check_supported(graph: Graph, prep: dict[str, dict[str, Any]]) -> None:
+def check_supported(graph: Graph, prep: dict[str, Plan]) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"the Verilog backend needs exactly one input and one output, got inputs "
                          f"{graph.inputs} and outputs {graph.outputs}")
@@ -281,20 +282,20 @@ def check_supported(graph: Graph, prep: dict[str, dict[str, Any]]) -> None:
         raise ConfigError("; ".join(problems))
 
 
-def dense_problem(node: Node, tx: FixedType, prep: dict[str, Any]) -> str | None:
+def dense_problem(node: Node, tx: FixedType, prep: Plan) -> str | None:
     """Why the Verilog backend cannot build this Dense yet (None: it can)."""
     rf = int(node.attrs.get("reuse_factor", 1))
-    n_in = len(prep["wm"])
+    n_in = len(prep.wm)
     if n_in % rf:
         valid = [r for r in range(1, n_in + 1) if n_in % r == 0]
         return (f"Dense layer {node.name!r}: ReuseFactor {rf} does not divide its {n_in} inputs, which the Verilog "
                 f"backend needs (each multiplier takes one input per cycle); valid: {', '.join(map(str, valid))}")
     ta, tw = node.types["accum"], node.types["weight"]
-    if prep["shift"] < 0:
+    if prep.shift < 0:
         return (f"Dense layer {node.name!r}: accumulator {ta} rounds every product (accum frac {ta.frac} < input "
                 f"frac {tx.frac} + weight frac {tw.frac}), which needs the emulator's sequential per-input casts: "
                 f"not supported by the Verilog backend yet; use accum: auto")
-    if prep["fast"] or _never_overflows(prep, tx, ta):
+    if prep.fast or _never_overflows(prep, tx, ta):
         return None
     exact = Dense().exact_accum(node, tx)
     return (f"Dense layer {node.name!r}: accumulator {ta} is narrower than the exact sum ({exact}) and not WRAP "
@@ -302,13 +303,13 @@ def dense_problem(node: Node, tx: FixedType, prep: dict[str, Any]) -> str | None
             f"the Verilog backend yet; use accum: auto")
 
 
-def _never_overflows(prep: dict[str, Any], tx: FixedType, ta: FixedType) -> bool:
+def _never_overflows(prep: Plan, tx: FixedType, ta: FixedType) -> bool:
     """Whether the sequential accumulation (bias, then each product in input order) never leaves ``ta``'s range:
     then it equals the exact sum the adder tree computes."""
     lo, hi = dst_bounds(ta)
-    wm = [[int(v) for v in row] for row in np.asarray(prep["wm"]).tolist()]
-    scale = 1 << prep["shift"]
-    for j, b in enumerate(int(v) for v in np.asarray(prep["b_acc"]).tolist()):
+    wm = [[int(v) for v in row] for row in np.asarray(prep.wm).tolist()]
+    scale = 1 << prep.shift
+    for j, b in enumerate(int(v) for v in np.asarray(prep.b_acc).tolist()):
         plo = phi = b
         for row in wm:
             w = row[j]
@@ -362,10 +363,10 @@ def _ints(a: Any) -> list:
 
 
 @lowering("dense")
-def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
-    wm = [[int(v) for v in row] for row in _ints(prep["wm"])]
-    b_acc = [int(v) for v in _ints(prep["b_acc"])]
-    shift = prep["shift"]
+def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    wm = [[int(v) for v in row] for row in _ints(prep.wm)]
+    b_acc = [int(v) for v in _ints(prep.b_acc)]
+    shift = prep.shift
     if len(xs) != len(wm):
         raise GraphError(f"{node.describe()}: {len(wm)} weight rows but {len(xs)} inputs")
     rf = int(node.attrs.get("reuse_factor", 1))
@@ -427,12 +428,12 @@ def _accumulated(c: Ctx, node: Node, acc: Val, j: int) -> Val:
 
 
 @lowering("scale_shift")
-def _scale_shift(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _scale_shift(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tw, tb, tr = node.types["weight"], node.types["bias"], node.types["result"]
     fp = tx.frac + tw.frac
     f = max(fp, tb.frac)
     out = []
-    scale, shift = (_ints(broadcast_flat(prep[k], node.shape)) for k in ("sm", "bm"))
+    scale, shift = (_ints(broadcast_flat(c, node.shape)) for c in (prep.sm, prep.bm))
     for i, (x, s, b) in enumerate(zip(xs, scale, shift, strict=True)):
         p = c.ar.shl(c.ar.mul_const(x, int(s), c.name(f"m{i}")), f - fp, c.name(f"m{i}_shl"))
         v = c.ar.add(p, Val.constant(int(b) << (f - tb.frac)), c.name(f"a{i}"))
@@ -441,18 +442,18 @@ def _scale_shift(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[st
 
 
 @lowering("linear")
-def _linear(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _linear(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tr = node.types["result"]
     return xs if tr == tx else [c.cast(x, tx.frac, tr, f"y{i}") for i, x in enumerate(xs)]
 
 
 @lowering("flatten", "reshape", "dropout")
-def _wiring(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _wiring(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     return xs
 
 
 @lowering("relu")
-def _relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tr = node.types["result"]
     mv = node.attrs.get("max_value")
     cap = int(np.floor(np.ldexp(mv, tx.frac))) if mv is not None else None
@@ -470,9 +471,9 @@ def _affine_frac(tx: FixedType, tp: FixedType) -> int:
 
 
 @lowering("leaky_relu")
-def _leaky_relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _leaky_relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tp, tr = node.types["param"], node.types["result"]
-    alpha = int(prep["c"][0])
+    alpha = int(prep.c[0])
     f = _affine_frac(tx, tp)
     out = []
     for i, x in enumerate(xs):
@@ -484,9 +485,9 @@ def _leaky_relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str
 
 
 @lowering("hard_sigmoid")
-def _hard_sigmoid(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _hard_sigmoid(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tp, tr = node.types["param"], node.types["result"]
-    slope, offset = (int(v) for v in prep["c"])
+    slope, offset = (int(v) for v in prep.c)
     f = _affine_frac(tx, tp)
     if f < 0:
         raise ConfigError(f"{node.describe()}: input and param types with no fractional bits are not supported")
@@ -500,7 +501,7 @@ def _hard_sigmoid(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[s
 
 
 @lowering("hard_tanh")
-def _hard_tanh(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _hard_tanh(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tr = node.types["result"]
     f = max(tx.frac, 0)
     one = 1 << f
@@ -520,17 +521,17 @@ def _table_index(c: Ctx, x: Val, shift: int, lo_steps: int, size: int, hint: str
 
 
 @lowering("sigmoid", "tanh", "elu")
-def _table(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _table(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tt, tr = node.types["table"], node.types["result"]
-    table = np.asarray(prep["table"])
+    table = np.asarray(prep.table)
     cast_table, _ = requantize(table, tt.frac, tt.width, tr)  # entry i cast to the result, as run_fixed does
     values = [int(v) for v in _ints(cast_table)]
     rom = c.lib.rom_module(f"{c.lib.prefix}_{c.prefix}_rom", values, tr,
                            f"{node.describe()}: {node.op} table ({len(values)} entries of {tt}) cast to {tr}")
-    shift = tx.frac + prep["step_log2"]
+    shift = tx.frac + prep.step_log2
     out = []
     for i, x in enumerate(xs):
-        idx = _table_index(c, x, shift, prep["lo_steps"], prep["size"], f"t{i}")
+        idx = _table_index(c, x, shift, prep.lo_steps, prep.size, f"t{i}")
         y = c.lib.rom(c.ar, rom, values, tr, idx, c.name(f"rom{i}"))
         if node.op == "elu":  # x >= 0: x itself (cast); below: the table
             pos = c.cast(x, tx.frac, tr, f"p{i}")
@@ -575,17 +576,17 @@ class _Stages:
 
 
 @lowering("softmax")
-def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     te, ti, tr = node.types["exp_table"], node.types["inv_table"], node.types["result"]
-    size = prep["size"]
-    exp_v, fine_v, inv_v = ([int(v) for v in _ints(prep[k])] for k in ("exp", "fine", "inv"))
+    size = prep.size
+    exp_v, fine_v, inv_v = ([int(v) for v in _ints(a)] for a in (prep.exp, prep.fine, prep.inv))
     fine_bits = (len(fine_v) - 1).bit_length()
     base = f"{c.lib.prefix}_{c.prefix}"
-    rom_exp = c.lib.rom_module(f"{base}_exp_rom", exp_v, te, f"{node.describe()}: exp(-i * 2^{prep['step_log2']})")
+    rom_exp = c.lib.rom_module(f"{base}_exp_rom", exp_v, te, f"{node.describe()}: exp(-i * 2^{prep.step_log2})")
     rom_fine = c.lib.rom_module(f"{base}_fine_rom", fine_v, te,
-                                f"{node.describe()}: exp(-k * 2^{prep['fine_log2']})")
+                                f"{node.describe()}: exp(-k * 2^{prep.fine_log2})")
     rom_inv = c.lib.rom_module(f"{base}_inv_rom", inv_v, ti,
-                               f"{node.describe()}: 1 / ((i + 0.5) * 2^{prep['inv_step_log2']})")
+                               f"{node.describe()}: 1 / ((i + 0.5) * 2^{prep.inv_step_log2})")
     n = node.shape[-1]
     out: list[Val] = []
     for g in range(len(xs) // n):
@@ -612,9 +613,9 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
             span = max(mx.hi - x.lo, 0)
             # max - x >= 0, exact in span's width (computed modulo 2**width)
             negd = c.ar.wire(c.name(f"{h}d{j}"), 0, span, lambda w, x=x, mx=mx: f"{mx.ext(w)} - {x.ext(w)}")
-            jc = c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep["step_log2"], c.name(f"{h}dc{j}")), None, size - 1,
+            jc = c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None, size - 1,
                             c.name(f"{h}jc{j}"))
-            kf = _low_bits(c, c.ar.floor_shift(negd, tx.frac + prep["fine_log2"], c.name(f"{h}df{j}")), fine_bits,
+            kf = _low_bits(c, c.ar.floor_shift(negd, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")), fine_bits,
                            c.name(f"{h}kf{j}"))
             e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
             e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
@@ -623,7 +624,7 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, A
               for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
         es = stage(es, f"{h}esq")
         s = adder_tree(c.ar, es, c.name(f"{h}sum"))
-        t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep["inv_step_log2"], c.name(f"{h}ssh")), None, size - 1,
+        t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep.inv_step_log2, c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
         inv, *es = stage(stage([c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"), f"{h}iqq")
         for j, e in enumerate(es):
@@ -641,13 +642,13 @@ def _aligned(c: Ctx, frac: int) -> list[list[Val]]:
 
 
 @lowering("add", "subtract", "average", "multiply", "maximum", "minimum")
-def _merge(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _merge(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     """The exact expression on mantissas (aligned to the inputs' largest fraction; a product's fractions add
     up, an average is the sum read at ``log2(n)`` more fractional bits), then a cast."""
     tr = node.types["result"]
     f = max(i.type.frac for i in c.ins)
     cols = zip(*([i.vals for i in c.ins] if node.op == "multiply" else _aligned(c, f)), strict=True)
-    frac = prep["exact"].frac if node.op in ("multiply", "average") else f
+    frac = prep.exact.frac if node.op in ("multiply", "average") else f
     out = []
     for j, col in enumerate(cols):
         v = col[0]
@@ -666,7 +667,7 @@ def _merge(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any
 
 
 @lowering("concatenate")
-def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     tr = node.types["result"]
     order = concat_order([i.shape for i in c.ins], node.attrs["axis"])
     return [c.ins[k].vals[i] if c.ins[k].type == tr else c.cast(c.ins[k].vals[i], c.ins[k].type.frac, tr, f"y{j}")
@@ -674,5 +675,5 @@ def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[st
 
 
 @lowering("transpose")
-def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: dict[str, Any]) -> list[Val]:
+def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     return [xs[i] for i in transpose_order(c.ins[0].shape, node.attrs["perm"])]
