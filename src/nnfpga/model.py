@@ -144,7 +144,7 @@ class HWModel:
         rows = [("layer", "op", "shape", "precisions", "reuse")]
         for n in self.graph:
             prec = ", ".join(f"{s}={n.types[s]}" for s in OPS[n.op].slots)
-            rf = str(n.attrs.get("reuse_factor", "")) if n.op == "dense" else ""
+            rf = str(n.attrs.get("reuse_factor", "")) if OPS[n.op].reuse else ""
             rows.append((n.name, n.op, "x".join(map(str, n.shape)), prec, rf))
         return format_table(rows)
 

@@ -386,7 +386,7 @@ def _fits(g: Graph) -> bool:
     """Whether every type is within the HLS backend's widths (else the generator draws again)."""
     for node in g:
         for slot, t in node.types.items():
-            limit = MAX_CONST_WIDTH if slot in ("weight", "bias", "param", "table", "exp_table", "inv_table") \
+            limit = MAX_CONST_WIDTH if slot in OPS[node.op].const_slots \
                 else MAX_WIDTH
             if t.width > limit:
                 return False

@@ -3,7 +3,7 @@
 For each name in :data:`nnfpga.ops.OPS` (whatever ops exist when the test runs): a config type name
 (``config/apply.py`` ``TYPE_NAMES``), a float and a fixed kernel, an HLS lowering or a documented entry beside
 ``LOWERINGS`` (``NOT_LOWERED`` / ``REFUSED`` in ``backends/hls/lower.py``), the same for the Verilog backend
-(``SUPPORTED`` and ``LOWERINGS`` in ``backends/rtl/lower.py``), and a place in the fuzz generator's models
+(``LOWERINGS``, ``NOT_LOWERED``, ``REFUSED`` in ``backends/rtl/lower.py``), and a place in the fuzz generator's models
 (``tests/fuzz/strategies.py``, found by generating its seed corpus) or an exemption below with its reason.
 The failure lists every missing fact at once.
 """
@@ -48,17 +48,12 @@ def lowering_problems(name: str) -> list[str]:
                         f"or REFUSED)")
     if name in hls.LOWERINGS and name in {**hls.NOT_LOWERED, **hls.REFUSED}:
         problems.append(f"{name}: has an HLS lowering and is listed in NOT_LOWERED/REFUSED of backends/hls/lower.py")
-    if name in rtl.SUPPORTED:
-        if name not in rtl.LOWERINGS and name not in rtl.NOT_LOWERED:
-            problems.append(f"{name}: in SUPPORTED of backends/rtl/lower.py but no Verilog lowering (@lowering, "
-                            f"or a reason in NOT_LOWERED)")
-        if name in rtl.REFUSED:
-            problems.append(f"{name}: both in SUPPORTED and in REFUSED of backends/rtl/lower.py")
-    else:
-        if name not in rtl.REFUSED:
-            problems.append(f"{name}: not in SUPPORTED of backends/rtl/lower.py and no reason in REFUSED there")
-        if name in rtl.LOWERINGS:
-            problems.append(f"{name}: has a Verilog lowering but is not in SUPPORTED of backends/rtl/lower.py")
+    if name not in rtl.LOWERINGS and name not in rtl.NOT_LOWERED and name not in rtl.REFUSED:
+        problems.append(f"{name}: no Verilog lowering (backends/rtl/lower.py: @lowering, or a reason in NOT_LOWERED "
+                        f"or REFUSED)")
+    if name in rtl.LOWERINGS and name in {**rtl.NOT_LOWERED, **rtl.REFUSED}:
+        problems.append(f"{name}: has a Verilog lowering and is listed in NOT_LOWERED/REFUSED of "
+                        f"backends/rtl/lower.py")
     return problems
 
 
@@ -68,7 +63,7 @@ def stale_entries() -> list[str]:
               "hls NOT_LOWERED": hls.NOT_LOWERED, "hls REFUSED": hls.REFUSED,
               "rtl NOT_LOWERED": rtl.NOT_LOWERED, "rtl REFUSED": rtl.REFUSED,
               "hls LOWERINGS": hls.LOWERINGS, "rtl LOWERINGS": rtl.LOWERINGS,
-              "rtl SUPPORTED": dict.fromkeys(rtl.SUPPORTED, "-"), "TYPE_NAMES": TYPE_NAMES}
+              "TYPE_NAMES": TYPE_NAMES}
     out = [f"{where}: {name!r} is not an op" for where, table in tables.items() for name in table if name not in OPS]
     out += [f"{where}: {name!r} has no reason" for where, table in tables.items() for name, why in table.items()
             if isinstance(why, str) and not why.strip()]

@@ -15,13 +15,7 @@ from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.passes import run_pipeline, typed_pipeline
 
-TYPE_NAMES = {
-    "input": "Input", "dense": "Dense", "scale_shift": "BatchNormalization", "relu": "ReLU",
-    "leaky_relu": "LeakyReLU", "elu": "ELU", "sigmoid": "Sigmoid", "tanh": "Tanh", "hard_sigmoid": "HardSigmoid",
-    "hard_tanh": "HardTanh", "softmax": "Softmax", "linear": "Linear", "flatten": "Flatten", "reshape": "Reshape",
-    "dropout": "Dropout", "transpose": "Transpose", "add": "Add", "subtract": "Subtract", "multiply": "Multiply",
-    "average": "Average", "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate",
-}
+TYPE_NAMES = {name: op.config_name for name, op in OPS.items()}  # op -> hls4ml config type (the op records')
 ACTIVATION_TYPE = "Activation"  # LayerType key matching every activation and table op
 
 
@@ -117,19 +111,14 @@ def _apply_knobs(node: Node, knobs: dict[str, Any], where: str, *, explicit: boo
         node.attrs[attr] = value
 
 
-def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
-    """Each of the ``n_in * n_out / R`` multipliers is used exactly ``R`` times: ``R`` divides ``n_in * n_out``."""
-    total = n_in * n_out
-    return [r for r in range(1, total + 1) if total % r == 0]
-
-
 def _check_reuse(node: Node, where: str) -> None:
-    if node.op != "dense":
+    op = OPS[node.op]
+    if not op.reuse:
         return
-    n_in, n_out = node.weights["kernel"].shape
     rf = node.attrs["reuse_factor"]
-    valid = valid_reuse_factors(n_in, n_out)
+    valid = op.reuse_factors(node)
     if rf not in valid:
+        n_in, n_out = node.weights["kernel"].shape
         raise ConfigError(
             f"ReuseFactor {rf} (from {where}) is not valid for Dense layer {node.name!r} with {n_in} inputs x {n_out} "
             f"outputs = {n_in * n_out} multiplications: it must divide {n_in * n_out}. "

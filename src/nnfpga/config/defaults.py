@@ -25,11 +25,6 @@ from nnfpga.ops import OPS
 from nnfpga.ops.softmax import pow2_ceil
 
 GRANULARITIES = ("model", "type", "name")
-CHOICE_SLOTS = {
-    "input": ("result",),
-    "dense": ("weight", "bias", "result"),
-    "scale_shift": ("weight", "bias", "result"),
-}
 MAX_ROUNDS = 8
 MAX_CALIBRATION_ROWS = 100_000
 
@@ -55,13 +50,13 @@ def default_config(
         for node in graph:
             slots = OPS[node.op].slots
             types[type_name(node)] = {"Precision": {s: "auto" for s in slots}}
-            if node.op in CHOICE_SLOTS:
+            if "result" in OPS[node.op].default_slots:
                 types[type_name(node)]["Precision"]["result"] = model["Precision"]
         return {"Model": model, "LayerType": types}
     typed = apply_config(graph, base)
     choices: dict[str, dict[str, FixedType]] = {
-        n.name: {s: n.types[s] for s in CHOICE_SLOTS[n.op] if s not in n.attrs.get("qtypes", {})}
-        for n in typed if n.op in CHOICE_SLOTS}
+        n.name: {s: n.types[s] for s in OPS[n.op].default_slots if s not in n.attrs.get("qtypes", {})}
+        for n in typed if OPS[n.op].default_slots}
     tables: dict[str, float] = {}
     if calibration_data is not None:
         _calibrate(graph, typed, base, choices, tables, np.asarray(calibration_data)[:MAX_CALIBRATION_ROWS])
@@ -71,7 +66,7 @@ def default_config(
         prec.update({s: str(t) for s, t in choices.get(node.name, {}).items()})
         prec.update({s: str(t) for s, t in pinned_types(node).items()})  # what training used
         entry: dict[str, Any] = {"Precision": prec}
-        if node.op == "dense":
+        if OPS[node.op].reuse:
             entry["ReuseFactor"] = default_reuse_factor
         if OPS[node.op].category == "table":
             entry["TableSize"] = int(node.attrs.get("table_size", 1024))

@@ -22,6 +22,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.frontends import Rejected
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
 
 # Keras activation name -> (nnfpga op, attrs)
 ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -288,7 +289,7 @@ def known_type(g: Graph, name: str) -> FixedType | None:
     """The exact type of node ``name``'s output when a quantization-aware frontend pinned it (shape ops pass
     their input's through)."""
     node = g[name]
-    while node.op in ("flatten", "reshape", "dropout"):
+    while OPS[node.op].view:
         node = g[node.inputs[0]]
     result = node.attrs.get("qtypes", {}).get("result")
     return FixedType.parse(result) if result is not None else None
@@ -297,7 +298,7 @@ def known_type(g: Graph, name: str) -> FixedType | None:
 def pin_input(g: Graph, src: str, t: FixedType) -> None:
     """A quantizer applied to the graph input (through shape ops only): the input node converts to its type."""
     node = g[src]
-    while node.op in ("flatten", "reshape", "dropout"):
+    while OPS[node.op].view:
         node = g[node.inputs[0]]
     if node.op == "input":
         node.attrs.setdefault("qtypes", {}).setdefault("result", str(t))
@@ -323,8 +324,6 @@ def exact_weight_type(values: np.ndarray) -> FixedType:
 
 def pin_exact_dense(g: Graph, node: Node, in_type: FixedType | None) -> FixedType | None:
     """Pin a quantized Dense's result to its exact accumulator type when the input type is known."""
-    from nnfpga.ops import OPS
-
     q = node.attrs.get("qtypes", {})
     if in_type is None or "weight" not in q or "bias" not in q:
         return None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from nnfpga.errors import ShapeError
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import normalize_axis
+from nnfpga.ops import OPS
 
-ELEMENTWISE = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+# the elementwise merge ops, from the op records (every merge op but concatenate)
+ELEMENTWISE = tuple(name for name, op in OPS.items() if op.category == "merge" and name != "concatenate")
 
 
 def add_merge(g: Graph, op: str, name: str, srcs: list[str], source: str, axis: int = -1) -> str:

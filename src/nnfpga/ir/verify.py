@@ -34,6 +34,10 @@ def problems(graph: Graph, *, typed: bool = False) -> list[str]:
         if late:
             out.append(f"{node.describe()} reads {late}, not defined before it")
             continue
+        absent = [w for w in op.weights if w not in node.weights]
+        if absent:
+            out.append(f"{node.describe()}: no {' or '.join(absent)} constant")
+            continue
         n, lo, hi = len(node.inputs), op.min_inputs, op.max_inputs
         if n < lo or (hi is not None and n > hi):
             out.append(f"{node.describe()} has {n} input(s); {op.name} takes "

@@ -36,6 +36,7 @@ class ReLU(OpDef):
     """``max(x, 0)``, clipped at ``max_value`` (quantized down to the input's LSB) when given."""
 
     name = "relu"
+    config_name = "ReLU"
     category = "activation"
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
@@ -63,6 +64,7 @@ class Linear(OpDef):
     """Identity; a cast when its ``result`` type differs from the input's."""
 
     name = "linear"
+    config_name = "Linear"
     category = "activation"
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
@@ -84,6 +86,7 @@ class _Affine(OpDef):
 
     category = "activation"
     slots = ("param", "result")
+    const_slots = ("param",)
 
     def params(self, node: Node) -> list[float]:
         raise NotImplementedError
@@ -110,6 +113,7 @@ class LeakyReLU(_Affine):
     """``x`` for ``x >= 0``, else ``alpha * x`` with ``alpha`` in the ``param`` type."""
 
     name = "leaky_relu"
+    config_name = "LeakyReLU"
 
     def params(self, node: Node) -> list[float]:
         return [float(node.attrs.get("alpha", 0.3))]
@@ -128,6 +132,7 @@ class HardSigmoid(_Affine):
     """``clip(slope * x + offset, 0, 1)``; Keras 3 uses slope 1/6 and offset 1/2 (``relu6(x + 3) / 6``)."""
 
     name = "hard_sigmoid"
+    config_name = "HardSigmoid"
 
     def params(self, node: Node) -> list[float]:
         return [float(node.attrs.get("slope", 1 / 6)), float(node.attrs.get("offset", 0.5))]
@@ -152,6 +157,7 @@ class HardTanh(OpDef):
     """``clip(x, -1, 1)``, exact."""
 
     name = "hard_tanh"
+    config_name = "HardTanh"
     category = "activation"
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:

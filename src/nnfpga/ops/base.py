@@ -62,11 +62,22 @@ class RunStats:
 class OpDef:
     """Base of all op definitions. Subclasses set ``name``, ``category``, ``slots``."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # the IR's op name (the key of OPS)
+    config_name: ClassVar[str]  # its hls4ml config type name (LayerType key), e.g. "Dense"
     category: ClassVar[str]  # "io", "linear", "activation", "table", "shape", "merge"
-    slots: ClassVar[tuple[str, ...]] = ("result",)
+    slots: ClassVar[tuple[str, ...]] = ("result",)  # its fixed-point types, by config Precision key
+    default_slots: ClassVar[tuple[str, ...]] = ()  # slots a default config chooses (the others are "auto")
+    const_slots: ClassVar[tuple[str, ...]] = ()  # slots that type constants (weights, tables), not signals
+    weights: ClassVar[tuple[str, ...]] = ()  # the float constant arrays a node of this op carries
     min_inputs: ClassVar[int] = 1  # how many producers a node of this op reads (category "merge": several)
     max_inputs: ClassVar[int | None] = 1
+    view: ClassVar[bool] = False  # the output is the input's values in the same flat order (no logic)
+    reuse: ClassVar[bool] = False  # ReuseFactor applies (see reuse_factors)
+    pipeline_stages: ClassVar[int] = 0  # registers after the layer in a pipelined backend, by default
+
+    def reuse_factors(self, node: Node) -> list[int]:
+        """The ReuseFactors a node of this op can be built with (ops without ``reuse``: only 1)."""
+        return [1]
 
     # -- shape rule ----------------------------------------------------------------------------
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -95,6 +106,12 @@ OPS: dict[str, OpDef] = {}
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
+    """Add an op record to :data:`OPS`, refusing an incomplete one (a programming error, caught at import)."""
+    missing = [a for a in ("name", "config_name", "category") if not isinstance(getattr(cls, a, None), str)]
+    bad = [s for s in (*cls.default_slots, *cls.const_slots) if s not in cls.slots]
+    if missing or bad or "result" not in cls.slots:
+        raise TypeError(f"op record {cls.__name__} is incomplete: missing {missing}, slots {bad} not in its slots "
+                        f"{cls.slots} (which must hold 'result')")
     OPS[cls.name] = cls()
     return cls
 

@@ -26,6 +26,12 @@ from nnfpga.ir.layout import check_broadcast
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 
 
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Each of the ``n_in * n_out / R`` multipliers is used exactly ``R`` times: ``R`` divides ``n_in * n_out``."""
+    total = n_in * n_out
+    return [r for r in range(1, total + 1) if total % r == 0]
+
+
 def weight_type(values: np.ndarray, width: int) -> FixedType:
     """``width``-bit signed type whose integer bits just hold ``values`` (1 when all are zero)."""
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
@@ -83,8 +89,17 @@ class ScaleShiftPlan(Plan):
 @register
 class Dense(OpDef):
     name = "dense"
+    config_name = "Dense"
     category = "linear"
     slots = ("weight", "bias", "accum", "result")
+    default_slots = ("weight", "bias", "result")
+    const_slots = ("weight", "bias")
+    weights = ("kernel", "bias")
+    reuse = True
+    pipeline_stages = 1
+
+    def reuse_factors(self, node: Node) -> list[int]:
+        return valid_reuse_factors(*np.shape(node.weights["kernel"]))
 
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         k = np.shape(node.weights.get("kernel"))
@@ -174,8 +189,13 @@ class ScaleShift(OpDef):
     The constants broadcast by :mod:`nnfpga.ir.layout`'s rule: shape ``(C,)`` per channel, or the tensor's shape."""
 
     name = "scale_shift"
+    config_name = "BatchNormalization"
     category = "linear"
     slots = ("weight", "bias", "result")
+    default_slots = ("weight", "bias", "result")
+    const_slots = ("weight", "bias")
+    weights = ("scale", "shift")
+    pipeline_stages = 1
 
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         for key in ("scale", "shift"):  # per-axis constants, channels-last (the one broadcast rule)

@@ -104,6 +104,7 @@ def _aligned_ranges(in_types: list[FixedType]) -> tuple[list[int], list[int], in
 @register
 class Add(Merge):
     name = "add"
+    config_name = "Add"
 
     def mantissa_range(self, in_types: list[FixedType]) -> tuple[int, int, int]:
         lo, hi, f = _aligned_ranges(in_types)
@@ -119,6 +120,7 @@ class Add(Merge):
 @register
 class Subtract(Merge):
     name = "subtract"
+    config_name = "Subtract"
     max_inputs = 2
 
     def mantissa_range(self, in_types: list[FixedType]) -> tuple[int, int, int]:
@@ -137,6 +139,7 @@ class Average(Add):
     """The sum with ``log2(n)`` more fractional bits: the same mantissas, an exact division by ``n``."""
 
     name = "average"
+    config_name = "Average"
 
     @staticmethod
     def shift(n: int) -> int:
@@ -160,6 +163,7 @@ class Average(Add):
 @register
 class Multiply(Merge):
     name = "multiply"
+    config_name = "Multiply"
 
     def mantissa_range(self, in_types: list[FixedType]) -> tuple[int, int, int]:
         lo = hi = 1
@@ -206,12 +210,14 @@ class _Extremum(Merge):
 @register
 class Maximum(_Extremum):
     name = "maximum"
+    config_name = "Maximum"
     pick = np.maximum
 
 
 @register
 class Minimum(_Extremum):
     name = "minimum"
+    config_name = "Minimum"
     pick = np.minimum
 
 
@@ -220,6 +226,7 @@ class Concatenate(OpDef):
     """Inputs joined along the per-sample ``axis`` attribute (normalized, non-negative), each cast to the result."""
 
     name = "concatenate"
+    config_name = "Concatenate"
     category = "merge"
     min_inputs = 2
     max_inputs = None

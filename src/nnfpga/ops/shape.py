@@ -18,7 +18,9 @@ class Input(OpDef):
     """Quantizes the float input to its ``result`` type (ap_fixed's conversion from double)."""
 
     name = "input"
+    config_name = "Input"
     category = "io"
+    default_slots = ("result",)
     min_inputs = max_inputs = 0
 
     def infer_types(self, node: Node, in_types: list, ctx: Context) -> None:
@@ -57,11 +59,15 @@ class _Reshape(OpDef):
 @register
 class Flatten(_Reshape):
     name = "flatten"
+    config_name = "Flatten"
+    view = True
 
 
 @register
 class Reshape(_Reshape):
     name = "reshape"
+    config_name = "Reshape"
+    view = True
 
 
 @register
@@ -70,6 +76,7 @@ class Transpose(OpDef):
     of channels-first frameworks insert it where their layout meets nnfpga's channels-last one."""
 
     name = "transpose"
+    config_name = "Transpose"
     category = "shape"
 
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -90,6 +97,8 @@ class Dropout(_Reshape):
     """Identity at inference; the ``remove_dropout`` pass deletes it."""
 
     name = "dropout"
+    config_name = "Dropout"
+    view = True
 
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         return in_shapes[0]

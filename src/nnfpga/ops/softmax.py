@@ -53,8 +53,11 @@ class SoftmaxPlan(Plan):
 @register
 class Softmax(OpDef):
     name = "softmax"
+    config_name = "Softmax"
     category = "table"
     slots = ("exp_table", "inv_table", "result")
+    const_slots = ("exp_table", "inv_table")
+    pipeline_stages = 1
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
         w = ctx.default.width

@@ -62,6 +62,8 @@ class TableOp(OpDef):
 
     category = "table"
     slots = ("table", "result")
+    const_slots = ("table",)
+    pipeline_stages = 1
     default_range: float = 8.0
     out_range: tuple[float, float] = (-1.0, 1.0)
 
@@ -107,6 +109,7 @@ class TableOp(OpDef):
 @register
 class Sigmoid(TableOp):
     name = "sigmoid"
+    config_name = "Sigmoid"
     default_range = 8.0
     out_range = (0.0, 1.0)
 
@@ -117,6 +120,7 @@ class Sigmoid(TableOp):
 @register
 class Tanh(TableOp):
     name = "tanh"
+    config_name = "Tanh"
     default_range = 4.0
     out_range = (-1.0, 1.0)
 
@@ -129,6 +133,7 @@ class ELU(TableOp):
     """``x`` for ``x >= 0``; ``alpha * (exp(x) - 1)`` from a table on ``[-table_range, 0)`` otherwise."""
 
     name = "elu"
+    config_name = "ELU"
     default_range = 8.0
 
     def f(self, node: Node, x: np.ndarray) -> np.ndarray:

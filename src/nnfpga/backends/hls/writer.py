@@ -43,8 +43,7 @@ def check_widths(graph: Graph) -> None:
     bad = []
     for node in graph:
         for slot, t in node.types.items():
-            limit = MAX_CONST_WIDTH if slot in ("weight", "bias", "param", "table", "exp_table", "inv_table") \
-                else MAX_CSIM_WIDTH
+            limit = MAX_CONST_WIDTH if slot in OPS[node.op].const_slots else MAX_CSIM_WIDTH
             if t.width > limit:
                 bad.append(f"{node.name}.{slot} = {t} ({t.width} bits > {limit})")
     if bad:
@@ -72,7 +71,7 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
     prj = project_identifier(hw.settings["project_name"])
     used = {n.lower() for n in ("x_in", "x_in_s", "y_out", "input_t", "result_t", prj)}
     for node in hw.graph:
-        if node.op in ("flatten", "reshape", "dropout"):
+        if OPS[node.op].view:
             names[node.name] = names[node.inputs[0]]
             continue
         base = identifier(node.name)
@@ -110,7 +109,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     d.line(f"#define N_OUTPUT {n_out}")
     d.blank()
     for node in g:
-        if node.op in ("flatten", "reshape", "dropout"):
+        if OPS[node.op].view:
             continue
         ln = names[node.name]
         d.comment(node.describe())

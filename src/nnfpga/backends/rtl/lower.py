@@ -49,17 +49,13 @@ from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
 from nnfpga.ops.dense import Dense
 
-DEFAULT_STAGES = {"dense": 1, "scale_shift": 1, "sigmoid": 1, "tanh": 1, "elu": 1, "softmax": 1}
 # Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
 # same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs).
 MULTIPLIERS = ("shared", "csd", "operator")
 DEFAULT_MULTIPLIERS = "shared"
 DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187 MHz (1), 119 MHz (2)
-SUPPORTED = ("input", "dense", "scale_shift", "relu", "leaky_relu", "linear", "hard_sigmoid", "hard_tanh",
-             "sigmoid", "tanh", "elu", "softmax", "flatten", "reshape", "dropout", "transpose", "add", "subtract",
-             "multiply", "average", "maximum", "minimum", "concatenate")
-# Every op of nnfpga.ops.OPS is in SUPPORTED with a lowering (LOWERINGS below) or an entry in NOT_LOWERED, or it
-# is refused (not in SUPPORTED) with its reason in REFUSED (tests/ops/test_op_registry.py checks it).
+# Every op of nnfpga.ops.OPS has a lowering (LOWERINGS, filled by @lowering below), or an entry in NOT_LOWERED
+# (handled by build_design itself), or is refused with its reason in REFUSED (tests/ops/test_op_registry.py).
 NOT_LOWERED: dict[str, str] = {"input": "the top module's in_data port: build_design unpacks it into the values"}
 REFUSED: dict[str, str] = {}
 
@@ -109,7 +105,7 @@ def node_adders_per_stage(node: Node, default: int | None) -> int | None:
 
 
 def node_stages(node: Node, override: dict[str, int] | None = None) -> int:
-    value = (override or {}).get(node.name, node.attrs.get("pipeline_stages", DEFAULT_STAGES.get(node.op, 0)))
+    value = (override or {}).get(node.name, node.attrs.get("pipeline_stages", OPS[node.op].pipeline_stages))
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"pipeline_stages of {node.describe()} must be an integer >= 0, got {value!r}")
     return value
@@ -205,7 +201,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
         shifted = "in_valid" if latency == 1 else f"{{{v}[{latency - 2}:0], in_valid}}"
         top.always([If("rst", [NonBlocking(v, literal(0, latency))], [NonBlocking(v, shifted)])], clock="clk")
         top.assign("out_valid", f"{v}[{latency - 1}]" if latency > 1 else v)
-    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if n.op == "dense"], default=1)
+    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse], default=1)
     design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii)
     top.header = header_comment(graph, design)
     return design
@@ -272,8 +268,9 @@ def check_supported(graph: Graph, prep: dict[str, Plan]) -> None:
                          f"{graph.inputs} and outputs {graph.outputs}")
     problems = []
     for node in graph:
-        if node.op not in SUPPORTED:
-            problems.append(f"{node.describe()}: op {node.op!r} has no Verilog lowering")
+        if node.op not in LOWERINGS and node.op not in NOT_LOWERED:
+            why = REFUSED.get(node.op, "not implemented yet")
+            problems.append(f"{node.describe()}: op {node.op!r} has no Verilog lowering ({why})")
         elif node.op == "dense":
             msg = dense_problem(node, graph[node.inputs[0]].types["result"], prep[node.name])
             if msg:
