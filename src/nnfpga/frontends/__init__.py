@@ -7,3 +7,16 @@ Framework libraries are imported lazily, inside the functions that need them (al
 class Rejected(Exception):
     """A layer or quantizer a frontend cannot map exactly (internal: each frontend collects these into one
     :class:`~nnfpga.errors.UnsupportedLayerError` listing every layer; it never escapes)."""
+
+
+# Frameworks compute in float32, whose 24-bit significand holds every integer up to 2**24 exactly: sums of
+# fixed-point values are exact there while their signed width is at most 25 bits (the frameworks' quantized
+# inference may round wider ones, where nnfpga's sums stay exact).
+FLOAT32_EXACT_BITS = 25
+
+
+def identifier(name: str, default: str = "model", prefix: str = "m_") -> str:
+    """A framework's layer or model name as an IR name: letters, digits and ``_`` (others become ``_``),
+    ``default`` when empty, ``prefix`` before a leading digit."""
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or default
+    return out if not out[0].isdigit() else f"{prefix}{out}"

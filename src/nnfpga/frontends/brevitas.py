@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnfpga.fixed import FixedType
+from nnfpga.frontends import FLOAT32_EXACT_BITS
 from nnfpga.ir.graph import Graph
 from nnfpga.passes import infer_types
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 ROUNDING = {"RoundSte": "RND_CONV", "FloorSte": "TRN", "RoundToZeroSte": "TRN_ZERO"}
 CLAMPS = ("TensorClamp", "TensorClampSte")
-FLOAT32_EXACT_BITS = 25  # signed sums below 2**24 LSBs: Brevitas's float32 matmul is then exact
 EXACT_OPS = ("linear", "relu", "flatten", "reshape", "dropout", "hard_tanh")  # exact type rules, no constants
 USE_INSTEAD = {
     "weight_quant": "weight_quant=Int8WeightPerTensorFixedPoint",

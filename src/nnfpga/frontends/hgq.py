@@ -27,10 +27,10 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError
 from nnfpga.fixed import FixedType
-from nnfpga.frontends.keras import (
+from nnfpga.frontends import Rejected
+from nnfpga.frontends.keras_common import (
     ACTIVATIONS,
-    Rejected,
-    _activation_name,
+    activation_name,
     exact_weight_type,
     known_type,
     pin_exact_dense,
@@ -111,7 +111,7 @@ def _qdense(g: Graph, layer: Any, src: str) -> str:
     if len(shape) != 1:
         raise ShapeError(f"{source} receives per-sample shape {shape}; nnfpga supports Dense on flat vectors: "
                          "add a Flatten before it")
-    act = _activation_name(layer.activation)
+    act = activation_name(layer.activation)
     if act not in ACTIVATIONS:
         raise Rejected(f"activation {act!r}")
     cur = src

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.frontends import identifier as _identifier
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
@@ -127,8 +128,7 @@ def tensor_of(value: Any) -> Any:
 
 
 def identifier(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "layer"
-    return out if not out[0].isdigit() else f"layer_{out}"
+    return _identifier(name, "layer", "layer_")
 
 
 @dataclass

@@ -37,10 +37,10 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
-from nnfpga.frontends.keras import (
+from nnfpga.frontends import Rejected, identifier
+from nnfpga.frontends.keras_common import (
     ACTIVATIONS,
     PLAIN_LAYERS,
-    Rejected,
     add_plain_layer,
     check_model_file,
     exact_weight_type,
@@ -215,7 +215,7 @@ def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
     cfg = config.get("config", {})
     layers = cfg["layers"] if isinstance(cfg, dict) else cfg
     weights = read_weights(p, layers)
-    g = Graph(name=_identifier(cfg.get("name", "model") if isinstance(cfg, dict) else "model"))
+    g = Graph(name=identifier(cfg.get("name", "model") if isinstance(cfg, dict) else "model"))
     unsupported: list[tuple[str, str]] = []
     last: dict[str, str] = {}
     sequential = config.get("class_name") == "Sequential"
@@ -334,7 +334,3 @@ def _activation(g: Graph, src: str, spec: Any, name: str, source: str) -> str:
         return g.add(Node(name, op, [src], shape, attrs, source=source)).name
     raise Rejected(f"quantizer/activation {qname!r} is not supported")
 
-
-def _identifier(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "model"
-    return out if not out[0].isdigit() else f"m_{out}"
