@@ -13,6 +13,7 @@ import pytest
 
 import nnfpga
 from frontend_models import QDOMAIN, Q, export_onnx, onnx_model, qonnx_mlp, view_net
+from graphs import randomize_torch_batchnorm
 from nnfpga.errors import ModelLoadError, UnsupportedLayerError
 from nnfpga.frontends.onnx import graph_from_onnx
 from tooling import gxx, require
@@ -385,7 +386,7 @@ def test_merges_from_onnx(onnx: Any) -> None:
              h.make_node("Mean", ["a", "b"], ["mean"], name="mean"),
              h.make_node("Concat", ["p", "mx", "mn", "sm", "mean"], ["cat"], name="cat", axis=1),
              h.make_node("Gemm", ["cat", "w3"], ["y"], name="out")]
-    model = _model(onnx, nodes, {"w1": rng.normal(size=(4, 4)), "w2": rng.normal(size=(4, 4)),
+    model = onnx_model(onnx, nodes, {"w1": rng.normal(size=(4, 4)), "w2": rng.normal(size=(4, 4)),
                                  "w3": rng.normal(size=(20, 2))})
     g = graph_from_onnx(model)
     assert [(n.op, len(n.inputs)) for n in g if len(n.inputs) > 1] == [
@@ -411,7 +412,7 @@ def test_merges_onnx_cannot_map(onnx: Any) -> None:
              h.make_node("Concat", ["a", "x"], ["c"], name="cat0", axis=0),
              h.make_node("Add", ["a", "b"], ["d"], name="add_shapes"),
              h.make_node("Mean", ["a", "x", "x"], ["y"], name="mean3")]
-    model = _model(onnx, nodes, {"w": np.ones((4, 4)), "w5": np.ones((4, 5))})
+    model = onnx_model(onnx, nodes, {"w": np.ones((4, 4)), "w5": np.ones((4, 5))})
     with pytest.raises(UnsupportedLayerError) as err:
         graph_from_onnx(model)
     kinds = dict(err.value.layers)
