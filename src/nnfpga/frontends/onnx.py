@@ -339,7 +339,8 @@ class _Reader:
             raise Rejected("constant divided by a tensor")
         if op == "Div" and np.any(c == 0):
             raise Rejected("division by zero")
-        scale = c if op == "Mul" else 1.0 / c if op == "Div" else -np.ones(n) if ins[0] != src else np.ones(n)
+        negate = op == "Sub" and ins[0] != src  # c - x; c + x is x + c
+        scale = c if op == "Mul" else 1.0 / c if op == "Div" else -np.ones(n) if negate else np.ones(n)
         shift = c if op == "Add" or (op == "Sub" and ins[0] != src) else -c if op == "Sub" else np.zeros(n)
         attrs: dict[str, Any] = {}
         if op in ("Add", "Sub") and ins[0] == src:  # after a MatMul, a bias: passes/fuse.py folds it into the Dense
