@@ -440,3 +440,17 @@ def test_channels_first_batchnorm(tmp_path: Path, torch: Any) -> None:
     x = np.random.default_rng(0).normal(size=(300, 3, 5))
     hw = nnfpga.convert_from_onnx_model(str(path), output_dir=tmp_path / "prj")
     np.testing.assert_allclose(hw.predict_float(x), ort_run(path, x), rtol=1e-5, atol=1e-5)
+
+
+def test_constant_first_add_and_sub(onnx: Any) -> None:
+    """Add(c, x) is x + c and Sub(c, x) is c - x (a constant as the first operand is not a bias add)."""
+    h = onnx.helper
+    rng = np.random.default_rng(3)
+    w, c, d = rng.normal(size=(4, 4)), rng.normal(size=4), rng.normal(size=4)
+    nodes = [h.make_node("MatMul", ["x", "w"], ["a"], name="fc"), h.make_node("Add", ["c", "a"], ["b"], name="add"),
+             h.make_node("Relu", ["b"], ["r"], name="relu"), h.make_node("Sub", ["d", "r"], ["y"], name="sub")]
+    model = onnx_model(onnx, nodes, {"w": w, "c": c, "d": d})
+    x = rng.uniform(-2, 2, (50, 4))
+    want = d - np.maximum(x @ model_init(model, "w") + model_init(model, "c"), 0)
+    hw = nnfpga.convert_from_onnx_model(model, output_dir="unused")
+    np.testing.assert_allclose(hw.predict_float(x), want, rtol=1e-5, atol=1e-5)

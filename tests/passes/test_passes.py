@@ -30,17 +30,22 @@ def keras_pred(model: Any, x: np.ndarray) -> np.ndarray:
 
 
 def test_pipeline_names_and_order() -> None:
-    assert [name for name, _ in PIPELINE] == ["remove_dropout", "fuse_linear_activations", "remove_noop_reshape",
-                                              "fold_batchnorm", "cancel_transposes", "remove_dead"]
+    assert [name for name, _ in PIPELINE] == ["fuse_bias_into_dense", "merge_quantizers", "remove_dropout",
+                                              "fuse_linear_activations", "remove_noop_reshape", "fold_batchnorm",
+                                              "cancel_transposes", "remove_dead"]
     lines = dump_pipeline().splitlines()
     assert lines == [
         "untyped (after a frontend):",
-        "1. remove_dropout: Delete Dropout nodes (identity at inference).",
-        "2. fuse_linear_activations: Fuse linear (identity) activations into their producer by deleting them.",
-        "3. remove_noop_reshape: Delete Flatten/Reshape nodes whose output shape equals their input shape.",
-        "4. fold_batchnorm: Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.",
-        "5. cancel_transposes: Cancel a Transpose that undoes the one before it (and drop identity Transposes).",
-        "6. remove_dead: Delete nodes whose values reach no output (e.g. a transpose left unread by "
+        "1. fuse_bias_into_dense: Fold a constant bias add (ONNX MatMul + Add) into the Dense before it when the "
+        "Dense feeds only it.",
+        "2. merge_quantizers: Merge an activation quantizer into its producer's result type when it is the "
+        "producer's only reader.",
+        "3. remove_dropout: Delete Dropout nodes (identity at inference).",
+        "4. fuse_linear_activations: Fuse linear (identity) activations into their producer by deleting them.",
+        "5. remove_noop_reshape: Delete Flatten/Reshape nodes whose output shape equals their input shape.",
+        "6. fold_batchnorm: Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.",
+        "7. cancel_transposes: Cancel a Transpose that undoes the one before it (and drop identity Transposes).",
+        "8. remove_dead: Delete nodes whose values reach no output (e.g. a transpose left unread by "
         "cancel_transposes).",
         "typed (after the config is applied):",
         "1. infer_types: Fill open type slots (``None`` / missing) in topological order; returns whether any slot "

@@ -3,16 +3,17 @@
 Reads what torch.onnx.export (TorchScript or dynamo), tf2onnx and Brevitas' QONNX export write, without a
 cleanup step: initializers and ``Constant`` nodes are constants; nodes whose inputs are all constants (shape
 arithmetic such as ``Shape -> Gather -> Concat -> Reshape``, weight transposes, Quant on weights) are folded
-with NumPy, the batch dimension standing in as :data:`BATCH`. Gemm, or MatMul followed by a constant Add,
-becomes one Dense. QONNX quantizers become exact pinned types (:mod:`nnfpga.frontends.qonnx`). Every node that
-cannot be converted is listed in one :class:`UnsupportedLayerError`.
+with NumPy, the batch dimension standing in as :data:`BATCH`. Every other node maps to IR nodes one to one: a
+constant Add after a MatMul is a ScaleShift marked as a bias add, a QONNX quantizer an exact pinned cast marked as
+a quantizer (:mod:`nnfpga.frontends.qonnx`); the passes of :mod:`nnfpga.passes.fuse` fold them into the Dense or
+the producer where the model allows it. Every node that cannot be converted is listed in one
+:class:`UnsupportedLayerError`.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
+from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
@@ -35,7 +37,6 @@ MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", 
           "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
             "Gather", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape")  # on constants only
-MERGE_QUANT = ("input", "dense", "scale_shift", "relu", "leaky_relu")  # ops computing exactly, then casting
 MAX_EXACT_BIAS_BITS = 32
 
 
@@ -84,9 +85,6 @@ class _Reader:
         self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in self.gp.initializer}
         self.ctypes: dict[str, FixedType] = {}  # constants produced by a QONNX quantizer -> their exact type
         self.act: dict[str, str] = {}  # activation tensor -> IR node computing it
-        self.readers: Counter[str] = Counter()  # IR node -> ONNX reads of its tensors (graph outputs count)
-        self.uses = Counter(t for n in self.gp.node for t in n.input if t)
-        self.uses.update(o.name for o in self.gp.output)
         self.tainted: set[str] = set()  # activations downstream of an unsupported node
         self.dead: set[str] = set()  # constants an unsupported node would have produced
         self.unsupported: list[tuple[str, str]] = []
@@ -120,12 +118,6 @@ class _Reader:
 
     def _bind(self, tensor: str, ir_name: str) -> None:
         self.act[tensor] = ir_name
-        self.readers[ir_name] += self.uses[tensor]
-
-    def _alias(self, tensor: str, src_tensor: str) -> None:
-        """``tensor`` is ``src_tensor`` (Identity, Dropout...): the alias's read does not count."""
-        self.readers[self.act[src_tensor]] -= 1
-        self._bind(tensor, self.act[src_tensor])
 
     def _node(self, node: Any, index: int) -> None:
         op, ins = node.op_type, list(node.input)
@@ -145,7 +137,6 @@ class _Reader:
         if op == "Shape" and dyn:
             full = np.array([BATCH, *self.g[self.act[dyn[0]]].shape], dtype=np.int64)
             self.consts[node.output[0]] = full[attrs.get("start", 0):attrs.get("end", len(full))]
-            self.readers[self.act[dyn[0]]] -= 1
             return None
         if not dyn:
             return self._fold(node, label, op, ins, attrs)
@@ -163,10 +154,7 @@ class _Reader:
             if src not in self.tainted:
                 raise
             return self._reject(node, label, None, dyn)
-        if out is None or out == self.act[src]:  # an identity, or folded into its producer
-            self._alias(node.output[0], src)
-        else:
-            self._bind(node.output[0], out)
+        self._bind(node.output[0], self.act[src] if out is None else out)  # None: an identity
         if src in self.tainted:
             self.tainted.add(node.output[0])
         return None
@@ -351,16 +339,13 @@ class _Reader:
             raise Rejected("constant divided by a tensor")
         if op == "Div" and np.any(c == 0):
             raise Rejected("division by zero")
-        scale = c if op == "Mul" else 1.0 / c if op == "Div" else -np.ones(n) if ins[0] != src else np.ones(n)
+        negate = op == "Sub" and ins[0] != src  # c - x; c + x is x + c
+        scale = c if op == "Mul" else 1.0 / c if op == "Div" else -np.ones(n) if negate else np.ones(n)
         shift = c if op == "Add" or (op == "Sub" and ins[0] != src) else -c if op == "Sub" else np.zeros(n)
-        prod = self.g[self.act[src]]
-        if (op in ("Add", "Sub") and ins[0] == src and prod.op == "dense" and self.readers[prod.name] == 1
-                and not prod.attrs.get("qtypes", {}).keys() & {"bias", "result"}):
-            prod.weights["bias"] = prod.weights["bias"] + shift  # MatMul + Add: the Add is the Dense's bias
-            if other in self.ctypes:
-                prod.attrs.setdefault("qtypes", {})["bias"] = str(self.ctypes[other])
-            return prod.name
-        return self._add(node, "scale_shift", src, weights={"scale": scale, "shift": shift})
+        attrs: dict[str, Any] = {}
+        if op in ("Add", "Sub") and ins[0] == src:  # after a MatMul, a bias: passes/fuse.py folds it into the Dense
+            attrs[BIAS_ADD] = {"type": str(self.ctypes[other])} if other in self.ctypes else {}
+        return self._add(node, "scale_shift", src, weights={"scale": scale, "shift": shift}, attrs=attrs)
 
     def _reshape_target(self, target: np.ndarray, shape: tuple[int, ...], a: dict[str, Any]) -> tuple[int, ...]:
         t = [int(d) for d in np.asarray(target).ravel()]
@@ -383,31 +368,15 @@ class _Reader:
             self._bind(f"{node.output[0]}/grid", mid)
             return self._add(node, "linear", f"{node.output[0]}/grid", attrs={"qtypes": {"result": str(t_out)}})
         spec = qonnx.parse_quant(op, a, params[:3] if op != "BipolarQuant" else params[:1])
-        if spec.bipolar:
+        if spec.bipolar:  # passes/fuse.py pins the producer to a type that keeps the sign
             (op1, a1, _), (op2, a2, w2) = qonnx.bipolar_nodes(spec)
-            prod = self.g[self.act[src]]
-            if prod.op in MERGE_QUANT and self.readers[prod.name] == 1 and "result" not in prod.attrs.get("qtypes", {}):
-                # only the sign matters: truncation with saturation keeps it, and rounding to a config type might not
-                prod.attrs.setdefault("qtypes", {})["result"] = qonnx.SIGN_TYPE
-            n = prod.shape[-1]
-            step = self._add(node, op1, src, attrs=a1)
+            n = self.g[self.act[src]].shape[-1]
+            step = self._add(node, op1, src, attrs={**a1, QUANTIZER: SIGN})
             self._bind(f"{node.output[0]}/step", step)
             weights = {k: np.full(n, v[0]) for k, v in w2.items()}
             return self._add(node, op2, f"{node.output[0]}/step", attrs=a2, weights=weights)
-        t = qonnx.activation_type(spec)
-        prod = self.g[self.act[src]]
-        if (prod.op in MERGE_QUANT and self.readers[prod.name] == 1
-                and "result" not in prod.attrs.get("qtypes", {})):
-            prod.attrs.setdefault("qtypes", {})["result"] = str(t)  # compute exactly, then this cast
-            before = self.g[prod.inputs[0]] if prod.op == "relu" and "max_value" not in prod.attrs else None
-            if (before is not None and before.op in ("dense", "scale_shift") and self.readers[before.name] == 1
-                    and "result" not in before.attrs.get("qtypes", {})):
-                # round(relu(x)) == relu(round(x)): the cast moves before the ReLU (one more bit for the sign
-                # when unsigned), so that the ReLU's input is not rounded to a config type first
-                pre = t if t.signed else t.with_(width=t.width + 1, integer=t.integer + 1, signed=True)
-                before.attrs.setdefault("qtypes", {})["result"] = str(pre)
-            return prod.name
-        return self._add(node, "linear", src, attrs={"qtypes": {"result": str(t)}})
+        t = qonnx.activation_type(spec)  # passes/fuse.py merges the cast into its producer where it can
+        return self._add(node, "linear", src, attrs={"qtypes": {"result": str(t)}, QUANTIZER: CAST})
 
 
 def _attrs(node: Any) -> dict[str, Any]:

@@ -26,7 +26,6 @@ QUANT_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc")
 
 ROUNDING = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", "DOWN": "TRN_ZERO",
             "HALF_UP": "RND_INF", "HALF_DOWN": "RND_ZERO"}
-SIGN_TYPE = "ap_fixed<2,2,AP_TRN,AP_SAT>"  # floor and saturation keep the sign of any value
 _NUMPY_ROUNDING = {
     "RND_CONV": np.round, "TRN": np.floor, "TRN_ZERO": np.trunc,
     "RND_INF": lambda v: np.sign(v) * np.floor(np.abs(v) + 0.5),

@@ -4,7 +4,8 @@ A pass takes a graph, rewrites it in place and returns whether it changed anythi
 iteration (every pass, in order, until none changes the graph) and verifies the graph after each change
 (:func:`nnfpga.ir.verify.verify`), naming the pass that broke it. Two pipelines:
 
-- ``UNTYPED`` (``PIPELINE``): right after a frontend, on the float graph (removals, folds, layout clean-up);
+- ``UNTYPED`` (``PIPELINE``): right after a frontend, on the float graph (fusions of what the frontend marked,
+  removals, folds, layout clean-up);
 - ``TYPED``: after the config is applied (:func:`typed_pipeline`): type inference by each op's own rule.
 
 ``nnfpga passes`` (:func:`dump_pipeline`) prints both.
@@ -20,12 +21,15 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.verify import verify
 from nnfpga.passes.fold import fold_scale_shift
+from nnfpga.passes.fuse import fuse_bias_into_dense, merge_quantizers
 from nnfpga.passes.infer import infer_types
 from nnfpga.passes.simplify import cancel_transposes, remove_dead, remove_dropout, remove_linear, remove_noop_reshape
 
 Pass = Callable[[Graph], bool]
 
 PIPELINE: list[tuple[str, Pass]] = [
+    ("fuse_bias_into_dense", fuse_bias_into_dense),  # these two first: they decide on the frontend's graph
+    ("merge_quantizers", merge_quantizers),
     ("remove_dropout", remove_dropout),
     ("fuse_linear_activations", remove_linear),
     ("remove_noop_reshape", remove_noop_reshape),
