@@ -21,7 +21,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
-from nnfpga.frontends import qonnx
+from nnfpga.frontends import identifier, qonnx
 from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
@@ -405,5 +405,4 @@ def _node_name(node: Any) -> str:
 
 
 def _identifier(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "model"
-    return out if not out[0].isdigit() else f"n_{out}"
+    return identifier(name, "model", "n_")
