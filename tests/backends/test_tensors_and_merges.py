@@ -4,6 +4,7 @@ inputs each."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import warnings
 from collections.abc import Callable
@@ -144,3 +145,47 @@ def test_channels_first_batchnorm_from_pytorch(tmp_path: Path) -> None:
     rtl = nnfpga.convert_from_pytorch_model(model, (3, 5), hls_config=cfg, output_dir=tmp_path / "r",
                                             backend="verilog")
     assert np.array_equal(rtl.predict(x, engine="rtl"), expected)
+
+
+def hls4ml_merges(keras: Any) -> Any:
+    """Every merge hls4ml 1.3 builds (two inputs each), joined by two-input Concatenates."""
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    i = keras.Input((8,), name="x")
+    a, b = L.Dense(8, name="a")(i), L.Dense(8, activation="relu", name="b")(i)
+    merged = [L.Add(name="add")([a, i]), L.Subtract(name="sub")([a, b]), L.Multiply(name="mul")([a, b]),
+              L.Average(name="avg")([a, b]), L.Maximum(name="max")([a, b]), L.Minimum(name="min")([a, i])]
+    c = merged[0]
+    for k, t in enumerate(merged[1:]):
+        c = L.Concatenate(name=f"cat{k}")([c, t])
+    return keras.Model(i, L.Dense(3, name="out")(c), name="hls4ml_merges")
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["ap_fixed<16,6>", "ap_fixed<10,4,AP_RND,AP_SAT>"])
+def test_merges_equal_hls4ml(keras: Any, tmp_path: Path, precision: str) -> None:
+    """With every precision explicit, nnfpga's merges give hls4ml 1.3's C simulation's bits (its config as hls4ml
+    writes it, less the keys nnfpga does not read yet)."""
+    import importlib.util
+
+    require(importlib.util.find_spec("hls4ml"), "hls4ml", "make setup: extra [test]")
+    gxx()
+    import hls4ml
+
+    model = hls4ml_merges(keras)
+    x = np.random.default_rng(0).uniform(-4, 4, (3000, 8))
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    for layer in cfg["LayerName"].values():
+        layer["Precision"] = {k: "ap_fixed<32,12>" if k == "accum" else precision for k in layer["Precision"]}
+    cfg["LayerName"]["b_relu"] = {"Precision": {"result": precision}}  # hls4ml also lists a table for ReLU
+    theirs = hls4ml.converters.convert_from_keras_model(model, hls_config=copy.deepcopy(cfg),
+                                                        output_dir=str(tmp_path / "hls4ml"), backend="Vitis")
+    theirs.compile()
+    expected = theirs.predict(np.ascontiguousarray(x))
+    cfg["Model"] = {k: v for k, v in cfg["Model"].items() if k in ("Precision", "ReuseFactor", "Strategy")}
+    ours = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "nnfpga")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        got = ours.predict(x)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} outputs differ"
