@@ -1,0 +1,409 @@
+"""What each op becomes in Verilog: one lowering per op (semantics: :mod:`nnfpga.ops`), registered in
+:data:`LOWERINGS` and called by :func:`nnfpga.backends.rtl.lower.build_design` with the layer's inputs already
+latency-balanced.
+
+- Dense (node attribute ``multipliers``): by default ``"shared"``, the weight matrix as a graph of exact
+  two-input adders (CSD shift-and-add with shared subexpressions, :mod:`~nnfpga.backends.rtl.cmvm`), with a
+  register after every ``adders_per_stage`` adders on each path (:mod:`~nnfpga.backends.rtl.adder_graph`; node
+  attribute, default 1; None: none inside the layer); ``"operator"``: one ``x * w`` per nonzero weight and a
+  balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result reinterpreted
+  in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast.
+- ScaleShift, LeakyReLU, hard sigmoid, hard tanh, ReLU (optionally capped), linear: exact integer logic, then a
+  cast.
+- Sigmoid, tanh, ELU: the same table index arithmetic (a bit slice, a constant subtraction, a clamp) addressing
+  a ROM that holds the table entries already cast to the result type.
+- Softmax: maximum tree, differences, two exp ROMs and their product cast to the exp type, exact sum, the
+  inverse ROM, products cast to the result type; with ``adders_per_stage`` set (the default), a register
+  after each level of the maximum tree and the exp products, two after the ROMs (8 for 5 classes).
+- Flatten, Reshape, Dropout, Transpose: wiring.
+- Merges (several inputs; :mod:`nnfpga.ops.merge`): the inputs that arrive early are delayed by registers so
+  that all arrive in the same cycle (latency balancing); then the exact sum, difference, product or
+  comparison on their mantissas aligned to one scale, and a cast; Concatenate is wiring and a cast per input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from nnfpga.backends import registrar
+from nnfpga.backends.rtl import cmvm
+from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
+from nnfpga.backends.rtl.cast import Library
+from nnfpga.backends.rtl.reuse import dense_reuse
+from nnfpga.backends.rtl.verilog import Arith, NonBlocking, Val
+from nnfpga.errors import ConfigError, GraphError
+from nnfpga.fixed import FixedType, requantize
+from nnfpga.ir.graph import Node
+from nnfpga.ir.layout import broadcast_flat, concat_order, transpose_order
+from nnfpga.ops.base import Plan
+
+# Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
+# same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs).
+MULTIPLIERS = ("shared", "csd", "operator")
+DEFAULT_MULTIPLIERS = "shared"
+
+# Every op of nnfpga.ops.OPS has a lowering (LOWERINGS, filled by @lowering below), or an entry in NOT_LOWERED
+# (handled by build_design itself), or is refused with its reason in REFUSED (tests/ops/test_op_registry.py).
+NOT_LOWERED: dict[str, str] = {"input": "the top module's in_data port: build_design unpacks it into the values"}
+REFUSED: dict[str, str] = {}
+
+
+# -- lowerings ----------------------------------------------------------------------------------
+
+@dataclass
+class In:
+    """One input of a layer: its values (in flat C order), type and per-sample shape."""
+
+    vals: list[Val]
+    type: FixedType
+    shape: tuple[int, ...]
+
+
+@dataclass
+class Ctx:
+    ar: Arith
+    lib: Library
+    prefix: str
+    per_stage: int | None = None  # at most this many adders between registers inside the layer (None: no limit)
+    multipliers: str = DEFAULT_MULTIPLIERS
+    go: str = "in_valid"  # 1-bit expression: the valid bit at this layer's input
+    ins: list[In] = field(default_factory=list)  # every input, latency-balanced
+    cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
+
+    def cast(self, x: Val, src_frac: int, dst: FixedType, hint: str) -> Val:
+        return self.lib.cast(self.ar, x, src_frac - dst.frac, dst, f"{self.prefix}_{hint}")
+
+    def name(self, hint: str) -> str:
+        return f"{self.prefix}_{hint}"
+
+
+Lowering = Callable[[Ctx, Node, list[Val], FixedType, dict[str, Any]], list[Val]]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+lowering = registrar(LOWERINGS)
+
+
+def _ints(a: Any) -> list:
+    return np.asarray(a).tolist()
+
+
+@lowering("dense")
+def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    wm = [[int(v) for v in row] for row in _ints(prep.wm)]
+    b_acc = [int(v) for v in _ints(prep.b_acc)]
+    shift = prep.shift
+    if len(xs) != len(wm):
+        raise GraphError(f"{node.describe()}: {len(wm)} weight rows but {len(xs)} inputs")
+    rf = int(node.attrs.get("reuse_factor", 1))
+    if rf > 1:
+        accs = dense_reuse(c.ar, c.prefix, c.go, xs, wm, b_acc, shift, rf)
+        c.cycles = rf + 1
+        return [_accumulated(c, node, a, j) for j, a in enumerate(accs)]
+    multipliers = c.multipliers
+    if multipliers not in MULTIPLIERS:
+        raise ConfigError(f"multipliers of {node.describe()} must be one of {', '.join(MULTIPLIERS)}, "
+                          f"got {multipliers!r}")
+    if multipliers == "operator":
+        return _dense_operator(c, node, xs, wm, b_acc, shift)
+    pipe = Pipeline(c.ar, c.prefix, c.per_stage)
+    sums = pipe.matvec(cmvm.plan(wm, share=multipliers == "shared"), [Timed(x) for x in xs])
+    accs: list[Timed | None] = []
+    for j, t in enumerate(sums):  # + bias, in accumulator units (the sum's LSB is 2**-(accum frac - shift))
+        bias = Timed(Val.constant(b_acc[j]))
+        accs.append(bias if t is None else pipe.add(replace(t, shift=t.shift + shift), bias) if b_acc[j] else
+                    replace(t, shift=t.shift + shift))
+    cycle = max(a.cycle for a in accs)
+    if c.per_stage is not None and any(a.depth + 1 > c.per_stage for a in accs if a.cycle == cycle):
+        cycle += 1  # the cast is one more level of logic
+    accs = [pipe.at(a, cycle) for a in accs]
+    pipe.finish()
+    c.cycles = cycle
+    return [_accumulated(c, node, materialize(c.ar, a, c.name(f"o{j}")), j) for j, a in enumerate(accs)]
+
+
+def _dense_operator(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: list[int],
+                    shift: int) -> list[Val]:
+    """``x * W`` as Verilog multiplications (the synthesizer maps them to DSPs or LUTs), wrapped modulo the
+    accumulator width at the accumulator's LSB."""
+    ta = node.types["accum"]
+    cap = ta.width - shift
+    out = []
+    for j in range(len(b_acc)):
+        if cap > 0:
+            leaves = [c.ar.mul_const(xs[i], wm[i][j], c.name(f"m{i}_{j}")) for i in range(len(wm)) if wm[i][j]]
+            tree = adder_tree(c.ar, leaves, c.name(f"o{j}"), cap=cap)
+        else:
+            tree = Val.constant(0)
+        acc = c.ar.shl(tree, shift, c.name(f"o{j}_shl"))
+        acc = c.ar.add(acc, Val.constant(b_acc[j]), c.name(f"o{j}_b"), cap=ta.width)
+        out.append(_accumulated(c, node, acc, j))
+    return out
+
+
+def _accumulated(c: Ctx, node: Node, acc: Val, j: int) -> Val:
+    """Output ``j`` from its accumulator value (exact, or wrapped to the accumulator width like WRAP)."""
+    ta, tr = node.types["accum"], node.types["result"]
+    if acc.const is not None:  # no nonzero weight: the bias, already an accumulator value
+        acc_v = Val.constant((acc.const - ta.min_mantissa) % (1 << ta.width) + ta.min_mantissa)
+    else:  # reinterpret the low accum-width bits as the accumulator type (exact, or wrapped like WRAP)
+        name = c.ar.m.wire(c.name(f"acc{j}"), ta.width, acc.ext(ta.width))
+        lo, hi = (acc.lo, acc.hi) if ta.min_mantissa <= acc.lo and acc.hi <= ta.max_mantissa else (None, None)
+        acc_v = Val.of(name, ta.width, ta.signed, lo, hi)
+    return c.cast(acc_v, ta.frac, tr, f"y{j}")
+
+
+@lowering("scale_shift")
+def _scale_shift(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tw, tb, tr = node.types["weight"], node.types["bias"], node.types["result"]
+    fp = tx.frac + tw.frac
+    f = max(fp, tb.frac)
+    out = []
+    scale, shift = (_ints(broadcast_flat(c, node.shape)) for c in (prep.sm, prep.bm))
+    for i, (x, s, b) in enumerate(zip(xs, scale, shift, strict=True)):
+        p = c.ar.shl(c.ar.mul_const(x, int(s), c.name(f"m{i}")), f - fp, c.name(f"m{i}_shl"))
+        v = c.ar.add(p, Val.constant(int(b) << (f - tb.frac)), c.name(f"a{i}"))
+        out.append(c.cast(v, f, tr, f"y{i}"))
+    return out
+
+
+@lowering("linear")
+def _linear(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tr = node.types["result"]
+    return xs if tr == tx else [c.cast(x, tx.frac, tr, f"y{i}") for i, x in enumerate(xs)]
+
+
+@lowering("flatten", "reshape", "dropout")
+def _wiring(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    return xs
+
+
+@lowering("relu")
+def _relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tr = node.types["result"]
+    mv = node.attrs.get("max_value")
+    cap = int(np.floor(np.ldexp(mv, tx.frac))) if mv is not None else None
+    out = []
+    for i, x in enumerate(xs):
+        y = c.ar.clamp(x, 0, None, c.name(f"r{i}"))
+        if cap is not None:
+            y = c.ar.clamp(y, None, cap, c.name(f"c{i}"))
+        out.append(y if tr == tx else c.cast(y, tx.frac, tr, f"y{i}"))
+    return out
+
+
+def _affine_frac(tx: FixedType, tp: FixedType) -> int:
+    return max(tx.frac + tp.frac, tp.frac, tx.frac)
+
+
+@lowering("leaky_relu")
+def _leaky_relu(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tp, tr = node.types["param"], node.types["result"]
+    alpha = int(prep.c[0])
+    f = _affine_frac(tx, tp)
+    out = []
+    for i, x in enumerate(xs):
+        neg = c.ar.shl(c.ar.mul_const(x, alpha, c.name(f"m{i}")), f - tx.frac - tp.frac, c.name(f"m{i}_shl"))
+        pos = c.ar.shl(x, f - tx.frac, c.name(f"p{i}"))
+        y = c.ar.mux(c.ar.ge(x, Val.constant(0)), pos, neg, c.name(f"v{i}"))
+        out.append(c.cast(y, f, tr, f"y{i}"))
+    return out
+
+
+@lowering("hard_sigmoid")
+def _hard_sigmoid(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tp, tr = node.types["param"], node.types["result"]
+    slope, offset = (int(v) for v in prep.c)
+    f = _affine_frac(tx, tp)
+    if f < 0:
+        raise ConfigError(f"{node.describe()}: input and param types with no fractional bits are not supported")
+    out = []
+    for i, x in enumerate(xs):
+        p = c.ar.shl(c.ar.mul_const(x, slope, c.name(f"m{i}")), f - tx.frac - tp.frac, c.name(f"m{i}_shl"))
+        v = c.ar.add(p, Val.constant(offset << (f - tp.frac)), c.name(f"a{i}"))
+        v = c.ar.clamp(v, 0, 1 << f, c.name(f"c{i}"))
+        out.append(c.cast(v, f, tr, f"y{i}"))
+    return out
+
+
+@lowering("hard_tanh")
+def _hard_tanh(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tr = node.types["result"]
+    f = max(tx.frac, 0)
+    one = 1 << f
+    out = []
+    for i, x in enumerate(xs):
+        v = c.ar.shl(x, f - tx.frac, c.name(f"x{i}"))
+        v = c.ar.clamp(v, -one, one, c.name(f"c{i}"))
+        out.append(c.cast(v, f, tr, f"y{i}"))
+    return out
+
+
+def _table_index(c: Ctx, x: Val, shift: int, lo_steps: int, size: int, hint: str) -> Val:
+    """``clip(floor(x / 2**shift) - lo_steps, 0, size - 1)`` (see ops.tables.table_index)."""
+    v = c.ar.floor_shift(x, shift, c.name(f"{hint}_sh"))
+    v = c.ar.sub(v, Val.constant(lo_steps), c.name(f"{hint}_off"))
+    return c.ar.clamp(v, 0, size - 1, c.name(f"{hint}_idx"))
+
+
+@lowering("sigmoid", "tanh", "elu")
+def _table(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tt, tr = node.types["table"], node.types["result"]
+    table = np.asarray(prep.table)
+    cast_table, _ = requantize(table, tt.frac, tt.width, tr)  # entry i cast to the result, as run_fixed does
+    values = [int(v) for v in _ints(cast_table)]
+    rom = c.lib.rom_module(f"{c.lib.prefix}_{c.prefix}_rom", values, tr,
+                           f"{node.describe()}: {node.op} table ({len(values)} entries of {tt}) cast to {tr}")
+    shift = tx.frac + prep.step_log2
+    out = []
+    for i, x in enumerate(xs):
+        idx = _table_index(c, x, shift, prep.lo_steps, prep.size, f"t{i}")
+        y = c.lib.rom(c.ar, rom, values, tr, idx, c.name(f"rom{i}"))
+        if node.op == "elu":  # x >= 0: x itself (cast); below: the table
+            pos = c.cast(x, tx.frac, tr, f"p{i}")
+            y = c.ar.mux(c.ar.ge(x, Val.constant(0)), pos, y, c.name(f"y{i}"))
+        out.append(y)
+    return out
+
+
+def _low_bits(c: Ctx, v: Val, n: int, hint: str) -> Val:
+    """``v & (2**n - 1)`` for ``v >= 0``."""
+    if n == 0:
+        return Val.constant(0)
+    if v.width >= n:
+        return v.bits(n - 1, 0)
+    return Val.of(c.ar.m.wire(hint, n, v.ext(n)), n, False, max(v.lo, 0), min(v.hi, (1 << n) - 1))
+
+
+class _Stages:
+    """Registers between a layer's steps when it is pipelined inside (``adders_per_stage`` not None), counted:
+    ``count`` is the number on each path."""
+
+    def __init__(self, c: Ctx) -> None:
+        self.c, self.count = c, 0
+
+    def __call__(self, vals: list[Val], hint: str) -> list[Val]:
+        """A register after each of ``vals`` (constants pass through); ``vals`` as they are when not pipelined."""
+        c = self.c
+        if c.per_stage is None:
+            return vals
+        self.count += 1
+        body, out = [], []
+        for i, v in enumerate(vals):
+            if v.const is not None:
+                out.append(v)
+                continue
+            reg = c.ar.m.reg(c.name(f"{hint}{i}"), v.width)
+            body.append(NonBlocking(reg, v.expr))
+            out.append(Val.of(reg, v.width, v.signed, v.lo, v.hi))
+        if body:
+            c.ar.m.always(body, clock="clk")
+        return out
+
+
+@lowering("softmax")
+def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    te, ti, tr = node.types["exp_table"], node.types["inv_table"], node.types["result"]
+    size = prep.size
+    exp_v, fine_v, inv_v = ([int(v) for v in _ints(a)] for a in (prep.exp, prep.fine, prep.inv))
+    fine_bits = (len(fine_v) - 1).bit_length()
+    base = f"{c.lib.prefix}_{c.prefix}"
+    rom_exp = c.lib.rom_module(f"{base}_exp_rom", exp_v, te, f"{node.describe()}: exp(-i * 2^{prep.step_log2})")
+    rom_fine = c.lib.rom_module(f"{base}_fine_rom", fine_v, te,
+                                f"{node.describe()}: exp(-k * 2^{prep.fine_log2})")
+    rom_inv = c.lib.rom_module(f"{base}_inv_rom", inv_v, ti,
+                               f"{node.describe()}: 1 / ((i + 0.5) * 2^{prep.inv_step_log2})")
+    n = node.shape[-1]
+    out: list[Val] = []
+    for g in range(len(xs) // n):
+        row = xs[g * n:(g + 1) * n]
+        h = f"g{g}_" if len(xs) > n else ""
+        # registers (pipelined): after each level of the maximum tree (~6.5 ns each on ECP5), two after each
+        # ROM (a synthesizer puts large ROMs in block RAM, whose own read register has a slow clock-to-out: 5.6 ns
+        # on ECP5), one after the exp products
+        stage = _Stages(c)
+        level = row
+        lvl = 0
+        while len(level) > 1:  # maximum tree, a register after each level (with the row, needed later)
+            nxt = [c.ar.mux(c.ar.gt(level[i + 1], level[i]), level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
+                   for i in range(0, len(level) - 1, 2)]
+            level = nxt + ([level[-1]] if len(level) % 2 else [])
+            lvl += 1
+            staged = stage([*level, *row], f"{h}m{lvl}q")
+            level, row = staged[:len(level)], staged[len(level):]
+        if lvl == 0:  # one value: still one register
+            level = row = stage(row, f"{h}m1q")
+        mx = level[0]
+        e1s, e2s = [], []
+        for j, x in enumerate(row):
+            span = max(mx.hi - x.lo, 0)
+            # max - x >= 0, exact in span's width (computed modulo 2**width)
+            negd = c.ar.wire(c.name(f"{h}d{j}"), 0, span, lambda w, x=x, mx=mx: f"{mx.ext(w)} - {x.ext(w)}")
+            jc = c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None, size - 1,
+                            c.name(f"{h}jc{j}"))
+            kf = _low_bits(c, c.ar.floor_shift(negd, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")), fine_bits,
+                           c.name(f"{h}kf{j}"))
+            e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
+            e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
+        e12 = stage(stage(e1s + e2s, f"{h}eq"), f"{h}eqq")
+        es = [c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}")
+              for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
+        es = stage(es, f"{h}esq")
+        s = adder_tree(c.ar, es, c.name(f"{h}sum"))
+        t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep.inv_step_log2, c.name(f"{h}ssh")), None, size - 1,
+                       c.name(f"{h}si"))
+        inv, *es = stage(stage([c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"), f"{h}iqq")
+        for j, e in enumerate(es):
+            out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
+        c.cycles = stage.count  # the same for every row
+    return out
+
+
+# -- several inputs and index maps ------------------------------------------------------------------
+
+def _aligned(c: Ctx, frac: int) -> list[list[Val]]:
+    """Every input's values at ``frac`` fractional bits (``frac`` >= each input's)."""
+    return [[c.ar.shl(x, frac - i.type.frac, c.name(f"a{k}_{j}")) for j, x in enumerate(i.vals)]
+            for k, i in enumerate(c.ins)]
+
+
+@lowering("add", "subtract", "average", "multiply", "maximum", "minimum")
+def _merge(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    """The exact expression on mantissas (aligned to the inputs' largest fraction; a product's fractions add
+    up, an average is the sum read at ``log2(n)`` more fractional bits), then a cast."""
+    tr = node.types["result"]
+    f = max(i.type.frac for i in c.ins)
+    cols = zip(*([i.vals for i in c.ins] if node.op == "multiply" else _aligned(c, f)), strict=True)
+    frac = prep.exact.frac if node.op in ("multiply", "average") else f
+    out = []
+    for j, col in enumerate(cols):
+        v = col[0]
+        for k, x in enumerate(col[1:], 1):
+            h = c.name(f"v{j}_{k}")
+            if node.op in ("add", "average"):
+                v = c.ar.add(v, x, h)
+            elif node.op == "subtract":
+                v = c.ar.sub(v, x, h)
+            elif node.op == "multiply":
+                v = c.ar.mul(v, x, h)
+            else:
+                v = c.ar.mux(c.ar.gt(x, v) if node.op == "maximum" else c.ar.lt(x, v), x, v, h)
+        out.append(c.cast(v, frac, tr, f"y{j}"))
+    return out
+
+
+@lowering("concatenate")
+def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    tr = node.types["result"]
+    order = concat_order([i.shape for i in c.ins], node.attrs["axis"])
+    return [c.ins[k].vals[i] if c.ins[k].type == tr else c.cast(c.ins[k].vals[i], c.ins[k].type.frac, tr, f"y{j}")
+            for j, (k, i) in enumerate(order)]
+
+
+@lowering("transpose")
+def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    return [xs[i] for i in transpose_order(c.ins[0].shape, node.attrs["perm"])]
