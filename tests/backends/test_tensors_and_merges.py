@@ -189,3 +189,19 @@ def test_merges_equal_hls4ml(keras: Any, tmp_path: Path, precision: str) -> None
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         got = ours.predict(x)
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} outputs differ"
+
+
+def test_a_merge_too_wide_for_the_hls_backend_is_refused_at_conversion(tmp_path: Path) -> None:
+    from nnfpga.fixed import FixedType
+    from nnfpga.ir.graph import Graph, Node
+    from nnfpga.passes import infer_types
+
+    g = Graph(name="wide")
+    g.add(Node("x", "input", [], (2,), types={"result": FixedType(50, 10)}))
+    g.add(Node("p", "multiply", ["x", "x", "x"], (2,), types={"result": FixedType(16, 6)}))
+    g.outputs = ["p"]
+    infer_types(g, FixedType(16, 6))
+    with pytest.raises(nnfpga.ConfigError, match=r"types too wide for the HLS backend: p's exact multiply = "
+                                                 r"ap_fixed<148,28> \(148 bits > 128\)"):
+        nnfpga.HWModel(g, {}, output_dir=tmp_path / "prj")
+    nnfpga.HWModel(g, {}, output_dir=tmp_path / "prj", backend="verilog")  # exact in Verilog, whatever the width

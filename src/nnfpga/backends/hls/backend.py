@@ -30,7 +30,7 @@ class VitisBackend(Backend):
         self.csim: CSim | None = None  # the compiled C simulation of the written project
 
     def validate(self, graph: Graph, settings: dict[str, Any], prep: Prep) -> None:
-        check_widths(graph)
+        check_widths(graph, prep)
 
     def files(self, hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
         self.csim = None  # the project changes on disk: compile again before the next C simulation

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from nnfpga.backends import registrar
-from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType, to_float
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import broadcast_flat, channel_constants
@@ -209,22 +208,14 @@ def _loop(n: int, body: str) -> str:
     return f"for (unsigned i = 0; i < {n}; i++) {{\n    NNFPGA_HLS(UNROLL)\n    {body}\n}}"
 
 
-def _exact_config(node: Node, prep: Plan, dst: LayerNames) -> list[str]:
-    exact = prep.exact
-    if exact.width > MAX_EXACT_WIDTH:
-        raise ConfigError(f"{node.describe()}: its exact {node.op} needs {exact.width} bits ({exact}), more than the "
-                          f"{MAX_EXACT_WIDTH} the HLS backend computes in; narrow its inputs' types")
-    return [f"typedef {exact} exact_t;"]
-
-
-MAX_EXACT_WIDTH = 128  # widest intermediate ap_fixed value nnfpga's own headers compute
+MAX_EXACT_WIDTH = 128  # widest intermediate ap_fixed value nnfpga's own headers compute (checked at conversion)
 
 
 @lowering("add", "subtract", "multiply", "average", "maximum", "minimum")
 def _merge(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     """The exact expression of the inputs (ap_fixed operators keep every bit), cast once to the result."""
     xs = [f"{src.var}[i]" for _, src in ins]
-    cfg = [f"static const unsigned n_in = {_n(node)};", *_exact_config(node, prep, dst)]
+    cfg = [f"static const unsigned n_in = {_n(node)};", f"typedef {prep.exact} exact_t;"]
     if node.op in ("maximum", "minimum"):  # compared in exact_t, which holds every input
         expr = xs[0]
         for x in xs[1:]:

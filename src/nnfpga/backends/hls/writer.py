@@ -23,10 +23,11 @@ import jinja2
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile, identifier, project_identifier
-from nnfpga.backends.hls.lower import LOWERINGS, LayerNames, raw_config, raw_ctype
+from nnfpga.backends.hls.lower import LOWERINGS, MAX_EXACT_WIDTH, LayerNames, raw_config, raw_ctype
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import from_float, to_float
 from nnfpga.ops import OPS
+from nnfpga.ops.base import Plan
 
 if TYPE_CHECKING:
     from nnfpga.ir.graph import Graph
@@ -38,14 +39,18 @@ TB_SAMPLES = 64
 LIBRARY = ("nnfpga_common.h", "nnfpga_dense.h", "nnfpga_activation.h")
 
 
-def check_widths(graph: Graph) -> None:
-    """Refuse types the generated C++ (and its C simulation) cannot hold, naming each one."""
+def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
+    """Refuse types the generated C++ (and its C simulation) cannot hold, naming each one: type slots, and the
+    exact intermediate value of a merge (``prep``: the graph's plans)."""
     bad = []
     for node in graph:
         for slot, t in node.types.items():
             limit = MAX_CONST_WIDTH if slot in OPS[node.op].const_slots else MAX_CSIM_WIDTH
             if t.width > limit:
                 bad.append(f"{node.name}.{slot} = {t} ({t.width} bits > {limit})")
+        exact = getattr((prep or {}).get(node.name), "exact", None)
+        if exact is not None and exact.width > MAX_EXACT_WIDTH:
+            bad.append(f"{node.name}'s exact {node.op} = {exact} ({exact.width} bits > {MAX_EXACT_WIDTH})")
     if bad:
         raise ConfigError("types too wide for the HLS backend: " + "; ".join(bad)
                           + ". Narrow them in the config (an explicit accum, or fewer input/weight bits)")
