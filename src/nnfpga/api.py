@@ -27,12 +27,13 @@ def graph_from_keras_model(model: Any) -> Graph:
     return _optimized(graph_from_keras(model))
 
 
-def graph_from_pytorch_model(model: Any, input_shape: tuple[int, ...]) -> Graph:
-    """PyTorch ``nn.Module`` (traced with torch.fx) -> untyped graph after the optimization passes.
+def graph_from_pytorch_model(model: Any, input_shape: tuple[int, ...], *, allow_pickle: bool = False) -> Graph:
+    """PyTorch ``nn.Module`` (traced with torch.fx), or the path of one saved with ``torch.save`` (unpickled only
+    with ``allow_pickle=True``: that runs code from the file) -> untyped graph after the optimization passes.
     ``input_shape`` is the per-sample shape, without the batch dimension."""
     from nnfpga.frontends.pytorch import graph_from_pytorch
 
-    return _optimized(graph_from_pytorch(model, input_shape))
+    return _optimized(graph_from_pytorch(model, input_shape, allow_pickle=allow_pickle))
 
 
 def graph_from_onnx_model(model: Any) -> Graph:
@@ -53,10 +54,10 @@ def config_from_keras_model(model: Any, granularity: str = "model", default_prec
 
 def config_from_pytorch_model(model: Any, input_shape: tuple[int, ...], granularity: str = "model",
                               default_precision: str = "ap_fixed<16,6>", default_reuse_factor: int = 1,
-                              calibration_data: Any = None) -> dict[str, Any]:
-    """As :func:`config_from_keras_model`, for a PyTorch model."""
-    return default_config(graph_from_pytorch_model(model, input_shape), granularity, default_precision,
-                          default_reuse_factor, calibration_data)
+                              calibration_data: Any = None, *, allow_pickle: bool = False) -> dict[str, Any]:
+    """As :func:`config_from_keras_model`, for a PyTorch model (see :func:`graph_from_pytorch_model`)."""
+    return default_config(graph_from_pytorch_model(model, input_shape, allow_pickle=allow_pickle), granularity,
+                          default_precision, default_reuse_factor, calibration_data)
 
 
 def config_from_onnx_model(model: Any, granularity: str = "model", default_precision: str = "ap_fixed<16,6>",
@@ -74,9 +75,12 @@ def convert_from_keras_model(model: Any, hls_config: dict[str, Any] | None = Non
 
 
 def convert_from_pytorch_model(model: Any, input_shape: tuple[int, ...], hls_config: dict[str, Any] | None = None,
-                               output_dir: str | os.PathLike[str] = "nnfpga_prj", **settings: Any) -> HWModel:
-    """Convert a PyTorch model (see :func:`convert_from_keras_model` for the settings)."""
-    return _convert(graph_from_pytorch_model(model, input_shape), hls_config, output_dir, **settings)
+                               output_dir: str | os.PathLike[str] = "nnfpga_prj", *, allow_pickle: bool = False,
+                               **settings: Any) -> HWModel:
+    """Convert a PyTorch model or saved model file (see :func:`graph_from_pytorch_model`; the settings as for
+    :func:`convert_from_keras_model`)."""
+    return _convert(graph_from_pytorch_model(model, input_shape, allow_pickle=allow_pickle), hls_config, output_dir,
+                    **settings)
 
 
 def convert_from_onnx_model(model: Any, hls_config: dict[str, Any] | None = None,

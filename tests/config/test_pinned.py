@@ -1,6 +1,7 @@
 """Types pinned by a quantization-aware frontend (attrs["qtypes"]) survive configs and passes."""
 
 import numpy as np
+import pytest
 
 from nnfpga.config import apply_config, default_config, parse_config
 from nnfpga.fixed import FixedType
@@ -34,7 +35,10 @@ def test_pinned_types_beat_model_and_layer_type_but_not_layer_name():
     assert typed["fc"].types["weight"] == FixedType.parse("ap_fixed<4,1>")
     assert typed["q"].types["result"] == FixedType.parse("ap_fixed<6,3,AP_RND_CONV,AP_SAT>")
     cfg["LayerName"] = {"fc": {"Precision": {"weight": "ap_fixed<9,2>"}}}
-    typed = apply_config(g, parse_config(cfg))
+    with pytest.warns(UserWarning, match=r"^LayerName.fc.Precision.weight = ap_fixed<9,2> replaces ap_fixed<4,1>, "
+                                         r"the type fc was trained with \(its quantizer\): the firmware's outputs "
+                                         r"then differ from the trained model's quantized inference$"):
+        typed = apply_config(g, parse_config(cfg))
     assert typed["fc"].types["weight"] == FixedType.parse("ap_fixed<9,2>")
     assert typed["fc"].types["bias"] == FixedType.parse("ap_fixed<8,3>")
 

@@ -255,3 +255,28 @@ def test_truncated_and_corrupt_h5_files(tmp_path: Path, saved: dict[str, bytes])
         nnfpga.graph_from_keras_model(junk)
     assert str(info.value) == (f"cannot read {str(junk)!r}: an .h5 model is an HDF5 file, but this file does not "
                                "start with the HDF5 signature")
+
+
+def test_hgq_v1_files_say_what_is_supported(keras: Any, tmp_path: Any) -> None:
+    """An HGQ v1 proxy model (FixedPointQuantizer layers) is not a bare 'Unknown layer' error."""
+    import json
+    import zipfile
+
+    L = keras.layers
+    i = keras.Input((4,), name="x")
+    model = keras.Model(i, L.Dense(2, name="fc")(L.Activation("linear", name="q")(i)))
+    good, bad = tmp_path / "m.keras", tmp_path / "hgq1.keras"
+    model.save(good)
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                cfg = json.loads(data)
+                layer = next(la for la in cfg["config"]["layers"] if la["config"]["name"] == "q")
+                layer.update(module="HGQ.proxy.fixed_point_quantizer", class_name="FixedPointQuantizer")
+                data = json.dumps(cfg).encode()
+            zout.writestr(item, data)
+    with pytest.raises(ModelLoadError, match=r"is an HGQ v1 model \(package HGQ: HDense, HQuantize, or a proxy "
+                                             r"model's FixedPointQuantizer\), which nnfpga does not read: it reads "
+                                             r"HGQ2 models"):
+        graph_from_keras(str(bad))

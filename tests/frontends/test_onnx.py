@@ -454,3 +454,28 @@ def test_constant_first_add_and_sub(onnx: Any) -> None:
     want = d - np.maximum(x @ model_init(model, "w") + model_init(model, "c"), 0)
     hw = nnfpga.convert_from_onnx_model(model, output_dir="unused")
     np.testing.assert_allclose(hw.predict_float(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_shape_only_ops_around_batchnorm(tmp_path: Path, onnx: Any) -> None:
+    """Unsqueeze -> BatchNormalization -> Squeeze (and Identity) after a Gemm, as exporters write a BatchNorm1d on
+    (N, C, 1): shape-only ops pass through, and the batch-norm still folds into the Gemm."""
+    h = onnx.helper
+    rng = np.random.default_rng(0)
+    nodes = [h.make_node("Gemm", ["x", "w"], ["a"], name="fc"),
+             h.make_node("Unsqueeze", ["a", "ax"], ["a3"], name="unsq"),
+             h.make_node("Identity", ["a3"], ["a3i"], name="ident"),
+             h.make_node("BatchNormalization", ["a3i", "g", "b", "m", "v"], ["n3"], name="bn"),
+             h.make_node("Squeeze", ["n3", "ax"], ["n"], name="sq"),
+             h.make_node("Relu", ["n"], ["r"], name="relu"),
+             h.make_node("Gemm", ["r", "w2"], ["y"], name="out")]
+    model = onnx_model(onnx, nodes, {"w": rng.normal(size=(4, 5)), "g": rng.uniform(0.5, 2, 5),
+                                     "b": rng.normal(size=5), "m": rng.normal(size=5), "v": rng.uniform(0.5, 2, 5),
+                                     "w2": rng.normal(size=(5, 2))})
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], dtype=np.int64), "ax"))
+    path = tmp_path / "sq.onnx"
+    onnx.save(model, str(path))
+    g = nnfpga.graph_from_onnx_model(str(path))
+    assert [n.op for n in g] == ["input", "dense", "relu", "dense"]  # folded, the reshapes gone
+    x = rng.normal(size=(200, 4))
+    hw = nnfpga.convert_from_onnx_model(str(path), output_dir=tmp_path / "prj")
+    np.testing.assert_allclose(hw.predict_float(x), ort_run(path, x), rtol=1e-5, atol=1e-5)

@@ -545,3 +545,29 @@ def test_merges_nnfpga_cannot_map() -> None:
     kinds = dict(info.value.layers)
     assert kinds["add"].startswith("torch.add with arguments") and "nnfpga merges two tensors (no alpha" in kinds["add"]
     assert kinds["cat"].startswith("torch.cat(dim=0)") and "along a non-batch dim" in kinds["cat"]
+
+
+def test_saved_model_files(tmp_path: Any) -> None:
+    """A path to a whole pickled model converts only with allow_pickle=True (unpickling runs code); a state dict
+    says what to do; other files are refused with the reason."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    whole, state, junk = tmp_path / "model.pt", tmp_path / "state.pt", tmp_path / "junk.pt"
+    torch.save(model, whole)
+    torch.save(model.state_dict(), state)
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(ModelLoadError, match=r"pickles a whole model: loading it runs code from the file\. If you "
+                                             r"trust it, pass allow_pickle=True"):
+        graph_from_pytorch(str(whole), (4,))
+    g = nnfpga.graph_from_pytorch_model(whole, (4,), allow_pickle=True)
+    assert [n.op for n in g] == ["input", "dense", "relu", "dense"]
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    hw = nnfpga.convert_from_pytorch_model(whole, (4,), output_dir=tmp_path / "prj", allow_pickle=True)
+    np.testing.assert_allclose(hw.predict_float(x), torch_out(model, x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelLoadError, match=r"holds a state dict \(weights only\), not a model: build the model, "
+                                             r"call model.load_state_dict"):
+        graph_from_pytorch(state, (4,))
+    with pytest.raises(ModelLoadError, match=r"cannot read .*junk.pt' as a PyTorch file"):
+        graph_from_pytorch(junk, (4,))
+    with pytest.raises(ModelLoadError, match=r"does not exist"):
+        graph_from_pytorch(tmp_path / "missing.pt", (4,))

@@ -18,7 +18,13 @@ from nnfpga.frontends.keras import graph_from_keras
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.passes import PIPELINE, dump_pipeline, infer_types, run_pipeline
 from nnfpga.passes.fold import fold_scale_shift
-from nnfpga.passes.simplify import remove_dropout, remove_linear, remove_noop_reshape
+from nnfpga.passes.simplify import (
+    merge_reshapes,
+    remove_dropout,
+    remove_linear,
+    remove_noop_reshape,
+    transposes_as_reshapes,
+)
 
 
 def ops(g: Graph) -> list[tuple[str, str]]:
@@ -31,8 +37,8 @@ def keras_pred(model: Any, x: np.ndarray) -> np.ndarray:
 
 def test_pipeline_names_and_order() -> None:
     assert [name for name, _ in PIPELINE] == ["fuse_bias_into_dense", "merge_quantizers", "remove_dropout",
-                                              "fuse_linear_activations", "remove_noop_reshape", "fold_batchnorm",
-                                              "cancel_transposes", "remove_dead"]
+                                              "fuse_linear_activations", "cancel_transposes", "transposes_as_reshapes",
+                                              "merge_reshapes", "remove_noop_reshape", "fold_batchnorm", "remove_dead"]
     lines = dump_pipeline().splitlines()
     assert lines == [
         "untyped (after a frontend):",
@@ -42,10 +48,14 @@ def test_pipeline_names_and_order() -> None:
         "producer's only reader.",
         "3. remove_dropout: Delete Dropout nodes (identity at inference).",
         "4. fuse_linear_activations: Fuse linear (identity) activations into their producer by deleting them.",
-        "5. remove_noop_reshape: Delete Flatten/Reshape nodes whose output shape equals their input shape.",
-        "6. fold_batchnorm: Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.",
-        "7. cancel_transposes: Cancel a Transpose that undoes the one before it (and drop identity Transposes).",
-        "8. remove_dead: Delete nodes whose values reach no output (e.g. a transpose left unread by "
+        "5. cancel_transposes: Cancel a Transpose that undoes the one before it (and drop identity Transposes).",
+        "6. transposes_as_reshapes: Turn a Transpose that only moves axes of size 1 into a Reshape (the flat order "
+        "does not change).",
+        "7. merge_reshapes: Read through a Flatten/Reshape that feeds a Flatten/Reshape: one reshape of the original "
+        "tensor.",
+        "8. remove_noop_reshape: Delete Flatten/Reshape nodes whose output shape equals their input shape.",
+        "9. fold_batchnorm: Fold a ScaleShift (batch-norm) into the preceding Dense when the Dense feeds only it.",
+        "10. remove_dead: Delete nodes whose values reach no output (e.g. a transpose left unread by "
         "cancel_transposes).",
         "typed (after the config is applied):",
         "1. infer_types: Fill open type slots (``None`` / missing) in topological order; returns whether any slot "
@@ -190,8 +200,8 @@ def test_keras_noop_reshape_and_flatten_removed(keras: Any, build: Any) -> None:
     m = build([L.Flatten(name="flat0"), L.Reshape((6,), name="same"), L.Reshape((2, 3), name="r23"),
                L.Flatten(name="flat"), L.Dense(2, name="fc")])
     g = nnfpga.graph_from_keras_model(m)
-    assert ops(g) == [("x", "input"), ("r23", "reshape"), ("flat", "flatten"), ("fc", "dense")]
-    assert g["r23"].shape == (2, 3) and g["flat"].shape == (6,)
+    assert ops(g) == [("x", "input"), ("fc", "dense")]  # reshapes of reshapes merge, then are no-ops
+    assert g.removed["r23"] == "reshape 'r23' (from Reshape 'r23') does not reach the output and was removed"
     x = np.random.default_rng(3).normal(size=(10, 6))
     hw = nnfpga.convert_from_keras_model(m)
     np.testing.assert_allclose(hw.predict_float(x), keras_pred(m, x), atol=1e-5)
@@ -250,3 +260,27 @@ def test_transposes_that_meet_cancel() -> None:
     g = chain((2, 3), ("same", "transpose", {"attrs": {"perm": (0, 1)}}), ("r", "relu", {}))
     run_pipeline(g)
     assert ops(g) == [("x", "input"), ("r", "relu")]
+
+
+def test_size_one_transposes_become_reshapes_and_reshapes_merge() -> None:
+    g = chain((4, 1), ("t", "transpose", {"shape": (1, 4), "attrs": {"perm": (1, 0)}}),
+              ("r", "reshape", {"shape": (2, 2)}), ("f", "flatten", {"shape": (4,)}), ("s", "relu", {}))
+    assert transposes_as_reshapes(g) and g["t"].op == "reshape" and "perm" not in g["t"].attrs
+    assert (merge_reshapes(g) and g["f"].inputs == ["r"]) or g["f"].inputs == ["x"]
+    run_pipeline(g)
+    assert ops(g) == [("x", "input"), ("f", "flatten"), ("s", "relu")] and g["f"].inputs == ["x"]
+    g = chain((2, 3), ("t", "transpose", {"shape": (3, 2), "attrs": {"perm": (1, 0)}}))
+    assert not transposes_as_reshapes(g)  # a real transpose stays
+
+
+def test_batchnorm_folds_through_reshapes() -> None:
+    """Dense -> (4,) -> reshape (4, 1) -> batch-norm over... the flat order is the Dense's outputs."""
+    k, b = np.arange(12.0).reshape(3, 4), np.ones(4)
+    g = chain((3,), ("fc", "dense", {"shape": (4,), "weights": {"kernel": k.copy(), "bias": b.copy()}}),
+              ("r", "reshape", {"shape": (1, 4)}),
+              ("bn", "scale_shift", {"weights": {"scale": np.array([1.0, 2, 3, 4]), "shift": np.full(4, 0.5)}}),
+              ("f", "flatten", {"shape": (4,)}))
+    run_pipeline(g)
+    assert ops(g) == [("x", "input"), ("fc", "dense")]
+    np.testing.assert_allclose(g["fc"].weights["kernel"], k * np.array([1.0, 2, 3, 4]))
+    np.testing.assert_allclose(g["fc"].weights["bias"], b * np.array([1.0, 2, 3, 4]) + 0.5)

@@ -64,9 +64,21 @@ def apply_config(graph: Graph, config: Config) -> Graph:
                 reuse_from = where
         if node.name not in config.layer_name:
             node.types.update(pinned_types(node))
+        else:
+            _warn_replaced_quantizers(node)
         _check_reuse(node, reuse_from)
     run_pipeline(graph, typed_pipeline(config.default), typed=True)
     return graph
+
+
+def _warn_replaced_quantizers(node: Node) -> None:
+    """An explicit LayerName precision that replaces a type a quantizer was trained with is allowed, but said."""
+    for slot, trained in pinned_types(node).items():
+        chosen = node.types.get(slot)
+        if chosen is not None and chosen != trained:
+            warnings.warn(f"LayerName.{node.name}.Precision.{slot} = {chosen} replaces {trained}, the type "
+                          f"{node.source or node.name} was trained with (its quantizer): the firmware's outputs "
+                          "then differ from the trained model's quantized inference", stacklevel=4)
 
 
 def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> None:

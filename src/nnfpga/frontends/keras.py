@@ -46,6 +46,10 @@ def import_keras() -> Any:
     return keras
 
 
+# What a saved HGQ v1 model's config holds (v1 is the package ``HGQ``; HGQ2, which nnfpga reads, is ``hgq``)
+HGQ1_MARKS = ('"FixedPointQuantizer"', '"module": "HGQ', '"class_name": "HQuantize"', '"class_name": "HDense"')
+
+
 def load_keras_model(path: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` or ``.h5`` model file without compiling it; clear errors for missing/corrupt files."""
     p = check_model_file(path)
@@ -57,6 +61,11 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
     try:
         return keras.saving.load_model(p, compile=False)
     except Exception as exc:  # keras raises many types for bad files
+        if any(_saved_config_mentions(p, mark) for mark in HGQ1_MARKS) or "FixedPointQuantizer" in str(exc):
+            raise ModelLoadError(
+                f"{str(p)!r} is an HGQ v1 model (package HGQ: HDense, HQuantize, or a proxy model's "
+                "FixedPointQuantizer), which nnfpga does not read: it reads HGQ2 models (package hgq, Keras 3). "
+                "Retrain or rebuild the model with HGQ2") from None
         raise ModelLoadError(f"cannot read {str(p)!r} as a Keras model: {type(exc).__name__}: {exc}") from None
 
 

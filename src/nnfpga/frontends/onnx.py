@@ -32,7 +32,7 @@ from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
-          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", *QUANT_OPS)
+          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS)
 MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Min": "minimum", "Sum": "add",
           "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
@@ -232,6 +232,30 @@ class _Reader:
         return self.g.add(Node(self.g.unique_name(base + "_to_first"), "transpose", [y], shape, {"perm": to_first},
                                source=source)).name
 
+    def _squeezed(self, op: str, ins: list[str], a: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample shape after Squeeze/Unsqueeze (axes count the batch axis, which must stay)."""
+        given = a.get("axes") if "axes" in a else (self._const(ins[1], "the axes").tolist()
+                                                    if len(ins) > 1 and ins[1] else None)
+        full = [BATCH, *shape]
+        if op == "Squeeze":
+            ndim = len(full)
+            axes = sorted({int(x) % ndim for x in given}) if given is not None else \
+                [i for i, d in enumerate(full) if d == 1 and i > 0]
+            if 0 in axes or any(full[i] != 1 for i in axes):
+                raise Rejected(f"Squeeze of axes {given} of a (batch, {', '.join(map(str, shape))}) tensor: "
+                               "expected axes of size 1 other than the batch axis")
+            return tuple(d for i, d in enumerate(full) if i not in axes)[1:]
+        if given is None:
+            raise Rejected("Unsqueeze without axes")
+        ndim = len(full) + len(given)
+        axes = sorted({int(x) % ndim for x in given})
+        if 0 in axes:
+            raise Rejected(f"Unsqueeze at axes {given}: expected axes other than the batch axis")
+        out, rest = [], iter(full)
+        for i in range(ndim):
+            out.append(1 if i in axes else next(rest))
+        return tuple(out[1:])
+
     def _const(self, t: str, what: str) -> np.ndarray:
         if not t or t not in self.consts:
             raise Rejected(f"{what} must be a constant")
@@ -279,6 +303,8 @@ class _Reader:
             if len(shape) == 1:
                 return self._add(node, "scale_shift", src, weights=weights)
             return self._channels_first(node, "scale_shift", src, shape, weights=weights)
+        if op in ("Squeeze", "Unsqueeze"):
+            return self._add(node, "reshape", src, self._squeezed(op, ins, a, shape))
         if op == "Flatten":
             if a.get("axis", 1) != 1:
                 raise Rejected(f"Flatten(axis={a['axis']}): expected axis 1 (keep the batch dimension)")

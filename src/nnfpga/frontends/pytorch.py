@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 import operator
+import os
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,11 +50,46 @@ def import_torch() -> Any:
     return torch
 
 
-def graph_from_pytorch(model: Any, input_shape: tuple[int, ...]) -> Graph:
+def load_torch_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> Any:
+    """The ``nn.Module`` saved in ``path`` by ``torch.save(model, path)``. Unpickling a whole model runs code from
+    the file, so it happens only with ``allow_pickle=True``; a state dict (weights only) is refused with what to
+    do instead."""
+    torch = import_torch()
+    p = Path(path)
+    if not p.is_file():
+        raise ModelLoadError(f"model file {str(p)!r} does not exist")
+    with open(p, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(p) and head[:1] != b"\x80":  # torch.save writes a zip (or, legacy, a pickle)
+        raise ModelLoadError(f"cannot read {str(p)!r} as a PyTorch file: expected what torch.save writes (a zip "
+                             f"archive or a pickle), got a file starting with {head!r}")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not only tensors: a pickled module (or a damaged file)
+        if "weights_only" not in str(exc) and "Weights only" not in str(exc):
+            raise ModelLoadError(f"cannot read {str(p)!r} as a PyTorch file: {type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        if not allow_pickle:
+            raise ModelLoadError(
+                f"{str(p)!r} pickles a whole model: loading it runs code from the file. If you trust it, pass "
+                "allow_pickle=True (or torch.load it yourself and pass the module)") from None
+        obj = torch.load(p, map_location="cpu", weights_only=False)
+    if isinstance(obj, torch.nn.Module):
+        return obj
+    if isinstance(obj, dict):
+        raise ModelLoadError(f"{str(p)!r} holds a state dict (weights only), not a model: build the model, call "
+                             "model.load_state_dict(torch.load(path)) and pass the module")
+    raise ModelLoadError(f"{str(p)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
+
+
+def graph_from_pytorch(model: Any, input_shape: tuple[int, ...], *, allow_pickle: bool = False) -> Graph:
     """Translate a PyTorch model (evaluated in eval mode) into an untyped float graph.
 
-    ``input_shape`` is the per-sample shape, without the batch dimension, e.g. ``(16,)``."""
+    ``model``: an ``nn.Module``, or the path of one saved with ``torch.save`` (see :func:`load_torch_model` for
+    ``allow_pickle``). ``input_shape`` is the per-sample shape, without the batch dimension, e.g. ``(16,)``."""
     torch = import_torch()
+    if isinstance(model, (str, os.PathLike)):
+        model = load_torch_model(model, allow_pickle=allow_pickle)
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(f"expected a torch.nn.Module, got {type(model).__name__}")
     shape = _per_sample_shape(input_shape)

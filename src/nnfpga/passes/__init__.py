@@ -23,7 +23,15 @@ from nnfpga.ir.verify import verify
 from nnfpga.passes.fold import fold_scale_shift
 from nnfpga.passes.fuse import fuse_bias_into_dense, merge_quantizers
 from nnfpga.passes.infer import infer_types
-from nnfpga.passes.simplify import cancel_transposes, remove_dead, remove_dropout, remove_linear, remove_noop_reshape
+from nnfpga.passes.simplify import (
+    cancel_transposes,
+    merge_reshapes,
+    remove_dead,
+    remove_dropout,
+    remove_linear,
+    remove_noop_reshape,
+    transposes_as_reshapes,
+)
 
 Pass = Callable[[Graph], bool]
 
@@ -32,9 +40,11 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("merge_quantizers", merge_quantizers),
     ("remove_dropout", remove_dropout),
     ("fuse_linear_activations", remove_linear),
+    ("cancel_transposes", cancel_transposes),
+    ("transposes_as_reshapes", transposes_as_reshapes),
+    ("merge_reshapes", merge_reshapes),
     ("remove_noop_reshape", remove_noop_reshape),
     ("fold_batchnorm", fold_scale_shift),
-    ("cancel_transposes", cancel_transposes),
     ("remove_dead", remove_dead),
 ]
 UNTYPED = PIPELINE

@@ -69,3 +69,31 @@ def remove_dead(graph: Graph) -> bool:
     for name in reversed(dead):  # users before their producers
         graph.remove(name, f"{graph[name].describe()} does not reach the output and was removed")
     return bool(dead)
+
+
+def transposes_as_reshapes(graph: Graph) -> bool:
+    """Turn a Transpose that only moves axes of size 1 into a Reshape (the flat order does not change)."""
+    changed = False
+    for node in graph:
+        if node.op != "transpose" or node.types:
+            continue
+        in_shape = graph[node.inputs[0]].shape
+        moved = [p for p in node.attrs["perm"] if in_shape[p] != 1]
+        if moved == sorted(moved):
+            node.op = "reshape"
+            del node.attrs["perm"]
+            changed = True
+    return changed
+
+
+def merge_reshapes(graph: Graph) -> bool:
+    """Read through a Flatten/Reshape that feeds a Flatten/Reshape: one reshape of the original tensor."""
+    changed = False
+    for node in graph:
+        if node.op not in ("flatten", "reshape") or node.types:
+            continue
+        src = graph[node.inputs[0]]
+        if src.op in ("flatten", "reshape") and not src.types and not src.attrs.get("qtypes"):
+            node.inputs = [src.inputs[0]]
+            changed = True
+    return changed
