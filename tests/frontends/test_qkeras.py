@@ -197,3 +197,32 @@ def test_po2_weight_alpha_is_exact(tmp_path: Path, digits: tuple[np.ndarray, np.
     base = graph_from_qkeras(DIGITS)
     np.testing.assert_array_equal(g["out"].weights["kernel"], 2 * base["out"].weights["kernel"])
     assert FixedType.parse(g["out"].attrs["qtypes"]["weight"]) == FixedType(8, 3)
+
+
+def test_without_an_input_quantizer_the_default_config_keeps_qkeras_semantics(tmp_path: Path) -> None:
+    """A QDense with no quantizer before it: QKeras adds in float32 and its next quantizer rounds that sum. The
+    default config keeps the sum exact (result = the exact accumulator) instead of cutting it to the model's
+    default type first, so the emulator equals an independent float32 rendering of QKeras's inference."""
+    path = edited(tmp_path, lambda layers: layers["q_in"].update(activation="linear"))  # no input quantizer
+    g = graph_from_qkeras(path)
+    w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
+         for n in g if n.op == "dense"}
+    x = decode(np.load(DATA / "qkeras_digits.npz")["x_codes"]).reshape(-1, 64)
+
+    def dense(a: np.ndarray, name: str) -> np.ndarray:
+        k, b = w[name]
+        return (a.astype(np.float32) @ k + b).astype(np.float64)
+
+    h = ref_quantized_relu(dense(x, "fc1"), 6, 2)
+    h = ref_quantized_relu(dense(h, "fc2"), 5, 1)
+    h = np.where(dense(h, "fc3") >= 0, 1.0, -1.0)  # binary(): sign, with 0 -> +1
+    want = ref_quantized_bits(dense(h, "out"), 8, 4, 0, True)
+    hw = nnfpga.convert_from_keras_model(str(path), output_dir=tmp_path / "prj")
+    assert hw.graph["fc1"].types["result"] == hw.graph["fc1"].types["accum"]  # exact
+    assert_same(predict(hw, x.reshape(-1, 8, 8)), want)
+    cfg = nnfpga.config_from_keras_model(str(path), granularity="name")
+    assert cfg["LayerName"]["fc1"]["Precision"]["result"] == "auto"
+    cfg["LayerName"]["fc1"]["Precision"]["result"] = "ap_fixed<16,6>"  # what the default used to choose
+    cut = predict(nnfpga.convert_from_keras_model(str(path), hls_config=cfg, output_dir=tmp_path / "cut"),
+                  x.reshape(-1, 8, 8))
+    assert np.sum(np.any(cut != want, axis=1)) > 0  # rounding before the quantizer: 30 of 12,000 samples differ

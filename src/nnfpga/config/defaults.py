@@ -55,7 +55,8 @@ def default_config(
         return {"Model": model, "LayerType": types}
     typed = apply_config(graph, base)
     choices: dict[str, dict[str, FixedType]] = {
-        n.name: {s: n.types[s] for s in OPS[n.op].default_slots if s not in n.attrs.get("qtypes", {})}
+        n.name: {s: n.types[s] for s in OPS[n.op].default_slots if s not in n.attrs.get("qtypes", {})
+                 and not (s == "result" and n.attrs.get("exact_result"))}
         for n in typed if OPS[n.op].default_slots}
     tables: dict[str, float] = {}
     if calibration_data is not None:

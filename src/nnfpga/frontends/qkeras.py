@@ -285,7 +285,10 @@ def _layer(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, np.ndarray], 
                 qtypes["bias"] = str(exact_weight_type(bias))
         node = g.add(Node(name, "dense", [src], (kernel.shape[1],), {"qtypes": qtypes} if qtypes else {},
                           {"kernel": kernel, "bias": bias}, source=source))
-        pin_exact_dense(g, node, known_type(g, src))
+        if pin_exact_dense(g, node, known_type(g, src)) is None and kind == "QDense":
+            # No quantizer before it (its input type is the config's): QKeras's output is the float sum, so the
+            # default result is the exact sum, not the model's default type (a quantizer after it rounds that)
+            node.attrs["exact_result"] = True
         return _activation(g, name, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
     if kind in ("QActivation", "Activation"):
         return _activation(g, src, cfg["activation"], name, source)

@@ -114,7 +114,8 @@ class Dense(OpDef):
         set_default(node, "bias", weight_type(node.weights["bias"], width))
         if node.types.get("accum") is None:
             node.types["accum"] = self.exact_accum(node, in_types[0])
-        set_default(node, "result", ctx.default)
+        # attrs["exact_result"]: a frontend asks for the exact sum (QKeras: a QDense with no input quantizer)
+        set_default(node, "result", node.types["accum"] if node.attrs.get("exact_result") else ctx.default)
 
     def exact_accum(self, node: Node, tx: FixedType) -> FixedType:
         """The narrowest accumulator that holds the bias plus every partial sum of products exactly."""
