@@ -22,7 +22,8 @@ LayerName:                  # per layer, overrides LayerType
 A layer ``Precision`` string sets the layer's value types (``result``, ``weight``, ``bias``, ``param``) at
 once, like hls4ml; the accumulator stays exact and tables keep their defaults unless named in a dict.
 ``auto`` (or leaving a slot out) lets the op's type rule choose. A backend's own keys (:class:`Knob`, such as
-``PipelineStages``) set the node attribute its lowering reads. Unknown keys and invalid values raise
+``PipelineStages``) set the node attribute its lowering reads. The keys hls4ml writes that nnfpga does not use
+are mapped or dropped first (:mod:`nnfpga.config.hls4ml_keys`); other unknown keys and invalid values raise
 :class:`ConfigError`.
 """
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnfpga.backends.base import all_knobs
+from nnfpga.config.hls4ml_keys import normalize
 from nnfpga.errors import ConfigError, PrecisionError
 from nnfpga.fixed import FixedType
 
@@ -73,6 +75,7 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise ConfigError(f"the config must be a mapping with sections {', '.join(SECTIONS)}, got {type(cfg).__name__}")
+    cfg = normalize(cfg)  # hls4ml's keys that nnfpga accepts without using them
     _check_keys(cfg, SECTIONS, "the config")
     model = cfg.get("Model") or {}
     _check_mapping(model, "Model")
