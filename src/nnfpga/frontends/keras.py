@@ -1,7 +1,8 @@
 """Keras 3 frontend: a Keras model (object or .keras/.h5 file) -> an untyped float :class:`Graph`.
 
 Runs on any Keras 3 backend; nnfpga selects the torch backend when none is chosen, so TensorFlow is not
-needed. Every unsupported layer is collected and reported in one :class:`UnsupportedLayerError`.
+needed; a whole-model ``.h5`` of Keras 2 goes to :mod:`nnfpga.frontends.keras2`. Every unsupported layer is
+collected and reported in one :class:`UnsupportedLayerError`.
 A saved QKeras file goes to :mod:`nnfpga.frontends.qkeras` (no TensorFlow needed); HGQ2 layers to
 :mod:`nnfpga.frontends.hgq`. The helpers at the end are shared by those quantization-aware frontends.
 """
@@ -64,6 +65,10 @@ def graph_from_keras(model: Any) -> Graph:
             from nnfpga.frontends.qkeras import graph_from_qkeras
 
             return graph_from_qkeras(model)
+        from nnfpga.frontends.keras2 import graph_from_keras2_h5, is_keras2_h5
+
+        if is_keras2_h5(model):  # written by TF 2.x Keras: read without TensorFlow
+            return graph_from_keras2_h5(model)
         model = load_keras_model(model)
     keras = import_keras()
     if not isinstance(model, keras.Model):
