@@ -11,9 +11,9 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from keras2_files import architecture, save_json_and_weights, save_whole_h5
 
 import nnfpga
+from keras2_files import architecture, save_json_and_weights, save_whole_h5
 from nnfpga.api import _optimized
 from nnfpga.errors import ModelLoadError, UnsupportedLayerError
 from nnfpga.frontends.keras2 import graph_from_keras2_h5, graph_from_keras2_json, is_keras2_h5

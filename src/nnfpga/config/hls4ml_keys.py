@@ -173,7 +173,7 @@ def _layer(entry: Any, where: str, notes: list[str]) -> Any:
                                   "Softmax layer from the model instead, or set Skip: false")
             continue
         if isinstance(key, str) and key.endswith("_t") and isinstance(value, str):
-            typed[key[:-2]] = value  # hls4ml reads any '<slot>_t' key as the slot's precision
+            typed[key[:-2]] = value  # hls4ml reads any '<slot>_t' key as the slot's precision (over Precision's)
             continue
         if not _drop(key, value, LAYER_KEYS, f"{where}.{key}", notes):
             out[key] = value
@@ -182,10 +182,6 @@ def _layer(entry: Any, where: str, notes: list[str]) -> Any:
         if not isinstance(prec, dict):
             raise ConfigError(f"{where}: Precision is the string {prec!r} and {', '.join(k + '_t' for k in typed)} "
                               "sets a slot too; give Precision as a mapping of slots instead")
-        clash = [k for k in typed if k in prec and prec[k] != typed[k]]
-        if clash:
-            raise ConfigError(f"{where}: {clash[0]}_t = {typed[clash[0]]!r} contradicts Precision.{clash[0]} = "
-                              f"{prec[clash[0]]!r}; keep one of them")
         out["Precision"] = {**prec, **typed}
     return out
 
