@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,3 +101,39 @@ def test_build_without_vitis_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["build", str(prj)]) == 2
     assert "nnfpga build: error: vitis_hls is not installed: install AMD Vitis HLS" in capsys.readouterr().err
+
+
+def test_convert_reads_the_hls4ml_project_yaml_of_tutorial_part2(tmp_path: Path, keras: Any) -> None:
+    """``nnfpga convert -c`` with the YAML ``hls4ml convert -c`` reads: Keras 2 files (KerasJson + KerasH5) of a
+    784-128-128-128-10 MNIST MLP named as in the tutorial, with its Resource config."""
+    from keras2_files import save_json_and_weights
+    from nnfpga.examples import DEFAULT_MNIST_MODEL
+
+    trained = keras.models.load_model(DEFAULT_MNIST_MODEL, compile=False)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((784,), name="input1"), L.Dense(128, activation="relu", name="dense1"),
+                              L.Dense(128, activation="relu", name="dense2"),
+                              L.Dense(128, activation="relu", name="dense3"), L.Dense(10, name="dense4"),
+                              L.Activation("softmax", name="softmax")])
+    for mine, theirs in zip(model.layers, trained.layers, strict=True):
+        mine.set_weights(theirs.get_weights())
+    save_json_and_weights(model, tmp_path)
+    (tmp_path / "config.yml").write_text(
+        "KerasJson: model.json\nKerasH5: weights.h5\nOutputDir: prj\nProjectName: mnist\n"
+        "Part: xcvu13p-flga2577-2-e\nClockPeriod: 5\nBackend: Vitis\nIOType: io_parallel\n"
+        "HLSConfig:\n  Model:\n    Precision: ap_fixed<16,6>\n    ReuseFactor: 128\n    Strategy: Resource\n"
+        "  LayerName:\n    dense1:\n      ReuseFactor: 112\n")
+    cwd = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        assert main(["convert", "-c", "config.yml"]) == 0
+    finally:
+        os.chdir(cwd)
+    hw = nnfpga.load_project(tmp_path / "prj")
+    assert hw.settings["project_name"] == "mnist" and hw.settings["backend"] == "vitis"
+    assert [hw.graph[n].attrs["reuse_factor"] for n in ("dense1", "dense2", "dense4")] == [112, 128, 128]
+    assert hw.graph["dense2"].attrs["strategy"] == "Resource"
+    x = np.random.default_rng(0).uniform(size=(200, 784))
+    want = np.asarray(trained.predict(x.astype(np.float32), verbose=0))
+    assert np.mean(np.argmax(hw.predict(x), axis=1) == np.argmax(want, axis=1)) > 0.95
+    assert main(["convert", "-c", str(tmp_path / "config.yml"), "--calibration", "x.npy"]) == 2

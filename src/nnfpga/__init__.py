@@ -6,6 +6,7 @@
 >>> y = hw.predict(X)                                                           # doctest: +SKIP
 """
 
+from nnfpga import converters, utils  # hls4ml's API: `import nnfpga as hls4ml` runs hls4ml scripts
 from nnfpga.api import (
     config_from_keras_model,
     config_from_onnx_model,
@@ -50,8 +51,10 @@ __all__ = [
     "convert_from_keras_model",
     "convert_from_onnx_model",
     "convert_from_pytorch_model",
+    "converters",
     "graph_from_keras_model",
     "graph_from_onnx_model",
     "graph_from_pytorch_model",
     "load_project",
+    "utils",
 ]

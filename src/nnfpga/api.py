@@ -102,11 +102,12 @@ def _optimized(graph: Graph) -> Graph:
 
 def _convert(graph: Graph, hls_config: dict[str, Any] | None, output_dir: str | os.PathLike[str],
              backend: str = "vitis", io_type: str = "io_parallel", project_name: str = "myproject",
-             part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0) -> HWModel:
+             part: str = "xcvu13p-flga2577-2-e", clock_period: float = 5.0,
+             model_cls: type[HWModel] = HWModel) -> HWModel:
     config = hls_config if hls_config is not None else default_config(graph)
     parsed = parse_config(config)
     typed = apply_config(graph, parsed)
-    hw = HWModel(typed, config, output_dir=output_dir, backend=backend, io_type=io_type,
+    hw = model_cls(typed, config, output_dir=output_dir, backend=backend, io_type=io_type,
                  project_name=project_name, part=part, clock_period=clock_period)
     _warn_unread_knobs(parsed, hw.backend)
     return hw

@@ -30,16 +30,21 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nnfpga", description="Compile neural networks into bit-exact FPGA firmware.")
     sub = p.add_subparsers(dest="command")
 
-    c = sub.add_parser("convert", help="convert a Keras model into a project directory")
-    c.add_argument("model", help="Keras model file (.keras or .h5)")
-    c.add_argument("-o", "--output-dir", required=True)
-    c.add_argument("-c", "--config", help="hls4ml-style YAML config (default: derived, see 'nnfpga config')")
+    c = sub.add_parser("convert", help="convert a Keras model (or the model an hls4ml project YAML names) into a "
+                                        "project directory")
+    c.add_argument("model", nargs="?", help="Keras model file (.keras or .h5); leave out with -c PROJECT.yml")
+    c.add_argument("-o", "--output-dir", help="project directory (required with a model; default: the YAML's "
+                                              "OutputDir)")
+    c.add_argument("-c", "--config", help="with a model: hls4ml-style YAML config (Model/LayerType/LayerName; "
+                                          "default: derived, see 'nnfpga config'); alone: the project YAML that "
+                                          "'hls4ml convert -c' reads (KerasJson/KerasH5, KerasModel, OnnxModel, "
+                                          "OutputDir, ProjectName, Part, ClockPeriod, Backend, IOType, HLSConfig)")
     c.add_argument("--calibration", help="inputs (.npy/.npz/.csv) to derive ranges when no config is given")
-    c.add_argument("--backend", default="vitis")
-    c.add_argument("--io-type", default="io_parallel")
-    c.add_argument("--project-name", default="myproject")
-    c.add_argument("--part", default="xcvu13p-flga2577-2-e")
-    c.add_argument("--clock-period", type=float, default=5.0)
+    c.add_argument("--backend", help="vitis (default) or verilog; overrides the project YAML's Backend")
+    c.add_argument("--io-type", help="io_parallel (default) or io_stream; overrides IOType")
+    c.add_argument("--project-name", help="default myproject; overrides ProjectName")
+    c.add_argument("--part", help="default xcvu13p-flga2577-2-e; overrides Part")
+    c.add_argument("--clock-period", type=float, help="ns, default 5; overrides ClockPeriod")
     c.add_argument("--force", action="store_true", help="replace an existing directory that is not a project")
     c.set_defaults(func=_convert)
 
@@ -146,14 +151,53 @@ def _read_config(path: str) -> dict[str, Any]:
 def _convert(args: argparse.Namespace) -> int:
     import nnfpga
 
+    if args.model is None:
+        return _convert_project(args)
+    if args.output_dir is None:
+        raise ConfigError("convert MODEL needs -o/--output-dir (or leave the model out and name it in the project "
+                          "YAML given with -c)")
     if args.config:
         cfg = _read_config(args.config)
     else:
         calib = load_array(args.calibration) if args.calibration else None
         cfg = nnfpga.config_from_keras_model(args.model, granularity="name", calibration_data=calib)
     hw = nnfpga.convert_from_keras_model(args.model, hls_config=cfg, output_dir=args.output_dir,
-                                         backend=args.backend, io_type=args.io_type, project_name=args.project_name,
-                                         part=args.part, clock_period=args.clock_period)
+                                         **{k: v for k, v in _overrides(args).items() if v is not None})
+    out = hw.write(force=args.force)
+    print(hw.summary())
+    print(f"wrote project {out}")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"backend": args.backend, "io_type": args.io_type, "project_name": args.project_name, "part": args.part,
+            "clock_period": args.clock_period}
+
+
+def _convert_project(args: argparse.Namespace) -> int:
+    """``nnfpga convert -c project.yml``: the YAML of ``hls4ml convert -c``; command-line options override it."""
+    from nnfpga.converters import convert_from_config, parse_yaml_config
+
+    if not args.config:
+        raise ConfigError("convert needs a model file, or -c with an hls4ml project YAML that names the model")
+    if args.calibration:
+        raise ConfigError("--calibration derives a config for a model file; the project YAML has its HLSConfig")
+    cfg = parse_yaml_config(args.config)
+    keys = {"backend": "Backend", "io_type": "IOType", "project_name": "ProjectName", "part": "Part",
+            "clock_period": "ClockPeriod"}
+    cfg.update({keys[k]: v for k, v in _overrides(args).items() if v is not None})
+    if args.output_dir:
+        cfg["OutputDir"] = args.output_dir
+    from nnfpga.config.hls4ml_yaml import MODEL_KEYS
+
+    if not any(k in cfg for k in MODEL_KEYS):
+        raise ConfigError(f"{args.config!r} names no model ({', '.join(MODEL_KEYS)}): give the model file as the "
+                          "first argument to use it as a Model/LayerType/LayerName config")
+    base = Path(args.config).parent
+    for key in ("KerasJson", "KerasH5", "KerasModel", "OnnxModel"):  # relative to the YAML when not found here
+        if isinstance(cfg.get(key), str) and not Path(cfg[key]).exists() and (base / cfg[key]).exists():
+            cfg[key] = str(base / cfg[key])
+    hw = convert_from_config(cfg)
     out = hw.write(force=args.force)
     print(hw.summary())
     print(f"wrote project {out}")

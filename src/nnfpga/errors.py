@@ -76,3 +76,8 @@ class OverflowWarning(UserWarning):
 
 class WeightError(NnfpgaError, ValueError):
     """A weight, bias or other constant of the model is unusable (NaN or infinite); the layer is named."""
+
+
+class Hls4mlKeyWarning(UserWarning):
+    """A config key or argument of hls4ml that nnfpga accepts but does not use, with a value that matters in
+    hls4ml (see the README's "Coming from hls4ml")."""

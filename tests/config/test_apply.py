@@ -98,8 +98,8 @@ def test_auto_slots_follow_the_op_rule() -> None:
 def test_precision_dict_with_a_slot_the_op_lacks() -> None:
     assert apply_err({"LayerName": {"fc": {"Precision": {"table": "ap_fixed<8,3>"}}}}) == (
         "LayerName.fc.Precision: Dense layer 'fc' has no 'table' precision; valid keys: weight, bias, accum, result")
-    assert apply_err({"LayerType": {"Softmax": {"Precision": {"accum": "ap_fixed<8,3>"}}}}) == (
-        "LayerType.Softmax.Precision: Softmax layer 'sm' has no 'accum' precision; valid keys: exp_table, "
+    assert apply_err({"LayerType": {"Softmax": {"Precision": {"weight": "ap_fixed<8,3>"}}}}) == (
+        "LayerType.Softmax.Precision: Softmax layer 'sm' has no 'weight' precision; valid keys: exp_table, "
         "inv_table, result")
 
 

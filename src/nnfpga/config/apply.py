@@ -7,8 +7,9 @@ import warnings
 from typing import Any
 
 from nnfpga.backends.base import all_knobs
+from nnfpga.config.hls4ml_keys import SLOT_ALIASES, slot_ignored
 from nnfpga.config.schema import Config, LayerConfig
-from nnfpga.errors import ConfigError
+from nnfpga.errors import ConfigError, Hls4mlKeyWarning
 from nnfpga.fixed import FixedType
 from nnfpga.ir.checks import check_weights
 from nnfpga.ir.graph import Graph, Node
@@ -83,12 +84,19 @@ def _warn_replaced_quantizers(node: Node) -> None:
 
 def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> None:
     op = OPS[node.op]
-    for slot, t in lc.precision.items():
+    for key, t in lc.precision.items():
+        slot = SLOT_ALIASES.get(type_name(node), {}).get(key, key)
         if slot not in op.slots:
             if lc.precision_from_string or where == f"LayerType.{ACTIVATION_TYPE}":
                 continue  # a string, or the catch-all Activation type: slots an op lacks do not apply
-            raise ConfigError(f"{where}.Precision: {type_name(node)} layer {node.name!r} has no {slot!r} precision; "
-                              f"valid keys: {', '.join(op.slots)}")
+            note = slot_ignored(type_name(node), op.category, slot, t)
+            if note == "unknown":
+                raise ConfigError(f"{where}.Precision: {type_name(node)} layer {node.name!r} has no {slot!r} "
+                                  f"precision; valid keys: {', '.join(op.slots)}")
+            if note is not None:
+                warnings.warn(f"hls4ml config key that nnfpga ignores: {where}.{note}", Hls4mlKeyWarning,
+                              stacklevel=5)
+            continue
         node.types[slot] = t
     if lc.reuse_factor is not None:
         node.attrs["reuse_factor"] = lc.reuse_factor
@@ -101,7 +109,8 @@ def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> 
         if value is None:
             continue
         if op.category != "table":
-            if explicit:
+            # hls4ml writes TableSize on every activation (and Dropout); the ones without a table ignore it there
+            if explicit and op.category not in ("activation", "shape"):
                 raise ConfigError(f"{where}: {type_name(node)} layer {node.name!r} has no lookup table; "
                                   f"TableSize/TableRange apply to Sigmoid, Tanh, ELU and Softmax layers")
             continue

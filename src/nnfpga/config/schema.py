@@ -22,7 +22,8 @@ LayerName:                  # per layer, overrides LayerType
 A layer ``Precision`` string sets the layer's value types (``result``, ``weight``, ``bias``, ``param``) at
 once, like hls4ml; the accumulator stays exact and tables keep their defaults unless named in a dict.
 ``auto`` (or leaving a slot out) lets the op's type rule choose. A backend's own keys (:class:`Knob`, such as
-``PipelineStages``) set the node attribute its lowering reads. Unknown keys and invalid values raise
+``PipelineStages``) set the node attribute its lowering reads. The keys hls4ml writes that nnfpga does not use
+are mapped or dropped first (:mod:`nnfpga.config.hls4ml_keys`); other unknown keys and invalid values raise
 :class:`ConfigError`.
 """
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnfpga.backends.base import all_knobs
+from nnfpga.config import hls4ml_keys
 from nnfpga.errors import ConfigError, PrecisionError
 from nnfpga.fixed import FixedType
 
@@ -73,11 +75,12 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise ConfigError(f"the config must be a mapping with sections {', '.join(SECTIONS)}, got {type(cfg).__name__}")
-    _check_keys(cfg, SECTIONS, "the config")
+    cfg = hls4ml_keys.normalize(cfg)  # hls4ml's keys that nnfpga accepts without using them
+    _check_keys(cfg, SECTIONS, "the config", tuple(hls4ml_keys.SECTION_KEYS))
     model = cfg.get("Model") or {}
     _check_mapping(model, "Model")
     knobs = all_knobs()
-    _check_keys(model, MODEL_KEYS + tuple(knobs), "Model")
+    _check_keys(model, MODEL_KEYS + tuple(knobs), "Model", tuple(hls4ml_keys.MODEL_KEYS))
     prec = model.get("Precision", DEFAULT_PRECISION)
     if isinstance(prec, dict):  # hls4ml also allows {default: ...}
         _check_keys(prec, ("default",), "Model.Precision")
@@ -100,7 +103,7 @@ def parse_config(cfg: dict[str, Any] | None) -> Config:
 
 def parse_layer(entry: Any, where: str) -> LayerConfig:
     _check_mapping(entry, where)
-    _check_keys(entry, LAYER_KEYS + tuple(all_knobs()), where)
+    _check_keys(entry, LAYER_KEYS + tuple(all_knobs()), where, tuple(hls4ml_keys.LAYER_KEYS))
     lc = LayerConfig()
     if "Precision" in entry:
         p = entry["Precision"]
@@ -136,10 +139,11 @@ def _check_mapping(value: Any, where: str) -> None:
         raise ConfigError(f"{where} must be a mapping, got {type(value).__name__} {value!r}")
 
 
-def _check_keys(d: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+def _check_keys(d: dict[str, Any], allowed: tuple[str, ...], where: str, hls4ml: tuple[str, ...] = ()) -> None:
+    """Refuse a key not in ``allowed``; the did-you-mean hint also looks at the ``hls4ml`` keys nnfpga accepts."""
     for key in d:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = difflib.get_close_matches(str(key), allowed + hls4ml, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"unknown key {key!r} in {where}{hint}; allowed keys: {', '.join(allowed)}")
 

@@ -1,7 +1,8 @@
 """Keras 3 frontend: a Keras model (object or .keras/.h5 file) -> an untyped float :class:`Graph`.
 
 Runs on any Keras 3 backend; nnfpga selects the torch backend when none is chosen, so TensorFlow is not
-needed. Every unsupported layer is collected and reported in one :class:`UnsupportedLayerError`.
+needed; a whole-model ``.h5`` of Keras 2 goes to :mod:`nnfpga.frontends.keras2`. Every unsupported layer is
+collected and reported in one :class:`UnsupportedLayerError`.
 A saved QKeras file goes to :mod:`nnfpga.frontends.qkeras` (no TensorFlow needed); HGQ2 layers to
 :mod:`nnfpga.frontends.hgq`. The helpers at the end are shared by those quantization-aware frontends.
 """
@@ -19,12 +20,9 @@ from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier
 from nnfpga.frontends.keras_common import (
     ACTIVATIONS,
-    PLAIN_LAYERS,
     activation_name,
-    add_plain_layer,
+    add_keras_layer,
     check_model_file,
-    known_type,
-    relu_type,
 )
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
@@ -76,6 +74,10 @@ def graph_from_keras(model: Any) -> Graph:
             from nnfpga.frontends.qkeras import graph_from_qkeras
 
             return graph_from_qkeras(model)
+        from nnfpga.frontends.keras2 import graph_from_keras2_h5, is_keras2_h5
+
+        if is_keras2_h5(model):  # written by TF 2.x Keras: read without TensorFlow
+            return graph_from_keras2_h5(model)
         model = load_keras_model(model)
     keras = import_keras()
     if not isinstance(model, keras.Model):
@@ -138,70 +140,10 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
         from nnfpga.frontends.hgq import convert_hgq_layer
 
         return convert_hgq_layer(g, layer, kind, src, unsupported)
-    cfg = layer.get_config()
-    name = layer.name
-    shape = g[src].shape
-    source = f"{kind} {name!r}"
-    if kind == "Dense":
-        act = activation_name(layer.activation)
-        if act not in ACTIVATIONS:
-            unsupported.append((name, f"Dense activation {act!r}"))
-        if len(shape) != 1:
-            raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
-                             "vectors: add a Flatten before it")
-        kernel, *rest = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
-        bias = rest[0] if rest else np.zeros(kernel.shape[1])
-        g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias}, source=source))
-        if act == "linear" or act not in ACTIVATIONS:
-            return name
-        op, attrs = ACTIVATIONS[act]
-        act_node = Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)
-        return g.add(act_node).name
-    if kind == "Activation":
-        act = activation_name(layer.activation)
-        if act == "relu" and known_type(g, src) is not None:  # after a quantized layer: keep the type exact
-            return _add_act(g, name, "relu", src, {"qtypes": {"result": str(relu_type(known_type(g, src)))}},
-                            source)
-        if act not in ACTIVATIONS:
-            unsupported.append((name, f"Activation {act!r}"))
-            return None
-        op, attrs = ACTIVATIONS[act]
-        return _add_act(g, name, op, src, dict(attrs), source)
-    if kind == "ReLU":
-        slope, thr, mx = cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0), cfg.get("max_value")
-        if thr != 0 or (slope and mx is not None):
-            unsupported.append((name, f"ReLU(threshold={thr}, negative_slope={slope}, max_value={mx})"))
-            return None
-        if slope:
-            return _add_act(g, name, "leaky_relu", src, {"alpha": float(slope)}, source)
-        return _add_act(g, name, "relu", src, {} if mx is None else {"max_value": float(mx)}, source)
-    if kind == "LeakyReLU":
-        alpha = float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))
-        return _add_act(g, name, "leaky_relu", src, {"alpha": alpha}, source)
-    if kind == "ELU":
-        return _add_act(g, name, "elu", src, {"alpha": float(cfg.get("alpha", 1.0))}, source)
-    if kind == "Softmax":
-        axis = cfg.get("axis", -1)
-        if axis not in (-1, len(shape)):
-            unsupported.append((name, f"Softmax over axis {axis}"))
-            return None
-        return _add_act(g, name, "softmax", src, {}, source)
-    if kind == "BatchNormalization":
-        axis = cfg.get("axis", -1)
-        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
-        if axis not in (-1, len(shape)):
-            unsupported.append((name, f"BatchNormalization over axis {axis}"))
-            return None
-    if kind in PLAIN_LAYERS:
-        ws = {w.path.split("/")[-1]: np.asarray(w.numpy() if hasattr(w, "numpy") else w, dtype=np.float64)
-              for w in layer.weights}
-        return add_plain_layer(g, kind, name, src, cfg, ws, source)
-    unsupported.append((name, kind))
-    return None
-
-
-def _add_act(g: Graph, name: str, op: str, src: str, attrs: dict[str, Any], source: str) -> str:
-    return g.add(Node(name, op, [src], g[src].shape, attrs, source=source)).name
+    act = activation_name(layer.activation) if hasattr(layer, "activation") else None
+    ws = {w.path.split("/")[-1]: np.asarray(w.numpy() if hasattr(w, "numpy") else w, dtype=np.float64)
+          for w in layer.weights}
+    return add_keras_layer(g, kind, layer.name, src, layer.get_config(), act, ws, unsupported)
 
 
 def _saved_qkeras(path: Path) -> bool:

@@ -82,6 +82,74 @@ def add_plain_layer(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any
     return g.add(Node(name, "reshape", [src], target, source=source)).name
 
 
+def add_keras_layer(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any], act: str | None,
+                    ws: dict[str, Any], unsupported: list[tuple[str, str]]) -> str | None:
+    """A single-input Keras layer of class ``kind`` (Dense, the activations, :data:`PLAIN_LAYERS`) reading node
+    ``src``, from its config ``cfg``, activation name ``act`` and weights ``ws`` by short name (``kernel``,
+    ``bias``, ``gamma``...): shared by the Keras 3 frontend and the Keras 2 file reader. Returns the node that
+    carries its output, or None after adding it to ``unsupported``."""
+    shape = g[src].shape
+    source = f"{kind} {name!r}"
+    if kind == "Dense":
+        act = act or "linear"
+        if act not in ACTIVATIONS:
+            unsupported.append((name, f"Dense activation {act!r}"))
+        if len(shape) != 1:
+            raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
+                             "vectors: add a Flatten before it")
+        kernel = np.asarray(ws["kernel"], dtype=np.float64)
+        bias = np.asarray(ws["bias"], dtype=np.float64) if "bias" in ws else np.zeros(kernel.shape[1])
+        g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias}, source=source))
+        if act == "linear" or act not in ACTIVATIONS:
+            return name
+        op, attrs = ACTIVATIONS[act]
+        act_node = Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)
+        return g.add(act_node).name
+    if kind == "Activation":
+        if act == "relu" and known_type(g, src) is not None:  # after a quantized layer: keep the type exact
+            return _add_act(g, name, "relu", src, {"qtypes": {"result": str(relu_type(known_type(g, src)))}},
+                            source)
+        if act not in ACTIVATIONS:
+            unsupported.append((name, f"Activation {act!r}"))
+            return None
+        op, attrs = ACTIVATIONS[act]
+        return _add_act(g, name, op, src, dict(attrs), source)
+    if kind == "ReLU":
+        slope, thr, mx = cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0), cfg.get("max_value")
+        if thr != 0 or (slope and mx is not None):
+            unsupported.append((name, f"ReLU(threshold={thr}, negative_slope={slope}, max_value={mx})"))
+            return None
+        if slope:
+            return _add_act(g, name, "leaky_relu", src, {"alpha": float(slope)}, source)
+        return _add_act(g, name, "relu", src, {} if mx is None else {"max_value": float(mx)}, source)
+    if kind == "LeakyReLU":
+        alpha = float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))
+        return _add_act(g, name, "leaky_relu", src, {"alpha": alpha}, source)
+    if kind == "ELU":
+        return _add_act(g, name, "elu", src, {"alpha": float(cfg.get("alpha", 1.0))}, source)
+    if kind == "Softmax":
+        axis = cfg.get("axis", -1)
+        if axis not in (-1, len(shape)):
+            unsupported.append((name, f"Softmax over axis {axis}"))
+            return None
+        return _add_act(g, name, "softmax", src, {}, source)
+    if kind == "BatchNormalization":
+        axis = cfg.get("axis", -1)
+        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+        if axis not in (-1, len(shape)):
+            unsupported.append((name, f"BatchNormalization over axis {axis}"))
+            return None
+    if kind in PLAIN_LAYERS:
+        return add_plain_layer(g, kind, name, src, cfg, ws, source)
+    unsupported.append((name, kind))
+    return None
+
+
+def _add_act(g: Graph, name: str, op: str, src: str, attrs: dict[str, Any], source: str) -> str:
+    return g.add(Node(name, op, [src], g[src].shape, attrs, source=source)).name
+
+
+
 def activation_name(fn: Any) -> str:
     return getattr(fn, "__name__", str(fn))
 

@@ -35,6 +35,7 @@ def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.Path
     """Build ``<project_dir>/build/lib<project>.so``; returns its path. Raises ToolError with g++'s output."""
     gxx = tools.find("g++")
     include = ap_types_include(ap_types_dir)
+    project_dir = Path(project_dir).resolve()  # g++ runs inside it: a relative path would resolve twice
     build = project_dir / "build"
     build.mkdir(exist_ok=True)
     lib = build / f"lib{project}.so"
