@@ -81,7 +81,7 @@ def test_calibrated_convert_has_no_overflow(tmp_path: Path, inputs: Path, capsys
 
 def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "nnfpga.cli", "passes"], capture_output=True, text=True, check=True)
-    assert "fold_batchnorm" in res.stdout and res.stdout.splitlines()[1].startswith("1. remove_dropout")
+    assert "fold_batchnorm" in res.stdout and res.stdout.splitlines()[1].startswith("1. fuse_bias_into_dense")
 
 
 @pytest.mark.tools

@@ -273,8 +273,8 @@ def test_trace_and_input_errors() -> None:
         graph_from_pytorch(nn.Sequential(nn.Linear(4, 2)), (5,))
     with pytest.raises(ShapeError, match=r"input_shape must be the per-sample shape as a tuple of positive integers"):
         graph_from_pytorch(nn.Sequential(nn.Linear(4, 2)), (None, 4))
-    with pytest.raises(ModelLoadError, match=r"^expected a torch.nn.Module, got str"):
-        graph_from_pytorch("model.pt", (4,))
+    with pytest.raises(ModelLoadError, match=r"^expected a torch.nn.Module \(or the path of a saved one\), got int"):
+        graph_from_pytorch(42, (4,))
 
     class TwoOut(nn.Module):
         def forward(self, x: Any) -> Any:

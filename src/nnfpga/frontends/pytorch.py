@@ -91,7 +91,7 @@ def graph_from_pytorch(model: Any, input_shape: tuple[int, ...], *, allow_pickle
     if isinstance(model, (str, os.PathLike)):
         model = load_torch_model(model, allow_pickle=allow_pickle)
     if not isinstance(model, torch.nn.Module):
-        raise ModelLoadError(f"expected a torch.nn.Module, got {type(model).__name__}")
+        raise ModelLoadError(f"expected a torch.nn.Module (or the path of a saved one), got {type(model).__name__}")
     shape = _per_sample_shape(input_shape)
     was_training = model.training
     model.eval()  # inference semantics: batch-norm running statistics, no dropout, frozen quantizer scales
