@@ -20,7 +20,7 @@ Inputs (:func:`inputs_for`) mix random values, the extreme representable values,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -101,8 +101,8 @@ class FuzzCase:
         return f"seed {self.seed}" if self.seed is not None else "hypothesis case"
 
     def rtl_ok(self) -> bool:
-        """Whether the Verilog backend builds this model (today: every Dense at ReuseFactor 1, Latency, with
-        an accumulator the adder tree can reproduce)."""
+        """Whether the Verilog backend builds this model (a Dense's ReuseFactor must divide its inputs, and
+        a saturating accumulator that may overflow needs ReuseFactor 1)."""
         from nnfpga.emulate import Interpreter
 
         try:
@@ -167,7 +167,7 @@ def divisors(n: int) -> list[int]:
 def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
                softmax_rows: bool | None = None) -> FuzzCase:
     """One random model. ``rtl=True``: only what the Verilog backend builds (ReuseFactor dividing the inputs,
-    exact or wrapping accumulators; random multiplier styles and adders per pipeline stage).
+    saturating chains at ReuseFactor 1 only; random multiplier styles and adders per pipeline stage).
     ``softmax_rows``: also softmax over the rows of a reshaped tensor (default: yes)."""
     rows = True if softmax_rows is None else softmax_rows
     rng = ch.rng()
@@ -202,7 +202,7 @@ def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
-    return case
+    return narrow_accumulators(ch, case) if rtl else case
 
 
 def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str, m: int, rtl: bool,
@@ -211,10 +211,10 @@ def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str
     tw = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 14, -2, 5, ints=0.03))
     tb = maybe(ch, 0.7, lambda: fixed_type(ch, 2, 16, -2, 6))
     ta = None
-    if not rtl and ch.chance(0.2):
+    if not rtl and ch.chance(0.2):  # rtl: drawn after the model (narrow_accumulators), keeping older seeds' models
         ta = fixed_type(ch, 6, 32, 2, 14)
         features.append("narrow-accum")
-    elif ch.chance(0.15):  # a wrapping accumulator with enough fractional bits (the RTL builds these)
+    elif ch.chance(0.15):  # a wrapping accumulator
         ta = FixedType(ch.integer(6, 24), ch.integer(1, 8), True, ch.choice(ROUNDING_MODES), "WRAP")
     tr = maybe(ch, 0.85, lambda: fixed_type(ch, 2, 20, -1, 9, unsigned=0.1, ints=0.03))
     prune = ch.choice([0.0, 0.0, 0.3, 0.6, 0.9])
@@ -299,6 +299,26 @@ def build_graph_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False)
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_graph_case(ch, seed, rtl=rtl)
+    return narrow_accumulators(ch, case) if rtl else case
+
+
+def narrow_accumulators(ch: Chooser, case: FuzzCase) -> FuzzCase:
+    """rtl mode: narrow explicit accumulators (every rounding and overflow mode: products rounded, sums wrapped
+    or saturated) on some Dense layers, drawn after the rest of the model so that a seed keeps naming the model
+    it named before the Verilog backend built these. A saturating one that the backend refuses (a chain at
+    ReuseFactor > 1) wraps instead."""
+    for node in case.graph:
+        if node.op != "dense" or not ch.chance(0.3):
+            continue
+        exact = node.types["accum"]
+        ta = fixed_type(ch, 6, 32, 2, 14)
+        node.types["accum"] = ta
+        if not case.rtl_ok():
+            node.types["accum"] = replace(ta, overflow="WRAP")
+        if not case.rtl_ok():  # (not expected: WRAP never needs a chain)
+            node.types["accum"] = exact
+            continue
+        case.features.append("narrow-accum")
     return case
 
 

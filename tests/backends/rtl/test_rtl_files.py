@@ -141,23 +141,21 @@ def test_adders_per_stage_sets_the_depth_between_registers():
 
 def test_unsupported_accumulators_are_refused_naming_the_layer():
     with pytest.raises(ConfigError) as exc:
-        rtl_files(jet({("fc1", "accum"): "ap_fixed<30,6,AP_TRN,AP_SAT>"}))
+        rtl_files(jet({("fc1", "accum"): "ap_fixed<30,6,AP_TRN,AP_SAT>", ("fc1", "ReuseFactor"): 4}))
     assert str(exc.value) == (
-        "Dense layer 'fc1': accumulator ap_fixed<30,6,AP_TRN,AP_SAT> is narrower than the exact sum "
-        "(ap_fixed<32,8>) and not WRAP (overflow SAT), which needs the emulator's sequential per-input casts: "
-        "not supported by the Verilog backend yet; use accum: auto")
-    with pytest.raises(ConfigError) as exc:
-        rtl_files(jet({("fc2", "accum"): "ap_fixed<24,8>"}))
-    assert str(exc.value) == (
-        "Dense layer 'fc2': accumulator ap_fixed<24,8> rounds every product (accum frac 16 < input frac 10 + "
-        "weight frac 14), which needs the emulator's sequential per-input casts: not supported by the Verilog "
-        "backend yet; use accum: auto")
+        "Dense layer 'fc1': accumulator ap_fixed<30,6,AP_TRN,AP_SAT> may saturate a partial sum (overflow SAT), "
+        "which needs the products summed one by one in input order; the Verilog backend builds that only at "
+        "ReuseFactor 1 (the reused multipliers deliver the products out of order). Use ReuseFactor 1, a WRAP "
+        "accumulator, or accum: auto")
     with pytest.raises(ConfigError) as exc:
         rtl_files(jet({("fc3", "ReuseFactor"): 64}))
     assert str(exc.value) == ("Dense layer 'fc3': ReuseFactor 64 does not divide its 32 inputs, which the Verilog "
                               "backend needs (each multiplier takes one input per cycle); valid: 1, 2, 4, 8, 16, 32")
-    # narrower but wrapping, and wider than exact but saturating (never overflows): both built
+    # narrower but wrapping, wider than exact but saturating (never overflows), rounding every product,
+    # saturating chains (ReuseFactor 1), and rounding products with ReuseFactor 4 (wrapping): all built
     rtl_files(jet({("fc1", "accum"): "ap_fixed<30,6>", ("fc2", "accum"): "ap_fixed<48,20,AP_RND,AP_SAT>"}))
+    rtl_files(jet({("fc1", "accum"): "ap_fixed<30,6,AP_TRN,AP_SAT>", ("fc2", "accum"): "ap_fixed<24,8>",
+                   ("fc3", "accum"): "ap_fixed<20,8,AP_RND,AP_WRAP>", ("fc3", "ReuseFactor"): 4}))
 
 
 @pytest.mark.tools

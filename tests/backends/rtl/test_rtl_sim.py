@@ -12,6 +12,7 @@ from backends.hls.conftest import all_activations_model, edge_inputs, random_con
 from backends.rtl.helpers import emulate_mantissas, in_out_types, mixed_mantissas
 from graphs import chain
 from nnfpga.backends.rtl import reuse, sim
+from nnfpga.backends.rtl.accumulate import chain_columns
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
 from nnfpga.backends.rtl.verilog import Arith, Module, Val
@@ -248,3 +249,71 @@ def test_predict_engine_function(verilator_exe, rtl_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         np.testing.assert_array_equal(y, hw.predict(x))
+
+
+@pytest.mark.parametrize("accum, chained", [("ap_fixed<24,12>", 0), ("ap_fixed<24,12,AP_RND,AP_SAT>", 0),
+                                           ("ap_fixed<16,5,AP_RND,AP_SAT>", 40)])
+def test_jet_mlp_narrow_accumulators(verilator_exe, rtl_cache, accum, chained):
+    """hls4ml's usual hand-set accumulator on every Dense: each product truncated (TRN) or rounded (RND) to 12
+    fractional bits before it is summed; wrapping (an adder tree modulo 2**24) or saturating. ``<24,12>``
+    provably never saturates on this model (so the saturating one is a sum too); ``<16,5>`` may, and the outputs
+    that may are chains in input order."""
+    model, x_test, _ = load_example()
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    dense = [name for name, entry in cfg["LayerName"].items() if "accum" in entry["Precision"]]
+    for name in dense:
+        cfg["LayerName"][name]["Precision"]["accum"] = accum
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name="jetacc")
+    prep = hw.interpreter.prep
+    assert len(dense) == 4 and all(prep[n].shift < 0 for n in dense)
+    chains = {n: sum(chain_columns(prep[n], hw.graph[hw.graph[n].inputs[0]].types["result"],
+                                   hw.graph[n].types["accum"])) for n in dense}
+    assert sum(chains.values()) >= chained and (chained or not sum(chains.values()))
+    tin, _ = in_out_types(hw.graph)
+    rng = np.random.default_rng(11)
+    m = mixed_mantissas(np.concatenate([x_test[5000:], edge_inputs(16, 1000, rng)]), tin, N, rng)
+    latency, _ = assert_bit_exact(hw, m, rtl_cache, idle_seed=12)
+    inner = build_design(hw.graph, "jetacc", prep=prep).inner
+    assert latency == 5 + sum(inner.values())
+    if chains["fc2"]:  # a register after every chain step (adders_per_stage 1): as long as the longest chain
+        assert inner["fc2"] >= max(int(np.count_nonzero(col)) for col in np.asarray(prep["fc2"].wm).T)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_model_narrow_rounding_and_saturating_accumulators(verilator_exe, rtl_cache, seed):
+    """Mixed per-layer precisions and every activation, each Dense with a narrow accumulator (TRN/RND-type
+    rounding of every product, WRAP or saturating): every layer's output compared (a trace design)."""
+    model = all_activations_model(seed + 4)
+    rng = np.random.default_rng(200 + seed)
+    cfg = random_config(nnfpga.config_from_keras_model(model, granularity="name"), rng)
+    modes = [("TRN", "WRAP"), ("RND", "SAT"), ("TRN", "SAT"), ("RND_CONV", "SAT_SYM"), ("RND", "WRAP"),
+             ("TRN_ZERO", "SAT_ZERO"), ("RND_INF", "SAT")]
+    dense = [name for name, entry in cfg["LayerName"].items() if "accum" in entry["Precision"]]
+    for k, name in enumerate(dense):
+        q, o = modes[(k + seed) % len(modes)]
+        w = int(rng.integers(10, 17))
+        cfg["LayerName"][name]["Precision"]["accum"] = f"ap_fixed<{w},{int(rng.integers(3, 6))},AP_{q},AP_{o}>"
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, project_name=f"narrow{seed}")
+    prep = hw.interpreter.prep
+    assert sum(prep[n].shift < 0 for n in dense) >= len(dense) // 2
+    assert sum(any(chain_columns(prep[n], hw.graph[hw.graph[n].inputs[0]].types["result"],
+                                 hw.graph[n].types["accum"])) for n in dense) >= 3
+    tin, _ = in_out_types(hw.graph)
+    m = mixed_mantissas(edge_inputs(10, N, rng), tin, N, rng)
+    design = build_design(hw.graph, f"narrow{seed}", prep=prep, trace=True, adders_per_stage=(1, None)[seed],
+                          multipliers=("shared", "operator")[seed])
+    y, latency, ii = sim.simulate(design, m, cache_dir=rtl_cache, idle_seed=seed + 3)
+    assert (latency, ii) == (design.latency, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        ref = hw.interpreter.run(to_float(m, tin), keep=True).values
+    col = 0
+    for name, count in design.trace:
+        t = hw.graph[name].types["result"]
+        expect = np.ldexp(ref[name].reshape(N, -1), t.frac).astype(np.int64)
+        bad = np.argwhere(y[:, col:col + count] != expect)
+        assert bad.size == 0, (f"layer {name}: {len(bad)} of {expect.size} values differ; first at "
+                               f"{tuple(bad[0])}: rtl {y[:, col:col + count][tuple(bad[0])]} emulator "
+                               f"{expect[tuple(bad[0])]}")
+        col += count
+    assert col == design.n_out

@@ -12,6 +12,7 @@ import pytest
 import nnfpga
 from nnfpga import tools
 from nnfpga.backends.rtl import reuse, synth
+from nnfpga.backends.rtl.accumulate import chain_columns
 from nnfpga.backends.rtl.lower import build_design
 from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
 from nnfpga.examples import DEFAULT_JET_MODEL, prune_dense
@@ -209,3 +210,21 @@ def test_ecp5_place_and_route_fmax(tmp_path: Path, keras: Any, build: Any, yosys
     assert r.extra["wrapper_ff"] == design.in_width + design.out_width == 16 * 8 + 8 * 7
     assert r.lut > 0 and r.dsp == 0 and r.ff >= design.out_width  # adder graphs: no multiplier
     assert 0 < r.extra["ecp5_comb_used"] < r.extra["ecp5_comb_available"] and r.extra["timing_met"] in (0, 1)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_saturating_chain_synthesizes(tmp_path: Path, keras: Any, build: Any, yosys_exe: str) -> None:
+    """A small layer whose narrow RND/SAT accumulator needs saturating chains (each product rounded, each
+    partial sum saturated in input order) synthesizes; the latency is the design's (the chains pipelined)."""
+    model = build([keras.layers.Dense(4, name="fc")], input_shape=(8,), seed=2)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=P8)
+    cfg["LayerName"]["fc"]["Precision"]["accum"] = "ap_fixed<8,2,AP_RND,AP_SAT>"
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", backend="verilog",
+                                         project_name="chain")
+    plan, tx = hw.interpreter.prep["fc"], hw.graph[hw.graph["fc"].inputs[0]].types["result"]
+    assert plan.shift < 0 and any(chain_columns(plan, tx, hw.graph["fc"].types["accum"]))
+    r = hw.synthesize(progress=False)
+    design = build_design(hw.graph, "chain", prep=hw.interpreter.prep)
+    assert r.latency_cycles == design.latency >= 8 and r.ii == 1
+    assert r.lut > 0 and r.ff > 0 and r.extra["carry"] > 0

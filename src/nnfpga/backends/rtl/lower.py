@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnfpga.backends.rtl.cast import Library, dst_bounds
+from nnfpga.backends.rtl.accumulate import reuse_problem
+from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.ops import (  # noqa: F401  (re-exported: the lowering tables)
     DEFAULT_MULTIPLIERS,
     LOWERINGS,
@@ -33,7 +34,6 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
-from nnfpga.ops.dense import Dense
 
 DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187 MHz (1), 119 MHz (2)
 
@@ -265,35 +265,6 @@ def dense_problem(node: Node, tx: FixedType, prep: Plan) -> str | None:
         valid = [r for r in range(1, n_in + 1) if n_in % r == 0]
         return (f"Dense layer {node.name!r}: ReuseFactor {rf} does not divide its {n_in} inputs, which the Verilog "
                 f"backend needs (each multiplier takes one input per cycle); valid: {', '.join(map(str, valid))}")
-    ta, tw = node.types["accum"], node.types["weight"]
-    if prep.shift < 0:
-        return (f"Dense layer {node.name!r}: accumulator {ta} rounds every product (accum frac {ta.frac} < input "
-                f"frac {tx.frac} + weight frac {tw.frac}), which needs the emulator's sequential per-input casts: "
-                f"not supported by the Verilog backend yet; use accum: auto")
-    if prep.fast or _never_overflows(prep, tx, ta):
-        return None
-    exact = Dense().exact_accum(node, tx)
-    return (f"Dense layer {node.name!r}: accumulator {ta} is narrower than the exact sum ({exact}) and not WRAP "
-            f"(overflow {ta.overflow}), which needs the emulator's sequential per-input casts: not supported by "
-            f"the Verilog backend yet; use accum: auto")
-
-
-def _never_overflows(prep: Plan, tx: FixedType, ta: FixedType) -> bool:
-    """Whether the sequential accumulation (bias, then each product in input order) never leaves ``ta``'s range:
-    then it equals the exact sum the adder tree computes."""
-    lo, hi = dst_bounds(ta)
-    wm = [[int(v) for v in row] for row in np.asarray(prep.wm).tolist()]
-    scale = 1 << prep.shift
-    for j, b in enumerate(int(v) for v in np.asarray(prep.b_acc).tolist()):
-        plo = phi = b
-        for row in wm:
-            w = row[j]
-            p1, p2 = w * tx.min_mantissa * scale, w * tx.max_mantissa * scale
-            if min(p1, p2) < lo or max(p1, p2) > hi:
-                return False
-            plo, phi = plo + min(p1, p2, 0), phi + max(p1, p2, 0)
-            if plo < lo or phi > hi:
-                return False
-    return True
-
-
+    if rf > 1:
+        return reuse_problem(node, tx, prep)
+    return None

@@ -7,7 +7,9 @@ latency-balanced.
   register after every ``adders_per_stage`` adders on each path (:mod:`~nnfpga.backends.rtl.adder_graph`; node
   attribute, default 1; None: none inside the layer); ``"operator"``: one ``x * w`` per nonzero weight and a
   balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result reinterpreted
-  in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast.
+  in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast. An accumulator
+  with fewer fractional bits than the products, or one that may saturate, is lowered by
+  :mod:`~nnfpga.backends.rtl.accumulate` (each product cast, then a wrapping sum or a saturating chain).
 - ScaleShift, LeakyReLU, hard sigmoid, hard tanh, ReLU (optionally capped), linear: exact integer logic, then a
   cast.
 - Sigmoid, tanh, ELU: the same table index arithmetic (a bit slice, a constant subtraction, a clamp) addressing
@@ -31,6 +33,7 @@ import numpy as np
 
 from nnfpga.backends import registrar
 from nnfpga.backends.rtl import cmvm
+from nnfpga.backends.rtl.accumulate import dense_casts, needs_casts, product_cast
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.reuse import dense_reuse
@@ -100,14 +103,19 @@ def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list
     if len(xs) != len(wm):
         raise GraphError(f"{node.describe()}: {len(wm)} weight rows but {len(xs)} inputs")
     rf = int(node.attrs.get("reuse_factor", 1))
+    ta = node.types["accum"]
     if rf > 1:
-        accs = dense_reuse(c.ar, c.prefix, c.go, xs, wm, b_acc, shift, rf)
+        cast = product_cast(c, ta, prep.fp) if shift < 0 else None
+        accs = dense_reuse(c.ar, c.prefix, c.go, xs, wm, b_acc, 0 if cast else shift, rf, cast)
         c.cycles = rf + 1
         return [_accumulated(c, node, a, j) for j, a in enumerate(accs)]
     multipliers = c.multipliers
     if multipliers not in MULTIPLIERS:
         raise ConfigError(f"multipliers of {node.describe()} must be one of {', '.join(MULTIPLIERS)}, "
                           f"got {multipliers!r}")
+    if needs_casts(prep, tx, ta):  # products cast to a narrower accumulator, or a saturating chain
+        accs = dense_casts(c, node, xs, wm, b_acc, prep, tx)
+        return [_accumulated(c, node, a, j) for j, a in enumerate(accs)]
     if multipliers == "operator":
         return _dense_operator(c, node, xs, wm, b_acc, shift)
     pipe = Pipeline(c.ar, c.prefix, c.per_stage)

@@ -17,10 +17,14 @@ next ``R`` cycles ``k = 0..R-1`` the accumulator takes ``bias + sum`` (k = 0), t
 after, it holds the exact sum, which is reinterpreted in the accumulator type and cast like the fully parallel
 layer. Latency ``R + 1`` cycles, initiation interval ``R``: a new vector may arrive while the last products of
 the previous one are summed (its inputs are latched at the end of that cycle). The accumulator is exact, so
-the order in which products arrive does not change the sum.
+the order in which products arrive does not change the sum. A narrower accumulator (fewer fractional bits than
+the products, wrapping or never overflowing) gets each product cast to it before the adder tree
+(:mod:`~nnfpga.backends.rtl.accumulate`); the sum is then taken modulo ``2**W``, still in any order.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from nnfpga.backends.rtl.adder_graph import adder_tree
 from nnfpga.backends.rtl.verilog import Arith, Case, If, NonBlocking, Val, literal, range_width
@@ -62,8 +66,9 @@ def _slot_of(sched: Schedule, rf: int) -> int | None:
 
 
 def dense_reuse(ar: Arith, prefix: str, go: str, xs: list[Val], wm: list[list[int]], b_acc: list[int],
-                shift: int, rf: int) -> list[Val]:
-    """Accumulator values (accumulator units: ``sum * 2**shift + bias``), valid ``rf + 1`` cycles after ``go``."""
+                shift: int, rf: int, cast: Callable[[Val, str], Val] | None = None) -> list[Val]:
+    """Accumulator values (accumulator units: ``sum * 2**shift + bias``), valid ``rf + 1`` cycles after ``go``.
+    ``cast``: each product cast to the accumulator on its own before the adder tree (then ``shift`` is 0)."""
     m = ar.m
     kw = max((rf - 1).bit_length(), 1)
     k = m.reg(f"{prefix}_k", kw, comment=f"which of the {rf} cycles")
@@ -108,7 +113,8 @@ def dense_reuse(ar: Arith, prefix: str, go: str, xs: list[Val], wm: list[list[in
             wreg = m.reg(f"{prefix}_w{g}_{j}", width)
             m.always([Case(k, wreg, [(literal(t, kw), literal(w, width)) for t, w in enumerate(ws)],
                            literal(0, width))])
-            prods.append(ar.mul(mux(sched), Val.of(wreg, width, signed, wlo, whi), f"{prefix}_p{g}_{j}"))
+            prod = ar.mul(mux(sched), Val.of(wreg, width, signed, wlo, whi), f"{prefix}_p{g}_{j}")
+            prods.append(cast(prod, f"pq{g}_{j}") if cast is not None else prod)
         total = adder_tree(ar, prods, f"{prefix}_t{j}")
         step = ar.shl(total, shift, f"{prefix}_t{j}_shl")
         lo = b_acc[j] + rf * min(step.lo, 0)
