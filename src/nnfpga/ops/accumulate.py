@@ -88,7 +88,8 @@ class ProductSum:
     ``0 <= xl, wl < 2**k``) and a rounding that is ``floor((p + h) / 2**k)`` for a constant ``h < 2**k``
     (TRN: 0, RND: 2**(k-1), RND_MIN_INF: 2**(k-1) - 1, ties up resp. down), ``p + h = (xh * w + xl * wh) * 2**k
     + xl * wl + h``, so ``r(p) = xh * w + xl * wh + floor((xl * wl + h) / 2**k)``: one exact float64 matrix
-    product ``[xh, xl] @ [w; wh]`` plus a sum of small unsigned integers (``small`` dtype, chunked).
+    product ``[xh, xl] @ [w; wh]`` plus a sum of small unsigned integers (``small`` dtype), input by input
+    on (rows, outputs) arrays that stay in cache.
     Otherwise (other modes, or values too wide) the generic kernel rounds the product tensor with
     :func:`requantize`, chunked."""
 
@@ -152,15 +153,15 @@ class ProductSum:
         xl = x - xh * 2.0**self.k
         s = np.concatenate([xh, xl], axis=1) @ self.stacked
         xs = xl.astype(self.small)
-        n, m = self.wl.shape
-        step = max(1, CHUNK // max(n * m, 1))
-        low = np.empty((x.shape[0], m), dtype=self.small_sum)
-        for a in range(0, x.shape[0], step):
-            t = xs[a : a + step, :, None] * self.wl
+        low = np.zeros((x.shape[0], self.wl.shape[1]), dtype=self.small_sum)
+        t = np.empty_like(low, dtype=self.small)  # one input at a time: (rows, outputs) stays in cache
+        offset, k = self.small.type(self.offset), self.small.type(self.k)
+        for i in range(self.wl.shape[0]):
+            np.multiply(xs[:, i, None], self.wl[i], out=t)
             if self.offset:
-                t += self.small.type(self.offset)
-            t >>= self.small.type(self.k)
-            t.sum(axis=1, dtype=self.small_sum, out=low[a : a + step])
+                np.add(t, offset, out=t)
+            np.right_shift(t, k, out=t)
+            np.add(low, t, out=low)
         s += low
         return s
 
