@@ -100,16 +100,19 @@ def test_jet_like_accumulator_ap_fixed_24_12(rounding: str) -> None:
 def test_split_kernel_equals_generic_kernel() -> None:
     rng = np.random.default_rng(5)
     for rounding in ("TRN", "RND", "RND_MIN_INF"):
-        for k in (1, 3, 8, 12):
+        for k, n_in in ((1, 30), (3, 30), (8, 30), (12, 30), (8, 700)):  # 700: uint16 terms summed in groups
             tx, ta = FixedType(12, 4), FixedType(20, 8, rounding=rounding)
-            wm = rng.integers(-2000, 2000, (30, 7)).astype(np.float64)
+            wm = rng.integers(-2000, 2000, (n_in, 7)).astype(np.float64)
             wm[3] = 0
             live = np.flatnonzero(np.any(wm != 0, axis=1))
             split = ProductSum.build(wm, live, tx, ta, k, 21)
             assert split.split
             generic = replace(split, split=False)
-            xm = rng.integers(tx.min_mantissa, tx.max_mantissa + 1, (257, 30)).astype(np.float64)
+            xm = rng.integers(tx.min_mantissa, tx.max_mantissa + 1, (257, n_in)).astype(np.float64)
+            xm[:, 5] = 0  # an input that is zero on every row
+            xm[:, 6] = 2.0**k  # its low part is zero
             np.testing.assert_array_equal(split(xm), generic(xm))
+        assert (split.small, split.small_sum, split.group) == (np.uint16, np.uint32, 65535 // ((255 * 255 + 127) >> 8))
 
 
 def test_guarded_path_reruns_only_rows_that_may_saturate() -> None:

@@ -105,6 +105,7 @@ class ProductSum:
     offset: int = 0
     small: np.dtype | None = None  # dtype of xl * wl + h
     small_sum: np.dtype | None = None  # dtype of its sum over the inputs
+    group: int = 0  # how many of those terms a ``small`` sum holds
 
     @staticmethod
     def build(wm: np.ndarray, rows: np.ndarray, tx: FixedType, ta: FixedType, k: int, bias_bits: int) -> ProductSum:
@@ -136,6 +137,7 @@ class ProductSum:
             return plan
         plan.split, plan.offset, plan.small = True, h, small
         plan.small_sum = small_sum if small_sum.itemsize >= small.itemsize else small
+        plan.group = max(1, ((1 << (8 * small.itemsize)) - 1) // max(term >> k, 1))
         plan.stacked = np.array([*w.tolist(), *wh], dtype=np.float64)
         plan.wl = np.array(wl, dtype=small)
         return plan
@@ -152,17 +154,26 @@ class ProductSum:
         xh = np.floor(x * 2.0**-self.k)
         xl = x - xh * 2.0**self.k
         s = np.concatenate([xh, xl], axis=1) @ self.stacked
-        xs = xl.astype(self.small)
-        low = np.zeros((x.shape[0], self.wl.shape[1]), dtype=self.small_sum)
-        t = np.empty_like(low, dtype=self.small)  # one input at a time: (rows, outputs) stays in cache
+        xs = np.ascontiguousarray(xl.T, dtype=self.small)  # inputs x rows: each product is scalar * vector
+        low = np.zeros((self.wl.shape[1], x.shape[0]), dtype=self.small_sum)
+        block = np.zeros_like(low, dtype=self.small)  # sums of up to ``group`` inputs, then flushed into ``low``
+        t = np.empty_like(block)  # outputs x rows, one input at a time: stays in cache
         offset, k = self.small.type(self.offset), self.small.type(self.k)
-        for i in range(self.wl.shape[0]):
-            np.multiply(xs[:, i, None], self.wl[i], out=t)
+        used = 0
+        # an input whose low part is 0 on every row adds floor(h / 2**k) = 0, h < 2**k (image borders, dead ReLUs)
+        for i in np.flatnonzero(np.any(xs, axis=1)):
+            if used == self.group:
+                np.add(low, block, out=low)
+                block.fill(0)
+                used = 0
+            used += 1
+            np.multiply(self.wl[i, :, None], xs[i], out=t)
             if self.offset:
                 np.add(t, offset, out=t)
             np.right_shift(t, k, out=t)
-            np.add(low, t, out=low)
-        s += low
+            np.add(block, t, out=block)
+        np.add(low, block, out=low)
+        s += low.T
         return s
 
     def _generic_sum(self, x: np.ndarray) -> np.ndarray:
