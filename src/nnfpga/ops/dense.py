@@ -87,6 +87,7 @@ class DensePlan(Plan):
     counts: Literal["final", "sequential"]
     bias_overflow: int
     live_rows: np.ndarray
+    pbits: int = 0  # bits of every exact product x * w (sign included)
     products: ProductSum | None = None
     abs_w: np.ndarray | None = None
 
@@ -179,7 +180,8 @@ class Dense(OpDef):
         products = ProductSum.build(wm, live, tx, ta, -shift, ta.width + 1) if shift < 0 else None
         abs_w = np.abs(np.asarray(wm, dtype=np.float64)) if path == "guarded" else None
         return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, path=path,
-                         counts=counts, bias_overflow=b_ov.count, live_rows=live, products=products, abs_w=abs_w)
+                         counts=counts, bias_overflow=b_ov.count, live_rows=live, products=products, abs_w=abs_w,
+                         pbits=tx.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: DensePlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
@@ -232,15 +234,13 @@ class Dense(OpDef):
     def _sequential(x: QArray, prep: DensePlan, ta: FixedType) -> tuple[np.ndarray, Overflow]:
         """Accumulate input by input, casting each product and each partial sum to the accumulator.
         Overflow counts every bias, product or partial sum that wrapped or saturated."""
-        wpy = _pyint(prep.wm)
-        pbits = x.t.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
+        pbits, wide = prep.pbits, ta.width + 2
         acc = np.broadcast_to(prep.b_acc, (x.m.shape[0], prep.b_acc.shape[0])).copy()
         total = Overflow(prep.bias_overflow * x.m.shape[0])  # (accum)bias starts every sample's sum
+        xm, wm = as_storage(x.m, pbits), as_storage(prep.wm, pbits)
         for i in prep.live_rows:  # all-zero (pruned) rows add nothing
-            p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep.wm[i][None, :], pbits)
-            pq, ov1 = requantize(p, prep.fp, pbits, ta)
-            s = as_storage(acc, ta.width + 2) + as_storage(pq, ta.width + 2)
-            acc, ov2 = requantize(s, ta.frac, ta.width + 2, ta)
+            pq, ov1 = requantize(xm[:, i : i + 1] * wm[i][None, :], prep.fp, pbits, ta)
+            acc, ov2 = requantize(as_storage(acc, wide) + as_storage(pq, wide), ta.frac, wide, ta)
             total.count += ov1.count + ov2.count
         total.total = int(acc.size) * (1 + 2 * x.m.shape[1])  # every cast: bias, then a product and a sum per input
         return acc, total
