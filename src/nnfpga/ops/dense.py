@@ -83,6 +83,7 @@ class DensePlan(Plan):
     fp: int
     shift: int
     bits: int
+    fast: bool  # the exact products' sum, one cast at the end, for every input (what the RTL adder tree builds)
     path: Literal["matmul", "products", "guarded", "sequential"]
     counts: Literal["final", "sequential"]
     bias_overflow: int
@@ -91,13 +92,8 @@ class DensePlan(Plan):
     products: ProductSum | None = None
     abs_w: np.ndarray | None = None
 
-    @property
-    def fast(self) -> bool:
-        """Whether the sum is one exact matrix product of the unrounded products (what the RTL adder tree does)."""
-        return self.path == "matmul"
-
     def reference(self) -> DensePlan:
-        return replace(self, path="sequential", counts="sequential")
+        return replace(self, fast=False, path="sequential", counts="sequential")
 
 
 @dataclass
@@ -169,7 +165,8 @@ class Dense(OpDef):
         live = np.flatnonzero(np.any(wm != 0, axis=1))
         exact = ta == self.exact_accum(node, tx)
         proven = exact or never_leaves_range(wm, b_acc, tx, ta, -shift)
-        if shift >= 0 and (ta.overflow == "WRAP" or exact):
+        fast = shift >= 0 and (ta.overflow == "WRAP" or exact)
+        if fast:
             path, counts = "matmul", "final"  # as it always was: the final sums' overflow
         elif shift >= 0 and proven:
             path, counts = "matmul", "sequential"
@@ -180,6 +177,7 @@ class Dense(OpDef):
         products = ProductSum.build(wm, live, tx, ta, -shift, ta.width + 1) if shift < 0 else None
         abs_w = np.abs(np.asarray(wm, dtype=np.float64)) if path == "guarded" else None
         return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, path=path,
+                         fast=fast,
                          counts=counts, bias_overflow=b_ov.count, live_rows=live, products=products, abs_w=abs_w,
                          pbits=tx.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2)
 
