@@ -100,7 +100,7 @@ def test_jet_like_accumulator_ap_fixed_24_12(rounding: str) -> None:
 def test_split_kernel_equals_generic_kernel() -> None:
     rng = np.random.default_rng(5)
     for rounding in ("TRN", "RND", "RND_MIN_INF"):
-        for k, n_in in ((1, 30), (3, 30), (8, 30), (12, 30), (8, 700)):  # 700: uint16 terms summed in groups
+        for k, n_in in ((1, 30), (3, 30), (8, 30), (12, 30), (20, 30), (8, 700)):  # 700: sums of 257, then uint64
             tx, ta = FixedType(12, 4), FixedType(20, 8, rounding=rounding)
             wm = rng.integers(-2000, 2000, (n_in, 7)).astype(np.float64)
             wm[3] = 0
@@ -110,9 +110,9 @@ def test_split_kernel_equals_generic_kernel() -> None:
             generic = replace(split, split=False)
             xm = rng.integers(tx.min_mantissa, tx.max_mantissa + 1, (257, n_in)).astype(np.float64)
             xm[:, 5] = 0  # an input that is zero on every row
-            xm[:, 6] = 2.0**k  # its low part is zero
+            xm[:, 6] = (tx.max_mantissa >> k) << k  # its low part is zero
             np.testing.assert_array_equal(split(xm), generic(xm))
-        assert (split.small, split.small_sum, split.group) == (np.uint16, np.uint32, 65535 // ((255 * 255 + 127) >> 8))
+        assert (split.small, split.small_sum, split.group) == (np.uint16, np.uint64, 65535 // 255)
 
 
 def test_guarded_path_reruns_only_rows_that_may_saturate() -> None:

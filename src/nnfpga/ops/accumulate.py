@@ -84,12 +84,15 @@ def never_leaves_range(wm: np.ndarray, b_acc: np.ndarray, tx: FixedType, ta: Fix
 class ProductSum:
     """How to compute ``R = sum_i r(x[:, i] * w[i, :])`` over the live rows for ``k > 0`` (fact 1 above).
 
-    Split kernel (``split``): with ``x = xh * 2**k + xl`` and ``w = wh * 2**k + wl`` (floor division, so
-    ``0 <= xl, wl < 2**k``) and a rounding that is ``floor((p + h) / 2**k)`` for a constant ``h < 2**k``
-    (TRN: 0, RND: 2**(k-1), RND_MIN_INF: 2**(k-1) - 1, ties up resp. down), ``p + h = (xh * w + xl * wh) * 2**k
-    + xl * wl + h``, so ``r(p) = xh * w + xl * wh + floor((xl * wl + h) / 2**k)``: one exact float64 matrix
-    product ``[xh, xl] @ [w; wh]`` plus a sum of small unsigned integers (``small`` dtype), input by input
-    on (rows, outputs) arrays that stay in cache.
+    Split kernel (``split``), for a rounding that is ``floor((p + h) / 2**k)`` with a constant ``h < 2**k``
+    (TRN: 0, RND: 2**(k-1), RND_MIN_INF: 2**(k-1) - 1: ties up resp. down):
+    ``floor((p + h) / 2**k) = (p + h - ((p + h) mod 2**k)) / 2**k``, so
+    ``R = (x @ w + n * h - M) / 2**k`` with ``M = sum_i ((p_i + h) mod 2**k)``. The matrix product is exact in
+    float64 (bounded below 2**52), and ``p mod 2**k`` depends only on ``x mod 2**k`` and ``w mod 2**k``:
+    ``M`` is a sum of small unsigned integers computed in ``small`` (16 to 64 bits, a multiple of 2**k, so
+    its wrap-around is harmless before the mask), input by input on (outputs, rows) arrays that stay in
+    cache, summed in ``small`` for up to ``group`` inputs, then into ``small_sum``. An input whose low part is
+    0 on every row adds ``h mod 2**k = h`` to ``M`` and ``h`` to ``n * h``: it is skipped in both.
     Otherwise (other modes, or values too wide) the generic kernel rounds the product tensor with
     :func:`requantize`, chunked."""
 
@@ -100,11 +103,11 @@ class ProductSum:
     bits: int  # bits of every sum R plus the bias
     split: bool
     grid: FixedType  # the accumulator's grid and rounding, never overflowing (generic kernel)
-    stacked: np.ndarray | None = None  # [w; wh] in float64 (split kernel)
+    w_t: np.ndarray | None = None  # w transposed, float64 (split kernel)
     wl: np.ndarray | None = None  # w mod 2**k in ``small`` (split kernel)
     offset: int = 0
-    small: np.dtype | None = None  # dtype of xl * wl + h
-    small_sum: np.dtype | None = None  # dtype of its sum over the inputs
+    small: np.dtype | None = None  # dtype of (xl * wl + h) mod 2**k
+    small_sum: np.dtype | None = None  # dtype of M
     group: int = 0  # how many of those terms a ``small`` sum holds
 
     @staticmethod
@@ -117,29 +120,19 @@ class ProductSum:
         rbound = (colsum * xmax >> k) + len(rows) + 1  # |r(p)| <= |p| / 2**k + 1
         bits = max(rbound.bit_length(), bias_bits) + 2
         plan = ProductSum(k=k, rows=rows, w=as_storage(w, pbits), pbits=pbits, bits=bits, split=False,
-                           grid=wide_grid(ta, max(pbits - k, 1) + 1))
-        if ta.rounding not in OFFSET_MODES or tx.width > FLOAT_BITS or bits > FLOAT_BITS or not len(rows):
-            return plan
-        h = {"TRN": 0, "RND": 1 << (k - 1), "RND_MIN_INF": (1 << (k - 1)) - 1}[ta.rounding]
-        wh = [[int(v) >> k for v in row] for row in w.tolist()]
-        wl = [[int(v) & ((1 << k) - 1) for v in row] for row in w.tolist()]
-        xh_max = max(-(tx.min_mantissa >> k), tx.max_mantissa >> k)
-        xl_max = min((1 << k) - 1, tx.max_mantissa if not tx.signed else (1 << k) - 1)
-        wl_max = max(max(row) for row in wl)
-        term = xl_max * wl_max + h
-        bound = (xh_max * colsum + xl_max * max(sum(abs(v) for v in col) for col in zip(*wh, strict=True))
-                 + len(rows) * (term >> k))
-        small = next((np.dtype(d) for d in (np.uint16, np.uint32, np.uint64) if term < 1 << (8 * np.dtype(d).itemsize)),
+                          grid=wide_grid(ta, max(pbits - k, 1) + 1))
+        small = next((np.dtype(d) for d in (np.uint16, np.uint32, np.uint64) if 8 * np.dtype(d).itemsize >= k + 4),
                      None)
-        small_sum = next((np.dtype(d) for d in (np.uint16, np.uint32, np.uint64)
-                          if len(rows) * (term >> k) < 1 << (8 * np.dtype(d).itemsize)), None)
-        if small is None or small_sum is None or bound.bit_length() + 1 > FLOAT_BITS:
+        exact = colsum * xmax + (len(rows) << k)  # |x @ w| + n * h + M
+        if (ta.rounding not in OFFSET_MODES or tx.width > FLOAT_BITS or bits > FLOAT_BITS or not len(rows)
+                or small is None or exact.bit_length() > FLOAT_BITS - 1):
             return plan
-        plan.split, plan.offset, plan.small = True, h, small
-        plan.small_sum = small_sum if small_sum.itemsize >= small.itemsize else small
-        plan.group = max(1, ((1 << (8 * small.itemsize)) - 1) // max(term >> k, 1))
-        plan.stacked = np.array([*w.tolist(), *wh], dtype=np.float64)
-        plan.wl = np.array(wl, dtype=small)
+        plan.split, plan.small = True, small
+        plan.offset = {"TRN": 0, "RND": 1 << (k - 1), "RND_MIN_INF": (1 << (k - 1)) - 1}[ta.rounding]
+        plan.group = ((1 << (8 * small.itemsize)) - 1) // ((1 << k) - 1)
+        plan.small_sum = small if len(rows) <= plan.group else np.dtype(np.uint64)
+        plan.w_t = np.array(w.T.tolist(), dtype=np.float64)
+        plan.wl = np.array([[int(v) & ((1 << k) - 1) for v in row] for row in w.tolist()], dtype=small)
         return plan
 
     def __call__(self, xm: np.ndarray) -> np.ndarray:
@@ -151,30 +144,30 @@ class ProductSum:
 
     def _split_sum(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        xh = np.floor(x * 2.0**-self.k)
-        xl = x - xh * 2.0**self.k
-        s = np.concatenate([xh, xl], axis=1) @ self.stacked
+        xl = x - np.floor(x * 2.0**-self.k) * 2.0**self.k  # x mod 2**k, exact
         xs = np.ascontiguousarray(xl.T, dtype=self.small)  # inputs x rows: each product is scalar * vector
-        low = np.zeros((self.wl.shape[1], x.shape[0]), dtype=self.small_sum)
-        block = np.zeros_like(low, dtype=self.small)  # sums of up to ``group`` inputs, then flushed into ``low``
+        big = np.zeros((self.wl.shape[1], x.shape[0]), dtype=self.small_sum)
+        block = big if self.small_sum == self.small else np.zeros_like(big, dtype=self.small)
         t = np.empty_like(block)  # outputs x rows, one input at a time: stays in cache
-        offset, k = self.small.type(self.offset), self.small.type(self.k)
-        used = 0
-        # an input whose low part is 0 on every row adds floor(h / 2**k) = 0, h < 2**k (image borders, dead ReLUs)
-        for i in np.flatnonzero(np.any(xs, axis=1)):
-            if used == self.group:
-                np.add(low, block, out=low)
+        offset, mask = self.small.type(self.offset), self.small.type((1 << self.k) - 1)
+        used = np.flatnonzero(np.any(xs, axis=1))
+        for n, i in enumerate(used):
+            if block is not big and n and n % self.group == 0:
+                np.add(big, block, out=big)
                 block.fill(0)
-                used = 0
-            used += 1
             np.multiply(self.wl[i, :, None], xs[i], out=t)
             if self.offset:
                 np.add(t, offset, out=t)
-            np.right_shift(t, k, out=t)
+            np.bitwise_and(t, mask, out=t)
             np.add(block, t, out=block)
-        np.add(low, block, out=low)
-        s += low.T
-        return s
+        if block is not big:
+            np.add(big, block, out=big)
+        s = self.w_t @ x.T  # outputs x rows, exact
+        if self.offset:
+            s += float(len(used) * self.offset)
+        s -= big
+        s *= 2.0**-self.k
+        return s.T
 
     def _generic_sum(self, x: np.ndarray) -> np.ndarray:
         n, m = self.w.shape
