@@ -150,3 +150,22 @@ def test_static_proof_matches_what_the_loop_sees() -> None:
             OPS["dense"].run_fixed(node, [QArray(m, tx)], plan.reference(), stats)
             assert stats.overflow[("fc", "accum")].count == plan.bias_overflow * 200
     assert proven >= 5
+
+
+def test_emulation_runs_blas_single_threaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small matrix products of a run use one BLAS thread (no oversubscription on a busy machine)."""
+    from threadpoolctl import threadpool_info
+
+    from nnfpga.emulate import interpreter
+
+    seen: list[int] = []
+    run_chunk = interpreter.Interpreter._run_chunk
+
+    def spy(self, *args):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return run_chunk(self, *args)
+
+    monkeypatch.setattr(interpreter.Interpreter, "_run_chunk", spy)
+    g = narrow_layer(np.random.default_rng(0), "TRN", "WRAP", n_in=8, n_out=4)
+    Interpreter(g).run(np.zeros((3, 8)))
+    assert seen and set(seen) == {1}
