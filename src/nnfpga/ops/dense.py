@@ -176,10 +176,10 @@ class Dense(OpDef):
             path, counts = "guarded", "sequential"
         products = ProductSum.build(wm, live, tx, ta, -shift, ta.width + 1) if shift < 0 else None
         abs_w = np.abs(np.asarray(wm, dtype=np.float64)) if path == "guarded" else None
-        return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, path=path,
-                         fast=fast,
-                         counts=counts, bias_overflow=b_ov.count, live_rows=live, products=products, abs_w=abs_w,
-                         pbits=tx.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2)
+        pbits = tx.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
+        return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, fast=fast,
+                         path=path, counts=counts, bias_overflow=b_ov.count, live_rows=live, pbits=pbits,
+                         products=products, abs_w=abs_w)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: DensePlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
