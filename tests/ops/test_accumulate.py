@@ -91,7 +91,7 @@ def test_jet_like_accumulator_ap_fixed_24_12(rounding: str) -> None:
         infer_types(g, FixedType(16, 6))
         plan = Interpreter(g).prep["fc"]
         assert plan.products is not None
-        assert plan.products.split is (rounding in ("TRN", "RND", "RND_MIN_INF"))
+        assert plan.products.split is (rounding in ("TRN", "RND", "RND_MIN_INF", "RND_CONV"))
         _, got, want = compare(g, inputs(rng, g, 500))
         if overflow == "SAT":
             assert got.overflow[("fc", "accum")] == want.overflow[("fc", "accum")]
@@ -99,7 +99,7 @@ def test_jet_like_accumulator_ap_fixed_24_12(rounding: str) -> None:
 
 def test_split_kernel_equals_generic_kernel() -> None:
     rng = np.random.default_rng(5)
-    for rounding in ("TRN", "RND", "RND_MIN_INF"):
+    for rounding in ("RND_CONV", "TRN", "RND", "RND_MIN_INF"):
         for k, n_in in ((1, 30), (3, 30), (8, 30), (12, 30), (20, 30), (8, 700)):  # 700: sums of 257, then uint64
             tx, ta = FixedType(12, 4), FixedType(20, 8, rounding=rounding)
             wm = rng.integers(-2000, 2000, (n_in, 7)).astype(np.float64)

@@ -35,7 +35,7 @@ from nnfpga.fixed.arith import FLOAT_BITS, as_storage
 
 CHUNK = 1 << 18  # elements of a (rows, inputs, outputs) product tensor per step: bounded memory, cache-sized
 # Rounding modes that are floor(p + offset) for a constant offset: the split kernel's fast case.
-OFFSET_MODES = ("TRN", "RND", "RND_MIN_INF")
+OFFSET_MODES = ("TRN", "RND", "RND_MIN_INF", "RND_CONV")
 
 
 def sat_bounds(t: FixedType) -> tuple[int, int]:
@@ -93,6 +93,10 @@ class ProductSum:
     its wrap-around is harmless before the mask), input by input on (outputs, rows) arrays that stay in
     cache, summed in ``small`` for up to ``group`` inputs, then into ``small_sum``. An input whose low part is
     0 on every row adds ``h mod 2**k = h`` to ``M`` and ``h`` to ``n * h``: it is skipped in both.
+    RND_CONV (ties to even) is RND minus 1 where ``p`` is a tie and the RND result odd: with
+    ``q = (p + h) mod 2**(k+1)`` (from ``x, w mod 2**(k+1)``), a tie is ``q mod 2**k == 0`` and the RND result's
+    parity is bit k of ``q``, so ``R = (x @ w + n * h - M) / 2**k - #{q == 2**k}`` (a skipped input has
+    ``q = h != 2**k``).
     Otherwise (other modes, or values too wide) the generic kernel rounds the product tensor with
     :func:`requantize`, chunked."""
 
@@ -106,6 +110,7 @@ class ProductSum:
     w_t: np.ndarray | None = None  # w transposed, float64 (split kernel)
     wl: np.ndarray | None = None  # w mod 2**k in ``small`` (split kernel)
     offset: int = 0
+    conv: bool = False  # RND_CONV: the low parts have k + 1 bits and the ties to even are counted
     small: np.dtype | None = None  # dtype of (xl * wl + h) mod 2**k
     small_sum: np.dtype | None = None  # dtype of M
     group: int = 0  # how many of those terms a ``small`` sum holds
@@ -121,18 +126,21 @@ class ProductSum:
         bits = max(rbound.bit_length(), bias_bits) + 2
         plan = ProductSum(k=k, rows=rows, w=as_storage(w, pbits), pbits=pbits, bits=bits, split=False,
                           grid=wide_grid(ta, max(pbits - k, 1) + 1))
-        small = next((np.dtype(d) for d in (np.uint16, np.uint32, np.uint64) if 8 * np.dtype(d).itemsize >= k + 4),
-                     None)
-        exact = colsum * xmax + (len(rows) << k)  # |x @ w| + n * h + M
+        conv = ta.rounding == "RND_CONV"
+        small = next((np.dtype(d) for d in (np.uint16, np.uint32, np.uint64)
+                      if 8 * np.dtype(d).itemsize >= k + 4 + conv), None)
+        exact = colsum * xmax + (len(rows) << (k + 1))  # |x @ w| + n * h + M + 2**k * ties
         if (ta.rounding not in OFFSET_MODES or tx.width > FLOAT_BITS or bits > FLOAT_BITS or not len(rows)
                 or small is None or exact.bit_length() > FLOAT_BITS - 1):
             return plan
         plan.split, plan.small = True, small
-        plan.offset = {"TRN": 0, "RND": 1 << (k - 1), "RND_MIN_INF": (1 << (k - 1)) - 1}[ta.rounding]
+        plan.offset = (1 << (k - 1)) - (ta.rounding == "RND_MIN_INF") if ta.rounding != "TRN" else 0
+        plan.conv = conv
+        low = (1 << (k + conv)) - 1
         plan.group = ((1 << (8 * small.itemsize)) - 1) // ((1 << k) - 1)
         plan.small_sum = small if len(rows) <= plan.group else np.dtype(np.uint64)
         plan.w_t = np.array(w.T.tolist(), dtype=np.float64)
-        plan.wl = np.array([[int(v) & ((1 << k) - 1) for v in row] for row in w.tolist()], dtype=small)
+        plan.wl = np.array([[int(v) & low for v in row] for row in w.tolist()], dtype=small)
         return plan
 
     def __call__(self, xm: np.ndarray) -> np.ndarray:
@@ -144,12 +152,17 @@ class ProductSum:
 
     def _split_sum(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        xl = x - np.floor(x * 2.0**-self.k) * 2.0**self.k  # x mod 2**k, exact
+        kl = self.k + self.conv
+        xl = x - np.floor(x * 2.0**-kl) * 2.0**kl  # x mod 2**kl, exact
         xs = np.ascontiguousarray(xl.T, dtype=self.small)  # inputs x rows: each product is scalar * vector
         big = np.zeros((self.wl.shape[1], x.shape[0]), dtype=self.small_sum)
         block = big if self.small_sum == self.small else np.zeros_like(big, dtype=self.small)
         t = np.empty_like(block)  # outputs x rows, one input at a time: stays in cache
         offset, mask = self.small.type(self.offset), self.small.type((1 << self.k) - 1)
+        mask_conv, tie = self.small.type((1 << kl) - 1), self.small.type(1 << self.k)
+        if self.conv:
+            ties = np.zeros(big.shape, dtype=np.uint32)
+            eq = np.empty(big.shape, dtype=bool)
         used = np.flatnonzero(np.any(xs, axis=1))
         for n, i in enumerate(used):
             if block is not big and n and n % self.group == 0:
@@ -158,6 +171,10 @@ class ProductSum:
             np.multiply(self.wl[i, :, None], xs[i], out=t)
             if self.offset:
                 np.add(t, offset, out=t)
+            if self.conv:
+                np.bitwise_and(t, mask_conv, out=t)
+                np.equal(t, tie, out=eq)
+                np.add(ties, eq, out=ties)
             np.bitwise_and(t, mask, out=t)
             np.add(block, t, out=block)
         if block is not big:
@@ -166,6 +183,8 @@ class ProductSum:
         if self.offset:
             s += float(len(used) * self.offset)
         s -= big
+        if self.conv:
+            s -= ties * 2.0**self.k
         s *= 2.0**-self.k
         return s.T
 
