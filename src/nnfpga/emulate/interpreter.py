@@ -2,7 +2,9 @@
 
 It walks the typed graph in topological order, calling each op's kernel on batches of rows. Weights and
 tables are prepared once per interpreter. Large batches run in chunks (bounded memory) with a progress bar
-that appears only when a run takes more than a few seconds.
+that appears only when a run takes more than a few seconds. BLAS runs single-threaded during a run: the
+matrix products are small (a chunk of rows times one layer), so threads buy little on an idle machine and
+collapse throughput when another process keeps a core busy (oversubscription).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from nnfpga.errors import EmulationError
@@ -19,6 +22,16 @@ from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
+BLAS_THREADS = 1  # BLAS threads during a run (see the module docstring)
+_controller: ThreadpoolController | None = None
+
+
+def blas_limit():
+    """A context manager limiting BLAS to :data:`BLAS_THREADS` threads (libraries found once, then reused)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
 
 
 @dataclass
@@ -73,13 +86,14 @@ class Interpreter:
         starts = range(0, max(x.shape[0], 1), self.chunk)
         bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0,
                    disable=progress is False or len(starts) < 2)
-        for start in bar:
-            vals = self._run_chunk(x[start : start + self.chunk], mode, stats)
-            for i, name in enumerate(self.graph.outputs):
-                outs[i].append(_as_float(vals[name]))
-            if keep:
-                for name, v in vals.items():
-                    kept.setdefault(name, []).append(_as_float(v))
+        with blas_limit():
+            for start in bar:
+                vals = self._run_chunk(x[start : start + self.chunk], mode, stats)
+                for i, name in enumerate(self.graph.outputs):
+                    outs[i].append(_as_float(vals[name]))
+                if keep:
+                    for name, v in vals.items():
+                        kept.setdefault(name, []).append(_as_float(v))
         return RunResult(
             outputs=[np.concatenate(o) for o in outs],
             values={k: np.concatenate(v) for k, v in kept.items()},

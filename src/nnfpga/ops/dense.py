@@ -6,15 +6,23 @@ Dense semantics (as hls4ml users expect; Xilinx ``ap_fixed`` arithmetic):
   y = (result_t) acc
 The input ``x`` arrives already in its producer's type; weights and bias are quantized to the ``weight`` and
 ``bias`` types. The default accumulator is exactly wide enough for every partial sum (derived from the
-input type, the quantized weights and bias), so no accumulation ever overflows or rounds. Then, and whenever
-the accumulator has at least the product's fractional bits and wraps, the sum is one exact matrix product
-(float64 BLAS when every partial sum is provably below 2**53, int64 or Python ints otherwise). Only a narrower
-rounding or saturating accumulator takes the sequential per-input path.
+input type, the quantized weights and bias), so no accumulation ever overflows or rounds. The emulator computes
+the same bits by the fastest provably identical route (``DensePlan.path``; the proofs are in
+:mod:`nnfpga.ops.accumulate`):
+- ``matmul``: the accumulator has at least the product's fractional bits and wraps, or is exact, or bounds
+  prove no cast ever leaves its range: one exact matrix product (float64 BLAS when every partial sum is
+  provably below 2**53, int64 or Python ints otherwise), one cast at the end;
+- ``products``: the accumulator rounds each product and wraps (or provably never leaves its range): the
+  rounded products are summed in one batched step, then wrapped once;
+- ``guarded``: a saturating accumulator that may saturate: rows whose inputs bound every partial sum inside
+  the range take the batched sum, the others the sequential kernel;
+- ``sequential``: input by input, the literal semantics (``Interpreter(..., reference=True)``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -23,6 +31,7 @@ from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requ
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import check_broadcast
+from nnfpga.ops.accumulate import ProductSum, never_leaves_range, sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 
 
@@ -63,19 +72,28 @@ def _pyint(a: np.ndarray) -> np.ndarray:
 class DensePlan(Plan):
     """Quantized weights ``wm`` (inputs x outputs mantissas), the bias in accumulator units ``b_acc``, the
     products' fractional bits ``fp`` and the accumulator's ``shift`` above them, the width ``bits`` that holds
-    every partial sum, whether the sum is one exact matrix product (``fast``), and the rows with a nonzero weight."""
+    every partial sum of the exact products, how the emulator computes the sum (``path``, see the module
+    docstring), how it counts the accumulator's overflow (``counts``: ``"sequential"`` exactly as the literal
+    loop does, ``"final"`` only the final sums that wrapped), the batched rounded-product kernel (``products``,
+    when the accumulator rounds products), ``abs_w`` (float64 ``|w|``, the ``guarded`` path's bound) and the
+    rows with a nonzero weight."""
 
     wm: np.ndarray
     b_acc: np.ndarray
     fp: int
     shift: int
     bits: int
-    fast: bool
+    fast: bool  # the exact products' sum, one cast at the end, for every input (what the RTL adder tree builds)
+    path: Literal["matmul", "products", "guarded", "sequential"]
+    counts: Literal["final", "sequential"]
     bias_overflow: int
     live_rows: np.ndarray
+    pbits: int = 0  # bits of every exact product x * w (sign included)
+    products: ProductSum | None = None
+    abs_w: np.ndarray | None = None
 
     def reference(self) -> DensePlan:
-        return replace(self, fast=False)
+        return replace(self, fast=False, path="sequential", counts="sequential")
 
 
 @dataclass
@@ -145,37 +163,83 @@ class Dense(OpDef):
         shift = ta.frac - fp
         bound = max(int(v) for v in colsum) * xmax * (1 << max(shift, 0)) + max(abs(int(v)) for v in _pyint(b_acc))
         bits = bound.bit_length() + 1
-        fast = shift >= 0 and (ta.overflow == "WRAP" or ta == self.exact_accum(node, tx))
+        live = np.flatnonzero(np.any(wm != 0, axis=1))
+        exact = ta == self.exact_accum(node, tx)
+        proven = exact or never_leaves_range(wm, b_acc, tx, ta, -shift)
+        fast = shift >= 0 and (ta.overflow == "WRAP" or exact)
+        if fast:
+            path, counts = "matmul", "final"  # as it always was: the final sums' overflow
+        elif shift >= 0 and proven:
+            path, counts = "matmul", "sequential"
+        elif ta.overflow == "WRAP" or proven:
+            path, counts = "products", "sequential" if proven else "final"
+        else:
+            path, counts = "guarded", "sequential"
+        products = ProductSum.build(wm, live, tx, ta, -shift, ta.width + 1) if shift < 0 else None
+        abs_w = np.abs(np.asarray(wm, dtype=np.float64)) if path == "guarded" else None
+        pbits = tx.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
         return DensePlan(wm=as_storage(wm, tw.width + 1), b_acc=b_acc, fp=fp, shift=shift, bits=bits, fast=fast,
-                         bias_overflow=b_ov.count, live_rows=np.flatnonzero(np.any(wm != 0, axis=1)))
+                         path=path, counts=counts, bias_overflow=b_ov.count, live_rows=live, pbits=pbits,
+                         products=products, abs_w=abs_w)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: DensePlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
-        if prep.fast:
-            bits = prep.bits
-            xm, wm = as_storage(x.m, bits), as_storage(prep.wm, bits)
-            s = xm @ wm if xm.dtype != object else np.dot(xm, wm)
-            if prep.shift:
-                s = s * (2.0 ** prep.shift if s.dtype == np.float64 else 1 << prep.shift)
-            acc_m, ov = requantize(s + as_storage(prep.b_acc, bits), ta.frac, bits, ta)
-        else:
+        if prep.path == "sequential":
             acc_m, ov = self._sequential(x, prep, ta)
+        else:
+            s, bits = self._batched_sum(x.m, prep)
+            acc_m, ov = requantize(s, ta.frac, bits, ta)
+            if prep.path == "guarded":
+                acc_m, ov = self._guard(x, prep, ta, acc_m)
+            elif prep.counts == "sequential":  # no cast left the range: only a bias that did counts
+                ov = Overflow(prep.bias_overflow * x.m.shape[0], int(acc_m.size) * (1 + 2 * x.m.shape[1]))
         stats.record(node.name, "accum", ov)
         return cast(node, QArray(acc_m, ta), "result", stats)
+
+    @staticmethod
+    def _batched_sum(xm: np.ndarray, prep: DensePlan) -> tuple[np.ndarray, int]:
+        """The bias plus every (rounded) product on the accumulator's grid, exact, and its width in bits."""
+        if prep.products is not None:
+            bits = prep.products.bits
+            return prep.products(xm) + as_storage(prep.b_acc, bits), bits
+        bits = prep.bits
+        xm, wm = as_storage(xm, bits), as_storage(prep.wm, bits)
+        s = xm @ wm if xm.dtype != object else np.dot(xm, wm)
+        if prep.shift:
+            s = s * (2.0 ** prep.shift if s.dtype == np.float64 else 1 << prep.shift)
+        return s + as_storage(prep.b_acc, bits), bits
+
+    def _guard(self, x: QArray, prep: DensePlan, ta: FixedType, acc_m: np.ndarray) -> tuple[np.ndarray, Overflow]:
+        """Keep the batched result on rows whose inputs prove that no partial sum leaves the range (then it is
+        the sequential result, and only a bias that overflowed counts); rerun the others sequentially.
+        Bound: every cast product and partial sum is within ``B = sum_i |r(x_i w_ij)|`` of the bias, and
+        ``|r(p)| <= |p| * 2**shift`` (+1 when the product cast rounds); computed in float64 and inflated."""
+        lo, hi = sat_bounds(ta)
+        big = np.abs(np.asarray(x.m, dtype=np.float64)) @ prep.abs_w
+        big = big * 2.0**prep.shift + (len(prep.live_rows) if prep.shift < 0 else 0)
+        big = big * (1 + 2.0**-40) + 2
+        b = np.asarray(prep.b_acc, dtype=np.float64)
+        ok = np.all((np.maximum(b, 0) + big <= hi) & (np.minimum(b, 0) - big >= lo), axis=1)
+        rows = np.flatnonzero(~ok)
+        ov = Overflow(prep.bias_overflow * (x.m.shape[0] - rows.size), int(acc_m.size) * (1 + 2 * x.m.shape[1]))
+        if rows.size:
+            seq_m, seq_ov = self._sequential(QArray(x.m[rows], x.t), prep, ta)
+            acc_m = acc_m.copy()
+            acc_m[rows] = seq_m
+            ov.count += seq_ov.count
+        return acc_m, ov
 
     @staticmethod
     def _sequential(x: QArray, prep: DensePlan, ta: FixedType) -> tuple[np.ndarray, Overflow]:
         """Accumulate input by input, casting each product and each partial sum to the accumulator.
         Overflow counts every bias, product or partial sum that wrapped or saturated."""
-        wpy = _pyint(prep.wm)
-        pbits = x.t.width + max((abs(int(v)).bit_length() for v in wpy.ravel()), default=0) + 2
+        pbits, wide = prep.pbits, ta.width + 2
         acc = np.broadcast_to(prep.b_acc, (x.m.shape[0], prep.b_acc.shape[0])).copy()
         total = Overflow(prep.bias_overflow * x.m.shape[0])  # (accum)bias starts every sample's sum
+        xm, wm = as_storage(x.m, pbits), as_storage(prep.wm, pbits)
         for i in prep.live_rows:  # all-zero (pruned) rows add nothing
-            p = as_storage(x.m[:, i : i + 1], pbits) * as_storage(prep.wm[i][None, :], pbits)
-            pq, ov1 = requantize(p, prep.fp, pbits, ta)
-            s = as_storage(acc, ta.width + 2) + as_storage(pq, ta.width + 2)
-            acc, ov2 = requantize(s, ta.frac, ta.width + 2, ta)
+            pq, ov1 = requantize(xm[:, i : i + 1] * wm[i][None, :], prep.fp, pbits, ta)
+            acc, ov2 = requantize(as_storage(acc, wide) + as_storage(pq, wide), ta.frac, wide, ta)
             total.count += ov1.count + ov2.count
         total.total = int(acc.size) * (1 + 2 * x.m.shape[1])  # every cast: bias, then a product and a sum per input
         return acc, total
