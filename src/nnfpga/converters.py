@@ -22,7 +22,8 @@ import numpy as np
 import yaml
 
 from nnfpga import api
-from nnfpga.errors import ConfigError, Hls4mlKeyWarning, ModelLoadError, ShapeError
+from nnfpga.config.hls4ml_keys import input_shape_of
+from nnfpga.errors import ConfigError, Hls4mlKeyWarning, ModelLoadError
 from nnfpga.ir.graph import Graph
 from nnfpga.model import HWModel
 from nnfpga.reports import HardwareReport
@@ -135,21 +136,6 @@ def convert_from_config(config: str | os.PathLike[str] | dict[str, Any]) -> HLSM
     if "PytorchModel" in cfg:
         hls_config = {**hls_config, "InputShape": cfg["InputShape"]}
     return _convert(graph, hls_config, **settings)
-
-
-def input_shape_of(hls_config: dict[str, Any] | None) -> tuple[int, ...]:
-    """The per-sample input shape of an hls4ml PyTorch config (a tuple, or a list holding one tuple)."""
-    shape = (hls_config or {}).get("InputShape")
-    if shape is None:
-        raise ConfigError("convert_from_pytorch_model needs the input shape in hls_config['InputShape'] (as "
-                          "config_from_pytorch_model(model, input_shape) writes it), e.g. (16,); it has none")
-    if isinstance(shape, list) and shape and all(isinstance(s, (list, tuple)) for s in shape):
-        if len(shape) != 1:
-            raise ShapeError(f"InputShape lists {len(shape)} inputs {shape}; nnfpga supports one input")
-        shape = shape[0]
-    if isinstance(shape, list):
-        shape = tuple(shape)
-    return shape
 
 
 def _convert(graph: Graph, hls_config: dict[str, Any] | None, output_dir: str, project_name: str,

@@ -41,7 +41,7 @@ def config_from_pytorch_model(model: Any, input_shape: tuple[int, ...] | list[tu
         raise ConfigError(f"channels_last_conversion={channels_last_conversion!r}, transpose_outputs="
                           f"{transpose_outputs!r}: nnfpga takes channels-first inputs and returns channels-last "
                           "outputs; expected channels_last_conversion='full', transpose_outputs=False")
-    from nnfpga.converters import input_shape_of
+    from nnfpga.config.hls4ml_keys import input_shape_of
 
     shape = input_shape_of({"InputShape": input_shape})
     cfg = api.config_from_pytorch_model(model, shape, granularity.lower(), default_precision, default_reuse_factor)

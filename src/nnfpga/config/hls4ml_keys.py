@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nnfpga.errors import ConfigError, Hls4mlKeyWarning
+from nnfpga.errors import ConfigError, Hls4mlKeyWarning, ShapeError
 from nnfpga.fixed import FixedType
 
 
@@ -198,3 +198,18 @@ def _drop(key: Any, value: Any, table: dict[str, Ignored], where: str, notes: li
     if not harmless:
         notes.append(f"{where} = {value!r} ({rule.reason})")
     return True
+
+
+def input_shape_of(hls_config: dict[str, Any] | None) -> tuple[int, ...]:
+    """The per-sample input shape of an hls4ml PyTorch config (a tuple, or a list holding one tuple)."""
+    shape = (hls_config or {}).get("InputShape")
+    if shape is None:
+        raise ConfigError("convert_from_pytorch_model needs the input shape in hls_config['InputShape'] (as "
+                          "config_from_pytorch_model(model, input_shape) writes it), e.g. (16,); it has none")
+    if isinstance(shape, list) and shape and all(isinstance(s, (list, tuple)) for s in shape):
+        if len(shape) != 1:
+            raise ShapeError(f"InputShape lists {len(shape)} inputs {shape}; nnfpga supports one input")
+        shape = shape[0]
+    if isinstance(shape, list):
+        shape = tuple(shape)
+    return shape

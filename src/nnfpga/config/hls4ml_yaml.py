@@ -57,7 +57,7 @@ def graph_of(cfg: dict[str, Any], base: Path) -> Graph:
         if isinstance(model, str):
             raise ConfigError(f"PytorchModel: {model!r} is a path; a pickled PyTorch model is not loaded (unpickling "
                               "runs code): pass the nn.Module itself (convert_from_pytorch_model or a dict config)")
-        from nnfpga.converters import input_shape_of
+        from nnfpga.config.hls4ml_keys import input_shape_of
 
         return api.graph_from_pytorch_model(model, input_shape_of(cfg))
     if isinstance(model, str):

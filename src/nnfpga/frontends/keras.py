@@ -20,18 +20,14 @@ from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier
 from nnfpga.frontends.keras_common import (
     ACTIVATIONS,
+    LAYERS,
+    MERGE_LAYERS,
     activation_name,
     add_keras_layer,
     check_model_file,
 )
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
-
-# Keras merge layer -> nnfpga merge op (several inputs)
-MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
-                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate"}
-LAYERS = ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
-          "Dropout", "Flatten", "Reshape", *MERGE_LAYERS)
 
 
 def import_keras() -> Any:

@@ -34,8 +34,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier
-from nnfpga.frontends.keras import LAYERS, MERGE_LAYERS
-from nnfpga.frontends.keras_common import ACTIVATIONS, add_keras_layer
+from nnfpga.frontends.keras_common import ACTIVATIONS, LAYERS, MERGE_LAYERS, add_keras_layer
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
 

@@ -33,6 +33,13 @@ ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "softmax": ("softmax", {}),
 }
 
+# Keras merge layer -> nnfpga merge op (several inputs)
+MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
+                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate"}
+LAYERS = ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
+          "Dropout", "Flatten", "Reshape", *MERGE_LAYERS)
+
+
 def check_model_file(path: str | os.PathLike[str]) -> Path:
     """``path`` as a Path, if it looks like a Keras model file (.keras zip or .h5 HDF5); else ModelLoadError."""
     p = Path(path)

@@ -29,20 +29,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
 from nnfpga.backends.rtl.cast import dst_bounds
 from nnfpga.backends.rtl.cmvm import csd
+from nnfpga.backends.rtl.context import Ctx
 from nnfpga.backends.rtl.verilog import Arith, Val
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.ir.graph import Node
 from nnfpga.ops.base import Plan
-
-if TYPE_CHECKING:
-    from nnfpga.backends.rtl.ops import Ctx
 
 
 def _round(p: int, k: int, rounding: str, frac: int) -> int:

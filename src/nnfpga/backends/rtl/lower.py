@@ -19,15 +19,8 @@ import numpy as np
 
 from nnfpga.backends.rtl.accumulate import reuse_problem
 from nnfpga.backends.rtl.cast import Library
-from nnfpga.backends.rtl.ops import (  # noqa: F401  (re-exported: the lowering tables)
-    DEFAULT_MULTIPLIERS,
-    LOWERINGS,
-    MULTIPLIERS,
-    NOT_LOWERED,
-    REFUSED,
-    Ctx,
-    In,
-)
+from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, MULTIPLIERS, Ctx, In  # noqa: F401  (MULTIPLIERS: knobs)
+from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType

@@ -26,7 +26,7 @@ latency-balanced.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,19 +35,14 @@ from nnfpga.backends import registrar
 from nnfpga.backends.rtl import cmvm
 from nnfpga.backends.rtl.accumulate import dense_casts, needs_casts, product_cast
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
-from nnfpga.backends.rtl.cast import Library
+from nnfpga.backends.rtl.context import MULTIPLIERS, Ctx
 from nnfpga.backends.rtl.reuse import dense_reuse
-from nnfpga.backends.rtl.verilog import Arith, NonBlocking, Val
+from nnfpga.backends.rtl.verilog import NonBlocking, Val
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import broadcast_flat, concat_order, transpose_order
 from nnfpga.ops.base import Plan
-
-# Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
-# same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs).
-MULTIPLIERS = ("shared", "csd", "operator")
-DEFAULT_MULTIPLIERS = "shared"
 
 # Every op of nnfpga.ops.OPS has a lowering (LOWERINGS, filled by @lowering below), or an entry in NOT_LOWERED
 # (handled by build_design itself), or is refused with its reason in REFUSED (tests/ops/test_op_registry.py).
@@ -56,33 +51,6 @@ REFUSED: dict[str, str] = {}
 
 
 # -- lowerings ----------------------------------------------------------------------------------
-
-@dataclass
-class In:
-    """One input of a layer: its values (in flat C order), type and per-sample shape."""
-
-    vals: list[Val]
-    type: FixedType
-    shape: tuple[int, ...]
-
-
-@dataclass
-class Ctx:
-    ar: Arith
-    lib: Library
-    prefix: str
-    per_stage: int | None = None  # at most this many adders between registers inside the layer (None: no limit)
-    multipliers: str = DEFAULT_MULTIPLIERS
-    go: str = "in_valid"  # 1-bit expression: the valid bit at this layer's input
-    ins: list[In] = field(default_factory=list)  # every input, latency-balanced
-    cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
-
-    def cast(self, x: Val, src_frac: int, dst: FixedType, hint: str) -> Val:
-        return self.lib.cast(self.ar, x, src_frac - dst.frac, dst, f"{self.prefix}_{hint}")
-
-    def name(self, hint: str) -> str:
-        return f"{self.prefix}_{hint}"
-
 
 Lowering = Callable[[Ctx, Node, list[Val], FixedType, dict[str, Any]], list[Val]]
 LOWERINGS: dict[str, Lowering] = {}
