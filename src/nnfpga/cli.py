@@ -138,14 +138,9 @@ def _write_new(path: Path, data: bytes, force: bool) -> None:
 
 
 def _read_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            cfg = yaml.safe_load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path!r}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path!r} is not valid YAML: {exc}") from None
-    return cfg
+    from nnfpga.config.schema import read_yaml
+
+    return read_yaml(path)
 
 
 def _convert(args: argparse.Namespace) -> int:

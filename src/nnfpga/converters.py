@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from nnfpga import api
 from nnfpga.config.hls4ml_keys import input_shape_of
+from nnfpga.config.schema import read_yaml
 from nnfpga.errors import ConfigError, Hls4mlKeyWarning, ModelLoadError
 from nnfpga.ir.graph import Graph
 from nnfpga.model import HWModel
@@ -109,13 +109,7 @@ def convert_from_onnx_model(model: Any, output_dir: str = "my-hls-test", project
 def parse_yaml_config(config_file: str | os.PathLike[str]) -> dict[str, Any]:
     """The YAML file that ``hls4ml convert -c`` reads, as a dict (no Python object tags: a ``!keras_model`` tag is
     refused by the safe loader; give ``KerasModel: path`` instead)."""
-    try:
-        with open(config_file) as f:
-            cfg = yaml.safe_load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {str(config_file)!r}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {str(config_file)!r} is not valid YAML: {exc}") from None
+    cfg = read_yaml(config_file)
     if not isinstance(cfg, dict):
         raise ConfigError(f"config {str(config_file)!r} must be a mapping with a model key (KerasJson/KerasH5, "
                           f"KerasModel, OnnxModel or PytorchModel), got {type(cfg).__name__}")

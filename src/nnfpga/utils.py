@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnfpga import api
+from nnfpga.config.hls4ml_keys import input_shape_of
 from nnfpga.converters import backend_name
 from nnfpga.errors import ConfigError, NnfpgaError
 
@@ -41,8 +42,6 @@ def config_from_pytorch_model(model: Any, input_shape: tuple[int, ...] | list[tu
         raise ConfigError(f"channels_last_conversion={channels_last_conversion!r}, transpose_outputs="
                           f"{transpose_outputs!r}: nnfpga takes channels-first inputs and returns channels-last "
                           "outputs; expected channels_last_conversion='full', transpose_outputs=False")
-    from nnfpga.config.hls4ml_keys import input_shape_of
-
     shape = input_shape_of({"InputShape": input_shape})
     cfg = api.config_from_pytorch_model(model, shape, granularity.lower(), default_precision, default_reuse_factor)
     return {**cfg, "InputShape": shape}

@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from nnfpga.backends.base import all_knobs
 from nnfpga.config import hls4ml_keys
@@ -188,3 +191,14 @@ def _power_of_two(value: Any, where: str, *, integer: bool) -> Any:
     if integer and not 2 <= value <= 1 << 16:
         raise ConfigError(f"{where} must be between 2 and 65536, got {value!r}")
     return value if integer else float(value)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """A YAML config file's content (safe loader: no Python object tags); ConfigError when unreadable or invalid."""
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {str(path)!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {str(path)!r} is not valid YAML: {exc}") from None
