@@ -147,3 +147,57 @@ def _has(tool: str) -> bool:
     import shutil
 
     return shutil.which(tool) is not None
+
+
+def dense_bn_model(keras: Any) -> Any:
+    """Dense -> BatchNormalization twice (one before a ReLU), the batch-norms' statistics randomized."""
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    m = keras.Sequential([keras.Input((10,), name="x"), L.Dense(16, name="fc1"), L.BatchNormalization(name="bn1"),
+                          L.ReLU(name="r1"), L.Dense(8, name="fc2"), L.BatchNormalization(name="bn2"),
+                          L.Dense(4, name="out")])
+    rng = np.random.default_rng(0)
+    for name in ("bn1", "bn2"):
+        n = m.get_layer(name).get_weights()[0].shape[0]
+        m.get_layer(name).set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 0.5, n), rng.normal(0, 0.5, n),
+                                       rng.uniform(0.5, 2, n)])
+    return m
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_dense_batchnorm_with_every_precision_explicit_equals_hls4ml(keras: Any, tmp_path: Path) -> None:
+    """hls4ml folds a batch-norm into its Dense only when the Dense result is ``auto``; with every precision set
+    by hand (``ap_fixed<16,6>``) the Dense output is cast, then the batch-norm applies: the same bits as
+    hls4ml 1.3's C simulation of the same config, with hls4ml's config dict as it writes it."""
+    import copy
+    import importlib.util
+
+    from tooling import gxx, require
+
+    require(importlib.util.find_spec("hls4ml"), "hls4ml", "make setup: extra [test]")
+    gxx()
+    import hls4ml
+
+    model = dense_bn_model(keras)
+    x = np.random.default_rng(1).uniform(-3, 3, (3000, 10))
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    for layer in cfg["LayerName"].values():
+        layer["Precision"] = {k: "ap_fixed<16,6>" for k in layer["Precision"]}
+    theirs = hls4ml.converters.convert_from_keras_model(model, hls_config=copy.deepcopy(cfg), backend="Vitis",
+                                                        output_dir=str(tmp_path / "hls4ml"))
+    theirs.compile()
+    expected = theirs.predict(np.ascontiguousarray(x))
+    assert [layer.class_name for layer in theirs.get_layers()].count("BatchNormalization") == 2  # not folded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Hls4mlKeyWarning)  # the ReLU's param/table types: no such slots here
+        ours = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "nnfpga")
+    assert [n.op for n in ours.graph].count("scale_shift") == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        got = ours.predict(x)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} logits differ"
+    # the default config still folds both, as hls4ml's 'auto' results do
+    assert "scale_shift" not in [n.op for n in nnfpga.convert_from_keras_model(model).graph]
+    name_cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    assert "scale_shift" not in [n.op for n in nnfpga.convert_from_keras_model(model, hls_config=name_cfg).graph]

@@ -167,10 +167,30 @@ def test_config_for_a_removed_layer_warns() -> None:
     assert "bn" not in g
 
 
-def test_removed_layer_warning_from_keras_conversion(tiny_mlp: Any) -> None:
+def test_a_folded_batchnorm_types_the_dense_result(tiny_mlp: Any) -> None:
+    """The batch-norm folds into fc2 (fc2's result is not pinned): its result type is fc2's; its weight and bias
+    precisions cannot apply (the folded constants take fc2's types), which is said."""
     g = nnfpga.graph_from_keras_model(tiny_mlp)
-    with pytest.warns(UserWarning, match="LayerName.bn has no effect: batch-norm 'bn' was folded into Dense 'fc2'"):
-        apply_config(g, parse_config({"LayerName": {"bn": {"Precision": "ap_fixed<8,3>"}}}))
+    with pytest.warns(UserWarning, match=r"^the weight and bias precisions set for batch-norm 'bn' have no effect: "
+                                         r"it was folded into Dense 'fc2', whose weight and bias types quantize the "
+                                         r"folded constants \(set LayerName.fc2.Precision.result to keep"):
+        typed = apply_config(g, parse_config({"LayerName": {"bn": {"Precision": "ap_fixed<8,3>"}}}))
+    assert "bn" not in typed and typed["fc2"].types["result"] == FixedType(8, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
+        typed = apply_config(g, parse_config({"LayerName": {"bn": {"Precision": {"result": "ap_fixed<9,3>"}}}}))
+        assert typed["fc2"].types["result"] == FixedType(9, 3) and typed["fc2"].attrs["folded_batchnorm"] == ["bn"]
         nnfpga.convert_from_keras_model(tiny_mlp, hls_config={"LayerName": {"fc2": {"ReuseFactor": 2}}})
+
+
+def test_a_pinned_dense_result_keeps_its_batchnorm(tiny_mlp: Any) -> None:
+    """hls4ml's meaning: with the Dense result pinned, the Dense output is cast, then the batch-norm applies."""
+    g = nnfpga.graph_from_keras_model(tiny_mlp)
+    for cfg in ({"LayerName": {"fc2": {"Precision": {"result": "ap_fixed<12,4>"}}}},
+                {"LayerName": {"fc2": {"Precision": "ap_fixed<12,4>"}}}):
+        typed = apply_config(g, parse_config(cfg))
+        assert typed["bn"].inputs == ["fc2"] and typed["fc2"].types["result"] == FixedType(12, 4)
+        assert "folded_batchnorm" not in typed["fc2"].attrs
+    for cfg in ({"LayerType": {"Dense": {"Precision": {"result": "ap_fixed<12,4>"}}}},  # LayerType does not pin
+                {"Model": {"Precision": "ap_fixed<12,4>"}}, {"LayerName": {"fc1": {"Precision": "ap_fixed<12,4>"}}}):
+        assert "bn" not in apply_config(g, parse_config(cfg))

@@ -49,6 +49,7 @@ def test_type_granularity(tiny_mlp: Any) -> None:
         "Input": {"Precision": {"result": "ap_fixed<16,6>"}},
         "Dense": {"Precision": {"weight": "auto", "bias": "auto", "accum": "auto", "result": "ap_fixed<16,6>"}},
         "ReLU": {"Precision": {"result": "auto"}},
+        "BatchNormalization": {"Precision": {"weight": "auto", "bias": "auto", "result": "ap_fixed<16,6>"}},
         "Softmax": {"Precision": {"exp_table": "auto", "inv_table": "auto", "result": "auto"}},
     }}
 
@@ -57,21 +58,24 @@ def test_name_granularity(tiny_mlp: Any) -> None:
     cfg = nnfpga.config_from_keras_model(tiny_mlp, granularity="name", default_reuse_factor=2)
     assert cfg["Model"] == {**MODEL, "ReuseFactor": 2}
     layers = cfg["LayerName"]
-    assert list(layers) == ["x", "fc1", "fc1_relu", "fc2", "sm"]  # 'bn' was folded into fc2
+    assert list(layers) == ["x", "fc1", "fc1_relu", "fc2", "bn", "sm"]
+    # 'bn' folds into fc2: the folded result type is bn's; fc2's own result left auto (pinned, it keeps 'bn')
+    assert layers["bn"] == {"Precision": {"weight": "auto", "bias": "auto", "result": "ap_fixed<16,6>"},
+                            "Trace": False}
     assert layers["x"] == {"Precision": {"result": "ap_fixed<16,6>"}, "Trace": False}
     assert layers["fc1_relu"] == {"Precision": {"result": "auto"}, "Trace": False}
     assert layers["sm"] == {"Precision": {"exp_table": "auto", "inv_table": "auto", "result": "auto"},
                             "TableSize": 1024, "Trace": False}
-    g = nnfpga.graph_from_keras_model(tiny_mlp)
+    typed = nnfpga.convert_from_keras_model(tiny_mlp).graph
     for name in ("fc1", "fc2"):
         entry = layers[name]
         assert entry["ReuseFactor"] == 2 and entry["Trace"] is False
         prec = entry["Precision"]
         assert list(prec) == ["weight", "bias", "accum", "result"]
-        assert prec["accum"] == "auto" and prec["result"] == "ap_fixed<16,6>"
+        assert prec["accum"] == "auto" and prec["result"] == ("auto" if name == "fc2" else "ap_fixed<16,6>")
         # weights and biases: the default width, integer bits just holding the (folded) values
-        assert prec["weight"] == str(smallest_integer_bits(g[name].weights["kernel"]))
-        assert prec["bias"] == str(smallest_integer_bits(g[name].weights["bias"]))
+        assert prec["weight"] == str(smallest_integer_bits(typed[name].weights["kernel"]))
+        assert prec["bias"] == str(smallest_integer_bits(typed[name].weights["bias"]))
 
 
 def test_granularities_convert_to_the_same_model(tiny_mlp: Any, X: np.ndarray) -> None:

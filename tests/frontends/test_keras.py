@@ -94,8 +94,9 @@ def test_batchnorm_dropout_flatten_reshape(keras: Any, build: Any) -> None:
                L.Dense(3, activation="softmax", name="out")], input_shape=(3, 4), seed=6)
     g = nnfpga.graph_from_keras_model(m)
     assert ops(g) == [("x", "input"), ("bn0", "scale_shift"), ("r", "reshape"), ("sm2d", "softmax"),
-                      ("bn1", "scale_shift"), ("flat", "flatten"), ("fc", "dense"), ("out", "dense"),
-                      ("out_softmax", "softmax")]
+                      ("bn1", "scale_shift"), ("flat", "flatten"), ("fc", "dense"), ("bn2", "scale_shift"),
+                      ("out", "dense"), ("out_softmax", "softmax")]
+    assert "bn2" not in nnfpga.convert_from_keras_model(m).graph  # folded into fc once the config is applied
     assert g["r"].shape == (4, 3) and g["flat"].shape == (12,)
     np.testing.assert_array_equal(g["bn1"].weights["scale"] > 0, True)
     x = np.random.default_rng(2).normal(size=(30, 3, 4))

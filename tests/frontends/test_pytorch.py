@@ -99,9 +99,11 @@ def test_mlp_equals_keras_mlp(keras: Any) -> None:
     x = rng.normal(0, 1.5, size=(3000, 16)).astype(np.float32)
 
     gk, gt = nnfpga.graph_from_keras_model(km), nnfpga.graph_from_pytorch_model(tm, (16,))
-    assert [n.op for n in gk] == [n.op for n in gt] == ["input", "dense", "relu", "dense", "tanh", "dense",
-                                                        "leaky_relu", "dense", "softmax"]
-    assert gt.removed["bn"] == "batch-norm 'bn' was folded into Dense 'fc1'"
+    assert [n.op for n in gk] == [n.op for n in gt] == ["input", "dense", "scale_shift", "relu", "dense", "tanh",
+                                                        "dense", "leaky_relu", "dense", "softmax"]
+    folded = nnfpga.convert_from_pytorch_model(tm, (16,)).graph
+    assert "scale_shift" not in [n.op for n in folded]
+    assert folded.removed["bn"] == "batch-norm 'bn' was folded into Dense 'fc1'"
     for a, b in zip(gk, gt, strict=True):
         assert a.attrs == b.attrs and a.shape == b.shape and a.weights.keys() == b.weights.keys()
         for k in a.weights:

@@ -68,7 +68,8 @@ def apply_config(graph: Graph, config: Config) -> Graph:
         else:
             _warn_replaced_quantizers(node)
         _check_reuse(node, reuse_from)
-    run_pipeline(graph, typed_pipeline(config.default), typed=True)
+    pinned = [name for name, lc in config.layer_name.items() if lc.precision.get("result") is not None]
+    run_pipeline(graph, typed_pipeline(config.default, pinned), typed=True)
     return graph
 
 

@@ -23,6 +23,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS
 from nnfpga.ops.softmax import pow2_ceil
+from nnfpga.passes.fold import FOLDED
 
 GRANULARITIES = ("model", "type", "name")
 MAX_ROUNDS = 8
@@ -54,15 +55,21 @@ def default_config(
                 types[type_name(node)]["Precision"]["result"] = model["Precision"]
         return {"Model": model, "LayerType": types}
     typed = apply_config(graph, base)
-    choices: dict[str, dict[str, FixedType]] = {
-        n.name: {s: n.types[s] for s in OPS[n.op].default_slots if s not in n.attrs.get("qtypes", {})
-                 and not (s == "result" and n.attrs.get("exact_result"))}
-        for n in typed if OPS[n.op].default_slots}
+    owners = result_owners(typed)
+    choices: dict[str, dict[str, FixedType]] = {}
+    for n in typed:
+        if not OPS[n.op].default_slots:
+            continue
+        chosen = {s: n.types[s] for s in OPS[n.op].default_slots if s not in n.attrs.get("qtypes", {})
+                  and not (s == "result" and n.attrs.get("exact_result"))}
+        if "result" in chosen and owners.get(n.name, n.name) != n.name:  # a folded batch-norm's result
+            choices[owners[n.name]] = {"result": chosen.pop("result")}
+        choices[n.name] = chosen
     tables: dict[str, float] = {}
     if calibration_data is not None:
         _calibrate(graph, typed, base, choices, tables, np.asarray(calibration_data)[:MAX_CALIBRATION_ROWS])
     layers: dict[str, Any] = {}
-    for node in typed:
+    for node in graph:  # the untyped graph: batch-norms folded with this config are listed too
         prec = {s: "auto" for s in OPS[node.op].slots}
         prec.update({s: str(t) for s, t in choices.get(node.name, {}).items()})
         prec.update({s: str(t) for s, t in pinned_types(node).items()})  # what training used
@@ -78,16 +85,24 @@ def default_config(
     return {"Model": model, "LayerName": layers}
 
 
+def result_owners(typed: Graph) -> dict[str, str]:
+    """Dense layers that absorbed batch-norms -> the config entry that sets their result type (the last
+    batch-norm's: pinning the Dense's own result would keep the batch-norm unfolded)."""
+    return {n.name: n.attrs[FOLDED][-1] for n in typed if n.attrs.get(FOLDED)}
+
+
 def _calibrate(graph: Graph, typed: Graph, base: Config, choices: dict[str, dict[str, FixedType]],
                tables: dict[str, float], x: np.ndarray) -> None:
     """Set result integer bits from float ranges, then widen until the fixed-point run has no overflow."""
     ref = Interpreter(typed).run(x, mode="float", keep=True)
+    owners = result_owners(typed)
+    nodes = {owner: name for name, owner in owners.items()}  # config entry -> the typed node it types
     width = base.default.width
     modes = {"rounding": base.default.rounding, "overflow": base.default.overflow}
     for name, slots in choices.items():
         if "result" not in slots:
             continue  # pinned by training
-        v = ref.values[name]
+        v = ref.values[nodes.get(name, name)]
         lo, hi = float(v.min()), float(v.max())
         slots["result"] = FixedType.for_range(min(lo, 0.0), max(hi, 0.0), width, signed=True, **modes)
     for node in typed:
@@ -103,7 +118,8 @@ def _calibrate(graph: Graph, typed: Graph, base: Config, choices: dict[str, dict
         trial = apply_config(graph, parse_config(cfg))
         stats = Interpreter(trial).run(x).stats
         bumped = False
-        for (name, slot), ov in stats.overflow.items():
+        for (node_name, slot), ov in stats.overflow.items():
+            name = owners.get(node_name, node_name)
             if ov.count and slot == "result" and "result" in choices.get(name, {}):
                 t = choices[name]["result"]
                 choices[name]["result"] = t.with_(integer=t.integer + 1)

@@ -6,7 +6,9 @@ iteration (every pass, in order, until none changes the graph) and verifies the 
 
 - ``UNTYPED`` (``PIPELINE``): right after a frontend, on the float graph (fusions of what the frontend marked,
   removals, folds, layout clean-up);
-- ``TYPED``: after the config is applied (:func:`typed_pipeline`): type inference by each op's own rule.
+- ``TYPED``: after the config is applied (:func:`typed_pipeline`): batch-norm folded into the Dense before it
+  unless the user pinned that Dense's result type (and the reshapes around it cleaned up), then type inference
+  by each op's own rule.
 
 ``nnfpga passes`` (:func:`dump_pipeline`) prints both.
 """
@@ -14,7 +16,7 @@ iteration (every pass, in order, until none changes the graph) and verifies the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from nnfpga.errors import NnfpgaError, PassError
 from nnfpga.fixed import FixedType
@@ -44,15 +46,19 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("transposes_as_reshapes", transposes_as_reshapes),
     ("merge_reshapes", merge_reshapes),
     ("remove_noop_reshape", remove_noop_reshape),
-    ("fold_batchnorm", fold_scale_shift),
     ("remove_dead", remove_dead),
 ]
 UNTYPED = PIPELINE
 
 
-def typed_pipeline(default: FixedType) -> list[tuple[str, Pass]]:
-    """The passes after the config is applied (``default``: the model-wide precision)."""
-    return [("infer_types", functools.partial(infer_types, default=default))]
+def typed_pipeline(default: FixedType, keep_results: Collection[str] = ()) -> list[tuple[str, Pass]]:
+    """The passes after the config is applied (``default``: the model-wide precision; ``keep_results``: the
+    Dense layers whose result type LayerName pins, which keep their batch-norm)."""
+    return [("fold_batchnorm", functools.partial(fold_scale_shift, keep=frozenset(keep_results))),
+            ("merge_reshapes", merge_reshapes),  # the reshapes a fold leaves back to back (channels-first BN)
+            ("remove_noop_reshape", remove_noop_reshape),
+            ("remove_dead", remove_dead),
+            ("infer_types", functools.partial(infer_types, default=default))]
 
 
 MAX_ROUNDS = 20
@@ -76,8 +82,8 @@ def run_pipeline(graph: Graph, pipeline: list[tuple[str, Pass]] | None = None, *
             if did:
                 applied.append(name)
                 changed = True
-                try:
-                    verify(graph, typed=typed, after=f"pass {name!r}")
+                try:  # types are complete only once inference ran: checked at the end
+                    verify(graph, after=f"pass {name!r}")
                 except NnfpgaError as exc:
                     raise PassError(str(exc)) from None
         if not changed:
