@@ -1,0 +1,55 @@
+"""The tutorial as notebooks (``notebooks/``): each runs top to bottom in a fresh kernel (nbclient), in a
+temporary directory, and the key numbers it computes (its last cell's ``summary`` dict) are asserted here.
+The committed notebooks carry no outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tooling import require
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+MARK = "NNFPGA_SUMMARY="
+
+
+def run_notebook(name: str, tmp_path: Path, timeout: int = 600) -> dict[str, Any]:
+    """Execute ``notebooks/name`` with ``notebooks/`` mirrored in ``tmp_path`` (what it writes stays there; the
+    test data it reads through ``../tests`` is linked) and return its ``summary``."""
+    require(importlib.util.find_spec("nbclient"), "nbclient", "make setup: extra [test]")
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"), \
+        f"{name} is committed with outputs: clear them (jupyter nbconvert --clear-output)"
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "frontends").symlink_to(ROOT / "tests" / "frontends")
+    nb.cells.append(nbformat.v4.new_code_cell(f"import json; print({MARK!r} + json.dumps(summary))"))
+    env_before = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = "torch"
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}})
+        client.execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("KERAS_BACKEND", None)
+    out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+    return json.loads(out.split(MARK, 1)[1])
+
+
+@pytest.mark.slow
+def test_part4_quantization_aware_training(tmp_path: Path) -> None:
+    s = run_notebook("part4_quantization_aware_training.ipynb", tmp_path)
+    assert s["hgq_mismatches"] == 0 and s["qkeras_mismatches"] == 0  # bit for bit, both libraries
+    assert s["qkeras_outputs"] == 120_000
+    assert s["hgq_accuracy"] > 0.6 and s["nnfpga_accuracy"] == pytest.approx(s["hgq_accuracy"])
+    assert s["warned"] == 1  # an explicit precision replacing a trained quantizer's type is said
