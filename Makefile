@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # System tools the tests run for real (g++ for the ap_fixed header checks and C simulation, verilator for the RTL,
-# yosys for its synthesis).
+# yosys for its synthesis, chromium for the HTML report).
 $(TOOLS_STAMP): scripts/install-tools.sh
 	bash scripts/install-tools.sh
 	mkdir -p $(VENV) && touch $@

@@ -45,3 +45,9 @@ def xilinx_ap_types() -> Path | None:
 
 def require_xilinx_ap_types() -> Path:
     return require(xilinx_ap_types(), "hls4ml (it carries Xilinx's ap_types headers)", "make setup: extra [test]")
+
+
+def chromium() -> str:
+    """Debian's headless-capable Chromium (the HTML report's browser test)."""
+    found = next(filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))), None)
+    return require(found, "chromium", "make tools: scripts/install-tools.sh installs Debian's chromium")

@@ -83,10 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--json", action="store_true", help="print the report as JSON")
     y.set_defaults(func=_synth)
 
-    rp = sub.add_parser("report", help="print the last saved synthesis report of a project")
+    rp = sub.add_parser("report", help="print the last saved synthesis report of a project, or (--html) write a "
+                                       "self-contained HTML report of the whole project")
     rp.add_argument("project")
-    rp.add_argument("--target", choices=("xc7", "xcup", "ecp5"), help="this target's report (default: the latest)")
+    rp.add_argument("--target", choices=("xc7", "xcup", "ecp5"), help="this target's report (default: the latest; "
+                                                                      "with --html: every saved one)")
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.add_argument("--html", metavar="OUT.html", help="write an HTML report: layer graph, types, synthesis results "
+                                                       "and, with -i, overflow table, trace errors and plots")
+    rp.add_argument("-i", "--input", help="with --html: inputs (.npy/.npz/.csv) to emulate and trace")
+    rp.add_argument("--force", action="store_true", help="with --html: replace a file that is not an nnfpga report")
     rp.set_defaults(func=_report)
 
     s = sub.add_parser("summary", help="print the layers and precisions of a project")
@@ -257,8 +263,26 @@ def _synth(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from nnfpga.backends.rtl.synth import load_report
 
+    if args.html is not None:
+        return _report_html(args)
+    if args.input or args.force:
+        raise ConfigError("-i/--input and --force go with --html OUT.html (the HTML report)")
     report = load_report(args.project, args.target)
     print(report.to_json() if args.json else report.table())
+    return 0
+
+
+def _report_html(args: argparse.Namespace) -> int:
+    import nnfpga
+    from nnfpga.backends.rtl.synth import load_report
+
+    if args.json:
+        raise ConfigError("--json prints the synthesis report; leave it out with --html")
+    hw = nnfpga.load_project(args.project)
+    x = load_array(args.input) if args.input else None
+    hardware = [load_report(args.project, args.target)] if args.target else None
+    out = hw.report_html(args.html, x, hardware=hardware, force=args.force)
+    print(f"wrote {out}")
     return 0
 
 

@@ -78,6 +78,7 @@ class HWModel:
                          "clock_period": float(clock_period)}
         self.interpreter = Interpreter(graph)
         self.last_stats: RunStats | None = None
+        self.last_report: HardwareReport | None = None  # of the last synthesize() or build()
         self.backend.validate(graph, self.settings, self.interpreter.prep)
 
     # -- emulation -----------------------------------------------------------------------------
@@ -148,6 +149,18 @@ class HWModel:
             rows.append((n.name, n.op, "x".join(map(str, n.shape)), prec, rf))
         return format_table(rows)
 
+    def report_html(self, path: str | Path, X: Any = None, *, figures: Any = None, model: Any = None,
+                    hardware: HardwareReport | list[HardwareReport] | None = None, force: bool = False) -> Path:
+        """Write one self-contained HTML file (no external resources): the layer graph, every layer's types,
+        ReuseFactor and Strategy, and the resources and latency of the last synthesis (``hardware``, else this
+        session's and the project's saved reports). With inputs ``X``: the overflow table and the per-layer
+        trace error of a bit-exact run on them, and figures: the trace error, then ``figures`` (matplotlib
+        figures; ``None`` asks ``nnfpga.profiling.numerical(model, self, X)`` when that module exists).
+        Written atomically; an existing file that is not an nnfpga report is replaced only with ``force``."""
+        from nnfpga.reports.html import report_html
+
+        return report_html(self, path, X, figures=figures, model=model, hardware=hardware, force=force)
+
     # -- project -------------------------------------------------------------------------------
     def write(self, *, force: bool = False, tb_inputs: Any = None) -> Path:
         """Write the project directory atomically (see :func:`nnfpga.project.write_atomic`): the typed graph and
@@ -167,12 +180,15 @@ class HWModel:
         """Run Vitis HLS on the written project (``vitis_hls -f build_prj.tcl``) and return its csynth report.
         Vitis is not open source: without ``vitis_hls`` on PATH this raises ToolNotFoundError, never pretends."""
         opts = {"reset": True, "csim": csim, "synth": synth, "cosim": cosim, "export": export, "vsynth": vsynth}
-        return self._method("build", "build() runs Vitis HLS")(self, options=opts, timeout_s=timeout_s)
+        self.last_report = self._method("build", "build() runs Vitis HLS")(self, options=opts, timeout_s=timeout_s)
+        return self.last_report
 
     def synthesize(self, target: str = "xc7", **kw: Any) -> HardwareReport:
         """Synthesize the Verilog design with Yosys (and nextpnr-ecp5 for ``target="ecp5"``): resources, latency,
         II and, for ECP5, Fmax. See :func:`nnfpga.backends.rtl.synth.synthesize` for the targets and options."""
-        return self._method("synthesize", "synthesize() runs Yosys on the Verilog design")(self, target, **kw)
+        synth = self._method("synthesize", "synthesize() runs Yosys on the Verilog design")
+        self.last_report = synth(self, target, **kw)
+        return self.last_report
 
     def _method(self, name: str, what: str) -> Callable[..., Any]:
         """The backend's ``name`` method; a ConfigError naming the backend that has one when this one has not."""
