@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="overwrite an existing output file")
     r.set_defaults(func=_predict)
 
+    pf = sub.add_parser("profile", help="plot per-layer value ranges against their fixed-point types, and the "
+                                         "fixed-point error, for a project on inputs (needs nnfpga[plot])")
+    pf.add_argument("project")
+    pf.add_argument("-i", "--input", required=True, help="inputs (.npy/.npz/.csv)")
+    pf.add_argument("-o", "--output-dir", required=True, help="directory for the PNGs and profile.json")
+    pf.add_argument("--force", action="store_true", help="replace an existing directory that is not a profile")
+    pf.set_defaults(func=_profile)
+
     b = sub.add_parser("build", help="run Vitis HLS on a project (needs vitis_hls on PATH)")
     b.add_argument("project")
     b.add_argument("--cosim", action="store_true")
@@ -238,6 +246,17 @@ def _predict(args: argparse.Namespace) -> int:
     print(hw.overflow_table(), file=sys.stderr)
     if args.trace:
         print(hw.trace(x).table(), file=sys.stderr)
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import nnfpga
+    from nnfpga.profiling import write_profile
+
+    paths = write_profile(nnfpga.load_project(args.project), load_array(args.input), args.output_dir,
+                          force=args.force)
+    for p in paths:
+        print(p)
     return 0
 
 

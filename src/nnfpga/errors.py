@@ -81,3 +81,7 @@ class WeightError(NnfpgaError, ValueError):
 class Hls4mlKeyWarning(UserWarning):
     """A config key or argument of hls4ml that nnfpga accepts but does not use, with a value that matters in
     hls4ml (see the README's "Coming from hls4ml")."""
+
+
+class MissingDependencyError(NnfpgaError, ImportError):
+    """An optional Python package is not installed; the message names the ``pip install 'nnfpga[extra]'`` to run."""

@@ -30,7 +30,9 @@ PART_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")  # goes into buil
 
 @dataclass
 class LayerTrace:
-    """One layer's bit-exact output beside the float reference of the same graph."""
+    """One layer's bit-exact output beside the float reference of the same graph, and ``precast``: the values the
+    bit-exact run cast into the layer's result type (before its rounding and overflow; ``None`` for a layer that
+    casts nothing, such as a reshape)."""
 
     name: str
     op: str
@@ -38,6 +40,7 @@ class LayerTrace:
     fixed: np.ndarray
     float: np.ndarray
     overflow: int
+    precast: np.ndarray | None = None
 
     @property
     def max_abs_error(self) -> float:
@@ -110,7 +113,7 @@ class HWModel:
     def trace(self, x: Any) -> Trace:
         """Each layer's bit-exact output with the float reference beside it: the layers with ``Trace: true`` in
         the config (``Model.TraceOutput: true``: all of them) when any has it, else every layer."""
-        fixed = self.interpreter.run(x, keep=True)
+        fixed = self.interpreter.run(x, keep=True, precast=True)
         ref = self.interpreter.run(x, mode="float", keep=True)
         self._after_run(fixed)
         out = Trace()
@@ -118,7 +121,7 @@ class HWModel:
         for node in chosen:
             ov = sum(o.count for (n, _), o in fixed.stats.overflow.items() if n == node.name)
             out[node.name] = LayerTrace(node.name, node.op, node.types["result"], fixed.values[node.name],
-                                        ref.values[node.name], ov)
+                                        ref.values[node.name], ov, fixed.precast.get(node.name))
         return out
 
     def _after_run(self, res: RunResult) -> None:

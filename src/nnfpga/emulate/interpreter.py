@@ -36,11 +36,13 @@ def blas_limit():
 
 @dataclass
 class RunResult:
-    """Outputs (float values of the graph outputs), optional per-node values, and overflow statistics."""
+    """Outputs (float values of the graph outputs), optional per-node values, overflow statistics and, when asked,
+    the values each node cast into its result type (``precast``: before rounding and overflow)."""
 
     outputs: list[np.ndarray]
     values: dict[str, np.ndarray] = field(default_factory=dict)
     stats: RunStats = field(default_factory=RunStats)
+    precast: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Interpreter:
@@ -75,12 +77,14 @@ class Interpreter:
                                  f"{first}; fixed-point hardware has no NaN/inf: clean or clip the input first")
         return x
 
-    def run(self, x: Any, *, mode: str = "fixed", keep: bool = False, progress: bool | None = None) -> RunResult:
-        """Run the graph on a batch. ``mode`` is ``"fixed"`` (bit-exact) or ``"float"`` (reference)."""
+    def run(self, x: Any, *, mode: str = "fixed", keep: bool = False, precast: bool = False,
+            progress: bool | None = None) -> RunResult:
+        """Run the graph on a batch. ``mode`` is ``"fixed"`` (bit-exact) or ``"float"`` (reference). ``keep``: every
+        node's values; ``precast`` (fixed mode): what each node cast into its result type."""
         if mode not in ("fixed", "float"):
             raise ValueError(f"mode must be 'fixed' or 'float', got {mode!r}")
         x = self.check_input(x)
-        stats = RunStats()
+        stats = RunStats(precast={} if precast else None)
         outs: list[list[np.ndarray]] = [[] for _ in self.graph.outputs]
         kept: dict[str, list[np.ndarray]] = {}
         starts = range(0, max(x.shape[0], 1), self.chunk)
@@ -98,6 +102,7 @@ class Interpreter:
             outputs=[np.concatenate(o) for o in outs],
             values={k: np.concatenate(v) for k, v in kept.items()},
             stats=stats,
+            precast={k: np.concatenate(v) for k, v in (stats.precast or {}).items()},
         )
 
     def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats) -> dict[str, Any]:

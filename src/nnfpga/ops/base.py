@@ -54,9 +54,18 @@ class RunStats:
     """Overflow tallies of one run, per node and type slot (``"result"``, ``"accum"``...)."""
 
     overflow: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    #: node -> the values cast into its ``result`` type (before rounding and overflow), one array per chunk; kept
+    #: only when not ``None`` (``Interpreter.run(..., precast=True)``: profiling)
+    precast: dict[str, list[np.ndarray]] | None = None
 
     def record(self, node: str, slot: str, ov: Overflow) -> None:
         self.overflow.setdefault((node, slot), Overflow()).add(ov)
+
+    def observe(self, node: str, values: QArray | np.ndarray) -> None:
+        """Keep the values about to be cast into ``node``'s result type, when this run keeps them."""
+        if self.precast is not None:
+            self.precast.setdefault(node, []).append(values.values() if isinstance(values, QArray) else
+                                                     np.asarray(values, dtype=np.float64))
 
 
 class OpDef:
@@ -133,6 +142,8 @@ def set_default(node: Node, slot: str, t: FixedType) -> None:
 def cast(node: Node, x: QArray, slot: str, stats: RunStats) -> QArray:
     """Convert ``x`` to the node's ``slot`` type, recording overflow under (node, slot)."""
     dst = node.types[slot]
+    if slot == "result":
+        stats.observe(node.name, x)
     if dst == x.t:
         stats.record(node.name, slot, Overflow(0, int(np.size(x.m))))
         return x

@@ -246,6 +246,8 @@ class Concatenate(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         tr = node.types["result"]
+        if stats.precast is not None:
+            stats.observe(node.name, np.concatenate([x.values() for x in xs], axis=node.attrs["axis"] + 1))
         parts = []
         for x in xs:
             m, ov = requantize(x.m, x.t.frac, x.t.width, tr)

@@ -31,6 +31,7 @@ class Input(OpDef):
 
     def run_fixed(self, node: Node, xs: list[Any], prep: dict, stats: RunStats) -> QArray:
         t = node.types["result"]
+        stats.observe(node.name, xs[0])
         m, ov = from_float(xs[0], t)
         stats.record(node.name, "result", ov)
         return QArray(m, t)
