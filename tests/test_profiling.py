@@ -15,7 +15,7 @@ import pytest
 
 import nnfpga
 from nnfpga.cli import main
-from nnfpga.errors import ConfigError, EmulationError, MissingDependencyError, NnfpgaError
+from nnfpga.errors import ConfigError, EmulationError, Hls4mlKeyWarning, MissingDependencyError, NnfpgaError
 from nnfpga.examples import load_example
 from nnfpga.fixed import from_float, to_float
 from nnfpga.model import HWModel
@@ -224,3 +224,14 @@ def test_every_op_reports_what_it_casts(keras: Any) -> None:
     assert {(r.layer, r.slot): (r.n_overflow, r.n) for r in prof.activations} == \
         {k: v for k, v in table.items() if k[1] == "result" or v[0]}
     assert {r.layer for r in prof.activations if r.n_overflow} >= {"x", "a", "cat", "add", "mul"}
+
+
+def test_hls4ml_spellings(jets: tuple[Any, np.ndarray], hw8: HWModel) -> None:
+    """hls4ml's ``numerical(model=..., hls_model=..., X=..., plot=...)`` runs unchanged."""
+    hw, x = hw8, jets[1]
+    prof = numerical(model=None, hls_model=hw, X=x[:200], plot="boxplot")
+    assert {r.layer for r in prof.activations} == {r.layer for r in numerical(None, hw, x[:200]).activations}
+    with pytest.warns(Hls4mlKeyWarning, match=r"plot='violinplot': nnfpga draws box plots"):
+        numerical(hls_model=hw, plot="violinplot")
+    with pytest.raises(ConfigError, match="give the converted model once"):
+        compare(None, hw, x[:10], hls_model=hw)

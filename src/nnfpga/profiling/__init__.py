@@ -13,12 +13,13 @@ emulator counted (:meth:`~nnfpga.HWModel.overflow_table`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnfpga.errors import ConfigError
+from nnfpga.errors import ConfigError, Hls4mlKeyWarning
 from nnfpga.model import HWModel, format_table
 from nnfpga.ops import RunStats
 from nnfpga.profiling.figures import error_figure, profile_figure, require_matplotlib
@@ -83,16 +84,30 @@ class Comparison:
         return format_table(rows)
 
 
-def numerical(model: Any = None, hw: HWModel | None = None, X: Any = None) -> Profile:
+def numerical(model: Any = None, hw: HWModel | None = None, X: Any = None, *, hls_model: HWModel | None = None,
+              plot: str = "boxplot") -> Profile:
     """Per layer, the distribution of ``|x|`` (log2) of the weights, biases and (with inputs ``X``) activations
     beside the range of the type that holds them, with the values that overflow it or fall below its LSB.
 
     ``model`` (the Keras model or PyTorch module that ``hw`` was converted from; optional, as in hls4ml): when
     given, a warning says if ``hw``'s float reference does not reproduce it on ``X``. Inputs of the wrong shape
-    raise :class:`~nnfpga.errors.EmulationError`, as ``hw.predict`` does."""
-    hw = _check_hw(hw)
+    raise :class:`~nnfpga.errors.EmulationError`, as ``hw.predict`` does. ``hls_model=`` and ``plot=`` are
+    hls4ml's spellings (its scripts run unchanged); the plots are boxes whatever ``plot`` asks for."""
+    hw = _check_hw(_hls4ml_spelling(hw, hls_model, plot))
     require_matplotlib()
     return _numerical(model, hw, X, None if X is None else hw.trace(X))
+
+
+def _hls4ml_spelling(hw: HWModel | None, hls_model: HWModel | None, plot: str) -> HWModel | None:
+    """hls4ml names the converted model ``hls_model`` and picks a plot style; nnfpga draws one kind of plot."""
+    if hls_model is not None:
+        if hw is not None:
+            raise ConfigError("give the converted model once: hw= (nnfpga) or hls_model= (hls4ml's name), not both")
+        hw = hls_model
+    if plot not in ("boxplot", "norm_diff"):
+        warnings.warn(f"plot={plot!r}: nnfpga draws box plots (numerical) and per-layer errors (compare) only",
+                      Hls4mlKeyWarning, stacklevel=3)
+    return hw
 
 
 def _numerical(model: Any, hw: HWModel, X: Any, trace: Trace | None) -> Profile:
@@ -108,11 +123,13 @@ def _numerical(model: Any, hw: HWModel, X: Any, trace: Trace | None) -> Profile:
     return Profile(figures, weights, acts)
 
 
-def compare(model: Any = None, hw: HWModel | None = None, X: Any = None) -> Comparison:
+def compare(model: Any = None, hw: HWModel | None = None, X: Any = None, *, hls_model: HWModel | None = None,
+            plot: str = "norm_diff") -> Comparison:
     """Per layer, the error of the bit-exact output against the float reference of the same graph (max and mean
     ``|fixed - float|``, log axis) beside the LSB of the layer's type. With ``model`` (Keras or PyTorch), one more
-    point: the bit-exact output against the model's own output on ``X``."""
-    hw = _check_hw(hw)
+    point: the bit-exact output against the model's own output on ``X``. ``hls_model=`` and ``plot=``: hls4ml's
+    spellings."""
+    hw = _check_hw(_hls4ml_spelling(hw, hls_model, plot))
     require_matplotlib()
     if X is None:
         raise ConfigError("compare needs inputs X: the errors are measured on them")

@@ -20,7 +20,7 @@ from nnfpga.reports.graph_svg import display_name
 if TYPE_CHECKING:
     from nnfpga.model import HWModel, Trace
 
-PROFILING = "nnfpga.profiling"  # a module with numerical(model, hw, X) -> figure(s), when it exists
+PROFILING = "nnfpga.profiling"  # numerical(model, hw, X) -> Profile, whose .figures are embedded
 
 
 def have_matplotlib() -> bool:
@@ -121,7 +121,8 @@ def report_figures(hw: HWModel, x: Any, trace: Trace | None, figures: Iterable[A
     if figures is None and x is not None and importlib.util.find_spec(PROFILING) is not None:
         profiling = importlib.import_module(PROFILING)
         try:
-            made = _named(profiling.numerical(model, hw, x), "Profiling")
+            found = profiling.numerical(model, hw, x)
+            made = _named({f"Profiling: {k}": f for k, f in found.figures.items()}, "Profiling")
         except NnfpgaError as exc:  # e.g. a profile that needs the framework model: the report goes on without it
             notes.append(f"no profiling plots: {exc}")
             warnings.warn(f"the HTML report has no profiling plots: {exc}", stacklevel=5)
