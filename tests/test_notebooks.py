@@ -53,3 +53,13 @@ def test_part4_quantization_aware_training(tmp_path: Path) -> None:
     assert s["qkeras_outputs"] == 120_000
     assert s["hgq_accuracy"] > 0.6 and s["nnfpga_accuracy"] == pytest.approx(s["hgq_accuracy"])
     assert s["warned"] == 1  # an explicit precision replacing a trained quantizer's type is said
+
+
+@pytest.mark.slow
+def test_part2_precision_and_reuse(tmp_path: Path) -> None:
+    s = run_notebook("part2_precision_and_reuse.ipynb", tmp_path)
+    assert s["keras_accuracy"] > 0.9 and abs(s["accuracy_16"] - s["keras_accuracy"]) <= 0.01
+    assert s["overflowing_8"] and s["overflowing_8"] == s["overflow_table_8"]  # plots and table agree
+    assert s["accuracy_8_calibrated"] > s["accuracy_8"] and s["overflow_8_calibrated"] == 0
+    assert s["multipliers"] == {"fc1": 784 * 128 // 112, "fc2": 128, "fc3": 128, "output": 10}
+    assert s["refused"]

@@ -235,3 +235,18 @@ def test_hls4ml_spellings(jets: tuple[Any, np.ndarray], hw8: HWModel) -> None:
         numerical(hls_model=hw, plot="violinplot")
     with pytest.raises(ConfigError, match="give the converted model once"):
         compare(None, hw, x[:10], hls_model=hw)
+
+
+def test_hls4ml_style_model_from_the_converters(jets: tuple[Any, np.ndarray]) -> None:
+    """``nnfpga.converters`` returns an HLSModel whose ``trace()`` has hls4ml's tuple form: profiling and the HTML
+    report still get the full trace."""
+    model, x = jets
+    cfg = {"Model": {"Precision": "ap_fixed<8,3>"}}
+    hm = nnfpga.converters.convert_from_keras_model(model, hls_config=cfg, backend="Vitis")
+    ref = nnfpga.convert_from_keras_model(model, hls_config=cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        got, want = numerical(model, hm, x[:300]), numerical(model, ref, x[:300])
+        assert [(r.layer, r.n_overflow) for r in got.activations] == [(r.layer, r.n_overflow) for r in want.activations]
+        layers = [r.layer for r in compare(None, ref, x[:300]).layers]
+        assert [r.layer for r in compare(None, hm, x[:300]).layers] == layers

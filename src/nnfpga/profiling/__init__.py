@@ -95,7 +95,7 @@ def numerical(model: Any = None, hw: HWModel | None = None, X: Any = None, *, hl
     hls4ml's spellings (its scripts run unchanged); the plots are boxes whatever ``plot`` asks for."""
     hw = _check_hw(_hls4ml_spelling(hw, hls_model, plot))
     require_matplotlib()
-    return _numerical(model, hw, X, None if X is None else hw.trace(X))
+    return _numerical(model, hw, X, None if X is None else HWModel.trace(hw, X))
 
 
 def _hls4ml_spelling(hw: HWModel | None, hls_model: HWModel | None, plot: str) -> HWModel | None:
@@ -133,7 +133,7 @@ def compare(model: Any = None, hw: HWModel | None = None, X: Any = None, *, hls_
     require_matplotlib()
     if X is None:
         raise ConfigError("compare needs inputs X: the errors are measured on them")
-    return _comparison(model, hw, X, hw.trace(X))
+    return _comparison(model, hw, X, HWModel.trace(hw, X))
 
 
 def _comparison(model: Any, hw: HWModel, X: Any, trace: Trace) -> Comparison:

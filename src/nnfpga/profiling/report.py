@@ -46,7 +46,9 @@ def write_profile(hw: HWModel, X: Any, output_dir: str | os.PathLike[str], *, mo
         if any(target.iterdir()) and not is_profile(target):
             raise OutputDirError(f"output directory {str(target)!r} exists, is not empty and is not an nnfpga "
                                  "profile; choose another directory or pass force=True (--force) to replace it")
-    trace = hw.trace(X)
+    from nnfpga.model import HWModel
+
+    trace = HWModel.trace(hw, X)  # not hls4ml's tuple form, when hw is converters' HLSModel
     prof = _numerical(model, hw, X, trace)
     comp = _comparison(model, hw, X, trace)
     figures = {"weights.png": prof.figures["weights"], "activations.png": prof.figures["activations"],

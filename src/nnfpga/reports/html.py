@@ -90,10 +90,12 @@ def render_html(hw: HWModel, x: Any = None, *, figures: Any = None, model: Any =
     """The report as a string. ``x`` (a batch of inputs) adds the overflow table, the trace and the figures;
     without it, the overflow table is that of the last run (``hw.predict``) if any."""
     from nnfpga import __version__
+    from nnfpga.model import HWModel
 
     if x is not None:
         x = hw.interpreter.check_input(x)  # the EmulationError of predict, before any work
-    trace = hw.trace(x) if x is not None else None  # also the bit-exact run whose overflow the table counts
+    # the bit-exact run whose overflow the table counts (HWModel.trace: not HLSModel's hls4ml-style tuple)
+    trace = HWModel.trace(hw, x) if x is not None else None
     pngs, notes = report_figures(hw, x, trace, figures, model)
     reports, hw_notes = _hardware(hw, hardware)
     s = hw.settings
