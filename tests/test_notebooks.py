@@ -63,3 +63,21 @@ def test_part2_precision_and_reuse(tmp_path: Path) -> None:
     assert s["accuracy_8_calibrated"] > s["accuracy_8"] and s["overflow_8_calibrated"] == 0
     assert s["multipliers"] == {"fc1": 784 * 128 // 112, "fc2": 128, "fc3": 128, "output": 10}
     assert s["refused"]
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_part1_jet_tagger_to_firmware(tmp_path: Path) -> None:
+    import shutil
+
+    from tooling import gxx
+
+    gxx()
+    for tool in ("verilator", "yosys"):
+        require(shutil.which(tool), tool, "make tools")
+    s = run_notebook("part1_jet_tagger_to_firmware.ipynb", tmp_path)
+    assert s["keras_accuracy"] > 0.65 and abs(s["fixed_accuracy"] - s["keras_accuracy"]) < 0.01
+    assert s["csim_mismatches"] == 0 and s["rtl_mismatches"] == 0  # bit for bit, both backends
+    assert abs(s["accuracy_8"] - s["keras_accuracy"]) < 0.03
+    assert s["lut"] > 1000 and s["latency_cycles"] > 0 and s["dsp"] is not None
+    assert (tmp_path / "notebooks" / "nb1_out" / "report.html").stat().st_size == s["html_bytes"]
