@@ -87,6 +87,7 @@ def test_demo_without_tools_still_emulates_and_says_what_to_install(
     for tool in ("g++", "verilator", "yosys"):
         assert re.search(rf"skipped: {re.escape(tool)} is not installed: run 'make tools'", printed), tool
     assert "Skipped, tools missing (`make setup` installs them" in printed and "none ran (tools missing)" in printed
+    assert f"written, not compiled: {out}/jet_hls/firmware/myproject.cpp" in printed
     assert (out / "jet_hls" / "firmware" / "myproject.cpp").is_file() and not (out / "jet_hls" / "build").exists()
     assert (out / "jet_rtl" / "rtl" / f"{RTL_PROJECT}.v").is_file() and not (out / "jet_rtl" / "reports").exists()
 

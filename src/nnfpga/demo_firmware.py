@@ -81,6 +81,7 @@ def firmware_steps(model: Any, x: np.ndarray, y: np.ndarray, hw: nnfpga.HWModel,
         _check("C simulation (g++)", hw.predict(x, engine="csim"), y_emu, result, time.perf_counter() - t)
     else:
         hw.write()
+        print(f"   written, not compiled: {hw.output_dir}/firmware/{hw.settings['project_name']}.cpp")
     result.projects.append(hw.output_dir)
     print(f"   Vitis HLS synthesis, where vitis_hls is installed: nnfpga build {hw.output_dir}")
 
