@@ -1,5 +1,6 @@
 # nnfpga: everything a fresh machine needs is installed from here.
-#   make demo   set up .venv and run the bundled jet-tagging example end to end
+#   make demo   set up .venv and the tools, then the bundled jet-tagging example from Keras to bit-exact firmware
+#               (HLS C++ C-simulated with g++, Verilog simulated in Verilator and synthesized with Yosys) in demo_out/
 #   make test   set up .venv and run the whole test suite (what CI runs)
 SHELL := /bin/bash
 PYTHON ?= python3

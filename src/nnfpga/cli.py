@@ -109,8 +109,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("passes", help="print the optimization pass pipeline").set_defaults(func=_passes)
 
-    d = sub.add_parser("demo", help="convert and emulate the bundled jet-tagging example")
-    d.add_argument("-o", "--output-dir", default="demo_out/jet_prj")
+    d = sub.add_parser("demo", help="the bundled jet-tagging example from Keras to firmware: emulation, HLS C++ "
+                                    "(g++ C simulation), Verilog (Verilator, Yosys), every result checked bit-exact")
+    d.add_argument("-o", "--output-dir", default="demo_out",
+                   help="where the projects go: <dir>/jet_hls (HLS C++) and <dir>/jet_rtl (Verilog); default demo_out")
     d.set_defaults(func=_demo)
     return p
 
@@ -324,8 +326,7 @@ def _passes(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from nnfpga.demo import run_demo
 
-    run_demo(args.output_dir)
-    return 0
+    return 0 if run_demo(args.output_dir).bit_exact else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
