@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
+from nnfpga.errors import ModelLoadError, PruningError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier
 from nnfpga.frontends.keras_common import (
     ACTIVATIONS,
@@ -78,6 +78,10 @@ def graph_from_keras(model: Any) -> Graph:
     keras = import_keras()
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"expected a keras.Model, got {type(model).__name__}")
+    wrapped = [layer.name for layer in model.layers if type(layer).__name__ == "PruneLowMagnitude"]
+    if wrapped:
+        raise PruningError(f"model {model.name!r} is still wrapped for pruning ({', '.join(wrapped)}): convert "
+                           "nnfpga.compress.strip(model), the plain model with the pruned weights set to zero")
     g = Graph(name=identifier(model.name))
     unsupported: list[tuple[str, str]] = []
     if len(model.inputs) != 1 or len(model.outputs) != 1:
