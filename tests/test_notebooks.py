@@ -43,7 +43,9 @@ def run_notebook(name: str, tmp_path: Path, timeout: int = 600) -> dict[str, Any
         if env_before is None:
             os.environ.pop("KERAS_BACKEND", None)
     out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
-    return json.loads(out.split(MARK, 1)[1])
+    summary = json.loads(out.split(MARK, 1)[1])
+    print(f"{name}: {summary}")  # the figures for the record (pytest -s)
+    return summary
 
 
 @pytest.mark.slow
@@ -81,3 +83,18 @@ def test_part1_jet_tagger_to_firmware(tmp_path: Path) -> None:
     assert abs(s["accuracy_8"] - s["keras_accuracy"]) < 0.03
     assert s["lut"] > 1000 and s["latency_cycles"] > 0 and s["dsp"] is not None
     assert (tmp_path / "notebooks" / "nb1_out" / "report.html").stat().st_size == s["html_bytes"]
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_part3_pruning(tmp_path: Path) -> None:
+    import shutil
+
+    require(shutil.which("yosys"), "yosys", "make tools")
+    s = run_notebook("part3_pruning.ipynb", tmp_path)
+    assert s["dense_accuracy"] > 0.65 and s["pruned_accuracy"] >= s["dense_accuracy"] - 0.005  # within 0.5 %
+    assert all(v == pytest.approx(0.75, abs=0.005) for v in s["sparsity"].values()) and len(s["sparsity"]) == 4
+    assert s["multipliers"]["pruned"] <= 0.26 * 4256 < s["multipliers"]["dense"]
+    assert s["adders"]["pruned"] < 0.5 * s["adders"]["dense"]
+    assert s["synth"]["pruned"]["cost"] < 0.5 * s["synth"]["dense"]["cost"]
+    assert s["torch_accuracy"] > 0.65 and s["torch_multipliers"] <= 0.26 * 4256
