@@ -14,8 +14,7 @@ import nnfpga
 from graphs import dense_graph
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
-from nnfpga.ops import OPS, QArray, RunStats
-from nnfpga.ops import accumulate_jit
+from nnfpga.ops import OPS, QArray, RunStats, accumulate_jit
 from nnfpga.ops.accumulate import ProductSum, never_leaves_range
 from nnfpga.passes import infer_types
 
