@@ -98,9 +98,10 @@ class ProductSum:
     ``q = (p + h) mod 2**(k+1)`` (from ``x, w mod 2**(k+1)``), a tie is ``q mod 2**k == 0`` and the RND result's
     parity is bit k of ``q``, so ``R = (x @ w + n * h - M) / 2**k - #{q == 2**k}`` (a skipped input has
     ``q = h != 2**k``).
-    Two implementations give the same integers: the compiled kernel of :mod:`nnfpga.ops.accumulate_jit` (numba;
-    the default: one fused loop, ``M`` and the ties in one term, about 4x the NumPy loop) and the NumPy loop
-    below (``NNFPGA_NUMBA=0``, read at every call, or no numba).
+    Two implementations give the same integers: the compiled kernel of :mod:`nnfpga.ops.accumulate_jit` (numba,
+    the default: one fused loop, ``M`` and the ties in one term; the jet and MNIST MLPs with ``ap_fixed<24,12>``
+    accumulators run 2.3x faster than with the NumPy loop) and the NumPy loop below (``NNFPGA_NUMBA=0``, read
+    at every call, or no numba).
     Otherwise (other modes, or values too wide) the generic kernel rounds the product tensor with
     :func:`requantize`, chunked."""
 
