@@ -24,7 +24,7 @@ to this loop: 512 to 8192 rows run within 10% of each other.
 Switch: ``NNFPGA_NUMBA=0`` in the environment (read at every call) selects the NumPy loop of ``ProductSum``,
 which computes the same integers; so do a missing numba and ``NUMBA_DISABLE_JIT=1``. numba is imported and
 each kernel compiled on first use only (``import nnfpga`` does not import numba): the first call of a process
-takes about 1 s with the on-disk cache (numba's import and start-up) and about 3 s without it. The cache
+takes about 0.9 s without the on-disk cache, 0.2-0.4 s with it (numba's import and start-up). The cache
 (``cache=True``) lives in ``NUMBA_CACHE_DIR`` when set, else next to this file, else in numba's user-wide
 cache directory; where none is writable (a read-only install) the kernels compile in memory, and numba's
 warnings about caching never reach the user.
