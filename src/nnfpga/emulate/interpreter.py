@@ -9,6 +9,7 @@ collapse throughput when another process keeps a core busy (oversubscription).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,15 +24,16 @@ from nnfpga.ops.base import Plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 BLAS_THREADS = 1  # BLAS threads during a run (see the module docstring)
-_controller: ThreadpoolController | None = None
+_controller: tuple[int, ThreadpoolController] | None = None  # (len(sys.modules) when built, controller)
 
 
 def blas_limit():
-    """A context manager limiting BLAS to :data:`BLAS_THREADS` threads (libraries found once, then reused)."""
+    """A context manager limiting BLAS to :data:`BLAS_THREADS` threads. The libraries are found once and the
+    controller reused, until an import loads more (numba's first compilation loads SciPy's OpenBLAS, for one)."""
     global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1].limit(limits=BLAS_THREADS, user_api="blas")
 
 
 @dataclass

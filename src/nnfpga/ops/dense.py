@@ -200,8 +200,7 @@ class Dense(OpDef):
     def _batched_sum(xm: np.ndarray, prep: DensePlan) -> tuple[np.ndarray, int]:
         """The bias plus every (rounded) product on the accumulator's grid, exact, and its width in bits."""
         if prep.products is not None:
-            bits = prep.products.bits
-            return prep.products(xm) + as_storage(prep.b_acc, bits), bits
+            return prep.products(xm, prep.b_acc), prep.products.bits
         bits = prep.bits
         xm, wm = as_storage(xm, bits), as_storage(prep.wm, bits)
         s = xm @ wm if xm.dtype != object else np.dot(xm, wm)
