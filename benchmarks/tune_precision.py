@@ -1,18 +1,21 @@
 """Automatic per-layer precision vs the best uniform precision, on the jet-tagging MLP (16-64-32-32-5 + softmax).
 
-Data: the search set is ``make_jets(N, seed=7)`` standardized like the bundled model's training data (jets the
-model never saw); the test set is :func:`nnfpga.examples.load_example`'s 20,000 test jets. The budget (default:
-the accuracy may drop 0.1 percentage point below the float model's) is met on the search set by construction
-and checked on the test set.
+Data: the search set is ``make_jets(N, seed=7)`` (N = 100,000 by default) standardized like the bundled model's
+training data (jets the model never saw); the test set is :func:`nnfpga.examples.load_example`'s 20,000 test
+jets. The budget (default: the accuracy may drop 0.1 percentage point below the float model's) is met on the
+search set by construction and checked on the test set.
 
 Rows: the start config (16 bits, result integer bits calibrated on the search set), the cheapest uniform
 ``ap_fixed<W,calibrated>`` (every weight, bias and result type W bits with the calibrated integer bits) and
 ``ap_fixed<W,I>`` (every such type exactly that, W in 2..16, I in 0..W) meeting the budget on the search set,
-and ``nnfpga.tune.precision``'s per-layer result. Cost: the search's estimate (:mod:`nnfpga.tune.cost`) and,
+and ``nnfpga.tune.precision``'s per-layer result, each with the same margin (1 standard error by default); and,
+for reference, the cheapest uniform type of both sweeps whose accuracy on the *test* set meets the budget (an
+oracle: chosen with the test set, which no search can use). Cost: the search's estimate (:mod:`nnfpga.tune.cost`) and,
 unless ``--no-synth``, Yosys 0.23 ``synth_xilinx -family xc7`` of the Verilog backend's design, LUT + 55 x DSP
 (about 2-3 minutes per design here).
 
-Run: .venv/bin/python benchmarks/tune_precision.py [--samples N] [--max-drop F | --min-agreement F] [--no-synth]
+Run: .venv/bin/python benchmarks/tune_precision.py [--samples N] [--max-drop F | --min-agreement F] [--margin Z]
+[--strategy efficiency|saving] [--no-synth]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import nnfpga
 from nnfpga.datasets import make_jets, standardize
 from nnfpga.examples import DEFAULT_JET_MODEL, jet_norm_path, load_example
 from nnfpga.model import format_table
+from nnfpga.tune.search import MARGIN, STRATEGIES
 
 
 def search_set(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -53,24 +57,35 @@ def test_metrics(model, cfg: dict, x: np.ndarray, y: np.ndarray) -> tuple[float,
 
 def synth(model, cfg: dict) -> tuple[int, int, float]:
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
-    r = hw.synthesize("xc7", save=False)
+    r = hw.synthesize("xc7", save=False, progress=sys.stderr.isatty())
     return r.lut, r.dsp, r.extra.get("synth_s", 0.0)
+
+
+def oracle_uniform(model, rows: list, x: np.ndarray, y: np.ndarray, args: argparse.Namespace):
+    """The cheapest uniform row whose test-set accuracy (or agreement) meets the budget, margin 0."""
+    for row in sorted(rows, key=lambda r: r.cost):
+        f_acc, t_acc, t_agr, _ = test_metrics(model, row.config, x, y)
+        if (t_agr >= args.min_agreement if args.min_agreement is not None else f_acc - t_acc <= args.max_drop):
+            return row
+    return None
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=20_000, help="search-set size (default 20000)")
+    ap.add_argument("--samples", type=int, default=100_000, help="search-set size (default 100000)")
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--max-drop", type=float, default=0.001, help="max_accuracy_drop (default 0.001)")
     budget.add_argument("--min-agreement", type=float, default=None, help="budget the argmax agreement instead")
+    ap.add_argument("--margin", type=float, default=MARGIN, help="standard errors (default 1)")
+    ap.add_argument("--strategy", default="efficiency", choices=STRATEGIES, help="the search's (default efficiency)")
     ap.add_argument("--no-synth", action="store_true", help="cost model only (no Yosys)")
     args = ap.parse_args()
 
     model, x_test, y_test = load_example()
     x, y = search_set(args.samples)
-    kw = {"max_accuracy_drop": args.max_drop, "min_agreement": args.min_agreement}
+    kw = {"max_accuracy_drop": args.max_drop, "min_agreement": args.min_agreement, "margin": args.margin}
     t = time.perf_counter()
-    cfg_tuned, res = nnfpga.tune.precision(model, x, y, **kw)
+    cfg_tuned, res = nnfpga.tune.precision(model, x, y, strategy=args.strategy, **kw)
     t_search = time.perf_counter() - t
     t = time.perf_counter()
     cfg_cal, uni_cal = nnfpga.tune.uniform(model, x, y, **kw)
@@ -78,7 +93,7 @@ def main() -> int:
     t_uniform = time.perf_counter() - t
     print(f"search set: make_jets({args.samples}, seed=7); test set: load_example() (20,000 jets); "
           f"budget on the search set: {res.budget}")
-    print(f"precision search: {len(res.history) - 1} steps, {res.history[-1].evaluations} emulations, "
+    print(f"precision search ({args.strategy}): {len(res.history) - 1} steps, {res.history[-1].evaluations} emulations, "
           f"{t_search:.1f} s; uniform sweeps: {len(uni_cal.rows) + len(uni_plain.rows)} types, {t_uniform:.1f} s\n")
     print(res.table(), "\n")
 
@@ -90,6 +105,10 @@ def main() -> int:
             (f"uniform {uni_plain.best.name}", uni_plain.best.cost, uni_plain.best.accuracy,
              uni_plain.best.agreement, cfg_plain),
             ("nnfpga.tune.precision", res.cost, res.accuracy, res.agreement, cfg_tuned)]
+    oracle = oracle_uniform(model, [*uni_cal.rows, *uni_plain.rows], x_test, y_test, args)
+    if oracle is not None:
+        rows.insert(3, (f"oracle uniform {oracle.name}", oracle.cost, oracle.accuracy, oracle.agreement,
+                        oracle.config))
     head = ("design", "est. cost", "search acc", "search agree", "test acc (float)", "test drop", "test agree",
             "test overflow")
     table = [head]
@@ -105,7 +124,8 @@ def main() -> int:
     print(format_table(synth_rows) if len(synth_rows) > 1 else "(Yosys not run: --no-synth)")
     best_uniform = min(uni_cal.best.cost, uni_plain.best.cost)
     print(f"\nestimated cost: tuned {res.cost:,.0f} vs best uniform {best_uniform:,.0f} "
-          f"({1 - res.cost / best_uniform:.1%} lower)")
+          f"({1 - res.cost / best_uniform:.1%} lower)"
+          + (f"; oracle uniform {oracle.cost:,.0f} ({1 - res.cost / oracle.cost:.1%} lower)" if oracle else ""))
     print("\nchosen precisions:\n" + str(res))
     return 0
 

@@ -90,7 +90,7 @@ def setup(model: Any, X: Any, y: Any, max_accuracy_drop: Any, min_agreement: Any
           config: dict[str, Any] | None, start_precision: str) -> tuple[Evaluator, Budget]:
     """Check the arguments of a search and prepare its evaluator and budget."""
     x = check_x(X)
-    make_budget(max_accuracy_drop, min_agreement, margin, True, 0.0)  # the budget's own checks, before any work
+    make_budget(max_accuracy_drop, min_agreement, margin, y is not None, 0.0)  # its own checks, before any work
     convert, start = resolve_model(model, x, config, start_precision)
     ev = Evaluator(convert, start, x, y)
     return ev, make_budget(max_accuracy_drop, min_agreement, margin, y is not None, ev.float_accuracy)

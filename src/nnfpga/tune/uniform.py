@@ -30,6 +30,7 @@ class UniformRow:
     accuracy: float | None
     agreement: float
     meets: bool
+    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -63,7 +64,6 @@ def uniform(model: Any, X: Any, y: Any = None, *, max_accuracy_drop: float = 0.0
     ev, budget = setup(model, X, y, max_accuracy_drop, min_agreement, margin, config, start_precision)
     base = ev.start.config
     result = UniformResult(budget.describe)
-    configs = {}
     grid = [(w, i) for w in widths for i in ([None] if integer_bits is None else integer_bits)
             if i is None or i <= w]
     start_overflow = ev.score(ev.start.hw).overflow
@@ -77,13 +77,11 @@ def uniform(model: Any, X: Any, y: Any = None, *, max_accuracy_drop: float = 0.0
             cand = ev.candidate(with_types(base, types))
             sc = ev.score(cand.hw)
             meets = ev.meets(sc, budget) and (i is not None or sc.overflow <= start_overflow)
-            result.rows.append(UniformRow(w, i, cand.cost, sc.accuracy, sc.agreement, meets))
-            configs[(w, i)] = cand.config
+            result.rows.append(UniformRow(w, i, cand.cost, sc.accuracy, sc.agreement, meets, cand.config))
     if not any(r.meets for r in result.rows):
         top = max((_value(r, budget.metric) for r in result.rows), default=0.0)
         raise TuneError(unreachable(budget, top, "the best uniform type tried"))
-    best = result.best
-    return configs[(best.width, best.integer)], result
+    return result.best.config, result
 
 
 def _value(row: UniformRow, metric: str) -> float:
