@@ -93,8 +93,9 @@ def main() -> int:
     t_uniform = time.perf_counter() - t
     print(f"search set: make_jets({args.samples}, seed=7); test set: load_example() (20,000 jets); "
           f"budget on the search set: {res.budget}")
-    print(f"precision search ({args.strategy}): {len(res.history) - 1} steps, {res.history[-1].evaluations} emulations, "
-          f"{t_search:.1f} s; uniform sweeps: {len(uni_cal.rows) + len(uni_plain.rows)} types, {t_uniform:.1f} s\n")
+    print(f"precision search ({args.strategy}): {len(res.history) - 1} steps, {res.history[-1].evaluations} "
+          f"emulations, {t_search:.1f} s; uniform sweeps: {len(uni_cal.rows) + len(uni_plain.rows)} types, "
+          f"{t_uniform:.1f} s\n")
     print(res.table(), "\n")
 
     cfg_start = nnfpga.config_from_keras_model(model, granularity="name", calibration_data=x)
