@@ -64,8 +64,8 @@ def uniform(model: Any, X: Any, y: Any = None, *, max_accuracy_drop: float = 0.0
     ev, budget = setup(model, X, y, max_accuracy_drop, min_agreement, margin, config, start_precision)
     base = ev.start.config
     result = UniformResult(budget.describe)
-    grid = [(w, i) for w in widths for i in ([None] if integer_bits is None else integer_bits)
-            if i is None or i <= w]
+    ints: list[int | None] = [None] if integer_bits is None else list(integer_bits)  # iterated once per width
+    grid = [(w, i) for w in widths for i in ints if i is None or i <= w]
     start_overflow = ev.score(ev.start.hw).overflow
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OverflowWarning)  # plain types may overflow on X: the score counts it
