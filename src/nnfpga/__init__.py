@@ -6,7 +6,8 @@
 >>> y = hw.predict(X)                                                           # doctest: +SKIP
 """
 
-from nnfpga import converters, utils  # hls4ml's API: `import nnfpga as hls4ml` runs hls4ml scripts
+# converters, utils: hls4ml's API (`import nnfpga as hls4ml` runs hls4ml scripts); tune: automatic precision
+from nnfpga import converters, tune, utils
 from nnfpga.api import (
     config_from_keras_model,
     config_from_onnx_model,
@@ -27,6 +28,7 @@ from nnfpga.errors import (
     OverflowWarning,
     PrecisionError,
     ShapeError,
+    TuneError,
     UnsupportedLayerError,
 )
 from nnfpga.fixed import FixedType
@@ -44,6 +46,7 @@ __all__ = [
     "OverflowWarning",
     "PrecisionError",
     "ShapeError",
+    "TuneError",
     "UnsupportedLayerError",
     "config_from_keras_model",
     "config_from_onnx_model",
@@ -56,5 +59,6 @@ __all__ = [
     "graph_from_onnx_model",
     "graph_from_pytorch_model",
     "load_project",
+    "tune",
     "utils",
 ]

@@ -75,6 +75,11 @@ class DatasetError(NnfpgaError, ValueError):
     """A data set file is missing, has the wrong format or lacks expected columns/arrays."""
 
 
+class TuneError(NnfpgaError, ValueError):
+    """Invalid input to a search of :mod:`nnfpga.tune` (its model, data or budget), or a budget that no config it
+    tries can meet; the message says what to change."""
+
+
 class OverflowWarning(UserWarning):
     """Values wrapped or saturated during emulation."""
 
