@@ -65,6 +65,8 @@ def test_part2_precision_and_reuse(tmp_path: Path) -> None:
     assert s["accuracy_8_calibrated"] > s["accuracy_8"] and s["overflow_8_calibrated"] == 0
     assert s["multipliers"] == {"fc1": 784 * 128 // 112, "fc2": 128, "fc3": 128, "output": 10}
     assert s["refused"]
+    assert s["tuned_cost"] < 0.8 * s["start_cost"] and s["tuned_precisions"]  # the search narrowed types
+    assert s["accuracy_tuned"] >= s["accuracy_16"] - 0.015  # budget 0.5 points on the 4,000 search digits
 
 
 @pytest.mark.slow
