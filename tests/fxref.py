@@ -136,3 +136,73 @@ def softmax(row: list[int], tx: FixedType, size: int, table_range: float, te: Fi
     idx = min(math.floor(s / step_inv), size - 1)
     inv = quantize_const(float(1 / ((idx + Fraction(1, 2)) * step_inv)), ti)
     return [cast(value(v, te) * value(inv, ti), tr) for v in e]
+
+
+# -- spatial op references (nnfpga.ops.conv, nnfpga.ops.pool): one output pixel at a time --------------------
+
+def _window_inputs(xm: np.ndarray, o: tuple[int, ...], size: tuple[int, ...], strides: tuple[int, ...],
+                   dilation: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> list[tuple[int, ...] | None]:
+    """The input position each window position of output pixel ``o`` reads, row-major; None for padding."""
+    out = []
+    for j in np.ndindex(*size):
+        p = tuple(oi * s - b + ji * d for oi, s, (b, _), ji, d in zip(o, strides, pads, j, dilation, strict=True))
+        out.append(p if all(0 <= pi < n for pi, n in zip(p, xm.shape[:-1], strict=True)) else None)
+    return out
+
+
+def conv(kernel: np.ndarray, bias: np.ndarray, tx: FixedType, types: dict[str, FixedType], xm: np.ndarray,
+         strides: tuple[int, ...], dilation: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+         groups: int) -> tuple[np.ndarray, int]:
+    """Convolution of one sample's mantissas ``xm`` (*spatial, C_in), Python ints: (result mantissas as an object
+    array (*out, C_out), accumulator overflow events). Per pixel and output channel, the Dense contract over
+    the window's inputs of its group in (positions row-major, channel) order; padding reads 0."""
+    tw, tb, ta, tr = types["weight"], types["bias"], types["accum"], types["result"]
+    size, (cg, c_out) = kernel.shape[:-2], kernel.shape[-2:]
+    per_group = c_out // groups
+    out_sp = tuple((n + b + a - (k - 1) * d - 1) // s + 1
+                   for n, (b, a), k, d, s in zip(xm.shape[:-1], pads, size, dilation, strides, strict=True))
+    wq = {idx: quantize_const(float(kernel[idx]), tw) for idx in np.ndindex(*kernel.shape)}
+    y = np.empty((*out_sp, c_out), dtype=object)
+    events = 0
+    for o in np.ndindex(*out_sp):
+        reads = _window_inputs(xm, o, size, strides, dilation, pads)
+        for co in range(c_out):
+            g = co // per_group
+            b = value(quantize_const(float(bias[co]), tb), tb)
+            events += overflows(b, ta)
+            acc = cast(b, ta)
+            for j, p in zip(np.ndindex(*size), reads, strict=True):
+                for ci in range(cg):
+                    xv = value(int(xm[(*p, g * cg + ci)]), tx) if p is not None else Fraction(0)
+                    prod = xv * value(wq[(*j, ci, co)], tw)
+                    events += overflows(prod, ta)
+                    s = value(acc, ta) + value(cast(prod, ta), ta)
+                    events += overflows(s, ta)
+                    acc = cast(s, ta)
+            y[(*o, co)] = cast(value(acc, ta), tr)
+    return y, events
+
+
+def pool(kind: str, tx: FixedType, types: dict[str, FixedType], xm: np.ndarray, size: tuple[int, ...],
+         strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], count_pad: bool = False) -> np.ndarray:
+    """Max or average pooling of one sample's mantissas (*spatial, C), Python ints, per the nnfpga.ops.pool
+    docstring: padding never counts; the average sums with a cast per addition, then divides the accumulator's
+    mantissa by the count, truncating toward zero (C's integer division)."""
+    ta, tr = types["accum"], types["result"]
+    out_sp = tuple((n + b + a - k) // s + 1 for n, (b, a), k, s in zip(xm.shape[:-1], pads, size, strides,
+                                                                                 strict=True))
+    y = np.empty((*out_sp, xm.shape[-1]), dtype=object)
+    for o in np.ndindex(*out_sp):
+        reads = [p for p in _window_inputs(xm, o, size, strides, (1,) * len(size), pads) if p is not None]
+        for c in range(xm.shape[-1]):
+            vals = [value(int(xm[(*p, c)]), tx) for p in reads]
+            if kind == "max":
+                y[(*o, c)] = cast(value(cast(max(vals), ta), ta), tr)
+                continue
+            acc = cast(0, ta)
+            for v in vals:
+                acc = cast(value(acc, ta) + v, ta)
+            n = math.prod(size) if count_pad else len(vals)
+            q = abs(acc) // n * (1 if acc >= 0 else -1)
+            y[(*o, c)] = cast(value(q, ta), tr)
+    return y

@@ -21,6 +21,7 @@ from nnfpga.api import (
     load_project,
 )
 from nnfpga.errors import (
+    BackendSupportError,
     ConfigError,
     EmulationError,
     ModelLoadError,
@@ -37,6 +38,7 @@ from nnfpga.model import HWModel
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendSupportError",
     "ConfigError",
     "EmulationError",
     "FixedType",

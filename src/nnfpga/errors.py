@@ -18,6 +18,11 @@ class ConfigError(NnfpgaError, ValueError):
     """The configuration dict/YAML has an unknown key or an invalid value."""
 
 
+class BackendSupportError(ConfigError):
+    """The chosen backend cannot build some layers of the model (each one named, with the reason); the emulator
+    (``predict``, ``trace``) may still run them."""
+
+
 class PruningError(ConfigError):
     """Pruning was asked for with invalid settings (sparsity, steps) or a model it cannot prune (no Dense or
     Linear layer, a model type it cannot rebuild); the message quotes the value and says what is valid."""

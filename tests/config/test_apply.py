@@ -157,8 +157,9 @@ def test_unknown_layer_name_suggests() -> None:
 def test_unknown_layer_type_suggests() -> None:
     msg = apply_err({"LayerType": {"Dens": {}}})
     assert msg.startswith("LayerType.Dens: unknown layer type (did you mean 'Dense'?); known types: Activation, "
-                          "Add, Average, BatchNormalization, Concatenate, Dense, Dropout, ELU, Flatten, HardSigmoid, "
-                          "HardTanh, Input, LeakyReLU,")
+                          "Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, "
+                          "Conv2D, Cropping1D, Cropping2D, Dense, DepthwiseConv1D, DepthwiseConv2D, Dropout, ELU, "
+                          "Flatten, GlobalAveragePooling1D,")
 
 
 def test_config_for_a_removed_layer_warns() -> None:

@@ -17,7 +17,10 @@ ACTIVATION_NAMES = ["linear", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "
                     "softmax"]
 SUPPORTED_HINT = (
     "Remove or replace them; supported Keras layers: InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, "
-    "BatchNormalization, Dropout, Flatten, Reshape, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate; "
+    "BatchNormalization, Dropout, Flatten, Reshape, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, "
+    "Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, MaxPooling1D, MaxPooling2D, "
+    "AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, "
+    "GlobalAveragePooling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D; "
     "activations: linear, relu, relu6, leaky_relu, elu, sigmoid, tanh, "
     "hard_sigmoid, hard_tanh, softmax.")
 
@@ -45,7 +48,10 @@ def test_supported_lists() -> None:
     assert list(ACTIVATIONS) == ACTIVATION_NAMES
     assert LAYERS == ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
                       "Dropout", "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-                      "Concatenate")
+                      "Concatenate", "Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
+                      "SeparableConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+                      "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+                      "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D")
 
 
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)
@@ -135,12 +141,13 @@ def test_model_files_load_like_the_model(keras: Any, tiny_mlp: Any, tmp_path: Pa
 
 def test_all_unsupported_layers_in_one_error(keras: Any, build: Any) -> None:
     L = keras.layers
-    m = build([L.Conv1D(3, 3, name="conv"), L.LSTM(4, name="lstm"), L.Dense(3, activation="gelu", name="fc")],
+    m = build([L.Conv1DTranspose(3, 3, name="conv"), L.LSTM(4, name="lstm"), L.Dense(3, activation="gelu",
+                                                                                     name="fc")],
               input_shape=(8, 2))
     with pytest.raises(UnsupportedLayerError) as info:
         graph_from_keras(m)
-    assert info.value.layers == [("conv", "Conv1D"), ("lstm", "LSTM"), ("fc", "Dense activation 'gelu'")]
-    assert str(info.value) == ("3 unsupported Keras layer(s):\n  - 'conv' (Conv1D)\n  - 'lstm' (LSTM)\n"
+    assert info.value.layers == [("conv", "Conv1DTranspose"), ("lstm", "LSTM"), ("fc", "Dense activation 'gelu'")]
+    assert str(info.value) == ("3 unsupported Keras layer(s):\n  - 'conv' (Conv1DTranspose)\n  - 'lstm' (LSTM)\n"
                                "  - 'fc' (Dense activation 'gelu')\n" + SUPPORTED_HINT)
     assert isinstance(info.value, nnfpga.NnfpgaError)
 

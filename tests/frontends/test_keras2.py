@@ -76,7 +76,7 @@ def test_functional_merges(keras: Any, tmp_path: Path, X: np.ndarray) -> None:
 def test_unsupported_layers_are_listed_at_once(mlp: Any, tmp_path: Path) -> None:
     arch = architecture(mlp)
     layers = arch["config"]["layers"]
-    layers[2]["class_name"] = "Conv1D"  # bn
+    layers[2]["class_name"] = "Conv3D"  # bn
     layers[8]["class_name"] = "GRU"  # rs
     layers[4]["config"]["activation"] = "swish"  # lrelu is no Dense: ignored; make fc3's activation unknown instead
     layers[6]["config"]["activation"] = "swish"

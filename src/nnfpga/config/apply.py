@@ -17,11 +17,13 @@ from nnfpga.ops import OPS
 from nnfpga.passes import run_pipeline, typed_pipeline
 
 TYPE_NAMES = {name: op.config_name for name, op in OPS.items()}  # op -> hls4ml config type (the op records')
+# every LayerType name some node may have (ops with several: OpDef.config_names)
+ALL_TYPE_NAMES = frozenset(n for op in OPS.values() for n in (op.config_name, *op.config_names))
 ACTIVATION_TYPE = "Activation"  # LayerType key matching every activation and table op
 
 
 def type_name(node: Node) -> str:
-    return TYPE_NAMES[node.op]
+    return OPS[node.op].config_type(node)
 
 
 def pinned_types(node: Node) -> dict[str, FixedType]:
@@ -38,7 +40,7 @@ def apply_config(graph: Graph, config: Config) -> Graph:
     check_weights(graph)
     graph = graph.copy()
     _check_names(graph, config)
-    valid_types = set(TYPE_NAMES.values()) | {ACTIVATION_TYPE}
+    valid_types = set(ALL_TYPE_NAMES) | {ACTIVATION_TYPE}
     for tname in config.layer_type:
         if tname not in valid_types:
             close = difflib.get_close_matches(tname, sorted(valid_types), n=1)
@@ -140,9 +142,10 @@ def _check_reuse(node: Node, where: str) -> None:
     rf = node.attrs["reuse_factor"]
     valid = op.reuse_factors(node)
     if rf not in valid:
-        n_in, n_out = node.weights["kernel"].shape
+        n_in, n_out = op.reuse_shape(node)
         raise ConfigError(
-            f"ReuseFactor {rf} (from {where}) is not valid for Dense layer {node.name!r} with {n_in} inputs x {n_out} "
+            f"ReuseFactor {rf} (from {where}) is not valid for {type_name(node)} layer {node.name!r} with {n_in} "
+            f"inputs x {n_out} "
             f"outputs = {n_in * n_out} multiplications: it must divide {n_in * n_out}. "
             f"Valid values: {', '.join(map(str, valid))}")
 

@@ -73,10 +73,12 @@ MODEL_KEYS: dict[str, Ignored] = {
 }
 LAYER_KEYS: dict[str, Ignored] = {
     "TargetCycles": Ignored("no target-cycles mode; the latency follows ReuseFactor", _is(None)),
-    "ConvImplementation": Ignored("nnfpga has no convolution layers", _is("LineBuffer", None)),
+    "ConvImplementation": Ignored("the HLS backend does not build convolutions yet; the emulator's bits do not "
+                                  "depend on it", _is("LineBuffer", None)),
     "Compression": Ignored("no compressed-weight Dense (zero weights cost no multiplier anyway)",
                            _is(False, 0, None)),
-    "ParallelizationFactor": Ignored("nnfpga has no convolution layers", _is(1, None)),
+    "ParallelizationFactor": Ignored("the HLS backend does not build convolutions yet; the emulator's bits do not "
+                                     "depend on it", _is(1, None)),
     "BramFactor": MODEL_KEYS["BramFactor"],
     "Implementation": Ignored("nnfpga builds one softmax (the stable form, see nnfpga.ops.softmax)",
                               _is("stable")),
@@ -88,13 +90,14 @@ for _k in ("TargetCycles", "ConvImplementation", "Compression"):
 # layer is refused by its frontend), as in hls4ml for a type the model lacks
 HLS4ML_ONLY_TYPES = frozenset((
     "ThresholdedReLU", "PReLU", "HardActivation", "ParametrizedActivation", "UnaryLUT", "TernaryTanh",
-    "Conv1D", "Conv2D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
-    "Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D", "ZeroPadding1D", "ZeroPadding2D",
-    "UpSampling1D", "UpSampling2D", "Resize", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D",
+    "Resize", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "TimeDistributed", "Dot", "Merge", "Einsum", "EinsumDense", "MultiHeadAttention", "LayerNormalization",
     "BatchNormOnnx", "ApplyAlpha", "Constant", "Quant", "SymbolicExpression", "GarNet", "GarNetStack",
 ))
 TYPE_ALIASES = {"InputLayer": "Input"}  # hls4ml's Keras input class -> nnfpga's type name
+# hls4ml types of layers that nnfpga's frontends split into two nodes, each with its own type
+SPLIT_TYPES = {f"SeparableConv{n}D": (f"DepthwiseConv{n}D", f"Conv{n}D") for n in (1, 2)}
 
 # precision slots of hls4ml's layers that an nnfpga op may lack, with the defaults hls4ml's configs write
 # (hls4ml's str of FixedPrecisionType, parsed); every activation class of hls4ml has a table type
@@ -123,6 +126,11 @@ def normalize(cfg: dict[str, Any]) -> dict[str, Any]:
         for name, entry in out["LayerType"].items():
             if name in HLS4ML_ONLY_TYPES:
                 continue
+            if name in SPLIT_TYPES:
+                dw, pw = SPLIT_TYPES[name]
+                raise ConfigError(f"LayerType.{name}: nnfpga splits a separable convolution into a depthwise and a "
+                                  f"pointwise convolution (layers '<name>_depthwise' and '<name>_pointwise'); "
+                                  f"configure LayerType.{dw} and LayerType.{pw}, or those two layers by LayerName")
             types[TYPE_ALIASES.get(name, name)] = _layer(entry, f"LayerType.{name}", notes)
         out["LayerType"] = types
     if isinstance(out.get("LayerName"), dict):

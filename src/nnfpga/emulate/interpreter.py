@@ -23,6 +23,7 @@ from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
+VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at once (large CNNs: bounded memory)
 BLAS_THREADS = 1  # BLAS threads during a run (see the module docstring)
 _controller: tuple[int, ThreadpoolController] | None = None  # (len(sys.modules) when built, controller)
 
@@ -58,7 +59,8 @@ class Interpreter:
             plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
             self.prep[node.name] = plan.reference() if reference else plan
         widest = max(int(np.prod(n.shape)) for n in graph)
-        self.chunk = int(np.clip(ROW_BUDGET // max(widest, 1), 1024, 1 << 16))
+        total = sum(int(np.prod(n.shape)) for n in graph)
+        self.chunk = max(1, min(int(np.clip(ROW_BUDGET // max(widest, 1), 1024, 1 << 16)), VALUE_BUDGET // total))
 
     def check_input(self, x: Any) -> np.ndarray:
         (name,) = self.graph.inputs

@@ -16,6 +16,7 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import FLOAT32_EXACT_BITS, Rejected
+from nnfpga.frontends.keras_conv import SPATIAL_LAYERS, add_spatial_layer
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 
@@ -37,7 +38,7 @@ ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
                 "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate"}
 LAYERS = ("InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "BatchNormalization",
-          "Dropout", "Flatten", "Reshape", *MERGE_LAYERS)
+          "Dropout", "Flatten", "Reshape", *MERGE_LAYERS, *SPATIAL_LAYERS)
 
 
 def check_model_file(path: str | os.PathLike[str]) -> Path:
@@ -91,26 +92,31 @@ def add_plain_layer(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any
 
 def add_keras_layer(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any], act: str | None,
                     ws: dict[str, Any], unsupported: list[tuple[str, str]]) -> str | None:
-    """A single-input Keras layer of class ``kind`` (Dense, the activations, :data:`PLAIN_LAYERS`) reading node
+    """A single-input Keras layer of class ``kind`` (Dense, the activations, :data:`PLAIN_LAYERS`, the convolution,
+    pooling, padding, cropping and upsampling layers of :mod:`~nnfpga.frontends.keras_conv`) reading node
     ``src``, from its config ``cfg``, activation name ``act`` and weights ``ws`` by short name (``kernel``,
     ``bias``, ``gamma``...): shared by the Keras 3 frontend and the Keras 2 file reader. Returns the node that
     carries its output, or None after adding it to ``unsupported``."""
     shape = g[src].shape
     source = f"{kind} {name!r}"
-    if kind == "Dense":
+    if kind == "Dense" or kind in SPATIAL_LAYERS:
         act = act or "linear"
         if act not in ACTIVATIONS:
-            unsupported.append((name, f"Dense activation {act!r}"))
-        if len(shape) != 1:
-            raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
-                             "vectors: add a Flatten before it")
-        kernel = np.asarray(ws["kernel"], dtype=np.float64)
-        bias = np.asarray(ws["bias"], dtype=np.float64) if "bias" in ws else np.zeros(kernel.shape[1])
-        g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias}, source=source))
-        if act == "linear" or act not in ACTIVATIONS:
-            return name
+            unsupported.append((name, f"{kind} activation {act!r}"))
+        if kind == "Dense":
+            if len(shape) != 1:
+                raise ShapeError(f"Dense {name!r} receives per-sample shape {shape}; nnfpga supports Dense on flat "
+                                 "vectors: add a Flatten before it")
+            kernel = np.asarray(ws["kernel"], dtype=np.float64)
+            bias = np.asarray(ws["bias"], dtype=np.float64) if "bias" in ws else np.zeros(kernel.shape[1])
+            out = g.add(Node(name, "dense", [src], (kernel.shape[1],), weights={"kernel": kernel, "bias": bias},
+                             source=source)).name
+        else:
+            out = add_spatial_layer(g, kind, name, src, cfg, ws, unsupported)
+        if out is None or act == "linear" or act not in ACTIVATIONS:
+            return out
         op, attrs = ACTIVATIONS[act]
-        act_node = Node(g.unique_name(f"{name}_{act}"), op, [name], (kernel.shape[1],), dict(attrs), source=source)
+        act_node = Node(g.unique_name(f"{name}_{act}"), op, [out], g[out].shape, dict(attrs), source=source)
         return g.add(act_node).name
     if kind == "Activation":
         if act == "relu" and known_type(g, src) is not None:  # after a quantized layer: keep the type exact

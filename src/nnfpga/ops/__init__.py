@@ -3,14 +3,24 @@
 Importing this package registers every op in :data:`OPS`.
 """
 
-from nnfpga.ops import activations, dense, merge, shape, softmax, tables  # noqa: F401  (registers the ops)
+from nnfpga.ops import (  # noqa: F401  (registers the ops)
+    activations,
+    conv,
+    dense,
+    merge,
+    pool,
+    resize,
+    shape,
+    softmax,
+    tables,
+)
 from nnfpga.ops.base import OPS, Context, OpDef, QArray, RunStats
 
 __all__ = ["OPS", "Context", "OpDef", "QArray", "RunStats", "categories"]
 
 
 def categories() -> dict[str, list[str]]:
-    """Op names grouped by category (io, linear, activation, table, shape, merge)."""
+    """Op names grouped by category (io, linear, pool, activation, table, shape, merge)."""
     out: dict[str, list[str]] = {}
     for name, op in OPS.items():
         out.setdefault(op.category, []).append(name)

@@ -73,7 +73,10 @@ class OpDef:
 
     name: ClassVar[str]  # the IR's op name (the key of OPS)
     config_name: ClassVar[str]  # its hls4ml config type name (LayerType key), e.g. "Dense"
-    category: ClassVar[str]  # "io", "linear", "activation", "table", "shape", "merge"
+    #: every LayerType name that selects nodes of this op, when there are several (``config_type`` picks a node's;
+    #: e.g. conv: Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D); empty: only ``config_name``
+    config_names: ClassVar[tuple[str, ...]] = ()
+    category: ClassVar[str]  # "io", "linear", "pool", "activation", "table", "shape", "merge"
     slots: ClassVar[tuple[str, ...]] = ("result",)  # its fixed-point types, by config Precision key
     default_slots: ClassVar[tuple[str, ...]] = ()  # slots a default config chooses (the others are "auto")
     const_slots: ClassVar[tuple[str, ...]] = ()  # slots that type constants (weights, tables), not signals
@@ -84,9 +87,22 @@ class OpDef:
     reuse: ClassVar[bool] = False  # ReuseFactor applies (see reuse_factors)
     pipeline_stages: ClassVar[int] = 0  # registers after the layer in a pipelined backend, by default
 
+    def config_type(self, node: Node) -> str:
+        """The hls4ml config type name (LayerType key) of this node: ``config_name`` unless the op has several."""
+        return self.config_name
+
+    def reuse_shape(self, node: Node) -> tuple[int, int]:
+        """(inputs, outputs) of the multiplications ReuseFactor shares (ops with ``reuse``)."""
+        raise NotImplementedError
+
     def reuse_factors(self, node: Node) -> list[int]:
-        """The ReuseFactors a node of this op can be built with (ops without ``reuse``: only 1)."""
-        return [1]
+        """The ReuseFactors a node of this op can be built with: each of the ``n_in * n_out / R`` multipliers is
+        used exactly ``R`` times, so ``R`` divides ``n_in * n_out`` (ops without ``reuse``: only 1)."""
+        if not self.reuse:
+            return [1]
+        n_in, n_out = self.reuse_shape(node)
+        total = n_in * n_out
+        return [r for r in range(1, total + 1) if total % r == 0]
 
     # -- shape rule ----------------------------------------------------------------------------
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:

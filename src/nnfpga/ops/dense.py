@@ -116,8 +116,9 @@ class Dense(OpDef):
     reuse = True
     pipeline_stages = 1
 
-    def reuse_factors(self, node: Node) -> list[int]:
-        return valid_reuse_factors(*np.shape(node.weights["kernel"]))
+    def reuse_shape(self, node: Node) -> tuple[int, int]:
+        n_in, n_out = np.shape(node.weights["kernel"])
+        return int(n_in), int(n_out)
 
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         k = np.shape(node.weights.get("kernel"))
@@ -183,7 +184,11 @@ class Dense(OpDef):
                          products=products, abs_w=abs_w)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: DensePlan, stats: RunStats) -> QArray:
-        x, ta = xs[0], node.types["accum"]
+        return cast(node, self.accumulate(node.name, xs[0], prep, node.types["accum"], stats), "result", stats)
+
+    def accumulate(self, name: str, x: QArray, prep: DensePlan, ta: FixedType, stats: RunStats) -> QArray:
+        """The accumulator's value after the bias and every input (rows of ``x``: samples, or a convolution's
+        windows), by the plan's path; its overflow is recorded under (``name``, ``"accum"``)."""
         if prep.path == "sequential":
             acc_m, ov = self._sequential(x, prep, ta)
         else:
@@ -193,8 +198,8 @@ class Dense(OpDef):
                 acc_m, ov = self._guard(x, prep, ta, acc_m)
             elif prep.counts == "sequential":  # no cast left the range: only a bias that did counts
                 ov = Overflow(prep.bias_overflow * x.m.shape[0], int(acc_m.size) * (1 + 2 * x.m.shape[1]))
-        stats.record(node.name, "accum", ov)
-        return cast(node, QArray(acc_m, ta), "result", stats)
+        stats.record(name, "accum", ov)
+        return QArray(acc_m, ta)
 
     @staticmethod
     def _batched_sum(xm: np.ndarray, prep: DensePlan) -> tuple[np.ndarray, int]:

@@ -49,7 +49,7 @@ svg.graph{max-width:100%;height:auto}svg.graph text{font:12px ui-monospace,monos
 svg.graph text.name{font-weight:700}svg.graph text.type{fill:#566573}svg.graph rect{stroke:#5d6d7e;
 stroke-width:1.2}svg.graph a.output rect{stroke-width:3}svg.graph a:hover rect{stroke:#c0392b}
 .cat-io rect{fill:#e8f8f5}.cat-linear rect{fill:#d6eaf8}.cat-activation rect{fill:#fef9e7}
-.cat-table rect{fill:#fdebd0}.cat-shape rect{fill:#f4f6f6}.cat-merge rect{fill:#e8daef}
+.cat-table rect{fill:#fdebd0}.cat-shape rect{fill:#f4f6f6}.cat-merge rect{fill:#e8daef}.cat-pool rect{fill:#d5f5e3}
 path.edge{fill:none;stroke:#5d6d7e;stroke-width:1.4}path.arrowhead{fill:#5d6d7e}
 """
 

@@ -72,7 +72,10 @@ LOWERINGS: dict[str, Lowering] = {}
 NOT_LOWERED: dict[str, str] = {
     "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
 }
-REFUSED: dict[str, str] = {}
+_LATER = ("not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it; its HLS lowering comes in a later "
+          "release")
+# refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
+REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
 
 
 lowering = registrar(LOWERINGS)

@@ -23,8 +23,8 @@ import jinja2
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile, identifier, project_identifier
-from nnfpga.backends.hls.lower import LOWERINGS, MAX_EXACT_WIDTH, LayerNames, raw_config, raw_ctype
-from nnfpga.errors import ConfigError
+from nnfpga.backends.hls.lower import LOWERINGS, MAX_EXACT_WIDTH, REFUSED, LayerNames, raw_config, raw_ctype
+from nnfpga.errors import BackendSupportError, ConfigError
 from nnfpga.fixed import from_float, to_float
 from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
@@ -88,7 +88,17 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
     return names
 
 
+def check_lowered(graph: Graph) -> None:
+    """Refuse, naming every one, the layers whose op the HLS backend cannot build yet (``REFUSED``). Called when
+    the project is written rather than at conversion, so that such a model still converts and emulates."""
+    bad = [f"{n.describe()}: {REFUSED[n.op]}" for n in graph if n.op in REFUSED]
+    if bad:
+        raise BackendSupportError(f"the HLS backend cannot write {len(bad)} layer(s) of this model: " + "; ".join(bad)
+                                  + ". Use hw.predict / hw.trace (the emulator) for them until then")
+
+
 def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
+    check_lowered(hw.graph)
     check_widths(hw.graph)
     g, s = hw.graph, hw.settings
     prj = project_identifier(s["project_name"])

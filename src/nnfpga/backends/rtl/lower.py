@@ -22,7 +22,7 @@ from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, MULTIPLIERS, Ctx, In  # noqa: F401  (MULTIPLIERS: knobs)
 from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
-from nnfpga.errors import ConfigError, GraphError
+from nnfpga.errors import BackendSupportError, ConfigError, GraphError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
@@ -247,7 +247,7 @@ def check_supported(graph: Graph, prep: dict[str, Plan]) -> None:
             if msg:
                 problems.append(msg)
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise BackendSupportError("; ".join(problems))
 
 
 def dense_problem(node: Node, tx: FixedType, prep: Plan) -> str | None:

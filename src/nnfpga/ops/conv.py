@@ -1,0 +1,157 @@
+"""Convolution (Conv1D/2D, depthwise, grouped): a Dense applied to every window.
+
+A ``conv`` node reads a channels-last tensor ``(*spatial, C_in)`` and carries ``kernel`` ``(*k, C_in / groups,
+C_out)`` and ``bias`` ``(C_out,)``; attributes ``strides``, ``dilation``, ``pads`` (see :mod:`nnfpga.ops.spatial`)
+and ``groups`` (1; ``C_in`` for a depthwise convolution with depth multiplier ``m = C_out / C_in``, where output
+channel ``c * m + j`` reads input channel ``c``, Keras's order). ``depthwise: true`` only names the node's config
+type (``DepthwiseConv1D``/``DepthwiseConv2D``; else ``Conv1D``/``Conv2D``, by the number of spatial axes).
+
+Semantics, per output pixel and output channel: exactly :mod:`nnfpga.ops.dense`'s contract over the window's
+inputs of its group, in the window's row-major order with the channel last (``(k1, k2, c)``: hls4ml's im2col
+order and the flattened kernel's)::
+
+    acc = (accum_t) bias
+    for each input x of the window, in that order:  acc = (accum_t)(acc + (accum_t)(x * w))
+    y = (result_t) acc
+
+Padding positions are zeros: their products add nothing (``acc + 0`` is ``acc``), so they change no bit, with any
+accumulator. The order matters only for an accumulator that rounds products and saturates; it is hls4ml 1.3's
+``conv_1d/2d_latency_cl`` (products of the im2col row cast to ``accum_t``, then ``acc[o] += mult[i][o]`` input by
+input) and ``depthwise_conv_*_latency_cl`` (the window's positions in order, per channel). hls4ml's Resource
+strategy accumulates in another order: with an exact (the default) or a wrapping accumulator the bits agree
+anyway (a wrapping sum is a sum modulo 2**W, :mod:`nnfpga.ops.accumulate`).
+
+The emulator builds the windows as a strided view (:func:`nnfpga.ops.spatial.windows`), copies one step of them
+at a time into an im2col matrix (at most ``2**18`` values: bounded memory, cache-sized) and runs each group's
+Dense plan on it (:class:`~nnfpga.ops.dense.DensePlan`, with every fast path of Dense and its proofs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnfpga.errors import ShapeError
+from nnfpga.fixed import FixedType
+from nnfpga.ir.graph import Node
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
+from nnfpga.ops.dense import Dense, DensePlan, weight_type
+from nnfpga.ops.merge import union_type
+from nnfpga.ops.spatial import Window, check_fits, node_window, rows_per_step, spatial_input, windows
+
+DENSE = Dense()
+
+
+@dataclass
+class ConvPlan(Plan):
+    """One Dense plan per group (inputs: the window's positions x the group's input channels, in order)."""
+
+    groups: list[DensePlan] = field(default_factory=list)
+
+    def reference(self) -> ConvPlan:
+        return ConvPlan([g.reference() for g in self.groups])
+
+
+def groups_of(node: Node) -> int:
+    g = node.attrs.get("groups", 1)
+    if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1:
+        raise ShapeError(f"{node.describe()}: groups must be an integer >= 1, got {g!r}")
+    return int(g)
+
+
+def group_layers(node: Node) -> list[Node]:
+    """Each group as a Dense node (same name and types): kernel (window positions x group inputs, group outputs)."""
+    kernel, bias = node.weights["kernel"], node.weights["bias"]
+    g = groups_of(node)
+    n = kernel.shape[-1] // g
+    return [Node(node.name, "dense", [], (n,), weights={"kernel": kernel[..., j * n:(j + 1) * n].reshape(-1, n),
+                                                        "bias": bias[j * n:(j + 1) * n]}, types=dict(node.types))
+            for j in range(g)]
+
+
+@register
+class Conv(OpDef):
+    name = "conv"
+    config_name = "Conv2D"
+    config_names = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D")
+    category = "linear"
+    slots = ("weight", "bias", "accum", "result")
+    default_slots = ("weight", "bias", "result")
+    const_slots = ("weight", "bias")
+    weights = ("kernel", "bias")
+    reuse = True
+    pipeline_stages = 1
+
+    def config_type(self, node: Node) -> str:
+        nd = max(np.ndim(node.weights.get("kernel")) - 2, 1)
+        return f"{'DepthwiseConv' if node.attrs.get('depthwise') else 'Conv'}{nd}D"
+
+    def reuse_shape(self, node: Node) -> tuple[int, int]:
+        k = np.shape(node.weights["kernel"])
+        return int(np.prod(k[:-1])), int(k[-1])
+
+    def window(self, node: Node) -> Window:
+        return node_window(node, np.shape(node.weights["kernel"])[:-2])
+
+    def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        k = np.shape(node.weights.get("kernel"))
+        if len(k) < 3:
+            raise ShapeError(f"{node.describe()}: kernel of shape {k}; a convolution's kernel is (*window, "
+                             "input channels / groups, output channels), e.g. (3, 3, 1, 8)")
+        spatial = spatial_input(node, in_shapes[0], len(k) - 2)
+        g, c_in = groups_of(node), in_shapes[0][-1]
+        if k[-2] * g != c_in or k[-1] % g:
+            raise ShapeError(f"{node.describe()}: a kernel of shape {k} with groups={g} reads {k[-2] * g} input "
+                             f"channels and needs output channels divisible by {g}; the input has {c_in} channels")
+        if np.shape(node.weights.get("bias")) != (k[-1],):
+            raise ShapeError(f"{node.describe()}: bias of shape {np.shape(node.weights.get('bias'))}, expected "
+                             f"({k[-1]},) (one per output channel)")
+        return (*check_fits(node, self.window(node), spatial), int(k[-1]))
+
+    def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
+        width = ctx.default.width
+        set_default(node, "weight", weight_type(node.weights["kernel"], width))
+        set_default(node, "bias", weight_type(node.weights["bias"], width))
+        if node.types.get("accum") is None:
+            node.types["accum"] = self.exact_accum(node, in_types[0])
+        set_default(node, "result", node.types["accum"] if node.attrs.get("exact_result") else ctx.default)
+
+    def exact_accum(self, node: Node, tx: FixedType) -> FixedType:
+        """The narrowest accumulator holding every partial sum of every group exactly (Dense's rule per group)."""
+        return union_type([DENSE.exact_accum(layer, tx) for layer in group_layers(node)])
+
+    def prepare(self, node: Node, in_types: list[FixedType]) -> ConvPlan:
+        return ConvPlan([DENSE.prepare(layer, in_types) for layer in group_layers(node)])
+
+    def _im2col(self, node: Node, x: np.ndarray, groups: int) -> Iterator[tuple[tuple[int, ...], list[np.ndarray]]]:
+        """Per step of the batch: the output's leading shape ``(b, *out)`` and, per group, its im2col matrix
+        (one row per output pixel, the window's inputs of the group in order), each step bounded in size."""
+        win = self.window(node)
+        nd, cg = win.ndim, x.shape[-1] // groups
+        per_sample = int(np.prod(win.out_spatial(x.shape[1:-1]))) * win.positions() * x.shape[-1]
+        step = rows_per_step(per_sample)
+        for a in range(0, max(x.shape[0], 1), step):
+            v = windows(x[a:a + step], win)  # (b, *out, *window, C)
+            lead = v.shape[:1 + nd]
+            rows = int(np.prod(lead))
+            yield lead, [v[..., j * cg:(j + 1) * cg].reshape(rows, win.positions() * cg) for j in range(groups)]
+
+    def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
+        x, ta = xs[0], node.types["accum"]
+        outs = []
+        for lead, cols in self._im2col(node, x.m, len(prep.groups)):
+            parts = [DENSE.accumulate(node.name, QArray(c, x.t), plan, ta, stats).m
+                     for c, plan in zip(cols, prep.groups, strict=True)]
+            outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
+        return cast(node, QArray(np.concatenate(outs), ta), "result", stats)
+
+    def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        layers = group_layers(node)
+        outs = []
+        for lead, cols in self._im2col(node, np.asarray(xs[0], dtype=np.float64), len(layers)):
+            parts = [c @ layer.weights["kernel"].astype(np.float64) + layer.weights["bias"].astype(np.float64)
+                     for c, layer in zip(cols, layers, strict=True)]
+            outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
+        return np.concatenate(outs)
