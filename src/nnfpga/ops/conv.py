@@ -36,8 +36,8 @@ import numpy as np
 from nnfpga.errors import ShapeError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
-from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
-from nnfpga.ops.dense import Dense, DensePlan, weight_type
+from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register
+from nnfpga.ops.dense import Dense, DensePlan, infer_linear_types
 from nnfpga.ops.merge import union_type
 from nnfpga.ops.spatial import Window, check_fits, node_window, rows_per_step, spatial_input, windows
 
@@ -111,12 +111,7 @@ class Conv(OpDef):
         return (*check_fits(node, self.window(node), spatial), int(k[-1]))
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
-        width = ctx.default.width
-        set_default(node, "weight", weight_type(node.weights["kernel"], width))
-        set_default(node, "bias", weight_type(node.weights["bias"], width))
-        if node.types.get("accum") is None:
-            node.types["accum"] = self.exact_accum(node, in_types[0])
-        set_default(node, "result", node.types["accum"] if node.attrs.get("exact_result") else ctx.default)
+        infer_linear_types(self, node, in_types[0], ctx)
 
     def exact_accum(self, node: Node, tx: FixedType) -> FixedType:
         """The narrowest accumulator holding every partial sum of every group exactly (Dense's rule per group)."""

@@ -22,7 +22,7 @@ the same bits by the fastest provably identical route (``DensePlan.path``; the p
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -104,6 +104,19 @@ class ScaleShiftPlan(Plan):
     bm: np.ndarray
 
 
+def infer_linear_types(op: Any, node: Node, tx: FixedType, ctx: Context) -> None:
+    """The type rule of Dense and of every op that is Dense per window (Conv): weights and biases the default
+    width with integer bits for their values, an exact accumulator (``op.exact_accum``), the default result, or
+    the exact sum when a frontend asks for it (``attrs["exact_result"]``: QKeras, a QDense with no input
+    quantizer)."""
+    width = ctx.default.width
+    set_default(node, "weight", weight_type(node.weights["kernel"], width))
+    set_default(node, "bias", weight_type(node.weights["bias"], width))
+    if node.types.get("accum") is None:
+        node.types["accum"] = op.exact_accum(node, tx)
+    set_default(node, "result", node.types["accum"] if node.attrs.get("exact_result") else ctx.default)
+
+
 @register
 class Dense(OpDef):
     name = "dense"
@@ -128,13 +141,7 @@ class Dense(OpDef):
         return (int(k[1]),)
 
     def infer_types(self, node: Node, in_types: list[FixedType], ctx: Context) -> None:
-        width = ctx.default.width
-        set_default(node, "weight", weight_type(node.weights["kernel"], width))
-        set_default(node, "bias", weight_type(node.weights["bias"], width))
-        if node.types.get("accum") is None:
-            node.types["accum"] = self.exact_accum(node, in_types[0])
-        # attrs["exact_result"]: a frontend asks for the exact sum (QKeras: a QDense with no input quantizer)
-        set_default(node, "result", node.types["accum"] if node.attrs.get("exact_result") else ctx.default)
+        infer_linear_types(self, node, in_types[0], ctx)
 
     def exact_accum(self, node: Node, tx: FixedType) -> FixedType:
         """The narrowest accumulator that holds the bias plus every partial sum of products exactly."""
