@@ -22,14 +22,16 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier as _identifier
 from nnfpga.frontends.merge import add_merge
+from nnfpga.frontends.pytorch_conv import SPATIAL_FUNCTIONS, SPATIAL_MODULES, convert_spatial, upsample
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
-           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential")
+           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES)
 BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
-             "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat")
+             "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat",
+             *SPATIAL_FUNCTIONS)
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "hardtanh", "hardsigmoid")
 MODULE_FNS = {  # torch.nn class -> (functional name, attributes passed as its arguments)
     "ReLU": ("relu", ()), "ReLU6": ("relu6", ()), "Sigmoid": ("sigmoid", ()), "Tanh": ("tanh", ()),
@@ -329,6 +331,8 @@ class _Builder:
             return dense(e, kind, w, m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[1]))
         if isinstance(m, nn.BatchNorm1d):
             return self._batchnorm(e, m)
+        if kind in SPATIAL_MODULES and type(m).__module__.startswith("torch.nn"):
+            return convert_spatial(e, m, kind)
         for cls in type(m).__mro__:  # the nearest torch.nn class we know (ReLU6 before its base Hardtanh)
             if cls.__module__.startswith("torch.nn") and cls.__name__ in MODULE_FNS:
                 fn, attrs = MODULE_FNS[cls.__name__]
@@ -368,6 +372,8 @@ class _Builder:
         params.update({k: v for k, v in n.kwargs.items() if k in params_of})
         if fn == "linear":
             return self._functional_linear(e, params, kind)
+        if n.op == "call_function" and n.target is F.interpolate:
+            return upsample(e, n.kwargs.get("mode", n.args[4] if len(n.args) > 4 else "nearest"), kind)
         return apply(e, fn, params, kind)
 
     def _functional_linear(self, e: Emit, params: dict[str, Any], kind: str) -> str | None:

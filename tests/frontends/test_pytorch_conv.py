@@ -1,0 +1,136 @@
+"""PyTorch convolutional modules: each option against torch's own forward (float kernels), a Keras CNN and its
+PyTorch twin with the same weights emulate to the same bits, and the refusals are listed at once."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from nnfpga.errors import UnsupportedLayerError
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+
+def torch_out(model: Any, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.tensor(np.asarray(x, dtype=np.float32))).double().numpy()
+
+
+class Interp(nn.Module):
+    def forward(self, x: Any) -> Any:
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+# name -> (per-sample channels-first shape, module factory)
+CASES: dict[str, tuple[tuple[int, ...], Any]] = {
+    "conv1d": ((2, 9), lambda: nn.Conv1d(2, 4, 3)),
+    "conv1d_same_dilated": ((2, 9), lambda: nn.Conv1d(2, 3, 4, padding="same", dilation=2)),
+    "conv1d_stride_pad_nobias": ((3, 10), lambda: nn.Conv1d(3, 2, 3, stride=2, padding=2, bias=False)),
+    "conv2d": ((2, 6, 5), lambda: nn.Conv2d(2, 4, 3)),
+    "conv2d_strides_pads": ((2, 7, 8), lambda: nn.Conv2d(2, 3, (3, 2), stride=(2, 3), padding=(1, 2))),
+    "conv2d_same_even": ((1, 7, 6), lambda: nn.Conv2d(1, 2, 4, padding="same")),
+    "conv2d_groups": ((4, 5, 5), lambda: nn.Conv2d(4, 6, 2, groups=2)),
+    "depthwise2d": ((3, 6, 7), lambda: nn.Conv2d(3, 6, 3, groups=3, stride=2, padding=1)),
+    "maxpool1d": ((2, 9), lambda: nn.MaxPool1d(2)),
+    "maxpool2d_pad": ((2, 7, 6), lambda: nn.MaxPool2d(3, stride=2, padding=1)),
+    "avgpool1d": ((2, 8), lambda: nn.AvgPool1d(3, stride=1)),
+    "avgpool2d": ((2, 6, 6), lambda: nn.AvgPool2d(2)),
+    "avgpool2d_pad_count": ((2, 5, 7), lambda: nn.AvgPool2d(3, stride=1, padding=1)),
+    "avgpool2d_pad_exclude": ((2, 5, 7), lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)),
+    "adaptive_avg2d": ((3, 4, 4), lambda: nn.AdaptiveAvgPool2d(1)),
+    "adaptive_max1d": ((3, 7), lambda: nn.AdaptiveMaxPool1d(1)),
+    "upsample2d": ((2, 3, 4), lambda: nn.Upsample(scale_factor=(2, 3))),
+    "interpolate1d": ((2, 4), Interp),
+    "zeropad2d": ((2, 4, 5), lambda: nn.ZeroPad2d((0, 3, 1, 2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_float_kernels_equal_torch(name: str) -> None:
+    shape, make = CASES[name]
+    torch.manual_seed(sorted(CASES).index(name))
+    m = nn.Sequential(make())  # the root module is traced through: wrap it
+    x = np.random.default_rng(1).normal(scale=1.5, size=(20, *shape))
+    hw = nnfpga.convert_from_pytorch_model(m, shape)
+    want = torch_out(m, x)
+    got = hw.predict_float(x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def keras_twin(keras: Any, conv1d: bool) -> tuple[Any, Any, tuple[int, ...]]:
+    """A Keras CNN (conv, pooling, padding, depthwise, flatten, dense) and a torch module with the same weights."""
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    if conv1d:
+        shape = (12, 2)
+        inp = keras.Input(shape)
+        h = L.Conv1D(4, 3, activation="relu", name="c1")(L.ZeroPadding1D(1)(inp))
+        h = L.DepthwiseConv1D(3, depth_multiplier=2, name="dw")(L.MaxPooling1D(2)(h))
+        h = L.AveragePooling1D(2)(h)
+    else:
+        shape = (10, 10, 1)
+        inp = keras.Input(shape)
+        h = L.Conv2D(4, 3, activation="relu", name="c1")(L.ZeroPadding2D(1)(inp))
+        h = L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(L.MaxPooling2D(2)(h))
+        h = L.AveragePooling2D(1)(h)
+    spatial = tuple(h.shape[1:])
+    model = keras.Model(inp, L.Dense(3, name="out")(L.Flatten()(h)))
+    for w in model.weights:
+        if w.path.endswith("bias"):
+            w.assign(np.random.default_rng(0).normal(0, 0.5, w.shape))
+    d = "1d" if conv1d else "2d"
+    nd = 1 if conv1d else 2
+    pad = nn.ZeroPad1d(1) if conv1d else nn.ZeroPad2d(1)
+    conv, maxpool, avgpool = getattr(nn, f"Conv{d}"), getattr(nn, f"MaxPool{d}"), getattr(nn, f"AvgPool{d}")
+    c1, dw = conv(shape[-1], 4, 3), conv(4, 8, 3, groups=4)
+    dense = nn.Linear(int(np.prod(spatial)), 3)
+    tm = nn.Sequential(pad, c1, nn.ReLU(), maxpool(2), dw, avgpool(2 if conv1d else 1), nn.Flatten(), dense)
+    kern = lambda k: torch.tensor(np.transpose(np.asarray(k), (nd + 1, nd, *range(nd))))  # noqa: E731
+    with torch.no_grad():
+        c1.weight.copy_(kern(model.get_layer("c1").kernel))
+        c1.bias.copy_(torch.tensor(np.asarray(model.get_layer("c1").bias)))
+        k = np.asarray(model.get_layer("dw").kernel)  # (*K, C, m) -> (C*m, 1, *K)
+        dw.weight.copy_(kern(k.reshape(*k.shape[:-2], 1, -1)))
+        dw.bias.copy_(torch.tensor(np.asarray(model.get_layer("dw").bias)))
+        # Keras flattens channels-last, torch channels-first: permute the dense rows
+        w = np.asarray(model.get_layer("out").kernel)
+        last = np.arange(w.shape[0]).reshape(*spatial)
+        order = np.moveaxis(last, -1, 0).reshape(-1)
+        dense.weight.copy_(torch.tensor(w[order].T))
+        dense.bias.copy_(torch.tensor(np.asarray(model.get_layer("out").bias)))
+    return model, tm, shape
+
+
+@pytest.mark.parametrize("conv1d", [True, False], ids=["conv1d", "conv2d"])
+def test_torch_twin_of_a_keras_cnn_emulates_to_the_same_bits(keras: Any, conv1d: bool) -> None:
+    model, tm, shape = keras_twin(keras, conv1d)
+    x = np.random.default_rng(2).normal(scale=1.5, size=(200, *shape))
+    xt = np.moveaxis(x, -1, 1)
+    torch_shape = (shape[-1], *shape[:-1])
+    np.testing.assert_allclose(torch_out(tm, xt), model.predict(x.astype(np.float32), verbose=0), atol=1e-4)
+    hk = nnfpga.convert_from_keras_model(model)
+    ht = nnfpga.convert_from_pytorch_model(tm, torch_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        yk, yt = hk.predict(x), ht.predict(xt)
+    assert np.array_equal(yk, yt)
+    np.testing.assert_allclose(ht.predict_float(xt), torch_out(tm, xt), atol=1e-5)
+
+
+def test_unsupported_options_are_listed_at_once() -> None:
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding_mode="reflect"), nn.MaxPool2d(2, ceil_mode=True),
+                      nn.AvgPool2d(2, divisor_override=3), nn.AdaptiveAvgPool2d(2),
+                      nn.Upsample(scale_factor=2, mode="bilinear"))
+    with pytest.raises(UnsupportedLayerError) as err:
+        nnfpga.convert_from_pytorch_model(m, (1, 12, 12))
+    msg = str(err.value)
+    for what in ("padding_mode='reflect'", "ceil_mode=True", "divisor_override=3", "output_size=2",
+                 "mode='bilinear'"):
+        assert what in msg, what
