@@ -78,6 +78,8 @@ def test_torch_twin_of_a_keras_cnn_emulates_to_the_same_bits(keras: Any, conv1d:
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         yk, yt = hk.predict(x), ht.predict(xt)
     assert np.array_equal(yk, yt)
+    ops = [n.op for n in ht.graph.nodes.values()]  # the transposes between spatial ops (and the ReLU) cancelled
+    assert "transpose" not in ops[ops.index("zero_pad"):ops.index("avg_pool")]
     np.testing.assert_allclose(ht.predict_float(xt), torch_out(tm, xt), atol=1e-5)
 
 

@@ -23,7 +23,7 @@ from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import identifier, qonnx
 from nnfpga.frontends.merge import add_merge
-from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial
+from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial, elementwise
 from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
@@ -274,7 +274,7 @@ class _Reader:
                   "HardSigmoid": ("hard_sigmoid", {"slope": float(a.get("alpha", 0.2)),
                                                    "offset": float(a.get("beta", 0.5))})}
         if op in simple:
-            return self._add(node, simple[op][0], src, attrs=dict(simple[op][1]))
+            return elementwise(self, node, simple[op][0], src, dict(simple[op][1]))
         if op == "Softmax":
             axis = a.get("axis", -1 if self.opset >= 13 else 1)
             if axis not in (-1, len(shape)) or (self.opset < 13 and len(shape) != 1):

@@ -158,3 +158,16 @@ def _spatial(r: Any, node: Any, op: str, src: str, shape: tuple[int, ...], attrs
     first = tuple(last_out[p] for p in to_first)
     return r.g.add(Node(r.g.unique_name(base + "_to_first"), "transpose", [y.name], first, {"perm": to_first},
                         source=source)).name
+
+
+def elementwise(r: Any, node: Any, op: str, src: str, attrs: dict[str, Any]) -> str:
+    """An elementwise op; on a tensor just transposed back to NCHW (after a convolution or pooling), it runs before
+    that transpose, so that the transposes between two spatial ops meet and cancel."""
+    prev = r.g[r.act[src]]
+    n = len(prev.shape)
+    if n > 1 and prev.op == "transpose" and list(prev.attrs["perm"]) == list(channels_last_perms(n)[1]):
+        r._bind(f"{node.output[0]}/last", prev.inputs[0])
+        y = r._add(node, op, f"{node.output[0]}/last", attrs=attrs)
+        r._bind(f"{node.output[0]}/last_y", y)
+        return r._add(node, "transpose", f"{node.output[0]}/last_y", prev.shape, attrs=dict(prev.attrs))
+    return r._add(node, op, src, attrs=attrs)

@@ -407,22 +407,24 @@ def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
     """Map a call by its functional name (``relu``, ``leaky_relu``, ``flatten``...) and arguments."""
     if fn == "identity":
         return e.src
-    if fn in ("relu", "sigmoid", "tanh", "dropout", "reshape"):
+    if fn == "reshape":
         return e.add(fn)
+    if fn in ("relu", "sigmoid", "tanh", "dropout"):
+        return elementwise(e, fn)
     if fn == "relu6":
-        return e.add("relu", attrs={"max_value": 6.0})
+        return elementwise(e, "relu", {"max_value": 6.0})
     if fn == "leaky_relu":
-        return e.add("leaky_relu", attrs={"alpha": float(params.get("negative_slope", 0.01))})
+        return elementwise(e, "leaky_relu", {"alpha": float(params.get("negative_slope", 0.01))})
     if fn == "elu":
-        return e.add("elu", attrs={"alpha": float(params.get("alpha", 1.0))})
+        return elementwise(e, "elu", {"alpha": float(params.get("alpha", 1.0))})
     if fn == "hardsigmoid":  # relu6(x + 3) / 6
-        return e.add("hard_sigmoid", attrs={"slope": 1 / 6, "offset": 0.5})
+        return elementwise(e, "hard_sigmoid", {"slope": 1 / 6, "offset": 0.5})
     if fn == "hardtanh":
         lo, hi = float(params.get("min_val", -1.0)), float(params.get("max_val", 1.0))
         if (lo, hi) == (-1.0, 1.0):
-            return e.add("hard_tanh")
+            return elementwise(e, "hard_tanh")
         if lo == 0.0 and hi > 0:
-            return e.add("relu", attrs={"max_value": hi})
+            return elementwise(e, "relu", {"max_value": hi})
         e.reject(f"{kind}(min_val={lo:g}, max_val={hi:g}); supported: (-1, 1) and (0, max)")
         return None
     if fn == "softmax":
@@ -431,6 +433,17 @@ def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
         return flatten(e, params.get("start_dim", 0), params.get("end_dim", -1), kind)
     e.reject(kind)
     return None
+
+
+def elementwise(e: Emit, op: str, attrs: dict[str, Any] | None = None) -> str:
+    """An elementwise op; on a tensor just transposed back to channels-first (after a convolution or pooling), it
+    runs before that transpose, so that the transposes between two spatial ops meet and cancel."""
+    src = e.g[e.src]
+    if len(e.in_shape) > 1 and src.op == "transpose" and \
+            list(src.attrs["perm"]) == list(channels_last_perms(len(e.in_shape))[1]):
+        y = e.add(op, tuple(e.g[src.inputs[0]].shape), attrs, src=src.inputs[0])
+        return e.add("transpose", e.in_shape, dict(src.attrs), src=y, suffix="_to_first")
+    return e.add(op, attrs=attrs)
 
 
 def channel_op(e: Emit, op: str, **kw: Any) -> str:
