@@ -28,7 +28,8 @@ SUPPORTED_HINT = (
     "MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, "
     "Upsample, ZeroPad1d, ZeroPad2d, QuantIdentity, QuantReLU, "
     "QuantHardTanh, QuantLinear, F.linear, F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, "
-    "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat, F.interpolate; "
+    "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat, F.interpolate, F.pad, "
+    "F.max_pool1d/2d, F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, F.adaptive_max_pool1d/2d; "
     "activations: relu, relu6, leaky_relu, elu, sigmoid, tanh, softmax, hardtanh, hardsigmoid.")
 
 

@@ -25,7 +25,26 @@ def torch_out(model: Any, x: np.ndarray) -> np.ndarray:
 
 class Interp(nn.Module):
     def forward(self, x: Any) -> Any:
-        return F.interpolate(x, scale_factor=2, mode="nearest")
+        return F.interpolate(x, None, 2, "nearest")
+
+
+class Functional(nn.Module):
+    """A forward written with torch.nn.functional, ending in x.view(N, -1) of a channels-first tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+
+    def forward(self, x: Any) -> Any:
+        h = F.max_pool2d(F.relu(self.conv(F.pad(x, (1, 0, 2, 1)))), 2, padding=1)
+        h = F.avg_pool2d(h, 2, stride=1, padding=1, count_include_pad=False)
+        return h.view(h.size(0), -1)
+
+
+class Functional1d(nn.Module):
+    def forward(self, x: Any) -> Any:
+        pooled = torch.flatten(F.avg_pool1d(F.max_pool1d(x, 3, 2), 2), 1)
+        return torch.cat([pooled, F.adaptive_max_pool1d(x, 1).flatten(1)], 1)
 
 
 # name -> (per-sample channels-first shape, module factory)
@@ -49,6 +68,8 @@ CASES: dict[str, tuple[tuple[int, ...], Any]] = {
     "upsample2d": ((2, 3, 4), lambda: nn.Upsample(scale_factor=(2, 3))),
     "interpolate1d": ((2, 4), Interp),
     "zeropad2d": ((2, 4, 5), lambda: nn.ZeroPad2d((0, 3, 1, 2))),
+    "functional2d_view": ((2, 7, 8), Functional),
+    "functional1d_flatten": ((3, 11), Functional1d),
 }
 
 
@@ -93,3 +114,16 @@ def test_unsupported_options_are_listed_at_once() -> None:
     for what in ("padding_mode='reflect'", "ceil_mode=True", "divisor_override=3", "output_size=2",
                  "mode='bilinear'"):
         assert what in msg, what
+
+
+def test_unsupported_functional_calls_are_listed_at_once() -> None:
+    class Bad(nn.Module):
+        def forward(self, x: Any) -> Any:
+            h = F.pad(F.max_pool2d(x, 2, ceil_mode=True), (1, 1, 1, 1), mode="reflect")
+            return F.interpolate(F.avg_pool2d(h, 2, divisor_override=2), scale_factor=2, mode="bilinear")
+
+    with pytest.raises(UnsupportedLayerError) as err:
+        nnfpga.convert_from_pytorch_model(Bad(), (1, 12, 12))
+    assert [name for name, _ in err.value.layers] == ["max_pool2d", "pad", "avg_pool2d", "interpolate"]
+    for what in ("ceil_mode=True", "mode='reflect'", "divisor_override=2", "mode='bilinear'"):
+        assert what in str(err.value), what

@@ -22,7 +22,14 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier as _identifier
 from nnfpga.frontends.merge import add_merge
-from nnfpga.frontends.pytorch_conv import SPATIAL_FUNCTIONS, SPATIAL_MODULES, convert_spatial, upsample
+from nnfpga.frontends.pytorch_conv import (
+    FUNCTIONALS,
+    SPATIAL_FUNCTIONS,
+    SPATIAL_MODULES,
+    convert_functional,
+    convert_spatial,
+    upsample,
+)
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 
@@ -373,7 +380,10 @@ class _Builder:
         if fn == "linear":
             return self._functional_linear(e, params, kind)
         if n.op == "call_function" and n.target is F.interpolate:
-            return upsample(e, n.kwargs.get("mode", n.args[4] if len(n.args) > 4 else "nearest"), kind)
+            return upsample(e, n.kwargs.get("mode", n.args[3] if len(n.args) > 3 else "nearest"), kind)
+        spatial = getattr(n.target, "__name__", "") if n.op == "call_function" else ""
+        if (spatial in FUNCTIONALS or spatial == "pad") and getattr(F, spatial, None) is n.target:
+            return convert_functional(e, spatial, tuple(n.args[1:]), dict(n.kwargs), kind)
         return apply(e, fn, params, kind)
 
     def _functional_linear(self, e: Emit, params: dict[str, Any], kind: str) -> str | None:

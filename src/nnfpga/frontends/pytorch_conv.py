@@ -14,6 +14,7 @@ window (the op's ``count_pad``). Refused, each call named: ``padding_mode`` othe
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,17 @@ from nnfpga.ir.layout import channels_last_perms
 SPATIAL_MODULES = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad1d",
                    "ZeroPad2d")
-SPATIAL_FUNCTIONS = ("F.interpolate",)
+SPATIAL_FUNCTIONS = ("F.interpolate", "F.pad", "F.max_pool1d/2d", "F.avg_pool1d/2d", "F.adaptive_avg_pool1d/2d",
+                     "F.adaptive_max_pool1d/2d")
+# functional -> (its module's class name, the parameters after the input, in order, with their defaults)
+_MAX = (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1), ("ceil_mode", False),
+        ("return_indices", False))
+_AVG = (("kernel_size", None), ("stride", None), ("padding", 0), ("ceil_mode", False), ("count_include_pad", True),
+        ("divisor_override", None))
+FUNCTIONALS = {f"{p}{n}d": (f"{c}{n}d", params) for n in (1, 2) for p, c, params in (
+    ("max_pool", "MaxPool", _MAX), ("avg_pool", "AvgPool", _AVG),
+    ("adaptive_avg_pool", "AdaptiveAvgPool", (("output_size", None),)),
+    ("adaptive_max_pool", "AdaptiveMaxPool", (("output_size", None), ("return_indices", False))))}
 
 
 def _ints(value: Any, n: int) -> list[int]:
@@ -74,6 +85,26 @@ def convert_spatial(e: Any, m: Any, kind: str) -> str | None:
             return None
         return spatial_op(e, "zero_pad", {"pads": pads})
     return upsample(e, m.mode, kind)
+
+
+def convert_functional(e: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], kind: str) -> str | None:
+    """``F.max_pool2d(x, 2)``, ``F.pad(x, (1, 1))``... (``name``: the function's name, ``args`` after the input)."""
+    if name == "pad":
+        pads = args[0] if args else kwargs.get("pad")
+        mode = args[1] if len(args) > 1 else kwargs.get("mode", "constant")
+        value = args[2] if len(args) > 2 else kwargs.get("value")
+        if mode != "constant" or value not in (None, 0, 0.0) or not isinstance(pads, (tuple, list)) or \
+                len(pads) != 2 * (len(e.in_shape) - 1):
+            e.reject(f"{kind}(pad={pads!r}, mode={mode!r}, value={value!r}); nnfpga pads every spatial axis with "
+                     "zeros (constant mode)")
+            return None
+        return convert_spatial(e, SimpleNamespace(padding=tuple(pads)), f"ZeroPad{len(e.in_shape) - 1}d")
+    cls, params = FUNCTIONALS[name]
+    values = {p: args[i] if i < len(args) else kwargs.get(p, d) for i, (p, d) in enumerate(params)}
+    if any(hasattr(v, "op") for v in values.values()):
+        e.reject(f"{kind} with a computed argument (only constants)")
+        return None
+    return convert_spatial(e, SimpleNamespace(**values), cls)
 
 
 def upsample(e: Any, mode: Any, kind: str) -> str | None:
