@@ -87,9 +87,14 @@ def test_float_kernels_equal_onnxruntime(name: str) -> None:
     model = model_of([node], shape, inits, opset=18)
     x = np.random.default_rng(1).normal(scale=1.5, size=(20, *shape))
     want = ort_run(model, x)
-    got = nnfpga.convert_from_onnx_model(model).predict_float(x)
+    hw = nnfpga.convert_from_onnx_model(model)
+    got = hw.predict_float(x)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # the input at ap_fixed<16,6>
+        fixed = hw.predict(x)
+    assert np.abs(fixed - want).max() < 0.02  # the default config: ap_fixed<16,6> results, exact accumulators
 
 
 @pytest.mark.parametrize("conv1d", [True, False], ids=["conv1d", "conv2d"])

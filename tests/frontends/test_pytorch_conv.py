@@ -28,6 +28,14 @@ class Interp(nn.Module):
         return F.interpolate(x, None, 2, "nearest")
 
 
+def trained_bn(bn: Any) -> Any:
+    """A batch norm with running statistics and an affine part that are not the identity."""
+    with torch.no_grad():
+        for t, lo in ((bn.running_mean, -1.0), (bn.running_var, 0.5), (bn.weight, 0.5), (bn.bias, -1.0)):
+            t.copy_(torch.rand(t.shape) * 1.5 + lo)
+    return bn
+
+
 class Functional(nn.Module):
     """A forward written with torch.nn.functional, ending in x.view(N, -1) of a channels-first tensor."""
 
@@ -69,6 +77,9 @@ CASES: dict[str, tuple[tuple[int, ...], Any]] = {
     "interpolate1d": ((2, 4), Interp),
     "zeropad2d": ((2, 4, 5), lambda: nn.ZeroPad2d((0, 3, 1, 2))),
     "functional2d_view": ((2, 7, 8), Functional),
+    "conv2d_batchnorm2d_relu": ((2, 6, 6), lambda: nn.Sequential(nn.Conv2d(2, 3, 3), trained_bn(nn.BatchNorm2d(3)),
+                                                                 nn.ReLU())),
+    "conv1d_batchnorm1d": ((2, 8), lambda: nn.Sequential(nn.Conv1d(2, 3, 3), trained_bn(nn.BatchNorm1d(3)))),
     "functional1d_flatten": ((3, 11), Functional1d),
 }
 
@@ -84,6 +95,12 @@ def test_float_kernels_equal_torch(name: str) -> None:
     got = hw.predict_float(x)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # the input at ap_fixed<16,6>
+        fixed = hw.predict(x)
+    assert np.abs(fixed - want).max() < 0.02  # the default config: ap_fixed<16,6> results, exact accumulators
+    if "batchnorm" in name:  # folded into the convolution
+        assert [n.op for n in hw.graph.nodes.values()].count("scale_shift") == 0
 
 
 @pytest.mark.parametrize("conv1d", [True, False], ids=["conv1d", "conv2d"])

@@ -34,7 +34,8 @@ from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
-           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES)
+           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES,
+           "BatchNorm2d")
 BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
              "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat",
@@ -336,7 +337,7 @@ class _Builder:
         if isinstance(m, nn.Linear):
             w = m.weight.detach().double().numpy().T.copy()
             return dense(e, kind, w, m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[1]))
-        if isinstance(m, nn.BatchNorm1d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             return self._batchnorm(e, m)
         if kind in SPATIAL_MODULES and type(m).__module__.startswith("torch.nn"):
             return convert_spatial(e, m, kind)
@@ -349,7 +350,7 @@ class _Builder:
 
     def _batchnorm(self, e: Emit, m: Any) -> str | None:
         if m.running_mean is None or m.running_var is None:
-            e.reject("BatchNorm1d without running statistics (track_running_stats=False) normalizes each batch "
+            e.reject(f"{type(m).__name__} without running statistics (track_running_stats=False) normalizes each batch "
                      "with its own statistics")
             return None
         n = e.in_shape[0]
