@@ -140,3 +140,12 @@ def test_unsupported_attributes_are_listed_at_once() -> None:
     msg = str(err.value)
     for what in ("ceil_mode=1", "mode='reflect'", "mode='linear'", "pads=[0, 1, 0, 0, 0, 0, 0, 0]"):
         assert what in msg, what
+
+
+def test_opset9_upsample_equals_onnxruntime() -> None:
+    node = h.make_node("Upsample", ["x", "scales"], ["y"], name="up", mode="nearest")
+    model = model_of([node], (2, 3, 4), {"scales": [1, 1, 3, 2]}, opset=9)
+    x = np.random.default_rng(3).normal(size=(5, 2, 3, 4))
+    hw = nnfpga.convert_from_onnx_model(model)
+    np.testing.assert_array_equal(hw.predict_float(x.astype(np.float32)), ort_run(model, x))  # a pure copy
+    assert [n.op for n in hw.graph.nodes.values()].count("upsample") == 1
