@@ -68,7 +68,8 @@ def convert_spatial(e: Any, m: Any, kind: str) -> str | None:
     if kind.startswith("Conv"):
         return _conv(e, m, kind, nd)
     if kind.startswith("Adaptive"):
-        if any(s not in (1, None) for s in _ints(m.output_size, nd)):
+        size = m.output_size
+        if any(s != 1 for s in ([size] * nd if isinstance(size, (int, np.integer)) else size)):
             e.reject(f"{kind}(output_size={m.output_size!r}); nnfpga reads adaptive pooling to 1 (global pooling)")
             return None
         spatial = list(e.in_shape[1:])
