@@ -131,14 +131,16 @@ def test_unsupported_attributes_are_listed_at_once() -> None:
     nodes = [h.make_node("MaxPool", ["x"], ["a"], name="ceil", kernel_shape=[1, 1], ceil_mode=1),
              h.make_node("Pad", ["a", "i_pads"], ["b"], name="reflect", mode="reflect"),
              h.make_node("Resize", ["b", "", "scales"], ["c"], name="linear", mode="linear"),
-             h.make_node("Pad", ["c", "i_chan"], ["y"], name="channel_pad")]
+             h.make_node("Pad", ["c", "i_chan"], ["d"], name="channel_pad"),
+             h.make_node("MaxPool", ["d"], ["y"], name="short_pads", kernel_shape=[2, 2], pads=[1, 1])]
     model = model_of(nodes, (2, 4, 4), {"i_pads": [0, 0, 1, 1, 0, 0, 1, 1], "scales": [1, 1, 2, 2],
                                         "i_chan": [0, 1, 0, 0, 0, 0, 0, 0]})
     with pytest.raises(UnsupportedLayerError) as err:
         nnfpga.convert_from_onnx_model(model)
-    assert [name for name, _ in err.value.layers] == ["ceil", "reflect", "linear", "channel_pad"]
+    assert [name for name, _ in err.value.layers] == ["ceil", "reflect", "linear", "channel_pad", "short_pads"]
     msg = str(err.value)
-    for what in ("ceil_mode=1", "mode='reflect'", "mode='linear'", "pads=[0, 1, 0, 0, 0, 0, 0, 0]"):
+    for what in ("ceil_mode=1", "mode='reflect'", "mode='linear'", "pads=[0, 1, 0, 0, 0, 0, 0, 0]",
+                 "pads [1, 1]: expected 4 values"):
         assert what in msg, what
 
 

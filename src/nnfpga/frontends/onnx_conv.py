@@ -84,6 +84,8 @@ def _pads(a: dict[str, Any], spatial: list[int], k: list[int], strides: list[int
     if auto != "NOTSET":
         raise Rejected(f"auto_pad={auto!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID")
     p = [int(v) for v in a.get("pads", [0] * 2 * nd)]
+    if len(p) != 2 * nd:
+        raise Rejected(f"pads {p}: expected {2 * nd} values (the beginnings, then the ends, of each spatial axis)")
     return [[p[i], p[i + nd]] for i in range(nd)]
 
 
