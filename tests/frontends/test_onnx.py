@@ -167,7 +167,8 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
     assert str(err.value).splitlines()[6] == (
         "Remove or replace them; supported ONNX layers: Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization, Relu, "
         "LeakyRelu, Elu, Sigmoid, Tanh, HardSigmoid, Clip, Softmax, Flatten, Reshape, Identity, Dropout, Cast, "
-        "Constant, Shape, Max, Min, Sum, Mean, Concat, Squeeze, Unsqueeze, Quant, IntQuant, BipolarQuant, Trunc.")
+        "Constant, Shape, Max, Min, Sum, Mean, Concat, Squeeze, Unsqueeze, Quant, IntQuant, BipolarQuant, Trunc, "
+        "Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Pad, Resize, Upsample.")
 
 
 def test_corrupt_and_missing_files(tmp_path: Path, onnx: Any) -> None:

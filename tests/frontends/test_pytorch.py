@@ -24,9 +24,12 @@ from tooling import gxx
 
 SUPPORTED_HINT = (
     "Remove or replace them; supported PyTorch layers: Linear, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, Softmax, "
-    "Hardtanh, Hardsigmoid, BatchNorm1d, Flatten, Dropout, Identity, Sequential, QuantIdentity, QuantReLU, "
+    "Hardtanh, Hardsigmoid, BatchNorm1d, Flatten, Dropout, Identity, Sequential, Conv1d, Conv2d, MaxPool1d, "
+    "MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, "
+    "Upsample, ZeroPad1d, ZeroPad2d, BatchNorm2d, QuantIdentity, QuantReLU, "
     "QuantHardTanh, QuantLinear, F.linear, F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, "
-    "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat; "
+    "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat, F.interpolate, F.pad, "
+    "F.max_pool1d/2d, F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, F.adaptive_max_pool1d/2d; "
     "activations: relu, relu6, leaky_relu, elu, sigmoid, tanh, softmax, hardtanh, hardsigmoid.")
 
 
@@ -219,7 +222,8 @@ def test_unsupported_ops_listed_at_once() -> None:
     class Bad(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv, self.fc, self.act = nn.Conv1d(1, 2, 3), nn.Linear(8, 3), nn.GELU()
+            self.conv, self.fc, self.act = nn.Conv1d(1, 2, 3, padding_mode="circular"), nn.Linear(8, 3), \
+                nn.GELU()
 
         def forward(self, x: Any) -> Any:
             h = torch.cumsum(self.conv(x), dim=-1).flatten(1)
@@ -227,10 +231,12 @@ def test_unsupported_ops_listed_at_once() -> None:
 
     with pytest.raises(UnsupportedLayerError) as info:
         graph_from_pytorch(Bad(), (1, 6))
-    assert info.value.layers == [("conv", "Conv1d"), ("cumsum", "torch.cumsum"), ("act", "GELU"),
+    conv = "Conv1d(padding_mode='circular'); nnfpga pads convolutions with zeros only"
+    assert info.value.layers == [("conv", conv), ("cumsum", "torch.cumsum"), ("act", "GELU"),
                                  ("add", "operator.add")]
-    assert str(info.value) == ("4 unsupported PyTorch layer(s):\n  - 'conv' (Conv1d)\n  - 'cumsum' (torch.cumsum)\n"
-                               "  - 'act' (GELU)\n  - 'add' (operator.add)\n" + SUPPORTED_HINT)
+    assert str(info.value) == ("4 unsupported PyTorch layer(s):\n  - 'conv' (" + conv + ")\n"
+                               "  - 'cumsum' (torch.cumsum)\n  - 'act' (GELU)\n  - 'add' (operator.add)\n"
+                               + SUPPORTED_HINT)
     assert isinstance(info.value, nnfpga.NnfpgaError)
 
 

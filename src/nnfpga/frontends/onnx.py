@@ -23,6 +23,7 @@ from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import identifier, qonnx
 from nnfpga.frontends.merge import add_merge
+from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial, elementwise
 from nnfpga.frontends.onnx_fold import fold_constant
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
@@ -32,7 +33,7 @@ from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
-          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS)
+          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS, *SPATIAL_OPS)
 MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Min": "minimum", "Sum": "add",
           "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
@@ -273,7 +274,7 @@ class _Reader:
                   "HardSigmoid": ("hard_sigmoid", {"slope": float(a.get("alpha", 0.2)),
                                                    "offset": float(a.get("beta", 0.5))})}
         if op in simple:
-            return self._add(node, simple[op][0], src, attrs=dict(simple[op][1]))
+            return elementwise(self, node, simple[op][0], src, dict(simple[op][1]))
         if op == "Softmax":
             axis = a.get("axis", -1 if self.opset >= 13 else 1)
             if axis not in (-1, len(shape)) or (self.opset < 13 and len(shape) != 1):
@@ -314,6 +315,8 @@ class _Reader:
             return self._add(node, "flatten" if len(target) == 1 else "reshape", src, target)
         if op in ("Quant", "IntQuant", "BipolarQuant", "Trunc"):
             return self._quant(node, op, ins, a, src)
+        if op in SPATIAL_OPS:
+            return convert_spatial(self, node, op, ins, a, src, shape)
         raise Rejected(f"no conversion for {op} on activations")
 
     def _dense(self, node: Any, op: str, ins: list[str], a: dict[str, Any], src: str,

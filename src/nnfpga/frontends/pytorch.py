@@ -22,14 +22,24 @@ import numpy as np
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier as _identifier
 from nnfpga.frontends.merge import add_merge
+from nnfpga.frontends.pytorch_conv import (
+    FUNCTIONALS,
+    SPATIAL_FUNCTIONS,
+    SPATIAL_MODULES,
+    convert_functional,
+    convert_spatial,
+    upsample,
+)
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
-           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential")
+           "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES,
+           "BatchNorm2d")
 BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
-             "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat")
+             "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat",
+             *SPATIAL_FUNCTIONS)
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "hardtanh", "hardsigmoid")
 MODULE_FNS = {  # torch.nn class -> (functional name, attributes passed as its arguments)
     "ReLU": ("relu", ()), "ReLU6": ("relu6", ()), "Sigmoid": ("sigmoid", ()), "Tanh": ("tanh", ()),
@@ -327,8 +337,10 @@ class _Builder:
         if isinstance(m, nn.Linear):
             w = m.weight.detach().double().numpy().T.copy()
             return dense(e, kind, w, m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[1]))
-        if isinstance(m, nn.BatchNorm1d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             return self._batchnorm(e, m)
+        if kind in SPATIAL_MODULES and type(m).__module__.startswith("torch.nn"):
+            return convert_spatial(e, m, kind)
         for cls in type(m).__mro__:  # the nearest torch.nn class we know (ReLU6 before its base Hardtanh)
             if cls.__module__.startswith("torch.nn") and cls.__name__ in MODULE_FNS:
                 fn, attrs = MODULE_FNS[cls.__name__]
@@ -338,7 +350,7 @@ class _Builder:
 
     def _batchnorm(self, e: Emit, m: Any) -> str | None:
         if m.running_mean is None or m.running_var is None:
-            e.reject("BatchNorm1d without running statistics (track_running_stats=False) normalizes each batch "
+            e.reject(f"{type(m).__name__} without running statistics (track_running_stats=False) normalizes each batch "
                      "with its own statistics")
             return None
         n = e.in_shape[0]
@@ -368,6 +380,11 @@ class _Builder:
         params.update({k: v for k, v in n.kwargs.items() if k in params_of})
         if fn == "linear":
             return self._functional_linear(e, params, kind)
+        if n.op == "call_function" and n.target is F.interpolate:
+            return upsample(e, n.kwargs.get("mode", n.args[3] if len(n.args) > 3 else "nearest"), kind)
+        spatial = getattr(n.target, "__name__", "") if n.op == "call_function" else ""
+        if (spatial in FUNCTIONALS or spatial == "pad") and getattr(F, spatial, None) is n.target:
+            return convert_functional(e, spatial, tuple(n.args[1:]), dict(n.kwargs), kind)
         return apply(e, fn, params, kind)
 
     def _functional_linear(self, e: Emit, params: dict[str, Any], kind: str) -> str | None:
@@ -401,22 +418,24 @@ def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
     """Map a call by its functional name (``relu``, ``leaky_relu``, ``flatten``...) and arguments."""
     if fn == "identity":
         return e.src
-    if fn in ("relu", "sigmoid", "tanh", "dropout", "reshape"):
+    if fn == "reshape":
         return e.add(fn)
+    if fn in ("relu", "sigmoid", "tanh", "dropout"):
+        return elementwise(e, fn)
     if fn == "relu6":
-        return e.add("relu", attrs={"max_value": 6.0})
+        return elementwise(e, "relu", {"max_value": 6.0})
     if fn == "leaky_relu":
-        return e.add("leaky_relu", attrs={"alpha": float(params.get("negative_slope", 0.01))})
+        return elementwise(e, "leaky_relu", {"alpha": float(params.get("negative_slope", 0.01))})
     if fn == "elu":
-        return e.add("elu", attrs={"alpha": float(params.get("alpha", 1.0))})
+        return elementwise(e, "elu", {"alpha": float(params.get("alpha", 1.0))})
     if fn == "hardsigmoid":  # relu6(x + 3) / 6
-        return e.add("hard_sigmoid", attrs={"slope": 1 / 6, "offset": 0.5})
+        return elementwise(e, "hard_sigmoid", {"slope": 1 / 6, "offset": 0.5})
     if fn == "hardtanh":
         lo, hi = float(params.get("min_val", -1.0)), float(params.get("max_val", 1.0))
         if (lo, hi) == (-1.0, 1.0):
-            return e.add("hard_tanh")
+            return elementwise(e, "hard_tanh")
         if lo == 0.0 and hi > 0:
-            return e.add("relu", attrs={"max_value": hi})
+            return elementwise(e, "relu", {"max_value": hi})
         e.reject(f"{kind}(min_val={lo:g}, max_val={hi:g}); supported: (-1, 1) and (0, max)")
         return None
     if fn == "softmax":
@@ -425,6 +444,17 @@ def apply(e: Emit, fn: str, params: dict[str, Any], kind: str) -> str | None:
         return flatten(e, params.get("start_dim", 0), params.get("end_dim", -1), kind)
     e.reject(kind)
     return None
+
+
+def elementwise(e: Emit, op: str, attrs: dict[str, Any] | None = None) -> str:
+    """An elementwise op; on a tensor just transposed back to channels-first (after a convolution or pooling), it
+    runs before that transpose, so that the transposes between two spatial ops meet and cancel."""
+    src = e.g[e.src]
+    if len(e.in_shape) > 1 and src.op == "transpose" and \
+            list(src.attrs["perm"]) == list(channels_last_perms(len(e.in_shape))[1]):
+        y = e.add(op, tuple(e.g[src.inputs[0]].shape), attrs, src=src.inputs[0])
+        return e.add("transpose", e.in_shape, dict(src.attrs), src=y, suffix="_to_first")
+    return e.add(op, attrs=attrs)
 
 
 def channel_op(e: Emit, op: str, **kw: Any) -> str:
