@@ -176,12 +176,17 @@ def test_backends_refuse_conv_layers_until_they_lower_them(keras: Any, tmp_path:
     with pytest.raises(BackendSupportError) as info:
         hw.write()
     msg = str(info.value)
-    assert msg.startswith("the HLS backend cannot write 3 layer(s) of this model: conv 'conv1' (from Conv2D 'conv1'): "
-                          "not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it")
-    assert "max_pool 'pool' (from MaxPooling2D 'pool')" in msg and "conv 'conv2'" in msg
+    assert msg.startswith("the HLS backend cannot write 1 layer(s) of this model: max_pool 'pool' (from MaxPooling2D "
+                          "'pool'): not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it")
     assert not (tmp_path / "prj").exists()
-    with pytest.raises(BackendSupportError, match=r"the HLS backend cannot write 3 layer"):
+    with pytest.raises(BackendSupportError, match=r"the HLS backend cannot write 1 layer"):
         hw.compile()
+    stream = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "stream", io_type="io_stream")
+    with pytest.raises(BackendSupportError) as info:
+        stream.write()
+    assert str(info.value).startswith("the HLS backend cannot write 3 layer(s) of this model: conv 'conv1' (from "
+                                      "Conv2D 'conv1'): not lowered in io_stream yet; io_parallel writes it")
+    assert "max_pool 'pool'" in str(info.value) and "conv 'conv2'" in str(info.value)
     with pytest.raises(BackendSupportError) as info:
         nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "rtl", backend="verilog")
     assert str(info.value).startswith("conv 'conv1' (from Conv2D 'conv1'): op 'conv' has no Verilog lowering (not "

@@ -89,8 +89,9 @@ class Conv(OpDef):
         return f"{'DepthwiseConv' if node.attrs.get('depthwise') else 'Conv'}{nd}D"
 
     def reuse_shape(self, node: Node) -> tuple[int, int]:
+        """One group's Dense (the HLS kernel's unit, per output pixel): window inputs x the group's outputs."""
         k = np.shape(node.weights["kernel"])
-        return int(np.prod(k[:-1])), int(k[-1])
+        return int(np.prod(k[:-1])), int(k[-1]) // groups_of(node)
 
     def window(self, node: Node) -> Window:
         return node_window(node, np.shape(node.weights["kernel"])[:-2])

@@ -15,7 +15,9 @@ from nnfpga.backends import registrar
 from nnfpga.fixed import FixedType, to_float
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import broadcast_flat, channel_constants
+from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
+from nnfpga.ops.spatial import windows
 
 
 @dataclass
@@ -75,7 +77,8 @@ NOT_LOWERED: dict[str, str] = {
 _LATER = ("not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it; its HLS lowering comes in a later "
           "release")
 # refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
-REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
+REFUSED: dict[str, str] = {op: _LATER for op in ("max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
+INDEX_TYPE = FixedType(32, 32, signed=True)  # index tables (flat input pixel, -1 for padding): C++ int
 
 
 lowering = registrar(LOWERINGS)
@@ -106,6 +109,45 @@ def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
         arrays=[("weight", w, np.asarray(prep.wm).reshape(-1), node.types["weight"]),
                 ("bias", b, _bias_mantissas(node), node.types["bias"])],
         call=_call("dense", src, dst, [w, b]),
+    )
+
+
+def _window_index(node: Node, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Per output pixel and window position (row-major): the flat input pixel it reads, -1 for padding."""
+    spatial = in_shape[:-1]
+    pixels = np.arange(1, int(np.prod(spatial)) + 1, dtype=np.int64).reshape(1, *spatial, 1)
+    return windows(pixels, OPS[node.op].window(node)).reshape(-1) - 1
+
+
+@lowering("conv")
+def _conv(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
+    """Dense per output pixel and group over the gathered window (nnfpga_conv.h), the group plans' weights."""
+    src_node, src = ins[0]
+    in_shape = tuple(src_node.shape)
+    kernel = np.shape(node.weights["kernel"])
+    groups = len(prep.groups)
+    n_in, n_out = int(np.prod(kernel[:-2])) * kernel[-2], kernel[-1] // groups
+    strategy = "STRATEGY_RESOURCE" if node.attrs.get("strategy") == "Resource" else "STRATEGY_LATENCY"
+    rf = int(node.attrs.get("reuse_factor", 1))
+    w, b, idx = f"w_{dst.ident}", f"b_{dst.ident}", f"idx_{dst.ident}"
+    return Lowered(
+        config=[f"static const unsigned n_pixels_in = {int(np.prod(in_shape[:-1]))};",
+                f"static const unsigned n_chan = {in_shape[-1]};",
+                f"static const unsigned n_pixels = {int(np.prod(node.shape[:-1]))};",
+                f"static const unsigned n_filt = {node.shape[-1]};",
+                f"static const unsigned n_pos = {int(np.prod(kernel[:-2]))};",
+                f"static const unsigned n_groups = {groups};",
+                f"static const unsigned n_in = {n_in};  // per group: window positions x group channels",
+                f"static const unsigned n_out = {n_out};  // per group",
+                f"static const unsigned reuse_factor = {rf};",
+                f"static const nnfpga::strategy_t strategy = nnfpga::{strategy};",
+                f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('bias')} bias_t;",
+                f"typedef {dst.t('accum')} accum_t;"],
+        arrays=[("weight", w, np.concatenate([np.asarray(g.wm).reshape(-1) for g in prep.groups]),
+                 node.types["weight"]),
+                ("bias", b, _bias_mantissas(node), node.types["bias"]),
+                ("index", idx, _window_index(node, in_shape), INDEX_TYPE)],
+        call=_call("conv", src, dst, [idx, w, b]),
     )
 
 

@@ -37,6 +37,12 @@ MAX_CSIM_WIDTH = 64
 MAX_CONST_WIDTH = 53
 TB_SAMPLES = 64
 LIBRARY = ("nnfpga_common.h", "nnfpga_dense.h", "nnfpga_activation.h")
+OP_LIBRARY = {"conv": "nnfpga_conv.h"}  # headers written (and included) only for a model that uses the op
+
+
+def library(graph: Graph) -> tuple[str, ...]:
+    """The layer library headers the project of ``graph`` includes."""
+    return LIBRARY + tuple(dict.fromkeys(OP_LIBRARY[n.op] for n in graph if n.op in OP_LIBRARY))
 
 
 def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
@@ -56,8 +62,8 @@ def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
                           + ". Narrow them in the config (an explicit accum, or fewer input/weight bits)")
 
 
-ARRAY_PREFIXES = ("w", "b", "s", "h", "table", "exp", "fine", "inv")  # constant arrays: <prefix>_<layer>
-ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table", "inv_table")
+ARRAY_PREFIXES = ("w", "b", "s", "h", "table", "exp", "fine", "inv", "idx")  # constant arrays: <prefix>_<layer>
+ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table", "inv_table", "index")
 
 
 def derived_names(ident: str) -> set[str]:
@@ -88,17 +94,23 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
     return names
 
 
-def check_lowered(graph: Graph) -> None:
-    """Refuse, naming every one, the layers whose op the HLS backend cannot build yet (``REFUSED``). Called when
-    the project is written rather than at conversion, so that such a model still converts and emulates."""
-    bad = [f"{n.describe()}: {REFUSED[n.op]}" for n in graph if n.op in REFUSED]
+STREAM_REFUSED = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")  # io_parallel only, so far
+
+
+def check_lowered(graph: Graph, io_type: str = "io_parallel") -> None:
+    """Refuse, naming every one, the layers whose op the HLS backend cannot build yet (``REFUSED``; in io_stream,
+    also ``STREAM_REFUSED``). Called when the project is written rather than at conversion, so that such a model
+    still converts and emulates."""
+    stream_only = "not lowered in io_stream yet; io_parallel writes it (io_type='io_parallel')"
+    bad = [f"{n.describe()}: {REFUSED.get(n.op, stream_only)}" for n in graph
+           if n.op in REFUSED or (io_type == "io_stream" and n.op in STREAM_REFUSED)]
     if bad:
         raise BackendSupportError(f"the HLS backend cannot write {len(bad)} layer(s) of this model: " + "; ".join(bad)
                                   + ". Use hw.predict / hw.trace (the emulator) for them until then")
 
 
 def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
-    check_lowered(hw.graph)
+    check_lowered(hw.graph, hw.settings["io_type"])
     check_widths(hw.graph)
     g, s = hw.graph, hw.settings
     prj = project_identifier(s["project_name"])
@@ -138,7 +150,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     # weights/*.h and parameters.h
     p = CppFile("firmware/parameters.h", guard="NNFPGA_PARAMETERS_H_", comment="Layer configurations (generated).")
     p.include("defines.h")
-    for h in LIBRARY:
+    for h in library(g):
         p.include(f"nnfpga/{h}")
     for node in g:
         low = lowered.get(node.name)
@@ -173,7 +185,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     files[h.path] = h.render()
     files[f"firmware/{prj}.cpp"] = (_top_stream if stream else _top_parallel)(hw, prj, sig, names, lowered)
 
-    for lib in LIBRARY:
+    for lib in library(g):
         files[f"firmware/nnfpga/{lib}"] = resources.files("nnfpga.backends.hls").joinpath("library", lib).read_text()
     files.update(_testbench(hw, prj, names, tb_inputs))
     files["csim/bridge.cpp"] = _bridge(hw, prj, stream)
