@@ -71,3 +71,52 @@ def test_conv_reuse_factor(tmp_path, ap_types, name, strategy):
     x = np.random.default_rng(6).uniform(-4, 4, size=(2000, *CONVS[name][0]))
     assert_bit_exact(hw, x, ap_types)
     assert f"reuse_factor = {rf};" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+
+
+SPATIAL: dict[str, tuple[tuple[int, ...], Any]] = {
+    "maxpool2d": ((6, 6, 2), lambda L: L.MaxPooling2D(2)),
+    "maxpool2d_3x3_same_stride2": ((7, 6, 2), lambda L: L.MaxPooling2D(3, strides=2, padding="same")),
+    "maxpool1d_same": ((9, 2), lambda L: L.MaxPooling1D(2, padding="same")),
+    "avgpool2d": ((6, 6, 2), lambda L: L.AveragePooling2D(2)),
+    "avgpool2d_3x3_same": ((5, 7, 2), lambda L: L.AveragePooling2D(3, strides=1, padding="same")),
+    "avgpool1d_3_stride2": ((9, 2), lambda L: L.AveragePooling1D(3, strides=2)),
+    "global_avg2d": ((4, 5, 3), lambda L: L.GlobalAveragePooling2D()),
+    "global_max1d": ((7, 3), lambda L: L.GlobalMaxPooling1D()),
+    "zero_pad2d": ((4, 5, 2), lambda L: L.ZeroPadding2D(((1, 2), (0, 3)))),
+    "zero_pad1d": ((6, 2), lambda L: L.ZeroPadding1D((2, 1))),
+    "crop2d": ((6, 7, 2), lambda L: L.Cropping2D(((1, 2), (3, 0)))),
+    "crop1d": ((8, 2), lambda L: L.Cropping1D((1, 3))),
+    "upsample2d": ((3, 4, 2), lambda L: L.UpSampling2D((2, 3))),
+    "upsample1d": ((5, 2), lambda L: L.UpSampling1D(3)),
+}
+# narrow types: every accum and result slot of the layer (rounding and saturating in the mean and in the casts)
+SPATIAL_NARROW = {"default": None, "narrow": "ap_fixed<9,3,AP_RND,AP_SAT>", "narrow_wrap": "ap_fixed<8,2>"}
+
+
+@pytest.mark.parametrize("types", list(SPATIAL_NARROW))
+@pytest.mark.parametrize("name", list(SPATIAL))
+def test_pool_pad_crop_upsample_parallel(tmp_path, ap_types, name, types):
+    keras = import_keras()
+    shape, make = SPATIAL[name]
+    model = keras.Sequential([keras.Input(shape), make(keras.layers)])
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    layer = model.layers[-1].name
+    if SPATIAL_NARROW[types]:
+        prec = cfg["LayerName"][layer]["Precision"]
+        for slot in prec:
+            prec[slot] = SPATIAL_NARROW[types]
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type="io_parallel")
+    x = np.random.default_rng(8).uniform(-40, 40, size=(2000, *shape))  # beyond ap_fixed<16,6>: saturated inputs
+    assert_bit_exact(hw, x, ap_types)
+
+
+def test_avg_pool_count_include_pad_parallel(tmp_path, ap_types):
+    """PyTorch's count_include_pad=True (divide by the whole window) with padding, and its exclusion twin."""
+    import torch.nn as nn
+
+    m = nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True),
+                      nn.AvgPool2d(2, padding=1, count_include_pad=False))
+    hw = nnfpga.convert_from_pytorch_model(m, (2, 7, 6), output_dir=tmp_path / "prj", io_type="io_parallel")
+    assert [n.attrs.get("count_pad") for n in hw.graph if n.op == "avg_pool"] == [True, False]
+    x = np.random.default_rng(9).uniform(-40, 40, size=(2000, 2, 7, 6))
+    assert_bit_exact(hw, x, ap_types)

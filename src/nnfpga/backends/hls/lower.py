@@ -74,10 +74,9 @@ LOWERINGS: dict[str, Lowering] = {}
 NOT_LOWERED: dict[str, str] = {
     "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
 }
-_LATER = ("not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it; its HLS lowering comes in a later "
-          "release")
 # refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
-REFUSED: dict[str, str] = {op: _LATER for op in ("max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
+# (writer.STREAM_REFUSED: the ops lowered in io_parallel only)
+REFUSED: dict[str, str] = {}
 INDEX_TYPE = FixedType(32, 32, signed=True)  # index tables (flat input pixel, -1 for padding): C++ int
 
 
@@ -112,11 +111,48 @@ def _dense(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
     )
 
 
+def _pixels(in_shape: tuple[int, ...]) -> np.ndarray:
+    """A one-sample, one-channel batch holding 1 + each input pixel's flat index (0 where padding appears)."""
+    spatial = in_shape[:-1]
+    return np.arange(1, int(np.prod(spatial)) + 1, dtype=np.int64).reshape(1, *spatial, 1)
+
+
 def _window_index(node: Node, in_shape: tuple[int, ...]) -> np.ndarray:
     """Per output pixel and window position (row-major): the flat input pixel it reads, -1 for padding."""
-    spatial = in_shape[:-1]
-    pixels = np.arange(1, int(np.prod(spatial)) + 1, dtype=np.int64).reshape(1, *spatial, 1)
-    return windows(pixels, OPS[node.op].window(node)).reshape(-1) - 1
+    return windows(_pixels(in_shape), OPS[node.op].window(node)).reshape(-1) - 1
+
+
+def _pixel_config(node: Node, in_shape: tuple[int, ...]) -> list[str]:
+    return [f"static const unsigned n_pixels_in = {int(np.prod(in_shape[:-1]))};",
+            f"static const unsigned n_chan = {in_shape[-1]};",
+            f"static const unsigned n_pixels = {_n(node) // in_shape[-1]};"]
+
+
+@lowering("max_pool", "avg_pool")
+def _pool(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
+    """Per output pixel and channel, a fold over the window's real positions (nnfpga_pool.h)."""
+    src_node, src = ins[0]
+    in_shape = tuple(src_node.shape)
+    ta, idx = node.types["accum"], f"idx_{dst.ident}"
+    cfg = [*_pixel_config(node, in_shape), f"static const unsigned n_pos = {OPS[node.op].window(node).positions()};",
+           f"typedef {dst.t('accum')} accum_t;"]
+    if node.op == "avg_pool":
+        cfg += [f"static const int accum_width = {ta.width};",
+                f"static const bool accum_signed = {str(ta.signed).lower()};",
+                f"static const bool count_pad = {str(bool(node.attrs.get('count_pad'))).lower()};"]
+    return Lowered(config=cfg, arrays=[("index", idx, _window_index(node, in_shape), INDEX_TYPE)],
+                   call=_call(node.op, src, dst, [idx]))
+
+
+@lowering("zero_pad", "crop", "upsample")
+def _move(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
+    """Each output pixel copies one input pixel (or zeros): the op's own move of the pixel numbers."""
+    src_node, src = ins[0]
+    in_shape = tuple(src_node.shape)
+    idx = f"idx_{dst.ident}"
+    index = OPS[node.op].move(node, _pixels(in_shape)).reshape(-1) - 1
+    return Lowered(config=_pixel_config(node, in_shape), arrays=[("index", idx, index, INDEX_TYPE)],
+                   call=_call("move_pixels", src, dst, [idx]))
 
 
 @lowering("conv")

@@ -37,7 +37,9 @@ MAX_CSIM_WIDTH = 64
 MAX_CONST_WIDTH = 53
 TB_SAMPLES = 64
 LIBRARY = ("nnfpga_common.h", "nnfpga_dense.h", "nnfpga_activation.h")
-OP_LIBRARY = {"conv": "nnfpga_conv.h"}  # headers written (and included) only for a model that uses the op
+# headers written (and included) only for a model that uses the op
+OP_LIBRARY = {"conv": "nnfpga_conv.h",
+              **dict.fromkeys(("max_pool", "avg_pool", "zero_pad", "crop", "upsample"), "nnfpga_pool.h")}
 
 
 def library(graph: Graph) -> tuple[str, ...]:
