@@ -120,3 +120,37 @@ def test_avg_pool_count_include_pad_parallel(tmp_path, ap_types):
     assert [n.attrs.get("count_pad") for n in hw.graph if n.op == "avg_pool"] == [True, False]
     x = np.random.default_rng(9).uniform(-40, 40, size=(2000, 2, 7, 6))
     assert_bit_exact(hw, x, ap_types)
+
+
+def small_cnn(keras: Any) -> Any:
+    """The issue's small Conv2D model: 16x16x1, conv 8 3x3, max-pool 2, conv 16 3x3, flatten, dense 10."""
+    L = keras.layers
+    return keras.Sequential([keras.Input((16, 16, 1)), L.Conv2D(8, 3, activation="relu", name="conv1"),
+                             L.MaxPooling2D(2, name="pool"), L.Conv2D(16, 3, activation="relu", name="conv2"),
+                             L.Flatten(name="flat"), L.Dense(10, name="out")], name="small_cnn")
+
+
+def separable_cnn(keras: Any) -> Any:
+    """Depthwise-separable: separable conv (same padding), max-pool, depthwise, pointwise, global average, dense."""
+    L = keras.layers
+    return keras.Sequential([keras.Input((12, 12, 3)),
+                             L.SeparableConv2D(8, 3, depth_multiplier=2, padding="same", activation="relu", name="sep"),
+                             L.MaxPooling2D(2, name="pool"), L.DepthwiseConv2D(3, activation="relu", name="dw"),
+                             L.Conv2D(12, 1, activation="relu", name="pw"), L.GlobalAveragePooling2D(name="gap"),
+                             L.Dense(5, activation="softmax", name="out")], name="separable_cnn")
+
+
+@pytest.mark.parametrize("accum", ["default", "accum_10_4_rnd_sat"])
+@pytest.mark.parametrize("build", [small_cnn, separable_cnn], ids=["small_cnn", "separable_cnn"])
+def test_cnn_models_parallel(tmp_path, ap_types, build, accum):
+    keras = import_keras()
+    keras.utils.set_random_seed(11)
+    model = build(keras)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    if NARROW[accum]:
+        for entry in cfg["LayerName"].values():
+            if "accum" in entry.get("Precision", {}):
+                entry["Precision"]["accum"] = NARROW[accum]
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type="io_parallel")
+    x = np.random.default_rng(12).uniform(0, 1, size=(2000, *model.inputs[0].shape[1:]))
+    assert_bit_exact(hw, x, ap_types)
