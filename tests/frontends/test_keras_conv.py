@@ -168,22 +168,15 @@ def small_cnn(keras: Any) -> Any:
     return keras.Model(inp, L.Dense(10, name="out")(L.Flatten(name="flat")(h)), name="small_cnn")
 
 
-def test_backends_refuse_conv_layers_they_do_not_lower(keras: Any, tmp_path: Path) -> None:
+def test_hls_writes_conv_layers_and_verilog_refuses_them(keras: Any, tmp_path: Path) -> None:
     model = small_cnn(keras)
     x = np.random.default_rng(0).uniform(0, 1, (50, 16, 16, 1))
     hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj")  # default backend: vitis
     assert hw.predict(x).shape == (50, 10) and "conv1" in hw.trace(x[:5]).table()
     hw.write()  # io_parallel lowers every conv op (tests/backends/hls/test_csim_conv.py runs them)
     assert (tmp_path / "prj" / "firmware" / "nnfpga" / "nnfpga_conv.h").exists()
-    stream = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "stream", io_type="io_stream")
-    with pytest.raises(BackendSupportError) as info:
-        stream.write()
-    assert str(info.value).startswith("the HLS backend cannot write 3 layer(s) of this model: conv 'conv1' (from "
-                                      "Conv2D 'conv1'): not lowered in io_stream yet; io_parallel writes it")
-    assert "max_pool 'pool'" in str(info.value) and "conv 'conv2'" in str(info.value)
-    assert not (tmp_path / "stream").exists()
-    with pytest.raises(BackendSupportError, match=r"the HLS backend cannot write 3 layer"):
-        stream.compile()
+    nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "stream", io_type="io_stream").write()
+    assert "layer_conv1(" in (tmp_path / "stream" / "firmware" / "myproject.cpp").read_text()
     with pytest.raises(BackendSupportError) as info:
         nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "rtl", backend="verilog")
     assert str(info.value).startswith("conv 'conv1' (from Conv2D 'conv1'): op 'conv' has no Verilog lowering (not "

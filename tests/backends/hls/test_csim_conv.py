@@ -1,5 +1,6 @@
-"""HLS backend, io_parallel convolutions: generated C++ compiled with g++ (nnfpga's ap_types and Xilinx's) equals
-the emulator bit for bit, with the default config and with narrow rounding/saturating accumulators."""
+"""HLS backend, convolutional layers: generated C++ compiled with g++ (nnfpga's ap_types and Xilinx's) equals the
+emulator bit for bit, with the default config and with narrow rounding/saturating accumulators (each layer in
+io_parallel; whole CNNs in io_parallel and io_stream)."""
 
 from __future__ import annotations
 
@@ -140,9 +141,10 @@ def separable_cnn(keras: Any) -> Any:
                              L.Dense(5, activation="softmax", name="out")], name="separable_cnn")
 
 
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
 @pytest.mark.parametrize("accum", ["default", "accum_10_4_rnd_sat"])
 @pytest.mark.parametrize("build", [small_cnn, separable_cnn], ids=["small_cnn", "separable_cnn"])
-def test_cnn_models_parallel(tmp_path, ap_types, build, accum):
+def test_cnn_models(tmp_path, ap_types, build, accum, io_type):
     keras = import_keras()
     keras.utils.set_random_seed(11)
     model = build(keras)
@@ -151,6 +153,6 @@ def test_cnn_models_parallel(tmp_path, ap_types, build, accum):
         for entry in cfg["LayerName"].values():
             if "accum" in entry.get("Precision", {}):
                 entry["Precision"]["accum"] = NARROW[accum]
-    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type="io_parallel")
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type=io_type)
     x = np.random.default_rng(12).uniform(0, 1, size=(2000, *model.inputs[0].shape[1:]))
     assert_bit_exact(hw, x, ap_types)

@@ -75,7 +75,6 @@ NOT_LOWERED: dict[str, str] = {
     "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
 }
 # refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
-# (writer.STREAM_REFUSED: the ops lowered in io_parallel only)
 REFUSED: dict[str, str] = {}
 INDEX_TYPE = FixedType(32, 32, signed=True)  # index tables (flat input pixel, -1 for padding): C++ int
 

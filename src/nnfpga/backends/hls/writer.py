@@ -96,23 +96,17 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
     return names
 
 
-STREAM_REFUSED = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")  # io_parallel only, so far
-
-
-def check_lowered(graph: Graph, io_type: str = "io_parallel") -> None:
-    """Refuse, naming every one, the layers whose op the HLS backend cannot build yet (``REFUSED``; in io_stream,
-    also ``STREAM_REFUSED``). Called when the project is written rather than at conversion, so that such a model
-    still converts and emulates."""
-    stream_only = "not lowered in io_stream yet; io_parallel writes it (io_type='io_parallel')"
-    bad = [f"{n.describe()}: {REFUSED.get(n.op, stream_only)}" for n in graph
-           if n.op in REFUSED or (io_type == "io_stream" and n.op in STREAM_REFUSED)]
+def check_lowered(graph: Graph) -> None:
+    """Refuse, naming every one, the layers whose op the HLS backend cannot build yet (``REFUSED``). Called when
+    the project is written rather than at conversion, so that such a model still converts and emulates."""
+    bad = [f"{n.describe()}: {REFUSED[n.op]}" for n in graph if n.op in REFUSED]
     if bad:
         raise BackendSupportError(f"the HLS backend cannot write {len(bad)} layer(s) of this model: " + "; ".join(bad)
                                   + ". Use hw.predict / hw.trace (the emulator) for them until then")
 
 
 def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, bytes]:
-    check_lowered(hw.graph, hw.settings["io_type"])
+    check_lowered(hw.graph)
     check_widths(hw.graph)
     g, s = hw.graph, hw.settings
     prj = project_identifier(s["project_name"])
