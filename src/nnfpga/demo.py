@@ -14,40 +14,23 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 import nnfpga
-from nnfpga.demo_firmware import CALIBRATION_ROWS, firmware_steps
+from nnfpga.demo_firmware import CALIBRATION_ROWS, DemoResult, firmware_steps
 from nnfpga.errors import OutputDirError, OverflowWarning
 from nnfpga.model import format_table
 from nnfpga.project import is_project
 
 if TYPE_CHECKING:
-    from nnfpga.reports import HardwareReport
+    pass
 
 SWEEP = ("ap_fixed<16,6>", "ap_fixed<12,4>", "ap_fixed<10,4>", "ap_fixed<8,3>", "ap_fixed<6,2>")
 HLS_DIR = "jet_hls"  # the default (16-bit) config's HLS project
 RTL_DIR = "jet_rtl"  # the 8-bit Verilog design (demo_firmware.RTL_PRECISION, RTL_REUSE)
-
-
-@dataclass
-class DemoResult:
-    """What a demo run produced: the project directories, each bit-exact check as (engine, differing samples,
-    samples), the Yosys report (None when Yosys is missing), the missing tools' messages, the wall time."""
-
-    projects: list[Path] = field(default_factory=list)
-    checks: list[tuple[str, int, int]] = field(default_factory=list)
-    report: HardwareReport | None = None
-    missing: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def bit_exact(self) -> bool:
-        return all(differ == 0 for _, differ, _ in self.checks)
 
 
 def run_demo(output_dir: str | Path = "demo_out", *, progress: bool | None = None) -> DemoResult:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,6 @@ from nnfpga.errors import ToolNotFoundError
 from nnfpga.model import format_table
 
 if TYPE_CHECKING:
-    from nnfpga.demo import DemoResult
     from nnfpga.reports import HardwareReport
 
 CALIBRATION_ROWS = 5000  # jets whose ranges the calibrated configs follow
@@ -42,6 +42,22 @@ RTL_PRECISION = "ap_fixed<8,3>"
 RTL_REUSE = 16
 RTL_PROJECT = "jet"
 SYNTH_TARGET = "xc7"
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced: the project directories, each bit-exact check as (engine, differing samples,
+    samples), the Yosys report (None when Yosys is missing), the missing tools' messages, the wall time."""
+
+    projects: list[Path] = field(default_factory=list)
+    checks: list[tuple[str, int, int]] = field(default_factory=list)
+    report: HardwareReport | None = None
+    missing: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def bit_exact(self) -> bool:
+        return all(differ == 0 for _, differ, _ in self.checks)
 
 
 def _tool(name: str, result: DemoResult) -> bool:

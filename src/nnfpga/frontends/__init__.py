@@ -20,3 +20,14 @@ def identifier(name: str, default: str = "model", prefix: str = "m_") -> str:
     ``default`` when empty, ``prefix`` before a leading digit."""
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in name) or default
     return out if not out[0].isdigit() else f"{prefix}{out}"
+
+
+def onnx_node_name(node: object) -> str:
+    """An ONNX node's name as an IR name (shared by the ONNX readers): '/fc1/Gemm' -> 'fc1', 'node_linear' ->
+    'linear', the op type when the node has no name."""
+    op_type, name = str(getattr(node, "op_type", "")), str(getattr(node, "name", ""))
+    parts = [p for p in name.split("/") if p]
+    if len(parts) > 1 and parts[-1].split("_")[0] == op_type:
+        parts = parts[:-1]
+    raw = "_".join(parts).removeprefix("node_").strip("_")
+    return identifier(raw or op_type.lower(), "model", "n_")

@@ -21,7 +21,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
-from nnfpga.frontends import identifier, qonnx
+from nnfpga.frontends import identifier, onnx_node_name, qonnx
 from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial, elementwise
 from nnfpga.frontends.onnx_fold import fold_constant
@@ -171,7 +171,7 @@ class _Reader:
             axis = axis % ndim - 1
         source = f"{node.op_type} {node.name!r}" if node.name else node.op_type
         try:
-            out = add_merge(self.g, MERGES[op], self.g.unique_name(_node_name(node)), [self.act[t] for t in dyn],
+            out = add_merge(self.g, MERGES[op], self.g.unique_name(onnx_node_name(node)), [self.act[t] for t in dyn],
                             source, axis=axis)
         except ShapeError as exc:
             if any(t in self.tainted for t in dyn):
@@ -216,7 +216,7 @@ class _Reader:
 
     # -- activations ---------------------------------------------------------------------------
     def _add(self, node: Any, op: str, src: str, shape: tuple[int, ...] | None = None, **kw: Any) -> str:
-        name = self.g.unique_name(_node_name(node))
+        name = self.g.unique_name(onnx_node_name(node))
         s = self.g[self.act[src]].shape if shape is None else shape
         source = f"{node.op_type} {node.name!r}" if node.name else node.op_type
         return self.g.add(Node(name, op, [self.act[src]], tuple(s), source=source, **kw)).name
@@ -226,7 +226,7 @@ class _Reader:
         and one back (a pass cancels them where two meet)."""
         to_last, to_first = channels_last_perms(len(shape))
         last = tuple(shape[p] for p in to_last)
-        base, source = _node_name(node), f"{node.op_type} {node.name!r}" if node.name else node.op_type
+        base, source = onnx_node_name(node), f"{node.op_type} {node.name!r}" if node.name else node.op_type
         t = self.g.add(Node(self.g.unique_name(base + "_to_last"), "transpose", [self.act[src]], last,
                             {"perm": to_last}, source=source)).name
         y = self.g.add(Node(self.g.unique_name(base), op, [t], last, source=source, **kw)).name
@@ -422,15 +422,6 @@ def _is_float(onnx_type: int) -> bool:
     from onnx import helper
 
     return np.dtype(helper.tensor_dtype_to_np_dtype(onnx_type)).kind == "f"
-
-
-def _node_name(node: Any) -> str:
-    """A C identifier from the ONNX node name: '/fc1/Gemm' -> 'fc1', 'node_linear' -> 'linear'."""
-    parts = [p for p in node.name.split("/") if p]
-    if len(parts) > 1 and parts[-1].split("_")[0] == node.op_type:
-        parts = parts[:-1]
-    raw = "_".join(parts).removeprefix("node_").strip("_")
-    return _identifier(raw or node.op_type.lower())
 
 
 def _identifier(name: str) -> str:

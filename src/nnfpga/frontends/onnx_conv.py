@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnfpga.errors import ShapeError
-from nnfpga.frontends import Rejected
+from nnfpga.frontends import Rejected, onnx_node_name
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import channels_last_perms
 from nnfpga.ops import OPS
@@ -143,11 +143,9 @@ def _resize(r: Any, node: Any, op: str, ins: list[str], a: dict[str, Any], src: 
 def _spatial(r: Any, node: Any, op: str, src: str, shape: tuple[int, ...], attrs: dict[str, Any],
              weights: dict[str, np.ndarray] | None = None) -> str:
     """``op`` between a transpose of the NCHW tensor to channels-last and one back."""
-    from nnfpga.frontends.onnx import _node_name
-
     to_last, to_first = channels_last_perms(len(shape))
     last_in = tuple(shape[p] for p in to_last)
-    base, source = _node_name(node), f"{node.op_type} {node.name!r}" if node.name else node.op_type
+    base, source = onnx_node_name(node), f"{node.op_type} {node.name!r}" if node.name else node.op_type
     y = Node(r.g.unique_name(base), op, [], (), attrs, weights=dict(weights or {}), source=source)
     try:
         last_out = tuple(OPS[op].infer_shape(y, [last_in]))

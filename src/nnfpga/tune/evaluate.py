@@ -14,7 +14,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.model import HWModel
 from nnfpga.ops import OPS
 from nnfpga.tune.cost import estimate_cost
-from nnfpga.tune.inputs import Budget, Converter, check_labels, check_x, make_budget, resolve_model
+from nnfpga.tune.inputs import Budget, Converter, Score, check_labels, check_x, make_budget, resolve_model
 
 KNOB_SLOTS = ("weight", "bias", "result")
 Knob = tuple[str, str]  # (layer name in LayerName, precision slot)
@@ -25,14 +25,6 @@ class Candidate:
     config: dict[str, Any]
     hw: HWModel
     cost: float
-
-
-@dataclass(frozen=True)
-class Score:
-    accuracy: float | None  # against the labels (None without)
-    agreement: float  # argmax equal to the float model's
-    overflow: int  # values that overflowed a type
-    flips: float | None  # samples classified right by one of fixed and float and wrong by the other (None: no labels)
 
 
 class Evaluator:

@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -15,10 +15,15 @@ from nnfpga.errors import TuneError
 from nnfpga.ir.graph import Graph
 from nnfpga.model import HWModel
 
-if TYPE_CHECKING:
-    from nnfpga.tune.evaluate import Score
-
 Converter = Callable[[dict[str, Any]], HWModel]
+
+
+@dataclass(frozen=True)
+class Score:
+    accuracy: float | None  # against the labels (None without)
+    agreement: float  # argmax equal to the float model's
+    overflow: int  # values that overflowed a type
+    flips: float | None  # samples classified right by one of fixed and float and wrong by the other (None: no labels)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ from tqdm.auto import tqdm
 from nnfpga.errors import OverflowWarning, TuneError
 from nnfpga.fixed import FixedType
 from nnfpga.model import format_table
-from nnfpga.tune.evaluate import Candidate, Evaluator, Knob, Score, setup, unreachable, with_types
-from nnfpga.tune.inputs import Budget
+from nnfpga.tune.evaluate import Candidate, Evaluator, Knob, setup, unreachable, with_types
+from nnfpga.tune.inputs import Budget, Score
 
 MARGIN = 1.0  # standard errors of the measured accuracy (or agreement) kept in reserve: see precision()
 STRATEGIES = ("efficiency", "saving")
