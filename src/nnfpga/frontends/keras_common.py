@@ -210,13 +210,14 @@ def exact_weight_type(values: np.ndarray) -> FixedType:
 
 
 def pin_exact_dense(g: Graph, node: Node, in_type: FixedType | None) -> FixedType | None:
-    """Pin a quantized Dense's result to its exact accumulator type when the input type is known."""
+    """Pin a quantized Dense's (or Conv's: any op with ``exact_accum``) result to its exact accumulator type when
+    the input type is known."""
     q = node.attrs.get("qtypes", {})
     if in_type is None or "weight" not in q or "bias" not in q:
         return None
-    probe = Node(node.name, "dense", [], node.shape, weights=node.weights,
+    probe = Node(node.name, node.op, [], node.shape, dict(node.attrs), weights=node.weights,
                  types={"weight": FixedType.parse(q["weight"]), "bias": FixedType.parse(q["bias"])})
-    t = OPS["dense"].exact_accum(probe, in_type)
+    t = OPS[node.op].exact_accum(probe, in_type)
     if t.width > FLOAT32_EXACT_BITS:
         warnings.warn(f"{node.source}: exact sums need {t.width} bits ({t}); the framework computes them in "
                       f"float32 (exact to {FLOAT32_EXACT_BITS} bits), so its own outputs may be rounded where nnfpga's "

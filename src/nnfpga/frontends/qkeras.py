@@ -13,6 +13,8 @@ exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpg
 - ``binary`` and ``ternary`` kernels are the values ``±alpha`` (and ``0``), exactly.
 
 Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
+QConv1D/2D, QDepthwiseConv2D, QSeparableConv2D, QAveragePooling2D and Keras's conv, pooling, padding, cropping
+and upsampling layers between them are read by :mod:`nnfpga.frontends.qkeras_conv` with the same exact types.
 A Dense whose input type is known exactly gets an exact result type: QKeras computes it in float32, which is
 exact while the sums fit in 24 bits (a warning says when they may not). A binary activation becomes an exact
 ``x * 2**(F+1) + 1`` (ScaleShift) followed by a HardTanh to ``{-1, +1}`` (or a ReLU capped at 1 for ``{0, 1}``).
@@ -49,10 +51,12 @@ from nnfpga.frontends.keras_common import (
     pin_input,
     relu_type,
 )
+from nnfpga.frontends.keras_conv import SPATIAL_LAYERS
+from nnfpga.frontends.qkeras_conv import QCONV_LAYERS, add_qkeras_spatial
 from nnfpga.ir.graph import Graph, Node
 
 QKERAS_LAYERS = ("InputLayer", "QDense", "QActivation", "Dense", "Activation", "BatchNormalization", "Dropout",
-                 "Flatten", "Reshape")
+                 "Flatten", "Reshape", *QCONV_LAYERS, *SPATIAL_LAYERS)
 QUANTIZERS = ("quantized_bits", "quantized_relu", "binary", "ternary")
 _ARGS = {  # positional parameter order and defaults of QKeras 0.9's quantizer constructors
     "quantized_bits": {"bits": 8, "integer": 0, "symmetric": 0, "keep_negative": True, "alpha": None,
@@ -115,6 +119,9 @@ def _var_names(layer: dict[str, Any]) -> list[str]:
     if layer["class_name"] == "BatchNormalization":
         return [*(["gamma"] if cfg.get("scale", True) else []), *(["beta"] if cfg.get("center", True) else []),
                 "moving_mean", "moving_variance"]
+    if layer["class_name"] in ("QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"):
+        pointwise = ["pointwise_kernel"] if "Separable" in layer["class_name"] else []
+        return ["depthwise_kernel", *pointwise, "bias"]
     return ["kernel", "bias"]
 
 
@@ -205,8 +212,6 @@ def quantize_weights(name: str, p: dict[str, Any], w: np.ndarray) -> np.ndarray:
     return r.astype(np.float64) * (2.0 ** (integer - bits + keep + shift))
 
 
-
-
 # -- the graph ----------------------------------------------------------------------------------------
 def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
     """Translate a saved QKeras model (Keras 2 .h5 or .keras) into an untyped graph with pinned types."""
@@ -290,6 +295,13 @@ def _layer(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, np.ndarray], 
             # default result is the exact sum, not the model's default type (a quantizer after it rounds that)
             node.attrs["exact_result"] = True
         return _activation(g, name, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
+    if kind in QCONV_LAYERS or kind in SPATIAL_LAYERS:
+        def quantize(key: str, values: np.ndarray) -> np.ndarray | None:
+            q = parse_quantizer(cfg.get(key))
+            return None if q is None else quantize_weights(*q, values)
+
+        out = add_qkeras_spatial(g, kind, cfg, ws, src, quantize)
+        return _activation(g, out, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
     if kind in ("QActivation", "Activation"):
         return _activation(g, src, cfg["activation"], name, source)
     if kind in PLAIN_LAYERS:
