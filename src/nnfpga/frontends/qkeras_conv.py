@@ -67,7 +67,7 @@ def add_qkeras_spatial(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, n
         if node.op == "conv":
             _pin_conv(g, node, ("depthwise_kernel" if "Depthwise" in kind else "kernel") in quantized, exact_bias)
         elif node.op == "avg_pool":
-            _pin_average(node, kind, cfg, g[src].shape, t_in, quantize)
+            _pin_average(node, kind, g[src].shape, t_in, quantize)
         elif t_in is not None:  # max_pool, zero_pad, crop, upsample: the input's values, moved
             node.attrs["qtypes"] = {s: str(t_in) for s in OPS[node.op].slots}
     return out
@@ -87,7 +87,7 @@ def _pin_conv(g: Graph, node: Node, exact_kernel: bool, exact_bias: bool) -> Non
         node.attrs["exact_result"] = True  # QKeras's output is the float sum, which its next quantizer rounds
 
 
-def _pin_average(node: Node, kind: str, cfg: dict[str, Any], in_shape: tuple[int, ...], t_in: Any,
+def _pin_average(node: Node, kind: str, in_shape: tuple[int, ...], t_in: Any,
                  quantize: Quantize) -> None:
     win = OPS["avg_pool"].window(node)
     counts = np.unique(window_counts(in_shape[:-1], win))
@@ -100,7 +100,7 @@ def _pin_average(node: Node, kind: str, cfg: dict[str, Any], in_shape: tuple[int
         area = win.positions()
         q = quantize("average_quantizer", np.array([1.0 / area]))
         if q is not None and float(q[0]) * area != 1.0:
-            raise Rejected(f"average_quantizer {cfg.get('average_quantizer')!r} rounds 1/{area} to {float(q[0])!r}, "
+            raise Rejected(f"average_quantizer rounds 1/{area} to {float(q[0])!r}, "
                            f"so QKeras outputs the mean times {float(q[0]) * area!r}, not the mean nnfpga's "
                            "avg_pool computes; give it enough fractional bits to hold 1/pool area exactly")
     if t_in is not None:  # the exact mean: the accumulator and result avg_pool's defaults choose
