@@ -22,7 +22,8 @@ from tooling import gxx
 DATA = Path(__file__).parent / "data"
 CNN = DATA / "qkeras_cnn.h5"
 CONV1D = DATA / "qkeras_conv1d.h5"
-SHAPES = {"cnn": (8, 8, 1), "conv1d": (8, 8)}
+GAP = DATA / "qkeras_gap.h5"
+SHAPES = {"cnn": (8, 8, 1), "conv1d": (8, 8), "gap": (8, 8, 1)}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def data() -> dict[str, np.ndarray]:
     """The inputs exactly as the script fed them to QKeras (float32 values on a 1/128 grid), QKeras's outputs."""
     z = np.load(DATA / "qkeras_conv.npz")
     x = (z["x_codes"].astype(np.float32) / np.float32(128) - np.float32(0.25)).astype(np.float64)
-    return {"x": x, "cnn": z["y_cnn"].astype(np.float64), "conv1d": z["y_conv1d"].astype(np.float64)}
+    return {"x": x, **{key: z[f"y_{key}"].astype(np.float64) for key in SHAPES}}
 
 
 def predict(hw: nnfpga.HWModel, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -44,10 +45,10 @@ def mismatches(got: np.ndarray, want: np.ndarray) -> int:
 
 
 @pytest.mark.parametrize(("fname", "key"), [("qkeras_cnn.h5", "cnn"), ("qkeras_cnn.keras", "cnn"),
-                                            ("qkeras_conv1d.h5", "conv1d")])
+                                            ("qkeras_conv1d.h5", "conv1d"), ("qkeras_gap.h5", "gap")])
 def test_emulator_equals_qkeras(data: dict[str, np.ndarray], fname: str, key: str) -> None:
     x, want = data["x"].reshape(-1, *SHAPES[key]), data[key]
-    assert len(x) >= 5_000 and len(np.unique(want, axis=0)) > 1_000  # many distinct outputs, not a constant
+    assert len(x) >= 5_000 and len(np.unique(want, axis=0)) == len(x)  # every output differs: no constant
     hw = nnfpga.convert_from_keras_model(str(DATA / fname))  # dispatches to the QKeras reader
     got = predict(hw, x)
     bad = np.argwhere(got != want)
@@ -77,9 +78,12 @@ def test_types_are_the_trained_ones() -> None:
     assert q["sep3_pointwise"]["result"] == "ap_fixed<24,9>"
     assert q["max"]["result"] == q["sep3_act"]["result"]
     g1 = nnfpga.graph_from_keras_model(str(CONV1D))
-    assert [(n.op, n.shape) for n in g1 if n.op in ("conv", "avg_pool")] == [
-        ("conv", (8, 8)), ("conv", (3, 12)), ("avg_pool", (1, 12))]
+    assert [(n.name, n.shape) for n in g1 if n.op in ("conv", "avg_pool")] == [
+        ("c1", (8, 8)), ("sep2_depthwise", (8, 16)), ("sep2_pointwise", (8, 8)), ("c2", (3, 12)), ("avg", (1, 12))]
     assert set(np.unique(g1["c2"].weights["kernel"])) == {-1.0, 0.0, 1.0}  # ternary
+    g2 = nnfpga.graph_from_keras_model(str(GAP))
+    assert (g2["gap"].op, g2["gap"].shape, g2["gap"].attrs["global"]) == ("avg_pool", (16,), True)
+    assert g2["gap"].attrs["qtypes"]["result"] == "ap_ufixed<10,2>"  # the exact mean of 4x4: 4 more bits
 
 
 def test_the_fixture_exercises_the_mean_and_the_sums(data: dict[str, np.ndarray]) -> None:
@@ -132,7 +136,8 @@ def test_inexact_conv_layers_are_listed_in_one_error(tmp_path: Path) -> None:
     assert "'dw2' (QDepthwiseConv2D: quantized_bits alpha=0.75 is not a power of two" in msg
     assert "'avg' (QAveragePooling2D: average_quantizer rounds 1/4 to 0.0, so QKeras outputs the mean times 0.0" in msg
     assert "'sep3' (QSeparableConv2D: quantized_po2 weights)" in msg
-    assert "QConv2D, QDepthwiseConv2D, QSeparableConv2D, QAveragePooling2D" in msg
+    assert ("QConv1D, QConv2D, QDepthwiseConv2D, QSeparableConv1D, QSeparableConv2D, QAveragePooling2D, "
+            "QGlobalAveragePooling2D") in msg
 
 
 def test_a_mean_of_three_is_refused(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpg
 - ``binary`` and ``ternary`` kernels are the values ``±alpha`` (and ``0``), exactly.
 
 Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
-QConv1D/2D, QDepthwiseConv2D, QSeparableConv2D, QAveragePooling2D and Keras's conv, pooling, padding, cropping
-and upsampling layers between them are read by :mod:`nnfpga.frontends.qkeras_conv` with the same exact types.
+QConv1D/2D, QDepthwiseConv2D, QSeparableConv1D/2D, Q(Global)AveragePooling2D and Keras's conv, pooling, padding,
+cropping and upsampling layers between them are read by :mod:`nnfpga.frontends.qkeras_conv`, with exact types too.
 A Dense whose input type is known exactly gets an exact result type: QKeras computes it in float32, which is
 exact while the sums fit in 24 bits (a warning says when they may not). A binary activation becomes an exact
 ``x * 2**(F+1) + 1`` (ScaleShift) followed by a HardTanh to ``{-1, +1}`` (or a ReLU capped at 1 for ``{0, 1}``).
@@ -119,7 +119,7 @@ def _var_names(layer: dict[str, Any]) -> list[str]:
     if layer["class_name"] == "BatchNormalization":
         return [*(["gamma"] if cfg.get("scale", True) else []), *(["beta"] if cfg.get("center", True) else []),
                 "moving_mean", "moving_variance"]
-    if layer["class_name"] in ("QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"):
+    if "DepthwiseConv" in layer["class_name"] or "SeparableConv" in layer["class_name"]:
         pointwise = ["pointwise_kernel"] if "Separable" in layer["class_name"] else []
         return ["depthwise_kernel", *pointwise, "bias"]
     return ["kernel", "bias"]

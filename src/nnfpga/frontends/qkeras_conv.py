@@ -1,18 +1,18 @@
 """QKeras's convolution and pooling layers in a saved file -> ``conv``, ``avg_pool`` (and Keras's spatial layers
 between them) with the exact types QKeras computes, for :mod:`nnfpga.frontends.qkeras`.
 
-QConv1D, QConv2D, QDepthwiseConv2D and QSeparableConv2D are their Keras layers (:mod:`~nnfpga.frontends.
+QConv1D, QConv2D, QDepthwiseConv2D and QSeparableConv1D/2D are their Keras layers (:mod:`~nnfpga.frontends.
 keras_conv`: geometry, the depthwise kernel's channel order, a separable one split into ``<name>_depthwise`` and
 ``<name>_pointwise``) with quantized kernels and biases: each quantizer's values are stored exactly, with the
 narrowest type holding them. QKeras convolves in float32, which is exact while the sums fit 24 bits, so a conv
 whose input type is known gets its exact sum as result (as QDense; the intermediate of a separable conv too),
 and a quantizing activation after it rounds that sum as QKeras does.
 
-QAveragePooling2D computes Keras's float mean ``m`` of each window, then ``m * area * average_quantizer(1 / area)``
-(``area``: the pool's size, padding included). That is the exact mean, an ``avg_pool`` with an exact result, when
-every window averages a power-of-two number of real positions (so the float mean is exact) and the quantizer
-keeps ``1 / area`` exact; anything else is refused (a plain AveragePooling too: its float mean is rounded). Max
-pooling, zero padding, cropping and upsampling keep their input's type.
+QAveragePooling2D and QGlobalAveragePooling2D compute Keras's float mean ``m`` of each window, then
+``m * area * average_quantizer(1 / area)`` (``area``: the pool's size, padding included). That is the exact mean,
+an ``avg_pool`` with an exact result, when every window averages a power-of-two number of real positions (so the
+float mean is exact) and the quantizer keeps ``1 / area`` exact; anything else is refused (a plain AveragePooling
+too: its float mean is rounded). Max pooling, zero padding, cropping and upsampling keep their input's type.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from nnfpga.ops.spatial import window_counts
 
 # QKeras layer -> the Keras layer it quantizes
 QCONV_LAYERS = {"QConv1D": "Conv1D", "QConv2D": "Conv2D", "QDepthwiseConv2D": "DepthwiseConv2D",
-                "QSeparableConv2D": "SeparableConv2D", "QAveragePooling2D": "AveragePooling2D"}
+                "QSeparableConv1D": "SeparableConv1D", "QSeparableConv2D": "SeparableConv2D",
+                "QAveragePooling2D": "AveragePooling2D", "QGlobalAveragePooling2D": "GlobalAveragePooling2D"}
 # weight -> the config key of its quantizer
 WEIGHT_QUANTIZERS = {"kernel": "kernel_quantizer", "depthwise_kernel": "depthwise_quantizer",
                      "pointwise_kernel": "pointwise_quantizer", "bias": "bias_quantizer"}
@@ -59,7 +60,7 @@ def add_qkeras_spatial(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, n
     t_in = known_type(g, src)
     new = [n for n in g if n.name not in before]  # the layer's nodes, in order
     exact_bias = "bias" in quantized or "bias" not in ws  # quantized, or zeros
-    if QCONV_LAYERS.get(kind) == "SeparableConv2D":  # depthwise (its bias: zeros), then pointwise
+    if kind.startswith("QSeparable"):  # depthwise (its bias: zeros), then pointwise
         _pin_conv(g, new[0], "depthwise_kernel" in quantized, True)
         _pin_conv(g, new[1], "pointwise_kernel" in quantized, exact_bias)
         return out
@@ -96,7 +97,7 @@ def _pin_average(node: Node, kind: str, in_shape: tuple[int, ...], t_in: Any,
         raise Rejected(f"windows average {inexact} positions: Keras's float32 mean of a number of values that is not "
                        "a power of two is rounded, not a fixed-point value; use a pool of 2, 4, 2x2... (with "
                        "padding='same', sizes where every edge window covers a power of two too)")
-    if kind == "QAveragePooling2D":
+    if kind in ("QAveragePooling2D", "QGlobalAveragePooling2D"):
         area = win.positions()
         q = quantize("average_quantizer", np.array([1.0 / area]))
         if q is not None and float(q[0]) * area != 1.0:

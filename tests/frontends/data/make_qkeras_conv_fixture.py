@@ -12,12 +12,14 @@ Outputs, next to this script:
   ``average_quantizer`` and a quantized_bits activation), ZeroPadding2D, QSeparableConv2D (valid,
   quantized_relu), MaxPooling2D (same padding: partial windows), Flatten, QDense, output quantizer.
 - ``qkeras_conv1d.h5``: QConv1D over the 8 rows of 8 pixels ((8, 8): steps x channels): input quantizer,
-  QConv1D (same, quantized_relu), QConv1D (stride 2, valid, ternary kernel), quantized_relu, AveragePooling1D,
-  Flatten, QDense, output quantizer.
+  QConv1D (same, quantized_relu), QSeparableConv1D (same, depth multiplier 2, quantized_relu), QConv1D (stride 2,
+  valid, ternary kernel), quantized_relu, AveragePooling1D, Flatten, QDense, output quantizer.
+- ``qkeras_gap.h5``: input quantizer, QConv2D (stride 2, same, quantized_relu), QGlobalAveragePooling2D (with
+  ``average_quantizer`` and a quantized_bits activation), QDense, output quantizer.
 - ``qkeras_conv.npz``: ``x_codes`` (uint8, shape (N, 8, 8); the inputs are ``x_codes / 128 - 0.25``: a grid
   twice as fine as the 6-bit input quantizer's LSB, so it rounds ties, and beyond its range on both sides),
-  ``y_cnn`` and ``y_conv1d`` (float32): QKeras's predictions, TensorFlow's float32 inference through the
-  quantizers. The first 1,797 inputs are the digits themselves.
+  ``y_cnn``, ``y_conv1d`` and ``y_gap`` (float32): QKeras's predictions, TensorFlow's float32 inference through
+  the quantizers. The first 1,797 inputs are the digits themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from qkeras import (
     QConv2D,
     QDense,
     QDepthwiseConv2D,
+    QGlobalAveragePooling2D,
+    QSeparableConv1D,
     QSeparableConv2D,
     quantized_bits,
     quantized_relu,
@@ -88,6 +92,10 @@ def conv1d_model() -> tf.keras.Model:
     h = QActivation(quantized_bits(6, 0, keep_negative=False, alpha=1), name="q_in")(x)
     h = QConv1D(8, 3, padding="same", kernel_quantizer=quantized_bits(6, 0, alpha=1),
                 bias_quantizer=quantized_bits(8, 2, alpha=1), activation=quantized_relu(6, 2), name="c1")(h)
+    h = QSeparableConv1D(8, 3, padding="same", depth_multiplier=2,
+                         depthwise_quantizer=quantized_bits(5, 0, symmetric=1, alpha=1),
+                         pointwise_quantizer=quantized_bits(6, 0, alpha=1),
+                         bias_quantizer=quantized_bits(8, 2, alpha=1), activation=quantized_relu(6, 2), name="sep2")(h)
     h = QConv1D(12, 3, strides=2, kernel_quantizer=ternary(alpha=1, threshold=0.1),
                 bias_quantizer=quantized_bits(6, 2, symmetric=1, alpha=1), name="c2")(h)
     h = QActivation("quantized_relu(5,2)", name="relu2")(h)
@@ -97,6 +105,20 @@ def conv1d_model() -> tf.keras.Model:
                name="out")(h)
     y = QActivation(quantized_bits(10, 5, alpha=1), name="q_out")(h)
     return tf.keras.Model(x, y, name="qkeras_conv1d")
+
+
+def gap_model() -> tf.keras.Model:
+    L = tf.keras.layers
+    x = L.Input((8, 8, 1), name="x")
+    h = QActivation(quantized_bits(6, 0, keep_negative=False, alpha=1), name="q_in")(x)
+    h = QConv2D(16, 3, strides=2, padding="same", kernel_quantizer=quantized_bits(6, 0, alpha=1),
+                bias_quantizer=quantized_bits(8, 2, alpha=1), activation=quantized_relu(6, 2), name="conv1")(h)
+    h = QGlobalAveragePooling2D(average_quantizer=quantized_bits(8, 0, alpha=1),
+                                activation=quantized_bits(8, 2, alpha=1), name="gap")(h)
+    h = QDense(10, kernel_quantizer=quantized_bits(8, 2, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+               name="out")(h)
+    y = QActivation(quantized_bits(10, 5, alpha=1), name="q_out")(h)
+    return tf.keras.Model(x, y, name="qkeras_gap")
 
 
 def train(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, epochs: int) -> None:
@@ -111,7 +133,8 @@ def main() -> None:
     codes, images, target = inputs(np.random.default_rng(1))
     x = decode(codes)
     out: dict[str, np.ndarray] = {"x_codes": codes}
-    for make, key, shape in ((cnn_model, "cnn", (8, 8, 1)), (conv1d_model, "conv1d", (8, 8))):
+    for make, key, shape in ((cnn_model, "cnn", (8, 8, 1)), (conv1d_model, "conv1d", (8, 8)),
+                             (gap_model, "gap", (8, 8, 1))):
         model = make()
         train(model, images.reshape(-1, *shape).astype(np.float32), target, epochs=30)
         model.save(HERE / f"qkeras_{key}.h5", include_optimizer=False)
@@ -124,7 +147,7 @@ def main() -> None:
         acc = float(np.mean(np.argmax(y[: len(target)], axis=1) == target))
         print(key, "accuracy on the digits", acc, "distinct outputs", len(np.unique(y)))
     np.savez_compressed(HERE / "qkeras_conv.npz", **out)
-    for f in sorted(HERE.glob("qkeras_c*")):
+    for f in [*sorted(HERE.glob("qkeras_c*")), HERE / "qkeras_gap.h5"]:
         print(f.name, os.path.getsize(f), "bytes")
 
 
