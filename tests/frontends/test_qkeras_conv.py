@@ -145,3 +145,22 @@ def test_a_mean_of_three_is_refused(tmp_path: Path) -> None:
     path = edited(tmp_path, CONV1D, lambda layers: layers["avg"].update(pool_size=[3], strides=[3]))
     with pytest.raises(UnsupportedLayerError, match=r"'avg' \(AveragePooling1D: windows average \[3\] positions"):
         graph_from_qkeras(path)
+
+
+@pytest.mark.filterwarnings("ignore:QKeras model without an input quantizer")
+def test_without_an_input_quantizer_the_conv_sums_stay_exact(data: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """No quantizer before the first QConv2D: QKeras convolves the float input and its activation rounds the float
+    sum, so the default config keeps that sum exact. Fed the values the removed quantizer made, the edited model
+    must give QKeras's stored outputs."""
+    path = edited(tmp_path, CNN, lambda layers: layers["q_in"].update(activation="linear"))
+    hw = nnfpga.convert_from_keras_model(str(path))
+    assert hw.graph["conv1"].attrs.get("exact_result") and "result" not in hw.graph["conv1"].attrs["qtypes"]
+    assert hw.graph["conv1"].types["result"] == hw.graph["conv1"].types["accum"]
+    x = data["x"].reshape(-1, 8, 8, 1)
+    x_q = np.clip(np.round(x * 64), 0, 63) / 64  # quantized_bits(6, 0, keep_negative=False); half to even as tf
+    assert mismatches(predict(hw, x_q), data["cnn"]) == 0
+    cfg = nnfpga.config_from_keras_model(str(path), granularity="name")
+    assert cfg["LayerName"]["conv1"]["Precision"]["result"] == "auto"
+    cfg["LayerName"]["conv1"]["Precision"]["result"] = "ap_fixed<16,6>"  # the model default: rounds the sums
+    cut = nnfpga.convert_from_keras_model(str(path), hls_config=cfg)
+    assert mismatches(predict(cut, x_q), data["cnn"]) > 0
