@@ -166,3 +166,21 @@ def test_without_an_input_quantizer_the_conv_sums_stay_exact(data: dict[str, np.
     cfg["LayerName"]["conv1"]["Precision"]["result"] = "ap_fixed<16,6>"  # the model default: rounds the sums
     cut = nnfpga.convert_from_keras_model(str(path), hls_config=cfg)
     assert mismatches(predict(cut, x_q), data["cnn"]) > 0
+
+
+def test_a_file_that_names_no_module_is_still_read_as_qkeras(data: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """Keras before 2.13 saved no ``"module"`` keys: the QKeras layer classes alone route the file."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "module"}
+        return [strip(v) for v in node] if isinstance(node, list) else node
+
+    path = tmp_path / "old_gap.h5"
+    shutil.copy(GAP, path)
+    with h5py.File(path, "r+") as f:
+        text = json.dumps(strip(json.loads(f.attrs["model_config"])))
+        assert '"qkeras.' not in text
+        f.attrs["model_config"] = text
+    x = data["x"].reshape(-1, *SHAPES["gap"])[:500]
+    got = predict(nnfpga.convert_from_keras_model(str(path)), x)
+    assert mismatches(got, data["gap"][:500]) == 0

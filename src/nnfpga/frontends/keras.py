@@ -48,14 +48,14 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` or ``.h5`` model file without compiling it; clear errors for missing/corrupt files."""
     p = check_model_file(path)
     keras = import_keras()
-    if _saved_config_mentions(p, '"hgq'):
+    if '"hgq' in _saved_config_text(p):
         from nnfpga.frontends.hgq import import_hgq
 
         import_hgq()  # registers HGQ2's layers with Keras' deserializer
     try:
         return keras.saving.load_model(p, compile=False)
     except Exception as exc:  # keras raises many types for bad files
-        if any(_saved_config_mentions(p, mark) for mark in HGQ1_MARKS) or "FixedPointQuantizer" in str(exc):
+        if any(mark in _saved_config_text(p) for mark in HGQ1_MARKS) or "FixedPointQuantizer" in str(exc):
             raise ModelLoadError(
                 f"{str(p)!r} is an HGQ v1 model (package HGQ: HDense, HQuantize, or a proxy model's "
                 "FixedPointQuantizer), which nnfpga does not read: it reads HGQ2 models (package hgq, Keras 3). "
@@ -146,18 +146,23 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
     return add_keras_layer(g, kind, layer.name, src, layer.get_config(), act, ws, unsupported)
 
 
+QKERAS_CLASSES = ("QDense", "QActivation", "QConv1D", "QConv2D", "QDepthwiseConv2D", "QSeparableConv1D",
+                  "QSeparableConv2D", "QAveragePooling2D", "QGlobalAveragePooling2D")
+
+
 def _saved_qkeras(path: Path) -> bool:
-    """Whether ``path`` holds a QKeras model (QKeras quantizers, or Q-layers that are not HGQ2's)."""
-    return _saved_config_mentions(path, '"qkeras.') or (
-        not _saved_config_mentions(path, '"hgq') and (_saved_config_mentions(path, '"class_name": "QDense"')
-                                                    or _saved_config_mentions(path, '"class_name": "QActivation"')))
+    """Whether ``path`` holds a QKeras model: QKeras modules named in its config, or (older files, which name
+    no module) QKeras layer classes and nothing from HGQ2."""
+    text = _saved_config_text(path)
+    return '"qkeras.' in text or ('"hgq' not in text
+                                  and any(f'"class_name": "{c}"' in text for c in QKERAS_CLASSES))
 
 
-def _saved_config_mentions(path: Path, text: str) -> bool:
-    """Whether the model config saved in ``path`` contains ``text`` (False when there is none to read)."""
+def _saved_config_text(path: Path) -> str:
+    """The model config saved in ``path`` as JSON text ("" when there is none to read)."""
     from nnfpga.frontends.qkeras import read_config
 
     try:
-        return text in json.dumps(read_config(path))
+        return json.dumps(read_config(path))
     except Exception:  # no config or unreadable: the Keras loader reports it
-        return False
+        return ""
