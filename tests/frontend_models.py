@@ -209,3 +209,39 @@ def hgq_mlp(seed: int = 0, **first: Any) -> Any:
                iq_conf=datalane(i0=2, f0=3, round_mode="RND_CONV", overflow_mode="WRAP"))(h)
     h = QDense(10, name="out", iq_conf=datalane("kbi", b0=6, i0=2, round_mode="TRN", overflow_mode="SAT_SYM"))(h)
     return keras.Model(x, h, name="hgq_digits")
+
+
+def hgq_cnn(seed: int = 0) -> Any:
+    """An HGQ2 CNN on 8x8x1 digits: QConv2D 8 3x3 same + ReLU, QMaxPooling2D 2, a grouped QConv2D 16 3x3 (groups
+    2) + ReLU, QGlobalAveragePooling2D (2x2: a power of two), QDense 10; one activation type per quantizer, every
+    rounding and overflow mode family (untrained). Needs HGQ2."""
+    import keras
+    from hgq.layers import QConv2D, QDense, QGlobalAveragePooling2D, QMaxPooling2D
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((8, 8, 1), name="x")
+    h = QConv2D(8, 3, padding="same", activation="relu", name="conv1",
+                iq_conf=datalane(i0=1, f0=5, round_mode="RND", overflow_mode="SAT"))(x)
+    h = QMaxPooling2D(2, name="pool", iq_conf=datalane(i0=2, f0=3, round_mode="RND_CONV", overflow_mode="WRAP"))(h)
+    h = QConv2D(16, 3, groups=2, activation="relu", name="conv2",
+                iq_conf=datalane(i0=2, f0=3, round_mode="TRN", overflow_mode="SAT"))(h)
+    h = QGlobalAveragePooling2D(name="gap", iq_conf=datalane(i0=3, f0=2, round_mode="RND", overflow_mode="SAT"))(h)
+    h = QDense(10, name="out", iq_conf=datalane(i0=3, f0=3, round_mode="RND", overflow_mode="SAT_SYM"))(h)
+    return keras.Model(x, h, name="hgq_cnn")
+
+
+def hgq_cnn1d(seed: int = 1) -> Any:
+    """An HGQ2 1D CNN on digits as 8 steps of 8 features: QConv1D 8 k3 causal + ReLU with an output quantizer,
+    QAveragePooling1D 2, Flatten, QDense 10 (untrained). Needs HGQ2."""
+    import keras
+    from hgq.layers import QAveragePooling1D, QConv1D, QDense
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((8, 8), name="x")
+    h = QConv1D(8, 3, padding="causal", activation="relu", name="conv", enable_oq=True,
+                iq_conf=datalane(i0=1, f0=4, round_mode="RND_CONV", overflow_mode="SAT"),
+                oq_conf=datalane(i0=2, f0=2, round_mode="TRN", overflow_mode="WRAP"))(x)
+    h = QAveragePooling1D(2, name="pool", iq_conf=datalane(i0=2, f0=2, round_mode="RND", overflow_mode="SAT"))(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    h = QDense(10, name="out", iq_conf=datalane(i0=3, f0=3, round_mode="RND", overflow_mode="SAT"))(h)
+    return keras.Model(x, h, name="hgq_cnn1d")

@@ -14,9 +14,16 @@ inference) and ``O`` in ``WRAP``, ``SAT``, ``SAT_SYM``.
 - Activations (a QDense's input quantizer ``iq``, its output quantizer ``oq``, a ``Quantizer`` layer): one
   type per tensor, so HGQ2 must use one ``(k, i, f)`` for every element (``heterogeneous_axis=()``);
   per-element activation bit widths are rejected, naming the layer.
-- A QDense whose input type is known gets its exact accumulator type as result (HGQ2 computes it in float32,
-  exact while the sums fit in 24 bits; a warning says when they may not); its activation follows.
-Float quantizers, ``scaler``/``affine`` quantizers and every other HGQ2 layer are reported as unsupported.
+- A QDense or QConv1D/QConv2D (grouped too; HGQ2 has no depthwise or separable layer) whose input type is known
+  gets its exact accumulator type as result (HGQ2 computes it in float32, exact while the sums fit in 24 bits; a
+  warning says when they may not); its activation follows. A convolution's geometry is read as Keras's
+  (:mod:`nnfpga.frontends.keras_conv`).
+- QMaxPooling1D/2D, QGlobalMaxPooling1D/2D (the input's type: exact) and QAveragePooling1D/2D,
+  QGlobalAveragePooling1D/2D whose every window averages a power of two of positions (the mean is then exact in
+  fixed point as in float32; other windows are refused: HGQ2's float32 division and the firmware's truncated one
+  round differently). Each quantizes its input (``iq``) and output (``oq``) when enabled.
+Float quantizers, ``scaler``/``affine`` quantizers, 3D layers, ``channels_first`` and every other HGQ2 layer are
+reported as unsupported.
 """
 
 from __future__ import annotations
@@ -37,9 +44,15 @@ from nnfpga.frontends.keras_common import (
     pin_input,
     relu_type,
 )
+from nnfpga.frontends.keras_conv import add_spatial_layer
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
+from nnfpga.ops.base import Context
+from nnfpga.ops.spatial import window_counts
 
-HGQ_LAYERS = ("QDense", "Quantizer")
+HGQ_CONV = ("QConv1D", "QConv2D")
+HGQ_POOL = tuple(f"Q{g}{k}Pooling{n}D" for g in ("", "Global") for k in ("Max", "Average") for n in (1, 2))
+HGQ_LAYERS = ("QDense", "Quantizer", *HGQ_CONV, *HGQ_POOL)
 ROUNDING = {"TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_MIN_INF", "RND_INF"}
 OVERFLOW = {"WRAP", "SAT", "SAT_SYM"}
 
@@ -90,8 +103,10 @@ def quantizer_type(q: Any, what: str) -> FixedType:
 def convert_hgq_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
     """Add the nodes of one HGQ2 layer reading ``src``; returns the node producing its output."""
     try:
-        if kind == "QDense":
-            return _qdense(g, layer, src)
+        if kind in ("QDense", *HGQ_CONV):
+            return _qlinear(g, layer, kind, src, unsupported)
+        if kind in HGQ_POOL:
+            return _qpool(g, layer, kind, src, unsupported)
         if kind == "Quantizer":
             return _quantize(g, layer, src, layer.name, f"Quantizer {layer.name!r}")
         raise Rejected(f"not supported (HGQ2 layers supported: {', '.join(HGQ_LAYERS)})")
@@ -106,9 +121,9 @@ def _quantize(g: Graph, q: Any, src: str, name: str, what: str) -> str:
     return g.add(Node(name, "linear", [src], g[src].shape, {"qtypes": {"result": str(t)}}, source=what)).name
 
 
-def _qdense(g: Graph, layer: Any, src: str) -> str:
-    name, shape, source = layer.name, g[src].shape, f"QDense {layer.name!r}"
-    if len(shape) != 1:
+def _qlinear(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+    name, shape, source = layer.name, g[src].shape, f"{kind} {layer.name!r}"
+    if kind == "QDense" and len(shape) != 1:
         raise ShapeError(f"{source} receives per-sample shape {shape}; nnfpga supports Dense on flat vectors: "
                          "add a Flatten before it")
     act = activation_name(layer.activation)
@@ -118,10 +133,19 @@ def _qdense(g: Graph, layer: Any, src: str) -> str:
     if layer.enable_iq:
         cur = _quantize(g, layer.iq, cur, g.unique_name(f"{name}_iq"), f"{source} input quantizer")
     kernel = _numpy(layer.qkernel)
-    bias = _numpy(layer.qbias) if layer.bias is not None else np.zeros(kernel.shape[1])
+    bias = _numpy(layer.qbias) if layer.bias is not None else np.zeros(kernel.shape[-1])
     qtypes = {"weight": str(exact_weight_type(kernel)), "bias": str(exact_weight_type(bias))}
-    node = g.add(Node(name, "dense", [cur], (kernel.shape[1],), {"qtypes": qtypes},
-                      {"kernel": kernel, "bias": bias}, source=source))
+    if kind == "QDense":
+        node = g.add(Node(name, "dense", [cur], (kernel.shape[1],), {"qtypes": qtypes},
+                          {"kernel": kernel, "bias": bias}, source=source))
+    else:
+        out = add_spatial_layer(g, kind[1:], name, cur, layer.get_config(), {"kernel": kernel, "bias": bias},
+                                unsupported)
+        if out is None:  # already reported (channels_first, an unknown padding)
+            return None
+        node = g[out]
+        node.attrs["qtypes"] = qtypes
+        node.source = source
     pin_exact_dense(g, node, known_type(g, cur))
     out = name
     if act != "linear":
@@ -131,6 +155,34 @@ def _qdense(g: Graph, layer: Any, src: str) -> str:
         if op == "relu" and not attrs and t is not None:
             attrs["qtypes"] = {"result": str(relu_type(t))}
         out = g.add(Node(g.unique_name(f"{name}_{act}"), op, [name], node.shape, attrs, source=source)).name
+    if layer.enable_oq:
+        out = _quantize(g, layer.oq, out, g.unique_name(f"{name}_oq"), f"{source} output quantizer")
+    return out
+
+
+def _qpool(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+    name, source = layer.name, f"{kind} {layer.name!r}"
+    cur = src
+    if layer.enable_iq:
+        cur = _quantize(g, layer.iq, cur, g.unique_name(f"{name}_iq"), f"{source} input quantizer")
+    out = add_spatial_layer(g, kind[1:], name, cur, layer.get_config(), {}, unsupported)
+    if out is None:
+        return None
+    node = g[out]
+    node.source = source
+    if node.op == "avg_pool":
+        spatial = tuple(g[cur].shape[:-1])
+        counts = np.unique(window_counts(spatial, OPS["avg_pool"].window(node)))
+        odd = [int(c) for c in counts if c & (c - 1)]
+        if odd:
+            raise Rejected(f"windows averaging {odd} positions; HGQ2 divides in float32 and the firmware's "
+                           "fixed-point mean truncates, so only power-of-two windows (2, 4, 2x2, ...) are exact: "
+                           "use one, or a max pooling")
+    t = known_type(g, cur)
+    if t is not None:  # pin the op's own exact types (a max: the input's; a power-of-two mean: exact)
+        probe = Node(name, node.op, [], node.shape, attrs=node.attrs)
+        OPS[node.op].infer_types(probe, [t], Context(t))
+        node.attrs["qtypes"] = {s: str(probe.types[s]) for s in ("accum", "result")}
     if layer.enable_oq:
         out = _quantize(g, layer.oq, out, g.unique_name(f"{name}_oq"), f"{source} output quantizer")
     return out
