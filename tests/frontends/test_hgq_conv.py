@@ -65,7 +65,6 @@ def assert_same(got: np.ndarray, want: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def trained(hgq: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     import keras
-
     import torch
 
     x, y = digit_images()
