@@ -245,3 +245,60 @@ def hgq_cnn1d(seed: int = 1) -> Any:
     h = keras.layers.Flatten(name="flat")(h)
     h = QDense(10, name="out", iq_conf=datalane(i0=3, f0=3, round_mode="RND", overflow_mode="SAT"))(h)
     return keras.Model(x, h, name="hgq_cnn1d")
+
+
+def qat_cnn() -> nn.Module:
+    """A Brevitas QAT CNN on (1, 8, 8) digits with fixed-point quantizers: QuantConv2d 8 3x3 pad 1 + QuantReLU,
+    nn.MaxPool2d 2, a depthwise QuantConv2d 3x3 (4-bit per-channel weights) + QuantReLU, a strided QuantConv2d 16
+    3x3 padding="same" (Brevitas pads it as TensorFlow) + QuantReLU, flatten, QuantLinear 64 -> 10."""
+    qnn = require_brevitas()
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8BiasPerTensorFixedPointInternalScaling,
+        Int8WeightPerTensorFixedPoint,
+        Uint8ActPerTensorFixedPoint,
+    )
+    from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
+    from brevitas.quant.scaled_int import Int16Bias
+
+    class W4PerChannel(Int8WeightPerChannelFixedPoint):
+        bit_width = 4
+
+    q = {"bias_quant": Int16Bias, "return_quant_tensor": True}
+    w8 = {"weight_quant": Int8WeightPerTensorFixedPoint, **q}
+    relu = {"act_quant": Uint8ActPerTensorFixedPoint, "return_quant_tensor": True}
+    return nn.Sequential(OrderedDict(
+        inp=qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
+        conv1=qnn.QuantConv2d(1, 8, 3, padding=1, **w8),
+        relu1=qnn.QuantReLU(**relu),
+        pool=nn.MaxPool2d(2),
+        dw=qnn.QuantConv2d(8, 8, 3, padding=1, groups=8, weight_quant=W4PerChannel, **q),
+        relu2=qnn.QuantReLU(**relu),
+        conv3=qnn.QuantConv2d(8, 16, 3, stride=2, padding="same", **w8),
+        relu3=qnn.QuantReLU(**relu),
+        flat=nn.Flatten(),
+        fc=qnn.QuantLinear(64, 10, weight_quant=Int8WeightPerTensorFixedPoint,
+                           bias_quant=Int8BiasPerTensorFixedPointInternalScaling),
+    ))
+
+
+def qat_cnn1d() -> nn.Module:
+    """A Brevitas 1D CNN on digits as 8 channels x 8 steps: QuantConv1d 8 -> 6, k3, padding="same", floor-rounded
+    output quantizer, nn.MaxPool1d 2, flatten, QuantLinear 24 -> 10 (weights from torch's RNG)."""
+    qnn = require_brevitas()
+    from brevitas.inject.enum import FloatToIntImplType
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint
+    from brevitas.quant.scaled_int import Int16Bias
+
+    class Floor6(Int8ActPerTensorFixedPoint):
+        bit_width = 6
+        float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+    w8 = {"weight_quant": Int8WeightPerTensorFixedPoint, "bias_quant": Int16Bias, "return_quant_tensor": True}
+    return nn.Sequential(OrderedDict(
+        inp=qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
+        conv=qnn.QuantConv1d(8, 6, 3, padding="same", output_quant=Floor6, **w8),
+        pool=nn.MaxPool1d(2),
+        flat=nn.Flatten(),
+        fc=qnn.QuantLinear(24, 10, **w8),
+    ))

@@ -6,6 +6,10 @@ A Brevitas integer quantizer computes ``clamp(round(x / s), lo, hi) * s``. With 
   ``RoundToZeroSte`` -> ``AP_TRN_ZERO``; other rounding modes have no ``ap_fixed`` equivalent and are rejected;
 - clamping: to ``[-2**(b-1), 2**(b-1) - 1]`` -> ``AP_SAT``; narrow range ``[-(2**(b-1) - 1), ...]`` ->
   ``AP_SAT_SYM`` (an unsigned narrow range has no equivalent and is rejected).
+QuantLinear and QuantConv1d/QuantConv2d (grouped and depthwise too; the geometry as ``nn.Conv``'s, see
+:mod:`nnfpga.frontends.pytorch_conv`) share one path: input quantizer, quantized weight and bias, the exact sum
+(pinned after the graph is built), output quantizer. Pooling between them is PyTorch's own ``nn.MaxPool``
+(exact on a quantized tensor); Brevitas's ``TruncAvgPool2d``/``TruncAdaptiveAvgPool2d`` are refused.
 Quantized weights and biases are stored dequantized (exact) with their types pinned; per-channel power-of-two
 weight scales get one type wide enough for every channel (still exact). Non-power-of-two scales, non-zero
 zero points and per-channel activation scales cannot be exact and are rejected, naming the layer and what to
@@ -22,6 +26,7 @@ import numpy as np
 
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import FLOAT32_EXACT_BITS
+from nnfpga.frontends.pytorch_conv import conv
 from nnfpga.ir.graph import Graph
 from nnfpga.passes import infer_types
 
@@ -30,7 +35,10 @@ if TYPE_CHECKING:
 
 ROUNDING = {"RoundSte": "RND_CONV", "FloorSte": "TRN", "RoundToZeroSte": "TRN_ZERO"}
 CLAMPS = ("TensorClamp", "TensorClampSte")
-EXACT_OPS = ("linear", "relu", "flatten", "reshape", "dropout", "hard_tanh")  # exact type rules, no constants
+EXACT_OPS = ("linear", "relu", "flatten", "reshape", "dropout", "hard_tanh", "transpose", "max_pool", "zero_pad",
+             "crop", "upsample")  # exact type rules (the input's type), no constants
+LINEAR = ("QuantLinear", "QuantConv1d", "QuantConv2d")
+LAYERS = ("QuantIdentity", "QuantReLU", "QuantHardTanh", *LINEAR)
 USE_INSTEAD = {
     "weight_quant": "weight_quant=Int8WeightPerTensorFixedPoint",
     "bias_quant": "bias_quant=Int8BiasPerTensorFixedPointInternalScaling (or Int16Bias after fixed-point input "
@@ -48,11 +56,15 @@ class _Reject(Exception):
 def convert_module(e: Emit, module: Any, in_value: Any) -> str | None:
     """Add the nodes of one Brevitas layer; return the node holding its output (None if rejected)."""
     kind = type(module).__name__
-    if kind == "QuantLinear":
-        return _linear(e, module, in_value)
+    if kind in LINEAR:
+        return _linear(e, module, in_value, kind)
     if kind in ("QuantIdentity", "QuantReLU", "QuantHardTanh"):
         return _activation(e, module, kind)
-    e.reject(f"Brevitas {kind}; supported Brevitas layers: QuantIdentity, QuantReLU, QuantHardTanh, QuantLinear")
+    why = ""
+    if kind.startswith("Trunc") and "AvgPool" in kind:
+        why = (" (its sum truncated to a bit width is not read yet: use nn.MaxPool2d, or nn.AvgPool2d on a "
+               "QuantIdentity's output, then a QuantIdentity)")
+    e.reject(f"Brevitas {kind}{why}; supported Brevitas layers: {', '.join(LAYERS)}")
     return None
 
 
@@ -89,11 +101,14 @@ def quantize(e: Emit, t: FixedType, suffix: str = "") -> str:
     return e.add("linear", src.shape, {"qtypes": {"result": str(t)}}, suffix=suffix)
 
 
-def _linear(e: Emit, module: Any, in_value: Any) -> str | None:
+def _linear(e: Emit, module: Any, in_value: Any, kind: str) -> str | None:
     import torch
 
-    if len(e.in_shape) != 1:
-        e.reject(f"QuantLinear on per-sample shape {e.in_shape}; nnfpga supports Linear on flat vectors: flatten first")
+    nd = 0 if kind == "QuantLinear" else int(kind[-2])
+    if len(e.in_shape) != nd + 1:
+        e.reject(f"QuantLinear on per-sample shape {e.in_shape}; nnfpga supports Linear on flat vectors: flatten first"
+                 if not nd else f"{kind} on per-sample shape {e.in_shape}; it reads {nd} spatial axis(es) after the "
+                 "channels")
         return None
     problems: list[str] = []
     qtypes: dict[str, str] = {}
@@ -114,13 +129,19 @@ def _linear(e: Emit, module: Any, in_value: Any) -> str | None:
     if t_out is not None:
         qtypes["result"] = str(t_out)
     if problems:
-        e.reject("QuantLinear: " + "; ".join(problems))
+        e.reject(f"{kind}: " + "; ".join(problems))
         return None
     src = quantize(e, t_in, suffix="_input_quant") if t_in is not None else e.src
+    attrs = {"qtypes": qtypes} if qtypes else {}
+    if nd:
+        e.src = src
+        out = conv(e, module, kind, nd, _array(q_w), _array(q_b) if q_b is not None else None, attrs)
+        if out is not None:
+            e.notes["quant_dense"] = e.g[out].inputs[0]  # the conv node, between the two transposes
+        return out
     kernel = _array(q_w).T.copy()
     bias = _array(q_b) if q_b is not None else np.zeros(kernel.shape[1])
-    name = e.add("dense", (kernel.shape[1],), {"qtypes": qtypes} if qtypes else {},
-                 {"kernel": kernel, "bias": bias}, src=src)
+    name = e.add("dense", (kernel.shape[1],), attrs, {"kernel": kernel, "bias": bias}, src=src)
     e.notes["quant_dense"] = name
     return name
 
@@ -204,8 +225,9 @@ def _detach(v: Any) -> Any:
 # -- after the graph is built -----------------------------------------------------------------------
 
 def finalize(g: Graph, quant_dense: list[str], model: str) -> None:
-    """Pin each QuantLinear's result to its exact sum (Brevitas passes the unrounded sum on), and warn about the
-    first layers whose output the quantizers do not determine (there the firmware can differ from Brevitas)."""
+    """Pin each QuantLinear's and QuantConv's result to its exact sum (Brevitas passes the unrounded sum on), and
+    warn about the first layers whose output the quantizers do not determine (there the firmware can differ from
+    Brevitas)."""
     exact: set[str] = set()
     roots: list[str] = []
     for node in g:
@@ -215,7 +237,7 @@ def finalize(g: Graph, quant_dense: list[str], model: str) -> None:
         if node.op == "input":
             ok = "result" in q
             why = "the input is not quantized: start the model with a QuantIdentity"
-        elif node.op == "dense" and node.name in quant_dense:
+        elif node.op in ("dense", "conv") and node.name in quant_dense:
             ok, why = _pin_sum(g, node.name)
         else:
             ok = "result" in q or (node.op in EXACT_OPS and not node.attrs.get("max_value"))

@@ -36,7 +36,7 @@ from nnfpga.ir.layout import channels_last_perms
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
            "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES,
            "BatchNorm2d")
-BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear")
+BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear", "QuantConv1d", "QuantConv2d")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
              "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat",
              *SPATIAL_FUNCTIONS)
@@ -213,7 +213,7 @@ class _Builder:
         self.unsupported: list[tuple[str, str]] = []
         self.out: dict[str, str] = {}  # fx node name -> graph node holding its value (batch tensors only)
         self.brevitas = False  # the model has Brevitas layers
-        self.quant_dense: list[str] = []  # dense nodes made from QuantLinear layers
+        self.quant_dense: list[str] = []  # dense and conv nodes made from QuantLinear, QuantConv layers
         self.shape = shape
 
     def build(self) -> Graph:

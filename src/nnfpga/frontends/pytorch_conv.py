@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnfpga.ir.layout import channels_last_perms
+from nnfpga.ops.spatial import same_pads
 
 SPATIAL_MODULES = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad1d",
@@ -122,23 +123,32 @@ def upsample(e: Any, mode: Any, kind: str) -> str | None:
 
 
 def _conv(e: Any, m: Any, kind: str, nd: int) -> str | None:
+    w = m.weight.detach().double().numpy()
+    return conv(e, m, kind, nd, w, m.bias.detach().double().numpy() if m.bias is not None else None)
+
+
+def conv(e: Any, m: Any, kind: str, nd: int, weight: np.ndarray, bias: np.ndarray | None,
+         attrs: dict[str, Any] | None = None) -> str | None:
+    """An ``nn.Conv1d/2d``-like module ``m`` (its geometry) with torch-layout ``weight`` ``(C_out, C_in/groups, *K)``
+    and ``bias`` (Brevitas: the quantized ones); ``attrs`` go on the conv node (pinned types)."""
     if m.padding_mode != "zeros":
         e.reject(f"{kind}(padding_mode={m.padding_mode!r}); nnfpga pads convolutions with zeros only")
         return None
-    k, dil = _ints(m.kernel_size, nd), _ints(m.dilation, nd)
-    if m.padding == "same":
+    k, dil, strides = _ints(m.kernel_size, nd), _ints(m.dilation, nd), _ints(m.stride, nd)
+    if getattr(m, "is_same_padded_strided", False):  # Brevitas's padding="same" with strides: TensorFlow's rule
+        pads = same_pads(tuple(e.in_shape[1:]), k, strides, dil)
+    elif m.padding == "same":
         pads = [[d * (s - 1) // 2, d * (s - 1) - d * (s - 1) // 2] for s, d in zip(k, dil, strict=True)]
     elif m.padding == "valid":
         pads = [[0, 0]] * nd
     else:
         pads = [[p, p] for p in _ints(m.padding, nd)]
-    w = m.weight.detach().double().numpy()
-    kernel = np.ascontiguousarray(np.transpose(w, (*range(2, 2 + nd), 1, 0)))
-    bias = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
-    attrs = {"strides": _ints(m.stride, nd), "dilation": dil, "pads": pads, "groups": int(m.groups)}
+    kernel = np.ascontiguousarray(np.transpose(weight, (*range(2, 2 + nd), 1, 0)))
+    bias = bias if bias is not None else np.zeros(weight.shape[0])
+    conv_attrs = {"strides": strides, "dilation": dil, "pads": pads, "groups": int(m.groups), **(attrs or {})}
     if m.groups > 1 and m.groups == e.in_shape[0]:
-        attrs["depthwise"] = True
-    return spatial_op(e, "conv", attrs, {"kernel": kernel, "bias": bias})
+        conv_attrs["depthwise"] = True
+    return spatial_op(e, "conv", conv_attrs, {"kernel": kernel, "bias": bias})
 
 
 def _pool(e: Any, m: Any, kind: str, nd: int) -> str | None:
