@@ -123,6 +123,13 @@ def test_emulator_equals_hgq_cnn1d(hgq: Any) -> None:
     assert_same(predict(nnfpga.convert_from_keras_model(model), x), want)
 
 
+def test_saved_cnn_file(trained: tuple[Any, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    model, x, want = trained
+    path = tmp_path / "hgq_cnn.keras"
+    model.save(path)
+    assert_same(predict(nnfpga.convert_from_keras_model(str(path)), x[:1000]), want[:1000])
+
+
 @pytest.mark.tools
 def test_csim_equals_hgq_cnn(trained: tuple[Any, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     gxx()
@@ -157,7 +164,7 @@ def test_unsupported_listed_at_once(hgq: Any) -> None:
         "QConv2D: QConv2D 'perelem' input quantizer quantizes elements with different bit widths (f in 0..4); one "
         "tensor has one fixed-point type here: train it with QuantizerConfig(..., heterogeneous_axis=())")
     assert "has a scaler or affine transform" in layers["scaled"]
-    assert "data_format='channels_first'" in layers["cf"]
+    assert layers["cf"] == "QConv2D: Conv2D with data_format='channels_first' (nnfpga reads channels-last layers)"
     assert layers["avg3"] == (
         "QAveragePooling2D: windows averaging [6, 9] positions; HGQ2 divides in float32 and the firmware's "
         "fixed-point mean truncates, so only power-of-two windows (2, 4, 2x2, ...) are exact: use one, or a max "

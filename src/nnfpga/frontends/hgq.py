@@ -104,9 +104,9 @@ def convert_hgq_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: li
     """Add the nodes of one HGQ2 layer reading ``src``; returns the node producing its output."""
     try:
         if kind in ("QDense", *HGQ_CONV):
-            return _qlinear(g, layer, kind, src, unsupported)
+            return _qlinear(g, layer, kind, src)
         if kind in HGQ_POOL:
-            return _qpool(g, layer, kind, src, unsupported)
+            return _qpool(g, layer, kind, src)
         if kind == "Quantizer":
             return _quantize(g, layer, src, layer.name, f"Quantizer {layer.name!r}")
         raise Rejected(f"not supported (HGQ2 layers supported: {', '.join(HGQ_LAYERS)})")
@@ -121,7 +121,7 @@ def _quantize(g: Graph, q: Any, src: str, name: str, what: str) -> str:
     return g.add(Node(name, "linear", [src], g[src].shape, {"qtypes": {"result": str(t)}}, source=what)).name
 
 
-def _qlinear(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+def _qlinear(g: Graph, layer: Any, kind: str, src: str) -> str:
     name, shape, source = layer.name, g[src].shape, f"{kind} {layer.name!r}"
     if kind == "QDense" and len(shape) != 1:
         raise ShapeError(f"{source} receives per-sample shape {shape}; nnfpga supports Dense on flat vectors: "
@@ -139,10 +139,7 @@ def _qlinear(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[
         node = g.add(Node(name, "dense", [cur], (kernel.shape[1],), {"qtypes": qtypes},
                           {"kernel": kernel, "bias": bias}, source=source))
     else:
-        out = add_spatial_layer(g, kind[1:], name, cur, layer.get_config(), {"kernel": kernel, "bias": bias},
-                                unsupported)
-        if out is None:  # already reported (channels_first, an unknown padding)
-            return None
+        out = _spatial(g, kind, name, cur, layer.get_config(), {"kernel": kernel, "bias": bias})
         node = g[out]
         node.attrs["qtypes"] = qtypes
         node.source = source
@@ -160,14 +157,21 @@ def _qlinear(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[
     return out
 
 
-def _qpool(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
+def _spatial(g: Graph, kind: str, name: str, src: str, cfg: dict[str, Any], ws: dict[str, np.ndarray]) -> str:
+    """The Keras layer under an HGQ2 conv or pooling layer (its refusals, e.g. ``channels_first``, Rejected)."""
+    refused: list[tuple[str, str]] = []
+    out = add_spatial_layer(g, kind[1:], name, src, cfg, ws, refused)
+    if out is None:
+        raise Rejected(refused[0][1])
+    return out
+
+
+def _qpool(g: Graph, layer: Any, kind: str, src: str) -> str:
     name, source = layer.name, f"{kind} {layer.name!r}"
     cur = src
     if layer.enable_iq:
         cur = _quantize(g, layer.iq, cur, g.unique_name(f"{name}_iq"), f"{source} input quantizer")
-    out = add_spatial_layer(g, kind[1:], name, cur, layer.get_config(), {}, unsupported)
-    if out is None:
-        return None
+    out = _spatial(g, kind, name, cur, layer.get_config(), {})
     node = g[out]
     node.source = source
     if node.op == "avg_pool":
