@@ -249,8 +249,9 @@ def hgq_cnn1d(seed: int = 1) -> Any:
 
 def qat_cnn() -> nn.Module:
     """A Brevitas QAT CNN on (1, 8, 8) digits with fixed-point quantizers: QuantConv2d 8 3x3 pad 1 + QuantReLU,
-    nn.MaxPool2d 2, a depthwise QuantConv2d 3x3 (4-bit per-channel weights) + QuantReLU, a strided QuantConv2d 16
-    3x3 padding="same" (Brevitas pads it as TensorFlow) + QuantReLU, flatten, QuantLinear 64 -> 10."""
+    nn.MaxPool2d 2, a depthwise QuantConv2d 3x3 (4-bit per-channel weights) + QuantReLU, TruncAvgPool2d 2 stride 1,
+    a strided QuantConv2d 16 3x3 padding="same" (Brevitas pads it as TensorFlow) + QuantReLU,
+    TruncAdaptiveAvgPool2d to 1, flatten, QuantLinear 16 -> 10."""
     qnn = require_brevitas()
     from brevitas.quant import (
         Int8ActPerTensorFixedPoint,
@@ -274,10 +275,12 @@ def qat_cnn() -> nn.Module:
         pool=nn.MaxPool2d(2),
         dw=qnn.QuantConv2d(8, 8, 3, padding=1, groups=8, weight_quant=W4PerChannel, **q),
         relu2=qnn.QuantReLU(**relu),
+        avg=qnn.TruncAvgPool2d(2, stride=1),
         conv3=qnn.QuantConv2d(8, 16, 3, stride=2, padding="same", **w8),
         relu3=qnn.QuantReLU(**relu),
+        gap=qnn.TruncAdaptiveAvgPool2d(1),
         flat=nn.Flatten(),
-        fc=qnn.QuantLinear(64, 10, weight_quant=Int8WeightPerTensorFixedPoint,
+        fc=qnn.QuantLinear(16, 10, weight_quant=Int8WeightPerTensorFixedPoint,
                            bias_quant=Int8BiasPerTensorFixedPointInternalScaling),
     ))
 

@@ -1,7 +1,7 @@
 """Brevitas convolutions through the PyTorch frontend: a QAT CNN (QuantConv2d, depthwise and strided "same"
-QuantConv2d, nn.MaxPool2d, QuantLinear) trained briefly on scikit-learn's 8x8 digits and a QuantConv1d model;
-emulated, and C-simulated once, bit for bit equal to Brevitas's own quantized inference on inputs on a 2**-9
-grid (rounding ties for the 8-bit input quantizer); refusals listed at once."""
+QuantConv2d, nn.MaxPool2d, TruncAvgPool2d, TruncAdaptiveAvgPool2d, QuantLinear) trained briefly on scikit-learn's
+8x8 digits and a QuantConv1d model; emulated, and C-simulated once, bit for bit equal to Brevitas's own quantized
+inference on inputs on a 2**-9 grid (rounding ties for the 8-bit input quantizer); refusals listed at once."""
 
 from __future__ import annotations
 
@@ -64,13 +64,13 @@ def trained() -> tuple[nn.Module, np.ndarray, np.ndarray]:
     x, y = digit_images()
     torch.manual_seed(0)
     m = qat_cnn()
-    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    opt = torch.optim.Adam(m.parameters(), lr=0.02)
     xt, yt = torch.tensor(x), torch.tensor(y)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model trains fastest on one thread, the more so on a busy machine
     try:
         t0 = time.perf_counter()
-        for _ in range(2):
+        for _ in range(4):
             perm = torch.randperm(len(xt))
             for i in range(0, len(xt), 64):
                 idx = perm[i : i + 64]
@@ -83,7 +83,7 @@ def trained() -> tuple[nn.Module, np.ndarray, np.ndarray]:
         torch.set_num_threads(threads)
     xs = grid_inputs(x, N_TEST, 0)
     want = brevitas_out(m, xs)
-    assert float((want[:len(y)].argmax(1) == y).mean()) > 0.7
+    assert float((want[:len(y)].argmax(1) == y).mean()) > 0.6  # it learned: the values are not trivial
     return m, xs, want
 
 
@@ -94,9 +94,13 @@ def test_emulator_equals_brevitas_cnn(trained: tuple[nn.Module, np.ndarray, np.n
     convs = {n.name: n for n in g if n.op == "conv"}
     assert list(convs) == ["conv1", "dw", "conv3"]
     assert convs["dw"].attrs["groups"] == 8 and convs["dw"].attrs["depthwise"]
-    assert convs["conv3"].attrs["pads"] == [[0, 1], [0, 1]] and convs["conv3"].attrs["strides"] == [2, 2]
+    # Brevitas keeps padding=0 on a strided "same" conv and pads it itself, as TensorFlow (3x3 in, 2x2 out)
+    assert convs["conv3"].attrs["pads"] == [[1, 1], [1, 1]] and convs["conv3"].attrs["strides"] == [2, 2]
     assert FixedType.parse(convs["dw"].attrs["qtypes"]["weight"]).width > 4  # per-channel scales: their union
     assert all(set(n.attrs["qtypes"]) == {"weight", "bias", "result"} for n in convs.values())
+    relu2, avg = (FixedType.parse(g[n].attrs["qtypes"]["result"]) for n in ("relu2", "avg"))
+    assert avg == relu2  # 8 bits in, RoundTo8bit out: the mean of 4 rounded half to even to the input's type
+    assert g["gap"].attrs["global"] and g["avg"].attrs["strides"] == [1, 1]
     assert_same(nnfpga.convert_from_pytorch_model(m, (1, 8, 8)), x, want)
 
 
@@ -132,7 +136,7 @@ def test_brevitas_conv_rejections_listed_at_once() -> None:
         float_w=qnn.QuantConv2d(2, 4, 3, padding=1, bias=False, return_quant_tensor=True),  # float-scale weights
         reflect=qnn.QuantConv2d(4, 4, 3, padding=1, padding_mode="reflect", **w8),
         up=qnn.QuantConvTranspose2d(4, 4, 2, stride=2, **w8),
-        avg=qnn.TruncAvgPool2d(2),
+        avg=qnn.TruncAvgPool2d(3),  # a mean of 9: a non-power-of-two scale
     ))
     with pytest.raises(UnsupportedLayerError) as info:
         nnfpga.graph_from_pytorch_model(m, (2, 6, 6))
@@ -144,6 +148,9 @@ def test_brevitas_conv_rejections_listed_at_once() -> None:
                                  "quantizer: weight_quant=Int8WeightPerTensorFixedPoint")
     assert layers["reflect"] == ("QuantConv2d(padding_mode='reflect'); nnfpga pads convolutions with zeros "
                                  "only")
-    assert layers["avg"].startswith("Brevitas TruncAvgPool2d (its sum truncated to a bit width is not read yet")
+    assert layers["avg"].startswith("TruncAvgPool2d: trunc_quant scale ") and layers["avg"].endswith(
+        "is not a power of two, so its values are not exact fixed-point numbers; use a fixed-point (power-of-two "
+        "scale) quantizer: a power-of-two window (2x2, 4x4) with trunc_quant=RoundTo8bit")
     assert layers["up"] == ("Brevitas QuantConvTranspose2d; supported Brevitas layers: QuantIdentity, QuantReLU, "
-                            "QuantHardTanh, QuantLinear, QuantConv1d, QuantConv2d")
+                            "QuantHardTanh, QuantLinear, QuantConv1d, QuantConv2d, TruncAvgPool2d, "
+                            "TruncAdaptiveAvgPool2d")

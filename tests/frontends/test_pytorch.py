@@ -27,8 +27,8 @@ SUPPORTED_HINT = (
     "Hardtanh, Hardsigmoid, BatchNorm1d, Flatten, Dropout, Identity, Sequential, Conv1d, Conv2d, MaxPool1d, "
     "MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, "
     "Upsample, ZeroPad1d, ZeroPad2d, BatchNorm2d, QuantIdentity, QuantReLU, "
-    "QuantHardTanh, QuantLinear, QuantConv1d, QuantConv2d, F.linear, F.dropout, torch.flatten, Tensor.flatten, "
-    "Tensor.view, Tensor.reshape, "
+    "QuantHardTanh, QuantLinear, QuantConv1d, QuantConv2d, TruncAvgPool2d, TruncAdaptiveAvgPool2d, F.linear, "
+    "F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, "
     "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat, F.interpolate, F.pad, "
     "F.max_pool1d/2d, F.avg_pool1d/2d, F.adaptive_avg_pool1d/2d, F.adaptive_max_pool1d/2d; "
     "activations: relu, relu6, leaky_relu, elu, sigmoid, tanh, softmax, hardtanh, hardsigmoid.")
@@ -472,7 +472,7 @@ def test_brevitas_rejections_listed_at_once() -> None:
         ("narrow", "QuantIdentity: act_quant is an unsigned narrow-range quantizer (0..2**b-2), which no ap_ufixed "
                    "saturation mode reproduces; use narrow_range=False"),
         ("sig", "Brevitas QuantSigmoid; supported Brevitas layers: QuantIdentity, QuantReLU, QuantHardTanh, "
-                "QuantLinear, QuantConv1d, QuantConv2d"),
+                "QuantLinear, QuantConv1d, QuantConv2d, TruncAvgPool2d, TruncAdaptiveAvgPool2d"),
     ]
 
 

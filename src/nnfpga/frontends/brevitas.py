@@ -9,7 +9,10 @@ A Brevitas integer quantizer computes ``clamp(round(x / s), lo, hi) * s``. With 
 QuantLinear and QuantConv1d/QuantConv2d (grouped and depthwise too; the geometry as ``nn.Conv``'s, see
 :mod:`nnfpga.frontends.pytorch_conv`) share one path: input quantizer, quantized weight and bias, the exact sum
 (pinned after the graph is built), output quantizer. Pooling between them is PyTorch's own ``nn.MaxPool``
-(exact on a quantized tensor); Brevitas's ``TruncAvgPool2d``/``TruncAdaptiveAvgPool2d`` are refused.
+(exact on a quantized tensor). ``TruncAvgPool2d`` (no padding) and ``TruncAdaptiveAvgPool2d`` to 1 become an
+``avg_pool`` whose result is the truncation quantizer's type: Brevitas sums the window's integers and rounds the
+sum divided by ``2**(acc_bits - out_bits)``, which for a power-of-two window is the exact mean rounded to that
+type (other windows give a non-power-of-two scale and are refused).
 Quantized weights and biases are stored dequantized (exact) with their types pinned; per-channel power-of-two
 weight scales get one type wide enough for every channel (still exact). Non-power-of-two scales, non-zero
 zero points and per-channel activation scales cannot be exact and are rejected, naming the layer and what to
@@ -26,8 +29,10 @@ import numpy as np
 
 from nnfpga.fixed import FixedType
 from nnfpga.frontends import FLOAT32_EXACT_BITS
-from nnfpga.frontends.pytorch_conv import conv
-from nnfpga.ir.graph import Graph
+from nnfpga.frontends.pytorch_conv import conv, spatial_op
+from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
+from nnfpga.ops.base import Context
 from nnfpga.passes import infer_types
 
 if TYPE_CHECKING:
@@ -38,7 +43,8 @@ CLAMPS = ("TensorClamp", "TensorClampSte")
 EXACT_OPS = ("linear", "relu", "flatten", "reshape", "dropout", "hard_tanh", "transpose", "max_pool", "zero_pad",
              "crop", "upsample")  # exact type rules (the input's type), no constants
 LINEAR = ("QuantLinear", "QuantConv1d", "QuantConv2d")
-LAYERS = ("QuantIdentity", "QuantReLU", "QuantHardTanh", *LINEAR)
+POOLS = ("TruncAvgPool2d", "TruncAdaptiveAvgPool2d")
+LAYERS = ("QuantIdentity", "QuantReLU", "QuantHardTanh", *LINEAR, *POOLS)
 USE_INSTEAD = {
     "weight_quant": "weight_quant=Int8WeightPerTensorFixedPoint",
     "bias_quant": "bias_quant=Int8BiasPerTensorFixedPointInternalScaling (or Int16Bias after fixed-point input "
@@ -46,6 +52,7 @@ USE_INSTEAD = {
     "act_quant": "act_quant=Int8ActPerTensorFixedPoint (Uint8ActPerTensorFixedPoint for QuantReLU)",
     "input_quant": "input_quant=Int8ActPerTensorFixedPoint",
     "output_quant": "output_quant=Int8ActPerTensorFixedPoint",
+    "trunc_quant": "a power-of-two window (2x2, 4x4) with trunc_quant=RoundTo8bit",
 }
 
 
@@ -60,12 +67,61 @@ def convert_module(e: Emit, module: Any, in_value: Any) -> str | None:
         return _linear(e, module, in_value, kind)
     if kind in ("QuantIdentity", "QuantReLU", "QuantHardTanh"):
         return _activation(e, module, kind)
-    why = ""
-    if kind.startswith("Trunc") and "AvgPool" in kind:
-        why = (" (its sum truncated to a bit width is not read yet: use nn.MaxPool2d, or nn.AvgPool2d on a "
-               "QuantIdentity's output, then a QuantIdentity)")
-    e.reject(f"Brevitas {kind}{why}; supported Brevitas layers: {', '.join(LAYERS)}")
+    if kind in POOLS:
+        try:
+            return _trunc_avg_pool(e, module, in_value, kind)
+        except _Reject as exc:
+            e.reject(f"{kind}: {exc}")
+            return None
+    e.reject(f"Brevitas {kind}; supported Brevitas layers: {', '.join(LAYERS)}")
     return None
+
+
+def _trunc_avg_pool(e: Emit, module: Any, in_value: Any, kind: str) -> str:
+    import torch
+
+    if len(e.in_shape) != 3:
+        raise _Reject(f"per-sample shape {e.in_shape}; it reads (C, H, W) tensors")
+    if not hasattr(in_value, "scale"):
+        raise _Reject("its input is not a quantized tensor (Brevitas then averages in float): give the layer "
+                      "before it return_quant_tensor=True")
+    spatial = list(e.in_shape[1:])
+    if kind == "TruncAdaptiveAvgPool2d":
+        size = module.output_size
+        if any(s != 1 for s in ([size] * 2 if isinstance(size, int) else size)):
+            raise _Reject(f"output_size={size!r}; nnfpga reads adaptive pooling to 1 (global pooling)")
+        geo: dict[str, Any] = {"pool": spatial, "strides": spatial, "pads": [[0, 0]] * 2, "global": True,
+                               "keepdims": True}
+    else:
+        bad = [f"{a}={getattr(module, a)!r}" for a, ok in (("ceil_mode", False), ("divisor_override", None),
+                                                          ("padding", 0)) if getattr(module, a, ok) != ok]
+        if bad:
+            raise _Reject(f"{', '.join(bad)} (not supported)")
+        pool = [module.kernel_size] * 2 if isinstance(module.kernel_size, int) else list(module.kernel_size)
+        stride = module.stride if module.stride is not None else module.kernel_size
+        geo = {"pool": pool, "strides": [stride] * 2 if isinstance(stride, int) else list(stride), "pads": [[0, 0]] * 2}
+    tq = module.trunc_quant.tensor_quant
+    rounding = ROUNDING.get(_class_name(tq.float_to_int_impl))
+    if rounding is None:
+        raise _Reject(f"trunc_quant rounds with {_class_name(tq.float_to_int_impl)}, which has no ap_fixed "
+                      "equivalent; use RoundSte (round half to even), FloorSte or RoundToZeroSte")
+    with torch.no_grad():
+        out = module(in_value)
+    t_in = _exact_type(in_value, "the input")
+    bits, exps = _bits_and_exponents(out.scale, out.zero_point, out.bit_width, "trunc_quant")
+    signed, narrow = bool(out.signed), bool(tq.narrow_range)
+    t = FixedType(bits, bits + exps[0], signed, rounding, "SAT_SYM" if narrow and signed else "SAT")
+    probe = Node(e.name, "avg_pool", [], e.out_shape, attrs=geo)
+    OPS["avg_pool"].infer_types(probe, [t_in], Context(t_in))  # the exact sum (its default accumulator)
+    return spatial_op(e, "avg_pool", {**geo, "qtypes": {"accum": str(probe.types["accum"]), "result": str(t)}})
+
+
+def _exact_type(q: Any, what: str) -> FixedType:
+    """The type of a quantized tensor's values (per-tensor power-of-two scale)."""
+    bits, exps = _bits_and_exponents(q.scale, q.zero_point, q.bit_width, "trunc_quant")
+    if len(exps) != 1:
+        raise _Reject(f"{what} has per-channel scales")
+    return FixedType(bits, bits + exps[0], bool(q.signed))
 
 
 def _activation(e: Emit, module: Any, kind: str) -> str | None:

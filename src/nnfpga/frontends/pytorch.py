@@ -36,7 +36,8 @@ from nnfpga.ir.layout import channels_last_perms
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
            "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES,
            "BatchNorm2d")
-BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear", "QuantConv1d", "QuantConv2d")
+BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear", "QuantConv1d", "QuantConv2d",
+                    "TruncAvgPool2d", "TruncAdaptiveAvgPool2d")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
              "+", "-", "*", "torch.add", "torch.sub", "torch.mul", "torch.maximum", "torch.minimum", "torch.cat",
              *SPATIAL_FUNCTIONS)
