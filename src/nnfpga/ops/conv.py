@@ -21,9 +21,14 @@ input) and ``depthwise_conv_*_latency_cl`` (the window's positions in order, per
 strategy accumulates in another order: with an exact (the default) or a wrapping accumulator the bits agree
 anyway (a wrapping sum is a sum modulo 2**W, :mod:`nnfpga.ops.accumulate`).
 
-The emulator builds the windows as a strided view (:func:`nnfpga.ops.spatial.windows`), copies one step of them
-at a time into an im2col matrix (at most ``2**18`` values: bounded memory, cache-sized) and runs each group's
-Dense plan on it (:class:`~nnfpga.ops.dense.DensePlan`, with every fast path of Dense and its proofs).
+Where every group's Dense plan sums exactly (the ``matmul`` path, or ``products`` with a rounding that is a floor
+plus a constant: TRN, RND, RND_MIN_INF, RND_CONV) within int64 and float64, the compiled kernel of
+:mod:`nnfpga.ops.conv_jit` computes those sums straight from the padded input (no im2col copy), and the
+accumulator's cast and overflow count follow Dense's rules (the ``Direct`` plan). Otherwise, and with
+``NNFPGA_NUMBA=0``, the emulator builds the windows as a strided view (:func:`nnfpga.ops.spatial.windows`), copies
+one step of them at a time into an im2col matrix (at most ``2**18`` values: bounded memory, cache-sized) and runs
+each group's Dense plan on it (:class:`~nnfpga.ops.dense.DensePlan`, with every fast path of Dense and its proofs).
+Both give the same bits and counts (tests/ops/test_conv_jit.py).
 """
 
 from __future__ import annotations
