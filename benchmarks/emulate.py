@@ -11,7 +11,12 @@ results) with narrow accumulators ``ap_fixed<24,12>`` (each product truncated to
 on the logits of both models (the softmax removed, so every value is compared), side by side with hls4ml's C
 simulation of the same config in the same run: mismatching logits (0 required) and samples/s, each measured
 idle and with a second process keeping one core busy. Target: >= 50x hls4ml, loaded within 2x of idle.
-Run: .venv/bin/python benchmarks/emulate.py
+
+Third table (issue 13): the CNNs of ``cnn_cases.py`` (the small Conv2D and the SVHN-style CNN, random weights with a
+fixed seed), every precision ``ap_fixed<16,6>`` by hand with ``ap_fixed<24,12>`` accumulators: nnfpga's emulator and
+nnfpga's g++ csim beside hls4ml's C simulation (io_parallel) in the same run, idle and loaded; the outputs differing
+from hls4ml's. Targets: emulator >= 100x hls4ml, csim >= 10x hls4ml, 0 mismatches.
+Run: .venv/bin/python benchmarks/emulate.py        (``cnn`` as argument: the third table only)
 """
 
 from __future__ import annotations
@@ -176,7 +181,33 @@ def narrow_row(name: str, case, logits: bool) -> tuple[tuple[str, ...], bool]:
             f"{mismatches} of {ours.size:,}", "yes" if exact else "NO"), ok
 
 
+CNNS = (("small Conv2D 16x16x1", "small", 20_000, 2_000), ("SVHN-style CNN 32x32x3", "svhn", 2_000, 200))
+
+
+def cnn_table() -> None:
+    """The third table (issue 13)."""
+    import cnn_cases
+
+    rows = [("model (ap_fixed<16,6>, accum <24,12>)", "nnfpga emulator samples/s idle / loaded",
+             "nnfpga csim samples/s idle / loaded", "hls4ml csim samples/s idle / loaded",
+             "emulator / hls4ml idle / loaded", "csim / hls4ml idle / loaded", "outputs differing from hls4ml",
+             "csim = emulator", "bit-exact vs reference")]
+    ok = True
+    for name, key, n, n_h in CNNS:
+        build = cnn_cases.small_cnn if key == "small" else cnn_cases.svhn_cnn
+        row, row_ok = cnn_cases.cnn_row(name, build, n, n_h, best_rate, busy_core)
+        rows.append(row)
+        ok &= row_ok
+    print(format_table(rows))
+    print("loaded: a second process keeps one core busy during the measurement")
+    print("targets: emulator >= 100x hls4ml, csim >= 10x hls4ml, 0 mismatches, csim = emulator:",
+          "met" if ok else "NOT met")
+
+
 def main() -> int:
+    if sys.argv[1:] == ["cnn"]:
+        cnn_table()
+        return 0
     rows = [("model", "nnfpga samples/s idle / loaded", "hls4ml samples/s", "ratio", "bit-exact vs reference",
              "argmax vs Keras (nnfpga / hls4ml)")]
     ok = True
@@ -217,6 +248,7 @@ def main() -> int:
     print(format_table(rows))
     print("loaded: a second process keeps one core busy during the measurement")
     print("target: 0 mismatches, ratio >= 50x, loaded within 2x of idle:", "met" if ok else "NOT met")
+    cnn_table()
     return 0
 
 

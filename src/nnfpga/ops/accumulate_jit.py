@@ -149,6 +149,11 @@ def _split_m_conv(xl, wl, s, bias, consts, h, scale, group):  # pragma: no cover
 _FUNCS = {"low_rows": _low_rows, "low_cols": _low_cols, "m": _split_m, "m_conv": _split_m_conv}
 
 
+def register_kernel(name: str, fn: Any) -> None:
+    """Add a kernel (a plain Python function numba compiles on first use) under ``name``, for :func:`call`."""
+    _FUNCS[name] = fn
+
+
 def _dispatcher(name: str, cache: bool):
     return _numba.njit(cache=cache, nogil=True, boundscheck=False)(_FUNCS[name])
 
@@ -160,9 +165,11 @@ def _typekey(a) -> str:
     return f"{a.dtype.str}{a.ndim}{'C' if a.flags.c_contiguous else 'F' if a.flags.f_contiguous else 'A'}"
 
 
-def _call(name: str, *args):
+def call(name: str, *args):
     """Run kernel ``name``; the first call of each signature compiles it (or loads it from the disk cache)."""
     key = (name, *(_typekey(a) for a in args))
+    if _numba is None:
+        enabled()
     if key in _ready:
         return _kernels[name](*args)
     with _lock, warnings.catch_warnings():
@@ -192,9 +199,9 @@ def low_parts(x: np.ndarray, kl: int, small: np.dtype) -> np.ndarray:
     xl = np.empty((n, ld), dtype=small)
     low = np.int64((1 << kl) - 1)
     if x.flags.f_contiguous and not x.flags.c_contiguous:
-        _call("low_cols", x.T, low, xl)
+        call("low_cols", x.T, low, xl)
     else:
-        _call("low_rows", np.ascontiguousarray(x), low, xl)
+        call("low_rows", np.ascontiguousarray(x), low, xl)
     return xl
 
 
@@ -208,5 +215,5 @@ def split_sum(x: np.ndarray, w_t: np.ndarray, wl: np.ndarray, bias: np.ndarray, 
     xl = low_parts(x, k + conv, small)
     s = w_t @ x.T  # outputs x rows, exact
     consts = np.array([offset, (1 << (k + conv)) - 1, (1 << k) - 1, 1 << k], dtype=small)
-    _call("m_conv" if conv else "m", xl, wl, s, bias, consts, float(offset), 2.0**-k, int(group))
+    call("m_conv" if conv else "m", xl, wl, s, bias, consts, float(offset), 2.0**-k, int(group))
     return s.T

@@ -21,9 +21,14 @@ input) and ``depthwise_conv_*_latency_cl`` (the window's positions in order, per
 strategy accumulates in another order: with an exact (the default) or a wrapping accumulator the bits agree
 anyway (a wrapping sum is a sum modulo 2**W, :mod:`nnfpga.ops.accumulate`).
 
-The emulator builds the windows as a strided view (:func:`nnfpga.ops.spatial.windows`), copies one step of them
-at a time into an im2col matrix (at most ``2**18`` values: bounded memory, cache-sized) and runs each group's
-Dense plan on it (:class:`~nnfpga.ops.dense.DensePlan`, with every fast path of Dense and its proofs).
+Where every group's Dense plan sums exactly (the ``matmul`` path, or ``products`` with a rounding that is a floor
+plus a constant: TRN, RND, RND_MIN_INF, RND_CONV) within int64 and float64, the compiled kernel of
+:mod:`nnfpga.ops.conv_jit` computes those sums straight from the padded input (no im2col copy), and the
+accumulator's cast and overflow count follow Dense's rules (the ``Direct`` plan). Otherwise, and with
+``NNFPGA_NUMBA=0``, the emulator builds the windows as a strided view (:func:`nnfpga.ops.spatial.windows`), copies
+one step of them at a time into an im2col matrix (at most ``2**18`` values: bounded memory, cache-sized) and runs
+each group's Dense plan on it (:class:`~nnfpga.ops.dense.DensePlan`, with every fast path of Dense and its proofs).
+Both give the same bits and counts (tests/ops/test_conv_jit.py).
 """
 
 from __future__ import annotations
@@ -34,24 +39,74 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnfpga.errors import ShapeError
-from nnfpga.fixed import FixedType
+from nnfpga.fixed import FixedType, Overflow, requantize
+from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
+from nnfpga.ops import conv_jit
+from nnfpga.ops.accumulate import sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register
 from nnfpga.ops.dense import Dense, DensePlan, infer_linear_types
 from nnfpga.ops.merge import union_type
-from nnfpga.ops.spatial import Window, check_fits, node_window, rows_per_step, spatial_input, windows
+from nnfpga.ops.spatial import Window, check_fits, node_window, pad_spatial, rows_per_step, spatial_input, windows
 
 DENSE = Dense()
 
 
 @dataclass
+class Direct:
+    """The compiled kernel's arguments (:mod:`nnfpga.ops.conv_jit`): the kernel's mantissas ``(*window, C_in /
+    groups, C_out)``, the bias in accumulator units, ``mode``, ``k``, ``h``, the sums' width ``bits``; how each
+    output channel's accumulator overflow counts (``final``: the final sums that wrapped, else only a bias that
+    overflowed, ``bias_overflow`` per pixel over those channels' groups: Dense's rule per group)."""
+
+    w: np.ndarray
+    bias: np.ndarray
+    mode: int
+    k: int
+    h: int
+    bits: int
+    final: np.ndarray
+    bias_overflow: int
+
+
+@dataclass
 class ConvPlan(Plan):
-    """One Dense plan per group (inputs: the window's positions x the group's input channels, in order)."""
+    """One Dense plan per group (inputs: the window's positions x the group's input channels, in order), and the
+    compiled kernel's arguments where it applies (``direct``)."""
 
     groups: list[DensePlan] = field(default_factory=list)
+    direct: Direct | None = None
 
     def reference(self) -> ConvPlan:
         return ConvPlan([g.reference() for g in self.groups])
+
+
+def direct_plan(node: Node, plans: list[DensePlan]) -> Direct | None:
+    """The compiled kernel's arguments when every group sums by the same exact rule (``matmul``: products shifted
+    left; ``products`` with the split rounding: ``(p + h) >> k``) within int64 and float64, else None (the im2col
+    path, which also serves the ``guarded`` and ``sequential`` paths)."""
+    if len(np.shape(node.weights["kernel"])) > 4 or not plans:
+        return None
+    rules, bits, pbits = set(), 0, 0
+    for p in plans:
+        if p.path == "matmul":
+            rules.add((conv_jit.SHIFT, p.shift, 0))
+            bits, pbits = max(bits, p.bits), max(pbits, p.pbits + p.shift)
+        elif p.path == "products" and p.products is not None and p.products.split:
+            ps = p.products
+            rules.add((conv_jit.TIES_EVEN if ps.conv else conv_jit.FLOOR, ps.k, ps.offset))
+            bits, pbits = max(bits, ps.bits), max(pbits, ps.pbits + 1)
+        else:
+            return None
+    if len(rules) != 1 or not conv_jit.usable(pbits, bits):
+        return None
+    ((mode, k, h),) = rules
+    kshape = np.shape(node.weights["kernel"])
+    w = np.concatenate([as_storage(p.wm, 62).reshape(*kshape[:-1], -1) for p in plans], axis=-1)
+    bias = np.concatenate([as_storage(np.asarray(p.b_acc), 62) for p in plans])
+    final = np.concatenate([np.full(p.wm.shape[1], p.counts == "final") for p in plans])
+    return Direct(w=w.astype(np.int64), bias=bias.astype(np.int64), mode=mode, k=k, h=h, bits=bits, final=final,
+                  bias_overflow=sum(p.bias_overflow for p in plans if p.counts == "sequential"))
 
 
 def groups_of(node: Node) -> int:
@@ -119,7 +174,8 @@ class Conv(OpDef):
         return union_type([DENSE.exact_accum(layer, tx) for layer in group_layers(node)])
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> ConvPlan:
-        return ConvPlan([DENSE.prepare(layer, in_types) for layer in group_layers(node)])
+        plans = [DENSE.prepare(layer, in_types) for layer in group_layers(node)]
+        return ConvPlan(plans, direct_plan(node, plans))
 
     def _im2col(self, node: Node, x: np.ndarray, groups: int) -> Iterator[tuple[tuple[int, ...], list[np.ndarray]]]:
         """Per step of the batch: the output's leading shape ``(b, *out)`` and, per group, its im2col matrix
@@ -136,12 +192,37 @@ class Conv(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
+        if prep.direct is not None and conv_jit.usable(0, 0):
+            return cast(node, self._run_direct(node, x, prep.direct, ta, stats), "result", stats)
         outs = []
         for lead, cols in self._im2col(node, x.m, len(prep.groups)):
             parts = [DENSE.accumulate(node.name, QArray(c, x.t), plan, ta, stats).m
                      for c, plan in zip(cols, prep.groups, strict=True)]
             outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
         return cast(node, QArray(np.concatenate(outs), ta), "result", stats)
+
+    def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats) -> QArray:
+        """The accumulator after the bias and every input, by the compiled kernel; overflow as Dense counts it."""
+        win = self.window(node)
+        xp = pad_spatial(x.m, win.pads, 0)
+        lift = win.ndim == 1  # a 1D convolution is a 2D one of height 1
+        out = win.out_spatial(x.m.shape[1:-1])
+        s, lo, hi = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
+                              (1, *out) if lift else out, (1, *win.strides) if lift else win.strides,
+                              (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h)
+        s = s.reshape(x.m.shape[0], *node.shape)
+        low, high = sat_bounds(ta)
+        if not s.size or (low <= lo and hi <= high):  # the accumulator's cast changes nothing
+            acc_m, wrapped = as_storage(s, ta.width), 0
+        else:
+            acc_m, ov = requantize(s, ta.frac, d.bits, ta)
+            sf = s[..., d.final]
+            wrapped = ov.count if d.final.all() else int(np.count_nonzero((sf < low) | (sf > high)))
+        rows, n_final = acc_m.size // node.shape[-1], int(np.count_nonzero(d.final))
+        n_in = int(np.prod(np.shape(d.w)[:-1]))  # Dense's count: a bias, then a product and a sum per input
+        ov = Overflow(d.bias_overflow * rows + wrapped, rows * ((node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final))
+        stats.record(node.name, "accum", ov)
+        return QArray(acc_m, ta)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         layers = group_layers(node)

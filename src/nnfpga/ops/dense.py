@@ -293,13 +293,14 @@ class ScaleShift(OpDef):
         fp = x.t.frac + tw.frac
         f = max(fp, tb.frac)
         bits = max(x.t.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
-        prod = as_storage(x.m, bits) * as_storage(prep.sm, bits)
+        prod = as_storage(x.m, bits) * as_storage(prep.sm, bits)  # a new array: the steps below work in place
         if f > fp:
-            prod = prod * (2.0 ** (f - fp) if prod.dtype == np.float64 else 1 << (f - fp))
+            prod *= 2.0 ** (f - fp) if prod.dtype == np.float64 else 1 << (f - fp)
         b = as_storage(prep.bm, bits)
         b = b * (2.0 ** (f - tb.frac) if b.dtype == np.float64 else 1 << (f - tb.frac))
+        prod += b
         exact = FixedType(bits, bits - f)
-        return cast(node, QArray(prod + b, exact), "result", stats)
+        return cast(node, QArray(prod, exact), "result", stats)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         return xs[0] * node.weights["scale"].astype(np.float64) + node.weights["shift"].astype(np.float64)

@@ -1,0 +1,110 @@
+"""A convolution's accumulator sums computed directly from its input, compiled with numba (no im2col matrix).
+
+For each output pixel and output channel the sum ``bias + sum_i r(x_i * w_i)`` over the window's inputs of its group
+(the :class:`~nnfpga.ops.dense.DensePlan`'s exact value before the accumulator's cast, see
+:mod:`nnfpga.ops.accumulate`), in int64, where ``r`` is the product's move onto the accumulator's grid:
+
+* ``shift = fa - fp >= 0`` (the ``matmul`` path): ``r(p) = p * 2**shift``, exact;
+* ``k = fp - fa > 0`` (the ``products`` path, a rounding that is ``floor((p + h) / 2**k)``: TRN, RND,
+  RND_MIN_INF): ``r(p) = (p + h) >> k`` (an arithmetic shift is the floor); RND_CONV: the RND result minus 1 where
+  ``q = (p + h) mod 2**(k+1)`` is ``2**k`` (a tie whose RND result is odd), as in ``ProductSum``.
+
+``r(0) = 0`` in every case (``h < 2**k``), so zero padding adds nothing and an input that is zero on every sample
+of a block is skipped. The batch is the innermost axis (the input transposed to ``(*spatial, C, B)``, a block of
+up to 256 samples at a time): each weight is a scalar times a contiguous vector, the loop LLVM vectorizes (the
+layout of :mod:`nnfpga.ops.accumulate_jit`'s split kernel). Every value is an exact integer: the products and
+``h`` below ``2**62`` and the sums below ``2**53`` (checked by the caller, :func:`usable`), so the float64 result
+equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnfpga.fixed.arith import FLOAT_BITS
+from nnfpga.ops import accumulate_jit
+
+BLOCK = 256  # samples per block: a block's sums (outputs x samples, int64) stay in the L1/L2 caches
+SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
+
+
+def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pragma: no cover - numba
+    """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
+    group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
+    greatest sum."""
+    batch, oh, ow, n_out = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    per_group = n_out // (x.shape[2] // group_in)
+    acc = np.empty((n_out, BLOCK), dtype=np.int64)
+    mask2 = (np.int64(1) << (k + 1)) - 1 if mode == TIES_EVEN else np.int64(0)
+    tie = np.int64(1) << k if mode == TIES_EVEN else np.int64(0)
+    lo = np.int64(1) << 62
+    hi = -(np.int64(1) << 62)
+    for b0 in range(0, batch, BLOCK):
+        nb = min(BLOCK, batch - b0)
+        for oy in range(oh):
+            for ox in range(ow):
+                for o in range(n_out):
+                    for b in range(nb):
+                        acc[o, b] = bias[o]
+                for ky in range(kh):
+                    iy = oy * strides[0] + ky * dil[0]
+                    for kx in range(kw):
+                        ix = ox * strides[1] + kx * dil[1]
+                        for c in range(x.shape[2]):
+                            xr = x[iy, ix, c, b0:b0 + nb]
+                            nonzero = np.int64(0)
+                            for b in range(nb):
+                                nonzero |= xr[b]
+                            if nonzero == 0:
+                                continue
+                            g = c // group_in
+                            ci = c - g * group_in
+                            for o in range(g * per_group, (g + 1) * per_group):
+                                wv = w[ky, kx, ci, o]
+                                if wv == 0:
+                                    continue
+                                a = acc[o]
+                                if mode == SHIFT:
+                                    for b in range(nb):
+                                        a[b] += (xr[b] * wv) << k
+                                elif mode == FLOOR:
+                                    for b in range(nb):
+                                        a[b] += (xr[b] * wv + h) >> k
+                                else:
+                                    for b in range(nb):
+                                        t = xr[b] * wv + h
+                                        a[b] += (t >> k) - ((t & mask2) == tie)
+                for o in range(n_out):
+                    for b in range(nb):
+                        v = acc[o, b]
+                        out[b0 + b, oy, ox, o] = v
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+    extremes[0] = lo
+    extremes[1] = hi
+    return out
+
+
+accumulate_jit.register_kernel("conv", _conv)
+
+
+def usable(pbits: int, bits: int) -> bool:
+    """Whether the kernel's integers are exact: products (plus ``h``) in int64, every sum in float64."""
+    return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS
+
+
+def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
+             dilation: tuple[int, int], groups: int, mode: int, k: int, h: int) -> tuple[np.ndarray, int, int]:
+    """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
+    ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
+    units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
+    ``h``). Also returns the least and the greatest sum."""
+    xt = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.int64), 0, -1))  # (H, W, C, B)
+    out = np.empty((x.shape[0], *out_spatial, w.shape[-1]), dtype=np.float64)
+    extremes = np.zeros(2, dtype=np.int64)
+    accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=np.int64),
+                        np.ascontiguousarray(bias, dtype=np.int64), out, np.array(strides, dtype=np.int64),
+                        np.array(dilation, dtype=np.int64), np.int64(x.shape[-1] // groups), np.int64(mode),
+                        np.int64(k), np.int64(h), extremes)
+    return out, int(extremes[0]), int(extremes[1])
