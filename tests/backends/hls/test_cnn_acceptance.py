@@ -45,14 +45,14 @@ def svhn_cnn(keras: Any) -> Any:
 
 def conv1d_model(keras: Any) -> Any:
     """Conv1D over (32, 3) sequences: strides, same/valid, dilation, zero-pad, crop, upsample, max/average
-    pooling, global average pooling, Dense."""
+    pooling, a batch-norm after a pooling (it cannot fold), global average pooling, Dense."""
     L = keras.layers
     return keras.Sequential([
         keras.Input((32, 3)),
         L.Conv1D(8, 5, strides=2, padding="same", activation="relu", name="c1_same_s2"),  # 16x8
         L.Conv1D(8, 3, dilation_rate=2, name="c2_valid_dil2"),  # 12x8
-        L.BatchNormalization(name="bn"),
         L.MaxPooling1D(2, name="maxpool"),  # 6x8
+        L.BatchNormalization(name="bn_after_pool"),  # not after a conv: a per-channel scale/shift
         L.ZeroPadding1D((1, 2), name="pad"),  # 9x8
         L.Conv1D(12, 3, padding="same", dilation_rate=2, activation="relu", name="c3_same_dil2"),  # 9x12
         L.Cropping1D((0, 1), name="crop"),  # 8x12
@@ -177,9 +177,12 @@ def test_acceptance_cnn(tmp_path, name, accum, io_type, headers):
     assert len(np.unique(y_emu.reshape(N_INPUTS, -1), axis=0)) > N_INPUTS // 4  # the inputs reach the outputs
 
 
-def test_residual_cnn_folds_one_batchnorm_and_keeps_the_pinned_one():
-    model = build("residual")
-    g = nnfpga.convert_from_keras_model(model, hls_config=config(model, "residual", "default")).graph
-    assert g["stem"].attrs.get("folded_batchnorm") == ["bn_folded"]
-    assert [n.name for n in g if n.op == "scale_shift"] == ["bn_kept"]
-    assert "folded_batchnorm" not in g["branch_conv"].attrs
+@pytest.mark.parametrize(("name", "folded", "kept"), [("residual", {"stem": ["bn_folded"]}, ["bn_kept"]),
+                                                    ("conv1d", {}, ["bn_after_pool"]),
+                                                    ("svhn", {f"conv_{i}": [f"bn_conv_{i}"] for i in range(3)}, [])])
+def test_batchnorms_fold_into_their_conv_unless_pinned_or_not_after_a_conv(name, folded, kept):
+    model = build(name)
+    g = nnfpga.convert_from_keras_model(model, hls_config=config(model, name, "default")).graph
+    assert {n.name: n.attrs["folded_batchnorm"] for n in g if n.op == "conv" and "folded_batchnorm" in n.attrs} \
+        == folded
+    assert [n.name for n in g if n.op == "scale_shift"] == kept
