@@ -44,7 +44,7 @@ def svhn_cnn(keras: Any) -> Any:
 
 
 def conv1d_model(keras: Any) -> Any:
-    """Conv1D over (32, 3) sequences: strides, same/valid, dilation, zero-pad, crop, upsample, max/average
+    """Conv1D over (32, 3) sequences: strides, same/valid/causal, dilation, zero-pad, crop, upsample, max/average
     pooling, a batch-norm after a pooling (it cannot fold), global average pooling, Dense."""
     L = keras.layers
     return keras.Sequential([
@@ -58,6 +58,7 @@ def conv1d_model(keras: Any) -> Any:
         L.Cropping1D((0, 1), name="crop"),  # 8x12
         L.AveragePooling1D(2, name="avgpool"),  # 4x12
         L.UpSampling1D(2, name="up"),  # 8x12
+        L.Conv1D(12, 3, padding="causal", dilation_rate=2, activation="relu", name="c_causal_dil2"),  # 8x12
         L.Conv1D(10, 2, strides=2, name="c4_valid_s2"),  # 4x10
         L.GlobalAveragePooling1D(name="gap"),
         L.Dense(5, name="out"),
