@@ -200,3 +200,27 @@ def test_inputs_rounded_like_ap_fixed(tiny_mlp: Any) -> None:
     assert [Fraction(float(f)) for f in tr["x"].fixed[0]] == [fxref.value(fxref.from_float(a, t), t) for a in v]
     # ties to even, saturation, and rounding to nearest
     assert [float(f) for f in tr["x"].fixed[0]] == [0.0625, 0.0625, -0.0625, 3.96875, -4.0, 0.34375]
+
+
+@pytest.mark.parametrize(("progress", "shown"), [(None, False), (True, True), (False, False)])
+def test_emulator_bar_is_quiet_off_a_terminal_unless_asked(hw: HWModel, X: np.ndarray, monkeypatch: Any,
+                                                           progress: bool | None, shown: bool) -> None:
+    """stderr not a terminal (a log file, CI): the default (None) shows no bar, progress=True does."""
+    import io
+    import sys
+
+    from nnfpga.emulate import interpreter
+
+    shows: list[bool] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:  # the real tqdm; whether its bar is on is kept (close turns it off)
+        bar = spy.__wrapped__(*args, **kwargs)  # type: ignore[attr-defined]
+        shows.append(not bar.disable)
+        return bar
+
+    spy.__wrapped__ = interpreter.tqdm  # type: ignore[attr-defined]
+    monkeypatch.setattr(interpreter, "tqdm", spy)
+    monkeypatch.setattr(hw.interpreter, "chunk", max(1, len(X) // 3))  # several chunks
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    hw.predict(X, progress=progress)
+    assert shows == [shown]

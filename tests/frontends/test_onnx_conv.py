@@ -151,3 +151,27 @@ def test_opset9_upsample_equals_onnxruntime() -> None:
     hw = nnfpga.convert_from_onnx_model(model)
     np.testing.assert_array_equal(hw.predict_float(x.astype(np.float32)), ort_run(model, x))  # a pure copy
     assert [n.op for n in hw.graph.nodes.values()].count("upsample") == 1
+
+
+def test_batchnorm_after_a_conv_folds_and_after_a_relu_stays_per_channel() -> None:
+    """Conv -> BatchNormalization folds into the conv; BatchNormalization after the Relu cannot fold and stays a
+    per-channel scale/shift (channels-first constants on the channels-last tensor): both equal onnxruntime."""
+    rng = np.random.default_rng(4)
+    inits = {"w": rng.normal(size=(3, 2, 3, 3)), "b": rng.normal(size=3)}
+    for n in ("bn_folded", "bn_kept"):
+        inits |= {f"{n}_s": rng.uniform(0.5, 2, 3), f"{n}_b": rng.normal(0, 0.5, 3),
+                  f"{n}_m": rng.normal(0, 0.5, 3), f"{n}_v": rng.uniform(0.3, 3, 3)}
+
+    def bn(name: str, src: str, dst: str) -> Any:
+        return h.make_node("BatchNormalization", [src, *(f"{name}_{k}" for k in "sbmv")], [dst], name=name)
+
+    nodes = [h.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]), bn("bn_folded", "c", "n"),
+             h.make_node("Relu", ["n"], ["r"], name="relu"), bn("bn_kept", "r", "y")]
+    model = model_of(nodes, (2, 6, 5), inits)
+    hw = nnfpga.convert_from_onnx_model(model)
+    assert hw.graph["conv"].attrs["folded_batchnorm"] == ["bn_folded"]
+    assert [n.name for n in hw.graph if n.op == "scale_shift"] == ["bn_kept"]
+    x = rng.normal(size=(50, 2, 6, 5))
+    want = ort_run(model, x)
+    np.testing.assert_allclose(hw.predict_float(x.astype(np.float32)), want, rtol=1e-5, atol=1e-5)
+    assert np.abs(hw.predict(x) - want).max() < 0.05  # ap_fixed<16,6> results, 16-bit weights: a few LSBs

@@ -144,3 +144,18 @@ def test_unsupported_functional_calls_are_listed_at_once() -> None:
     assert [name for name, _ in err.value.layers] == ["max_pool2d", "pad", "avg_pool2d", "interpolate"]
     for what in ("ceil_mode=True", "mode='reflect'", "divisor_override=2", "mode='bilinear'"):
         assert what in str(err.value), what
+
+
+def test_unrepresentable_padding_and_upsampling_modules_are_listed_at_once() -> None:
+    """Reflect/replicate/circular padding (modules and conv padding modes) and bilinear/bicubic upsampling have no
+    exact zero-padding or nearest-neighbour equivalent: every such layer is named in one error."""
+    m = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2, 2, 3), nn.ReplicationPad2d(1),
+                      nn.UpsamplingBilinear2d(scale_factor=2), nn.Upsample(scale_factor=2, mode="bicubic"),
+                      nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular"),
+                      nn.Conv2d(2, 2, 3, padding=1, padding_mode="replicate"))
+    with pytest.raises(UnsupportedLayerError) as err:
+        nnfpga.convert_from_pytorch_model(m, (2, 6, 6))
+    assert [name for name, _ in err.value.layers] == ["0", "2", "3", "4", "5", "6"]
+    for what in ("ReflectionPad2d", "ReplicationPad2d", "UpsamplingBilinear2d", "mode='bicubic'",
+                 "padding_mode='circular'", "padding_mode='replicate'"):
+        assert what in str(err.value), what

@@ -97,8 +97,9 @@ class Interpreter:
         outs: list[list[np.ndarray]] = [[] for _ in self.graph.outputs]
         kept: dict[str, list[np.ndarray]] = {}
         starts = range(0, max(x.shape[0], 1), self.chunk)
-        bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0,
-                   disable=progress is False or len(starts) < 2)
+        # progress None: a bar on a terminal only (tqdm's disable=None); False: never; True: always
+        quiet = True if progress is False or len(starts) < 2 else (None if progress is None else False)
+        bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0, disable=quiet)
         with blas_limit():
             for start in bar:
                 vals = self._run_chunk(x[start : start + self.chunk], mode, stats)
