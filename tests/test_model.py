@@ -224,3 +224,8 @@ def test_emulator_bar_is_quiet_off_a_terminal_unless_asked(hw: HWModel, X: np.nd
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     hw.predict(X, progress=progress)
     assert shows == [shown]
+
+
+def test_an_unknown_emulation_mode_is_a_config_error(hw: HWModel, X: np.ndarray) -> None:
+    with pytest.raises(nnfpga.ConfigError, match=r"mode must be 'fixed' or 'float', got 'exact'"):
+        hw.interpreter.run(X[:2], mode="exact")

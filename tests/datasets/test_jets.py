@@ -70,9 +70,9 @@ def test_classes_shuffled() -> None:
 def test_empty_and_invalid_n() -> None:
     X, y = make_jets(0)
     assert X.shape == (0, 16) and y.shape == (0,)
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(DatasetError, match="non-negative integer"):
         make_jets(-1)
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(DatasetError, match="non-negative integer"):
         make_jets(2.5)  # type: ignore[arg-type]
 
 

@@ -74,6 +74,7 @@ CASES: dict[str, tuple[tuple[int, ...], Any]] = {
     "adaptive_avg2d": ((3, 4, 4), lambda: nn.AdaptiveAvgPool2d(1)),
     "adaptive_max1d": ((3, 7), lambda: nn.AdaptiveMaxPool1d(1)),
     "upsample2d": ((2, 3, 4), lambda: nn.Upsample(scale_factor=(2, 3))),
+    "upsample2d_nearest_exact": ((2, 3, 4), lambda: nn.Upsample(scale_factor=(2, 3), mode="nearest-exact")),
     "interpolate1d": ((2, 4), Interp),
     "zeropad2d": ((2, 4, 5), lambda: nn.ZeroPad2d((0, 3, 1, 2))),
     "functional2d_view": ((2, 7, 8), Functional),

@@ -18,6 +18,7 @@ import pytest
 
 import fxref
 from graphs import chain
+from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType, storage_dtype
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.tables import DEFAULT_TABLE_SIZE
@@ -152,5 +153,5 @@ def test_fixed_close_to_float_inside_the_table(op: str) -> None:
 def test_geometry_must_be_a_power_of_two() -> None:
     g = chain((1,), ("s", "sigmoid", {"attrs": {"table_size": 1000}}))
     infer_types(g, FixedType(16, 6))
-    with pytest.raises(ValueError, match=r"sigmoid 's': table range / table size must be a power of two, got 0\.016"):
+    with pytest.raises(ConfigError, match=r"sigmoid 's': table range / table size must be a power of two, got 0\.016"):
         OPS["sigmoid"].prepare(g["s"], [FixedType(16, 6)])

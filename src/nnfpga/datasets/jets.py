@@ -114,7 +114,7 @@ def make_jets(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         :data:`FEATURES` and ``y`` int64 class indices into :data:`CLASSES`.
     """
     if int(n) != n or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        raise DatasetError(f"n must be a non-negative integer, got {n!r}")
     n = int(n)
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)

@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
-from nnfpga.errors import EmulationError
+from nnfpga.errors import ConfigError, EmulationError
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
@@ -91,7 +91,7 @@ class Interpreter:
         """Run the graph on a batch. ``mode`` is ``"fixed"`` (bit-exact) or ``"float"`` (reference). ``keep``: every
         node's values; ``precast`` (fixed mode): what each node cast into its result type."""
         if mode not in ("fixed", "float"):
-            raise ValueError(f"mode must be 'fixed' or 'float', got {mode!r}")
+            raise ConfigError(f"mode must be 'fixed' or 'float', got {mode!r}")
         x = self.check_input(x)
         stats = RunStats(precast={} if precast else None)
         outs: list[list[np.ndarray]] = [[] for _ in self.graph.outputs]

@@ -115,9 +115,14 @@ def upsample(e: Any, mode: Any, kind: str) -> str | None:
     if nd is None:
         return None
     ins, outs = e.in_shape[1:], e.out_shape[1:]
-    if mode != "nearest" or any(o % i for i, o in zip(ins, outs, strict=True)):
-        e.reject(f"{kind}(mode={mode!r}) from {ins} to {outs}; nnfpga upsamples by nearest neighbour with integer "
-                 "factors")
+    # 'nearest-exact' takes source pixel floor((x + 0.5) / k): x // k, as 'nearest', for an integer factor k
+    if mode not in ("nearest", "nearest-exact"):
+        e.reject(f"{kind}(mode={mode!r}); nnfpga upsamples by nearest neighbour only (mode 'nearest' or "
+                 "'nearest-exact'), with integer factors")
+        return None
+    if any(o % i for i, o in zip(ins, outs, strict=True)):
+        e.reject(f"{kind} from {ins} to {outs}, not an integer factor on every axis; nnfpga upsamples by nearest "
+                 "neighbour with integer factors")
         return None
     return spatial_op(e, "upsample", {"size": [o // i for i, o in zip(ins, outs, strict=True)]})
 

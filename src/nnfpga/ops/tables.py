@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
 from nnfpga.fixed.arith import FLOAT_BITS, as_storage
 from nnfpga.ir.graph import Node
@@ -43,7 +44,7 @@ def table_index(x: QArray, lo_steps: int, step_log2: int, size: int) -> np.ndarr
 def log2_exact(value: float, what: str) -> int:
     k = math.log2(value) if value > 0 else float("nan")
     if not k == int(k):
-        raise ValueError(f"{what} must be a power of two, got {value}")
+        raise ConfigError(f"{what} must be a power of two, got {value}: set the table size (and range) so that it is")
     return int(k)
 
 
