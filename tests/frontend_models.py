@@ -305,3 +305,20 @@ def qat_cnn1d() -> nn.Module:
         flat=nn.Flatten(),
         fc=qnn.QuantLinear(24, 10, **w8),
     ))
+
+
+# -- comparing a quantization-aware framework's outputs with nnfpga's, bit for bit --------------------------------
+def predict_quantized(hw: Any, x: np.ndarray, **kw: Any) -> np.ndarray:
+    """``hw.predict`` without the overflow warnings that quantizers' saturation and wrapping cause by design."""
+    import nnfpga
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        return hw.predict(x, **kw)
+
+
+def assert_same_bits(got: np.ndarray, want: np.ndarray, peer: str) -> None:
+    """Every output equal; else how many differ and the first one, nnfpga's value beside ``peer``'s."""
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, (f"{len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
+                           f"nnfpga {got[tuple(bad[0])]!r}, {peer} {want[tuple(bad[0])]!r}")

@@ -94,3 +94,16 @@ def save_whole_h5(model: Any, path: Path, **arch_kw: Any) -> Path:
         f.attrs["backend"] = "tensorflow"
         write_weights(f.create_group("model_weights"), model)
     return path
+
+
+def edited_h5(tmp_path: Path, source: Path, edit: Any) -> Path:
+    """A copy of the Keras 2 file ``source`` whose saved model config ``edit(layers_by_name)`` changed in place."""
+    import shutil
+
+    path = tmp_path / f"edited_{source.name}"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        edit({layer["config"]["name"]: layer["config"] for layer in cfg["config"]["layers"]})
+        f.attrs["model_config"] = json.dumps(cfg)
+    return path

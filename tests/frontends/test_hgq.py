@@ -5,7 +5,6 @@ HGQ2's own quantized inference."""
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnfpga
-from frontend_models import datalane, hgq_mlp, require_hgq
+from frontend_models import assert_same_bits, datalane, hgq_mlp, predict_quantized, require_hgq
 from nnfpga.errors import UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from tooling import gxx, require
@@ -47,22 +46,14 @@ def trained(hgq: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     return model, xt.astype(np.float64), want
 
 
-def predict(hw: nnfpga.HWModel, x: np.ndarray, **kw: Any) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # quantizers saturate and wrap by design
-        return hw.predict(x, **kw)
 
 
-def assert_same(got: np.ndarray, want: np.ndarray) -> None:
-    bad = np.argwhere(got != want)
-    assert bad.size == 0, (f"{len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
-                           f"nnfpga {got[tuple(bad[0])]!r}, HGQ2 {want[tuple(bad[0])]!r}")
 
 
 def test_emulator_equals_hgq(trained: tuple[Any, np.ndarray, np.ndarray]) -> None:
     model, x, want = trained
     assert len(x) >= 10_000 and len(np.unique(want)) > 100
-    assert_same(predict(nnfpga.convert_from_keras_model(model), x), want)
+    assert_same_bits(predict_quantized(nnfpga.convert_from_keras_model(model), x), want, "HGQ2")
 
 
 def test_types(trained: tuple[Any, np.ndarray, np.ndarray]) -> None:
@@ -88,7 +79,7 @@ def test_saved_file(trained: tuple[Any, np.ndarray, np.ndarray], tmp_path: Path)
     model, x, want = trained
     path = tmp_path / "hgq.keras"
     model.save(path)
-    assert_same(predict(nnfpga.convert_from_keras_model(str(path)), x[:2000]), want[:2000])
+    assert_same_bits(predict_quantized(nnfpga.convert_from_keras_model(str(path)), x[:2000]), want[:2000], "HGQ2")
 
 
 @pytest.mark.tools
@@ -98,7 +89,7 @@ def test_csim_equals_hgq(trained: tuple[Any, np.ndarray, np.ndarray], tmp_path: 
     model, x, want = trained
     hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj")
     hw.compile()
-    assert_same(hw.predict(x, engine="csim"), want)
+    assert_same_bits(hw.predict(x, engine="csim"), want, "HGQ2")
 
 
 def test_heterogeneous_activation_quantizer_is_refused(hgq: Any) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 import nnfpga
-from frontend_models import datalane, hgq_cnn, hgq_cnn1d, require_hgq
+from frontend_models import assert_same_bits, datalane, hgq_cnn, hgq_cnn1d, predict_quantized, require_hgq
 from nnfpga.errors import UnsupportedLayerError
 from nnfpga.fixed import FixedType
 from tooling import gxx, require
@@ -50,16 +49,8 @@ def keras_out(model: Any, x: np.ndarray) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(x.astype(np.float32), training=False)).astype(np.float64)
 
 
-def predict(hw: nnfpga.HWModel, x: np.ndarray, **kw: Any) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # quantizers saturate and wrap by design
-        return hw.predict(x, **kw)
 
 
-def assert_same(got: np.ndarray, want: np.ndarray) -> None:
-    bad = np.argwhere(got != want)
-    assert bad.size == 0, (f"{len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
-                           f"nnfpga {got[tuple(bad[0])]!r}, HGQ2 {want[tuple(bad[0])]!r}")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +81,7 @@ def trained(hgq: Any) -> tuple[Any, np.ndarray, np.ndarray]:
 def test_emulator_equals_hgq_cnn(trained: tuple[Any, np.ndarray, np.ndarray]) -> None:
     model, x, want = trained
     assert len(x) >= 5_000 and len(np.unique(want)) > 500
-    assert_same(predict(nnfpga.convert_from_keras_model(model), x), want)
+    assert_same_bits(predict_quantized(nnfpga.convert_from_keras_model(model), x), want, "HGQ2")
 
 
 def test_cnn_types(trained: tuple[Any, np.ndarray, np.ndarray]) -> None:
@@ -120,14 +111,14 @@ def test_emulator_equals_hgq_cnn1d(hgq: Any) -> None:
     assert [n.op for n in g] == ["input", "linear", "conv", "relu", "linear", "linear", "avg_pool", "flatten",
                                  "linear", "dense"]
     assert g["conv"].attrs["pads"] == [[2, 0]]  # causal
-    assert_same(predict(nnfpga.convert_from_keras_model(model), x), want)
+    assert_same_bits(predict_quantized(nnfpga.convert_from_keras_model(model), x), want, "HGQ2")
 
 
 def test_saved_cnn_file(trained: tuple[Any, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     model, x, want = trained
     path = tmp_path / "hgq_cnn.keras"
     model.save(path)
-    assert_same(predict(nnfpga.convert_from_keras_model(str(path)), x[:1000]), want[:1000])
+    assert_same_bits(predict_quantized(nnfpga.convert_from_keras_model(str(path)), x[:1000]), want[:1000], "HGQ2")
 
 
 @pytest.mark.tools
@@ -136,7 +127,7 @@ def test_csim_equals_hgq_cnn(trained: tuple[Any, np.ndarray, np.ndarray], tmp_pa
     model, x, want = trained
     hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj", io_type="io_parallel")
     hw.compile()
-    assert_same(hw.predict(x[:2000], engine="csim"), want[:2000])
+    assert_same_bits(hw.predict(x[:2000], engine="csim"), want[:2000], "HGQ2")
 
 
 def test_unsupported_listed_at_once(hgq: Any) -> None:

@@ -3,18 +3,16 @@ TensorFlow, emulated and C-simulated bit for bit equal to QKeras's own quantized
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pytest
 
 import nnfpga
+from frontend_models import assert_same_bits, predict_quantized
+from keras2_files import edited_h5
 from nnfpga.errors import UnsupportedLayerError
 from nnfpga.fixed import FixedType, from_float, to_float
 from nnfpga.frontends.qkeras import activation_type, graph_from_qkeras, parse_quantizer, quantize_weights
@@ -35,16 +33,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return decode(z["x_codes"]), z["y"].astype(np.float64)
 
 
-def predict(hw: nnfpga.HWModel, x: np.ndarray, **kw: Any) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # quantizers saturate by design
-        return hw.predict(x, **kw)
 
 
-def assert_same(got: np.ndarray, want: np.ndarray) -> None:
-    bad = np.argwhere(got != want)
-    assert bad.size == 0, (f"{len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
-                           f"nnfpga {got[tuple(bad[0])]!r}, QKeras {want[tuple(bad[0])]!r}")
 
 
 # -- an independent NumPy rendering of QKeras 0.9's formulas (quantizers.py), float32 as in TensorFlow ---------
@@ -97,7 +87,7 @@ def test_emulator_equals_qkeras(digits: tuple[np.ndarray, np.ndarray], fname: st
     x, want = digits
     assert len(x) >= 10_000
     hw = nnfpga.convert_from_keras_model(str(DATA / fname))  # dispatches to the QKeras reader
-    assert_same(predict(hw, x), want)
+    assert_same_bits(predict_quantized(hw, x), want, "QKeras")
     assert "tensorflow" not in sys.modules and "qkeras" not in sys.modules
 
 
@@ -124,7 +114,7 @@ def test_ties_are_exercised(digits: tuple[np.ndarray, np.ndarray]) -> None:
     cfg = {"Model": {"Precision": "ap_fixed<16,6>"},
            "LayerName": {"x": {"Precision": {"result": "ap_ufixed<8,0,AP_RND,AP_SAT>"}}}}
     hw = nnfpga.convert_from_keras_model(str(DIGITS), hls_config=cfg)
-    assert np.sum(predict(hw, x) != want) > 0
+    assert np.sum(predict_quantized(hw, x) != want) > 0
 
 
 @pytest.mark.tools
@@ -134,7 +124,7 @@ def test_csim_equals_qkeras(digits: tuple[np.ndarray, np.ndarray], tmp_path: Pat
     x, want = digits
     hw = nnfpga.convert_from_keras_model(str(DIGITS), output_dir=tmp_path / "prj")
     hw.compile()
-    assert_same(hw.predict(x, engine="csim"), want)
+    assert_same_bits(hw.predict(x, engine="csim"), want, "QKeras")
 
 
 def test_plain_layers_beside_quantized_ones() -> None:
@@ -143,21 +133,12 @@ def test_plain_layers_beside_quantized_ones() -> None:
     x, want = decode(z["x_codes"]), z["y"].astype(np.float64)
     g = nnfpga.graph_from_keras_model(str(DATA / "qkeras_mixed.h5"))
     assert [n.op for n in g] == ["input", "linear", "dense", "relu", "scale_shift", "dense", "softmax"]
-    y = predict(nnfpga.convert_from_keras_model(str(DATA / "qkeras_mixed.h5")), x)
+    y = predict_quantized(nnfpga.convert_from_keras_model(str(DATA / "qkeras_mixed.h5")), x)
     assert np.abs(y - want).max() < 0.02
     assert np.mean(y.argmax(axis=1) == want.argmax(axis=1)) > 0.99
 
 
 # -- what is refused ------------------------------------------------------------------------------------
-def edited(tmp_path: Path, edit: Any) -> Path:
-    """A copy of the fixture with its saved model config changed by ``edit(layers_by_name)``."""
-    path = tmp_path / "edited.h5"
-    shutil.copy(DIGITS, path)
-    with h5py.File(path, "r+") as f:
-        cfg = json.loads(f.attrs["model_config"])
-        edit({layer["config"]["name"]: layer["config"] for layer in cfg["config"]["layers"]})
-        f.attrs["model_config"] = json.dumps(cfg)
-    return path
 
 
 def test_rejected_quantizers_are_listed_with_their_layers(tmp_path: Path) -> None:
@@ -169,7 +150,7 @@ def test_rejected_quantizers_are_listed_with_their_layers(tmp_path: Path) -> Non
         layers["fc3"]["bias_quantizer"]["config"]["alpha"] = 0.75
 
     with pytest.raises(UnsupportedLayerError) as info:
-        graph_from_qkeras(edited(tmp_path, edit))
+        graph_from_qkeras(edited_h5(tmp_path, DIGITS, edit))
     msg = str(info.value)
     assert msg.startswith("5 unsupported QKeras layer(s):\n")
     assert ("'fc1' (QDense: quantized_bits alpha='auto_po2': the scale is computed from the weights at run time; "
@@ -188,11 +169,11 @@ def test_activation_alpha_and_qnoise_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UnsupportedLayerError, match=r"'q_in' \(QActivation: quantized_bits with qnoise_factor=0.5 "
                                                     r"mixes float and quantized values\)"):
-        graph_from_qkeras(edited(tmp_path, edit))
+        graph_from_qkeras(edited_h5(tmp_path, DIGITS, edit))
 
 
 def test_po2_weight_alpha_is_exact(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
-    path = edited(tmp_path, lambda layers: layers["out"]["kernel_quantizer"]["config"].update(alpha=2))
+    path = edited_h5(tmp_path, DIGITS, lambda layers: layers["out"]["kernel_quantizer"]["config"].update(alpha=2))
     g = graph_from_qkeras(path)
     base = graph_from_qkeras(DIGITS)
     np.testing.assert_array_equal(g["out"].weights["kernel"], 2 * base["out"].weights["kernel"])
@@ -203,7 +184,7 @@ def test_without_an_input_quantizer_the_default_config_keeps_qkeras_semantics(tm
     """A QDense with no quantizer before it: QKeras adds in float32 and its next quantizer rounds that sum. The
     default config keeps the sum exact (result = the exact accumulator) instead of cutting it to the model's
     default type first, so the emulator equals an independent float32 rendering of QKeras's inference."""
-    path = edited(tmp_path, lambda layers: layers["q_in"].update(activation="linear"))  # no input quantizer
+    path = edited_h5(tmp_path, DIGITS, lambda layers: layers["q_in"].update(activation="linear"))  # no input quantizer
     g = graph_from_qkeras(path)
     w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
          for n in g if n.op == "dense"}
@@ -219,10 +200,10 @@ def test_without_an_input_quantizer_the_default_config_keeps_qkeras_semantics(tm
     want = ref_quantized_bits(dense(h, "out"), 8, 4, 0, True)
     hw = nnfpga.convert_from_keras_model(str(path), output_dir=tmp_path / "prj")
     assert hw.graph["fc1"].types["result"] == hw.graph["fc1"].types["accum"]  # exact
-    assert_same(predict(hw, x.reshape(-1, 8, 8)), want)
+    assert_same_bits(predict_quantized(hw, x.reshape(-1, 8, 8)), want, "QKeras")
     cfg = nnfpga.config_from_keras_model(str(path), granularity="name")
     assert cfg["LayerName"]["fc1"]["Precision"]["result"] == "auto"
     cfg["LayerName"]["fc1"]["Precision"]["result"] = "ap_fixed<16,6>"  # what the default used to choose
-    cut = predict(nnfpga.convert_from_keras_model(str(path), hls_config=cfg, output_dir=tmp_path / "cut"),
+    cut = predict_quantized(nnfpga.convert_from_keras_model(str(path), hls_config=cfg, output_dir=tmp_path / "cut"),
                   x.reshape(-1, 8, 8))
     assert np.sum(np.any(cut != want, axis=1)) > 0  # rounding before the quantizer: 30 of 12,000 samples differ

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import numpy as np
 import pytest
 
 import nnfpga
+from frontend_models import predict_quantized
+from keras2_files import edited_h5
 from nnfpga.errors import UnsupportedLayerError
 from nnfpga.frontends.qkeras import graph_from_qkeras
 from tooling import gxx
@@ -34,10 +35,6 @@ def data() -> dict[str, np.ndarray]:
     return {"x": x, **{key: z[f"y_{key}"].astype(np.float64) for key in SHAPES}}
 
 
-def predict(hw: nnfpga.HWModel, x: np.ndarray, **kw: Any) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # quantizers saturate by design
-        return hw.predict(x, **kw)
 
 
 def mismatches(got: np.ndarray, want: np.ndarray) -> int:
@@ -50,7 +47,7 @@ def test_emulator_equals_qkeras(data: dict[str, np.ndarray], fname: str, key: st
     x, want = data["x"].reshape(-1, *SHAPES[key]), data[key]
     assert len(x) >= 5_000 and len(np.unique(want, axis=0)) == len(x)  # every output differs: no constant
     hw = nnfpga.convert_from_keras_model(str(DATA / fname))  # dispatches to the QKeras reader
-    got = predict(hw, x)
+    got = predict_quantized(hw, x)
     bad = np.argwhere(got != want)
     assert bad.size == 0, (f"{mismatches(got, want)} of {len(x)} samples differ; first at {tuple(bad[0])}: "
                            f"nnfpga {got[tuple(bad[0])]!r}, QKeras {want[tuple(bad[0])]!r}")
@@ -94,7 +91,7 @@ def test_the_fixture_exercises_the_mean_and_the_sums(data: dict[str, np.ndarray]
         cfg = {"Model": {"Precision": "ap_fixed<16,6>"}, "LayerName": {layer: {"Precision": precision}}}
         with pytest.warns(UserWarning, match="the firmware's outputs then differ from the trained model's"):
             hw = nnfpga.convert_from_keras_model(str(CNN), hls_config=cfg)
-        assert mismatches(predict(hw, x), want) > 0, layer
+        assert mismatches(predict_quantized(hw, x), want) > 0, layer
 
 
 @pytest.mark.tools
@@ -107,20 +104,11 @@ def test_csim_equals_qkeras(data: dict[str, np.ndarray], tmp_path: Path, key: st
     x, want = data["x"].reshape(-1, *SHAPES[key]), data[key]
     hw = nnfpga.convert_from_keras_model(str(DATA / f"qkeras_{key}.h5"), output_dir=tmp_path / "prj", io_type=io_type)
     hw.compile()
-    got = predict(hw, x, engine="csim")
-    assert mismatches(got, predict(hw, x)) == 0 and mismatches(got, want) == 0
+    got = predict_quantized(hw, x, engine="csim")
+    assert mismatches(got, predict_quantized(hw, x)) == 0 and mismatches(got, want) == 0
 
 
 # -- what is refused ------------------------------------------------------------------------------------
-def edited(tmp_path: Path, source: Path, edit: Any) -> Path:
-    """A copy of ``source`` with its saved model config changed by ``edit(layers_by_name)``."""
-    path = tmp_path / f"edited_{source.name}"
-    shutil.copy(source, path)
-    with h5py.File(path, "r+") as f:
-        cfg = json.loads(f.attrs["model_config"])
-        edit({layer["config"]["name"]: layer["config"] for layer in cfg["config"]["layers"]})
-        f.attrs["model_config"] = json.dumps(cfg)
-    return path
 
 
 def test_inexact_conv_layers_are_listed_in_one_error(tmp_path: Path) -> None:
@@ -131,7 +119,7 @@ def test_inexact_conv_layers_are_listed_in_one_error(tmp_path: Path) -> None:
         layers["sep3"]["pointwise_quantizer"] = "quantized_po2(4)"
 
     with pytest.raises(UnsupportedLayerError) as info:
-        graph_from_qkeras(edited(tmp_path, CNN, edit))
+        graph_from_qkeras(edited_h5(tmp_path, CNN, edit))
     msg = str(info.value)
     assert msg.startswith("4 unsupported QKeras layer(s):\n")
     assert "'conv1' (QConv2D: quantized_bits alpha='auto': the scale is computed from the weights at run time" in msg
@@ -144,7 +132,7 @@ def test_inexact_conv_layers_are_listed_in_one_error(tmp_path: Path) -> None:
 
 def test_a_mean_of_three_is_refused(tmp_path: Path) -> None:
     """Keras's float32 mean of 3 values is rounded: not a fixed-point value, so the layer is refused."""
-    path = edited(tmp_path, CONV1D, lambda layers: layers["avg"].update(pool_size=[3], strides=[3]))
+    path = edited_h5(tmp_path, CONV1D, lambda layers: layers["avg"].update(pool_size=[3], strides=[3]))
     with pytest.raises(UnsupportedLayerError, match=r"'avg' \(AveragePooling1D: windows average \[3\] positions"):
         graph_from_qkeras(path)
 
@@ -154,18 +142,18 @@ def test_without_an_input_quantizer_the_conv_sums_stay_exact(data: dict[str, np.
     """No quantizer before the first QConv2D: QKeras convolves the float input and its activation rounds the float
     sum, so the default config keeps that sum exact. Fed the values the removed quantizer made, the edited model
     must give QKeras's stored outputs."""
-    path = edited(tmp_path, CNN, lambda layers: layers["q_in"].update(activation="linear"))
+    path = edited_h5(tmp_path, CNN, lambda layers: layers["q_in"].update(activation="linear"))
     hw = nnfpga.convert_from_keras_model(str(path))
     assert hw.graph["conv1"].attrs.get("exact_result") and "result" not in hw.graph["conv1"].attrs["qtypes"]
     assert hw.graph["conv1"].types["result"] == hw.graph["conv1"].types["accum"]
     x = data["x"].reshape(-1, 8, 8, 1)
     x_q = np.clip(np.round(x * 64), 0, 63) / 64  # quantized_bits(6, 0, keep_negative=False); half to even as tf
-    assert mismatches(predict(hw, x_q), data["cnn"]) == 0
+    assert mismatches(predict_quantized(hw, x_q), data["cnn"]) == 0
     cfg = nnfpga.config_from_keras_model(str(path), granularity="name")
     assert cfg["LayerName"]["conv1"]["Precision"]["result"] == "auto"
     cfg["LayerName"]["conv1"]["Precision"]["result"] = "ap_fixed<16,6>"  # the model default: rounds the sums
     cut = nnfpga.convert_from_keras_model(str(path), hls_config=cfg)
-    assert mismatches(predict(cut, x_q), data["cnn"]) > 0
+    assert mismatches(predict_quantized(cut, x_q), data["cnn"]) > 0
 
 
 def test_a_file_that_names_no_module_is_still_read_as_qkeras(data: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -182,5 +170,5 @@ def test_a_file_that_names_no_module_is_still_read_as_qkeras(data: dict[str, np.
         assert '"qkeras.' not in text
         f.attrs["model_config"] = text
     x = data["x"].reshape(-1, *SHAPES["gap"])[:500]
-    got = predict(nnfpga.convert_from_keras_model(str(path)), x)
+    got = predict_quantized(nnfpga.convert_from_keras_model(str(path)), x)
     assert mismatches(got, data["gap"][:500]) == 0
