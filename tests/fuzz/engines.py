@@ -109,7 +109,8 @@ def input_mantissas(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def _unity_source(dirs: list[Path], tag: str) -> str:
     lines = ['#include "ap_fixed.h"', '#include "ap_int.h"', '#include "hls_stream.h"',
-             '#include "nnfpga_common.h"', '#include "nnfpga_dense.h"', '#include "nnfpga_activation.h"', ""]
+             '#include "nnfpga_common.h"', '#include "nnfpga_dense.h"', '#include "nnfpga_activation.h"',
+             '#include "nnfpga_conv.h"', '#include "nnfpga_pool.h"', ""]  # once, outside the models' namespaces
     for i, d in enumerate(dirs):
         guards = set()
         for p in sorted((d / "firmware").rglob("*.h")):
