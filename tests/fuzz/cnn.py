@@ -2,18 +2,19 @@
 
 A model (:func:`build_cnn_case`) is a Keras functional model on a small Conv1D ``(steps, C)`` or Conv2D ``(H, W,
 C)`` input: 1-3 blocks drawn from Conv1D/2D (kernel sizes (also non-square), strides, dilation, ``valid``/``same``
-padding, groups, bias or not, an inline activation), DepthwiseConv (depth multiplier), SeparableConv,
-Max/AveragePooling (pool size, strides, padding), ZeroPadding, Cropping, UpSampling, a residual Add between conv
-branches, BatchNormalization after a conv (folded into it) or after a pooling (a per-channel scale/shift); then
-Flatten or a global pooling, and a Dense. Every weight is drawn from the seed (Keras's own initializers are not
-used) and every layer is named, so a seed names the same model on every machine and run.
+padding, groups, bias or not, an inline activation or an activation layer), DepthwiseConv (depth multiplier),
+SeparableConv, Max/AveragePooling (pool size, strides, padding), ZeroPadding, Cropping, UpSampling, a merge of two
+conv branches (mostly a residual Add; every merge, concatenation of channels or rows), BatchNormalization after a
+conv (conv -> batch-norm -> activation: folded into the conv) or after an activation or a pooling (a per-channel
+scale/shift); then Flatten or a global pooling, and a Dense. Every weight is drawn from the seed (Keras's own
+initializers are not used) and every layer is named, so a seed names the same model on every machine and run.
 
 The Keras model is converted by :func:`nnfpga.api.graph_from_keras_model` (the frontend and its passes: separable
-split, batch-norm folding, activations split off); then, as in :mod:`fuzz.strategies`, every node gets random
-per-layer precisions (weights, biases, results, accumulators in every rounding and overflow mode), conv and Dense
-layers random ReuseFactors and strategies, some kernels weights at the edges of their types, pruned weights and
-random activation tables; io_parallel or io_stream. Shapes stay small (at most ~100 values per tensor) so that the
-generated C++ compiles fast.
+split, activations split off; then the batch-norm fold of the typed pipeline); then, as in :mod:`fuzz.strategies`,
+every node gets random per-layer precisions (weights, biases, results, accumulators in every rounding and overflow
+mode), conv and Dense layers random ReuseFactors and strategies, some kernels weights at the edges of their types,
+pruned weights and random activation tables; io_parallel or io_stream. Shapes stay small (at most 128 values per
+tensor and sample) so that the generated C++ compiles fast.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from nnfpga.ops.base import OPS
 from nnfpga.passes import infer_types
 from nnfpga.passes.fold import FOLDED, fold_scale_shift
 
-BLOCKS = ("conv", "conv", "depthwise", "separable", "pool", "pool", "pad", "crop", "upsample", "residual")
+BLOCKS = ("conv", "conv", "depthwise", "separable", "pool", "pool", "pad", "crop", "upsample", "merge", "merge")
 INLINE = (None, None, "relu", "linear", "tanh", "sigmoid", "relu6", "leaky_relu", "elu", "hard_sigmoid",
-          "hard_tanh")
+          "hard_tanh", "softmax")  # softmax: over the channels of each pixel
+MERGES = ("Add", "Add", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 TABLE_OPS = ("sigmoid", "tanh", "elu", "softmax")
 MAX_VALUES = 128  # per tensor, per sample
 MAX_CHANNELS = 6
@@ -97,11 +99,23 @@ class _Builder:
             self.features.append("groups")
         bias = ch.chance(0.8)
         self.features.append("bias" if bias else "no-bias")
-        layer = getattr(self.L, f"Conv{nd}D")(filters, groups=groups, use_bias=bias, activation=self.activation(),
-                                               name=self.name("conv"), **geo)
+        act = self.activation()
+        bn_first = ch.chance(0.25)  # conv -> batch-norm -> activation: the usual block, the batch-norm folds
+        layer = getattr(self.L, f"Conv{nd}D")(filters, groups=groups, use_bias=bias, name=self.name("conv"),
+                                               activation=None if bn_first else act, **geo)
         h = layer(h)
         self.features.append(f"conv{nd}d")
-        return self.batchnorm(h, 0.25)
+        if bn_first:
+            h = self.batchnorm(h, 1.0)
+            return h if act is None else self.L.Activation(act, name=self.name("act"))(h)
+        if ch.chance(0.15):  # an activation layer of its own
+            kind = ch.choice(("ReLU", "LeakyReLU", "Activation"))
+            self.features.append(f"layer-{kind}")
+            args: dict[str, Any] = {"ReLU": {"max_value": ch.choice((None, 1.0, 6.0))},
+                                    "LeakyReLU": {"negative_slope": ch.choice((0.1, 0.3))},
+                                    "Activation": {"activation": ch.choice(("tanh", "sigmoid", "relu"))}}[kind]
+            h = getattr(self.L, kind)(name=self.name("act"), **args)(h)
+        return self.batchnorm(h, 0.15)
 
     def depthwise(self, h: Any) -> Any:
         nd = len(self.spatial(h))
@@ -162,15 +176,20 @@ class _Builder:
         self.features.append("upsample")
         return getattr(self.L, f"UpSampling{len(sp)}D")(size[0] if len(sp) == 1 else size, name=self.name("up"))(h)
 
-    def residual(self, h: Any) -> Any:
-        """Two conv branches (or a conv and the input itself) of the same shape, added."""
-        c = int(h.shape[-1])
-        f = c if self.ch.chance(0.4) else self.ch.integer(1, MAX_CHANNELS)
-        geo = {"kernel_size": (self.ch.integer(1, 3),) * len(self.spatial(h)), "padding": "same"}
+    def merge(self, h: Any) -> Any:
+        """Two conv branches (or a conv and the input itself) merged: mostly a residual Add, also every other merge
+        and a concatenation along the channels (or the first spatial axis)."""
+        ch, c = self.ch, int(h.shape[-1])
+        op = ch.choice(MERGES)
+        axis = ch.choice((-1, -1, 1)) if op == "Concatenate" else -1
+        f = c if ch.chance(0.4) else ch.integer(1, MAX_CHANNELS)
+        geo = {"kernel_size": (ch.integer(1, 3),) * len(self.spatial(h)), "padding": "same"}
         a = self.conv(h, f, geo=geo)
-        b = h if f == c and self.ch.chance(0.5) else self.conv(h, f, geo={**geo, "kernel_size": 1})
-        self.features.append("residual")
-        return self.L.Add(name=self.name("add"))([a, b] if self.ch.chance(0.5) else [b, a])
+        f2 = ch.integer(1, MAX_CHANNELS) if axis == -1 and op == "Concatenate" else f
+        b = h if f2 == c and ch.chance(0.5) else self.conv(h, f2, geo={**geo, "kernel_size": 1})
+        self.features.append("residual" if op == "Add" else f"merge-{op.lower()}{'-spatial' if axis == 1 else ''}")
+        kwargs = {"axis": axis} if op == "Concatenate" else {}
+        return getattr(self.L, op)(name=self.name("merge"), **kwargs)([a, b] if ch.chance(0.5) else [b, a])
 
     def block(self, h: Any) -> Any:
         kind = self.ch.choice(BLOCKS)

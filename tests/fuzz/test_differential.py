@@ -47,7 +47,7 @@ GRAPH_CORPUS = 60  # seeds 0..59 of graph_case_from_seed through emulator vs csi
 GRAPH_RTL_SEEDS = (1, 6, 7, 10, 29, 47)
 # Random Keras CNNs (fuzz/cnn.py) through emulator vs csim, chosen to cover every layer kind and option below (the
 # Verilog backend refuses conv layers: no RTL slice yet)
-CNN_SEEDS = (0, 1, 2, 3, 5, 6, 7, 10, 15, 16, 17, 20, 21, 22, 46, 59)
+CNN_SEEDS = (0, 9, 15, 16, 17, 18, 20, 21, 27, 30, 60, 61, 62, 63, 66)
 
 
 def corpus_inputs(case: FuzzCase) -> np.ndarray:
@@ -143,14 +143,17 @@ def test_the_cnn_corpus_covers_every_layer_kind() -> None:
     assert features >= {"conv1d-input", "conv2d-input", "conv1d", "conv2d", "depthwise", "separable", "groups",
                         "strides", "dilation", "same", "valid", "bias", "no-bias", "max-pool", "average-pool",
                         "pool-same", "pool-valid", "global-max-pool", "global-average-pool", "zero-pad", "crop",
-                        "upsample", "residual", "bn-folded-into-conv", "bn-scale-shift-after-max_pool",
-                        "bn-scale-shift-after-avg_pool", "narrow-accum", "wrap-accum", "edge-weights"}
-    assert {f for f in features if f.startswith("inline-")} >= {"inline-relu", "inline-tanh", "inline-sigmoid"}
+                        "upsample", "residual", "merge-subtract", "merge-multiply", "merge-average", "merge-maximum",
+                        "merge-minimum", "merge-concatenate", "bn-folded-into-conv", "bn-scale-shift-after-max_pool",
+                        "bn-scale-shift-after-avg_pool", "narrow-accum", "wrap-accum", "edge-weights",
+                        "layer-ReLU", "layer-LeakyReLU", "layer-Activation"}
+    assert {f for f in features if f.startswith("inline-")} >= {"inline-relu", "inline-tanh", "inline-sigmoid",
+                                                                "inline-softmax"}
     assert {f for f in features if f.startswith("kernel") and "x" in f} >= {"kernel1x2", "kernel3x3"}  # non-square
     assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
     nodes = [n for c in cases for n in c.graph]
     assert {n.op for n in nodes} >= {"conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample", "add",
-                                     "scale_shift", "flatten", "dense"}
+                                     "concatenate", "scale_shift", "flatten", "dense"}
     conv = [n for n in nodes if n.op == "conv"]
     assert {n.attrs["strategy"] for n in conv} == {"Latency", "Resource"}
     assert any(n.attrs["reuse_factor"] > 1 for n in conv)
@@ -162,6 +165,21 @@ def test_the_cnn_corpus_covers_every_layer_kind() -> None:
     (desc, arrays), (desc2, arrays2) = cnn_case_from_seed(CNN_SEEDS[3]).graph.to_dict(), cases[3].graph.to_dict()
     assert desc == desc2 and arrays.keys() == arrays2.keys()
     assert all(np.array_equal(arrays[k], arrays2[k]) for k in arrays)
+
+
+def test_a_failing_cnn_is_saved_as_a_regression_case(tmp_path: Path) -> None:
+    """A CNN mismatch names its layer and is saved and read back like a chain's (same graph, weights, inputs)."""
+    case = cnn_case_from_seed(CNN_SEEDS[4])
+    x = corpus_inputs(case)[:64]
+    last = case.graph.outputs[0]
+    ref = emulate(case.graph, x)[last]
+    got = ref.copy()
+    got[5, 0] += 1
+    mm = first_difference(case, "csim", last, got, ref, x)
+    assert mm is not None and mm.message().startswith(f"seed {CNN_SEEDS[4]} ({case.io_type}): csim differs")
+    back, engine, xb = load_regression(save_regression(mm, tmp_path))
+    assert engine == "csim" and back.io_type == case.io_type and back.graph.dump() == case.graph.dump()
+    np.testing.assert_array_equal(emulate(back.graph, xb)[last], ref)
 
 
 def test_fuzz_script_says_it_skips_rtl_for_cnns() -> None:
