@@ -13,8 +13,8 @@ The Keras model is converted by :func:`nnfpga.api.graph_from_keras_model` (the f
 split, activations split off; then the batch-norm fold of the typed pipeline); then, as in :mod:`fuzz.strategies`,
 every node gets random per-layer precisions (weights, biases, results, accumulators in every rounding and overflow
 mode), conv and Dense layers random ReuseFactors and strategies, some kernels weights at the edges of their types,
-pruned weights and random activation tables; io_parallel or io_stream. Shapes stay small (at most 128 values per
-tensor and sample) so that the generated C++ compiles fast.
+pruned weights and random activation tables; io_parallel or io_stream. Shapes stay small (inputs up to 16x3 or
+7x7x3, a block's output at most 128 values per sample) so that the generated C++ compiles fast.
 """
 
 from __future__ import annotations
@@ -45,15 +45,16 @@ INLINE = (None, None, "relu", "linear", "tanh", "sigmoid", "relu6", "leaky_relu"
           "hard_tanh", "softmax")  # softmax: over the channels of each pixel
 MERGES = ("Add", "Add", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 TABLE_OPS = ("sigmoid", "tanh", "elu", "softmax")
-MAX_VALUES = 128  # per tensor, per sample
+MAX_VALUES = 128  # per block output, per sample
+DEPTH = (1, 3)  # blocks per model
 MAX_CHANNELS = 6
 
 
 class _Builder:
     """Draws one Keras model layer by layer (``h``: the current Keras tensor)."""
 
-    def __init__(self, ch: Chooser, rng: np.random.Generator, keras: Any, features: list[str]) -> None:
-        self.ch, self.rng, self.keras, self.L, self.features = ch, rng, keras, keras.layers, features
+    def __init__(self, ch: Chooser, keras: Any, features: list[str]) -> None:
+        self.ch, self.L, self.features = ch, keras.layers, features
         self.count = 0
 
     def name(self, kind: str) -> str:
@@ -63,13 +64,13 @@ class _Builder:
     def spatial(self, h: Any) -> tuple[int, ...]:
         return tuple(int(d) for d in h.shape[1:-1])
 
-    def geometry(self, h: Any, *, dilate: bool = True, max_k: int = 3) -> dict[str, Any] | None:
-        """Kernel size, strides, dilation and padding that fit the input (None: nothing fits)."""
+    def geometry(self, h: Any, *, max_k: int = 3) -> dict[str, Any]:
+        """Kernel size, strides or dilation (Keras takes one or the other) and a padding that fit the input."""
         ch, sp = self.ch, self.spatial(h)
         padding = ch.choice(("valid", "same"))
         size = [ch.integer(1, max_k) for _ in sp] if ch.chance(0.3) else [ch.integer(1, max_k)] * len(sp)
         strides, dilation = [1] * len(sp), [1] * len(sp)
-        if dilate and ch.chance(0.2):
+        if ch.chance(0.2):
             dilation = [ch.integer(1, 2) for _ in sp]
         elif ch.chance(0.35):
             strides = [ch.integer(1, 2) for _ in sp]
@@ -200,16 +201,19 @@ def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str]) -> 
     from nnfpga.frontends.keras import import_keras
 
     keras = import_keras()
-    b = _Builder(ch, rng, keras, features)
+    b = _Builder(ch, keras, features)
     nd = ch.choice((1, 2))
     shape = (ch.integer(3, 16), ch.integer(1, 3)) if nd == 1 else (ch.integer(3, 7), ch.integer(3, 7),
                                                                     ch.integer(1, 3))
     inp = keras.Input(shape, name="x")
     h = inp
-    for _ in range(ch.integer(1, 3)):
+    for _ in range(ch.integer(*DEPTH)):
+        drawn = len(features)
         nxt = b.block(h)
         if int(np.prod(nxt.shape[1:])) <= MAX_VALUES:
             h = nxt
+        else:  # too large for a fast compile: the block is not part of the model
+            del features[drawn:]
     if ch.chance(0.3):
         kind = ch.choice(("Max", "Average"))
         h = getattr(keras.layers, f"Global{kind}Pooling{nd}D")(name=b.name("global"))(h)
