@@ -8,6 +8,7 @@ tests/fuzz/test_regressions.py replays it.
     python scripts/fuzz.py -n 40 --engines rtl         # the Verilator slice (ReuseFactor 1, Latency models)
     python scripts/fuzz.py -n 500 --seed 10000 --inputs 5000 --jobs 2
     python scripts/fuzz.py -n 100 --kind cnn           # random Keras CNNs (emulator + csim; no Verilog yet)
+    AP_TYPES_DIR=/path/to/xilinx/ap_types python scripts/fuzz.py --engines csim   # csim with Xilinx's headers
 
 Engines: ``emulator`` checks the emulator's fast paths against its literal per-input semantics, ``csim``
 the C++ against the emulator, ``rtl`` every layer of the Verilog against the emulator. Seeds are
