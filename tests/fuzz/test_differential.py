@@ -48,6 +48,9 @@ GRAPH_RTL_SEEDS = (1, 6, 7, 10, 29, 47)
 # Random Keras CNNs (fuzz/cnn.py) through emulator vs csim, chosen to cover every layer kind and option below (the
 # Verilog backend refuses conv layers: no RTL slice yet)
 CNN_SEEDS = (9, 15, 16, 17, 18, 20, 21, 27, 30, 32, 60, 61, 62, 63, 66)
+# with Xilinx's ap_types headers: 1017 and 1019 (casts below every source bit, which aborted before -DNDEBUG), a
+# Conv1D model and one with every pooling of the corpus (io_stream: 1017)
+XILINX_CNN_SEEDS = (1017, 1019, 16, 17)
 
 
 def corpus_inputs(case: FuzzCase) -> np.ndarray:
@@ -134,6 +137,17 @@ def test_emulator_equals_csim_on_the_cnn_corpus(tmp_path: Path) -> None:
     gxx()
     cases = [cnn_case_from_seed(s) for s in CNN_SEEDS]
     found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2)
+    assert not found, report(found)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_emulator_equals_csim_on_cnns_with_xilinx_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gxx()
+    monkeypatch.setenv("AP_TYPES_DIR", str(require_xilinx_ap_types()))
+    cases = [cnn_case_from_seed(s) for s in XILINX_CNN_SEEDS]
+    assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
+    found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2, group=2)
     assert not found, report(found)
 
 
