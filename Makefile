@@ -50,8 +50,9 @@ bench-hardware: setup
 	$(PY) benchmarks/hardware.py $(ARGS)
 
 # Differential fuzzing beyond the suite's corpus (failing cases go to tests/fuzz/regressions/):
-#   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl] [RTL=200] [KIND=mlp|graph|both]
-# (RTL: models through Verilator, default N/25; ~4 s each)
+#   make fuzz N=500 [SEED=1000] [INPUTS=1000] [ENGINES=emulator,csim,rtl] [RTL=200] [KIND=mlp|graph|both|cnn]
+# (RTL: models through Verilator, default N/25; ~4 s each. KIND=cnn: random Keras CNNs, emulator and csim only:
+# the Verilog backend refuses conv layers, and the run says it skips rtl)
 N ?= 100
 SEED ?= 1000
 INPUTS ?= 1000

@@ -1,7 +1,8 @@
 """The three engines on the same inputs, compared bit for bit; failing cases localized and saved.
 
 - emulator: ``HWModel.predict`` (the reference);
-- csim: the generated HLS project compiled with g++. Many models share one shared library: each model's own
+- csim: the generated HLS project compiled with g++ (nnfpga's ap_types headers, or Xilinx's where ``AP_TYPES_DIR``
+  points to them, as for ``hw.compile()``). Many models share one shared library: each model's own
   generated sources (``firmware/<project>.cpp`` and ``csim/bridge.cpp``, unchanged) are included in one
   translation unit inside a namespace of their own, so the ap_types headers are parsed once per group;
   groups are compiled in parallel (``jobs``);
@@ -31,7 +32,7 @@ import numpy as np
 import nnfpga
 import nnfpga.emulate
 from fuzz.strategies import FuzzCase
-from nnfpga.backends.hls.csim import CXXFLAGS, own_include_dir
+from nnfpga.backends.hls.csim import CXXFLAGS, ap_types_include, header_flags
 from nnfpga.fixed import from_float, to_float
 from nnfpga.ir.graph import Graph
 from nnfpga.model import HWModel
@@ -109,7 +110,8 @@ def input_mantissas(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def _unity_source(dirs: list[Path], tag: str) -> str:
     lines = ['#include "ap_fixed.h"', '#include "ap_int.h"', '#include "hls_stream.h"',
-             '#include "nnfpga_common.h"', '#include "nnfpga_dense.h"', '#include "nnfpga_activation.h"', ""]
+             '#include "nnfpga_common.h"', '#include "nnfpga_dense.h"', '#include "nnfpga_activation.h"',
+             '#include "nnfpga_conv.h"', '#include "nnfpga_pool.h"', ""]  # once, outside the models' namespaces
     for i, d in enumerate(dirs):
         guards = set()
         for p in sorted((d / "firmware").rglob("*.h")):
@@ -123,8 +125,9 @@ def _unity_source(dirs: list[Path], tag: str) -> str:
 
 
 def _compile(src: Path, lib: Path) -> None:
-    cmd = [os.environ.get("CXX", "g++"), *CXXFLAGS, f"-I{own_include_dir()}", f"-I{LIBRARY_DIR}", str(src),
-           "-o", str(lib)]
+    include = ap_types_include()
+    cmd = [os.environ.get("CXX", "g++"), *CXXFLAGS, *header_flags(include), f"-I{include}", f"-I{LIBRARY_DIR}",
+           str(src), "-o", str(lib)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
         tail = "\n".join(res.stderr.splitlines()[-30:])

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import nnfpga
+from fuzz.cnn import cnn_case_from_seed
 from fuzz.engines import (
     Mismatch,
     check_csim,
@@ -31,7 +32,7 @@ from graphs import chain
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import FixedType
 from nnfpga.passes import infer_types
-from tooling import gxx, require
+from tooling import gxx, require, require_xilinx_ap_types
 
 CORPUS = 200  # models (seeds 0..199) through emulator vs csim
 CHUNKS = 4
@@ -44,6 +45,12 @@ GRAPH_CORPUS = 60  # seeds 0..59 of graph_case_from_seed through emulator vs csi
 # rtl-mode graphs covering every merge op, both concat axes, transposes (47 replaced 19 when the Verilog backend
 # learnt every accumulator: rtl-mode seed 19 names another model since)
 GRAPH_RTL_SEEDS = (1, 6, 7, 10, 29, 47)
+# Random Keras CNNs (fuzz/cnn.py) through emulator vs csim, chosen to cover every layer kind and option below (the
+# Verilog backend refuses conv layers: no RTL slice yet)
+CNN_SEEDS = (9, 15, 16, 17, 18, 20, 21, 27, 30, 32, 60, 61, 62, 63, 66)
+# with Xilinx's ap_types headers: 1017 and 1019 (casts below every source bit, which aborted before -DNDEBUG), a
+# Conv1D model and one with every pooling of the corpus (io_stream: 1017)
+XILINX_CNN_SEEDS = (1017, 1019, 16, 17)
 
 
 def corpus_inputs(case: FuzzCase) -> np.ndarray:
@@ -122,6 +129,83 @@ def test_the_graph_corpus_covers_every_structure() -> None:
     assert {f for c in rtl for f in c.features} >= {"add", "subtract", "multiply", "average", "maximum", "minimum",
                                                     "transpose", "channel-batchnorm", "concat-axis0", "concat-axis1",
                                                     "narrow-accum"}
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_emulator_equals_csim_on_the_cnn_corpus(tmp_path: Path) -> None:
+    gxx()
+    cases = [cnn_case_from_seed(s) for s in CNN_SEEDS]
+    found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2)
+    assert not found, report(found)
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_emulator_equals_csim_on_cnns_with_xilinx_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gxx()
+    monkeypatch.setenv("AP_TYPES_DIR", str(require_xilinx_ap_types()))
+    cases = [cnn_case_from_seed(s) for s in XILINX_CNN_SEEDS]
+    assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
+    found = check_csim(cases, [corpus_inputs(c) for c in cases], tmp_path, jobs=2, group=2)
+    assert not found, report(found)
+
+
+def test_the_cnn_corpus_covers_every_layer_kind() -> None:
+    cases = [cnn_case_from_seed(s) for s in CNN_SEEDS]
+    features = {f for c in cases for f in c.features}
+    assert features >= {"conv1d-input", "conv2d-input", "conv1d", "conv2d", "depthwise", "separable", "groups",
+                        "strides", "dilation", "same", "valid", "bias", "no-bias", "max-pool", "average-pool",
+                        "pool-same", "pool-valid", "global-max-pool", "global-average-pool", "zero-pad", "crop",
+                        "upsample", "residual", "merge-subtract", "merge-multiply", "merge-average", "merge-maximum",
+                        "merge-minimum", "merge-concatenate", "bn-folded-into-conv", "bn-scale-shift-after-max_pool",
+                        "bn-scale-shift-after-avg_pool", "narrow-accum", "wrap-accum", "edge-weights",
+                        "layer-ReLU", "layer-LeakyReLU", "layer-Activation"}
+    assert {f for f in features if f.startswith("inline-")} >= {"inline-relu", "inline-tanh", "inline-sigmoid",
+                                                                "inline-softmax"}
+    assert {f for f in features if f.startswith("kernel") and "x" in f} >= {"kernel1x2", "kernel3x3"}  # non-square
+    assert {c.io_type for c in cases} == {"io_parallel", "io_stream"}
+    nodes = [n for c in cases for n in c.graph]
+    assert {n.op for n in nodes} >= {"conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample", "add",
+                                     "concatenate", "scale_shift", "flatten", "dense"}
+    conv = [n for n in nodes if n.op == "conv"]
+    assert {n.attrs["strategy"] for n in conv} == {"Latency", "Resource"}
+    assert any(n.attrs["reuse_factor"] > 1 for n in conv)
+    assert any(n.attrs.get("depthwise") for n in conv)
+    types = [t for n in nodes for t in n.types.values()]
+    assert {t.rounding for t in types} >= set(nnfpga.fixed.ROUNDING_MODES)
+    assert {t.overflow for t in types} >= set(nnfpga.fixed.OVERFLOW_MODES)
+    # a seed names the same model every time (every weight from the seed, every layer named)
+    (desc, arrays), (desc2, arrays2) = cnn_case_from_seed(CNN_SEEDS[3]).graph.to_dict(), cases[3].graph.to_dict()
+    assert desc == desc2 and arrays.keys() == arrays2.keys()
+    assert all(np.array_equal(arrays[k], arrays2[k]) for k in arrays)
+
+
+def test_a_failing_cnn_is_saved_as_a_regression_case(tmp_path: Path) -> None:
+    """A CNN mismatch names its layer and is saved and read back like a chain's (same graph, weights, inputs)."""
+    case = cnn_case_from_seed(CNN_SEEDS[4])
+    x = corpus_inputs(case)[:64]
+    last = case.graph.outputs[0]
+    ref = emulate(case.graph, x)[last]
+    got = ref.copy()
+    got[5, 0] += 1
+    mm = first_difference(case, "csim", last, got, ref, x)
+    assert mm is not None and mm.message().startswith(f"seed {CNN_SEEDS[4]} ({case.io_type}): csim differs")
+    back, engine, xb = load_regression(save_regression(mm, tmp_path))
+    assert engine == "csim" and back.io_type == case.io_type and back.graph.dump() == case.graph.dump()
+    np.testing.assert_array_equal(emulate(back.graph, xb)[last], ref)
+
+
+def test_fuzz_script_says_it_skips_rtl_for_cnns() -> None:
+    """The Verilog backend refuses conv layers: ``--kind cnn`` with the rtl engine says so (no silent skip)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, str(root / "scripts" / "fuzz.py"), "-n", "1", "--engines", "rtl",
+                          "--kind", "cnn", "--no-save"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "rtl: skipped for --kind cnn: the Verilog backend refuses conv" in res.stdout
 
 
 def test_inputs_include_the_extremes() -> None:
@@ -240,3 +324,20 @@ def test_rtl_one_point_range() -> None:
               ("ht", "hard_tanh", {}), input_type=f("ap_fixed<8,1>"))
     infer_types(g, FixedType(16, 6))
     build_design(g, "repro")
+
+
+@pytest.mark.tools
+def test_xilinx_headers_cast_dropping_every_source_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the CNN fuzzer with Xilinx's ap_types (``AP_TYPES_DIR``; seed 1017, a max-pool accumulator
+    ``ap_fixed<4,9,AP_RND>`` of an ``ap_fixed<9,4>`` input): a rounding cast below every source bit tripped
+    ap_private's ``assert`` and aborted the Python process. The C simulation now builds Xilinx's headers with
+    ``-DNDEBUG`` (the bit it reads is unused) and gives the emulator's bits."""
+    gxx()
+    monkeypatch.setenv("AP_TYPES_DIR", str(require_xilinx_ap_types()))
+    f = FixedType.parse
+    g = chain((3,), ("cast", "linear", {"types": {"result": f("ap_fixed<4,9,AP_RND>")}}),
+              input_type=f("ap_fixed<9,4>"))
+    infer_types(g, FixedType(16, 6))
+    x = np.array([[15.96875, -16.0, 0.5], [1.0, 2.0, -3.0]])
+    y = csim_single(g, "io_parallel", x, tmp_path / "prj")
+    assert first_difference(FuzzCase(None, g), "csim", "cast", y, emulate(g, x)["cast"], x) is None
