@@ -3,7 +3,8 @@ depth of every FIFO with its reason.
 
 Every stream carries pixels (``nnfpga::pixel<T, C>``, one pixel's channel vector; a vector ``(n,)`` is one pixel of
 ``n``). A conv, pool, zero-pad, crop or upsample of 1 or 2 spatial axes whose input stream carries its own pixels and
-whose output has one reader is a streaming stage (``library/nnfpga_stream.h``: one pixel accepted per step); every
+whose output has one reader is a streaming stage (``library/nnfpga_stream.h``: one pixel accepted per step); an
+activation in the same position is a pixel-wise stage (its io_parallel call on one pixel at a time); every
 other layer is a buffered stage, which reads its whole input tensor, runs its io_parallel call, and writes its
 output pixel by pixel (Flatten -> Dense: the Dense reads the pixels into one vector).
 """
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 STREAMED = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")
+# value by value (softmax: over the last axis), so computed pixel by pixel with the io_parallel call on one pixel
+PIXELWISE = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh", "sigmoid", "tanh", "elu", "softmax")
 CHAIN_DEPTH = 2
 
 
@@ -104,9 +107,11 @@ def stream_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered) -> 
 
 
 def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int], n_readers: int) -> bool:
-    if node.op not in STREAMED or len(node.inputs) != 1 or n_readers != 1:
+    if node.op not in STREAMED + PIXELWISE or len(node.inputs) != 1 or n_readers != 1:
         return False
     in_shape = tuple(g[node.inputs[0]].shape)
+    if node.op in PIXELWISE:  # the producer's pixels are this layer's
+        return chan[names[node.inputs[0]].var] == in_shape[-1] == node.shape[-1]
     if len(in_shape) not in (2, 3) or chan[names[node.inputs[0]].var] != in_shape[-1]:
         return False  # not 1D/2D, or the producer's pixels are not this layer's (a Reshape between them)
     if node.op == "conv":
@@ -134,7 +139,7 @@ def _depth(pixels: int, index: int, n_inputs: int) -> tuple[int, str]:
 
 
 def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lowered: dict[str, Lowered],
-               streamed: set[str]) -> tuple[str, list[Fifo]]:
+               streamed: dict[str, str]) -> tuple[str, list[Fifo]]:
     """The top function: one function per layer between pixel streams, under DATAFLOW. A stream has one reader: a
     layer whose output feeds several layers (or an input read by several) writes one stream per reader, pixel by
     pixel. Returns the C++ file and the FIFOs it declares."""
@@ -194,10 +199,23 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
         srcs = srcs_of[ln.var]
         n_out = len(reads[ln.var])
         if node.name in streamed:
-            f.comment(f"{node.describe()}: streaming (one input pixel per step)")
-            params = f"hls::stream<{ptype[srcs[0]]}> &in_s, hls::stream<{ptype[ln.var]}> &out_s"
+            src, kind = srcs[0], streamed[node.name]
+            f.comment(f"{node.describe()}: {'streaming' if kind == 'stream' else 'pixel-wise'} (one pixel per step)")
+            params = f"hls::stream<{ptype[src]}> &in_s, hls::stream<{ptype[ln.var]}> &out_s"
             with f.block(f"static void layer_{ln.ident}({params})"):
-                f.lines(lowered[node.name].call.splitlines())
+                if kind == "stream":
+                    f.lines(lowered[node.name].call.splitlines())
+                else:
+                    with f.block(f"for (unsigned p = 0; p < {sizes[src] // chans[src]}; p++)"):
+                        f.line("NNFPGA_HLS(PIPELINE)")
+                        f.line(f"const {ptype[src]} a = in_s.read();")
+                        f.line(f"{types[src]} {src}[{chans[src]}];")
+                        f.line(f"{types[ln.var]} {ln.var}[{chans[ln.var]}];")
+                        f.line(f"for (unsigned c = 0; c < {chans[src]}; c++) {src}[c] = a[c];")
+                        f.lines(lowered[node.name].call.splitlines())
+                        f.line(f"{ptype[ln.var]} px;")
+                        f.line(f"for (unsigned c = 0; c < {chans[ln.var]}; c++) px[c] = {ln.var}[c];")
+                        f.line("out_s.write(px);")
             f.blank()
             continue
         outs = ["out_s"] if n_out == 1 else [f"out{j}_s" for j in range(n_out)]
@@ -245,9 +263,18 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
     return f.render(), fifos
 
 
-def streaming_stages(hw: HWModel, names: dict[str, LayerNames], lowered: dict[str, Lowered]) -> set[str]:
-    """Replace, in ``lowered``, the io_parallel lowering of every layer that streams by its streaming stage; returns
-    their names."""
+def pixelwise_lowering(node: Node, base: Lowered) -> Lowered:
+    """The io_parallel lowering of an activation, sized for one pixel (``n_in``: the channels; softmax: one row)."""
+    c = int(node.shape[-1])
+    cfg = [f"static const unsigned n_in = {c};" if line.startswith("static const unsigned n_in =")
+           else "static const unsigned n_rows = 1;" if line.startswith("static const unsigned n_rows =") else line
+           for line in base.config]
+    return Lowered(config=cfg, arrays=base.arrays, call=base.call)
+
+
+def streaming_stages(hw: HWModel, names: dict[str, LayerNames], lowered: dict[str, Lowered]) -> dict[str, str]:
+    """Replace, in ``lowered``, the io_parallel lowering of every layer that streams by its streaming stage or its
+    pixel-wise call; returns their names, each with ``"stream"`` or ``"pixel"``."""
     g = hw.graph
     chan = {names[n.name].var: int(n.shape[-1]) for n in g if not OPS[n.op].view}
     readers: dict[str, int] = {}
@@ -257,12 +284,15 @@ def streaming_stages(hw: HWModel, names: dict[str, LayerNames], lowered: dict[st
                 readers[v] = readers.get(v, 0) + 1
     out_var = names[g.outputs[0]].var
     readers[out_var] = readers.get(out_var, 0) + 1
-    streamed = set()
+    streamed = {}
     for n in g:
-        if n.op in STREAMED and _streamable(n, g, names, chan, readers.get(names[n.name].var, 0)):
-            lowered[n.name] = stream_lowering(n, [(g[i], names[i]) for i in n.inputs], names[n.name],
-                                              lowered[n.name])
-            streamed.add(n.name)
+        if not _streamable(n, g, names, chan, readers.get(names[n.name].var, 0)):
+            continue
+        if n.op in PIXELWISE:
+            lowered[n.name], streamed[n.name] = pixelwise_lowering(n, lowered[n.name]), "pixel"
+        else:
+            lowered[n.name] = stream_lowering(n, [(g[i], names[i]) for i in n.inputs], names[n.name], lowered[n.name])
+            streamed[n.name] = "stream"
     return streamed
 
 
