@@ -46,7 +46,8 @@ def _geometry(node: Node, in_shape: tuple[int, ...]) -> list[str]:
                                                         [1, *dil], [(0, 0), *pads], [1, *ext])
     vals = {"in_h": spatial[0], "in_w": spatial[1], "pad_top": pads[0][0], "pad_left": pads[1][0],
             "padded_h": spatial[0] + sum(pads[0]), "padded_w": spatial[1] + sum(pads[1]),
-            "k_h": size[0], "k_w": size[1], "ext_h": ext[0], "ext_w": ext[1], "dil_h": dil[0], "dil_w": dil[1],
+            "k_h": size[0], "k_w": size[1], "ext_h": ext[0], "ext_w": ext[1], "line_rows": max(ext[0] - 1, 1),
+            "dil_h": dil[0], "dil_w": dil[1],
             "stride_h": strides[0], "stride_w": strides[1], "out_h": out[0], "out_w": out[1]}
     return [f"static const unsigned {k} = {int(v)};" for k, v in vals.items()]
 

@@ -50,6 +50,13 @@ def library(graph: Graph, stream: bool = False) -> tuple[str, ...]:
             + (("nnfpga_stream.h",) if stream else ()))
 
 
+def producer(graph: Graph, name: str) -> str:
+    """The node whose values ``name`` holds: itself, or for a view (flatten, reshape...) the node it views."""
+    while OPS[graph[name].op].view:
+        name = graph[name].inputs[0]
+    return name
+
+
 def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
     """Refuse types the generated C++ (and its C simulation) cannot hold, naming each one: type slots, and the
     exact intermediate value of a merge (``prep``: the graph's plans)."""
@@ -137,7 +144,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     d.line(f"#define N_OUTPUT {n_out}")
     if stream:  # the top function's streams carry pixels of this many values
         d.line(f"#define N_INPUT_CHAN {g[inp].shape[-1]}")
-        d.line(f"#define N_OUTPUT_CHAN {g[out].shape[-1]}")
+        d.line(f"#define N_OUTPUT_CHAN {g[producer(g, out)].shape[-1]}")
     d.blank()
     for node in g:
         if OPS[node.op].view:

@@ -2,12 +2,13 @@
 // (a tensor (..., C) is a stream of prod(...) pixels of C values, row-major; a vector (n,) is one pixel of n).
 //
 // Convolution and pooling run on a line buffer: one input pixel accepted per step (II = reuse_factor), the padded
-// input walked row by row (padding positions are steps that read nothing), ext_h - 1 rows of the padded width kept
-// in line[], the window (ext_h x ext_w pixels, dilation included) held in shift registers win[]. After the pixel at
-// padded (r, c) is shifted in, win[i][j] holds padded pixel (r - ext_h + 1 + i, c - ext_w + 1 + j): when that
-// window's top-left corner is on the stride grid, one output pixel is computed exactly as io_parallel computes it
-// (nnfpga_conv.h: Dense per group over the window's positions in row-major order, the channel last; padding is a
-// zero input; nnfpga_pool.h: a fold over the window's real positions). 1D tensors are 2D tensors of one row.
+// input walked row by row (padding positions are steps that read nothing), the last ext_h - 1 rows of the padded
+// width kept in line[] (line_rows = max(ext_h - 1, 1)), the window (ext_h x ext_w pixels, dilation included) held
+// in shift registers win[]. After the pixel at padded (r, c) is shifted in, win[i][j] holds padded pixel
+// (r - ext_h + 1 + i, c - ext_w + 1 + j): when that window's top-left corner is on the stride grid, one output
+// pixel is computed exactly as io_parallel computes it (nnfpga_conv.h: Dense per group over the window's positions
+// in row-major order, the channel last; padding is a zero input; nnfpga_pool.h: a fold over the window's real
+// positions). 1D tensors are 2D tensors of one row.
 //
 // Zero padding, cropping and upsampling follow a step table computed from the op's own move of pixel numbers:
 // each step reads at most one input pixel (into a ring of buf_pixels pixels) and writes at most one output pixel.
@@ -54,7 +55,7 @@ void write_pixels(const T data[N], hls::stream<pixel<T, C> > &out) {
 
 // The next padded pixel x at padded column c into the line buffer and the window's shift registers.
 template <class data_T, class CONFIG_T>
-void shift_in(const data_T x[CONFIG_T::n_chan], data_T line[CONFIG_T::ext_h][CONFIG_T::padded_w][CONFIG_T::n_chan],
+void shift_in(const data_T x[CONFIG_T::n_chan], data_T line[CONFIG_T::line_rows][CONFIG_T::padded_w][CONFIG_T::n_chan],
               data_T win[CONFIG_T::ext_h][CONFIG_T::ext_w][CONFIG_T::n_chan], unsigned c) {
     for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
         NNFPGA_HLS(UNROLL)
@@ -91,7 +92,7 @@ bool is_real(unsigned r, unsigned c) {
 // gives an output pixel (its top-left corner (r0, c0) is on the stride grid and inside the output).
 template <class data_T, class CONFIG_T>
 bool step_window(hls::stream<pixel<data_T, CONFIG_T::n_chan> > &in,
-                 data_T line[CONFIG_T::ext_h][CONFIG_T::padded_w][CONFIG_T::n_chan],
+                 data_T line[CONFIG_T::line_rows][CONFIG_T::padded_w][CONFIG_T::n_chan],
                  data_T win[CONFIG_T::ext_h][CONFIG_T::ext_w][CONFIG_T::n_chan], unsigned r, unsigned c) {
     data_T x[CONFIG_T::n_chan];
     NNFPGA_HLS(ARRAY_PARTITION variable=x complete)
@@ -113,7 +114,7 @@ void conv_stream(hls::stream<pixel<data_T, CONFIG_T::n_chan> > &in, hls::stream<
                  const typename CONFIG_T::weight_raw_t weights[CONFIG_T::n_groups * CONFIG_T::n_in * CONFIG_T::n_out],
                  const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_filt]) {
     const unsigned cg = CONFIG_T::n_chan / CONFIG_T::n_groups;
-    data_T line[CONFIG_T::ext_h][CONFIG_T::padded_w][CONFIG_T::n_chan];
+    data_T line[CONFIG_T::line_rows][CONFIG_T::padded_w][CONFIG_T::n_chan];
     NNFPGA_HLS(ARRAY_PARTITION variable=line complete dim=1)
     NNFPGA_HLS(ARRAY_PARTITION variable=line complete dim=3)
     data_T win[CONFIG_T::ext_h][CONFIG_T::ext_w][CONFIG_T::n_chan];
@@ -156,7 +157,7 @@ void conv_stream(hls::stream<pixel<data_T, CONFIG_T::n_chan> > &in, hls::stream<
 template <class data_T, class res_T, class CONFIG_T>
 void pool_stream(hls::stream<pixel<data_T, CONFIG_T::n_chan> > &in, hls::stream<pixel<res_T, CONFIG_T::n_chan> > &out) {
     typedef typename CONFIG_T::accum_t accum_t;
-    data_T line[CONFIG_T::ext_h][CONFIG_T::padded_w][CONFIG_T::n_chan];
+    data_T line[CONFIG_T::line_rows][CONFIG_T::padded_w][CONFIG_T::n_chan];
     NNFPGA_HLS(ARRAY_PARTITION variable=line complete dim=1)
     NNFPGA_HLS(ARRAY_PARTITION variable=line complete dim=3)
     data_T win[CONFIG_T::ext_h][CONFIG_T::ext_w][CONFIG_T::n_chan];
