@@ -12,6 +12,7 @@ import pytest
 
 import nnfpga
 from backends.hls.test_csim import assert_bit_exact
+from nnfpga.backends.hls.fifo import Schedule
 from nnfpga.backends.hls.stream import move_steps
 from nnfpga.frontends.keras import import_keras
 from nnfpga.ir.graph import Node
@@ -84,8 +85,8 @@ def test_line_buffer_equals_emulator(tmp_path, ap_types, name):
 @pytest.mark.tools
 @pytest.mark.slow
 def test_residual_fifo_depth_and_csim(tmp_path, ap_types):
-    """A fork into a line-buffered branch and a direct one, joined by an Add: the Add reads input 0 in full before
-    input 1, so input 1's FIFO holds the whole tensor (else the fork stalls: a deadlock in hardware)."""
+    """A fork into a line-buffered branch and a direct one, joined by a pixel-wise Add: the skip FIFO holds what the
+    fork writes while the branch's line buffer fills (else the fork stalls: a deadlock in hardware)."""
     keras = import_keras()
     keras.utils.set_random_seed(3)
     L = keras.layers
@@ -98,12 +99,15 @@ def test_residual_fifo_depth_and_csim(tmp_path, ap_types):
     prj = hw.write()
     fifos = {row.split("\t")[0]: row.split("\t") for row in (prj / "fifo_depths.txt").read_text().splitlines()
              if row and not row.startswith("#")}
-    assert fifos["fork_out_s1"][1:4] == ["fork_out -> join_out", "pixels=30", "depth=30"], fifos  # 6x5 pixels
+    # the skip waits while the 3x3 `same` branch reads one padded row and two pixels before its first output:
+    # one row of 5 pixels + 2 = 7 (6x5 pixels)
+    assert fifos["fork_out_s1"][1:4] == ["fork_out -> join_out", "pixels=30", "depth=7"], fifos
     assert fifos["fork_out_s0"][1] == "fork_out -> branch_out", fifos
     assert all(v[3] == "depth=2" for k, v in fifos.items() if k != "fork_out_s1"), fifos
     top = (prj / "firmware" / "myproject.cpp").read_text()
-    assert "NNFPGA_HLS(STREAM variable=fork_out_s1 depth=30)" in top
+    assert "NNFPGA_HLS(STREAM variable=fork_out_s1 depth=7)" in top
     assert top.count(": streaming (one pixel per step)") == 2, top  # branch and head
+    assert "add 'join' (from Add 'join'): pixel-wise" in top, top
     assert_bit_exact(hw, np.random.default_rng(2).uniform(-4, 4, size=(2000, 6, 5, 2)), ap_types)
 
 
@@ -127,3 +131,17 @@ def test_move_steps_replay_the_move(op, attrs, ring):
         if slot != -2:
             out.append(0 if slot < 0 else buf[slot])
     assert read == pixels.size and out == list(expected)
+
+
+def test_fifo_depth_of_a_skip_beside_a_buffered_branch():
+    """A skip beside a branch with a buffered stage (which reads the whole tensor before its first pixel) holds
+    the whole tensor; beside a pixel-wise branch, 2; a buffered two-input stage's second input: the whole tensor."""
+    srcs = {"fork": ["x"], "slow": ["fork"], "fast": ["fork"], "join": ["slow", "fork"], "join2": ["fast", "join"],
+            "cat": ["join2", "fork"]}
+    kinds = {"fork": "buffered", "slow": "buffered", "fast": "pixel", "join": "pixel", "join2": "pixel",
+             "cat": "buffered"}
+    s = Schedule("x", srcs, kinds, {}, dict.fromkeys([*srcs, "x"], 12))
+    assert s.depth("fork", "join")[0] == 12 and s.depth("slow", "join")[0] == 2
+    assert s.depth("fast", "join2")[0] == 12 and s.depth("join", "join2")[0] == 2  # join waits on slow
+    assert s.depth("join2", "cat")[0] == 2 and s.depth("fork", "cat")[0] == 12
+    assert s.depth("fork", "fast") == (2, s.depth("fork", "slow")[1])

@@ -107,7 +107,7 @@ class CppFile:
 
     @contextmanager
     def block(self, head: str, tail: str = "}") -> Iterator[None]:
-        self.line(f"{head} {{")
+        self.line(f"{head} {{" if head else "{")  # no head: a plain scope
         self._depth += 1
         try:
             yield

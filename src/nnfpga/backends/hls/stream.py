@@ -11,13 +11,14 @@ output pixel by pixel (Flatten -> Dense: the Dense reads the pixels into one vec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile
-from nnfpga.backends.hls.lower import INDEX_TYPE, Inputs, LayerNames, Lowered, _pixels
+from nnfpga.backends.hls.fifo import Fifo, Schedule
+from nnfpga.backends.hls.lower import INDEX_TYPE, LOWERINGS, Inputs, LayerNames, Lowered, _pixels
 from nnfpga.ir.graph import Node
 from nnfpga.ops import OPS
 
@@ -26,16 +27,17 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 STREAMED = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")
-# value by value (softmax: over the last axis), so computed pixel by pixel with the io_parallel call on one pixel
-PIXELWISE = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh", "sigmoid", "tanh", "elu", "softmax")
-CHAIN_DEPTH = 2
+# value by value (softmax: over the last axis; merges: of their inputs' same values), so computed pixel by pixel
+# with the io_parallel call on one pixel
+MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+PIXELWISE = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh", "sigmoid", "tanh", "elu", "softmax", *MERGES)
 
 
 def pixel_type(t: str, shape: tuple[int, ...]) -> str:
     return f"nnfpga::pixel<{t}, {int(shape[-1])}>"
 
 
-def _geometry(node: Node, in_shape: tuple[int, ...]) -> list[str]:
+def geometry(node: Node, in_shape: tuple[int, ...]) -> dict[str, int]:
     """The line buffer's constants: the padded input walked row by row (1D: one row), the window's extent."""
     win = OPS[node.op].window(node)
     spatial, out = list(in_shape[:-1]), list(node.shape[:-1])
@@ -49,7 +51,33 @@ def _geometry(node: Node, in_shape: tuple[int, ...]) -> list[str]:
             "k_h": size[0], "k_w": size[1], "ext_h": ext[0], "ext_w": ext[1], "line_rows": max(ext[0] - 1, 1),
             "dil_h": dil[0], "dil_w": dil[1],
             "stride_h": strides[0], "stride_w": strides[1], "out_h": out[0], "out_w": out[1]}
-    return [f"static const unsigned {k} = {int(v)};" for k, v in vals.items()]
+    return {k: int(v) for k, v in vals.items()}
+
+
+def _geometry(node: Node, in_shape: tuple[int, ...]) -> list[str]:
+    return [f"static const unsigned {k} = {v};" for k, v in geometry(node, in_shape).items()]
+
+
+def read_schedule(node: Node, in_shape: tuple[int, ...], kind: str) -> np.ndarray:
+    """Per output pixel k, how many input pixels the stage has read when it writes k (``kind``: "stream", "pixel" or
+    "buffered"), as ``nnfpga_stream.h`` runs it."""
+    n_in, n_out = int(np.prod(in_shape[:-1])), int(np.prod(node.shape[:-1]))
+    if kind == "pixel":
+        return np.arange(1, n_out + 1)
+    if kind == "buffered" or node.attrs.get("global"):
+        return np.full(n_out, n_in)
+    if node.op in ("zero_pad", "crop", "upsample"):
+        steps, _ = move_steps(node, in_shape)
+        reads = np.cumsum(steps & 1)
+        return reads[steps // 2 - 2 != -2]
+    v = geometry(node, in_shape)
+    r, c = np.meshgrid(np.arange(v["padded_h"]), np.arange(v["padded_w"]), indexing="ij")
+    real = ((r >= v["pad_top"]) & (r < v["pad_top"] + v["in_h"]) & (c >= v["pad_left"])
+            & (c < v["pad_left"] + v["in_w"]))
+    r0, c0 = r + 1 - v["ext_h"], c + 1 - v["ext_w"]
+    emits = ((r0 >= 0) & (c0 >= 0) & (r0 % v["stride_h"] == 0) & (c0 % v["stride_w"] == 0)
+             & (r0 // v["stride_h"] < v["out_h"]) & (c0 // v["stride_w"] < v["out_w"]))
+    return np.cumsum(real.ravel())[emits.ravel()]
 
 
 def move_steps(node: Node, in_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
@@ -108,35 +136,17 @@ def stream_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered) -> 
 
 
 def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int], n_readers: int) -> bool:
-    if node.op not in STREAMED + PIXELWISE or len(node.inputs) != 1 or n_readers != 1:
+    if node.op not in STREAMED + PIXELWISE or (len(node.inputs) != 1 and node.op not in MERGES) or n_readers != 1:
         return False
     in_shape = tuple(g[node.inputs[0]].shape)
-    if node.op in PIXELWISE:  # the producer's pixels are this layer's
-        return chan[names[node.inputs[0]].var] == in_shape[-1] == node.shape[-1]
+    if node.op in PIXELWISE:  # the producers' pixels are this layer's
+        return all(chan[names[i].var] == g[i].shape[-1] == node.shape[-1] and g[i].shape == node.shape
+                   for i in node.inputs)
     if len(in_shape) not in (2, 3) or chan[names[node.inputs[0]].var] != in_shape[-1]:
         return False  # not 1D/2D, or the producer's pixels are not this layer's (a Reshape between them)
     if node.op == "conv":
         return len(np.shape(node.weights["kernel"])) in (3, 4)
     return True
-
-
-@dataclass
-class Fifo:
-    name: str
-    producer: str
-    reader: str
-    pixels: int
-    depth: int
-    reason: str
-
-
-def _depth(pixels: int, index: int, n_inputs: int) -> tuple[int, str]:
-    """A FIFO's depth (in pixels) and its reason, from the reader's schedule (see :func:`fifo_report`)."""
-    if n_inputs > 1 and index > 0:
-        return pixels, (f"depth = pixels = {pixels}: input {index} of a {n_inputs}-input stage that reads its inputs "
-                        "one after the other; all of it may be written before its first pixel is read")
-    return CHAIN_DEPTH, (f"depth {CHAIN_DEPTH}: the reader takes each pixel as it comes; pixel k+1 is written while "
-                         "pixel k is read")
 
 
 def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lowered: dict[str, Lowered],
@@ -165,6 +175,11 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
             reads[var].append(ln.var)
     reads[names[g.outputs[0]].var].append("y_out")
     ptype = {v: f"nnfpga::pixel<{types[v]}, {chans[v]}>" for v in types}
+    kinds = {names[n.name].var: streamed.get(n.name, "buffered") for n in layers}
+    sched = Schedule(inp.var, srcs_of, kinds, {names[n.name].var: read_schedule(n, tuple(g[n.inputs[0]].shape),
+                                                                                kinds[names[n.name].var])
+                                               for n in layers if kinds[names[n.name].var] == "stream"},
+                     {v: sizes[v] // chans[v] for v in sizes})
 
     def stream(var: str, reader: str) -> str:
         rs = reads[var]
@@ -199,24 +214,29 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
         ln = names[node.name]
         srcs = srcs_of[ln.var]
         n_out = len(reads[ln.var])
-        if node.name in streamed:
-            src, kind = srcs[0], streamed[node.name]
-            f.comment(f"{node.describe()}: {'streaming' if kind == 'stream' else 'pixel-wise'} (one pixel per step)")
-            params = f"hls::stream<{ptype[src]}> &in_s, hls::stream<{ptype[ln.var]}> &out_s"
+        if node.name in streamed and streamed[node.name] == "stream":
+            f.comment(f"{node.describe()}: streaming (one pixel per step)")
+            params = f"hls::stream<{ptype[srcs[0]]}> &in_s, hls::stream<{ptype[ln.var]}> &out_s"
             with f.block(f"static void layer_{ln.ident}({params})"):
-                if kind == "stream":
+                f.lines(lowered[node.name].call.splitlines())
+            f.blank()
+            continue
+        if node.name in streamed:
+            f.comment(f"{node.describe()}: pixel-wise (one pixel per step)")
+            params = [f"hls::stream<{ptype[v]}> &{v}_s" for v in srcs] + [f"hls::stream<{ptype[ln.var]}> &out_s"]
+            with f.block(f"static void layer_{ln.ident}({', '.join(params)})"):
+                with f.block(f"for (unsigned p = 0; p < {sizes[ln.var] // chans[ln.var]}; p++)"):
+                    f.line("NNFPGA_HLS(PIPELINE)")
+                    for v in srcs:
+                        f.line(f"{types[v]} {v}[{chans[v]}];")
+                        with f.block(""):
+                            f.line(f"const {ptype[v]} a = {v}_s.read();")
+                            f.line(f"for (unsigned c = 0; c < {chans[v]}; c++) {v}[c] = a[c];")
+                    f.line(f"{types[ln.var]} {ln.var}[{chans[ln.var]}];")
                     f.lines(lowered[node.name].call.splitlines())
-                else:
-                    with f.block(f"for (unsigned p = 0; p < {sizes[src] // chans[src]}; p++)"):
-                        f.line("NNFPGA_HLS(PIPELINE)")
-                        f.line(f"const {ptype[src]} a = in_s.read();")
-                        f.line(f"{types[src]} {src}[{chans[src]}];")
-                        f.line(f"{types[ln.var]} {ln.var}[{chans[ln.var]}];")
-                        f.line(f"for (unsigned c = 0; c < {chans[src]}; c++) {src}[c] = a[c];")
-                        f.lines(lowered[node.name].call.splitlines())
-                        f.line(f"{ptype[ln.var]} px;")
-                        f.line(f"for (unsigned c = 0; c < {chans[ln.var]}; c++) px[c] = {ln.var}[c];")
-                        f.line("out_s.write(px);")
+                    f.line(f"{ptype[ln.var]} px;")
+                    f.line(f"for (unsigned c = 0; c < {chans[ln.var]}; c++) px[c] = {ln.var}[c];")
+                    f.line("out_s.write(px);")
             f.blank()
             continue
         outs = ["out_s"] if n_out == 1 else [f"out{j}_s" for j in range(n_out)]
@@ -242,9 +262,8 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
         def declare(var: str, name: str, reader: str) -> str:
             if name not in declared:
                 declared.add(name)
-                srcs = srcs_of.get(reader, [var])
                 pixels = sizes[var] // chans[var]
-                depth, reason = _depth(pixels, srcs.index(var), len(srcs))
+                depth, reason = sched.depth(var, reader)
                 fifos.append(Fifo(name, var, reader, pixels, depth, reason))
                 f.line(f'hls::stream<{ptype[var]}> {name}("{name}");')
                 f.line(f"// {name}: {var} -> {reader}, {pixels} pixel(s): {reason}")
@@ -264,9 +283,12 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
     return f.render(), fifos
 
 
-def pixelwise_lowering(node: Node, base: Lowered) -> Lowered:
-    """The io_parallel lowering of an activation, sized for one pixel (``n_in``: the channels; softmax: one row)."""
+def pixelwise_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered, prep: object) -> Lowered:
+    """The io_parallel lowering of an activation or a merge, sized for one pixel (``n_in``: the channels; softmax:
+    one row; a merge: its loop over one pixel)."""
     c = int(node.shape[-1])
+    if node.op in MERGES:
+        return LOWERINGS[node.op](replace(node, shape=(c,)), ins, dst, prep)
     cfg = [f"static const unsigned n_in = {c};" if line.startswith("static const unsigned n_in =")
            else "static const unsigned n_rows = 1;" if line.startswith("static const unsigned n_rows =") else line
            for line in base.config]
@@ -289,25 +311,11 @@ def streaming_stages(hw: HWModel, names: dict[str, LayerNames], lowered: dict[st
     for n in g:
         if not _streamable(n, g, names, chan, readers.get(names[n.name].var, 0)):
             continue
+        ins = [(g[i], names[i]) for i in n.inputs]
         if n.op in PIXELWISE:
-            lowered[n.name], streamed[n.name] = pixelwise_lowering(n, lowered[n.name]), "pixel"
+            lowered[n.name] = pixelwise_lowering(n, ins, names[n.name], lowered[n.name], hw.interpreter.prep[n.name])
+            streamed[n.name] = "pixel"
         else:
-            lowered[n.name] = stream_lowering(n, [(g[i], names[i]) for i in n.inputs], names[n.name], lowered[n.name])
+            lowered[n.name] = stream_lowering(n, ins, names[n.name], lowered[n.name])
             streamed[n.name] = "stream"
     return streamed
-
-
-def fifo_report(fifos: list[Fifo]) -> str:
-    """The project's ``fifo_depths.txt``."""
-    lines = [
-        "# FIFO depths of this io_stream design (generated by nnfpga), in pixels (one element = one pixel).",
-        "# Rule, from the schedule of the reader: a reader whose only input is this stream (a streaming stage, which",
-        "# takes one pixel per step, or a buffered one, which reads its whole input first) never makes its producer",
-        "# wait for anything but itself: depth 2 (one pixel read while the next is written). A stage with n > 1",
-        "# inputs reads input 0 in full, then input 1, ...: the producers of inputs 1..n-1 (branches of one fork",
-        "# upstream) may write their whole tensor before it reads any, and would stall the fork (a deadlock) if the",
-        "# FIFO could not hold it: depth = the tensor's pixels.",
-        "# stream\tproducer -> reader\tpixels\tdepth\treason", ""]
-    for q in fifos:
-        lines.append(f"{q.name}\t{q.producer} -> {q.reader}\tpixels={q.pixels}\tdepth={q.depth}\t{q.reason}")
-    return "\n".join(lines) + "\n"

@@ -24,8 +24,9 @@ import jinja2
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile, identifier, project_identifier
+from nnfpga.backends.hls.fifo import fifo_report
 from nnfpga.backends.hls.lower import LOWERINGS, MAX_EXACT_WIDTH, REFUSED, LayerNames, raw_config, raw_ctype
-from nnfpga.backends.hls.stream import fifo_report, streaming_stages, top_stream
+from nnfpga.backends.hls.stream import streaming_stages, top_stream
 from nnfpga.errors import BackendSupportError, ConfigError
 from nnfpga.fixed import from_float, to_float
 from nnfpga.ops import OPS
