@@ -91,7 +91,7 @@ def test_residual_fifo_depth_and_csim(tmp_path, ap_types):
     keras.utils.set_random_seed(3)
     L = keras.layers
     x_in = L.Input((6, 5, 2))
-    fork = L.Conv2D(3, 1, name="fork")(x_in)  # fans out: a buffered stage writing two streams
+    fork = L.Conv2D(3, 1, activation="relu", name="fork")(x_in)  # the relu writes each pixel to two streams
     branch = L.Conv2D(3, 3, padding="same", name="branch")(fork)  # line-buffered
     y = L.Add(name="join")([branch, fork])
     model = keras.Model(x_in, L.Conv2D(2, 2, name="head")(y))
@@ -101,13 +101,13 @@ def test_residual_fifo_depth_and_csim(tmp_path, ap_types):
              if row and not row.startswith("#")}
     # the skip waits while the 3x3 `same` branch reads one padded row and two pixels before its first output:
     # one row of 5 pixels + 2 = 7 (6x5 pixels)
-    assert fifos["fork_out_s1"][1:4] == ["fork_out -> join_out", "pixels=30", "depth=7"], fifos
-    assert fifos["fork_out_s0"][1] == "fork_out -> branch_out", fifos
-    assert all(v[3] == "depth=2" for k, v in fifos.items() if k != "fork_out_s1"), fifos
+    assert fifos["fork_relu_out_s1"][1:4] == ["fork_relu_out -> join_out", "pixels=30", "depth=7"], fifos
+    assert fifos["fork_relu_out_s0"][1] == "fork_relu_out -> branch_out", fifos
+    assert all(v[3] == "depth=2" for k, v in fifos.items() if k != "fork_relu_out_s1"), fifos
     top = (prj / "firmware" / "myproject.cpp").read_text()
-    assert "NNFPGA_HLS(STREAM variable=fork_out_s1 depth=7)" in top
-    assert top.count(": streaming (one pixel per step)") == 2, top  # branch and head
-    assert "add 'join' (from Add 'join'): pixel-wise" in top, top
+    assert "NNFPGA_HLS(STREAM variable=fork_relu_out_s1 depth=7)" in top
+    assert top.count(": streaming (one pixel per step)") == 3, top  # fork, branch and head
+    assert top.count(": pixel-wise (one pixel per step)") == 2, top  # fork's relu (two readers) and the Add
     assert_bit_exact(hw, np.random.default_rng(2).uniform(-4, 4, size=(2000, 6, 5, 2)), ap_types)
 
 

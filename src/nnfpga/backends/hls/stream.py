@@ -4,9 +4,10 @@ depth of every FIFO with its reason.
 Every stream carries pixels (``nnfpga::pixel<T, C>``, one pixel's channel vector; a vector ``(n,)`` is one pixel of
 ``n``). A conv, pool, zero-pad, crop or upsample of 1 or 2 spatial axes whose input stream carries its own pixels and
 whose output has one reader is a streaming stage (``library/nnfpga_stream.h``: one pixel accepted per step); an
-activation in the same position is a pixel-wise stage (its io_parallel call on one pixel at a time); every
-other layer is a buffered stage, which reads its whole input tensor, runs its io_parallel call, and writes its
-output pixel by pixel (Flatten -> Dense: the Dense reads the pixels into one vector).
+activation or a merge whose inputs carry its own pixels is a pixel-wise stage (its io_parallel call on one pixel
+at a time, each output pixel written to every reader); every other layer is a buffered stage, which reads its
+whole input tensor, runs its io_parallel call, and writes its output pixel by pixel (Flatten -> Dense: the Dense
+reads the pixels into one vector). FIFO depths: ``fifo.py``.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def stream_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered) -> 
 
 
 def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int], n_readers: int) -> bool:
-    if node.op not in STREAMED + PIXELWISE or (len(node.inputs) != 1 and node.op not in MERGES) or n_readers != 1:
+    if node.op not in STREAMED + PIXELWISE or (len(node.inputs) != 1 and node.op not in MERGES):
+        return False
+    if n_readers != 1 and node.op not in PIXELWISE:  # a pixel-wise stage writes each pixel to every reader
         return False
     in_shape = tuple(g[node.inputs[0]].shape)
     if node.op in PIXELWISE:  # the producers' pixels are this layer's
@@ -223,7 +226,9 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
             continue
         if node.name in streamed:
             f.comment(f"{node.describe()}: pixel-wise (one pixel per step)")
-            params = [f"hls::stream<{ptype[v]}> &{v}_s" for v in srcs] + [f"hls::stream<{ptype[ln.var]}> &out_s"]
+            outs = ["out_s"] if n_out == 1 else [f"out{j}_s" for j in range(n_out)]
+            params = [f"hls::stream<{ptype[v]}> &{v}_s" for v in srcs] + [f"hls::stream<{ptype[ln.var]}> &{o}"
+                                                                          for o in outs]
             with f.block(f"static void layer_{ln.ident}({', '.join(params)})"):
                 with f.block(f"for (unsigned p = 0; p < {sizes[ln.var] // chans[ln.var]}; p++)"):
                     f.line("NNFPGA_HLS(PIPELINE)")
@@ -236,7 +241,8 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
                     f.lines(lowered[node.name].call.splitlines())
                     f.line(f"{ptype[ln.var]} px;")
                     f.line(f"for (unsigned c = 0; c < {chans[ln.var]}; c++) px[c] = {ln.var}[c];")
-                    f.line("out_s.write(px);")
+                    for o in outs:
+                        f.line(f"{o}.write(px);")
             f.blank()
             continue
         outs = ["out_s"] if n_out == 1 else [f"out{j}_s" for j in range(n_out)]
