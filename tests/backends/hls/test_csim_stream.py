@@ -85,29 +85,33 @@ def test_line_buffer_equals_emulator(tmp_path, ap_types, name):
 @pytest.mark.tools
 @pytest.mark.slow
 def test_residual_fifo_depth_and_csim(tmp_path, ap_types):
-    """A fork into a line-buffered branch and a direct one, joined by a pixel-wise Add: the skip FIFO holds what the
-    fork writes while the branch's line buffer fills (else the fork stalls: a deadlock in hardware)."""
+    """Two residual blocks, all streaming: a conv + relu fork (the relu writes each pixel to two streams) and a max
+    pooling fork (a fan-out stage copies its pixels), each into a 3x3 `same` conv branch and a skip, joined by a
+    pixel-wise Add. A skip's FIFO holds what the fork writes while the branch's line buffer fills (else the fork
+    stalls: a deadlock in hardware): one row + 2 pixels."""
     keras = import_keras()
     keras.utils.set_random_seed(3)
     L = keras.layers
     x_in = L.Input((6, 5, 2))
-    fork = L.Conv2D(3, 1, activation="relu", name="fork")(x_in)  # the relu writes each pixel to two streams
-    branch = L.Conv2D(3, 3, padding="same", name="branch")(fork)  # line-buffered
-    y = L.Add(name="join")([branch, fork])
+    fork = L.Conv2D(3, 1, activation="relu", name="fork")(x_in)
+    y = L.Add(name="join")([L.Conv2D(3, 3, padding="same", name="branch")(fork), fork])
+    pool = L.MaxPooling2D(2, padding="same", name="pool")(y)  # (3, 3, 3)
+    y = L.Add(name="join2")([L.Conv2D(3, 3, padding="same", name="tail")(pool), pool])
     model = keras.Model(x_in, L.Conv2D(2, 2, name="head")(y))
     hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj", io_type="io_stream")
     prj = hw.write()
     fifos = {row.split("\t")[0]: row.split("\t") for row in (prj / "fifo_depths.txt").read_text().splitlines()
              if row and not row.startswith("#")}
-    # the skip waits while the 3x3 `same` branch reads one padded row and two pixels before its first output:
-    # one row of 5 pixels + 2 = 7 (6x5 pixels)
+    # rows of 5 pixels, then of 3: the skips get 5 + 2 and 3 + 2
     assert fifos["fork_relu_out_s1"][1:4] == ["fork_relu_out -> join_out", "pixels=30", "depth=7"], fifos
+    assert fifos["pool_out_s1"][1:4] == ["pool_out -> join2_out", "pixels=9", "depth=5"], fifos
     assert fifos["fork_relu_out_s0"][1] == "fork_relu_out -> branch_out", fifos
-    assert all(v[3] == "depth=2" for k, v in fifos.items() if k != "fork_relu_out_s1"), fifos
+    assert fifos["pool_out_fan"][1] == "pool_out -> fanout", fifos
+    assert all(v[3] == "depth=2" for k, v in fifos.items() if k not in ("fork_relu_out_s1", "pool_out_s1")), fifos
     top = (prj / "firmware" / "myproject.cpp").read_text()
     assert "NNFPGA_HLS(STREAM variable=fork_relu_out_s1 depth=7)" in top
-    assert top.count(": streaming (one pixel per step)") == 3, top  # fork, branch and head
-    assert top.count(": pixel-wise (one pixel per step)") == 2, top  # fork's relu (two readers) and the Add
+    assert top.count(": streaming (one pixel per step)") == 5, top  # fork, branch, pool, tail, head
+    assert top.count(": pixel-wise (one pixel per step)") == 3, top  # fork's relu (two readers), join, join2
     assert_bit_exact(hw, np.random.default_rng(2).uniform(-4, 4, size=(2000, 6, 5, 2)), ap_types)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile
-from nnfpga.backends.hls.fifo import Fifo, Schedule
+from nnfpga.backends.hls.fifo import CHAIN_DEPTH, Fifo, Schedule
 from nnfpga.backends.hls.lower import INDEX_TYPE, LOWERINGS, Inputs, LayerNames, Lowered, _pixels
 from nnfpga.ir.graph import Node
 from nnfpga.ops import OPS
@@ -139,8 +139,6 @@ def stream_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered) -> 
 def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int], n_readers: int) -> bool:
     if node.op not in STREAMED + PIXELWISE or (len(node.inputs) != 1 and node.op not in MERGES):
         return False
-    if n_readers != 1 and node.op not in PIXELWISE:  # a pixel-wise stage writes each pixel to every reader
-        return False
     in_shape = tuple(g[node.inputs[0]].shape)
     if node.op in PIXELWISE:  # the producers' pixels are this layer's
         return all(chan[names[i].var] == g[i].shape[-1] == node.shape[-1] and g[i].shape == node.shape
@@ -223,6 +221,15 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
             with f.block(f"static void layer_{ln.ident}({params})"):
                 f.lines(lowered[node.name].call.splitlines())
             f.blank()
+            if n_out > 1:  # its own stage copies each pixel to every reader
+                outs = ", ".join(f"hls::stream<{ptype[ln.var]}> &out{j}_s" for j in range(n_out))
+                with f.block(f"static void fanout_{ln.ident}(hls::stream<{ptype[ln.var]}> &in_s, {outs})"):
+                    with f.block(f"for (unsigned p = 0; p < {sizes[ln.var] // chans[ln.var]}; p++)"):
+                        f.line("NNFPGA_HLS(PIPELINE)")
+                        f.line(f"const {ptype[ln.var]} px = in_s.read();")
+                        for j in range(n_out):
+                            f.line(f"out{j}_s.write(px);")
+                f.blank()
             continue
         if node.name in streamed:
             f.comment(f"{node.describe()}: pixel-wise (one pixel per step)")
@@ -269,7 +276,8 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
             if name not in declared:
                 declared.add(name)
                 pixels = sizes[var] // chans[var]
-                depth, reason = sched.depth(var, reader)
+                depth, reason = sched.depth(var, reader) if reader != "fanout" else (
+                    CHAIN_DEPTH, f"depth {CHAIN_DEPTH}: its one reader, the fan-out copy, takes each pixel as it comes")
                 fifos.append(Fifo(name, var, reader, pixels, depth, reason))
                 f.line(f'hls::stream<{ptype[var]}> {name}("{name}");')
                 f.line(f"// {name}: {var} -> {reader}, {pixels} pixel(s): {reason}")
@@ -282,8 +290,13 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
         for node in layers:
             ln = names[node.name]
             args = [declare(v, stream(v, ln.var), ln.var) for v in srcs_of[ln.var]]
-            args += [declare(ln.var, stream(ln.var, r), r) for r in reads[ln.var]]
-            f.line(f"layer_{ln.ident}({', '.join(args)});")
+            outs = [declare(ln.var, stream(ln.var, r), r) for r in reads[ln.var]]
+            if streamed.get(node.name) == "stream" and len(outs) > 1:
+                fan = declare(ln.var, f"{ln.var}_fan", "fanout")
+                f.line(f"layer_{ln.ident}({', '.join(args)}, {fan});")
+                f.line(f"fanout_{ln.ident}({fan}, {', '.join(outs)});")
+            else:
+                f.line(f"layer_{ln.ident}({', '.join([*args, *outs])});")
         if names[g.outputs[0]].var == inp.var:  # the output is the input itself
             f.line(f"for (unsigned p = 0; p < {sizes[inp.var] // chans[inp.var]}; p++) y_out.write(x_in.read());")
     return f.render(), fifos

@@ -81,7 +81,8 @@ ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table",
 
 def derived_names(ident: str) -> set[str]:
     """Every C++ name (and file name) the generated code derives from a layer's identifier, lower-cased."""
-    names = {ident, f"{ident}_out", f"{ident}_out_s", f"config_{ident}", f"layer_{ident}", f"weights/{ident}.h"}
+    names = {ident, f"{ident}_out", f"{ident}_out_s", f"{ident}_out_fan", f"config_{ident}", f"layer_{ident}",
+             f"fanout_{ident}", f"weights/{ident}.h"}
     names.update(f"{p}_{ident}" for p in ARRAY_PREFIXES)
     names.update(f"{ident}_{slot}_t" for slot in ALL_SLOTS)
     return {n.lower() for n in names}
