@@ -73,10 +73,24 @@ def build(name: str) -> Any:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_line_buffer_equals_emulator(tmp_path, ap_types, name):
+    """The default config; in the Conv2D chain, two layers with a ReuseFactor > 1 (II of the line buffer's step),
+    one Resource and one Latency, and a narrow saturating accumulator."""
     model = build(name)
-    hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj", io_type="io_stream")
-    top = (hw.write() / "firmware" / "myproject.cpp").read_text()
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    rfs = {}
+    if name == "conv2d":
+        probe = nnfpga.convert_from_keras_model(model, hls_config=cfg)
+        for layer, strategy in (("same_strides", "Resource"), ("groups", "Latency")):
+            rfs[layer] = nnfpga.ops.OPS["conv"].reuse_factors(probe.graph[layer])[-2]
+            cfg["LayerName"][layer].update(ReuseFactor=rfs[layer], Strategy=strategy)
+        cfg["LayerName"]["groups"]["Precision"]["accum"] = "ap_fixed<12,5,AP_RND,AP_SAT>"
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type="io_stream")
+    prj = hw.write()
+    top = (prj / "firmware" / "myproject.cpp").read_text()
     assert top.count(": streaming (one pixel per step)") == MODELS[name][1], top
+    params = (prj / "firmware" / "parameters.h").read_text()
+    for layer, rf in rfs.items():
+        assert f"struct config_{layer} {{" in params and f"reuse_factor = {rf};" in params
     x = np.random.default_rng(21).uniform(-4, 4, size=(2000, *model.inputs[0].shape[1:]))
     x[:50] = np.round(x[:50])  # ties in max pooling, exact values
     assert_bit_exact(hw, x, ap_types)
