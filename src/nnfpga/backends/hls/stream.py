@@ -2,12 +2,12 @@
 depth of every FIFO with its reason.
 
 Every stream carries pixels (``nnfpga::pixel<T, C>``, one pixel's channel vector; a vector ``(n,)`` is one pixel of
-``n``). A conv, pool, zero-pad, crop or upsample of 1 or 2 spatial axes whose input stream carries its own pixels and
-whose output has one reader is a streaming stage (``library/nnfpga_stream.h``: one pixel accepted per step); an
-activation or a merge whose inputs carry its own pixels is a pixel-wise stage (its io_parallel call on one pixel
-at a time, each output pixel written to every reader); every other layer is a buffered stage, which reads its
-whole input tensor, runs its io_parallel call, and writes its output pixel by pixel (Flatten -> Dense: the Dense
-reads the pixels into one vector). FIFO depths: ``fifo.py``.
+``n``). A conv, pool, zero-pad, crop or upsample of 1 or 2 spatial axes whose input stream carries its own pixels is
+a streaming stage (``library/nnfpga_stream.h``: one pixel accepted per step; with several readers, a ``fanout_``
+stage copies each pixel to each); an activation or a merge whose inputs carry its own pixels is a pixel-wise stage
+(its io_parallel call on one pixel at a time, each output pixel written to every reader); every other layer is a
+buffered stage, which reads its whole input tensor, runs its io_parallel call, and writes its output pixel by
+pixel (Flatten -> Dense: the Dense reads the pixels into one vector). FIFO depths: ``fifo.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from nnfpga.backends.hls.fifo import CHAIN_DEPTH, Fifo, Schedule
 from nnfpga.backends.hls.lower import INDEX_TYPE, LOWERINGS, Inputs, LayerNames, Lowered, _pixels
 from nnfpga.ir.graph import Node
 from nnfpga.ops import OPS
+from nnfpga.ops.base import Plan
 
 if TYPE_CHECKING:
     from nnfpga.ir.graph import Graph
@@ -32,10 +33,6 @@ STREAMED = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")
 # with the io_parallel call on one pixel
 MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 PIXELWISE = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh", "sigmoid", "tanh", "elu", "softmax", *MERGES)
-
-
-def pixel_type(t: str, shape: tuple[int, ...]) -> str:
-    return f"nnfpga::pixel<{t}, {int(shape[-1])}>"
 
 
 def geometry(node: Node, in_shape: tuple[int, ...]) -> dict[str, int]:
@@ -136,7 +133,8 @@ def stream_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered) -> 
                    call=f"nnfpga::move_stream<{types}>(in_s, out_s, {name});")
 
 
-def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int], n_readers: int) -> bool:
+def _streamable(node: Node, g: Graph, names: dict[str, LayerNames], chan: dict[str, int]) -> bool:
+    """Whether ``node`` is a streaming or pixel-wise stage (``chan``: the pixel width of each stream variable)."""
     if node.op not in STREAMED + PIXELWISE or (len(node.inputs) != 1 and node.op not in MERGES):
         return False
     in_shape = tuple(g[node.inputs[0]].shape)
@@ -302,7 +300,7 @@ def top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lo
     return f.render(), fifos
 
 
-def pixelwise_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered, prep: object) -> Lowered:
+def pixelwise_lowering(node: Node, ins: Inputs, dst: LayerNames, base: Lowered, prep: Plan) -> Lowered:
     """The io_parallel lowering of an activation or a merge, sized for one pixel (``n_in``: the channels; softmax:
     one row; a merge: its loop over one pixel)."""
     c = int(node.shape[-1])
@@ -319,16 +317,9 @@ def streaming_stages(hw: HWModel, names: dict[str, LayerNames], lowered: dict[st
     pixel-wise call; returns their names, each with ``"stream"`` or ``"pixel"``."""
     g = hw.graph
     chan = {names[n.name].var: int(n.shape[-1]) for n in g if not OPS[n.op].view}
-    readers: dict[str, int] = {}
-    for n in g:
-        if n.op != "input" and lowered[n.name].call is not None:
-            for v in dict.fromkeys(names[i].var for i in n.inputs):
-                readers[v] = readers.get(v, 0) + 1
-    out_var = names[g.outputs[0]].var
-    readers[out_var] = readers.get(out_var, 0) + 1
     streamed = {}
     for n in g:
-        if not _streamable(n, g, names, chan, readers.get(names[n.name].var, 0)):
+        if not _streamable(n, g, names, chan):
             continue
         ins = [(g[i], names[i]) for i in n.inputs]
         if n.op in PIXELWISE:
