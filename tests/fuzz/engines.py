@@ -111,7 +111,8 @@ def input_mantissas(graph: Graph, x: np.ndarray) -> np.ndarray:
 def _unity_source(dirs: list[Path], tag: str) -> str:
     lines = ['#include "ap_fixed.h"', '#include "ap_int.h"', '#include "hls_stream.h"',
              '#include "nnfpga_common.h"', '#include "nnfpga_dense.h"', '#include "nnfpga_activation.h"',
-             '#include "nnfpga_conv.h"', '#include "nnfpga_pool.h"', ""]  # once, outside the models' namespaces
+             '#include "nnfpga_conv.h"', '#include "nnfpga_pool.h"', '#include "nnfpga_stream.h"',
+             ""]  # once, outside the models' namespaces
     for i, d in enumerate(dirs):
         guards = set()
         for p in sorted((d / "firmware").rglob("*.h")):
@@ -120,6 +121,7 @@ def _unity_source(dirs: list[Path], tag: str) -> str:
         lines += [f"namespace {tag}_{i} {{", f"#define nnfpga_predict {tag}_predict_{i}",
                   f'#include "{d / "firmware" / "fuzz.cpp"}"', f'#include "{d / "csim" / "bridge.cpp"}"',
                   "#undef nnfpga_predict", "}", "#undef N_INPUT", "#undef N_OUTPUT",
+                  "#undef N_INPUT_CHAN", "#undef N_OUTPUT_CHAN",
                   *(f"#undef {g}" for g in sorted(guards)), ""]
     return "\n".join(lines)
 

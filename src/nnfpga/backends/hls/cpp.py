@@ -30,6 +30,7 @@ char8_t concept consteval constexpr constinit co_await co_return co_yield requir
 RESERVED = frozenset("""
 nnfpga hls std ap_fixed ap_ufixed ap_int ap_uint ap_fixed_base ap_int_base N_INPUT N_OUTPUT NNFPGA_HLS NNFPGA_PRAGMA
 input_t result_t x_in y_out nnfpga_predict x y n s i j v in out xs ys fin fpr lin lpr bad sin spr
+input_pixel_t result_pixel_t N_INPUT_CHAN N_OUTPUT_CHAN in_s out_s px py p c a
 errno assert stdin stdout stderr EOF NULL offsetof setjmp va_arg va_start va_end printf exit abort
 """.split())
 
@@ -106,7 +107,7 @@ class CppFile:
 
     @contextmanager
     def block(self, head: str, tail: str = "}") -> Iterator[None]:
-        self.line(f"{head} {{")
+        self.line(f"{head} {{" if head else "{")  # no head: a plain scope
         self._depth += 1
         try:
             yield

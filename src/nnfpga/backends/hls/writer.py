@@ -1,7 +1,7 @@
 """Write a Vitis HLS project for a typed graph: firmware, layer library, weights, testbench, Tcl.
 
 ```
-firmware/<project>.cpp/.h   top function (io_parallel arrays or io_stream hls::stream + DATAFLOW)
+firmware/<project>.cpp/.h   top function (io_parallel arrays or io_stream pixel streams + DATAFLOW)
 firmware/defines.h          sizes and one typedef per layer type slot
 firmware/parameters.h       one config struct per layer
 firmware/weights/*.h        weights and tables as exact constants
@@ -10,6 +10,7 @@ firmware/nnfpga/*.h         nnfpga's own layer library
 tb_data/                    tb_input_features.dat, tb_output_predictions.dat
 csim/bridge.cpp             batch entry point for nnfpga's own C simulation (hw.compile)
 build_prj.tcl               csim / csynth / cosim / export / Vivado synthesis switches
+fifo_depths.txt             io_stream: each FIFO's depth and its reason (stream.py)
 ```
 All files are deterministic functions of the graph and settings.
 """
@@ -23,7 +24,9 @@ import jinja2
 import numpy as np
 
 from nnfpga.backends.hls.cpp import CppFile, identifier, project_identifier
+from nnfpga.backends.hls.fifo import fifo_report
 from nnfpga.backends.hls.lower import LOWERINGS, MAX_EXACT_WIDTH, REFUSED, LayerNames, raw_config, raw_ctype
+from nnfpga.backends.hls.stream import streaming_stages, top_stream
 from nnfpga.errors import BackendSupportError, ConfigError
 from nnfpga.fixed import from_float, to_float
 from nnfpga.ops import OPS
@@ -42,9 +45,17 @@ OP_LIBRARY = {"conv": "nnfpga_conv.h",
               **dict.fromkeys(("max_pool", "avg_pool", "zero_pad", "crop", "upsample"), "nnfpga_pool.h")}
 
 
-def library(graph: Graph) -> tuple[str, ...]:
-    """The layer library headers the project of ``graph`` includes."""
-    return LIBRARY + tuple(dict.fromkeys(OP_LIBRARY[n.op] for n in graph if n.op in OP_LIBRARY))
+def library(graph: Graph, stream: bool = False) -> tuple[str, ...]:
+    """The layer library headers the project of ``graph`` includes (``stream``: io_stream)."""
+    return (LIBRARY + tuple(dict.fromkeys(OP_LIBRARY[n.op] for n in graph if n.op in OP_LIBRARY))
+            + (("nnfpga_stream.h",) if stream else ()))
+
+
+def producer(graph: Graph, name: str) -> str:
+    """The node whose values ``name`` holds: itself, or for a view (flatten, reshape...) the node it views."""
+    while OPS[graph[name].op].view:
+        name = graph[name].inputs[0]
+    return name
 
 
 def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
@@ -70,7 +81,8 @@ ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table",
 
 def derived_names(ident: str) -> set[str]:
     """Every C++ name (and file name) the generated code derives from a layer's identifier, lower-cased."""
-    names = {ident, f"{ident}_out", f"{ident}_out_s", f"config_{ident}", f"layer_{ident}", f"weights/{ident}.h"}
+    names = {ident, f"{ident}_out", f"{ident}_out_s", f"{ident}_out_fan", f"config_{ident}", f"layer_{ident}",
+             f"fanout_{ident}", f"weights/{ident}.h"}
     names.update(f"{p}_{ident}" for p in ARRAY_PREFIXES)
     names.update(f"{ident}_{slot}_t" for slot in ALL_SLOTS)
     return {n.lower() for n in names}
@@ -82,7 +94,8 @@ def layer_names(hw: HWModel) -> dict[str, LayerNames]:
     or the top function's."""
     names: dict[str, LayerNames] = {}
     prj = project_identifier(hw.settings["project_name"])
-    used = {n.lower() for n in ("x_in", "x_in_s", "y_out", "input_t", "result_t", prj)}
+    used = {n.lower() for n in ("x_in", "x_in_s", "y_out", "input_t", "result_t", "input_pixel_t",
+                                  "result_pixel_t", prj)}
     for node in hw.graph:
         if OPS[node.op].view:
             names[node.name] = names[node.inputs[0]]
@@ -118,6 +131,7 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
                                        hw.interpreter.prep[n.name])
                for n in g if n.op != "input"}
     stream = s["io_type"] == "io_stream"
+    streamed = streaming_stages(hw, names, lowered) if stream else set()
     files: dict[str, str] = {}
 
     # defines.h
@@ -126,10 +140,13 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     d.include("ap_int.h")
     d.include("nnfpga/nnfpga_common.h")
     if stream:
-        d.include("hls_stream.h")
+        d.include("nnfpga/nnfpga_stream.h")
     d.blank()
     d.line(f"#define N_INPUT {n_in}")
     d.line(f"#define N_OUTPUT {n_out}")
+    if stream:  # the top function's streams carry pixels of this many values
+        d.line(f"#define N_INPUT_CHAN {g[inp].shape[-1]}")
+        d.line(f"#define N_OUTPUT_CHAN {g[producer(g, out)].shape[-1]}")
     d.blank()
     for node in g:
         if OPS[node.op].view:
@@ -141,12 +158,15 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     d.blank()
     d.line(f"typedef {names[inp].t('result')} input_t;")
     d.line(f"typedef {names[out].t('result')} result_t;")
+    if stream:
+        d.line("typedef nnfpga::pixel<input_t, N_INPUT_CHAN> input_pixel_t;")
+        d.line("typedef nnfpga::pixel<result_t, N_OUTPUT_CHAN> result_pixel_t;")
     files[d.path] = d.render()
 
     # weights/*.h and parameters.h
     p = CppFile("firmware/parameters.h", guard="NNFPGA_PARAMETERS_H_", comment="Layer configurations (generated).")
     p.include("defines.h")
-    for h in library(g):
+    for h in library(g, stream):
         p.include(f"nnfpga/{h}")
     for node in g:
         low = lowered.get(node.name)
@@ -172,16 +192,20 @@ def hls_files(hw: HWModel, tb_inputs: np.ndarray | None = None) -> dict[str, byt
     files[p.path] = p.render()
 
     # top function
-    sig = (f"void {prj}(hls::stream<input_t> &x_in, hls::stream<result_t> &y_out)" if stream
+    sig = (f"void {prj}(hls::stream<input_pixel_t> &x_in, hls::stream<result_pixel_t> &y_out)" if stream
            else f"void {prj}(input_t x_in[N_INPUT], result_t y_out[N_OUTPUT])")
     h = CppFile(f"firmware/{prj}.h", guard=f"NNFPGA_{prj.upper()}_H_", comment="Top function (generated).")
     h.include("defines.h")
     h.blank()
     h.line(sig + ";")
     files[h.path] = h.render()
-    files[f"firmware/{prj}.cpp"] = (_top_stream if stream else _top_parallel)(hw, prj, sig, names, lowered)
+    if stream:
+        files[f"firmware/{prj}.cpp"], fifos = top_stream(hw, prj, sig, names, lowered, streamed)
+        files["fifo_depths.txt"] = fifo_report(fifos)
+    else:
+        files[f"firmware/{prj}.cpp"] = _top_parallel(hw, prj, sig, names, lowered)
 
-    for lib in library(g):
+    for lib in library(g, stream):
         files[f"firmware/nnfpga/{lib}"] = resources.files("nnfpga.backends.hls").joinpath("library", lib).read_text()
     files.update(_testbench(hw, prj, names, tb_inputs))
     files["csim/bridge.cpp"] = _bridge(hw, prj, stream)
@@ -219,96 +243,6 @@ def _top_parallel(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames],
     return f.render()
 
 
-def _top_stream(hw: HWModel, prj: str, sig: str, names: dict[str, LayerNames], lowered: dict[str, Any]) -> str:
-    """One function per layer between hls::streams, under DATAFLOW. A stream has one reader: a layer whose
-    output feeds several layers (or an input read by several) writes one stream per reader."""
-    g = hw.graph
-    f = CppFile(f"firmware/{prj}.cpp", comment=f"{prj}: {g.name} (generated by nnfpga, io_stream).")
-    f.include(f"{prj}.h")
-    f.include("parameters.h")
-    f.blank()
-    layers = [n for n in g if n.name in lowered and lowered[n.name].call is not None]
-    inp = names[g.inputs[0]]
-    sizes = {inp.var: int(np.prod(g[g.inputs[0]].shape))}
-    types = {inp.var: inp.t("result")}
-    reads: dict[str, list[str]] = {inp.var: []}  # producer variable -> its readers (layer variables, "y_out")
-    for node in layers:
-        ln = names[node.name]
-        sizes[ln.var], types[ln.var], reads[ln.var] = int(np.prod(node.shape)), ln.t("result"), []
-        for var in dict.fromkeys(names[i].var for i in node.inputs):
-            reads[var].append(ln.var)
-    reads[names[g.outputs[0]].var].append("y_out")
-
-    def stream(var: str, reader: str) -> str:
-        """The stream from ``var`` to ``reader``: x_in / <var>_s / y_out, numbered when ``var`` has several."""
-        rs = reads[var]
-        if reader == "y_out":
-            return "y_out"
-        if var == inp.var and len(rs) == 1:
-            return "x_in"
-        return f"{var}_s" if len(rs) == 1 else f"{var}_s{rs.index(reader)}"
-
-    def copy_out(var: str, outs: list[str]) -> None:
-        with f.block(f"for (unsigned i = 0; i < {sizes[var]}; i++)"):
-            f.line("NNFPGA_HLS(PIPELINE)")
-            for o in outs:
-                f.line(f"{o}.write({var}[i]);")
-
-    split = len(reads[inp.var]) > 1
-    if split:  # the input, read by several layers: copied to one stream each
-        outs = [f"x_in_s{j}" for j in range(len(reads[inp.var]))]
-        params = ", ".join(f"hls::stream<input_t> &{o}" for o in outs)
-        with f.block(f"static void split_input(hls::stream<input_t> &x_in, {params})"):
-            with f.block(f"for (unsigned i = 0; i < {sizes[inp.var]}; i++)"):
-                f.line("NNFPGA_HLS(PIPELINE)")
-                f.line("const input_t v = x_in.read();")
-                for o in outs:
-                    f.line(f"{o}.write(v);")
-        f.blank()
-    for node in layers:
-        ln = names[node.name]
-        srcs = list(dict.fromkeys(names[i].var for i in node.inputs))
-        n_out = len(reads[ln.var])
-        outs = ["out_s"] if n_out == 1 else [f"out{j}_s" for j in range(n_out)]
-        params = [f"hls::stream<{types[v]}> &{v}_s" for v in srcs] + [f"hls::stream<{types[ln.var]}> &{o}"
-                                                                      for o in outs]
-        with f.block(f"static void layer_{ln.ident}({', '.join(params)})"):
-            for v in srcs:
-                f.line(f"{types[v]} {v}[{sizes[v]}];")
-            f.line(f"{types[ln.var]} {ln.var}[{sizes[ln.var]}];")
-            for v in srcs:
-                with f.block(f"for (unsigned i = 0; i < {sizes[v]}; i++)"):
-                    f.line("NNFPGA_HLS(PIPELINE)")
-                    f.line(f"{v}[i] = {v}_s.read();")
-            f.lines(lowered[node.name].call.splitlines())
-            copy_out(ln.var, outs)
-        f.blank()
-    with f.block(sig):
-        f.line("NNFPGA_HLS(INTERFACE axis port=x_in)")
-        f.line("NNFPGA_HLS(INTERFACE axis port=y_out)")
-        f.line("NNFPGA_HLS(DATAFLOW)")
-        declared = {"x_in", "y_out"}
-
-        def declare(var: str, name: str) -> str:
-            if name not in declared:
-                declared.add(name)
-                f.line(f'hls::stream<{types[var]}> {name}("{name}");')
-            return name
-
-        if split:
-            outs = [declare(inp.var, f"x_in_s{j}") for j in range(len(reads[inp.var]))]
-            f.line(f"split_input(x_in, {', '.join(outs)});")
-        for node in layers:
-            ln = names[node.name]
-            srcs = list(dict.fromkeys(names[i].var for i in node.inputs))
-            args = [declare(v, stream(v, ln.var)) for v in srcs]
-            args += [declare(ln.var, stream(ln.var, r)) for r in reads[ln.var]]
-            f.line(f"layer_{ln.ident}({', '.join(args)});")
-        if names[g.outputs[0]].var == inp.var:  # the output is the input itself
-            f.line("for (unsigned i = 0; i < N_OUTPUT; i++) y_out.write(x_in.read());")
-    return f.render()
-
-
 def _testbench(hw: HWModel, prj: str, names: dict[str, LayerNames], tb_inputs: np.ndarray | None) -> dict[str, str]:
     g = hw.graph
     tin = g[g.inputs[0]].types["result"]
@@ -334,14 +268,17 @@ def _testbench(hw: HWModel, prj: str, names: dict[str, LayerNames], tb_inputs: n
             f.line("double v;")
             f.line("result_t y[N_OUTPUT];")
             if stream:
-                f.line("hls::stream<input_t> xs;")
-                f.line("hls::stream<result_t> ys;")
+                f.line("hls::stream<input_pixel_t> xs;")
+                f.line("hls::stream<result_pixel_t> ys;")
+                f.line("input_pixel_t px;")
                 with f.block("for (int i = 0; i < N_INPUT; i++)"):
                     f.line("sin >> v;")
-                    f.line("xs.write(input_t(v));")
+                    f.line("px[i % N_INPUT_CHAN] = input_t(v);")
+                    f.line("if (i % N_INPUT_CHAN == N_INPUT_CHAN - 1) xs.write(px);")
                 f.line(f"{prj}(xs, ys);")
-                with f.block("for (int j = 0; j < N_OUTPUT; j++)"):
-                    f.line("y[j] = ys.read();")
+                with f.block("for (int j = 0; j < N_OUTPUT; j += N_OUTPUT_CHAN)"):
+                    f.line("const result_pixel_t py = ys.read();")
+                    f.line("for (int c = 0; c < N_OUTPUT_CHAN; c++) y[j + c] = py[c];")
             else:
                 f.line("input_t x[N_INPUT];")
                 with f.block("for (int i = 0; i < N_INPUT; i++)"):
@@ -373,15 +310,17 @@ def _bridge(hw: HWModel, prj: str, stream: bool) -> str:
         with f.block("for (long s = 0; s < n; s++)"):
             f.line("result_t out[N_OUTPUT];")
             if stream:
-                f.line("hls::stream<input_t> xs;")
-                f.line("hls::stream<result_t> ys;")
-                with f.block("for (int i = 0; i < N_INPUT; i++)"):
-                    f.line("input_t v;")
-                    f.line(f"nnfpga::set_mantissa<input_t, {tin.width}>(v, x[s * N_INPUT + i]);")
-                    f.line("xs.write(v);")
+                f.line("hls::stream<input_pixel_t> xs;")
+                f.line("hls::stream<result_pixel_t> ys;")
+                with f.block("for (int i = 0; i < N_INPUT; i += N_INPUT_CHAN)"):
+                    f.line("input_pixel_t px;")
+                    with f.block("for (int c = 0; c < N_INPUT_CHAN; c++)"):
+                        f.line(f"nnfpga::set_mantissa<input_t, {tin.width}>(px[c], x[s * N_INPUT + i + c]);")
+                    f.line("xs.write(px);")
                 f.line(f"{prj}(xs, ys);")
-                with f.block("for (int j = 0; j < N_OUTPUT; j++)"):
-                    f.line("out[j] = ys.read();")
+                with f.block("for (int j = 0; j < N_OUTPUT; j += N_OUTPUT_CHAN)"):
+                    f.line("const result_pixel_t py = ys.read();")
+                    f.line("for (int c = 0; c < N_OUTPUT_CHAN; c++) out[j + c] = py[c];")
             else:
                 f.line("input_t in[N_INPUT];")
                 with f.block("for (int i = 0; i < N_INPUT; i++)"):
