@@ -1,0 +1,86 @@
+"""A node's cast into its ``result`` type in one compiled pass (numba), for the common case.
+
+``requantize`` on float64 mantissas makes several passes over a tensor (scale, floor, then the least and the
+greatest value for the overflow check, then the wrap or the clip where needed); a CNN's feature maps are large,
+so the passes cost memory traffic. This kernel reads each mantissa once and writes the cast one, with the same
+integers and the same overflow count as ``requantize``:
+
+* rounding ``k = src_frac - dst_frac`` bits: ``v << -k`` when ``k <= 0``; else ``(v + h) >> k`` (an arithmetic
+  shift is the floor; TRN ``h = 0``, RND ``h = 2**(k-1)``, RND_MIN_INF ``h = 2**(k-1) - 1``), and for RND_CONV
+  the RND result minus 1 on a tie whose RND result is odd (``(v + h) mod 2**(k+1) == 2**k``), the rules of
+  :mod:`nnfpga.ops.conv_jit`;
+* overflow outside :func:`~nnfpga.ops.accumulate.sat_bounds` (counted once per value): WRAP keeps the value
+  modulo ``2**W`` in the type's range, SAT and SAT_SYM clip, SAT_ZERO gives 0.
+
+It applies (:func:`usable`) when numba is on, the source is float64 storage (at most 53 bits), the destination
+stores in float64 too, the rounding is one of those above and every intermediate fits int64; otherwise, and with
+``NNFPGA_NUMBA=0``, ``requantize`` runs. The output keeps the input's memory layout (the batch-innermost views of
+:mod:`nnfpga.ops.conv_jit` stay views).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnfpga.fixed import FixedType, Overflow
+from nnfpga.fixed.arith import FLOAT_BITS, storage_dtype
+from nnfpga.ops import accumulate_jit
+from nnfpga.ops.accumulate import sat_bounds
+
+ROUNDINGS = {"TRN": 0, "RND": 1, "RND_MIN_INF": 2, "RND_CONV": 3}
+OVERFLOWS = {"WRAP": 0, "SAT": 1, "SAT_SYM": 1, "SAT_ZERO": 2}
+
+
+def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover - numba
+    """``out[i]``: ``m[i]`` (float64 integers) rounded by ``k`` bits and kept in ``[lo, hi]``; returns how many
+    values left that range."""
+    mask2 = (np.int64(1) << (k + 1)) - 1 if k > 0 else np.int64(0)
+    tie = np.int64(1) << k if k > 0 else np.int64(0)
+    count = 0
+    for i in range(m.size):
+        v = np.int64(m[i])
+        if k <= 0:
+            q = v << -k
+        else:
+            t = v + h
+            q = t >> k
+            if conv and (t & mask2) == tie:
+                q -= 1
+        if q < lo or q > hi:
+            count += 1
+            if ov_mode == 0:
+                q = ((q - lo_w) & mask) + lo_w
+            elif ov_mode == 1:
+                q = lo if q < lo else hi
+            else:
+                q = 0
+        out[i] = q
+    return count
+
+
+accumulate_jit.register_kernel("cast", _cast)
+
+
+def usable(src: FixedType, dst: FixedType) -> bool:
+    """Whether the kernel gives ``requantize``'s integers for a cast from ``src`` to ``dst``."""
+    k = src.frac - dst.frac
+    return (dst.rounding in ROUNDINGS and dst.overflow in OVERFLOWS and src.width <= FLOAT_BITS
+            and storage_dtype(dst.width) == np.float64 and -(62 - src.width) <= k <= 60 and dst.width <= 60
+            and accumulate_jit.enabled())
+
+
+def cast(m: np.ndarray, src: FixedType, dst: FixedType) -> tuple[np.ndarray, Overflow]:
+    """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`)."""
+    order = np.argsort(m.strides, kind="stable")[::-1]  # the axes in memory order: a C-contiguous transpose
+    mt = m.transpose(order)
+    if not mt.flags.c_contiguous:
+        order, mt = np.arange(m.ndim), np.ascontiguousarray(m)
+    out = np.empty(mt.shape, dtype=np.float64)
+    k = src.frac - dst.frac
+    mode = ROUNDINGS[dst.rounding]
+    h = 0 if k <= 0 or mode == 0 else (1 << (k - 1)) - (mode == 2)
+    lo, hi = sat_bounds(dst)
+    count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), np.int64(k), np.int64(h), mode == 3,
+                                np.int64(lo), np.int64(hi), np.int64(OVERFLOWS[dst.overflow]),
+                                np.int64(dst.min_mantissa), np.int64((1 << dst.width) - 1))
+    return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
