@@ -58,3 +58,23 @@ def test_cast_falls_back_where_the_kernel_does_not_apply(monkeypatch: pytest.Mon
     off = cast(node, QArray(m, src), "result", stats)
     np.testing.assert_array_equal(on.m, off.m)
     assert stats.overflow[("n", "result")].count > 0
+
+
+@pytest.mark.parametrize("dst", [FixedType(8, 3, signed=False, rounding="RND", overflow="SAT"),
+                                 FixedType(7, 2, rounding="RND_CONV"), FixedType(15, 5, signed=False)])
+def test_relu_and_its_cast_in_one_pass(dst: FixedType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ReLU whose result type differs from its input's: the fused pass gives the NumPy path's bits and counts."""
+    from nnfpga.ops import OPS
+
+    src = FixedType(16, 6)
+    m = np.moveaxis(mantissas(np.random.default_rng(2), src, (8, 6, 40)), -1, 0)
+    node = Node("r", "relu", [], (8, 6), types={"result": dst})
+    fused_stats, numpy_stats = RunStats(), RunStats()
+    fused = OPS["relu"].run_fixed(node, [QArray(m, src)], None, fused_stats)
+    monkeypatch.setenv("NNFPGA_NUMBA", "0")
+    ref = OPS["relu"].run_fixed(node, [QArray(m, src)], None, numpy_stats)
+    np.testing.assert_array_equal(fused.m, ref.m)
+    assert fused.t == ref.t == dst
+    ov, want = fused_stats.overflow[("r", "result")], numpy_stats.overflow[("r", "result")]
+    assert (ov.count, ov.total) == (want.count, want.total)
+    assert ov.count > 0 or dst.width == 15  # the narrow types overflowed (a wrapping signed one may go negative)

@@ -14,8 +14,8 @@ integers and the same overflow count as ``requantize``:
 
 It applies (:func:`usable`) when numba is on, the source is float64 storage (at most 53 bits), the destination
 stores in float64 too, the rounding is one of those above and every intermediate fits int64; otherwise, and with
-``NNFPGA_NUMBA=0``, ``requantize`` runs. The output keeps the input's memory layout (the batch-innermost views of
-:mod:`nnfpga.ops.conv_jit` stay views).
+``NNFPGA_NUMBA=0``, ``requantize`` runs. A ReLU (without ``max_value``) casts ``max(m, 0)`` in the same pass.
+The output keeps the input's memory layout (the batch-innermost views of :mod:`nnfpga.ops.conv_jit` stay views).
 """
 
 from __future__ import annotations
@@ -31,14 +31,16 @@ ROUNDINGS = {"TRN": 0, "RND": 1, "RND_MIN_INF": 2, "RND_CONV": 3}
 OVERFLOWS = {"WRAP": 0, "SAT": 1, "SAT_SYM": 1, "SAT_ZERO": 2}
 
 
-def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover - numba
-    """``out[i]``: ``m[i]`` (float64 integers) rounded by ``k`` bits and kept in ``[lo, hi]``; returns how many
-    values left that range."""
+def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask, relu):  # pragma: no cover - numba
+    """``out[i]``: ``m[i]`` (float64 integers; ``relu``: ``max(m[i], 0)``) rounded by ``k`` bits and kept in
+    ``[lo, hi]``; returns how many values left that range."""
     mask2 = (np.int64(1) << (k + 1)) - 1 if k > 0 else np.int64(0)
     tie = np.int64(1) << k if k > 0 else np.int64(0)
     count = 0
     for i in range(m.size):
         v = np.int64(m[i])
+        if relu and v < 0:
+            v = 0
         if k <= 0:
             q = v << -k
         else:
@@ -69,8 +71,9 @@ def usable(src: FixedType, dst: FixedType) -> bool:
             and accumulate_jit.enabled())
 
 
-def cast(m: np.ndarray, src: FixedType, dst: FixedType) -> tuple[np.ndarray, Overflow]:
-    """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`)."""
+def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
+    """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`);
+    ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""
     order = np.argsort(m.strides, kind="stable")[::-1]  # the axes in memory order: a C-contiguous transpose
     mt = m.transpose(order)
     if not mt.flags.c_contiguous:
@@ -82,5 +85,5 @@ def cast(m: np.ndarray, src: FixedType, dst: FixedType) -> tuple[np.ndarray, Ove
     lo, hi = sat_bounds(dst)
     count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), np.int64(k), np.int64(h), mode == 3,
                                 np.int64(lo), np.int64(hi), np.int64(OVERFLOWS[dst.overflow]),
-                                np.int64(dst.min_mantissa), np.int64((1 << dst.width) - 1))
+                                np.int64(dst.min_mantissa), np.int64((1 << dst.width) - 1), relu)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
