@@ -78,3 +78,33 @@ def test_relu_and_its_cast_in_one_pass(dst: FixedType, monkeypatch: pytest.Monke
     ov, want = fused_stats.overflow[("r", "result")], numpy_stats.overflow[("r", "result")]
     assert (ov.count, ov.total) == (want.count, want.total)
     assert ov.count > 0 or dst.width == 15  # the narrow types overflowed (a wrapping signed one may go negative)
+
+
+@pytest.mark.parametrize(("tx", "tw", "tb", "dst"), [
+    (FixedType(16, 6), FixedType(16, 6), FixedType(16, 6), FixedType(16, 6)),
+    (FixedType(12, 4), FixedType(8, 2), FixedType(18, 10), FixedType(9, 3, rounding="RND_CONV", overflow="SAT")),
+    (FixedType(10, 8, signed=False), FixedType(6, 1), FixedType(4, 4), FixedType(30, 20, rounding="RND")),
+    (FixedType(14, 3), FixedType(10, 4), FixedType(12, 2), FixedType(7, 1, signed=False, overflow="SAT_ZERO")),
+])
+def test_batch_norm_and_its_cast_in_one_pass(tx: FixedType, tw: FixedType, tb: FixedType, dst: FixedType,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """ScaleShift (per-channel scale and shift) on a contiguous tensor and on a batch-innermost view: the fused
+    pass gives the NumPy path's bits and counts."""
+    from nnfpga.ops import OPS
+
+    rng = np.random.default_rng(tx.width + dst.width)
+    node = Node("bn", "scale_shift", [], (5, 4, 6), weights={"scale": rng.normal(size=6) * 2,
+                                                            "shift": rng.normal(size=6) * 3},
+                types={"weight": tw, "bias": tb, "result": dst})
+    plan = OPS["scale_shift"].prepare(node, [tx])
+    base = mantissas(rng, tx, (5, 4, 6, 30))
+    for m in (np.moveaxis(base, -1, 0), np.ascontiguousarray(np.moveaxis(base, -1, 0))):
+        assert cast_jit.affine_cast(m, tx, plan.sm, tw, plan.bm, tb, dst) is not None
+        fused_stats, numpy_stats = RunStats(), RunStats()
+        fused = OPS["scale_shift"].run_fixed(node, [QArray(m, tx)], plan, fused_stats)
+        with monkeypatch.context() as mp:
+            mp.setenv("NNFPGA_NUMBA", "0")
+            ref = OPS["scale_shift"].run_fixed(node, [QArray(m, tx)], plan, numpy_stats)
+        np.testing.assert_array_equal(fused.m, ref.m)
+        ov, want = fused_stats.overflow[("bn", "result")], numpy_stats.overflow[("bn", "result")]
+        assert (ov.count, ov.total) == (want.count, want.total)

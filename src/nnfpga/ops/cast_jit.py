@@ -63,6 +63,42 @@ def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask, relu):  # pragma: no 
 accumulate_jit.register_kernel("cast", _cast)
 
 
+def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover
+    """``out``: ``(m * s[c]) << ps + (b[c] << pb)`` cast as :func:`_cast` casts, where ``m`` and ``out`` are
+    ``(outer, C, inner)`` in memory order and ``c`` the channel (a batch-norm's scale and shift, int64)."""
+    mask2 = (np.int64(1) << (k + 1)) - 1 if k > 0 else np.int64(0)
+    tie = np.int64(1) << k if k > 0 else np.int64(0)
+    n_ch = s.size
+    count = 0
+    for o in range(m.size // (n_ch * inner)):
+        for c in range(n_ch):
+            sv = s[c]
+            bv = b[c] << pb
+            base = (o * n_ch + c) * inner
+            for j in range(inner):
+                v = ((np.int64(m[base + j]) * sv) << ps) + bv
+                if k <= 0:
+                    q = v << -k
+                else:
+                    t = v + h
+                    q = t >> k
+                    if conv and (t & mask2) == tie:
+                        q -= 1
+                if q < lo or q > hi:
+                    count += 1
+                    if ov_mode == 0:
+                        q = ((q - lo_w) & mask) + lo_w
+                    elif ov_mode == 1:
+                        q = lo if q < lo else hi
+                    else:
+                        q = 0
+                out[base + j] = q
+    return count
+
+
+accumulate_jit.register_kernel("affine_cast", _affine_cast)
+
+
 def usable(src: FixedType, dst: FixedType) -> bool:
     """Whether the kernel gives ``requantize``'s integers for a cast from ``src`` to ``dst``."""
     k = src.frac - dst.frac
@@ -71,19 +107,48 @@ def usable(src: FixedType, dst: FixedType) -> bool:
             and accumulate_jit.enabled())
 
 
-def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
-    """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`);
-    ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""
-    order = np.argsort(m.strides, kind="stable")[::-1]  # the axes in memory order: a C-contiguous transpose
+def _memory_order(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The axes of ``m`` in memory order and ``m`` transposed to them (C-contiguous; a copy where it was not)."""
+    order = np.argsort(m.strides, kind="stable")[::-1]
     mt = m.transpose(order)
     if not mt.flags.c_contiguous:
         order, mt = np.arange(m.ndim), np.ascontiguousarray(m)
-    out = np.empty(mt.shape, dtype=np.float64)
-    k = src.frac - dst.frac
+    return order, mt
+
+
+def _cast_args(dst: FixedType, k: int) -> tuple:
     mode = ROUNDINGS[dst.rounding]
     h = 0 if k <= 0 or mode == 0 else (1 << (k - 1)) - (mode == 2)
     lo, hi = sat_bounds(dst)
-    count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), np.int64(k), np.int64(h), mode == 3,
-                                np.int64(lo), np.int64(hi), np.int64(OVERFLOWS[dst.overflow]),
-                                np.int64(dst.min_mantissa), np.int64((1 << dst.width) - 1), relu)
+    return (np.int64(k), np.int64(h), mode == 3, np.int64(lo), np.int64(hi), np.int64(OVERFLOWS[dst.overflow]),
+            np.int64(dst.min_mantissa), np.int64((1 << dst.width) - 1))
+
+
+def affine_cast(m: np.ndarray, src: FixedType, sm: np.ndarray, tw: FixedType, bm: np.ndarray, tb: FixedType,
+                dst: FixedType) -> tuple[np.ndarray, Overflow] | None:
+    """ScaleShift's ``x * scale + shift`` cast to ``dst`` in one pass, or None where the kernel does not apply:
+    per-channel constants (``(C,)``, the last axis), every value within int64 (``src`` float64 storage)."""
+    fp = src.frac + tw.frac
+    f = max(fp, tb.frac)
+    bits = max(src.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
+    c = m.shape[-1] if m.ndim > 1 else 0
+    if (np.shape(sm) != (c,) or np.shape(bm) != (c,) or bits > 62 or m.dtype != np.float64 or not m.size
+            or f - dst.frac < -(62 - bits) or not usable(FixedType(min(bits, FLOAT_BITS), min(bits, FLOAT_BITS) - f),
+                                                         dst)):
+        return None
+    order, mt = _memory_order(m)
+    p = int(np.flatnonzero(order == m.ndim - 1)[0])  # where the channel axis is in memory order
+    out = np.empty(mt.shape, dtype=np.float64)
+    count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
+                                np.asarray(bm, dtype=np.int64), out.reshape(-1), int(np.prod(mt.shape[p + 1:])),
+                                np.int64(f - fp), np.int64(f - tb.frac), *_cast_args(dst, f - dst.frac))
+    return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
+
+
+def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
+    """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`);
+    ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""
+    order, mt = _memory_order(m)
+    out = np.empty(mt.shape, dtype=np.float64)
+    count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), *_cast_args(dst, src.frac - dst.frac), relu)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))

@@ -31,7 +31,7 @@ from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requ
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import check_broadcast
-from nnfpga.ops import sequential_jit
+from nnfpga.ops import cast_jit, sequential_jit
 from nnfpga.ops.accumulate import ProductSum, never_leaves_range, sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 
@@ -300,6 +300,11 @@ class ScaleShift(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: ScaleShiftPlan, stats: RunStats) -> QArray:
         x, tw, tb = xs[0], node.types["weight"], node.types["bias"]
+        fused = None if stats.precast is not None else cast_jit.affine_cast(x.m, x.t, prep.sm, tw, prep.bm, tb,
+                                                                              node.types["result"])
+        if fused is not None:  # the product, the sum and the cast in one compiled pass
+            stats.record(node.name, "result", fused[1])
+            return QArray(fused[0], node.types["result"])
         fp = x.t.frac + tw.frac
         f = max(fp, tb.frac)
         bits = max(x.t.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
