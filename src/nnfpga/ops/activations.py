@@ -14,6 +14,7 @@ import numpy as np
 from nnfpga.fixed import FixedType, from_float
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
+from nnfpga.ops import cast_jit
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import weight_type
 
@@ -45,7 +46,12 @@ class ReLU(OpDef):
         set_default(node, "result", exact)
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
-        x = xs[0]
+        x, dst = xs[0], node.types["result"]
+        if (node.attrs.get("max_value") is None and stats.precast is None and x.m.dtype == np.float64 and dst != x.t
+                and cast_jit.usable(x.t, dst)):  # max(x, 0) and the cast in one compiled pass
+            m, ov = cast_jit.cast(x.m, x.t, dst, relu=True)
+            stats.record(node.name, "result", ov)
+            return QArray(m, dst)
         m = np.maximum(x.m, 0) if x.m.dtype != object else np.where(x.m < 0, 0, x.m)
         if node.attrs.get("max_value") is not None:
             cap = int(np.floor(np.ldexp(node.attrs["max_value"], x.t.frac)))

@@ -19,6 +19,7 @@ import numpy as np
 from nnfpga.errors import GraphError
 from nnfpga.fixed import FixedType, Overflow, requantize, to_float
 from nnfpga.ir.graph import Node
+from nnfpga.ops import cast_jit
 
 
 @dataclass
@@ -163,6 +164,9 @@ def cast(node: Node, x: QArray, slot: str, stats: RunStats) -> QArray:
     if dst == x.t:
         stats.record(node.name, slot, Overflow(0, int(np.size(x.m))))
         return x
-    m, ov = requantize(x.m, x.t.frac, x.t.width, dst)
+    if x.m.dtype == np.float64 and cast_jit.usable(x.t, dst):  # one compiled pass, the same integers
+        m, ov = cast_jit.cast(x.m, x.t, dst)
+    else:
+        m, ov = requantize(x.m, x.t.frac, x.t.width, dst)
     stats.record(node.name, slot, ov)
     return QArray(m, dst)

@@ -12,7 +12,11 @@ For each output pixel and output channel the sum ``bias + sum_i r(x_i * w_i)`` o
 ``r(0) = 0`` in every case (``h < 2**k``), so zero padding adds nothing and an input that is zero on every sample
 of a block is skipped. The batch is the innermost axis (the input transposed to ``(*spatial, C, B)``, a block of
 up to 256 samples at a time): each weight is a scalar times a contiguous vector, the loop LLVM vectorizes (the
-layout of :mod:`nnfpga.ops.accumulate_jit`'s split kernel). Every value is an exact integer: the products and
+layout of :mod:`nnfpga.ops.accumulate_jit`'s split kernel). The sums are written batch-innermost too,
+``(*out_spatial, C_out, B)``, and returned as a ``(B, *out_spatial, C_out)`` view: the writes are contiguous (a
+sample-major output scattered each pixel's 256 values a row apart; the small CNN of benchmarks/cnn_cases.py ran
+75k -> 96k samples/s CPU time, the SVHN-style CNN 3.0k -> 3.4k), and the elementwise ops after it keep that
+layout, so the next convolution's transpose is a view. Every value is an exact integer: the products and
 ``h`` below ``2**62`` and the sums below ``2**53`` (checked by the caller, :func:`usable`), so the float64 result
 equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path.
 """
@@ -32,7 +36,7 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pra
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
     greatest sum."""
-    batch, oh, ow, n_out = out.shape
+    oh, ow, n_out, batch = out.shape
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
     acc = np.empty((n_out, BLOCK), dtype=np.int64)
@@ -78,7 +82,7 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pra
                 for o in range(n_out):
                     for b in range(nb):
                         v = acc[o, b]
-                        out[b0 + b, oy, ox, o] = v
+                        out[oy, ox, o, b0 + b] = v
                         lo = min(lo, v)
                         hi = max(hi, v)
     extremes[0] = lo
@@ -101,10 +105,10 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
     ``h``). Also returns the least and the greatest sum."""
     xt = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.int64), 0, -1))  # (H, W, C, B)
-    out = np.empty((x.shape[0], *out_spatial, w.shape[-1]), dtype=np.float64)
+    out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
     extremes = np.zeros(2, dtype=np.int64)
     accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=np.int64),
                         np.ascontiguousarray(bias, dtype=np.int64), out, np.array(strides, dtype=np.int64),
                         np.array(dilation, dtype=np.int64), np.int64(x.shape[-1] // groups), np.int64(mode),
                         np.int64(k), np.int64(h), extremes)
-    return out, int(extremes[0]), int(extremes[1])
+    return np.moveaxis(out, -1, 0), int(extremes[0]), int(extremes[1])

@@ -31,6 +31,7 @@ from nnfpga.fixed import FixedType, Overflow, from_float, integer_bits_for, requ
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
 from nnfpga.ir.layout import check_broadcast
+from nnfpga.ops import cast_jit, sequential_jit
 from nnfpga.ops.accumulate import ProductSum, never_leaves_range, sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 
@@ -234,11 +235,20 @@ class Dense(OpDef):
         rows = np.flatnonzero(~ok)
         ov = Overflow(prep.bias_overflow * (x.m.shape[0] - rows.size), int(acc_m.size) * (1 + 2 * x.m.shape[1]))
         if rows.size:
-            seq_m, seq_ov = self._sequential(QArray(x.m[rows], x.t), prep, ta)
+            seq_m, seq_ov = self._sequential_fast(QArray(x.m[rows], x.t), prep, ta)
             acc_m = acc_m.copy()
             acc_m[rows] = seq_m
             ov.count += seq_ov.count
         return acc_m, ov
+
+    def _sequential_fast(self, x: QArray, prep: DensePlan, ta: FixedType) -> tuple[np.ndarray, Overflow]:
+        """:meth:`_sequential`'s bits and count by the compiled kernel (:mod:`nnfpga.ops.sequential_jit`) where
+        it applies, else by that NumPy loop (which the reference path keeps)."""
+        k = -prep.shift
+        if x.m.dtype == object or not sequential_jit.usable(ta, k, prep.pbits):
+            return self._sequential(x, prep, ta)
+        acc, count = sequential_jit.sequential(x.m, prep.wm, prep.live_rows, prep.b_acc, ta, k)
+        return acc, Overflow(prep.bias_overflow * x.m.shape[0] + count, int(acc.size) * (1 + 2 * x.m.shape[1]))
 
     @staticmethod
     def _sequential(x: QArray, prep: DensePlan, ta: FixedType) -> tuple[np.ndarray, Overflow]:
@@ -290,6 +300,11 @@ class ScaleShift(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: ScaleShiftPlan, stats: RunStats) -> QArray:
         x, tw, tb = xs[0], node.types["weight"], node.types["bias"]
+        fused = None if stats.precast is not None else cast_jit.affine_cast(x.m, x.t, prep.sm, tw, prep.bm, tb,
+                                                                              node.types["result"])
+        if fused is not None:  # the product, the sum and the cast in one compiled pass
+            stats.record(node.name, "result", fused[1])
+            return QArray(fused[0], node.types["result"])
         fp = x.t.frac + tw.frac
         f = max(fp, tb.frac)
         bits = max(x.t.width + tw.width + f - fp, tb.width + f - tb.frac) + 2

@@ -1,0 +1,110 @@
+"""The compiled result cast (ops/cast_jit.py) against ``requantize``: the same integers and overflow counts for
+every rounding and overflow mode it takes, signed and unsigned, rounding (k > 0) and shifting left (k <= 0),
+on contiguous arrays and on the batch-innermost views the convolution kernel returns (layout kept); ``cast``
+falls back to ``requantize`` for what it does not take and with NNFPGA_NUMBA=0."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nnfpga.fixed import FixedType, requantize
+from nnfpga.ir.graph import Node
+from nnfpga.ops import cast_jit
+from nnfpga.ops.base import QArray, RunStats, cast
+
+
+def mantissas(rng: np.random.Generator, t: FixedType, shape: tuple[int, ...]) -> np.ndarray:
+    m = rng.integers(t.min_mantissa, t.max_mantissa + 1, size=shape).astype(np.float64)
+    m.flat[:4] = [t.min_mantissa, t.max_mantissa, 0, -1 if t.signed else 1]
+    return m
+
+
+@pytest.mark.parametrize(("rounding", "overflow"), list(itertools.product(
+    sorted(cast_jit.ROUNDINGS), sorted(cast_jit.OVERFLOWS))))
+def test_kernel_equals_requantize(rounding: str, overflow: str) -> None:
+    if not cast_jit.accumulate_jit.enabled():
+        pytest.fail("numba is a dependency: the compiled kernel must run here (NNFPGA_NUMBA=0 set?)")
+    rng = np.random.default_rng(sorted(cast_jit.ROUNDINGS).index(rounding) * 7 + len(overflow))
+    overflowed = 0
+    for src, (w, i, signed) in itertools.product(
+            (FixedType(24, 12), FixedType(18, 3), FixedType(12, 9, signed=False), FixedType(40, 20)),
+            ((16, 6, True), (8, 5, True), (10, 2, False), (30, 20, True), (6, 8, True))):
+        dst = FixedType(w, i, signed=signed, rounding=rounding, overflow=overflow)
+        assert cast_jit.usable(src, dst), (src, dst)
+        base = mantissas(rng, src, (6, 5, 4, 30))
+        for m in (base, np.moveaxis(base, -1, 0)):  # contiguous; a batch-innermost view
+            want, want_ov = requantize(m, src.frac, src.width, dst)
+            got, got_ov = cast_jit.cast(m, src, dst)
+            np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
+            assert (got_ov.count, got_ov.total) == (want_ov.count, want_ov.total), (src, dst)
+            assert got.strides == m.strides or m is base
+            overflowed += got_ov.count
+    assert overflowed > 0
+
+
+def test_cast_falls_back_where_the_kernel_does_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Roundings without a constant offset, wide sources and NNFPGA_NUMBA=0 run ``requantize``: same result."""
+    src = FixedType(24, 12)
+    assert not cast_jit.usable(src, FixedType(16, 6, rounding="RND_ZERO"))
+    assert not cast_jit.usable(FixedType(60, 30), FixedType(16, 6))
+    m = mantissas(np.random.default_rng(1), src, (50, 20))
+    node = Node("n", "relu", [], (20,), types={"result": FixedType(8, 3, rounding="RND", overflow="SAT")})
+    on = cast(node, QArray(m, src), "result", RunStats())
+    monkeypatch.setenv("NNFPGA_NUMBA", "0")
+    stats = RunStats()
+    off = cast(node, QArray(m, src), "result", stats)
+    np.testing.assert_array_equal(on.m, off.m)
+    assert stats.overflow[("n", "result")].count > 0
+
+
+@pytest.mark.parametrize("dst", [FixedType(8, 3, signed=False, rounding="RND", overflow="SAT"),
+                                 FixedType(7, 2, rounding="RND_CONV"), FixedType(15, 5, signed=False)])
+def test_relu_and_its_cast_in_one_pass(dst: FixedType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ReLU whose result type differs from its input's: the fused pass gives the NumPy path's bits and counts."""
+    from nnfpga.ops import OPS
+
+    src = FixedType(16, 6)
+    m = np.moveaxis(mantissas(np.random.default_rng(2), src, (8, 6, 40)), -1, 0)
+    node = Node("r", "relu", [], (8, 6), types={"result": dst})
+    fused_stats, numpy_stats = RunStats(), RunStats()
+    fused = OPS["relu"].run_fixed(node, [QArray(m, src)], None, fused_stats)
+    monkeypatch.setenv("NNFPGA_NUMBA", "0")
+    ref = OPS["relu"].run_fixed(node, [QArray(m, src)], None, numpy_stats)
+    np.testing.assert_array_equal(fused.m, ref.m)
+    assert fused.t == ref.t == dst
+    ov, want = fused_stats.overflow[("r", "result")], numpy_stats.overflow[("r", "result")]
+    assert (ov.count, ov.total) == (want.count, want.total)
+    assert ov.count > 0 or dst.width == 15  # the narrow types overflowed (a wrapping signed one may go negative)
+
+
+@pytest.mark.parametrize(("tx", "tw", "tb", "dst"), [
+    (FixedType(16, 6), FixedType(16, 6), FixedType(16, 6), FixedType(16, 6)),
+    (FixedType(12, 4), FixedType(8, 2), FixedType(18, 10), FixedType(9, 3, rounding="RND_CONV", overflow="SAT")),
+    (FixedType(10, 8, signed=False), FixedType(6, 1), FixedType(4, 4), FixedType(30, 20, rounding="RND")),
+    (FixedType(14, 3), FixedType(10, 4), FixedType(12, 2), FixedType(7, 1, signed=False, overflow="SAT_ZERO")),
+])
+def test_batch_norm_and_its_cast_in_one_pass(tx: FixedType, tw: FixedType, tb: FixedType, dst: FixedType,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """ScaleShift (per-channel scale and shift) on a contiguous tensor and on a batch-innermost view: the fused
+    pass gives the NumPy path's bits and counts."""
+    from nnfpga.ops import OPS
+
+    rng = np.random.default_rng(tx.width + dst.width)
+    node = Node("bn", "scale_shift", [], (5, 4, 6), weights={"scale": rng.normal(size=6) * 2,
+                                                            "shift": rng.normal(size=6) * 3},
+                types={"weight": tw, "bias": tb, "result": dst})
+    plan = OPS["scale_shift"].prepare(node, [tx])
+    base = mantissas(rng, tx, (5, 4, 6, 30))
+    for m in (np.moveaxis(base, -1, 0), np.ascontiguousarray(np.moveaxis(base, -1, 0))):
+        assert cast_jit.affine_cast(m, tx, plan.sm, tw, plan.bm, tb, dst) is not None
+        fused_stats, numpy_stats = RunStats(), RunStats()
+        fused = OPS["scale_shift"].run_fixed(node, [QArray(m, tx)], plan, fused_stats)
+        with monkeypatch.context() as mp:
+            mp.setenv("NNFPGA_NUMBA", "0")
+            ref = OPS["scale_shift"].run_fixed(node, [QArray(m, tx)], plan, numpy_stats)
+        np.testing.assert_array_equal(fused.m, ref.m)
+        ov, want = fused_stats.overflow[("bn", "result")], numpy_stats.overflow[("bn", "result")]
+        assert (ov.count, ov.total) == (want.count, want.total)
