@@ -75,36 +75,44 @@ def build(design: Design, *, cache_dir: str | os.PathLike[str] | None = None, op
           timeout_s: float = BUILD_TIMEOUT_S) -> Path:
     """Verilate and compile ``design`` with the harness (once per source hash); returns the executable.
     ``optimize``: compile the model with -O1 (slower build, much faster simulation of many vectors)."""
+    return build_sources(design.name, design.sources(), _harness(), cache_dir=cache_dir, optimize=optimize,
+                         timeout_s=timeout_s, record=build)
+
+
+def build_sources(name: str, sources: dict[str, str], harness: str, *,
+                  cache_dir: str | os.PathLike[str] | None = None, optimize: bool = False,
+                  timeout_s: float = BUILD_TIMEOUT_S, record: Any = None) -> Path:
+    """Verilate Verilog ``sources`` (file name -> text; top module ``name``) with the C++ ``harness`` into an
+    executable, once per hash of them all (cached); ``record`` (a function) gets ``last_seconds`` and ``cached``."""
     exe = verilator()
     flags = (*BUILD_FLAGS, "-MAKEFLAGS", OPT_FLAGS[bool(optimize)])
-    sources = design.sources()
-    harness = _harness()
+    record = record if record is not None else build_sources
     h = hashlib.sha256()
-    for part in (verilator_version(exe), " ".join(flags), design.name, harness,
+    for part in (verilator_version(exe), " ".join(flags), name, harness,
                  *(f"{k}\0{v}" for k, v in sorted(sources.items()))):
         h.update(part.encode())
         h.update(b"\0")
     root = cache_root(cache_dir)
-    final = root / f"{design.name}-{h.hexdigest()[:24]}"
+    final = root / f"{name}-{h.hexdigest()[:24]}"
     binary = final / "Vtop"
-    build.last_seconds = 0.0  # type: ignore[attr-defined]
-    build.cached = binary.is_file()  # type: ignore[attr-defined]
-    if build.cached:  # type: ignore[attr-defined]
+    record.last_seconds = 0.0  # type: ignore[attr-defined]
+    record.cached = binary.is_file()  # type: ignore[attr-defined]
+    if record.cached:  # type: ignore[attr-defined]
         return binary
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{design.name}-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        for name, text in sources.items():
-            (work / name).write_text(text)
+        for file, text in sources.items():
+            (work / file).write_text(text)
         (work / "harness.cpp").write_text(harness)
-        cmd = [exe, *flags, "--top-module", design.name, "-Mdir", "obj", "-o", "Vtop", "harness.cpp",
+        cmd = [exe, *flags, "--top-module", name, "-Mdir", "obj", "-o", "Vtop", "harness.cpp",
                *sources]
         # a failed build stays in ``work`` for inspection
         ran = tools.run(cmd, cwd=work, timeout_s=timeout_s, name="verilator")
         if not (work / "obj" / "Vtop").is_file():
             raise ToolError(f"verilator built no executable obj/Vtop; its last lines:\n{tools.tail(ran.output)}\n"
                             f"command: {tools.command_line(cmd, work)}")
-        build.last_seconds = ran.seconds  # type: ignore[attr-defined]
+        record.last_seconds = ran.seconds  # type: ignore[attr-defined]
         (work / "obj" / "Vtop").replace(work / "Vtop")
         shutil.rmtree(work / "obj")
         try:
