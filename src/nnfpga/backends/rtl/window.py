@@ -152,7 +152,7 @@ def cycles_per_image(spatial: Sequence[int], win: Window) -> int:
     return h * w + ho * wo + 1
 
 
-def _stream_harness() -> str:
+def stream_harness() -> str:
     return resources.files("nnfpga.backends.rtl").joinpath("harness", "stream_harness.cpp").read_text()
 
 
@@ -172,7 +172,7 @@ def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed
     b, spatial, c = len(x), x.shape[1:-1], x.shape[-1]
     name = "nnfpga_window"
     binary = sim.build_sources(name, {f"{name}.v": window_module(name, spatial, c, win, t.width, fill)},
-                               _stream_harness(), cache_dir=cache_dir)
+                               stream_harness(), cache_dir=cache_dir)
     out = win.out_spatial(spatial)
     n_in, n_out = b * int(np.prod(spatial)), b * int(np.prod(out))
     k = win.positions() * c
