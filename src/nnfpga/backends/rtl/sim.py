@@ -23,7 +23,7 @@ import numpy as np
 
 from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
-from nnfpga.errors import EmulationError, NnfpgaError, ToolError
+from nnfpga.errors import BackendSupportError, EmulationError, NnfpgaError, ToolError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph
 
@@ -217,6 +217,9 @@ def simulate(hw_or_graph: HWModel | Graph | Design, x_mantissas: Any, *, project
     ToolError (with Verilator's last output lines and the command) when it fails."""
     design = hw_or_graph if isinstance(hw_or_graph, Design) else \
         design_of(hw_or_graph, project=project, pipeline_stages=pipeline_stages)
+    if design.streaming:
+        raise BackendSupportError(f"{design.name} is a streaming image-model design: simulate it with "
+                                  f"nnfpga.backends.rtl.stream.simulate_stream or hw.predict(x, engine='rtl')")
     x = np.asarray(x_mantissas)
     if x.ndim < 1 or int(np.prod(x.shape[1:])) != design.n_in:
         raise EmulationError(f"x_mantissas must have shape (batch, ...) with {design.n_in} values per row, "
@@ -240,9 +243,14 @@ def predict(hw: HWModel, x: Any, **kwargs: Any) -> np.ndarray:
     """``hw.predict(x, engine="rtl")``: float inputs quantized to the input type, run in Verilator, outputs as
     float values of the output type (shaped like the emulator's). Keyword arguments go to :func:`simulate`;
     ``optimize`` defaults to True from :data:`OPTIMIZE_ROWS` rows on."""
+    from nnfpga.backends.rtl.lower import is_image_model
     from nnfpga.fixed import from_float, to_float
 
     g = hw.graph
+    if is_image_model(g):
+        from nnfpga.backends.rtl import stream
+
+        return stream.predict(hw, x, **{k: v for k, v in kwargs.items() if k in ("seed", "cache_dir")})
     x = hw.interpreter.check_input(x)
     tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
     m, _ = from_float(x.reshape(len(x), -1), tin)
