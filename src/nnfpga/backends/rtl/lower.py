@@ -47,6 +47,7 @@ class Design:
     inner: dict[str, int] = field(default_factory=dict)  # registers inside each layer (on every path)
     trace: list[tuple[str, int]] | None = None  # trace designs: (layer, element count) in out_data order
     ii: int = 1  # initiation interval: a new input vector every ``ii`` cycles (the largest ReuseFactor)
+    streaming: bool = False  # image-model top (valid/ready, one pixel per beat): nnfpga.backends.rtl.stream
 
     @property
     def in_width(self) -> int:
@@ -98,6 +99,13 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
     Raises :class:`ConfigError` naming every layer the Verilog backend cannot build yet."""
     prep = prep if prep is not None else prepare_all(graph)
     check_supported(graph, prep)
+    if is_image_model(graph):
+        from nnfpga.backends.rtl.stream import build_stream_design
+
+        if trace:
+            raise BackendSupportError("trace designs of image models (the streaming top) are not built yet: "
+                                      "use hw.trace (the emulator) for per-layer values")
+        return build_stream_design(graph, prep, project, multipliers)
     name = identifier(project)
     (inp,) = graph.inputs
     (outp,) = graph.outputs
@@ -233,7 +241,22 @@ def header_comment(graph: Graph, d: Design) -> str:
 
 # -- support check ------------------------------------------------------------------------------
 
+IMAGE_OPS = ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")
+
+
+def is_image_model(graph: Graph) -> bool:
+    """Whether ``graph`` has a spatial layer: then the streaming top (:mod:`~nnfpga.backends.rtl.stream`) builds it."""
+    return any(n.op in IMAGE_OPS for n in graph)
+
+
 def check_supported(graph: Graph, prep: dict[str, Plan]) -> None:
+    if is_image_model(graph) and len(graph.inputs) == 1 and len(graph.outputs) == 1:
+        from nnfpga.backends.rtl.stream import stream_problems
+
+        problems = stream_problems(graph)
+        if problems:
+            raise BackendSupportError("; ".join(problems))
+        return
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"the Verilog backend needs exactly one input and one output, got inputs "
                          f"{graph.inputs} and outputs {graph.outputs}")

@@ -23,7 +23,7 @@ import numpy as np
 
 from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
-from nnfpga.errors import EmulationError, NnfpgaError, ToolError
+from nnfpga.errors import BackendSupportError, EmulationError, NnfpgaError, ToolError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph
 
@@ -75,36 +75,44 @@ def build(design: Design, *, cache_dir: str | os.PathLike[str] | None = None, op
           timeout_s: float = BUILD_TIMEOUT_S) -> Path:
     """Verilate and compile ``design`` with the harness (once per source hash); returns the executable.
     ``optimize``: compile the model with -O1 (slower build, much faster simulation of many vectors)."""
+    return build_sources(design.name, design.sources(), _harness(), cache_dir=cache_dir, optimize=optimize,
+                         timeout_s=timeout_s, record=build)
+
+
+def build_sources(name: str, sources: dict[str, str], harness: str, *,
+                  cache_dir: str | os.PathLike[str] | None = None, optimize: bool = False,
+                  timeout_s: float = BUILD_TIMEOUT_S, record: Any = None) -> Path:
+    """Verilate Verilog ``sources`` (file name -> text; top module ``name``) with the C++ ``harness`` into an
+    executable, once per hash of them all (cached); ``record`` (a function) gets ``last_seconds`` and ``cached``."""
     exe = verilator()
     flags = (*BUILD_FLAGS, "-MAKEFLAGS", OPT_FLAGS[bool(optimize)])
-    sources = design.sources()
-    harness = _harness()
+    record = record if record is not None else build_sources
     h = hashlib.sha256()
-    for part in (verilator_version(exe), " ".join(flags), design.name, harness,
+    for part in (verilator_version(exe), " ".join(flags), name, harness,
                  *(f"{k}\0{v}" for k, v in sorted(sources.items()))):
         h.update(part.encode())
         h.update(b"\0")
     root = cache_root(cache_dir)
-    final = root / f"{design.name}-{h.hexdigest()[:24]}"
+    final = root / f"{name}-{h.hexdigest()[:24]}"
     binary = final / "Vtop"
-    build.last_seconds = 0.0  # type: ignore[attr-defined]
-    build.cached = binary.is_file()  # type: ignore[attr-defined]
-    if build.cached:  # type: ignore[attr-defined]
+    record.last_seconds = 0.0  # type: ignore[attr-defined]
+    record.cached = binary.is_file()  # type: ignore[attr-defined]
+    if record.cached:  # type: ignore[attr-defined]
         return binary
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{design.name}-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        for name, text in sources.items():
-            (work / name).write_text(text)
+        for file, text in sources.items():
+            (work / file).write_text(text)
         (work / "harness.cpp").write_text(harness)
-        cmd = [exe, *flags, "--top-module", design.name, "-Mdir", "obj", "-o", "Vtop", "harness.cpp",
+        cmd = [exe, *flags, "--top-module", name, "-Mdir", "obj", "-o", "Vtop", "harness.cpp",
                *sources]
         # a failed build stays in ``work`` for inspection
         ran = tools.run(cmd, cwd=work, timeout_s=timeout_s, name="verilator")
         if not (work / "obj" / "Vtop").is_file():
             raise ToolError(f"verilator built no executable obj/Vtop; its last lines:\n{tools.tail(ran.output)}\n"
                             f"command: {tools.command_line(cmd, work)}")
-        build.last_seconds = ran.seconds  # type: ignore[attr-defined]
+        record.last_seconds = ran.seconds  # type: ignore[attr-defined]
         (work / "obj" / "Vtop").replace(work / "Vtop")
         shutil.rmtree(work / "obj")
         try:
@@ -209,6 +217,9 @@ def simulate(hw_or_graph: HWModel | Graph | Design, x_mantissas: Any, *, project
     ToolError (with Verilator's last output lines and the command) when it fails."""
     design = hw_or_graph if isinstance(hw_or_graph, Design) else \
         design_of(hw_or_graph, project=project, pipeline_stages=pipeline_stages)
+    if design.streaming:
+        raise BackendSupportError(f"{design.name} is a streaming image-model design: simulate it with "
+                                  f"nnfpga.backends.rtl.stream.simulate_stream or hw.predict(x, engine='rtl')")
     x = np.asarray(x_mantissas)
     if x.ndim < 1 or int(np.prod(x.shape[1:])) != design.n_in:
         raise EmulationError(f"x_mantissas must have shape (batch, ...) with {design.n_in} values per row, "
@@ -232,9 +243,14 @@ def predict(hw: HWModel, x: Any, **kwargs: Any) -> np.ndarray:
     """``hw.predict(x, engine="rtl")``: float inputs quantized to the input type, run in Verilator, outputs as
     float values of the output type (shaped like the emulator's). Keyword arguments go to :func:`simulate`;
     ``optimize`` defaults to True from :data:`OPTIMIZE_ROWS` rows on."""
+    from nnfpga.backends.rtl.lower import is_image_model
     from nnfpga.fixed import from_float, to_float
 
     g = hw.graph
+    if is_image_model(g):
+        from nnfpga.backends.rtl import stream
+
+        return stream.predict(hw, x, **{k: v for k, v in kwargs.items() if k in ("seed", "cache_dir")})
     x = hw.interpreter.check_input(x)
     tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
     m, _ = from_float(x.reshape(len(x), -1), tin)

@@ -26,7 +26,7 @@ import jinja2
 
 from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design
-from nnfpga.errors import ConfigError, ModelLoadError, ToolError
+from nnfpga.errors import BackendSupportError, ConfigError, ModelLoadError, ToolError
 from nnfpga.reports import HardwareReport
 
 if TYPE_CHECKING:
@@ -121,6 +121,9 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
     pnr = tools.find("nextpnr-ecp5") if target == "ecp5" else None
     if design is None:
         design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep)
+    if design.streaming:
+        raise BackendSupportError(f"{design.name}: synthesis of the streaming image-model top is not wired yet (its "
+                                  f"report needs cycles per image); hw.write() gives its Verilog")
     period = float(hw.settings["clock_period"])
     with tempfile.TemporaryDirectory(prefix=f"nnfpga-synth-{design.name}-") as tmp:
         work = Path(tmp)

@@ -1,0 +1,246 @@
+"""Streaming Verilog top for image models (first increment of issue 14): a chain of layers between a valid/ready
+source and sink.
+
+Pixels enter in raster order, one pixel's channels per beat (channel 0 in the low bits of ``in_data``); each
+output beat is one output pixel (raster order) or, after a Flatten, one whole output vector per image. A layer
+is one of:
+
+- Conv (one group, ReuseFactor 1): a sliding-window generator (:mod:`~nnfpga.backends.rtl.window`) whose window
+  vector, in the emulator's im2col order, feeds the Dense lowering of the kernel (CSD adder graph with shared
+  subexpressions; ``multipliers`` as for Dense) without registers inside (combinational);
+- max pooling: a window generator (padding holds the input type's minimum: it never wins) and a maximum tree per
+  channel, then the accumulator and result casts;
+- elementwise ReLU and linear: combinational on each beat;
+- Flatten of a pixel stream: a buffer of every pixel of the image, emitted as one beat when full;
+- Dense after the Flatten: combinational on that beat.
+
+Registers are only in the window generators and the flatten buffer, so every handshake is theirs (``ready``
+never depends on ``valid`` combinationally). ``pipeline_stages`` is not applied here yet: the path from one
+window register to the next is a whole layer of logic (low Fmax until pipelining with stall logic lands).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nnfpga import tools
+from nnfpga.backends.rtl.cast import Library
+from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
+from nnfpga.backends.rtl.lower import Design
+from nnfpga.backends.rtl.ops import LOWERINGS
+from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier, literal
+from nnfpga.backends.rtl.window import stream_harness, window_module
+from nnfpga.errors import BackendSupportError, EmulationError, GraphError
+from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
+from nnfpga.ops.base import Plan
+
+if TYPE_CHECKING:
+    from nnfpga.model import HWModel
+
+ELEMENTWISE = ("relu", "linear")
+STREAM_OPS = ("input", "conv", "max_pool", "flatten", "dense", *ELEMENTWISE)
+
+
+class TextModule:
+    """A module given as finished Verilog text (the window generators)."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+
+    def render(self) -> str:
+        return self.text
+
+
+def stream_problems(graph: Graph) -> list[str]:
+    """Why the streaming top cannot build ``graph`` (every reason at once; empty: it can)."""
+    problems = []
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return [f"the streaming Verilog top needs one input and one output, got {graph.inputs} and {graph.outputs}"]
+    flat = False
+    for node in graph:
+        where = node.describe()
+        if node.op not in STREAM_OPS:
+            problems.append(f"{where}: op {node.op!r} is not lowered by the streaming Verilog top yet "
+                            f"(supported: {', '.join(STREAM_OPS[1:])})")
+        elif node.op != "input" and len(node.inputs) != 1:
+            problems.append(f"{where}: the streaming Verilog top handles chains only (one input per layer)")
+        elif node.op == "conv" and int(node.attrs.get("groups", 1)) != 1:
+            problems.append(f"{where}: grouped/depthwise convolution is not lowered by the streaming top yet")
+        elif node.op in ("conv", "dense") and int(node.attrs.get("reuse_factor", 1)) != 1:
+            problems.append(f"{where}: ReuseFactor {node.attrs.get('reuse_factor')} (the streaming top builds "
+                            f"ReuseFactor 1 only so far)")
+        elif node.op in ("conv", "max_pool") and flat:
+            problems.append(f"{where}: a window layer after Flatten")
+        elif node.op == "dense" and not flat:
+            problems.append(f"{where}: Dense on a pixel stream (the streaming top needs a Flatten before it)")
+        flat = flat or node.op == "flatten"
+    return problems
+
+
+def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
+                        multipliers: str = DEFAULT_MULTIPLIERS) -> Design:
+    """Lower the chain ``graph`` to a streaming :class:`Design` (``n_in``: values per input beat, ``n_out``:
+    values per output beat). Raises BackendSupportError listing every layer it cannot build."""
+    problems = stream_problems(graph)
+    if problems:
+        raise BackendSupportError("; ".join(problems))
+    name = identifier(project)
+    top, lib = Module(name), Library(name)
+    ar = Arith(top)
+    subs: list[TextModule] = []
+    (inp,) = graph.inputs
+    (outp,) = graph.outputs
+    tin, tout = graph[inp].types["result"], graph[outp].types["result"]
+    c_in = int(graph[inp].shape[-1])
+    for port in ("clk", "rst", "in_valid"):
+        top.port("input", port, 1)
+    top.port("output", "in_ready", 1)
+    top.port("input", "in_data", c_in * tin.width)
+    top.port("output", "out_valid", 1)
+    top.port("input", "out_ready", 1)
+    n_out = int(graph[outp].shape[-1]) if graph[outp].op != "flatten" and len(graph[outp].shape) > 1 \
+        else int(np.prod(graph[outp].shape))
+    top.port("output", "out_data", n_out * tout.width)
+
+    valid, ready = "in_valid", "in_ready"  # the stream between layers: its valid expression, its ready wire
+    vals = [Val.of("in_data", tin.width, tin.signed, lsb=i * tin.width, full=c_in == 1) for i in range(c_in)]
+    for node in graph:
+        if node.op == "input":
+            continue
+        src = graph[node.inputs[0]]
+        tx, t = src.types["result"], node.types["result"]
+        pre = identifier(node.name)
+        top.comment("")
+        top.comment(f"{node.describe()}: {t}")
+        ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
+                  ins=[In(vals, tx, tuple(src.shape))])
+        if node.op in ("conv", "max_pool"):
+            win = OPS[node.op].window(node)
+            spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
+            mod = f"{name}_{pre}_window"
+            fill = tx.min_mantissa if node.op == "max_pool" else 0
+            subs.append(TextModule(mod, window_module(mod, spatial, ch, win, tx.width, fill)))
+            wv, wr = top.wire(f"{pre}_wvalid", 1), top.wire(f"{pre}_wready", 1)
+            n_win = win.positions() * ch
+            wd = top.wire(f"{pre}_window", n_win * tx.width)
+            top.instance(mod, f"{pre}_win", [("clk", "clk"), ("rst", "rst"), ("in_valid", valid),
+                                             ("in_ready", ready), ("in_data", ar.pack(f"{pre}_in", vals, tx.width)),
+                                             ("out_valid", wv), ("out_ready", wr), ("out_data", wd)])
+            xs = [Val.of(wd, tx.width, tx.signed, lsb=i * tx.width, full=n_win == 1) for i in range(n_win)]
+            if node.op == "conv":
+                vals = LOWERINGS["dense"](ctx, node, xs, tx, prep[node.name].groups[0])
+            else:
+                vals = _max_pool(ctx, node, xs, ch, tx)
+            valid, ready = wv, wr
+        elif node.op == "flatten" and len(src.shape) > 1:
+            valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, int(np.prod(src.shape[:-1])), tx)
+        else:
+            if node.op not in LOWERINGS:
+                raise GraphError(f"{node.describe()}: no lowering for op {node.op!r}")
+            vals = LOWERINGS[node.op](ctx, node, vals, tx, prep[node.name])
+        if ctx.cycles:
+            raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "
+                             f"layer, which the streaming top cannot stall yet")
+    top.comment("")
+    top.comment("output")
+    top.assign("out_valid", valid)
+    top.assign(ready, "out_ready")
+    top.assign("out_data", ar.pack("out_bus", vals, tout.width) if len(vals) > 1 else vals[0].ext(tout.width))
+    design = Design(name, [top, *subs, *lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
+                    streaming=True)
+    top.header = (f"{name}: streaming top generated by nnfpga from '{graph.name}' (see nnfpga.backends.rtl.stream)."
+                  f"\nin: one pixel per beat, raster order, {c_in} channel(s) of {tin}; out: {n_out} value(s) of "
+                  f"{tout} per beat. valid/ready handshake on both sides; rst synchronous, active high.")
+    return design
+
+
+def _max_pool(c: Ctx, node: Node, xs: list[Val], ch: int, tx) -> list[Val]:
+    """The maximum over the window per channel (a balanced tree), cast to the accumulator then the result type."""
+    ta, tr = node.types["accum"], node.types["result"]
+    out = []
+    for k in range(ch):
+        level = xs[k::ch]
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level) - 1, 2):
+                a, b = level[i], level[i + 1]
+                nxt.append(c.ar.mux(c.ar.ge(a, b), a, b, c.name(f"m{k}")))
+            level = nxt + level[len(level) - len(level) % 2:]
+        acc = c.cast(level[0], tx.frac, ta, f"a{k}")
+        out.append(c.cast(acc, ta.frac, tr, f"y{k}"))
+    return out
+
+
+def _flatten_buffer(top: Module, pre: str, valid: str, ready: str, vals: list[Val], pixels: int,
+                    t) -> tuple[str, str, list[Val]]:
+    """Collect ``pixels`` beats into one vector; emit it as one beat when full, then take the next image."""
+    ch = len(vals)
+    width = pixels * ch * t.width
+    buf, count, full = top.reg(f"{pre}_buf", width), top.reg(f"{pre}_count", 32), top.reg(f"{pre}_full", 1)
+    out_ready = top.wire(f"{pre}_ready", 1)
+    top.assign(ready, f"!{full}")
+    beat = Arith(top).pack(f"{pre}_beat", vals, t.width)
+    cw = ch * t.width
+    take = f"{valid} && !{full}"
+    top.always([If("rst", [NonBlocking(count, literal(0, 32)), NonBlocking(full, "1'b0")], [
+        If(take, [NonBlocking(f"{buf}[{count} * {cw} +: {cw}]", beat),
+                  If(f"{count} == {pixels - 1}", [NonBlocking(count, literal(0, 32)), NonBlocking(full, "1'b1")],
+                     [NonBlocking(count, f"{count} + 1")])]),
+        If(f"{full} && {out_ready}", [NonBlocking(full, "1'b0")])])], clock="clk")
+    out = [Val.of(buf, t.width, t.signed, lsb=i * t.width, full=False) for i in range(pixels * ch)]
+    return full, out_ready, out
+
+
+def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, seed: int = 0,
+                    cache_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, int]:
+    """Stream images ``x_mantissas`` ``(B, *spatial, C)`` through the streaming ``design`` in Verilator (``seed``
+    != 0: random input stalls and output backpressure); ``beats_out`` output beats per image. Returns the output
+    mantissas ``(B, beats_out * n_out)`` and the cycles the run took."""
+    from nnfpga.backends.rtl import sim
+
+    x = np.asarray(x_mantissas)
+    if x.ndim < 2 or x.shape[-1] != design.n_in:
+        raise EmulationError(f"x_mantissas must have shape (batch, *spatial, {design.n_in}), got {x.shape}")
+    t = design.in_type
+    if x.size and (np.any(x < t.min_mantissa) or np.any(x > t.max_mantissa)):
+        raise EmulationError(f"input mantissas must lie in {t.min_mantissa}..{t.max_mantissa} ({t})")
+    b = len(x)
+    binary = sim.build_sources(design.name, design.sources(), stream_harness(), cache_dir=cache_dir)
+    n_in, n_out = x.size // design.n_in, b * beats_out
+    in_stride, out_stride = sim.port_bytes(design.in_width), sim.port_bytes(design.out_width)
+    per_image = 4 * (n_in // max(b, 1)) + 8 * beats_out
+    with tempfile.TemporaryDirectory(prefix="nnfpga-stream-") as tmp:
+        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        fin.write_bytes(sim.pack(x.reshape(n_in, design.n_in).astype(np.int64), t, in_stride))
+        cmd = [str(binary), str(fin), str(fout), str(n_in), str(n_out), str(in_stride), str(out_stride),
+               str(seed), str(4 * b * per_image + 1000), "8"]
+        tools.run(cmd, cwd=tmp, timeout_s=sim.RUN_TIMEOUT_S, name="the Verilator simulation")
+        data = fout.read_bytes()
+    y = sim.unpack(data[: n_out * out_stride], n_out, design.n_out, design.out_type, out_stride)
+    return y.reshape(b, beats_out * design.n_out), int(np.frombuffer(data[n_out * out_stride:], dtype=np.int64)[0])
+
+
+def output_beats(graph: Graph) -> int:
+    """Output beats per image: one per output pixel, or one after a Flatten."""
+    node = graph[graph.outputs[0]]
+    return int(np.prod(node.shape[:-1])) if len(node.shape) > 1 else 1
+
+
+def predict(hw: HWModel, x: Any, *, seed: int = 0, cache_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """``hw.predict(x, engine="rtl")`` for image models: float inputs quantized to the input type, streamed
+    through the Verilog in Verilator, outputs as float values of the output type (shaped like the emulator's)."""
+    from nnfpga.fixed import from_float, to_float
+
+    g = hw.graph
+    x = hw.interpreter.check_input(x)
+    tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
+    m, _ = from_float(x, tin)
+    design = build_stream_design(g, hw.interpreter.prep, hw.settings["project_name"])
+    y, _ = simulate_stream(design, np.asarray(m, dtype=np.int64), output_beats(g), seed=seed, cache_dir=cache_dir)
+    return to_float(y, tout).reshape((len(x), *g[g.outputs[0]].shape))
