@@ -22,19 +22,17 @@ window register to the next is a whole layer of logic (low Fmax until pipelining
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnfpga import tools
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
-from nnfpga.backends.rtl.lower import Design
+from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
+from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier, literal
-from nnfpga.backends.rtl.window import stream_harness, window_module
+from nnfpga.backends.rtl.window import window_module
 from nnfpga.errors import BackendSupportError, EmulationError, GraphError
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
@@ -202,8 +200,6 @@ def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, 
     """Stream images ``x_mantissas`` ``(B, *spatial, C)`` through the streaming ``design`` in Verilator (``seed``
     != 0: random input stalls and output backpressure); ``beats_out`` output beats per image. Returns the output
     mantissas ``(B, beats_out * n_out)`` and the cycles the run took."""
-    from nnfpga.backends.rtl import sim
-
     x = np.asarray(x_mantissas)
     if x.ndim < 2 or x.shape[-1] != design.n_in:
         raise EmulationError(f"x_mantissas must have shape (batch, *spatial, {design.n_in}), got {x.shape}")
@@ -211,19 +207,13 @@ def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, 
     if x.size and (np.any(x < t.min_mantissa) or np.any(x > t.max_mantissa)):
         raise EmulationError(f"input mantissas must lie in {t.min_mantissa}..{t.max_mantissa} ({t})")
     b = len(x)
-    binary = sim.build_sources(design.name, design.sources(), stream_harness(), cache_dir=cache_dir)
+    binary = build_sources(design.name, design.sources(), stream_harness(), cache_dir=cache_dir)
     n_in, n_out = x.size // design.n_in, b * beats_out
-    in_stride, out_stride = sim.port_bytes(design.in_width), sim.port_bytes(design.out_width)
     per_image = 4 * (n_in // max(b, 1)) + 8 * beats_out
-    with tempfile.TemporaryDirectory(prefix="nnfpga-stream-") as tmp:
-        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        fin.write_bytes(sim.pack(x.reshape(n_in, design.n_in).astype(np.int64), t, in_stride))
-        cmd = [str(binary), str(fin), str(fout), str(n_in), str(n_out), str(in_stride), str(out_stride),
-               str(seed), str(4 * b * per_image + 1000), "8"]
-        tools.run(cmd, cwd=tmp, timeout_s=sim.RUN_TIMEOUT_S, name="the Verilator simulation")
-        data = fout.read_bytes()
-    y = sim.unpack(data[: n_out * out_stride], n_out, design.n_out, design.out_type, out_stride)
-    return y.reshape(b, beats_out * design.n_out), int(np.frombuffer(data[n_out * out_stride:], dtype=np.int64)[0])
+    y, cycles = run_stream(binary, x.reshape(n_in, design.n_in), t, port_bytes(design.in_width), n_out, design.n_out,
+                           design.out_type, port_bytes(design.out_width), seed=seed,
+                           max_cycles=4 * b * per_image + 1000, drain=8)
+    return y.reshape(b, beats_out * design.n_out), cycles
 
 
 def output_beats(graph: Graph) -> int:

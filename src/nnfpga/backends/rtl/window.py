@@ -17,14 +17,11 @@ reset). Overlapping the two (``max`` instead of the sum) and a ``K_h - 1``-row b
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from nnfpga import tools
+from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
 from nnfpga.errors import BackendSupportError, EmulationError
 from nnfpga.fixed import FixedType
 from nnfpga.ops.spatial import Window
@@ -152,17 +149,11 @@ def cycles_per_image(spatial: Sequence[int], win: Window) -> int:
     return h * w + ho * wo + 1
 
 
-def stream_harness() -> str:
-    return resources.files("nnfpga.backends.rtl").joinpath("harness", "stream_harness.cpp").read_text()
-
-
 def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed: int = 0, fill: int = 0,
                      cache_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, int]:
     """Stream images ``x_mantissas`` ``(B, *spatial, C)`` (mantissas of type ``t``) through :func:`window_module`
     in Verilator, ``seed`` != 0 with random input stalls and output backpressure. Returns the windows as
     :func:`nnfpga.ops.spatial.windows` shapes them, ``(B, *out, *size, C)``, and the cycles the run took."""
-    from nnfpga.backends.rtl import sim
-
     x = np.asarray(x_mantissas)
     if x.ndim != win.ndim + 2:
         raise EmulationError(f"x_mantissas must have shape (batch, *spatial, channels) with {win.ndim} spatial "
@@ -171,21 +162,12 @@ def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed
         raise EmulationError(f"input mantissas must lie in {t.min_mantissa}..{t.max_mantissa} ({t})")
     b, spatial, c = len(x), x.shape[1:-1], x.shape[-1]
     name = "nnfpga_window"
-    binary = sim.build_sources(name, {f"{name}.v": window_module(name, spatial, c, win, t.width, fill)},
-                               stream_harness(), cache_dir=cache_dir)
+    binary = build_sources(name, {f"{name}.v": window_module(name, spatial, c, win, t.width, fill)},
+                           stream_harness(), cache_dir=cache_dir)
     out = win.out_spatial(spatial)
     n_in, n_out = b * int(np.prod(spatial)), b * int(np.prod(out))
     k = win.positions() * c
-    in_stride, out_stride = sim.port_bytes(c * t.width), sim.port_bytes(k * t.width)
-    per_image = cycles_per_image(spatial, win)
-    max_cycles = 4 * b * per_image + 100
-    with tempfile.TemporaryDirectory(prefix="nnfpga-win-") as tmp:
-        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        fin.write_bytes(sim.pack(x.reshape(n_in, c).astype(np.int64), t, in_stride))
-        cmd = [str(binary), str(fin), str(fout), str(n_in), str(n_out), str(in_stride), str(out_stride),
-               str(seed), str(max_cycles), str(DRAIN_CYCLES)]
-        tools.run(cmd, cwd=tmp, timeout_s=sim.RUN_TIMEOUT_S, name="the Verilator simulation")
-        data = fout.read_bytes()
-    y = sim.unpack(data[: n_out * out_stride], n_out, k, t, out_stride)
-    cycles = int(np.frombuffer(data[n_out * out_stride:], dtype=np.int64)[0])
+    y, cycles = run_stream(binary, x.reshape(n_in, c), t, port_bytes(c * t.width), n_out, k, t,
+                           port_bytes(k * t.width), seed=seed, max_cycles=4 * b * cycles_per_image(spatial, win) + 100,
+                           drain=DRAIN_CYCLES)
     return y.reshape(b, *out, *win.size, c), cycles
