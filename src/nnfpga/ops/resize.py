@@ -41,6 +41,12 @@ class _Spatial(OpDef):
         """The output for a batch ``x`` (batch, *spatial, C), of mantissas or of floats."""
         raise NotImplementedError
 
+    attr = ""  # the attribute with one entry per spatial axis
+    family = ""  # the Keras class name before "1D"/"2D"
+
+    def config_type(self, node: Node) -> str:
+        return f"{self.family}{len(node.attrs.get(self.attr) or [0, 0])}D"
+
 
 @register
 class ZeroPad(_Spatial):
@@ -48,8 +54,7 @@ class ZeroPad(_Spatial):
     config_name = "ZeroPadding2D"
     config_names = ("ZeroPadding1D", "ZeroPadding2D")
 
-    def config_type(self, node: Node) -> str:
-        return f"ZeroPadding{len(node.attrs.get('pads') or [0, 0])}D"
+    attr, family = "pads", "ZeroPadding"
 
     def pads(self, node: Node) -> tuple[tuple[int, int], ...]:
         return pad_pairs(node.attrs.get("pads"), _axes(node, "pads"), f"{node.describe()}: pads")
@@ -69,8 +74,7 @@ class Crop(_Spatial):
     config_name = "Cropping2D"
     config_names = ("Cropping1D", "Cropping2D")
 
-    def config_type(self, node: Node) -> str:
-        return f"Cropping{len(node.attrs.get('crops') or [0, 0])}D"
+    attr, family = "crops", "Cropping"
 
     def crops(self, node: Node) -> tuple[tuple[int, int], ...]:
         return pad_pairs(node.attrs.get("crops"), _axes(node, "crops"), f"{node.describe()}: crops")
@@ -94,8 +98,7 @@ class Upsample(_Spatial):
     config_name = "UpSampling2D"
     config_names = ("UpSampling1D", "UpSampling2D")
 
-    def config_type(self, node: Node) -> str:
-        return f"UpSampling{len(node.attrs.get('size') or [0, 0])}D"
+    attr, family = "size", "UpSampling"
 
     def size(self, node: Node) -> tuple[int, ...]:
         return int_tuple(node.attrs.get("size"), _axes(node, "size"), f"{node.describe()}: size", minimum=1)
