@@ -30,6 +30,20 @@ from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
+from nnfpga.backends.rtl.stream_layers import (
+    ELEMENTWISE,
+    STAGES,
+    STREAM_OPS,
+    WINDOW_OPS,
+    avg_kernel,
+    conv_kernel,
+    cycles_bound,
+    elementwise,
+    is_global,
+    layer_problem,
+    stage_key,
+)
+from nnfpga.backends.rtl.stream_stages import Stream
 from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.backends.rtl.window import window_module
@@ -41,8 +55,7 @@ from nnfpga.ops.base import Plan
 if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
-ELEMENTWISE = ("relu", "linear")
-STREAM_OPS = ("input", "conv", "max_pool", "flatten", "dense", *ELEMENTWISE)
+__all__ = ["ELEMENTWISE", "STREAM_OPS", "build_stream_design", "predict", "simulate_stream", "stream_problems"]
 
 
 class TextModule:
@@ -62,22 +75,10 @@ def stream_problems(graph: Graph) -> list[str]:
         return [f"the streaming Verilog top needs one input and one output, got {graph.inputs} and {graph.outputs}"]
     flat = False
     for node in graph:
-        where = node.describe()
-        if node.op not in STREAM_OPS:
-            problems.append(f"{where}: op {node.op!r} is not lowered by the streaming Verilog top yet "
-                            f"(supported: {', '.join(STREAM_OPS[1:])})")
-        elif node.op != "input" and len(node.inputs) != 1:
-            problems.append(f"{where}: the streaming Verilog top handles chains only (one input per layer)")
-        elif node.op == "conv" and int(node.attrs.get("groups", 1)) != 1:
-            problems.append(f"{where}: grouped/depthwise convolution is not lowered by the streaming top yet")
-        elif node.op in ("conv", "dense") and int(node.attrs.get("reuse_factor", 1)) != 1:
-            problems.append(f"{where}: ReuseFactor {node.attrs.get('reuse_factor')} (the streaming top builds "
-                            f"ReuseFactor 1 only so far)")
-        elif node.op in ("conv", "max_pool") and flat:
-            problems.append(f"{where}: a window layer after Flatten")
-        elif node.op == "dense" and not flat:
-            problems.append(f"{where}: Dense on a pixel stream (the streaming top needs a Flatten before it)")
-        flat = flat or node.op == "flatten"
+        problem = layer_problem(graph, node, flat)
+        if problem:
+            problems.append(problem)
+        flat = flat or node.op == "flatten" or is_global(node)
     return problems
 
 
@@ -118,7 +119,7 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
         top.comment(f"{node.describe()}: {t}")
         ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
                   ins=[In(vals, tx, tuple(src.shape))])
-        if node.op in ("conv", "max_pool"):
+        if node.op in WINDOW_OPS and not is_global(node):
             win = OPS[node.op].window(node)
             spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
             mod = f"{name}_{pre}_window"
@@ -132,16 +133,21 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
                                              ("out_valid", wv), ("out_ready", wr), ("out_data", wd)])
             xs = [Val.of(wd, tx.width, tx.signed, lsb=i * tx.width, full=n_win == 1) for i in range(n_win)]
             if node.op == "conv":
-                vals = LOWERINGS["dense"](ctx, node, xs, tx, prep[node.name].groups[0])
+                vals = conv_kernel(ctx, node, xs, ch, tx, prep[node.name])
+            elif node.op == "avg_pool":
+                vals = avg_kernel(ctx, node, xs, ch, tx, spatial, win, f"{wv} && {wr}")
             else:
                 vals = _max_pool(ctx, node, xs, ch, tx)
             valid, ready = wv, wr
         elif node.op == "flatten" and len(src.shape) > 1:
             valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, int(np.prod(src.shape[:-1])), tx)
+        elif stage_key(node) in STAGES:
+            out = STAGES[stage_key(node)](ctx, node, tuple(src.shape), Stream(valid, ready, vals, tx))
+            valid, ready, vals = out.valid, out.ready, out.vals
         else:
             if node.op not in LOWERINGS:
                 raise GraphError(f"{node.describe()}: no lowering for op {node.op!r}")
-            vals = LOWERINGS[node.op](ctx, node, vals, tx, prep[node.name])
+            vals = elementwise(ctx, node, vals, tx, prep[node.name])
         if ctx.cycles:
             raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "
                              f"layer, which the streaming top cannot stall yet")
@@ -196,10 +202,12 @@ def _flatten_buffer(top: Module, pre: str, valid: str, ready: str, vals: list[Va
 
 
 def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, seed: int = 0,
-                    cache_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, int]:
+                    cache_dir: str | os.PathLike[str] | None = None,
+                    cycles_per_image: int | None = None) -> tuple[np.ndarray, int]:
     """Stream images ``x_mantissas`` ``(B, *spatial, C)`` through the streaming ``design`` in Verilator (``seed``
     != 0: random input stalls and output backpressure); ``beats_out`` output beats per image. Returns the output
-    mantissas ``(B, beats_out * n_out)`` and the cycles the run took."""
+    mantissas ``(B, beats_out * n_out)`` and the cycles the run took (``cycles_per_image``: a bound without
+    stalls, :func:`~nnfpga.backends.rtl.stream_layers.cycles_bound`; the run is given 4 times that)."""
     x = np.asarray(x_mantissas)
     if x.ndim < 2 or x.shape[-1] != design.n_in:
         raise EmulationError(f"x_mantissas must have shape (batch, *spatial, {design.n_in}), got {x.shape}")
@@ -209,7 +217,7 @@ def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, 
     b = len(x)
     binary = build_sources(design.name, design.sources(), stream_harness(), cache_dir=cache_dir)
     n_in, n_out = x.size // design.n_in, b * beats_out
-    per_image = 4 * (n_in // max(b, 1)) + 8 * beats_out
+    per_image = max(4 * (n_in // max(b, 1)) + 8 * beats_out, cycles_per_image or 0)
     y, cycles = run_stream(binary, x.reshape(n_in, design.n_in), t, port_bytes(design.in_width), n_out, design.n_out,
                            design.out_type, port_bytes(design.out_width), seed=seed,
                            max_cycles=4 * b * per_image + 1000, drain=8)
@@ -232,5 +240,6 @@ def predict(hw: HWModel, x: Any, *, seed: int = 0, cache_dir: str | os.PathLike[
     tin, tout = g[g.inputs[0]].types["result"], g[g.outputs[0]].types["result"]
     m, _ = from_float(x, tin)
     design = build_stream_design(g, hw.interpreter.prep, hw.settings["project_name"])
-    y, _ = simulate_stream(design, np.asarray(m, dtype=np.int64), output_beats(g), seed=seed, cache_dir=cache_dir)
+    y, _ = simulate_stream(design, np.asarray(m, dtype=np.int64), output_beats(g), seed=seed, cache_dir=cache_dir,
+                           cycles_per_image=cycles_bound(g))
     return to_float(y, tout).reshape((len(x), *g[g.outputs[0]].shape))
