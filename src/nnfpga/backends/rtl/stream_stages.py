@@ -6,7 +6,8 @@ one-row buffer, each pixel and row repeated). Each takes the upstream :class:`St
 Handshakes: padding and cropping pass beats through combinationally (``ready`` follows the downstream ready and
 a position counter, never ``valid``); the global pooling and the upsampler hold registers (``in_ready`` low
 while the result or the row is being emitted). Cycles per image without stalls: global pooling ``H*W + 1``;
-padding the padded image's pixels; cropping the input's; upsampling ``H*W + H*f_h*W*f_w``.
+padding the padded image's pixels (the padding before the first pixel waits for it); cropping the input's;
+upsampling ``H*W + H*f_h*W*f_w``.
 """
 
 from __future__ import annotations
@@ -112,8 +113,14 @@ def _zero_pad(c: Ctx, node: Node, shape: tuple[int, ...], s: Stream) -> Stream:
     out_valid, out_ready = m.wire(c.name("ovalid"), 1), m.wire(c.name("oready"), 1)
     r, q = position_counter(m, c.name("opos"), f"{out_valid} && {out_ready}", h, w)
     inside = m.wire(c.name("inside"), 1, _inside(r, q, rows, cols, h, w))
+    # the padding before the image's first pixel waits for that pixel (else a stage would emit the next image's
+    # top rows before the image exists); the rest of the padding is emitted at once
+    early = [f"{r} < {rows[0]}"] if rows[0] else []
+    if cols[0]:
+        early.append(f"({r} == {rows[0]} && {q} < {cols[0]})")
+    wait = m.wire(c.name("wait"), 1, " || ".join(early) or "1'b0")
     m.assign(s.ready, f"{inside} && {out_ready}")
-    m.assign(out_valid, f"{inside} ? ({s.valid}) : 1'b1")
+    m.assign(out_valid, f"({inside} || {wait}) ? ({s.valid}) : 1'b1")
     vals = [c.ar.mux(inside, x, Val.constant(0), c.name(f"p{i}")) for i, x in enumerate(s.vals)]
     return Stream(out_valid, out_ready, _cast_all(c, node, vals, s.type), node.types["result"])
 

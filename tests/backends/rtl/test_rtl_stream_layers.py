@@ -1,0 +1,156 @@
+"""The streaming Verilog top's layers beyond conv/max-pool (issue 14): grouped and depthwise conv, average
+pooling (power-of-two windows, padded windows' divisors, count_pad, narrow rounding/saturating/wrapping types),
+global max/average pooling, zero padding, cropping, upsampling, per-pixel elementwise ops; each simulated in
+Verilator equals the emulator bit for bit, with no stalls and with random input stalls and output backpressure.
+Then issue 14's acceptance models over 1,000 images: a depthwise-separable CNN, the Conv1D model with every 1D
+padding/stride/pooling variant, and a 2D chain with every 2D one (the layer sets of the HLS acceptance tests)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from backends.hls.test_cnn_acceptance import conv1d_model
+from backends.hls.test_csim_conv import CONVS, SPATIAL, SPATIAL_NARROW, separable_cnn
+from graphs import randomize_batchnorm
+from nnfpga.backends.rtl import stream
+from nnfpga.errors import BackendSupportError
+from nnfpga.frontends.keras import import_keras
+
+pytestmark = pytest.mark.tools
+
+SEEDS = (0, 2026)  # 0: no stalls; else about 1 cycle in 4 without in_valid, 1 in 4 without out_ready
+
+
+def check(hw: nnfpga.HWModel, x: np.ndarray, cache: Path, min_unique: int = 20) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # saturating inputs and narrow types on purpose
+        want = hw.predict(x)
+    assert len(np.unique(want)) > min_unique  # not a few saturated values
+    for seed in SEEDS:
+        got = stream.predict(hw, x, seed=seed, cache_dir=cache)
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (f"seed {seed}: {len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
+                               f"rtl {got[tuple(bad[0])]!r} emulator {want[tuple(bad[0])]!r}")
+
+
+# every new layer alone (SPATIAL: the HLS tests' pooling/padding/cropping/upsampling layers; max pooling without
+# padding is test_rtl_stream.py's), with narrow types where they change the arithmetic (the average's partial sums
+# rounded and saturated, or wrapped)
+LAYERS = [(name, "default") for name in SPATIAL if name != "maxpool2d"] + [
+    ("avgpool2d_3x3_same", "narrow"), ("avgpool1d_3_stride2", "narrow_wrap"), ("global_avg2d", "narrow")]
+
+
+@pytest.mark.parametrize(("name", "types"), LAYERS, ids=[f"{n}-{t}" for n, t in LAYERS])
+def test_spatial_layer_rtl_equals_emulator(verilator_exe, rtl_cache, name, types) -> None:
+    keras = import_keras()
+    shape, make = SPATIAL[name]
+    model = keras.Sequential([keras.Input(shape), make(keras.layers)])
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    if SPATIAL_NARROW[types]:
+        prec = cfg["LayerName"][model.layers[-1].name]["Precision"]
+        for slot in prec:
+            prec[slot] = SPATIAL_NARROW[types]
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    x = np.random.default_rng(8).uniform(-40, 40, size=(200, *shape))  # beyond ap_fixed<16,6>: saturated inputs
+    check(hw, x, rtl_cache / "rtl")
+
+
+@pytest.mark.parametrize("name", ["conv2d_groups", "depthwise2d_multiplier", "depthwise1d"])
+def test_grouped_and_depthwise_conv_rtl_equals_emulator(verilator_exe, rtl_cache, name) -> None:
+    keras = import_keras()
+    keras.utils.set_random_seed(9)
+    shape, make = CONVS[name]
+    hw = nnfpga.convert_from_keras_model(keras.Sequential([keras.Input(shape), make(keras.layers)]),
+                                         backend="verilog")
+    assert any(n.attrs.get("groups", 1) > 1 for n in hw.graph if n.op == "conv")
+    check(hw, np.random.default_rng(10).uniform(-4, 4, size=(200, *shape)), rtl_cache / "rtl")
+
+
+def test_avg_pool_count_include_pad_rtl_equals_emulator(verilator_exe, rtl_cache) -> None:
+    """PyTorch's count_include_pad=True (divide by the whole window) with padding, then its exclusion twin."""
+    import torch.nn as nn
+
+    m = nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True),
+                      nn.AvgPool2d(2, padding=1, count_include_pad=False))
+    hw = nnfpga.convert_from_pytorch_model(m, (2, 7, 6), backend="verilog")
+    assert [n.attrs.get("count_pad") for n in hw.graph if n.op == "avg_pool"] == [True, False]
+    check(hw, np.random.default_rng(9).uniform(-40, 40, size=(200, 2, 7, 6)), rtl_cache / "rtl")
+
+
+def test_per_pixel_elementwise_ops_rtl_equals_emulator(verilator_exe, rtl_cache) -> None:
+    """A batch-norm that cannot fold (after a pooling: a per-channel scale/shift), table activations, leaky
+    ReLU, a capped ReLU and a softmax over each pixel's channels, on a pixel stream."""
+    keras = import_keras()
+    L = keras.layers
+    keras.utils.set_random_seed(12)
+    model = keras.Sequential([keras.Input((5, 4, 3)), L.MaxPooling2D(1, name="id_pool"),
+                              L.BatchNormalization(name="bn"), L.Activation("tanh", name="tanh"),
+                              L.Conv2D(4, 1, name="pw"), L.LeakyReLU(0.25, name="leaky"), L.ReLU(1.5, name="relu6"),
+                              L.Activation("sigmoid", name="sig"), L.Softmax(name="softmax")])
+    randomize_batchnorm(model.get_layer("bn"), np.random.default_rng(13))
+    hw = nnfpga.convert_from_keras_model(model, backend="verilog")
+    assert {"scale_shift", "tanh", "leaky_relu", "relu", "sigmoid", "softmax"} <= {n.op for n in hw.graph}
+    check(hw, np.random.default_rng(14).uniform(-3, 3, size=(200, 5, 4, 3)), rtl_cache / "rtl")
+
+
+def test_layers_still_refused_are_named_all_at_once(keras) -> None:
+    L = keras.layers
+    inp = keras.Input((8, 8, 2), name="x")
+    h = L.Dense(3, name="pixel_dense")(L.Conv2D(4, 3, name="conv")(inp))
+    model = keras.Model(inp, L.Dense(2, name="out")(L.Reshape((36, 3), name="reshape")(h)))
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    cfg["LayerName"]["conv"]["ReuseFactor"] = 2
+    with pytest.raises(BackendSupportError) as info:
+        nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    msg = str(info.value)
+    assert "'conv'" in msg and "ReuseFactor 2" in msg and "'pixel_dense'" in msg and "Dense on a pixel stream" in msg
+    assert "op 'reshape'" in msg
+
+
+# -- issue 14's acceptance models ------------------------------------------------------------------------
+
+def padding_chain(keras: Any) -> Any:
+    """The HLS acceptance's 2D padding/stride/pooling model as a chain (the streaming top has no merge yet): zero
+    padding, valid and same convs with strides 2, upsampling, cropping, max and average pooling with strides and
+    either padding, GlobalMaxPooling2D (keepdims) then GlobalAveragePooling2D, Dense."""
+    L = keras.layers
+    return keras.Sequential([
+        keras.Input((14, 14, 2)),
+        L.ZeroPadding2D(((1, 2), (2, 1)), name="pad"),  # 17x17
+        L.Conv2D(6, 3, strides=2, activation="relu", name="conv_valid_s2"),  # 8x8
+        L.Conv2D(6, (3, 2), strides=2, padding="same", name="conv_same_s2"),  # 4x4
+        L.UpSampling2D((2, 3), name="up"),  # 8x12
+        L.Cropping2D(((1, 0), (2, 1)), name="crop"),  # 7x9
+        L.MaxPooling2D(3, strides=2, padding="same", name="maxpool_same_s2"),  # 4x5
+        L.AveragePooling2D(2, strides=1, padding="same", name="avgpool_same_s1"),  # 4x5
+        L.Conv2D(8, 2, padding="same", activation="relu", name="conv_same"),  # 4x5
+        L.AveragePooling2D(3, strides=(1, 2), name="avgpool_valid_s12"),  # 2x2
+        L.MaxPooling2D(2, strides=1, name="maxpool_valid_s1"),  # 1x1
+        L.GlobalMaxPooling2D(keepdims=True, name="gmax"),
+        L.GlobalAveragePooling2D(name="gavg"),
+        L.Dense(4, name="out"),
+    ], name="padding_chain")
+
+
+ACCEPTANCE = {"separable": separable_cnn, "conv1d": conv1d_model, "padding": padding_chain}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ACCEPTANCE))
+def test_acceptance_cnn_rtl_equals_emulator(verilator_exe, rtl_cache, name) -> None:
+    keras = import_keras()
+    keras.utils.set_random_seed(13)
+    model = ACCEPTANCE[name](keras)
+    rng = np.random.default_rng(14)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            randomize_batchnorm(layer, rng)
+    hw = nnfpga.convert_from_keras_model(model, backend="verilog")
+    x = np.random.default_rng(15).uniform(-1, 2, size=(1000, *model.inputs[0].shape[1:]))
+    check(hw, x, rtl_cache / "rtl", min_unique=1000)
