@@ -63,13 +63,3 @@ def test_conv1d_rtl_equals_emulator(keras, verilator_exe, rtl_cache) -> None:
     x = np.random.default_rng(1).uniform(-1.5, 1.5, (200, 32, 3))
     check(hw, x, rtl_cache / "rtl")
 
-
-def test_unsupported_image_layers_refused_at_conversion_all_at_once(keras) -> None:
-    L = keras.layers
-    inp = keras.Input((8, 8, 2), name="x")
-    h = L.AveragePooling2D(2, name="avg")(L.DepthwiseConv2D(3, name="dw")(inp))
-    model = keras.Model(inp, L.Dense(3, name="out")(L.GlobalAveragePooling2D(name="gap")(h)))
-    with pytest.raises(BackendSupportError) as info:
-        nnfpga.convert_from_keras_model(model, backend="verilog")
-    msg = str(info.value)
-    assert "'dw'" in msg and "grouped/depthwise" in msg and "avg_pool 'avg'" in msg and "gap" in msg

@@ -73,14 +73,20 @@ def test_grouped_and_depthwise_conv_rtl_equals_emulator(verilator_exe, rtl_cache
 
 
 def test_avg_pool_count_include_pad_rtl_equals_emulator(verilator_exe, rtl_cache) -> None:
-    """PyTorch's count_include_pad=True (divide by the whole window) with padding, then its exclusion twin."""
-    import torch.nn as nn
-
-    m = nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True),
-                      nn.AvgPool2d(2, padding=1, count_include_pad=False))
-    hw = nnfpga.convert_from_pytorch_model(m, (2, 7, 6), backend="verilog")
-    assert [n.attrs.get("count_pad") for n in hw.graph if n.op == "avg_pool"] == [True, False]
-    check(hw, np.random.default_rng(9).uniform(-40, 40, size=(200, 2, 7, 6)), rtl_cache / "rtl")
+    """``count_pad`` (PyTorch's count_include_pad=True: divide by the whole window) with padding, then a padded
+    pooling without it. Set on the Keras model's graph: the PyTorch frontend's NCHW layout adds transposes, which
+    the streaming top does not build."""
+    keras = import_keras()
+    L = keras.layers
+    model = keras.Sequential([keras.Input((7, 6, 2)), L.AveragePooling2D(3, strides=2, padding="same", name="a"),
+                              L.AveragePooling2D(2, strides=1, padding="same", name="b")])
+    hw = nnfpga.convert_from_keras_model(model, backend="verilog")
+    hw.graph["a"].attrs["count_pad"] = True
+    x = np.random.default_rng(9).uniform(-40, 40, size=(200, 7, 6, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        assert not np.array_equal(hw.predict(x), nnfpga.convert_from_keras_model(model).predict(x))  # it counts
+    check(hw, x, rtl_cache / "rtl")
 
 
 def test_per_pixel_elementwise_ops_rtl_equals_emulator(verilator_exe, rtl_cache) -> None:
@@ -102,15 +108,14 @@ def test_per_pixel_elementwise_ops_rtl_equals_emulator(verilator_exe, rtl_cache)
 def test_layers_still_refused_are_named_all_at_once(keras) -> None:
     L = keras.layers
     inp = keras.Input((8, 8, 2), name="x")
-    h = L.Dense(3, name="pixel_dense")(L.Conv2D(4, 3, name="conv")(inp))
-    model = keras.Model(inp, L.Dense(2, name="out")(L.Reshape((36, 3), name="reshape")(h)))
+    h = L.Reshape((36, 4), name="reshape")(L.Conv2D(4, 3, name="conv")(inp))
+    model = keras.Model(inp, L.Dense(2, name="out")(L.Flatten(name="flat")(L.Conv1D(3, 1, name="c1")(h))))
     cfg = nnfpga.config_from_keras_model(model, granularity="name")
     cfg["LayerName"]["conv"]["ReuseFactor"] = 2
     with pytest.raises(BackendSupportError) as info:
         nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
     msg = str(info.value)
-    assert "'conv'" in msg and "ReuseFactor 2" in msg and "'pixel_dense'" in msg and "Dense on a pixel stream" in msg
-    assert "op 'reshape'" in msg
+    assert "'conv'" in msg and "ReuseFactor 2" in msg and "op 'reshape'" in msg and "set its ReuseFactor to 1" in msg
 
 
 # -- issue 14's acceptance models ------------------------------------------------------------------------
