@@ -31,7 +31,7 @@ def check(hw: nnfpga.HWModel, x: np.ndarray, cache: Path, min_unique: int = 20) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # saturating inputs and narrow types on purpose
         want = hw.predict(x)
-    assert len(np.unique(want)) > min_unique  # not a few saturated values
+    assert len(np.unique(want.reshape(len(x), -1), axis=0)) > min_unique  # the inputs reach the outputs
     for seed in SEEDS:
         got = stream.predict(hw, x, seed=seed, cache_dir=cache)
         bad = np.argwhere(got != want)
@@ -158,4 +158,4 @@ def test_acceptance_cnn_rtl_equals_emulator(verilator_exe, rtl_cache, name) -> N
             randomize_batchnorm(layer, rng)
     hw = nnfpga.convert_from_keras_model(model, backend="verilog")
     x = np.random.default_rng(15).uniform(-1, 2, size=(1000, *model.inputs[0].shape[1:]))
-    check(hw, x, rtl_cache / "rtl", min_unique=1000)
+    check(hw, x, rtl_cache / "rtl", min_unique=len(x) // 4)

@@ -78,7 +78,7 @@ def stream_problems(graph: Graph) -> list[str]:
         problem = layer_problem(graph, node, flat)
         if problem:
             problems.append(problem)
-        flat = flat or node.op == "flatten" or is_global(node)
+        flat = flat or node.op == "flatten" or (is_global(node) and len(node.shape) == 1)  # keepdims: a 1x1 image
     return problems
 
 
