@@ -29,7 +29,6 @@ import numpy as np
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
 from nnfpga.backends.rtl.design import Design
-from nnfpga.backends.rtl.ops import LOWERINGS
 from nnfpga.backends.rtl.stream_layers import (
     ELEMENTWISE,
     STAGES,
@@ -41,6 +40,7 @@ from nnfpga.backends.rtl.stream_layers import (
     elementwise,
     is_global,
     layer_problem,
+    per_pixel,
     stage_key,
 )
 from nnfpga.backends.rtl.stream_stages import Stream
@@ -119,7 +119,7 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
         top.comment(f"{node.describe()}: {t}")
         ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
                   ins=[In(vals, tx, tuple(src.shape))])
-        if node.op in WINDOW_OPS and not is_global(node):
+        if node.op in WINDOW_OPS and not is_global(node) and not per_pixel(node):
             win = OPS[node.op].window(node)
             spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
             mod = f"{name}_{pre}_window"
@@ -145,8 +145,6 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
             out = STAGES[stage_key(node)](ctx, node, tuple(src.shape), Stream(valid, ready, vals, tx))
             valid, ready, vals = out.valid, out.ready, out.vals
         else:
-            if node.op not in LOWERINGS:
-                raise GraphError(f"{node.describe()}: no lowering for op {node.op!r}")
             vals = elementwise(ctx, node, vals, tx, prep[node.name])
         if ctx.cycles:
             raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "

@@ -2,7 +2,8 @@
 and max pooling: what each becomes on a stream of pixels, bit-exact with :mod:`nnfpga.ops`.
 
 - Grouped and depthwise conv (any depth multiplier; separable = depthwise + pointwise 1x1): the window vector of
-  the generator split by group, each group's Dense plan lowered like a Dense (:func:`conv_kernel`).
+  the generator split by group, each group's Dense plan lowered like a Dense (:func:`conv_kernel`); a pointwise
+  conv (1x1, stride 1, no padding) is that Dense on each pixel, without a window generator (:func:`per_pixel`).
 - Average pooling over windows (:func:`avg_kernel`): per channel the window's positions summed in the
   emulator's order (one exact sum where no partial sum can round or overflow, else each partial sum cast to the
   accumulator), then the division by the number of real positions truncated toward zero (an arithmetic shift
@@ -29,8 +30,10 @@ from nnfpga.backends.rtl.ops import LOWERINGS
 from nnfpga.backends.rtl.stream_stages import STAGES, divide_const, position_counter, stage_key
 from nnfpga.backends.rtl.verilog import Val
 from nnfpga.backends.rtl.window import as_2d
+from nnfpga.errors import GraphError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops import OPS
 from nnfpga.ops.pool import AvgPool
 from nnfpga.ops.spatial import Window
 
@@ -41,7 +44,7 @@ ELEMENTWISE = ("relu", "linear", "leaky_relu", "hard_sigmoid", "hard_tanh", "sig
 STREAM_OPS = ("input", *WINDOW_OPS, *RESIZE_OPS, "flatten", "dense", *ELEMENTWISE)
 
 __all__ = ["ELEMENTWISE", "STAGES", "STREAM_OPS", "WINDOW_OPS", "avg_kernel", "conv_kernel", "cycles_bound",
-           "elementwise", "is_global", "layer_problem", "stage_key"]
+           "elementwise", "is_global", "layer_problem", "per_pixel", "stage_key"]
 
 
 def is_global(node: Node) -> bool:
@@ -89,9 +92,21 @@ def cycles_bound(graph: Graph) -> int:
                for n in graph if n.op != "input" and n.inputs)
 
 
+def per_pixel(node: Node) -> bool:
+    """A pointwise convolution (1x1 window, stride 1, no padding): a Dense on each pixel, no window generator."""
+    if node.op != "conv":
+        return False
+    win = OPS["conv"].window(node)  # type: ignore[attr-defined]
+    return set(win.size) == {1} and set(win.strides) == {1} and not any(b or a for b, a in win.pads)
+
+
 def elementwise(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Any) -> list[Val]:
-    """An MLP lowering applied to one beat: on a pixel stream, to one pixel's channels (the node seen with
-    per-sample shape ``(C,)``: per-channel constants, softmax over the channels)."""
+    """An MLP lowering (or a pointwise convolution) applied to one beat: on a pixel stream, to one pixel's
+    channels (the node seen with per-sample shape ``(C,)``: per-channel constants, softmax over the channels)."""
+    if per_pixel(node):
+        return conv_kernel(c, node, xs, len(xs), tx, prep)
+    if node.op not in LOWERINGS:
+        raise GraphError(f"{node.describe()}: no lowering for op {node.op!r} in the streaming Verilog top")
     view = replace(node, shape=(int(node.shape[-1]),)) if len(node.shape) > 1 else node
     return LOWERINGS[node.op](c, view, xs, tx, prep)
 

@@ -13,14 +13,14 @@ upsampling ``H*W + H*f_h*W*f_w``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from nnfpga.backends import registrar
 from nnfpga.backends.rtl.context import Ctx
-from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, literal, signed_width, slit
+from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, literal
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
 from nnfpga.ops import OPS
@@ -64,9 +64,18 @@ def position_counter(m: Module, pre: str, advance: str, rows: int, cols: int) ->
     return r, c
 
 
+def reciprocal(n_max: int, d: int) -> tuple[int, int]:
+    """``(m, s)`` with ``n // d == (n * m) >> s`` for every ``0 <= n <= n_max``: ``s = bits(n_max) + bits(d)``,
+    ``m = ceil(2**s / d)``. (``n * m / 2**s = n / d + n * e / (d * 2**s)`` with ``e = m * d - 2**s < d``; the
+    excess ``n * e / (d * 2**s) < n_max / 2**s <= 1 / d`` never reaches the next multiple of ``1 / d``.)"""
+    s = max(n_max, 1).bit_length() + d.bit_length()
+    return -(-(1 << s) // d), s
+
+
 def divide_const(c: Ctx, acc: Val, d: int, hint: str) -> Val:
     """``acc / d`` truncated toward zero (C's integer division, the emulator's average): a shift with a sign
-    correction for a power of two, else Verilog's signed constant division."""
+    correction for a power of two, else the magnitude times a reciprocal constant, shifted (:func:`reciprocal`:
+    exact over ``acc``'s range), and the sign put back."""
     if d == 1:
         return acc
     if acc.const is not None:
@@ -78,8 +87,17 @@ def divide_const(c: Ctx, acc: Val, d: int, hint: str) -> Val:
             fix = c.ar.mux(acc.bit(acc.width - 1), Val.constant(d - 1), Val.constant(0), c.name(f"{hint}_fix"))
             acc = c.ar.add(acc, fix, c.name(f"{hint}_t"))
         return c.ar.floor_shift(acc, k, c.name(f"{hint}_sh"))
-    lo, hi = (-(-acc.lo // d) if acc.lo < 0 else acc.lo // d), (-(-acc.hi // d) if acc.hi < 0 else acc.hi // d)
-    return c.ar.wire(c.name(hint), lo, hi, lambda w: f"{acc.signed_expr()} / {slit(d, signed_width(d))}")
+    neg = acc.bit(acc.width - 1) if acc.lo < 0 else None
+    top = max(-acc.lo, acc.hi, 0)
+    mag = acc if neg is None else replace(c.ar.mux(neg, c.ar.neg(acc, c.name(f"{hint}_n")), acc,
+                                                   c.name(f"{hint}_abs")), lo=max(acc.lo, 0), hi=top)
+    m, sh = reciprocal(top, d)
+    q = c.ar.floor_shift(c.ar.mul_const(mag, m, c.name(f"{hint}_m")), sh, c.name(f"{hint}_q"))
+    q = replace(q, lo=mag.lo // d, hi=top // d)
+    if neg is None:
+        return q
+    return replace(c.ar.mux(neg, c.ar.neg(q, c.name(f"{hint}_qn")), q, c.name(hint)), lo=-(-acc.lo // d) if acc.lo < 0
+                   else acc.lo // d, hi=acc.hi // d if acc.hi >= 0 else -(-acc.hi // d))
 
 
 def _cast_all(c: Ctx, node: Node, vals: list[Val], tx: FixedType) -> list[Val]:
