@@ -19,6 +19,7 @@ from backends.hls.test_cnn_acceptance import conv1d_model
 from backends.hls.test_csim_conv import CONVS, SPATIAL, SPATIAL_NARROW, separable_cnn
 from graphs import randomize_batchnorm
 from nnfpga.backends.rtl import stream
+from nnfpga.backends.rtl.stream_stages import reciprocal
 from nnfpga.errors import BackendSupportError
 from nnfpga.frontends.keras import import_keras
 
@@ -37,6 +38,19 @@ def check(hw: nnfpga.HWModel, x: np.ndarray, cache: Path, min_unique: int = 20) 
         bad = np.argwhere(got != want)
         assert bad.size == 0, (f"seed {seed}: {len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}: "
                                f"rtl {got[tuple(bad[0])]!r} emulator {want[tuple(bad[0])]!r}")
+
+
+def test_reciprocal_division_is_exact_over_the_range() -> None:
+    """The average's division by a constant that is not a power of two: ``n // d == (n * m) >> s`` for every ``n``
+    up to the bound (exhaustively to 2**16, then the top of a 24-bit range), and ``s`` no larger than needed."""
+    rng = np.random.default_rng(3)
+    for d in (3, 5, 6, 7, 9, 12, 15, 20, 25, 49, 100, 255):
+        for top in (1, 9, 1000, (1 << 16) - 1, (1 << 24) - 1):
+            m, s = reciprocal(top, d)
+            n = np.unique(np.concatenate([np.arange(min(top, 1 << 16) + 1), top - np.arange(min(top, 4096)),
+                                          rng.integers(0, top, 4096, endpoint=True)])).astype(object)
+            assert np.array_equal(n // d, (n * m) >> s), (d, top)
+            assert s <= top.bit_length() + d.bit_length()
 
 
 # every new layer alone (SPATIAL: the HLS tests' pooling/padding/cropping/upsampling layers; max pooling without
