@@ -53,10 +53,10 @@ def test_reciprocal_division_is_exact_over_the_range() -> None:
             assert s <= top.bit_length() + d.bit_length()
 
 
-# every new layer alone (SPATIAL: the HLS tests' pooling/padding/cropping/upsampling layers; max pooling without
-# padding is test_rtl_stream.py's), with narrow types where they change the arithmetic (the average's partial sums
-# rounded and saturated, or wrapped)
-LAYERS = [(name, "default") for name in SPATIAL if name != "maxpool2d"] + [
+# every new layer alone (SPATIAL: the HLS tests' pooling/padding/cropping/upsampling layers; 1D max pooling and 2D
+# without padding are test_rtl_stream.py's), with narrow types where they change the arithmetic (the average's
+# partial sums rounded and saturated, or wrapped)
+LAYERS = [(name, "default") for name in SPATIAL if name not in ("maxpool2d", "maxpool1d_same")] + [
     ("avgpool2d_3x3_same", "narrow"), ("avgpool1d_3_stride2", "narrow_wrap"), ("global_avg2d", "narrow")]
 
 
