@@ -12,7 +12,9 @@ is one of:
   channel, then the accumulator and result casts;
 - elementwise ReLU and linear: combinational on each beat;
 - Flatten of a pixel stream: a buffer of every pixel of the image, emitted as one beat when full;
-- Dense after the Flatten: combinational on that beat.
+- Dense after the Flatten: combinational on that beat;
+- grouped/depthwise/pointwise conv, average pooling, global pooling, zero padding, cropping, upsampling and the
+  per-pixel elementwise ops: :mod:`~nnfpga.backends.rtl.stream_layers` and :mod:`~nnfpga.backends.rtl.stream_stages`.
 
 Registers are only in the window generators and the flatten buffer, so every handshake is theirs (``ready``
 never depends on ``valid`` combinationally). ``pipeline_stages`` is not applied here yet: the path from one
