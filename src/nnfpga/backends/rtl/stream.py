@@ -14,6 +14,9 @@ is one of:
 - Flatten of a pixel stream: a buffer of every pixel of the image, emitted as one beat when full;
 - Dense after the Flatten: combinational on that beat.
 
+Graphs that are not chains (forks, FIFOs, merge layers) are :mod:`~nnfpga.backends.rtl.stream_graph`'s, which
+walks the graph and calls :func:`lower_layer` for each single-input layer.
+
 Registers are only in the window generators and the flatten buffer, so every handshake is theirs (``ready``
 never depends on ``valid`` combinationally). ``pipeline_stages`` is not applied here yet: the path from one
 window register to the next is a whole layer of logic (low Fmax until pipelining with stall logic lands).
