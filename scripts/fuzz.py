@@ -7,7 +7,8 @@ tests/fuzz/test_regressions.py replays it.
     python scripts/fuzz.py -n 500                      # emulator + csim (the default engines)
     python scripts/fuzz.py -n 40 --engines rtl         # the Verilator slice (ReuseFactor 1, Latency models)
     python scripts/fuzz.py -n 500 --seed 10000 --inputs 5000 --jobs 2
-    python scripts/fuzz.py -n 100 --kind cnn           # random Keras CNNs (emulator + csim; no Verilog yet)
+    python scripts/fuzz.py -n 100 --kind cnn           # random Keras CNNs (emulator + csim)
+    python scripts/fuzz.py -n 30 --kind cnn --engines rtl --rtl-models 30   # CNNs through the streaming Verilog
     AP_TYPES_DIR=/path/to/xilinx/ap_types python scripts/fuzz.py --engines csim   # csim with Xilinx's headers
 
 Engines: ``emulator`` checks the emulator's fast paths against its literal per-input semantics, ``csim``
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kind", choices=KINDS, default="both",
                    help="mlp: chains (case_from_seed); graph: merges, concatenations, per-channel batch-norm, "
                         "transposes (graph_case_from_seed); both (default): odd seeds graphs, even seeds chains; "
-                        "cnn: random Keras CNNs (tests/fuzz/cnn.py; no rtl: Verilog lowers only some CNNs yet)")
+                        "cnn: random Keras CNNs (tests/fuzz/cnn.py; rtl: those the streaming Verilog top builds, the "
+                        "others counted as skipped with their reasons and replaced by a CNN of its layers)")
     p.add_argument("--jobs", type=int, default=2, help="parallel g++ compilations (default 2)")
     p.add_argument("--batch", type=int, default=32, help="models compiled per round (default 32)")
     p.add_argument("--regressions", type=Path, default=REGRESSIONS, help=f"where failing cases go ({REGRESSIONS})")
@@ -71,15 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 KINDS = ("mlp", "graph", "both", "cnn")
-RTL_SKIPPED = ("rtl: skipped for --kind cnn: the Verilog backend lowers only plain conv/max-pool/flatten/dense "
-               "chains so far and refuses the rest (issue 14 is under way); the CNNs ran through emulator/csim")
 
 
 def make_case(seed: int, kind: str, *, rtl: bool = False) -> FuzzCase:
     if kind == "cnn":
         from fuzz.cnn import cnn_case_from_seed  # imports Keras: only for this kind
 
-        return cnn_case_from_seed(seed)
+        return cnn_case_from_seed(seed, rtl=rtl)
     graph = kind == "graph" or (kind == "both" and seed % 2)
     return graph_case_from_seed(seed, rtl=rtl) if graph else case_from_seed(seed, rtl=rtl)
 
@@ -88,11 +90,29 @@ def inputs(case: FuzzCase, n: int) -> np.ndarray:
     return inputs_for(case.graph, n, np.random.default_rng([case.seed or 0, 1]))
 
 
+def rtl_case(seed: int, kind: str, skipped: Counter[str]) -> FuzzCase:
+    """The model the rtl engine runs for ``seed``. A CNN as drawn when the streaming Verilog top builds it; else its
+    reasons are counted in ``skipped`` (once per model) and the seed's rtl-mode CNN (of the layers it builds) runs."""
+    if kind != "cnn":
+        return make_case(seed, kind, rtl=True)
+    from nnfpga.backends.rtl.stream import stream_problems
+
+    case = make_case(seed, kind)
+    problems = stream_problems(case.graph)
+    if not problems:
+        return case
+    skipped["(models)"] += 1
+    skipped.update({re.sub(r"^ReuseFactor \d+", "ReuseFactor > 1", p.split(": ", 1)[-1]).split(" (supported:")[0]
+                    for p in problems})
+    return make_case(seed, kind, rtl=True)
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     found: list[Mismatch] = []
     errors: list[str] = []
     totals = {e: [0, 0] for e in args.engines}  # engine -> [models, input rows]
+    skipped: Counter[str] = Counter()  # CNNs the streaming Verilog top cannot build: "(models)" and each reason
     with tempfile.TemporaryDirectory(prefix="nnfpga-fuzz-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         work = Path(tmp)
@@ -118,12 +138,10 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(len(cases))
                 bar.set_postfix(mismatches=len(found), errors=len(errors))
             bar.close()
-        if "rtl" in args.engines and args.kind == "cnn":
-            tqdm.write(RTL_SKIPPED)
-        elif "rtl" in args.engines:
+        if "rtl" in args.engines:
             for seed in tqdm(range(args.seed, args.seed + args.rtl_models), desc="rtl", unit="model"):
-                case = make_case(seed, args.kind, rtl=True)
                 try:
+                    case = rtl_case(seed, args.kind, skipped)
                     mm = check_rtl(case, inputs(case, args.inputs), work / "rtl-cache")
                     found += [mm] if mm else []
                 except Exception as exc:
@@ -134,12 +152,15 @@ def run(args: argparse.Namespace) -> int:
     saved = [] if args.no_save else [save_regression(m, args.regressions) for m in found]
     print(f"\nfuzz: seeds from {args.seed}, {args.inputs} inputs per model, {elapsed:.1f} s")
     for engine, (models, rows) in totals.items():
-        if engine == "rtl" and args.kind == "cnn":
-            print(f"  {RTL_SKIPPED}")
-            continue
         n_bad = sum(m.engine == engine for m in found)
         n_err = sum(e.startswith(f"{engine},") for e in errors)
         print(f"  {engine:<8} {models:>5} models  {rows:>9,} inputs  {n_bad} mismatching  {n_err} errors")
+    if skipped:
+        print(f"  rtl: {skipped['(models)']} of {totals['rtl'][0]} CNNs as drawn are not built by the streaming "
+              f"Verilog top (each replaced by the seed's CNN of the layers it builds); reasons (models):")
+        for reason, count in skipped.most_common():
+            if reason != "(models)":
+                print(f"    {count:>4}  {reason}")
     for m in found:
         print(f"MISMATCH {m.message()}")
     for e in errors:

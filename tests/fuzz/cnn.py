@@ -34,6 +34,7 @@ from fuzz.strategies import (
     fixed_type,
     maybe,
 )
+from nnfpga.backends.rtl.stream import stream_problems
 from nnfpga.fixed import ROUNDING_MODES, FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops.base import OPS
@@ -45,6 +46,11 @@ INLINE = (None, None, "relu", "linear", "tanh", "sigmoid", "relu6", "leaky_relu"
           "hard_tanh", "softmax")  # softmax: over the channels of each pixel
 MERGES = ("Add", "Add", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 TABLE_OPS = ("sigmoid", "tanh", "elu", "softmax")
+# rtl mode (``cnn_case_from_seed(seed, rtl=True)``): only what the streaming Verilog top builds
+# (nnfpga.backends.rtl.stream.stream_problems): conv (one group), max-pool, ReLU/linear, merges of channels, Flatten,
+# Dense; ReuseFactor 1
+RTL_BLOCKS = ("conv", "conv", "pool", "merge", "merge")
+RTL_INLINE = (None, None, "relu", "linear", "relu6")
 MAX_VALUES = 128  # per block output, per sample
 DEPTH = (1, 3)  # blocks per model
 MAX_CHANNELS = 6
@@ -53,8 +59,8 @@ MAX_CHANNELS = 6
 class _Builder:
     """Draws one Keras model layer by layer (``h``: the current Keras tensor)."""
 
-    def __init__(self, ch: Chooser, keras: Any, features: list[str]) -> None:
-        self.ch, self.L, self.features = ch, keras.layers, features
+    def __init__(self, ch: Chooser, keras: Any, features: list[str], rtl: bool = False) -> None:
+        self.ch, self.L, self.features, self.rtl = ch, keras.layers, features, rtl
         self.count = 0
 
     def name(self, kind: str) -> str:
@@ -84,7 +90,7 @@ class _Builder:
                 "padding": padding}
 
     def activation(self) -> str | None:
-        act = self.ch.choice(INLINE)
+        act = self.ch.choice(RTL_INLINE if self.rtl else INLINE)
         if act is not None:
             self.features.append(f"inline-{act}")
         return act
@@ -95,13 +101,14 @@ class _Builder:
         filters = filters or ch.integer(1, MAX_CHANNELS)
         groups = 1
         common = [g for g in divisors(c) if g > 1 and filters % g == 0]
-        if common and ch.chance(0.25):
+        if common and not self.rtl and ch.chance(0.25):
             groups = ch.choice(common)
             self.features.append("groups")
         bias = ch.chance(0.8)
         self.features.append("bias" if bias else "no-bias")
         act = self.activation()
-        bn_first = ch.chance(0.25)  # conv -> batch-norm -> activation: the usual block, the batch-norm folds
+        # conv -> batch-norm -> activation: the usual block, the batch-norm folds
+        bn_first = not self.rtl and ch.chance(0.25)
         layer = getattr(self.L, f"Conv{nd}D")(filters, groups=groups, use_bias=bias, name=self.name("conv"),
                                                activation=None if bn_first else act, **geo)
         h = layer(h)
@@ -109,6 +116,8 @@ class _Builder:
         if bn_first:
             h = self.batchnorm(h, 1.0)
             return h if act is None else self.L.Activation(act, name=self.name("act"))(h)
+        if self.rtl:
+            return h
         if ch.chance(0.15):  # an activation layer of its own
             kind = ch.choice(("ReLU", "LeakyReLU", "Activation"))
             self.features.append(f"layer-{kind}")
@@ -139,7 +148,7 @@ class _Builder:
 
     def pool(self, h: Any) -> Any:
         ch, sp = self.ch, self.spatial(h)
-        kind = ch.choice(("Max", "Average"))
+        kind = "Max" if self.rtl else ch.choice(("Max", "Average"))
         size = [min(ch.integer(1, 3), n) for n in sp]
         strides = None if ch.chance(0.5) else [ch.integer(1, 3) for _ in sp]
         padding = ch.choice(("valid", "same"))
@@ -147,7 +156,7 @@ class _Builder:
             tuple(size), strides=None if strides is None else tuple(strides), padding=padding, name=self.name("pool"))
         self.features += [f"{kind.lower()}-pool", f"pool-{padding}"]
         h = layer(h)
-        return self.batchnorm(h, 0.3)
+        return h if self.rtl else self.batchnorm(h, 0.3)
 
     def batchnorm(self, h: Any, p: float) -> Any:
         """Batch-norm after a conv (folded into it, unless an inline activation comes between) or a pooling."""
@@ -182,7 +191,7 @@ class _Builder:
         and a concatenation along the channels (or the first spatial axis)."""
         ch, c = self.ch, int(h.shape[-1])
         op = ch.choice(MERGES)
-        axis = ch.choice((-1, -1, 1)) if op == "Concatenate" else -1
+        axis = ch.choice((-1, -1, 1)) if op == "Concatenate" and not self.rtl else -1
         f = c if ch.chance(0.4) else ch.integer(1, MAX_CHANNELS)
         geo = {"kernel_size": (ch.integer(1, 3),) * len(self.spatial(h)), "padding": "same"}
         a = self.conv(h, f, geo=geo)
@@ -193,15 +202,15 @@ class _Builder:
         return getattr(self.L, op)(name=self.name("merge"), **kwargs)([a, b] if ch.chance(0.5) else [b, a])
 
     def block(self, h: Any) -> Any:
-        kind = self.ch.choice(BLOCKS)
+        kind = self.ch.choice(RTL_BLOCKS if self.rtl else BLOCKS)
         return getattr(self, kind)(h)
 
 
-def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str]) -> Any:
+def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str], rtl: bool = False) -> Any:
     from nnfpga.frontends.keras import import_keras
 
     keras = import_keras()
-    b = _Builder(ch, keras, features)
+    b = _Builder(ch, keras, features, rtl)
     nd = ch.choice((1, 2))
     shape = (ch.integer(3, 16), ch.integer(1, 3)) if nd == 1 else (ch.integer(3, 7), ch.integer(3, 7),
                                                                     ch.integer(1, 3))
@@ -214,14 +223,14 @@ def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str]) -> 
             h = nxt
         else:  # too large for a fast compile: the block is not part of the model
             del features[drawn:]
-    if ch.chance(0.3):
+    if not rtl and ch.chance(0.3):
         kind = ch.choice(("Max", "Average"))
         h = getattr(keras.layers, f"Global{kind}Pooling{nd}D")(name=b.name("global"))(h)
         features.append(f"global-{kind.lower()}-pool")
     else:
         h = keras.layers.Flatten(name=b.name("flat"))(h)
-    out = keras.layers.Dense(ch.integer(1, 5), activation=ch.choice((None, None, "relu", "softmax")),
-                             name=b.name("dense"))(h)
+    acts = (None, None, "relu") if rtl else (None, None, "relu", "softmax")
+    out = keras.layers.Dense(ch.integer(1, 5), activation=ch.choice(acts), name=b.name("dense"))(h)
     features.append(f"conv{nd}d-input")
     model = keras.Model(inp, out, name="fuzz_cnn")
     for w in model.weights:  # every weight from the seed
@@ -232,7 +241,7 @@ def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str]) -> 
     return model
 
 
-def _type_node(ch: Chooser, rng: np.random.Generator, node: Node, features: list[str]) -> None:
+def _type_node(ch: Chooser, rng: np.random.Generator, node: Node, features: list[str], rtl: bool = False) -> None:
     """Random precisions (and ReuseFactor, strategy, edge weights, tables) for one converted node."""
     op = node.op
     types: dict[str, FixedType | None] = {}
@@ -254,7 +263,7 @@ def _type_node(ch: Chooser, rng: np.random.Generator, node: Node, features: list
                                                   ch.choice([0.0, 0.3, 0.6])).reshape(k.shape)
             features.append("edge-weights")
         n_in, n_out = OPS[op].reuse_shape(node) if op == "conv" else node.weights["kernel"].shape
-        node.attrs["reuse_factor"] = ch.choice(divisors(int(n_in) * int(n_out)))
+        node.attrs["reuse_factor"] = 1 if rtl else ch.choice(divisors(int(n_in) * int(n_out)))
         node.attrs["strategy"] = ch.choice(["Latency", "Resource"])
     elif op in ("max_pool", "avg_pool"):
         types["accum"] = maybe(ch, 0.3, lambda: fixed_type(ch, 4, 24, -1, 9))
@@ -275,26 +284,28 @@ def _type_node(ch: Chooser, rng: np.random.Generator, node: Node, features: list
     node.types.update({s: t for s, t in types.items() if t is not None})
 
 
-def build_cnn_case(ch: Chooser, seed: int | None = None) -> FuzzCase:
-    """One random Keras CNN, converted and typed (see the module docstring)."""
+def build_cnn_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False) -> FuzzCase:
+    """One random Keras CNN, converted and typed (see the module docstring); ``rtl``: one the streaming Verilog top
+    builds (:data:`RTL_BLOCKS`)."""
     from nnfpga.api import graph_from_keras_model
 
     rng = ch.rng()
     features: list[str] = []
-    model = _keras_model(ch, rng, features)
+    model = _keras_model(ch, rng, features, rtl)
     g: Graph = graph_from_keras_model(model)
     g.name = "fuzz_cnn"
     fold_scale_shift(g)  # as the typed pipeline does, before the types are drawn for the folded conv
     features += [f"bn-folded-into-{n.op}" for n in g if n.attrs.get(FOLDED)]
     features += [f"bn-scale-shift-after-{g[n.inputs[0]].op}" for n in g if n.op == "scale_shift"]
     for node in g:
-        _type_node(ch, rng, node, features)
+        _type_node(ch, rng, node, features, rtl)
     infer_types(g, DEFAULT)
-    if not _fits(g):
-        return build_cnn_case(ch, seed)
+    if not _fits(g) or (rtl and stream_problems(g)):
+        return build_cnn_case(ch, seed, rtl=rtl)
     return FuzzCase(seed, g, ch.choice(["io_parallel", "io_parallel", "io_stream"]), features)
 
 
-def cnn_case_from_seed(seed: int) -> FuzzCase:
-    """The CNN a seed names (its own seed space, apart from the MLPs' and the graphs')."""
-    return build_cnn_case(RngChooser(np.random.default_rng([seed, 0, 3])), seed)
+def cnn_case_from_seed(seed: int, *, rtl: bool = False) -> FuzzCase:
+    """The CNN a seed names (its own seed space, apart from the MLPs' and the graphs'; ``rtl``: another one, of
+    what the streaming Verilog top builds)."""
+    return build_cnn_case(RngChooser(np.random.default_rng([seed, 0, 4 if rtl else 3])), seed, rtl=rtl)

@@ -6,7 +6,9 @@
   generated sources (``firmware/<project>.cpp`` and ``csim/bridge.cpp``, unchanged) are included in one
   translation unit inside a namespace of their own, so the ap_types headers are parsed once per group;
   groups are compiled in parallel (``jobs``);
-- rtl: the Verilog design simulated in Verilator, as a trace design (every layer's output is compared).
+- rtl: the Verilog design simulated in Verilator, as a trace design (every layer's output is compared); an image
+  model through its streaming top with random stalls (the output compared; a mismatch localized by cutting the
+  graph after each layer).
 
 A mismatch is reported with the model's seed, the first layer whose output differs (the csim localizes it by
 compiling the graph cut after each layer) and the first mismatching input row.
@@ -260,7 +262,45 @@ def check_emulator(case: FuzzCase, x: np.ndarray) -> Mismatch | None:
     return None
 
 
+def rtl_stream_output(graph: Graph, x: np.ndarray, cache: Path, seed: int) -> np.ndarray:
+    """The output mantissas ``(rows, n)`` of an image model's streaming Verilog top in Verilator (``seed`` != 0:
+    random input stalls and output backpressure)."""
+    from nnfpga.backends.rtl import stream
+    from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.emulate import Interpreter
+
+    design = build_design(graph, "fuzz", prep=Interpreter(graph).prep)
+    m = input_mantissas(graph, x).reshape(len(x), *graph[graph.inputs[0]].shape)
+    y, _ = stream.simulate_stream(design, m, stream.output_beats(graph), seed=seed, cache_dir=cache)
+    return np.asarray(y, dtype=np.int64)
+
+
+def check_rtl_stream(case: FuzzCase, x: np.ndarray, cache: Path, seed: int = 1) -> Mismatch | None:
+    """An image model (no trace design for the streaming top): its output with random stalls; on a mismatch, the
+    first layer whose output differs (the graph cut after each layer, built and streamed on its own)."""
+    g = case.graph
+    out = g.outputs[0]
+    mm = first_difference(case, "rtl", out, rtl_stream_output(g, x, cache, seed), emulate(g, x)[out], x)
+    if mm is None:
+        return None
+    rows = x[[mm.row]]
+    ref = emulate(g, rows, keep=True)
+    for node in g:
+        if node.op in ("input", "flatten") or node.name == out:
+            continue
+        local = first_difference(case, "rtl", node.name, rtl_stream_output(cut(g, node.name), rows, cache, seed),
+                                 ref[node.name], rows)
+        if local is not None:
+            mm.layer, mm.column, mm.got, mm.expected = local.layer, local.column, local.got, local.expected
+            break
+    return mm
+
+
 def check_rtl(case: FuzzCase, x: np.ndarray, cache: Path) -> Mismatch | None:
+    from nnfpga.backends.rtl.lower import is_image_model
+
+    if is_image_model(case.graph):
+        return check_rtl_stream(case, x, cache)
     got = rtl_layers(case, x, cache)
     ref = emulate(case.graph, x, keep=True)
     for name, y in got.items():

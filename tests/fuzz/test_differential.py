@@ -45,12 +45,14 @@ GRAPH_CORPUS = 60  # seeds 0..59 of graph_case_from_seed through emulator vs csi
 # rtl-mode graphs covering every merge op, both concat axes, transposes (47 replaced 19 when the Verilog backend
 # learnt every accumulator: rtl-mode seed 19 names another model since)
 GRAPH_RTL_SEEDS = (1, 6, 7, 10, 29, 47)
-# Random Keras CNNs (fuzz/cnn.py) through emulator vs csim, chosen to cover every layer kind and option below (the
-# Verilog backend lowers only plain conv/max-pool chains so far: no RTL slice yet)
+# Random Keras CNNs (fuzz/cnn.py) through emulator vs csim, chosen to cover every layer kind and option below
 CNN_SEEDS = (9, 15, 16, 17, 18, 20, 21, 27, 30, 32, 60, 61, 62, 63, 66)
 # with Xilinx's ap_types headers: 1017 and 1019 (casts below every source bit, which aborted before -DNDEBUG), a
 # Conv1D model and one with every pooling of the corpus (io_stream: 1017)
 XILINX_CNN_SEEDS = (1017, 1019, 16, 17)
+# rtl-mode CNNs (the streaming Verilog top's layers) through Verilator with random stalls: residual Add and a
+# Concatenate (2D), Minimum, Subtract and max-pool (1D), Subtract and Average over (16, 2)
+CNN_RTL_SEEDS = (2, 3, 29)
 
 
 def corpus_inputs(case: FuzzCase) -> np.ndarray:
@@ -196,16 +198,41 @@ def test_a_failing_cnn_is_saved_as_a_regression_case(tmp_path: Path) -> None:
     np.testing.assert_array_equal(emulate(back.graph, xb)[last], ref)
 
 
-def test_fuzz_script_says_it_skips_rtl_for_cnns() -> None:
-    """The Verilog backend lowers only some CNNs: ``--kind cnn`` with the rtl engine says it skips (no silent skip)."""
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", CNN_RTL_SEEDS)
+def test_emulator_equals_rtl_on_cnns(tmp_path: Path, seed: int) -> None:
+    require(__import__("shutil").which("verilator"), "verilator", "make tools")
+    case = cnn_case_from_seed(seed, rtl=True)
+    found = check_rtl(case, corpus_inputs(case)[:300], tmp_path)
+    assert found is None, found.message()
+
+
+def test_rtl_mode_cnns_are_built_by_the_streaming_top() -> None:
+    from nnfpga.backends.rtl.stream import stream_problems
+
+    cases = [cnn_case_from_seed(s, rtl=True) for s in CNN_RTL_SEEDS]
+    assert not any(stream_problems(c.graph) for c in cases)
+    assert {f for c in cases for f in c.features} >= {"conv1d-input", "conv2d-input", "residual", "merge-concatenate",
+                                                        "merge-minimum", "merge-subtract", "merge-average", "max-pool"}
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_fuzz_script_runs_cnns_through_rtl_and_reports_the_skipped() -> None:
+    """``--kind cnn`` with the rtl engine: a CNN the streaming top cannot build is counted with its reasons (no
+    silent skip) and the seed's rtl-mode CNN runs instead."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
     res = subprocess.run([sys.executable, str(root / "scripts" / "fuzz.py"), "-n", "1", "--engines", "rtl",
-                          "--kind", "cnn", "--no-save"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert "rtl: skipped for --kind cnn: the Verilog backend lowers only plain conv" in res.stdout
+                          "--kind", "cnn", "--no-save", "--inputs", "100"], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "rtl          1 models        100 inputs  0 mismatching  0 errors" in res.stdout
+    assert "rtl: 1 of 1 CNNs as drawn are not built by the streaming Verilog top" in res.stdout
+    assert "ReuseFactor > 1 (the streaming top builds ReuseFactor 1 only so far)" in res.stdout
 
 
 def test_inputs_include_the_extremes() -> None:

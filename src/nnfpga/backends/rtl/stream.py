@@ -16,6 +16,9 @@ is one of:
 - grouped/depthwise/pointwise conv, average pooling, global pooling, zero padding, cropping, upsampling and the
   per-pixel elementwise ops: :mod:`~nnfpga.backends.rtl.stream_layers` and :mod:`~nnfpga.backends.rtl.stream_stages`.
 
+Graphs that are not chains (forks, FIFOs, merge layers) are :mod:`~nnfpga.backends.rtl.stream_graph`'s, which
+walks the graph and calls :func:`lower_layer` for each single-input layer.
+
 Registers are only in the window generators and the flatten buffer, so every handshake is theirs (``ready``
 never depends on ``valid`` combinationally). ``pipeline_stages`` is not applied here yet: the path from one
 window register to the next is a whole layer of logic (low Fmax until pipelining with stall logic lands).
@@ -33,6 +36,7 @@ from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.stream_layers import (
     ELEMENTWISE,
+    MERGE_OPS,
     STAGES,
     STREAM_OPS,
     WINDOW_OPS,
@@ -49,7 +53,7 @@ from nnfpga.backends.rtl.stream_stages import Stream
 from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.backends.rtl.window import window_module
-from nnfpga.errors import BackendSupportError, EmulationError, GraphError
+from nnfpga.errors import EmulationError, GraphError
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
@@ -57,7 +61,8 @@ from nnfpga.ops.base import Plan
 if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
-__all__ = ["ELEMENTWISE", "STREAM_OPS", "build_stream_design", "predict", "simulate_stream", "stream_problems"]
+__all__ = ["ELEMENTWISE", "MERGE_OPS", "STREAM_OPS", "Stream", "build_stream_design", "lower_layer", "predict",
+           "simulate_stream", "stream_problems"]
 
 
 class TextModule:
@@ -75,93 +80,79 @@ def stream_problems(graph: Graph) -> list[str]:
     problems = []
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         return [f"the streaming Verilog top needs one input and one output, got {graph.inputs} and {graph.outputs}"]
-    flat = False
+    flat: dict[str, bool] = {}  # whether a node's stream is one vector per image (after a Flatten)
     for node in graph:
-        problem = layer_problem(graph, node, flat)
-        if problem:
-            problems.append(problem)
-        flat = flat or node.op == "flatten" or (is_global(node) and len(node.shape) == 1)  # keepdims: a 1x1 image
+        inputs_flat = any(flat[i] for i in node.inputs)
+        flat[node.name] = inputs_flat or node.op == "flatten" or (is_global(node) and len(node.shape) == 1)
+        if node.op in MERGE_OPS:
+            from nnfpga.backends.rtl.stream_graph import merge_problem
+
+            problem = merge_problem(graph, node)
+            problems += [f"{node.describe()}: {problem}"] if problem else []
+        else:
+            problem = layer_problem(graph, node, inputs_flat)  # keepdims global pooling: a 1x1 image
+            problems += [problem] if problem else []
+    if not problems:
+        from nnfpga.backends.rtl.stream_graph import schedule_problems
+
+        problems += schedule_problems(graph)
     return problems
 
 
 def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
                         multipliers: str = DEFAULT_MULTIPLIERS) -> Design:
-    """Lower the chain ``graph`` to a streaming :class:`Design` (``n_in``: values per input beat, ``n_out``:
-    values per output beat). Raises BackendSupportError listing every layer it cannot build."""
-    problems = stream_problems(graph)
-    if problems:
-        raise BackendSupportError("; ".join(problems))
-    name = identifier(project)
-    top, lib = Module(name), Library(name)
-    ar = Arith(top)
-    subs: list[TextModule] = []
-    (inp,) = graph.inputs
-    (outp,) = graph.outputs
-    tin, tout = graph[inp].types["result"], graph[outp].types["result"]
-    c_in = int(graph[inp].shape[-1])
-    for port in ("clk", "rst", "in_valid"):
-        top.port("input", port, 1)
-    top.port("output", "in_ready", 1)
-    top.port("input", "in_data", c_in * tin.width)
-    top.port("output", "out_valid", 1)
-    top.port("input", "out_ready", 1)
-    n_out = int(graph[outp].shape[-1]) if graph[outp].op != "flatten" and len(graph[outp].shape) > 1 \
-        else int(np.prod(graph[outp].shape))
-    top.port("output", "out_data", n_out * tout.width)
+    """Lower ``graph`` to a streaming :class:`Design` (``n_in``: values per input beat, ``n_out``: values per
+    output beat): the graph traversal, forks, FIFOs and merges are :mod:`~nnfpga.backends.rtl.stream_graph`'s, each
+    single-input layer :func:`lower_layer`'s. Raises BackendSupportError listing every layer it cannot build."""
+    from nnfpga.backends.rtl.stream_graph import build_graph_design
 
-    valid, ready = "in_valid", "in_ready"  # the stream between layers: its valid expression, its ready wire
-    vals = [Val.of("in_data", tin.width, tin.signed, lsb=i * tin.width, full=c_in == 1) for i in range(c_in)]
-    for node in graph:
-        if node.op == "input":
-            continue
-        src = graph[node.inputs[0]]
-        tx, t = src.types["result"], node.types["result"]
-        pre = identifier(node.name)
-        top.comment("")
-        top.comment(f"{node.describe()}: {t}")
-        ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
-                  ins=[In(vals, tx, tuple(src.shape))])
-        if node.op in WINDOW_OPS and not is_global(node) and not per_pixel(node):
-            win = OPS[node.op].window(node)
-            spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
-            mod = f"{name}_{pre}_window"
-            fill = tx.min_mantissa if node.op == "max_pool" else 0
-            subs.append(TextModule(mod, window_module(mod, spatial, ch, win, tx.width, fill)))
-            wv, wr = top.wire(f"{pre}_wvalid", 1), top.wire(f"{pre}_wready", 1)
-            n_win = win.positions() * ch
-            wd = top.wire(f"{pre}_window", n_win * tx.width)
-            top.instance(mod, f"{pre}_win", [("clk", "clk"), ("rst", "rst"), ("in_valid", valid),
-                                             ("in_ready", ready), ("in_data", ar.pack(f"{pre}_in", vals, tx.width)),
-                                             ("out_valid", wv), ("out_ready", wr), ("out_data", wd)])
-            xs = [Val.of(wd, tx.width, tx.signed, lsb=i * tx.width, full=n_win == 1) for i in range(n_win)]
-            if node.op == "conv":
-                vals = conv_kernel(ctx, node, xs, ch, tx, prep[node.name])
-            elif node.op == "avg_pool":
-                vals = avg_kernel(ctx, node, xs, ch, tx, spatial, win, f"{wv} && {wr}")
-            else:
-                vals = _max_pool(ctx, node, xs, ch, tx)
-            valid, ready = wv, wr
-        elif node.op == "flatten" and len(src.shape) > 1:
-            valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, int(np.prod(src.shape[:-1])), tx)
-        elif stage_key(node) in STAGES:
-            out = STAGES[stage_key(node)](ctx, node, tuple(src.shape), Stream(valid, ready, vals, tx))
-            valid, ready, vals = out.valid, out.ready, out.vals
-        else:
-            vals = elementwise(ctx, node, vals, tx, prep[node.name])
-        if ctx.cycles:
-            raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "
-                             f"layer, which the streaming top cannot stall yet")
+    return build_graph_design(graph, prep, project, multipliers)
+
+
+def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph, node: Node, s: Stream,
+                prep: dict[str, Plan], multipliers: str) -> Stream:
+    """One single-input layer of the streaming top on the stream ``s`` of its input; returns its output stream."""
+    name = lib.prefix
+    ar = Arith(top)
+    valid, ready, vals = s.valid, s.ready, s.vals
+    src = graph[node.inputs[0]]
+    tx, t = src.types["result"], node.types["result"]
+    pre = identifier(node.name)
     top.comment("")
-    top.comment("output")
-    top.assign("out_valid", valid)
-    top.assign(ready, "out_ready")
-    top.assign("out_data", ar.pack("out_bus", vals, tout.width) if len(vals) > 1 else vals[0].ext(tout.width))
-    design = Design(name, [top, *subs, *lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
-                    streaming=True)
-    top.header = (f"{name}: streaming top generated by nnfpga from '{graph.name}' (see nnfpga.backends.rtl.stream)."
-                  f"\nin: one pixel per beat, raster order, {c_in} channel(s) of {tin}; out: {n_out} value(s) of "
-                  f"{tout} per beat. valid/ready handshake on both sides; rst synchronous, active high.")
-    return design
+    top.comment(f"{node.describe()}: {t}")
+    ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
+              ins=[In(vals, tx, tuple(src.shape))])
+    if node.op in WINDOW_OPS and not is_global(node) and not per_pixel(node):
+        win = OPS[node.op].window(node)
+        spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
+        mod = f"{name}_{pre}_window"
+        fill = tx.min_mantissa if node.op == "max_pool" else 0
+        subs.append(TextModule(mod, window_module(mod, spatial, ch, win, tx.width, fill)))
+        wv, wr = top.wire(f"{pre}_wvalid", 1), top.wire(f"{pre}_wready", 1)
+        n_win = win.positions() * ch
+        wd = top.wire(f"{pre}_window", n_win * tx.width)
+        top.instance(mod, f"{pre}_win", [("clk", "clk"), ("rst", "rst"), ("in_valid", valid),
+                                         ("in_ready", ready), ("in_data", ar.pack(f"{pre}_in", vals, tx.width)),
+                                         ("out_valid", wv), ("out_ready", wr), ("out_data", wd)])
+        xs = [Val.of(wd, tx.width, tx.signed, lsb=i * tx.width, full=n_win == 1) for i in range(n_win)]
+        if node.op == "conv":
+            vals = conv_kernel(ctx, node, xs, ch, tx, prep[node.name])
+        elif node.op == "avg_pool":
+            vals = avg_kernel(ctx, node, xs, ch, tx, spatial, win, f"{wv} && {wr}")
+        else:
+            vals = _max_pool(ctx, node, xs, ch, tx)
+        valid, ready = wv, wr
+    elif node.op == "flatten" and len(src.shape) > 1:
+        valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, int(np.prod(src.shape[:-1])), tx)
+    elif stage_key(node) in STAGES:
+        out = STAGES[stage_key(node)](ctx, node, tuple(src.shape), Stream(valid, ready, vals, tx))
+        valid, ready, vals = out.valid, out.ready, out.vals
+    else:
+        vals = elementwise(ctx, node, vals, tx, prep[node.name])
+    if ctx.cycles:
+        raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "
+                         f"layer, which the streaming top cannot stall yet")
+    return Stream(valid, ready, vals, t)
 
 
 def _max_pool(c: Ctx, node: Node, xs: list[Val], ch: int, tx) -> list[Val]:

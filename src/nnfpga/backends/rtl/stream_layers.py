@@ -41,10 +41,11 @@ WINDOW_OPS = ("conv", "max_pool", "avg_pool")
 RESIZE_OPS = ("zero_pad", "crop", "upsample")
 ELEMENTWISE = ("relu", "linear", "leaky_relu", "hard_sigmoid", "hard_tanh", "sigmoid", "tanh", "elu", "softmax",
                "scale_shift", "dropout")
-STREAM_OPS = ("input", *WINDOW_OPS, *RESIZE_OPS, "flatten", "dense", *ELEMENTWISE)
+MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate")  # stream_graph's joins
+STREAM_OPS = ("input", *WINDOW_OPS, *RESIZE_OPS, "flatten", "dense", *ELEMENTWISE, *MERGE_OPS)
 
-__all__ = ["ELEMENTWISE", "STAGES", "STREAM_OPS", "WINDOW_OPS", "avg_kernel", "conv_kernel", "cycles_bound",
-           "elementwise", "is_global", "layer_problem", "per_pixel", "stage_key"]
+__all__ = ["ELEMENTWISE", "MERGE_OPS", "RESIZE_OPS", "STAGES", "STREAM_OPS", "WINDOW_OPS", "avg_kernel",
+           "conv_kernel", "cycles_bound", "elementwise", "is_global", "layer_problem", "per_pixel", "stage_key"]
 
 
 def is_global(node: Node) -> bool:
@@ -62,7 +63,7 @@ def layer_problem(graph: Graph, node: Node, flat: bool) -> str | None:
     if node.op == "input":
         return None
     if len(node.inputs) != 1:
-        return f"{where}: the streaming Verilog top handles chains only (one input per layer)"
+        return f"{where}: the streaming Verilog top needs one input per layer except merges"
     src = graph[node.inputs[0]]
     if node.op in ("conv", "dense") and int(node.attrs.get("reuse_factor", 1)) != 1:
         return (f"{where}: ReuseFactor {node.attrs.get('reuse_factor')} (the streaming top builds ReuseFactor 1 "

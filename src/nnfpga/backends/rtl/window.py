@@ -171,3 +171,15 @@ def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed
                            port_bytes(k * t.width), seed=seed, max_cycles=4 * b * cycles_per_image(spatial, win) + 100,
                            drain=DRAIN_CYCLES)
     return y.reshape(b, *out, *win.size, c), cycles
+
+
+def inputs_before_outputs(spatial: Sequence[int], win: Window) -> np.ndarray:
+    """For each window :func:`window_module` emits (raster order), how many pixels of the image it must have
+    received first: every row up to the window's last row (``(bottom + 1) * W``; it emits a row's windows once
+    that row is complete). The streaming graph top sizes its FIFOs from this
+    (:mod:`~nnfpga.backends.rtl.stream_graph`): keep it true to the generator's schedule."""
+    (h, w), win2 = as_2d(spatial, win)
+    ho, wo = win2.out_spatial((h, w))
+    (pt, _), _ = win2.pads
+    bottom = np.minimum(np.arange(ho) * win2.strides[0] - pt + win2.extent()[0] - 1, h - 1)
+    return np.repeat((bottom + 1) * w, wo).astype(np.int64)
