@@ -46,11 +46,9 @@ INLINE = (None, None, "relu", "linear", "tanh", "sigmoid", "relu6", "leaky_relu"
           "hard_tanh", "softmax")  # softmax: over the channels of each pixel
 MERGES = ("Add", "Add", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 TABLE_OPS = ("sigmoid", "tanh", "elu", "softmax")
-# rtl mode (``cnn_case_from_seed(seed, rtl=True)``): only what the streaming Verilog top builds
-# (nnfpga.backends.rtl.stream.stream_problems): conv (one group), max-pool, ReLU/linear, merges of channels, Flatten,
-# Dense; ReuseFactor 1
-RTL_BLOCKS = ("conv", "conv", "pool", "merge", "merge")
-RTL_INLINE = (None, None, "relu", "linear", "relu6")
+# rtl mode (``cnn_case_from_seed(seed, rtl=True)``): what the streaming Verilog top builds
+# (nnfpga.backends.rtl.stream.stream_problems): the same draws with ReuseFactor 1 and Concatenate of channels; a
+# model it still refuses (a pad/crop/upsample stage between a fork and its merge) is drawn again
 MAX_VALUES = 128  # per block output, per sample
 DEPTH = (1, 3)  # blocks per model
 MAX_CHANNELS = 6
@@ -90,7 +88,7 @@ class _Builder:
                 "padding": padding}
 
     def activation(self) -> str | None:
-        act = self.ch.choice(RTL_INLINE if self.rtl else INLINE)
+        act = self.ch.choice(INLINE)
         if act is not None:
             self.features.append(f"inline-{act}")
         return act
@@ -101,14 +99,14 @@ class _Builder:
         filters = filters or ch.integer(1, MAX_CHANNELS)
         groups = 1
         common = [g for g in divisors(c) if g > 1 and filters % g == 0]
-        if common and not self.rtl and ch.chance(0.25):
+        if common and ch.chance(0.25):
             groups = ch.choice(common)
             self.features.append("groups")
         bias = ch.chance(0.8)
         self.features.append("bias" if bias else "no-bias")
         act = self.activation()
         # conv -> batch-norm -> activation: the usual block, the batch-norm folds
-        bn_first = not self.rtl and ch.chance(0.25)
+        bn_first = ch.chance(0.25)
         layer = getattr(self.L, f"Conv{nd}D")(filters, groups=groups, use_bias=bias, name=self.name("conv"),
                                                activation=None if bn_first else act, **geo)
         h = layer(h)
@@ -116,8 +114,6 @@ class _Builder:
         if bn_first:
             h = self.batchnorm(h, 1.0)
             return h if act is None else self.L.Activation(act, name=self.name("act"))(h)
-        if self.rtl:
-            return h
         if ch.chance(0.15):  # an activation layer of its own
             kind = ch.choice(("ReLU", "LeakyReLU", "Activation"))
             self.features.append(f"layer-{kind}")
@@ -148,7 +144,7 @@ class _Builder:
 
     def pool(self, h: Any) -> Any:
         ch, sp = self.ch, self.spatial(h)
-        kind = "Max" if self.rtl else ch.choice(("Max", "Average"))
+        kind = ch.choice(("Max", "Average"))
         size = [min(ch.integer(1, 3), n) for n in sp]
         strides = None if ch.chance(0.5) else [ch.integer(1, 3) for _ in sp]
         padding = ch.choice(("valid", "same"))
@@ -156,7 +152,7 @@ class _Builder:
             tuple(size), strides=None if strides is None else tuple(strides), padding=padding, name=self.name("pool"))
         self.features += [f"{kind.lower()}-pool", f"pool-{padding}"]
         h = layer(h)
-        return h if self.rtl else self.batchnorm(h, 0.3)
+        return self.batchnorm(h, 0.3)
 
     def batchnorm(self, h: Any, p: float) -> Any:
         """Batch-norm after a conv (folded into it, unless an inline activation comes between) or a pooling."""
@@ -202,7 +198,7 @@ class _Builder:
         return getattr(self.L, op)(name=self.name("merge"), **kwargs)([a, b] if ch.chance(0.5) else [b, a])
 
     def block(self, h: Any) -> Any:
-        kind = self.ch.choice(RTL_BLOCKS if self.rtl else BLOCKS)
+        kind = self.ch.choice(BLOCKS)
         return getattr(self, kind)(h)
 
 
@@ -223,13 +219,13 @@ def _keras_model(ch: Chooser, rng: np.random.Generator, features: list[str], rtl
             h = nxt
         else:  # too large for a fast compile: the block is not part of the model
             del features[drawn:]
-    if not rtl and ch.chance(0.3):
+    if ch.chance(0.3):
         kind = ch.choice(("Max", "Average"))
         h = getattr(keras.layers, f"Global{kind}Pooling{nd}D")(name=b.name("global"))(h)
         features.append(f"global-{kind.lower()}-pool")
     else:
         h = keras.layers.Flatten(name=b.name("flat"))(h)
-    acts = (None, None, "relu") if rtl else (None, None, "relu", "softmax")
+    acts = (None, None, "relu", "softmax")
     out = keras.layers.Dense(ch.integer(1, 5), activation=ch.choice(acts), name=b.name("dense"))(h)
     features.append(f"conv{nd}d-input")
     model = keras.Model(inp, out, name="fuzz_cnn")
