@@ -7,7 +7,12 @@ Columns: the CSD terms, the adders of CSD alone (``share=False``: the floor of n
 of the search at ``--before REV`` (the module as it was at that git revision, run in a subprocess with a
 ``--timeout``; cached in ``benchmarks/.cmvm-cache/``) and of the search now.
 
-Run: .venv/bin/python benchmarks/cmvm.py [--before REV] [--timeout S] [--quick]   (``--quick``: 16x64, 72x16 only)
+``--cnn N``: also issue 14's small CNN (``benchmarks/cnn_cases.py``: 16x16x1, conv 8 3x3, max-pool 2, conv 16 3x3,
+Flatten, Dense 400->10, default config, Verilog backend): the seconds of ``hw.write()`` (its adder graphs planned
+from scratch), then Verilator against the emulator on N images (0: no simulation).
+
+Run: .venv/bin/python benchmarks/cmvm.py [--before REV] [--timeout S] [--quick] [--cnn N]
+(``--quick``: 16x64 and 72x16 only)
 """
 
 from __future__ import annotations
@@ -106,27 +111,60 @@ def before(rev: str, key: str, w: list[list[int]], timeout: float) -> tuple[int,
     return res
 
 
+def small_cnn_verilog(n_images: int) -> None:
+    """Write the small CNN's Verilog project (timed), and compare Verilator with the emulator on ``n_images``."""
+    import keras
+
+    import nnfpga
+    from nnfpga.backends.rtl import stream
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cnn_cases import inputs, small_cnn
+
+    model = small_cnn(keras)
+    out = Path(tempfile.mkdtemp(prefix="nnfpga-bench-"))
+    t = time.perf_counter()
+    hw = nnfpga.convert_from_keras_model(model, backend="verilog", output_dir=out / "prj")
+    convert_s = time.perf_counter() - t
+    cmvm._plan.cache_clear()
+    t, c = time.perf_counter(), time.process_time()
+    prj = hw.write()
+    print(f"small CNN: convert {convert_s:.1f} s, write {time.perf_counter() - t:.1f} s "
+          f"({time.process_time() - c:.1f} s CPU): {prj}")
+    if n_images:
+        x = inputs(model, n_images)
+        t = time.perf_counter()
+        got, want = stream.predict(hw, x, cache_dir=out / "cache"), hw.predict(x)
+        bad = int(np.count_nonzero(got != want))
+        print(f"small CNN: Verilator vs emulator on {n_images} images: {bad} of {want.size} outputs differ "
+              f"({time.perf_counter() - t:.0f} s with the Verilator build)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default=DEFAULT_BEFORE, help="git revision of the search to compare with")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds the old search may take per matrix")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cnn", type=int, default=None, metavar="N", help="also the small CNN's Verilog (N images)")
     args = ap.parse_args()
+    if args.cnn is not None:
+        small_cnn_verilog(args.cnn)
     rows = [("matrix", "bits", "terms", "adders CSD-only", f"adders {args.before}", "adders now",
-             f"s {args.before}", "s now", "now vs before")]
+             f"s {args.before}", "s now (CPU)", "now vs before")]
     for name, bits, w in cases(args.quick):
         csd_only = cmvm.plan(w, share=False)
         terms = sum(len(t) for t in csd_only.outputs)
         old = before(args.before, f"{name}_{bits}", w, args.timeout)
         cmvm._plan.cache_clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         now = cmvm.plan(w).n_adders
-        secs = time.perf_counter() - t
+        secs, cpu = time.perf_counter() - t, time.process_time() - c
         rows.append((name, str(bits), str(terms), str(csd_only.n_adders),
                      "timeout" if old is None else str(old[0]), str(now),
-                     f">{args.timeout:g}" if old is None else f"{old[1]:.2f}", f"{secs:.2f}",
+                     f">{args.timeout:g}" if old is None else f"{old[1]:.2f}", f"{secs:.2f} ({cpu:.2f})",
                      "" if old is None else f"{now / old[0] - 1:+.1%}"))
         print(f"  {name} {bits}: {secs:.2f} s", file=sys.stderr, flush=True)
+    print("adders: two-input adders of the plan (Plan.n_adders); before: the search at that revision, in a subprocess")
     print(format_table(rows))
 
 
