@@ -85,3 +85,19 @@ def test_wide_dense_plans_quickly():
     p = cmvm.plan(w)
     check_exact(w, p, rng)
     assert p.n_adders < 0.5 * cmvm.plan(w, share=False).n_adders
+
+
+def test_sparse_counting_of_wide_layers(monkeypatch):
+    """Past ``_DENSE_MAX`` input patterns (about 1,400 16-bit inputs) the counts live in a sorted key array: the
+    same plan as the dense array's."""
+    from nnfpga.backends.rtl import cse
+
+    rng = np.random.default_rng(7)
+    w = random_matrix(rng, 24, 6, 10, 0.2)
+    dense = cmvm.plan(w)
+    cmvm._plan.cache_clear()
+    monkeypatch.setattr(cse, "_DENSE_MAX", 0)
+    sparse = cmvm.plan(w)
+    cmvm._plan.cache_clear()
+    assert sparse == dense
+    check_exact(w, sparse, rng)

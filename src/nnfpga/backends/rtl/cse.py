@@ -8,16 +8,18 @@ and replaces its non-overlapping occurrences by one term each, until no pattern 
 Every pair of terms of an output is a candidate, so an output of ``T`` terms holds ``T**2 / 2`` pairs (23 M for
 a random 16-bit 400x10 matrix). The search stays fast by never revisiting them one at a time in Python:
 
-- The pairs of two *input* terms are counted once with numpy (one bincount per output) and kept exact: when a
-  term goes, the counts of its pairs drop by one vectorized subtraction. The highest count is found a level
-  at a time (all patterns of the current maximum, in order), and counts only fall, so there are at most as
-  many levels as the first maximum.
-- A pattern that reads a subexpression can only gain occurrences when that subexpression is made (terms of
-  older operands only disappear), so its count then is an upper bound for good: such patterns wait in a heap
-  under that bound and are recounted exactly (from the few terms of its two operands) only when they reach
-  its top (lazy greedy).
+- The pairs of two *input* terms are counted once with numpy (a bincount per block of an output's pairs) and
+  kept exact: when a term goes, the counts of its pairs drop by one vectorized subtraction.
+- A pattern that reads a subexpression can only gain occurrences when that subexpression is made (the terms
+  of older operands only disappear), so its occurrences are found then, once, with numpy (the new terms
+  against every term of their outputs), and the ones seen twice or more are kept as arrays of term pairs; its
+  count later is how many of those pairs are still both there.
+- The search goes by levels of count ``c``, highest first, taking every pattern seen ``c`` times. A
+  subexpression made at level ``c`` has ``c`` terms, so the patterns it brings occur at most ``c`` times: counts
+  never rise above the level, and there are at most as many levels as the first highest count.
 
-Both give the same choices as recounting everything after every step; ties are broken by pattern order.
+So each step takes a pattern of the highest count, as recounting everything after every step would; ties are
+broken differently from that (by level, then by key).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import numpy as np
 from nnfpga.backends.rtl.cmvm import Sub, Term
 
 _REJECTED = -(1 << 30)  # an input pattern whose occurrences overlap so that fewer than two can be taken
-_DENSE_MAX = 1 << 25  # input patterns counted in a dense array up to this many, else in a sorted key array
+# input patterns counted in a dense array (int32) up to this many (about 1,400 16-bit inputs: 4 * 66 * n_in**2
+# bytes), else in a sorted array of the keys seen (slower, and the pairs of all outputs held at once)
+_DENSE_MAX = 1 << 27
 
 
 class _Search:
@@ -103,7 +107,7 @@ class _Search:
         size = self.n_in * self.n_in * d2
         dense = size <= _DENSE_MAX
         self.ukeys = None
-        self.cnt = np.zeros(size if dense else 0, np.int64)
+        self.cnt = np.zeros(size if dense else 0, np.int32)
         chunks = []
         for j in range(n_out):
             m = self.members[j]  # sorted by (src, shift): in each pair i < k the first term is i
@@ -119,7 +123,7 @@ class _Search:
                     chunks.append(keys)
         if not dense:
             self.ukeys, counts = np.unique(np.concatenate(chunks), return_counts=True)
-            self.cnt = counts.astype(np.int64)
+            self.cnt = counts.astype(np.int32)
 
     def _dense_key(self, idx: int) -> int:
         dense = int(idx if self.ukeys is None else self.ukeys[idx])
