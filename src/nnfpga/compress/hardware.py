@@ -6,7 +6,7 @@ after quantization (a weight that quantizes to zero is pruned too), and the mult
   weights packed R to a multiplier, :mod:`nnfpga.backends.rtl.reuse`).
 - Adders (``adders=True``, ReuseFactor 1 only): the two-input adders of the Verilog backend's shift-and-add graph
   (:mod:`nnfpga.backends.rtl.cmvm`), the cost Yosys then maps to LUTs; a cheap stand-in for a synthesis run
-  (2 s for the 8-bit jet MLP, 20 s at 16 bits; a Yosys run takes minutes).
+  (about a second for the 16-bit jet MLP; a Yosys run takes minutes).
 """
 
 from __future__ import annotations
