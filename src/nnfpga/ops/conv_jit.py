@@ -2,7 +2,10 @@
 
 For each output pixel and output channel the sum ``bias + sum_i r(x_i * w_i)`` over the window's inputs of its group
 (the :class:`~nnfpga.ops.dense.DensePlan`'s exact value before the accumulator's cast, see
-:mod:`nnfpga.ops.accumulate`), in int64, where ``r`` is the product's move onto the accumulator's grid:
+:mod:`nnfpga.ops.accumulate`), in int32 lanes where the inputs, every product (plus ``h``) and every sum fit them
+(:func:`lanes`: 16 lanes per AVX-512 vector, ``vpmulld``; the benchmark's ``ap_fixed<16,6>`` CNNs, whose kernel
+ran 9.8 -> 13 billion products/s), else int64 (8 lanes, ``vpmullq``), where ``r`` is the product's move onto the
+accumulator's grid:
 
 * ``shift = fa - fp >= 0`` (the ``matmul`` path): ``r(p) = p * 2**shift``, exact;
 * ``k = fp - fa > 0`` (the ``products`` path, a rounding that is ``floor((p + h) / 2**k)``: TRN, RND,
@@ -30,18 +33,22 @@ from nnfpga.ops import accumulate_jit
 
 BLOCK = 256  # samples per block: a block's sums (outputs x samples, int64) stay in the L1/L2 caches
 SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
+INT64 = np.dtype(np.int64)
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
-    greatest sum."""
+    greatest sum. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one integer dtype (int32 or int64), the
+    lanes every product, ``h`` and sum is computed in (numba compiles one kernel per dtype)."""
     oh, ow, n_out, batch = out.shape
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
-    acc = np.empty((n_out, BLOCK), dtype=np.int64)
-    mask2 = (np.int64(1) << (k + 1)) - 1 if mode == TIES_EVEN else np.int64(0)
-    tie = np.int64(1) << k if mode == TIES_EVEN else np.int64(0)
+    lane = x.dtype.type
+    acc = np.empty((n_out, BLOCK), dtype=x.dtype)
+    k, h = kh_[0], kh_[1]
+    mask2 = lane((1 << (k + 1)) - 1) if mode == TIES_EVEN else lane(0)
+    tie = lane(1 << k) if mode == TIES_EVEN else lane(0)
     lo = np.int64(1) << 62
     hi = -(np.int64(1) << 62)
     for b0 in range(0, batch, BLOCK):
@@ -57,7 +64,7 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pra
                         ix = ox * strides[1] + kx * dil[1]
                         for c in range(x.shape[2]):
                             xr = x[iy, ix, c, b0:b0 + nb]
-                            nonzero = np.int64(0)
+                            nonzero = lane(0)
                             for b in range(nb):
                                 nonzero |= xr[b]
                             if nonzero == 0:
@@ -71,17 +78,17 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pra
                                 a = acc[o]
                                 if mode == SHIFT:
                                     for b in range(nb):
-                                        a[b] += (xr[b] * wv) << k
+                                        a[b] += lane(lane(xr[b] * wv) << k)
                                 elif mode == FLOOR:
                                     for b in range(nb):
-                                        a[b] += (xr[b] * wv + h) >> k
+                                        a[b] += lane(lane(xr[b] * wv + h) >> k)
                                 else:
                                     for b in range(nb):
-                                        t = xr[b] * wv + h
-                                        a[b] += (t >> k) - ((t & mask2) == tie)
+                                        t = lane(xr[b] * wv + h)
+                                        a[b] += lane((t >> k) - ((t & mask2) == tie))
                 for o in range(n_out):
                     for b in range(nb):
-                        v = acc[o, b]
+                        v = np.int64(acc[o, b])
                         out[oy, ox, o, b0 + b] = v
                         lo = min(lo, v)
                         hi = max(hi, v)
@@ -98,17 +105,24 @@ def usable(pbits: int, bits: int) -> bool:
     return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS
 
 
+def lanes(mode: int, xbits: int, pbits: int, bits: int) -> np.dtype:
+    """The kernel's integer dtype: int32 where the inputs (``xbits`` wide), every product (plus ``h``, ``pbits``)
+    and every sum (``bits``, sign included) fit it, and the rounding is not RND_CONV's (its tie test measured
+    slower in int32 lanes); else int64."""
+    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 else np.int64)
+
+
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
-             dilation: tuple[int, int], groups: int, mode: int, k: int, h: int) -> tuple[np.ndarray, int, int]:
+             dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
+             lane: np.dtype = INT64) -> tuple[np.ndarray, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
-    ``h``). Also returns the least and the greatest sum."""
-    xt = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.int64), 0, -1))  # (H, W, C, B)
+    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum."""
+    xt = np.moveaxis(x, 0, -1).astype(lane, order="C")  # (H, W, C, B)
     out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
     extremes = np.zeros(2, dtype=np.int64)
-    accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=np.int64),
-                        np.ascontiguousarray(bias, dtype=np.int64), out, np.array(strides, dtype=np.int64),
-                        np.array(dilation, dtype=np.int64), np.int64(x.shape[-1] // groups), np.int64(mode),
-                        np.int64(k), np.int64(h), extremes)
+    accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), out,
+                        np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64),
+                        np.int64(x.shape[-1] // groups), np.int64(mode), np.array([k, h], dtype=lane), extremes)
     return np.moveaxis(out, -1, 0), int(extremes[0]), int(extremes[1])
