@@ -71,11 +71,31 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
                                 continue
                             g = c // group_in
                             ci = c - g * group_in
-                            for o in range(g * per_group, (g + 1) * per_group):
+                            o = g * per_group
+                            o1 = o + per_group
+                            if mode == FLOOR:  # four outputs per pass: one load of x for them
+                                while o + 4 <= o1:
+                                    w0 = w[ky, kx, ci, o]
+                                    w1 = w[ky, kx, ci, o + 1]
+                                    w2 = w[ky, kx, ci, o + 2]
+                                    w3 = w[ky, kx, ci, o + 3]
+                                    a0 = acc[o]
+                                    a1 = acc[o + 1]
+                                    a2 = acc[o + 2]
+                                    a3 = acc[o + 3]
+                                    for b in range(nb):
+                                        xb = xr[b]
+                                        a0[b] += lane(lane(xb * w0 + h) >> k)
+                                        a1[b] += lane(lane(xb * w1 + h) >> k)
+                                        a2[b] += lane(lane(xb * w2 + h) >> k)
+                                        a3[b] += lane(lane(xb * w3 + h) >> k)
+                                    o += 4
+                            while o < o1:
                                 wv = w[ky, kx, ci, o]
+                                a = acc[o]
+                                o += 1
                                 if wv == 0:
                                     continue
-                                a = acc[o]
                                 if mode == SHIFT:
                                     for b in range(nb):
                                         a[b] += lane(lane(xr[b] * wv) << k)
