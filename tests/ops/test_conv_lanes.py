@@ -1,7 +1,8 @@
 """The compiled direct convolution's int32 lanes (ops/conv_jit.py ``lanes``) against its int64 lanes and the
 im2col path: the same bits and overflow counts over every geometry of test_conv.py, for each accumulator rule the
 kernel takes (exact sums shifted left; TRN, RND, RND_MIN_INF, RND_CONV products), with input types whose products
-fit int32 (the int32 kernel) and wider ones where they do not (the int64 kernel is taken)."""
+fit int32 (the int32 kernel) and wider ones where they do not (the int64 kernel is taken); and its output rows
+split over threads (ops/conv_threads.py), with the same bits."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from test_conv import CASES, conv_graph
 
 from nnfpga.emulate import Interpreter
+from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
-from nnfpga.ops import conv_jit
+from nnfpga.ops import conv_jit, conv_threads
 from nnfpga.passes import infer_types
 
 ACCUMS = {
@@ -69,3 +71,35 @@ def test_int32_lanes_equal_int64_lanes_and_im2col(accum: str, inputs: str, monke
         assert chosen == {np.dtype(np.int64)}
     else:  # every product fits int32 (the sums too, but for the widest exact accumulators)
         assert np.dtype(np.int32) in chosen
+
+
+@pytest.mark.parametrize("accum", ["exact", "trn", "rnd_conv"])
+def test_row_bands_on_threads_give_the_same_bits(accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output rows cut into bands computed on threads (ops/conv_threads.py): the one-thread kernel's bits and
+    overflow counts, over every geometry (strided and dilated windows read the right input rows per band)."""
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(conv_threads, "MIN_WORK", 1)  # the test layers are tiny: split them anyway
+    for name, (spatial, c_in, size, c_out, strides, dilation, pads, groups) in CASES.items():
+        kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+        kernel[(0,) * (kernel.ndim - 1)] = 1.5
+        ta = ACCUMS[accum]
+        types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
+        g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
+                       strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+        infer_types(g, INPUTS["narrow"])
+        x = rng.uniform(-32, 32, size=(70, *spatial, c_in))
+        results = []
+        for n in ("1", "3"):
+            monkeypatch.setenv("NNFPGA_THREADS", n)
+            results.append(Interpreter(g).run(x))
+        np.testing.assert_array_equal(results[0].outputs[0], results[1].outputs[0], err_msg=name)
+        assert results[0].stats.overflow == results[1].stats.overflow, name
+    monkeypatch.setenv("NNFPGA_THREADS", "3")
+    assert len(conv_threads.bands(5, 10)) == 3 and conv_threads.bands(2, 10) == [(0, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_thread_count_is_a_config_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNFPGA_THREADS", value)
+    with pytest.raises(ConfigError, match="NNFPGA_THREADS"):
+        conv_threads.threads()

@@ -21,7 +21,8 @@ sample-major output scattered each pixel's 256 values a row apart; the small CNN
 75k -> 96k samples/s CPU time, the SVHN-style CNN 3.0k -> 3.4k), and the elementwise ops after it keep that
 layout, so the next convolution's transpose is a view. Every value is an exact integer: the products and
 ``h`` below ``2**62`` and the sums below ``2**53`` (checked by the caller, :func:`usable`), so the float64 result
-equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path.
+equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path. A layer's output rows are
+cut into bands run on threads where it is large enough (:mod:`nnfpga.ops.conv_threads`, ``NNFPGA_THREADS``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.fixed.arith import FLOAT_BITS
-from nnfpga.ops import accumulate_jit
+from nnfpga.ops import accumulate_jit, conv_threads
 
 BLOCK = 256  # samples per block: a block's sums (outputs x samples, int64) stay in the L1/L2 caches
 SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
@@ -141,8 +142,18 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum."""
     xt = np.moveaxis(x, 0, -1).astype(lane, order="C")  # (H, W, C, B)
     out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
-    extremes = np.zeros(2, dtype=np.int64)
-    accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), out,
-                        np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64),
-                        np.int64(x.shape[-1] // groups), np.int64(mode), np.array([k, h], dtype=lane), extremes)
-    return np.moveaxis(out, -1, 0), int(extremes[0]), int(extremes[1])
+    wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
+    st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
+    group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
+
+    def band(y0: int, y1: int) -> np.ndarray:
+        """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
+        extremes = np.array([1 << 62, -(1 << 62)], dtype=np.int64)  # none yet (an empty layer's)
+        if y1 > y0:
+            accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[y0:y1], st,
+                                dl, group_in, np.int64(mode), khl, extremes)
+        return extremes
+
+    work = out.size * int(np.prod(w.shape[:-1]))
+    ext = conv_threads.run_bands(conv_threads.bands(out.shape[0], work), band)
+    return np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext)
