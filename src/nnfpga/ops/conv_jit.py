@@ -91,12 +91,11 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
                                         a2[b] += lane(lane(xb * w2 + h) >> k)
                                         a3[b] += lane(lane(xb * w3 + h) >> k)
                                     o += 4
-                            while o < o1:
-                                wv = w[ky, kx, ci, o]
-                                a = acc[o]
-                                o += 1
+                            for oo in range(o, o1):
+                                wv = w[ky, kx, ci, oo]
                                 if wv == 0:
                                     continue
+                                a = acc[oo]
                                 if mode == SHIFT:
                                     for b in range(nb):
                                         a[b] += lane(lane(xr[b] * wv) << k)
