@@ -22,7 +22,8 @@ sample-major output scattered each pixel's 256 values a row apart; the small CNN
 layout, so the next convolution's transpose is a view. Every value is an exact integer: the products and
 ``h`` below ``2**62`` and the sums below ``2**53`` (checked by the caller, :func:`usable`), so the float64 result
 equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path. A layer's output rows are
-cut into bands run on threads where it is large enough (:mod:`nnfpga.ops.conv_threads`, ``NNFPGA_THREADS``).
+cut into bands run on threads where it is large enough and ``NNFPGA_THREADS`` asks for them
+(:mod:`nnfpga.ops.conv_threads`).
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ output, the input rows its windows read) with its own accumulator block and extr
 involved (none to pick, nothing to go wrong when the caller is itself threaded or forks). The bits are the
 single-thread kernel's: every output value is one band's, computed in the same order.
 
-``NNFPGA_THREADS`` (read at every call): how many threads, ``1`` for none; unset: the CPUs this process may run
-on, at most :data:`MAX_THREADS`. A layer smaller than :data:`MIN_WORK` products per band stays on one thread
-(handing work to a thread costs tens of microseconds).
+``NNFPGA_THREADS`` (read at every call): how many threads (at most :data:`MAX_THREADS` bands are run at once);
+unset or ``1``: none. Opt-in, because on the 2-core machine this was measured on, shared with other jobs (load 5-9),
+two threads gave no wall-clock gain and cost about 5 % more CPU time (the small CNN of benchmarks/cnn_cases.py); a
+free core is what they need. A layer smaller than :data:`MIN_WORK` products per band stays on one thread (handing
+work to a thread costs tens of microseconds).
 """
 
 from __future__ import annotations
@@ -28,18 +30,17 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def threads() -> int:
-    """How many threads a convolution may use (``NNFPGA_THREADS``, else the usable CPUs up to MAX_THREADS)."""
+    """How many threads a convolution may use: ``NNFPGA_THREADS``, else 1."""
     env = os.environ.get("NNFPGA_THREADS", "").strip()
     if not env:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, min(cpus, MAX_THREADS))
+        return 1
     try:
         n = int(env)
     except ValueError:
         n = 0
     if n < 1:
-        raise ConfigError(f"NNFPGA_THREADS={env!r}: expected a whole number of threads >= 1 (1: no threads), or "
-                          "leave it unset to use the CPUs this process may run on")
+        raise ConfigError(f"NNFPGA_THREADS={env!r}: expected a whole number of threads >= 1 (1 or unset: no "
+                          "threads), e.g. NNFPGA_THREADS=2 where a second core is free")
     return n
 
 
