@@ -47,8 +47,8 @@ class ReLU(OpDef):
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Plan, stats: RunStats) -> QArray:
         x, dst = xs[0], node.types["result"]
-        if (node.attrs.get("max_value") is None and stats.precast is None and x.m.dtype == np.float64 and dst != x.t
-                and cast_jit.usable(x.t, dst)):  # max(x, 0) and the cast in one compiled pass
+        if (node.attrs.get("max_value") is None and stats.precast is None and x.m.dtype == np.float64
+                and cast_jit.usable(x.t, dst)):  # max(x, 0) and the cast (if any) in one compiled pass
             m, ov = cast_jit.cast(x.m, x.t, dst, relu=True)
             stats.record(node.name, "result", ov)
             return QArray(m, dst)

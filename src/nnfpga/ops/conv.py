@@ -67,6 +67,7 @@ class Direct:
     bits: int
     final: np.ndarray
     bias_overflow: int
+    lane: np.dtype = conv_jit.INT64  # the kernel's integers: int32 where they fit (conv_jit.lanes)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class ConvPlan(Plan):
         return ConvPlan([g.reference() for g in self.groups])
 
 
-def direct_plan(node: Node, plans: list[DensePlan]) -> Direct | None:
+def direct_plan(node: Node, plans: list[DensePlan], tx: FixedType) -> Direct | None:
     """The compiled kernel's arguments when every group sums by the same exact rule (``matmul``: products shifted
     left; ``products`` with the split rounding: ``(p + h) >> k``) within int64 and float64, else None (the im2col
     path, which also serves the ``guarded`` and ``sequential`` paths)."""
@@ -106,7 +107,8 @@ def direct_plan(node: Node, plans: list[DensePlan]) -> Direct | None:
     bias = np.concatenate([as_storage(np.asarray(p.b_acc), 62) for p in plans])
     final = np.concatenate([np.full(p.wm.shape[1], p.counts == "final") for p in plans])
     return Direct(w=w.astype(np.int64), bias=bias.astype(np.int64), mode=mode, k=k, h=h, bits=bits, final=final,
-                  bias_overflow=sum(p.bias_overflow for p in plans if p.counts == "sequential"))
+                  bias_overflow=sum(p.bias_overflow for p in plans if p.counts == "sequential"),
+                  lane=conv_jit.lanes(mode, tx.width + 1, pbits, bits))  # + 1: unsigned
 
 
 def groups_of(node: Node) -> int:
@@ -175,7 +177,7 @@ class Conv(OpDef):
 
     def prepare(self, node: Node, in_types: list[FixedType]) -> ConvPlan:
         plans = [DENSE.prepare(layer, in_types) for layer in group_layers(node)]
-        return ConvPlan(plans, direct_plan(node, plans))
+        return ConvPlan(plans, direct_plan(node, plans, in_types[0]))
 
     def _im2col(self, node: Node, x: np.ndarray, groups: int) -> Iterator[tuple[tuple[int, ...], list[np.ndarray]]]:
         """Per step of the batch: the output's leading shape ``(b, *out)`` and, per group, its im2col matrix
@@ -209,7 +211,8 @@ class Conv(OpDef):
         out = win.out_spatial(x.m.shape[1:-1])
         s, lo, hi = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
                               (1, *out) if lift else out, (1, *win.strides) if lift else win.strides,
-                              (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h)
+                              (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h,
+                              d.lane)
         s = s.reshape(x.m.shape[0], *node.shape)
         low, high = sat_bounds(ta)
         if not s.size or (low <= lo and hi <= high):  # the accumulator's cast changes nothing

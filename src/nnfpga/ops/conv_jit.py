@@ -2,7 +2,10 @@
 
 For each output pixel and output channel the sum ``bias + sum_i r(x_i * w_i)`` over the window's inputs of its group
 (the :class:`~nnfpga.ops.dense.DensePlan`'s exact value before the accumulator's cast, see
-:mod:`nnfpga.ops.accumulate`), in int64, where ``r`` is the product's move onto the accumulator's grid:
+:mod:`nnfpga.ops.accumulate`), in int32 lanes where the inputs, every product (plus ``h``) and every sum fit them
+(:func:`lanes`: 16 lanes per AVX-512 vector, ``vpmulld``; the benchmark's ``ap_fixed<16,6>`` CNNs, whose kernel
+ran 9.8 -> 13 billion products/s), else int64 (8 lanes, ``vpmullq``), where ``r`` is the product's move onto the
+accumulator's grid:
 
 * ``shift = fa - fp >= 0`` (the ``matmul`` path): ``r(p) = p * 2**shift``, exact;
 * ``k = fp - fa > 0`` (the ``products`` path, a rounding that is ``floor((p + h) / 2**k)``: TRN, RND,
@@ -18,7 +21,9 @@ sample-major output scattered each pixel's 256 values a row apart; the small CNN
 75k -> 96k samples/s CPU time, the SVHN-style CNN 3.0k -> 3.4k), and the elementwise ops after it keep that
 layout, so the next convolution's transpose is a view. Every value is an exact integer: the products and
 ``h`` below ``2**62`` and the sums below ``2**53`` (checked by the caller, :func:`usable`), so the float64 result
-equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path.
+equals the im2col path's integers, bit for bit; ``NNFPGA_NUMBA=0`` selects that path. A layer's output rows are
+cut into bands run on threads where it is large enough and ``NNFPGA_THREADS`` asks for them
+(:mod:`nnfpga.ops.conv_threads`).
 """
 
 from __future__ import annotations
@@ -26,22 +31,26 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.fixed.arith import FLOAT_BITS
-from nnfpga.ops import accumulate_jit
+from nnfpga.ops import accumulate_jit, conv_threads
 
 BLOCK = 256  # samples per block: a block's sums (outputs x samples, int64) stay in the L1/L2 caches
 SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
+INT64 = np.dtype(np.int64)
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
-    greatest sum."""
+    greatest sum. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one integer dtype (int32 or int64), the
+    lanes every product, ``h`` and sum is computed in (numba compiles one kernel per dtype)."""
     oh, ow, n_out, batch = out.shape
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
-    acc = np.empty((n_out, BLOCK), dtype=np.int64)
-    mask2 = (np.int64(1) << (k + 1)) - 1 if mode == TIES_EVEN else np.int64(0)
-    tie = np.int64(1) << k if mode == TIES_EVEN else np.int64(0)
+    lane = x.dtype.type
+    acc = np.empty((n_out, BLOCK), dtype=x.dtype)
+    k, h = kh_[0], kh_[1]
+    mask2 = lane((1 << (k + 1)) - 1) if mode == TIES_EVEN else lane(0)
+    tie = lane(1 << k) if mode == TIES_EVEN else lane(0)
     lo = np.int64(1) << 62
     hi = -(np.int64(1) << 62)
     for b0 in range(0, batch, BLOCK):
@@ -57,31 +66,50 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, k, h, extremes):  # pra
                         ix = ox * strides[1] + kx * dil[1]
                         for c in range(x.shape[2]):
                             xr = x[iy, ix, c, b0:b0 + nb]
-                            nonzero = np.int64(0)
+                            nonzero = lane(0)
                             for b in range(nb):
                                 nonzero |= xr[b]
                             if nonzero == 0:
                                 continue
                             g = c // group_in
                             ci = c - g * group_in
-                            for o in range(g * per_group, (g + 1) * per_group):
-                                wv = w[ky, kx, ci, o]
+                            o = g * per_group
+                            o1 = o + per_group
+                            if mode == FLOOR:  # four outputs per pass: one load of x for them
+                                while o + 4 <= o1:
+                                    w0 = w[ky, kx, ci, o]
+                                    w1 = w[ky, kx, ci, o + 1]
+                                    w2 = w[ky, kx, ci, o + 2]
+                                    w3 = w[ky, kx, ci, o + 3]
+                                    a0 = acc[o]
+                                    a1 = acc[o + 1]
+                                    a2 = acc[o + 2]
+                                    a3 = acc[o + 3]
+                                    for b in range(nb):
+                                        xb = xr[b]
+                                        a0[b] += lane(lane(xb * w0 + h) >> k)
+                                        a1[b] += lane(lane(xb * w1 + h) >> k)
+                                        a2[b] += lane(lane(xb * w2 + h) >> k)
+                                        a3[b] += lane(lane(xb * w3 + h) >> k)
+                                    o += 4
+                            for oo in range(o, o1):
+                                wv = w[ky, kx, ci, oo]
                                 if wv == 0:
                                     continue
-                                a = acc[o]
+                                a = acc[oo]
                                 if mode == SHIFT:
                                     for b in range(nb):
-                                        a[b] += (xr[b] * wv) << k
+                                        a[b] += lane(lane(xr[b] * wv) << k)
                                 elif mode == FLOOR:
                                     for b in range(nb):
-                                        a[b] += (xr[b] * wv + h) >> k
+                                        a[b] += lane(lane(xr[b] * wv + h) >> k)
                                 else:
                                     for b in range(nb):
-                                        t = xr[b] * wv + h
-                                        a[b] += (t >> k) - ((t & mask2) == tie)
+                                        t = lane(xr[b] * wv + h)
+                                        a[b] += lane((t >> k) - ((t & mask2) == tie))
                 for o in range(n_out):
                     for b in range(nb):
-                        v = acc[o, b]
+                        v = np.int64(acc[o, b])
                         out[oy, ox, o, b0 + b] = v
                         lo = min(lo, v)
                         hi = max(hi, v)
@@ -98,17 +126,34 @@ def usable(pbits: int, bits: int) -> bool:
     return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS
 
 
+def lanes(mode: int, xbits: int, pbits: int, bits: int) -> np.dtype:
+    """The kernel's integer dtype: int32 where the inputs (``xbits`` wide), every product (plus ``h``, ``pbits``)
+    and every sum (``bits``, sign included) fit it, and the rounding is not RND_CONV's (its tie test measured
+    slower in int32 lanes); else int64."""
+    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 else np.int64)
+
+
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
-             dilation: tuple[int, int], groups: int, mode: int, k: int, h: int) -> tuple[np.ndarray, int, int]:
+             dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
+             lane: np.dtype = INT64) -> tuple[np.ndarray, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
-    ``h``). Also returns the least and the greatest sum."""
-    xt = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.int64), 0, -1))  # (H, W, C, B)
+    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum."""
+    xt = np.moveaxis(x, 0, -1).astype(lane, order="C")  # (H, W, C, B)
     out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
-    extremes = np.zeros(2, dtype=np.int64)
-    accumulate_jit.call("conv", xt, np.ascontiguousarray(w, dtype=np.int64),
-                        np.ascontiguousarray(bias, dtype=np.int64), out, np.array(strides, dtype=np.int64),
-                        np.array(dilation, dtype=np.int64), np.int64(x.shape[-1] // groups), np.int64(mode),
-                        np.int64(k), np.int64(h), extremes)
-    return np.moveaxis(out, -1, 0), int(extremes[0]), int(extremes[1])
+    wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
+    st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
+    group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
+
+    def band(y0: int, y1: int) -> np.ndarray:
+        """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
+        extremes = np.array([1 << 62, -(1 << 62)], dtype=np.int64)  # none yet (an empty layer's)
+        if y1 > y0:
+            accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[y0:y1], st,
+                                dl, group_in, np.int64(mode), khl, extremes)
+        return extremes
+
+    work = out.size * int(np.prod(w.shape[:-1]))
+    ext = conv_threads.run_bands(conv_threads.bands(out.shape[0], work), band)
+    return np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext)

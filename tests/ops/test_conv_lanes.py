@@ -1,0 +1,105 @@
+"""The compiled direct convolution's int32 lanes (ops/conv_jit.py ``lanes``) against its int64 lanes and the
+im2col path: the same bits and overflow counts over every geometry of test_conv.py, for each accumulator rule the
+kernel takes (exact sums shifted left; TRN, RND, RND_MIN_INF, RND_CONV products), with input types whose products
+fit int32 (the int32 kernel) and wider ones where they do not (the int64 kernel is taken); and its output rows
+split over threads (ops/conv_threads.py), with the same bits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_conv import CASES, conv_graph
+
+from nnfpga.emulate import Interpreter
+from nnfpga.errors import ConfigError
+from nnfpga.fixed import FixedType
+from nnfpga.ops import conv_jit, conv_threads
+from nnfpga.passes import infer_types
+
+ACCUMS = {
+    "exact": None,
+    "trn": FixedType(24, 12, rounding="TRN"),  # the benchmark's accumulator: products truncated before the sum
+    "rnd_wrap": FixedType(11, 4, rounding="RND"),
+    "rnd_min_inf": FixedType(20, 8, rounding="RND_MIN_INF"),
+    "rnd_conv": FixedType(14, 6, rounding="RND_CONV"),
+}
+INPUTS = {"narrow": FixedType(16, 6), "wide": FixedType(24, 8)}  # products (weights <12,4>) of 28 vs 36 bits
+WEIGHT = FixedType(12, 4)
+
+
+def run(g, x: np.ndarray, monkeypatch: pytest.MonkeyPatch, lane: np.dtype | None) -> tuple:
+    """The interpreter's result and the kernel's lanes, forced to ``lane`` (None: as chosen, False: im2col)."""
+    with monkeypatch.context() as m:
+        if lane is False:
+            m.setattr(conv_jit, "usable", lambda *a: False)
+        elif lane is not None:
+            m.setattr(conv_jit, "lanes", lambda *a: np.dtype(lane))
+        it = Interpreter(g)
+        d = it.prep["c"].direct
+        return it.run(x), d.lane if d is not None else None
+
+
+@pytest.mark.parametrize("inputs", sorted(INPUTS))
+@pytest.mark.parametrize("accum", sorted(ACCUMS))
+def test_int32_lanes_equal_int64_lanes_and_im2col(accum: str, inputs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not conv_jit.accumulate_jit.enabled():
+        pytest.fail("numba is a dependency: the compiled kernel must run here (NNFPGA_NUMBA=0 set?)")
+    rng = np.random.default_rng(sorted(ACCUMS).index(accum) + 10 * sorted(INPUTS).index(inputs))
+    tx, ta = INPUTS[inputs], ACCUMS[accum]
+    chosen = set()
+    for name, (spatial, c_in, size, c_out, strides, dilation, pads, groups) in CASES.items():
+        kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+        kernel[rng.random(kernel.shape) < 0.2] = 0.0
+        kernel[(0,) * (kernel.ndim - 1)] = 1.5  # no group of all-zero weights (Dense's plan for it: no products)
+        types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
+        g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
+                       strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+        infer_types(g, tx)
+        x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+        x[rng.random(x.shape) < 0.3] = 0.0
+        x[0] = tx.min_mantissa * 2.0**-tx.frac  # the extreme inputs: the largest products
+        x[1] = tx.max_mantissa * 2.0**-tx.frac
+        auto, lane = run(g, x, monkeypatch, None)
+        assert lane is not None, f"{name}: the compiled kernel does not take {g['c'].types['accum']}"
+        chosen.add(lane)
+        wide, _ = run(g, x, monkeypatch, np.int64)
+        im2col, _ = run(g, x, monkeypatch, False)
+        for other in (wide, im2col):
+            np.testing.assert_array_equal(auto.outputs[0], other.outputs[0], err_msg=name)
+            assert auto.stats.overflow == other.stats.overflow, name
+    if inputs == "wide" or accum == "rnd_conv":  # products over 32 bits; RND_CONV's tie test stays in int64
+        assert chosen == {np.dtype(np.int64)}
+    else:  # every product fits int32 (the sums too, but for the widest exact accumulators)
+        assert np.dtype(np.int32) in chosen
+
+
+@pytest.mark.parametrize("accum", ["exact", "trn", "rnd_conv"])
+def test_row_bands_on_threads_give_the_same_bits(accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output rows cut into bands computed on threads (ops/conv_threads.py): the one-thread kernel's bits and
+    overflow counts, over every geometry (strided and dilated windows read the right input rows per band)."""
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(conv_threads, "MIN_WORK", 1)  # the test layers are tiny: split them anyway
+    for name, (spatial, c_in, size, c_out, strides, dilation, pads, groups) in CASES.items():
+        kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+        kernel[(0,) * (kernel.ndim - 1)] = 1.5
+        ta = ACCUMS[accum]
+        types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
+        g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
+                       strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+        infer_types(g, INPUTS["narrow"])
+        x = rng.uniform(-32, 32, size=(70, *spatial, c_in))
+        results = []
+        for n in ("1", "3"):
+            monkeypatch.setenv("NNFPGA_THREADS", n)
+            results.append(Interpreter(g).run(x))
+        np.testing.assert_array_equal(results[0].outputs[0], results[1].outputs[0], err_msg=name)
+        assert results[0].stats.overflow == results[1].stats.overflow, name
+    monkeypatch.setenv("NNFPGA_THREADS", "3")
+    assert len(conv_threads.bands(5, 10)) == 3 and conv_threads.bands(2, 10) == [(0, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_thread_count_is_a_config_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNFPGA_THREADS", value)
+    with pytest.raises(ConfigError, match="NNFPGA_THREADS"):
+        conv_threads.threads()
