@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnfpga.backends.rtl.cast import Library
-from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, Ctx, In
+from nnfpga.backends.rtl.context import DEFAULT_ADDERS_PER_STAGE, DEFAULT_MULTIPLIERS, Ctx, In, node_adders_per_stage
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
+from nnfpga.backends.rtl.timing import Stage, stated
 from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
-from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier, literal
-from nnfpga.backends.rtl.window import window_module
+from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, Wire, identifier, literal
+from nnfpga.backends.rtl.window import geometry, window_module
 from nnfpga.errors import BackendSupportError, EmulationError, GraphError
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
@@ -82,9 +83,12 @@ def stream_problems(graph: Graph) -> list[str]:
 
 
 def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
-                        multipliers: str = DEFAULT_MULTIPLIERS) -> Design:
+                        multipliers: str = DEFAULT_MULTIPLIERS,
+                        adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE) -> Design:
     """Lower the chain ``graph`` to a streaming :class:`Design` (``n_in``: values per input beat, ``n_out``:
-    values per output beat). Raises BackendSupportError listing every layer it cannot build."""
+    values per output beat; ``latency`` and ``ii``: cycles per image, :mod:`~nnfpga.backends.rtl.timing`).
+    ``adders_per_stage`` (or a node's attribute) places registers inside conv and dense kernels, stalled with the
+    stream (None: none). Raises BackendSupportError listing every layer it cannot build."""
     problems = stream_problems(graph)
     if problems:
         raise BackendSupportError("; ".join(problems))
@@ -108,6 +112,8 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
 
     valid, ready = "in_valid", "in_ready"  # the stream between layers: its valid expression, its ready wire
     vals = [Val.of("in_data", tin.width, tin.signed, lsb=i * tin.width, full=c_in == 1) for i in range(c_in)]
+    sched: list[Stage] = []
+    inner: dict[str, int] = {}
     for node in graph:
         if node.op == "input":
             continue
@@ -116,14 +122,14 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
         pre = identifier(node.name)
         top.comment("")
         top.comment(f"{node.describe()}: {t}")
-        ctx = Ctx(ar, lib, pre, None, node.attrs.get("multipliers", multipliers), valid,
-                  ins=[In(vals, tx, tuple(src.shape))])
+        xs = vals
         if node.op in ("conv", "max_pool"):
             win = OPS[node.op].window(node)
             spatial, ch = tuple(src.shape[:-1]), int(src.shape[-1])
             mod = f"{name}_{pre}_window"
             fill = tx.min_mantissa if node.op == "max_pool" else 0
             subs.append(TextModule(mod, window_module(mod, spatial, ch, win, tx.width, fill)))
+            sched.append(Stage("window", geometry(spatial, win)))
             wv, wr = top.wire(f"{pre}_wvalid", 1), top.wire(f"{pre}_wready", 1)
             n_win = win.positions() * ch
             wd = top.wire(f"{pre}_window", n_win * tx.width)
@@ -131,31 +137,62 @@ def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myp
                                              ("in_ready", ready), ("in_data", ar.pack(f"{pre}_in", vals, tx.width)),
                                              ("out_valid", wv), ("out_ready", wr), ("out_data", wd)])
             xs = [Val.of(wd, tx.width, tx.signed, lsb=i * tx.width, full=n_win == 1) for i in range(n_win)]
-            if node.op == "conv":
-                vals = LOWERINGS["dense"](ctx, node, xs, tx, prep[node.name].groups[0])
-            else:
-                vals = _max_pool(ctx, node, xs, ch, tx)
             valid, ready = wv, wr
-        elif node.op == "flatten" and len(src.shape) > 1:
-            valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, int(np.prod(src.shape[:-1])), tx)
+        if node.op == "flatten" and len(src.shape) > 1:
+            pixels = int(np.prod(src.shape[:-1]))
+            valid, ready, vals = _flatten_buffer(top, pre, valid, ready, vals, pixels, tx)
+            sched.append(Stage("flatten", pixels=pixels))
+            continue
+        ctx = Ctx(ar, lib, pre, node_adders_per_stage(node, adders_per_stage), node.attrs.get("multipliers",
+                  multipliers), valid, ins=[In(xs, tx, tuple(src.shape))])
+        en = top.wire(f"{pre}_en", 1)  # the layer's registers advance (declared before them)
+        first = len(top.items)
+        if node.op == "conv":
+            vals = LOWERINGS["dense"](ctx, node, xs, tx, prep[node.name].groups[0])
+        elif node.op == "max_pool":
+            vals = _max_pool(ctx, node, xs, int(src.shape[-1]), tx)
+        elif node.op in LOWERINGS:
+            vals = LOWERINGS[node.op](ctx, node, xs, tx, prep[node.name])
         else:
-            if node.op not in LOWERINGS:
-                raise GraphError(f"{node.describe()}: no lowering for op {node.op!r}")
-            vals = LOWERINGS[node.op](ctx, node, vals, tx, prep[node.name])
+            raise GraphError(f"{node.describe()}: no lowering for op {node.op!r}")
         if ctx.cycles:
-            raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside the "
-                             f"layer, which the streaming top cannot stall yet")
+            valid, ready = stall_pipeline(top, pre, en, first, ctx.cycles, valid, ready)
+            sched.append(Stage("delay", cycles=ctx.cycles))
+            inner[node.name] = ctx.cycles
+        else:
+            top.items.remove(next(i for i in top.items if isinstance(i, Wire) and i.name == en))
     top.comment("")
     top.comment("output")
     top.assign("out_valid", valid)
     top.assign(ready, "out_ready")
     top.assign("out_data", ar.pack("out_bus", vals, tout.width) if len(vals) > 1 else vals[0].ext(tout.width))
+    latency, ii = stated(sched, int(np.prod(graph[inp].shape[:-1])))
     design = Design(name, [top, *subs, *lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
-                    streaming=True)
+                    latency=latency, inner=inner, ii=ii, streaming=True)
     top.header = (f"{name}: streaming top generated by nnfpga from '{graph.name}' (see nnfpga.backends.rtl.stream)."
                   f"\nin: one pixel per beat, raster order, {c_in} channel(s) of {tin}; out: {n_out} value(s) of "
-                  f"{tout} per beat. valid/ready handshake on both sides; rst synchronous, active high.")
+                  f"{tout} per beat. valid/ready handshake on both sides; rst synchronous, active high."
+                  f"\ncycles per image without stalls (nnfpga.backends.rtl.timing): II {ii}, latency {latency} (first "
+                  f"input beat to last output beat); registers inside layers: "
+                  + (", ".join(f"{k} {v}" for k, v in inner.items()) or "none"))
     return design
+
+
+def stall_pipeline(top: Module, pre: str, en: str, first: int, cycles: int, valid: str,
+                   ready: str) -> tuple[str, str]:
+    """Make the ``cycles`` register stages a lowering placed (the clocked blocks from ``top.items[first]`` on)
+    advance together when ``en``: when their last stage is empty or the sink takes it, so a stalled sink holds
+    the whole layer and nothing is lost. A valid bit per stage; returns the layer's output (valid, ready)."""
+    for item in top.items[first:]:
+        if isinstance(item, Always) and item.clock:
+            item.body = [If(en, item.body)]
+    vq, out_ready = top.reg(f"{pre}_vq", cycles), top.wire(f"{pre}_oready", 1)
+    last = f"{vq}[{cycles - 1}]" if cycles > 1 else vq
+    shifted = valid if cycles == 1 else f"{{{vq}[{cycles - 2}:0], {valid}}}"
+    top.always([If("rst", [NonBlocking(vq, literal(0, cycles))], [If(en, [NonBlocking(vq, shifted)])])], clock="clk")
+    top.assign(en, f"!{last} || {out_ready}")
+    top.assign(ready, en)
+    return last, out_ready
 
 
 def _max_pool(c: Ctx, node: Node, xs: list[Val], ch: int, tx) -> list[Val]:
