@@ -57,6 +57,7 @@ def run(name: str, bits: int, freq: float) -> dict:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
+    from nnfpga import tools
     from nnfpga.backends.rtl.lower import build_design
 
     t0 = time.time()
@@ -74,7 +75,7 @@ def run(name: str, bits: int, freq: float) -> dict:
         (work / "s.ys").write_text(f"{reads}\nhierarchy -check -top {d.name}_pnr\n"
                                    f"synth_ecp5 -top {d.name}_pnr -json net.json\ntee -q -o stat.json stat -json\n")
         t0 = time.time()
-        subprocess.run(["yosys", "-q", "-l", "y.log", "-s", "s.ys"], cwd=work, check=True)
+        subprocess.run([tools.find("yosys"), "-q", "-l", "y.log", "-s", "s.ys"], cwd=work, check=True)
         out["synth_s"] = round(time.time() - t0, 1)
         cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
         out["lut4"] = cells.get("LUT4", 0)
@@ -82,7 +83,7 @@ def run(name: str, bits: int, freq: float) -> dict:
         out["dp16kd"] = cells.get("DP16KD", 0)
         out["trellis_dpr16x4"] = cells.get("TRELLIS_DPR16X4", 0)
         t0 = time.time()
-        subprocess.run(["nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained",
+        subprocess.run([tools.find("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained",
                         "--router", "router2", "--timing-allow-fail", "--freq", f"{freq:g}", "--json", "net.json",
                         "--report", "rep.json", "--log", "pnr.log", "-q"], cwd=work, check=True)
         out["pnr_s"] = round(time.time() - t0, 1)

@@ -31,7 +31,7 @@ from nnfpga.backends.rtl.context import DEFAULT_ADDERS_PER_STAGE, DEFAULT_MULTIP
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
 from nnfpga.backends.rtl.timing import Stage, stated
-from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
+from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream_timed, stream_harness
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, Wire, identifier, literal
 from nnfpga.backends.rtl.window import geometry, window_module
 from nnfpga.errors import BackendSupportError, EmulationError, GraphError
@@ -237,6 +237,15 @@ def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, 
     """Stream images ``x_mantissas`` ``(B, *spatial, C)`` through the streaming ``design`` in Verilator (``seed``
     != 0: random input stalls and output backpressure); ``beats_out`` output beats per image. Returns the output
     mantissas ``(B, beats_out * n_out)`` and the cycles the run took."""
+    y, cycles, _ = simulate_stream_timed(design, x_mantissas, beats_out, seed=seed, cache_dir=cache_dir)
+    return y, cycles
+
+
+def simulate_stream_timed(design: Design, x_mantissas: np.ndarray, beats_out: int, *, seed: int = 0,
+                          cache_dir: str | os.PathLike[str] | None = None
+                          ) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`simulate_stream`, also returning the cycle each input beat was taken and each output beat given
+    (:func:`nnfpga.backends.rtl.timing.measured` turns them into latency and II)."""
     x = np.asarray(x_mantissas)
     if x.ndim < 2 or x.shape[-1] != design.n_in:
         raise EmulationError(f"x_mantissas must have shape (batch, *spatial, {design.n_in}), got {x.shape}")
@@ -246,11 +255,11 @@ def simulate_stream(design: Design, x_mantissas: np.ndarray, beats_out: int, *, 
     b = len(x)
     binary = build_sources(design.name, design.sources(), stream_harness(), cache_dir=cache_dir)
     n_in, n_out = x.size // design.n_in, b * beats_out
-    per_image = 4 * (n_in // max(b, 1)) + 8 * beats_out
-    y, cycles = run_stream(binary, x.reshape(n_in, design.n_in), t, port_bytes(design.in_width), n_out, design.n_out,
-                           design.out_type, port_bytes(design.out_width), seed=seed,
-                           max_cycles=4 * b * per_image + 1000, drain=8)
-    return y.reshape(b, beats_out * design.n_out), cycles
+    per_image = 4 * (n_in // max(b, 1)) + 8 * beats_out + 2 * design.ii
+    y, cycles, stamps = run_stream_timed(binary, x.reshape(n_in, design.n_in), t, port_bytes(design.in_width), n_out,
+                                         design.n_out, design.out_type, port_bytes(design.out_width), seed=seed,
+                                         max_cycles=4 * b * per_image + 1000 + 4 * design.latency, drain=8)
+    return y.reshape(b, beats_out * design.n_out), cycles, stamps
 
 
 def output_beats(graph: Graph) -> int:
