@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 WRAPPER = """// Place-and-route wrapper: the data ports shift one bit per clock (din / dout); valid/ready are pins.
 module {top}_pnr (input wire clk, input wire rst, input wire in_valid, output wire in_ready, input wire din,
                   output wire out_valid, input wire out_ready, output wire dout);
@@ -53,18 +55,44 @@ def model(name: str, keras, bits: int):
     return nnfpga.convert_from_keras_model(m, hls_config=cfg, backend="verilog")
 
 
-def run(name: str, bits: int, freq: float) -> dict:
+def simulate(hw, d, images: int) -> dict:
+    """Verilator: cycles per image measured without stalls, and mismatches against the emulator with random
+    input stalls and output backpressure."""
+    from nnfpga.backends.rtl import stream
+    from nnfpga.backends.rtl.timing import measured
+    from nnfpga.fixed import from_float, to_float
+
+    g = hw.graph
+    x = np.random.default_rng(0).uniform(-1.5, 1.5, (images, *g[g.inputs[0]].shape))
+    m = np.asarray(from_float(x, g[g.inputs[0]].types["result"])[0], dtype=np.int64)
+    want = hw.predict(x)
+    out = {}
+    for seed in (0, 2026):
+        y, cycles, (i_at, o_at) = stream.simulate_stream_timed(d, m, stream.output_beats(g), seed=seed)
+        out[f"mismatches_seed{seed}"] = int(np.sum(to_float(y, d.out_type).reshape(want.shape) != want))
+        out[f"cycles_seed{seed}"] = cycles
+        if seed == 0:
+            out["measured_latency"], out["measured_ii"] = measured(i_at, o_at, images)
+    return out
+
+
+def run(name: str, bits: int, freq: float, images: int = 0, pnr: bool = True) -> dict:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
     from nnfpga import tools
     from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.backends.rtl.synth import NEXTPNR_ARGS
 
     t0 = time.time()
     hw = model(name, keras, bits)
     d = build_design(hw.graph, "top", prep=hw.interpreter.prep)
     out = {"model": name, "bits": bits, "build_s": round(time.time() - t0, 1),
            "ii": d.ii, "latency": d.latency}
+    if images:
+        out.update(simulate(hw, d, images))
+    if not pnr:
+        return out
     with tempfile.TemporaryDirectory(prefix="nnfpga-fmax-") as tmp:
         work = Path(tmp)
         files = list(d.sources())
@@ -83,8 +111,7 @@ def run(name: str, bits: int, freq: float) -> dict:
         out["dp16kd"] = cells.get("DP16KD", 0)
         out["trellis_dpr16x4"] = cells.get("TRELLIS_DPR16X4", 0)
         t0 = time.time()
-        subprocess.run([tools.find("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained",
-                        "--router", "router2", "--timing-allow-fail", "--freq", f"{freq:g}", "--json", "net.json",
+        subprocess.run([tools.find("nextpnr-ecp5"), *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "net.json",
                         "--report", "rep.json", "--log", "pnr.log", "-q"], cwd=work, check=True)
         out["pnr_s"] = round(time.time() - t0, 1)
         rep = json.loads((work / "rep.json").read_text())
@@ -97,9 +124,11 @@ def main() -> None:
     ap.add_argument("--models", default="small8,cnn16")
     ap.add_argument("--bits", default="16,8", help="precision width per model (ap_fixed<16,6>, ap_fixed<8,3>)")
     ap.add_argument("--freq", type=float, default=100.0)
+    ap.add_argument("--images", type=int, default=0, help="also simulate this many images in Verilator")
+    ap.add_argument("--no-pnr", action="store_true", help="skip synthesis and place-and-route")
     a = ap.parse_args()
     for name, bits in zip(a.models.split(","), a.bits.split(","), strict=True):
-        print(json.dumps(run(name, int(bits), a.freq)), flush=True)
+        print(json.dumps(run(name, int(bits), a.freq, a.images, not a.no_pnr)), flush=True)
 
 
 if __name__ == "__main__":
