@@ -7,16 +7,16 @@ is one of:
 
 - Conv (one group, ReuseFactor 1): a sliding-window generator (:mod:`~nnfpga.backends.rtl.window`) whose window
   vector, in the emulator's im2col order, feeds the Dense lowering of the kernel (CSD adder graph with shared
-  subexpressions; ``multipliers`` as for Dense) without registers inside (combinational);
+  subexpressions; ``multipliers`` as for Dense), a register after every ``adders_per_stage`` adders;
 - max pooling: a window generator (padding holds the input type's minimum: it never wins) and a maximum tree per
   channel, then the accumulator and result casts;
 - elementwise ReLU and linear: combinational on each beat;
 - Flatten of a pixel stream: a buffer of every pixel of the image, emitted as one beat when full;
-- Dense after the Flatten: combinational on that beat.
+- Dense after the Flatten: pipelined as the conv kernels.
 
-Registers are only in the window generators and the flatten buffer, so every handshake is theirs (``ready``
-never depends on ``valid`` combinationally). ``pipeline_stages`` is not applied here yet: the path from one
-window register to the next is a whole layer of logic (low Fmax until pipelining with stall logic lands).
+A layer's register stages advance together when its last stage is empty or the next layer takes it
+(:func:`stall_pipeline`); the window generators and the flatten buffer give a ``ready`` that depends on their
+registers only. The Design states the cycles per image (II) and latency (:mod:`~nnfpga.backends.rtl.timing`).
 """
 
 from __future__ import annotations

