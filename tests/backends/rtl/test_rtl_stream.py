@@ -11,7 +11,6 @@ import pytest
 
 import nnfpga
 from nnfpga.backends.rtl import stream
-from nnfpga.errors import BackendSupportError
 
 
 def small_cnn(keras: Any) -> Any:
@@ -53,8 +52,32 @@ def test_small_cnn_rtl_equals_emulator(keras, verilator_exe, rtl_cache, monkeypa
     prj = hw.write()
     top, lib = (prj / "rtl" / "myproject.v").read_text(), (prj / "rtl" / "myproject_lib.v").read_text()
     assert "in_ready" in top and "out_ready" in top and "module myproject_conv1_window" in lib
-    with pytest.raises(BackendSupportError, match="streaming image-model top is not wired yet"):
-        hw.synthesize("xc7")
+
+
+@pytest.mark.tools
+def test_small_cnn_cycles_per_image_measured_equal_stated(keras, verilator_exe, rtl_cache) -> None:
+    """No stalls: the first image's latency and the steady-state II measured in Verilator are what the design
+    states (the build test_small_cnn_rtl_equals_emulator made, from the same cache). II = (8+1)*(8+1): a pixel
+    every cycle plus conv1's right/bottom padding steps; adders_per_stage=None (no registers inside the kernels)
+    states fewer cycles of latency, the same II."""
+    from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.backends.rtl.timing import measured
+    from nnfpga.fixed import from_float, to_float
+
+    hw = nnfpga.convert_from_keras_model(small_cnn(keras), backend="verilog")
+    g = hw.graph
+    d = build_design(g, prep=hw.interpreter.prep)
+    x = np.random.default_rng(5).uniform(-1.5, 1.5, (12, 8, 8, 1))
+    m, _ = from_float(x, g[g.inputs[0]].types["result"])
+    y, _, (in_at, out_at) = stream.simulate_stream_timed(d, np.asarray(m, dtype=np.int64), 1,
+                                                         cache_dir=rtl_cache / "rtl")
+    assert measured(in_at, out_at, len(x)) == (d.latency, d.ii)
+    assert d.ii == 81 and d.latency > 81 + 6 and sum(d.inner.values()) >= 6
+    assert f"II {d.ii}, latency {d.latency}" in d.modules[0].render()
+    want = hw.predict(x)
+    assert np.array_equal(to_float(y, d.out_type).reshape(want.shape), want)
+    flat = build_design(g, prep=hw.interpreter.prep, adders_per_stage=None)
+    assert flat.ii == d.ii and flat.latency == d.latency - sum(d.inner.values()) and not flat.inner
 
 
 @pytest.mark.tools

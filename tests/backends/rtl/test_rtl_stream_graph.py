@@ -61,9 +61,10 @@ def check(hw: nnfpga.HWModel, x: np.ndarray, cache: Any, seeds: tuple[int, ...] 
 
 def test_fifo_depth_of_a_residual_skip_is_what_the_conv_holds_back(keras) -> None:
     hw = nnfpga.convert_from_keras_model(residual_cnn(keras), backend="verilog")
-    # conv2's first window (3x3 "same") needs input rows 0 and 1 complete: 2 * 8 pixels pass the fork before the
-    # add takes the skip's pixel 0 (held in the FIFO, with the 15 after it); the eager fork holds the 16th
-    assert fifo_depths(hw.graph) == {("conv1_relu", "add", 1): 2 * 8 - 1}
+    # conv2's window at output (y, x) (3x3 "same") ends at input step (y + 1, x + 1): 8 + x + 2 pixels pass the fork
+    # before the add takes the skip's pixel x of row 0, x + 1 of them for the skip: 9 held in the FIFO; the eager
+    # fork holds the next one
+    assert fifo_depths(hw.graph) == {("conv1_relu", "add", 1): 8 + 1}
 
 
 @pytest.mark.tools
@@ -71,7 +72,7 @@ def test_residual_cnn_rtl_equals_emulator(keras, verilator_exe, rtl_cache, tmp_p
     hw = nnfpga.convert_from_keras_model(residual_cnn(keras), backend="verilog", output_dir=tmp_path / "prj")
     check(hw, np.random.default_rng(0).uniform(-1.5, 1.5, (200, 8, 8, 1)), rtl_cache / "rtl")
     top = (hw.write() / "rtl" / "myproject.v").read_text()
-    assert "FIFO depths" in top and "conv1_relu -> add: 15" in top and "fork of" in top
+    assert "FIFO depths" in top and "conv1_relu -> add: 9" in top and "fork of" in top
 
 
 @pytest.mark.tools

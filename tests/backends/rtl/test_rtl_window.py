@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnfpga.backends.rtl.window import cycles_per_image, simulate_windows, window_module
+from nnfpga.backends.rtl.timing import Stage, measured, stated
+from nnfpga.backends.rtl.window import (
+    RAM_THRESHOLD_BITS,
+    cycles_per_image,
+    geometry,
+    simulate_windows,
+    simulate_windows_timed,
+    window_module,
+)
 from nnfpga.errors import BackendSupportError, NnfpgaError
 from nnfpga.fixed import FixedType
 from nnfpga.ops.spatial import Window, windows
@@ -23,6 +31,13 @@ CASES = {
     "stride_dilation": ((9, 8), 2, Window((3, 3), (1, 2), (2, 1), ((2, 1), (1, 1)))),
     # Conv1D k=3 "same" over (32, 3)
     "conv1d": ((32,), 3, Window((3,), (1,), (1,), ((1, 1),))),
+    # Conv2D 3x3 "valid" over 12x32x3: a line buffer row of 32*3*6 = 576 bits, inferred RAM
+    "conv_valid_ram": ((12, 32), 3, Window((3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)))),
+    # strided "same" conv 3x3 stride 2 over 9x9 (right/bottom pad 1), and a 5x1 image (one column)
+    "stride2_same": ((9, 9), 1, Window((3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))),
+    "one_column": ((5, 1), 2, Window((3, 1), (1, 1), (1, 1), ((1, 1), (0, 0)))),
+    # Conv1D k=3 dilation 2 stride 2 with padding, over (20, 2)
+    "conv1d_dilated": ((20,), 2, Window((3,), (2,), (2,), ((2, 1),))),
 }
 
 
@@ -31,19 +46,34 @@ def test_windows_equal_emulator(case, verilator_exe, rtl_cache):
     spatial, c, win = CASES[case]
     fill = T.min_mantissa if case.startswith("pool") else 0
     rng = np.random.default_rng(len(case))
-    x = rng.integers(T.min_mantissa, T.max_mantissa + 1, size=(200, *spatial, c))
+    x = rng.integers(T.min_mantissa, T.max_mantissa + 1, size=(100, *spatial, c))
     want = windows(x, win, fill)
     for seed in (0, 12345):  # 0: no stalls; else about 1 cycle in 4 without in_valid, 1 in 4 without out_ready
-        got, cycles = simulate_windows(x, win, T, seed=seed, fill=fill, cache_dir=rtl_cache)
+        got, cycles, (in_at, out_at) = simulate_windows_timed(x, win, T, seed=seed, fill=fill, cache_dir=rtl_cache)
         assert got.shape == want.shape
         bad = np.argwhere(got != want)
         assert bad.size == 0, f"{len(bad)} of {want.size} window values differ; first at {tuple(bad[0])}"
-        steady = 200 * cycles_per_image(spatial, win)
-        if seed == 0:  # 2 reset cycles, the images back to back, then the drain check (8 cycles, less 1)
-            unused = 9 if case == "pool_odd" else 0  # pool_odd's last row (9 pixels) comes after its last window
-            assert cycles == 2 + steady + 7 - unused
+        if seed == 0:  # cycles per image, measured = stated; a pixel every cycle while windows leave
+            assert measured(in_at, out_at, len(x)) == stated([Stage("window", geometry(spatial, win))],
+                                                             int(np.prod(spatial)))
+            w = spatial[-1]
+            assert np.all(np.diff(in_at[:w]) == 1)  # within a row, a pixel every cycle
         else:
-            assert cycles > steady * 1.2
+            assert cycles > 100 * cycles_per_image(spatial, win) * 1.2
+
+
+def test_cycles_per_image():
+    """A pixel per cycle: H*W cycles per image without right/bottom padding, one more step per virtual column and
+    row otherwise; the window after the pixel that completes it."""
+    valid = Window((3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    assert cycles_per_image((32, 32), valid) == 32 * 32
+    assert stated([Stage("window", geometry((32, 32), valid))], 32 * 32) == (32 * 32, 32 * 32)
+    same = Window((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert cycles_per_image((32, 32), same) == 33 * 33
+    pool = Window((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)))
+    assert cycles_per_image((7, 9), pool) == 7 * 9
+    assert "inferred RAM" in window_module("w", (12, 32), 3, valid, 6) and RAM_THRESHOLD_BITS <= 32 * 3 * 6
+    assert '(* ram_style = "logic" *)' in window_module("w", (8, 8), 2, same, 6)
 
 
 def test_unsupported_windows_are_refused():

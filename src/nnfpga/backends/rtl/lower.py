@@ -17,7 +17,14 @@ import numpy as np
 
 from nnfpga.backends.rtl.accumulate import reuse_problem
 from nnfpga.backends.rtl.cast import Library
-from nnfpga.backends.rtl.context import DEFAULT_MULTIPLIERS, MULTIPLIERS, Ctx, In  # noqa: F401  (MULTIPLIERS: knobs)
+from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
+    DEFAULT_ADDERS_PER_STAGE,
+    DEFAULT_MULTIPLIERS,
+    MULTIPLIERS,
+    Ctx,
+    In,
+    node_adders_per_stage,
+)
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
@@ -26,16 +33,6 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 from nnfpga.ops.base import Plan
-
-DEFAULT_ADDERS_PER_STAGE = 1  # measured: a 16x8 8-bit layer on ECP5 reaches 187 MHz (1), 119 MHz (2)
-
-
-def node_adders_per_stage(node: Node, default: int | None) -> int | None:
-    value = node.attrs.get("adders_per_stage", default)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"adders_per_stage of {node.describe()} must be an integer >= 1 or None (no registers "
-                          f"inside the layer), got {value!r}")
-    return value
 
 
 def node_stages(node: Node, override: dict[str, int] | None = None) -> int:
@@ -67,7 +64,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
         if trace:
             raise BackendSupportError("trace designs of image models (the streaming top) are not built yet: "
                                       "use hw.trace (the emulator) for per-layer values")
-        return build_stream_design(graph, prep, project, multipliers)
+        return build_stream_design(graph, prep, project, multipliers, adders_per_stage)
     name = identifier(project)
     (inp,) = graph.inputs
     (outp,) = graph.outputs

@@ -155,6 +155,15 @@ def run_stream(binary: Path, rows: np.ndarray, t_in: FixedType, in_stride: int, 
     """Run a :func:`stream_harness` executable: ``rows`` (one input beat each, mantissas of ``t_in``) in, ``n_out``
     output beats of ``count_out`` mantissas of ``t_out`` out (``seed`` != 0: random input stalls and output
     backpressure). Returns the output rows and the cycles the run took."""
+    y, cycles, _ = run_stream_timed(binary, rows, t_in, in_stride, n_out, count_out, t_out, out_stride, seed=seed,
+                                    max_cycles=max_cycles, drain=drain)
+    return y, cycles
+
+
+def run_stream_timed(binary: Path, rows: np.ndarray, t_in: FixedType, in_stride: int, n_out: int, count_out: int,
+                     t_out: FixedType, out_stride: int, *, seed: int, max_cycles: int,
+                     drain: int) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`run_stream`, also returning the cycle each input beat was taken and each output beat given."""
     n_in = len(rows)
     with tempfile.TemporaryDirectory(prefix="nnfpga-stream-") as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
@@ -164,4 +173,5 @@ def run_stream(binary: Path, rows: np.ndarray, t_in: FixedType, in_stride: int, 
         tools.run(cmd, cwd=tmp, timeout_s=RUN_TIMEOUT_S, name="the Verilator simulation")
         data = fout.read_bytes()
     y = unpack(data[: n_out * out_stride], n_out, count_out, t_out, out_stride)
-    return y, int(np.frombuffer(data[n_out * out_stride:], dtype=np.int64)[0])
+    stamps = np.frombuffer(data[n_out * out_stride:], dtype=np.int64)
+    return y, int(stamps[0]), (stamps[1:1 + n_in].copy(), stamps[1 + n_in:1 + n_in + n_out].copy())

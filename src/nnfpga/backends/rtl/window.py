@@ -7,21 +7,24 @@ window positions row-major, then the channel; element 0 in the low bits), output
 Padding is generated at the borders (not stored); strides and dilation are supported. A 1D window over ``(L, C)``
 is the 2D case with one row.
 
-Storage: the last ``E_h`` complete rows (``E_h = (K_h - 1) * d_h + 1``, the window's extent) plus the row being
-received, in registers. Scheduling is simple and stated: when a row completes, the input stalls
-(``in_ready`` low) while every output row whose last input row it is is emitted, one window per beat the sink
-accepts. An image therefore takes ``H * W + H_out * W_out + 1`` cycles without stalls (the +1: the end-of-image
-reset). Overlapping the two (``max`` instead of the sum) and a ``K_h - 1``-row buffer are left for later.
+Storage: ``E_h - 1`` line buffer rows (``E_h = (K_h - 1) * d_h + 1``, the window's extent; registers, or a
+plainly inferred RAM read synchronously when a row holds :data:`RAM_THRESHOLD_BITS` bits or more, so Yosys maps it
+to block or distributed RAM) and an ``E_h x E_w`` shift-register window. Schedule: one step per clock over the image
+plus the virtual positions right/bottom padding needs (``vx`` columns per row, ``vy`` rows: a step without an
+input pixel); each step shifts the window and registers the window ending there, so the generator takes a pixel
+every cycle while it emits windows: ``(H + vy) * (W + vx)`` cycles per image without stalls (``H * W`` without
+right/bottom padding), and a window leaves one cycle after the pixel that completes it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream, stream_harness
+from nnfpga.backends.rtl.verilator import build_sources, port_bytes, run_stream_timed, stream_harness
 from nnfpga.errors import BackendSupportError, EmulationError
 from nnfpga.fixed import FixedType
 from nnfpga.ops.spatial import Window
@@ -40,6 +43,46 @@ def as_2d(spatial: Sequence[int], win: Window) -> tuple[tuple[int, int], Window]
                               f"got a {win.ndim}D window over spatial shape {tuple(spatial)}")
 
 
+RAM_THRESHOLD_BITS = 512  # a line buffer row of fewer bits (W * C * width) is kept in registers, else inferred RAM
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The schedule of :func:`window_module` over an ``h`` x ``w`` image: it steps through ``(h + vy)`` rows of
+    ``(w + vx)`` positions, the ``vx`` / ``vy`` virtual ones (right / bottom padding that ends a window) taking
+    a cycle without an input pixel; ``row_hit`` / ``col_hit``: the positions where a window ends (emitted)."""
+
+    h: int
+    w: int
+    vy: int
+    vx: int
+    row_hit: tuple[bool, ...]
+    col_hit: tuple[bool, ...]
+
+    @property
+    def steps(self) -> int:
+        return (self.h + self.vy) * (self.w + self.vx)
+
+
+def geometry(spatial: Sequence[int], win: Window) -> Geometry:
+    (h, w), win = as_2d(spatial, win)
+    ho, wo = win.out_spatial((h, w))
+    (pt, _), (pl, _) = win.pads
+    eh, ew = win.extent()
+    ends_y = [k * win.strides[0] - pt + eh - 1 for k in range(ho)]
+    ends_x = [k * win.strides[1] - pl + ew - 1 for k in range(wo)]
+    vy, vx = max(0, ends_y[-1] - (h - 1)), max(0, ends_x[-1] - (w - 1))
+    return Geometry(h, w, vy, vx, tuple(y in ends_y for y in range(h + vy)), tuple(x in ends_x for x in range(w + vx)))
+
+
+def _lt(var: str, bits: int, n: int) -> str:
+    return "1'b1" if n >= 1 << bits else f"{var} < {bits}'d{n}"
+
+
+def _bits(flags: Sequence[bool]) -> str:
+    return f"{len(flags)}'b" + "".join("1" if f else "0" for f in reversed(flags))
+
+
 def window_module(name: str, spatial: Sequence[int], channels: int, win: Window, width: int,
                   fill: int = 0) -> str:
     """Verilog text of module ``name``: the windows of an image of ``spatial`` shape and ``channels`` channels of
@@ -49,9 +92,7 @@ def window_module(name: str, spatial: Sequence[int], channels: int, win: Window,
     ``out_valid``, ``out_ready``, ``out_data[K_h*K_w*C*width]``."""
     (h, w), win = as_2d(spatial, win)
     kh, kw = win.size
-    sh, sw = win.strides
     dh, dw = win.dilation
-    (pt, _), (pl, _) = win.pads
     eh, ew = win.extent()
     ho, wo = win.out_spatial((h, w))
     if ho < 1 or wo < 1:
@@ -62,91 +103,130 @@ def window_module(name: str, spatial: Sequence[int], channels: int, win: Window,
                                   f"{(eh, ew)} (windows of padding only) is not supported by the Verilog backend")
     if channels < 1 or width < 1:
         raise BackendSupportError(f"{name}: needs channels >= 1 and width >= 1, got {channels} and {width}")
+    g = geometry((h, w), win)
     pw = channels * width
     n_win = kh * kw * channels
     mask = (1 << width) - 1
     pix = f"{pw}'d0" if fill == 0 else "{" + f"{channels}{{{width}'d{fill & mask}}}" + "}"
-    cur_write = "" if w == 1 else "            cur[in_c] <= in_data;\n"
-    return f"""// Sliding-window generator (generated by nnfpga): {h}x{w}x{channels} image, window {kh}x{kw}, strides
-// {sh}x{sw}, dilation {dh}x{dw}, pads {[list(p) for p in win.pads]} -> {ho}x{wo} windows of {n_win} values,
-// each {width} bits. In: one pixel per beat, raster order, channel 0 in the low bits. Out: one window per
-// beat, raster order, values in im2col order ((row, column, channel), row-major; element 0 in the low bits).
-// Handshake: a beat moves when valid and ready are both high at a rising clock edge. Stores the last {eh}
-// rows and the row being received; stalls the input while it emits the windows a completed row allows.
-// Cycles per image without stalls: H*W + H_out*W_out + 1 = {h * w + ho * wo + 1}.
-module {name} (
-    input wire clk,
-    input wire rst,
-    input wire in_valid,
-    output wire in_ready,
-    input wire [{pw - 1}:0] in_data,
-    output wire out_valid,
-    input wire out_ready,
-    output reg [{n_win * width - 1}:0] out_data
-);
-    localparam integer H = {h}, W = {w}, HO = {ho}, WO = {wo}, N = {eh};
-    localparam integer SH = {sh}, SW = {sw}, DH = {dh}, DW = {dw}, PT = {pt}, PL = {pl};
-    localparam integer KH = {kh}, KW = {kw}, C = {channels}, WD = {width};
-    reg [{pw - 1}:0] rows [0:N*W-1];  // rows[k*W + x]: input row in_r - N + k, column x
-    reg [{pw - 1}:0] cur [0:W-1];     // the row being received
-    integer in_r, in_c, out_r, out_c;  // complete rows received, next column; next output row and column
-    integer bottom;                    // the last input row output row out_r reads
-    integer i, j, y, x, k, q;
-    always @* begin
-        bottom = out_r * SH - PT + N - 1;
-        if (bottom > H - 1) bottom = H - 1;
-    end
-    assign out_valid = out_r < HO && bottom < in_r;
-    assign in_ready = !out_valid && in_r < H;
-    always @* begin
-        out_data = {n_win * width}'d0;
-        for (i = 0; i < KH; i = i + 1)
-            for (j = 0; j < KW; j = j + 1) begin
-                y = out_r * SH - PT + i * DH;
-                x = out_c * SW - PL + j * DW;
-                k = y - in_r + N;
-                if (y >= 0 && y < H && x >= 0 && x < W && k >= 0 && k < N)
-                    out_data[(i * KW + j) * C * WD +: C * WD] = rows[k * W + x];
-                else
-                    out_data[(i * KW + j) * C * WD +: C * WD] = {pix};
-            end
-    end
-    always @(posedge clk) begin
-        if (rst) begin
-            in_r <= 0; in_c <= 0; out_r <= 0; out_c <= 0;
-        end else begin
-            if (in_valid && in_ready) begin
-{cur_write}                if (in_c == W - 1) begin
-                    in_c <= 0;
-                    in_r <= in_r + 1;
-                    for (q = 0; q < (N - 1) * W; q = q + 1) rows[q] <= rows[q + W];
-                    for (q = 0; q < W - 1; q = q + 1) rows[(N - 1) * W + q] <= cur[q];
-                    rows[N * W - 1] <= in_data;
-                end else
-                    in_c <= in_c + 1;
-            end
-            if (out_valid && out_ready) begin
-                if (out_c == WO - 1) begin
-                    out_c <= 0;
-                    out_r <= out_r + 1;
-                end else
-                    out_c <= out_c + 1;
-            end
-            if (in_r == H && out_r == HO) begin
-                in_r <= 0;
-                out_r <= 0;
-            end
-        end
-    end
-endmodule
-"""
+    ny, nx = h + g.vy, w + g.vx
+    yb, xb = max(1, (ny - 1).bit_length()), max(1, (nx - 1).bit_length())
+    ab = max(1, (w - 1).bit_length())  # line buffer address bits
+    ram = w * pw >= RAM_THRESHOLD_BITS
+    store = "inferred RAM, synchronous read" if ram else f"registers: under {RAM_THRESHOLD_BITS} bits a row"
+    rd = f"{_lt('rd_x', xb, w)} ? rd_x[{ab - 1}:0] : {ab}'d0"
+    lines = [
+        f"// Sliding-window generator (generated by nnfpga): {h}x{w}x{channels} image, window {kh}x{kw}, strides",
+        f"// {win.strides[0]}x{win.strides[1]}, dilation {dh}x{dw}, pads {[list(p) for p in win.pads]} -> {ho}x{wo} "
+        f"windows of {n_win} values,",
+        f"// each {width} bits. In: one pixel per beat, raster order, channel 0 in the low bits. Out: one window per",
+        "// beat, raster order, values in im2col order ((row, column, channel), row-major; element 0 in the low bits).",
+        "// Handshake: a beat moves when valid and ready are both high at a rising clock edge.",
+        f"// Storage: {eh - 1} line buffer row(s) of {w} pixels ({store}) and a {eh}x{ew} pixel shift-register window.",
+        f"// Schedule: one step per cycle over {ny} rows of {nx} positions ({g.vy} virtual row(s), {g.vx} virtual "
+        "column(s) per row:",
+        "// right/bottom padding, no input pixel); a step takes the pixel, shifts the window and registers the window",
+        "// that ends there (out_valid one cycle later). A skid register behind the output register takes a window",
+        "// the sink does not; steps wait while it is full, so in_ready depends on registers only (no combinational",
+        f"// path from out_ready). Cycles per image without stalls: (H + vy) * (W + vx) = {g.steps}.",
+        f"module {name} (",
+        "    input wire clk,",
+        "    input wire rst,",
+        "    input wire in_valid,",
+        "    output wire in_ready,",
+        f"    input wire [{pw - 1}:0] in_data,",
+        "    output reg out_valid,",
+        "    input wire out_ready,",
+        f"    output reg [{n_win * width - 1}:0] out_data",
+        ");",
+        f"    localparam [{ny - 1}:0] ROW_HIT = {_bits(g.row_hit)};",
+        f"    localparam [{nx - 1}:0] COL_HIT = {_bits(g.col_hit)};",
+    ]
+    # a window tap at row i (column j) reads input row y - (eh-1) + i*dh: padding outside the image
+    for i in range(kh):
+        lines.append(f"    localparam [{ny - 1}:0] ROW_OK{i} = "
+                     f"{_bits([0 <= y - (eh - 1) + i * dh < h for y in range(ny)])};")
+    for j in range(kw):
+        lines.append(f"    localparam [{nx - 1}:0] COL_OK{j} = "
+                     f"{_bits([0 <= x - (ew - 1) + j * dw < w for x in range(nx)])};")
+    lines += [
+        f"    reg [{yb - 1}:0] y;  // the step's row (>= {h}: virtual)",
+        f"    reg [{xb - 1}:0] x;  // the step's column (>= {w}: virtual)",
+        f"    wire real_pix = {_lt('y', yb, h)} && {_lt('x', xb, w)};",
+        f"    reg [{n_win * width - 1}:0] skid;  // a window the sink did not take while the next step ran",
+        "    reg skid_valid;",
+        "    wire slot = !skid_valid;",
+        "    wire step = !rst && slot && (!real_pix || in_valid);",
+        "    assign in_ready = !rst && slot && real_pix;",
+        f"    wire last_x = x == {nx - 1};",
+        f"    wire [{xb - 1}:0] next_x = last_x ? {xb}'d0 : x + {xb}'d1;",
+        f"    reg [{pw - 1}:0] win [0:{eh * ew - 1}];  // win[r*{ew} + c]: row y-{eh - 1}+r, column x-{ew}+c "
+        "(before this step)",
+        f"    wire [{pw - 1}:0] col [0:{eh - 1}];  // the column entering the window: rows y-{eh - 1}..y at x",
+        f"    assign col[{eh - 1}] = in_data;",
+    ]
+    if eh > 1:
+        if w == 1:
+            for k in range(eh - 1):
+                lines += [f"    reg [{pw - 1}:0] lb{k};", f"    assign col[{k}] = lb{k};"]
+        else:
+            attr = "" if ram else '(* ram_style = "logic" *) '
+            lines.append(f"    wire [{xb - 1}:0] rd_x = rst ? {xb}'d0 : step ? next_x : x;  // read a step ahead")
+            for k in range(eh - 1):
+                lines += [f"    {attr}reg [{pw - 1}:0] lb{k} [0:{w - 1}];  // line buffer: row y-{eh - 1 - k}",
+                          f"    reg [{pw - 1}:0] lb{k}_q;",
+                          f"    always @(posedge clk) lb{k}_q <= lb{k}[{rd}];",
+                          f"    assign col[{k}] = lb{k}_q;"]
+    lines.append("    wire hit = ROW_HIT[y] && COL_HIT[x];  // a window ends at this step")
+    lines.append(f"    wire [{n_win * width - 1}:0] taps;  // the window ending at this step, padding filled")
+    for i in range(kh):
+        for j in range(kw):
+            r, c = i * dh, j * dw
+            src = f"col[{r}]" if c == ew - 1 else f"win[{r * ew + c + 1}]"
+            ok = f"ROW_OK{i}[y] && COL_OK{j}[x]"
+            lines.append(f"    assign taps[{(i * kw + j) * pw} +: {pw}] = {ok} ? {src} : {pix};")
+    lines += [
+        "    always @(posedge clk) begin",
+        "        if (rst) begin",
+        f"            y <= {yb}'d0;",
+        f"            x <= {xb}'d0;",
+        "            out_valid <= 1'b0;",
+        "            skid_valid <= 1'b0;",
+        "        end else begin",
+        "            if (!out_valid || out_ready) begin  // the output register is free after this cycle",
+        "                if (skid_valid) begin",
+        "                    out_data <= skid;",
+        "                    skid_valid <= 1'b0;",
+        "                end else begin",
+        "                    out_valid <= step && hit;",
+        "                    out_data <= taps;",
+        "                end",
+        "            end else if (step && hit) begin",
+        "                skid <= taps;",
+        "                skid_valid <= 1'b1;",
+        "            end",
+        "        end",
+        "        if (step) begin",
+        "            x <= next_x;",
+        f"            if (last_x) y <= y == {ny - 1} ? {yb}'d0 : y + {yb}'d1;",
+        *(f"            win[{k}] <= {f'col[{k // ew}]' if k % ew == ew - 1 else f'win[{k + 1}]'};"
+          for k in range(eh * ew)),
+    ]
+    if eh > 1:
+        upd = [f"lb{k}{'' if w == 1 else f'[x[{ab - 1}:0]]'} <= col[{k + 1}];" for k in range(eh - 1)]
+        lines += [f"            if ({_lt('x', xb, w)}) begin", *(f"                {u}" for u in upd),
+                  "            end"]
+    lines += [
+        "        end",
+        "    end",
+        "endmodule",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def cycles_per_image(spatial: Sequence[int], win: Window) -> int:
     """Cycles one image takes through :func:`window_module` with no stalls on either side."""
-    (h, w), win2 = as_2d(spatial, win)
-    ho, wo = win2.out_spatial((h, w))
-    return h * w + ho * wo + 1
+    return geometry(spatial, win).steps
 
 
 def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed: int = 0, fill: int = 0,
@@ -154,6 +234,14 @@ def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed
     """Stream images ``x_mantissas`` ``(B, *spatial, C)`` (mantissas of type ``t``) through :func:`window_module`
     in Verilator, ``seed`` != 0 with random input stalls and output backpressure. Returns the windows as
     :func:`nnfpga.ops.spatial.windows` shapes them, ``(B, *out, *size, C)``, and the cycles the run took."""
+    y, cycles, _ = simulate_windows_timed(x_mantissas, win, t, seed=seed, fill=fill, cache_dir=cache_dir)
+    return y, cycles
+
+
+def simulate_windows_timed(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed: int = 0, fill: int = 0,
+                           cache_dir: str | os.PathLike[str] | None = None
+                           ) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`simulate_windows`, also returning the cycle each input beat was taken and each window given."""
     x = np.asarray(x_mantissas)
     if x.ndim != win.ndim + 2:
         raise EmulationError(f"x_mantissas must have shape (batch, *spatial, channels) with {win.ndim} spatial "
@@ -167,19 +255,20 @@ def simulate_windows(x_mantissas: np.ndarray, win: Window, t: FixedType, *, seed
     out = win.out_spatial(spatial)
     n_in, n_out = b * int(np.prod(spatial)), b * int(np.prod(out))
     k = win.positions() * c
-    y, cycles = run_stream(binary, x.reshape(n_in, c), t, port_bytes(c * t.width), n_out, k, t,
-                           port_bytes(k * t.width), seed=seed, max_cycles=4 * b * cycles_per_image(spatial, win) + 100,
-                           drain=DRAIN_CYCLES)
-    return y.reshape(b, *out, *win.size, c), cycles
+    y, cycles, stamps = run_stream_timed(binary, x.reshape(n_in, c), t, port_bytes(c * t.width), n_out, k, t,
+                                         port_bytes(k * t.width), seed=seed,
+                                         max_cycles=4 * b * cycles_per_image(spatial, win) + 100, drain=DRAIN_CYCLES)
+    return y.reshape(b, *out, *win.size, c), cycles, stamps
 
 
 def inputs_before_outputs(spatial: Sequence[int], win: Window) -> np.ndarray:
     """For each window :func:`window_module` emits (raster order), how many pixels of the image it must have
-    received first: every row up to the window's last row (``(bottom + 1) * W``; it emits a row's windows once
-    that row is complete). The streaming graph top sizes its FIFOs from this
+    received first: it emits the window that ends at step ``(y, x)`` of its :class:`Geometry` after taking that
+    step's pixel, so the real positions up to that step in raster order (every pixel of the image for a window
+    ending in the bottom padding). The streaming graph top sizes its FIFOs from this
     (:mod:`~nnfpga.backends.rtl.stream_graph`): keep it true to the generator's schedule."""
-    (h, w), win2 = as_2d(spatial, win)
-    ho, wo = win2.out_spatial((h, w))
-    (pt, _), _ = win2.pads
-    bottom = np.minimum(np.arange(ho) * win2.strides[0] - pt + win2.extent()[0] - 1, h - 1)
-    return np.repeat((bottom + 1) * w, wo).astype(np.int64)
+    g = geometry(spatial, win)
+    ys = np.array([y for y in range(g.h + g.vy) if g.row_hit[y]], dtype=np.int64)
+    xs = np.array([x for x in range(g.w + g.vx) if g.col_hit[x]], dtype=np.int64)
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    return (np.minimum(yy, g.h) * g.w + np.where(yy < g.h, np.minimum(xx + 1, g.w), 0)).reshape(-1)

@@ -3,7 +3,8 @@
 //
 // usage: stream_harness IN OUT N_IN N_OUT IN_STRIDE OUT_STRIDE SEED MAX_CYCLES DRAIN_CYCLES
 //   IN        N_IN input beats, IN_STRIDE bytes each: the in_data port's little-endian image
-//   OUT       written: N_OUT output beats of OUT_STRIDE bytes, then the total cycle count (int64)
+//   OUT       written: N_OUT output beats of OUT_STRIDE bytes, then the total cycle count (int64), then the
+//             cycle each input beat was taken (N_IN int64) and each output beat was given (N_OUT int64)
 //   SEED      0: source always valid, sink always ready; else each withholds about 1 cycle in 4
 //             (pseudo-random, this seed): input stalls and output backpressure
 //   MAX_CYCLES  give up (exit 3) when the outputs are not all there by then
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     }
 
     std::vector<uint8_t> out(n_out * out_stride);
+    std::vector<int64_t> in_at(n_in), out_at(n_out);
     size_t fed = 0, got = 0;
     bool offering = false;
     uint64_t cycle = 0, last = 0;
@@ -80,6 +82,7 @@ int main(int argc, char **argv) {
         top->out_ready = ready;
         top->eval();
         if (offering && top->in_ready) {
+            in_at[fed] = (int64_t)cycle;
             fed++;
             offering = false;
         }
@@ -90,6 +93,7 @@ int main(int argc, char **argv) {
                 return 4;
             }
             std::memcpy(&out[got * out_stride], &top->out_data, out_stride);
+            out_at[got] = (int64_t)cycle;
             got++;
             last = cycle;
         }
@@ -106,6 +110,8 @@ int main(int argc, char **argv) {
     std::fwrite(out.data(), 1, out.size(), f);
     const int64_t cycles = (int64_t)cycle;
     std::fwrite(&cycles, sizeof(int64_t), 1, f);
+    std::fwrite(in_at.data(), sizeof(int64_t), n_in, f);
+    std::fwrite(out_at.data(), sizeof(int64_t), n_out, f);
     std::fclose(f);
     std::printf("%zu beats in, %zu out, %llu cycles\n", fed, got, (unsigned long long)cycle);
     return 0;
