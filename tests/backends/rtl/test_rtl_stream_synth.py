@@ -13,7 +13,7 @@ from test_rtl_synth import yosys_exe  # noqa: F401 (fixture)
 
 import nnfpga
 from nnfpga.backends.rtl import stream
-from nnfpga.backends.rtl.stream_timing import stream_timing
+from nnfpga.backends.rtl.stream_timing import StreamTiming, stream_timing
 from nnfpga.fixed import from_float
 
 RESET, DRAIN = 2, 8  # the stream harness's reset cycles; the cycles it waits after the last output, plus one
@@ -61,3 +61,13 @@ def test_tiny_cnn_xc7_cell_counts(keras: Any, tmp_path: Path, yosys_exe: str) ->
     flat = 9 * 2 * t_pool
     assert rows + flat <= r.ff <= 2 * (rows + flat) + 200, r
     assert r.lut > 100 and r.extra["carry"] > 0 and r.bram_18k == 0 and r.fmax_mhz is None
+
+
+def test_timing_stated_by_the_design_wins(keras: Any, tmp_path: Path) -> None:
+    """Without a stated timing the window schedule decides (6x6 same conv: 36 + 36 + 1 cycles per image); a Design
+    that states its latency and II is taken at its word."""
+    hw = nnfpga.convert_from_keras_model(tiny_cnn(keras), backend="verilog", output_dir=tmp_path / "prj")
+    design = stream.build_stream_design(hw.graph, hw.interpreter.prep)
+    assert stream_timing(hw.graph, design) == stream_timing(hw.graph) == StreamTiming(73, 75, False)
+    design.latency, design.ii = 50, 40
+    assert stream_timing(hw.graph, design) == StreamTiming(40, 50, True)
