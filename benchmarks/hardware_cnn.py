@@ -116,11 +116,14 @@ def child(key: str, phase_file: str) -> None:
 def rows(keys: tuple[str, ...], timeout_s: float) -> list[tuple[str, ...]]:
     results = {k: result(k, timeout_s) for k in ORDER if k in keys}  # the quick ones first
     out = [("design", "LUT", "FF", "DSP", "BRAM18", "LUT+55*DSP", "cycles/image", "latency [cyc / us]",
-            "write [s]", "yosys [s]", "goal vs hls4ml")]
+            "write [s]", "yosys [s wall]", "goal vs hls4ml")]
     for bits in (16, 6):
         name, lut, dsp = HLS4ML[bits]
         hls_cost = lut + 55 * dsp
-        for key in (k for k in keys if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) == bits):
+        mine = [k for k in results if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) == bits]
+        if not mine:
+            continue
+        for key in mine:
             case = key.rstrip("0123456789")
             label = f"nnfpga {CASES[case]}, {PRECISIONS[bits]}"
             got = results[key]
