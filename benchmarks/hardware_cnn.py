@@ -13,7 +13,8 @@ the Verilog and in Yosys, and the goal (fewer LUT + 55*DSP than hls4ml at the sa
 image).
 
 Each case runs in a child process under a time limit (``--timeout``, default 1200 s: writing the Verilog of
-large layers is slow while ``backends/rtl/cmvm.py``'s subexpression search is quadratic); a case that runs out
+large layers is slow while ``backends/rtl/cmvm.py``'s subexpression search is quadratic) and, while it writes the
+Verilog, a memory limit (6 GB more than the process had; that search also grows in memory); a case that runs out
 prints "not run (...)" with the phase it was in and is tried again on the next run. Finished cases are cached in
 ``benchmarks/.hardware-cache/cnn_<VERSION>_<case><bits>.json`` (``--fresh`` redoes them; bump ``VERSION`` when
 the lowering changes). Run: .venv/bin/python benchmarks/hardware.py cnn [--timeout S] [--fresh] [CASE ...]
@@ -22,13 +23,16 @@ the lowering changes). Run: .venv/bin/python benchmarks/hardware.py cnn [--timeo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -41,6 +45,8 @@ PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
 CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3"}
 ORDER = ("small6", "svhn6", "small16", "svhn16")
 DEFAULT_TIMEOUT_S = 1200.0
+DEFAULT_MAX_MEM_GB = 6.0
+NOT_RUN_STATUS = 3  # the child's exit status when a limit stopped it (the reason in its phase file)
 CACHE = Path(__file__).with_name(".hardware-cache")
 # hls4ml's CNN tutorial (part 6, SVHN; Vivado HLS for an Alveo U250 at 5 ns), as published: the 16-bit model 50 %
 # pruned, and the QKeras 6-bit one; latency 1,044 cycles (5.22 us), II 1,028 cycles
@@ -53,7 +59,26 @@ def cache_path(key: str) -> Path:
     return CACHE / f"cnn_{VERSION}_{key}.json"
 
 
-def run_case(key: str, phase_file: Path) -> dict:
+class NotRun(Exception):
+    """A case stopped by a limit of this script (its reason is the row's)."""
+
+
+@contextlib.contextmanager
+def memory_limit(gb: float, what: str) -> Iterator[None]:
+    """At most ``gb`` GiB more address space while the block runs (the 16-bit small CNN's subexpression search
+    grew past 10 GB in 11 min on this 24 GB machine shared with other jobs); NotRun when it is exceeded."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    now = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (now + int(gb * 2**30), hard))
+    try:
+        yield
+    except MemoryError:
+        raise NotRun(f"{what} needed more than {gb:g} GB") from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB) -> dict:
     """Convert, write the Verilog (timed) and synthesize case ``key`` (e.g. ``"small16"``) for xc7."""
     import keras
 
@@ -71,7 +96,8 @@ def run_case(key: str, phase_file: Path) -> dict:
                                          output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
     phase_file.write_text("writing the Verilog")
     t = time.perf_counter()
-    design = build_design(hw.graph, f"{case}{bits}", prep=hw.interpreter.prep)
+    with memory_limit(max_mem_gb, "writing the Verilog"):
+        design = build_design(hw.graph, f"{case}{bits}", prep=hw.interpreter.prep)
     write_s = time.perf_counter() - t
     timing = stream_timing(hw.graph, design)
     phase_file.write_text(f"Yosys (Verilog written in {write_s:.0f} s)")
@@ -97,6 +123,8 @@ def result(key: str, timeout_s: float) -> dict | str:
         proc.wait()
         return f"not run (over the {timeout_s:.0f} s limit while {phase.read_text()})"
     print(f"  {key}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    if proc.returncode == NOT_RUN_STATUS:
+        return f"not run ({phase.read_text()})"
     if not path.is_file():
         return f"not run (the child process failed with exit status {proc.returncode})"
     data = json.loads(path.read_text())
@@ -108,6 +136,9 @@ def child(key: str, phase_file: str) -> None:
 
     try:
         data: dict = run_case(key, Path(phase_file))
+    except NotRun as exc:  # not cached: tried again on the next run
+        Path(phase_file).write_text(str(exc))
+        sys.exit(NOT_RUN_STATUS)
     except nnfpga.NnfpgaError as exc:  # ToolError, BackendSupportError: the row says why (cached)
         data = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"}
     cache_path(key).write_text(json.dumps(data))
