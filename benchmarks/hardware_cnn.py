@@ -119,11 +119,16 @@ def result(key: str, timeout_s: float) -> dict | str:
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child's own process group (it and its Yosys)
-        proc.wait()
-        return f"not run (over the {timeout_s:.0f} s limit while {phase.read_text()})"
+        what = phase.read_text()
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: nnfpga.tools.run kills Yosys (its own session) and cleans up
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child's own process group
+            proc.wait()
+        return f"not run (over the {timeout_s:.0f} s limit while {what})"
     print(f"  {key}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-    if proc.returncode == NOT_RUN_STATUS:
+    if proc.returncode == NOT_RUN_STATUS:  # a memory limit (the time limit returned above)
         return f"not run ({phase.read_text()})"
     if not path.is_file():
         return f"not run (the child process failed with exit status {proc.returncode})"
@@ -138,6 +143,8 @@ def child(key: str, phase_file: str) -> None:
         data: dict = run_case(key, Path(phase_file))
     except NotRun as exc:  # not cached: tried again on the next run
         Path(phase_file).write_text(str(exc))
+        sys.exit(NOT_RUN_STATUS)
+    except KeyboardInterrupt:  # the parent's time limit (it says why)
         sys.exit(NOT_RUN_STATUS)
     except nnfpga.NnfpgaError as exc:  # ToolError, BackendSupportError: the row says why (cached)
         data = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"}
