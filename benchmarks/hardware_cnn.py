@@ -48,7 +48,7 @@ DEFAULT_TIMEOUT_S = 1200.0
 DEFAULT_MAX_MEM_GB = 6.0
 NOT_RUN_STATUS = 3  # the child's exit status when a limit stopped it (the reason in its phase file)
 CACHE = Path(__file__).with_name(".hardware-cache")
-# hls4ml's CNN tutorial (part 6, SVHN; Vivado HLS for an Alveo U250 at 5 ns), as published: the 16-bit model 50 %
+# hls4ml's CNN tutorial (part 6, SVHN; Vivado HLS for an Alveo U250 at 5 ns), as published: the 16-bit model
 # pruned, and the QKeras 6-bit one; latency 1,044 cycles (5.22 us), II 1,028 cycles
 HLS4ML = {16: ("hls4ml tutorial SVHN 16-bit, pruned (Vivado, U250)", 123_948, 5_386),
           6: ("hls4ml tutorial SVHN QKeras 6-bit (Vivado, U250)", 118_931, 353)}
