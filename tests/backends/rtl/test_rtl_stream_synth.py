@@ -71,3 +71,13 @@ def test_timing_stated_by_the_design_wins(keras: Any, tmp_path: Path) -> None:
     assert stream_timing(hw.graph, design) == stream_timing(hw.graph) == StreamTiming(73, 75, False)
     design.latency, design.ii = 50, 40
     assert stream_timing(hw.graph, design) == StreamTiming(40, 50, True)
+
+
+def test_timing_warns_about_ops_the_schedule_does_not_model(keras: Any) -> None:
+    L = keras.layers
+    inp = keras.Input((8, 8, 2), name="x")
+    model = keras.Model(inp, L.AveragePooling2D(2, name="avg")(L.Conv2D(2, 3, name="conv")(inp)))
+    hw = nnfpga.convert_from_keras_model(model)  # the HLS backend: the streaming top does not build it here
+    with pytest.warns(UserWarning, match=r"op\(s\) avg_pool are counted as taking no cycles"):
+        timing = stream_timing(hw.graph)
+    assert timing == StreamTiming(64 + 36 + 1, 64 + 36 - 1, False)

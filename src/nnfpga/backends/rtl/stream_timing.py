@@ -18,6 +18,7 @@ with the source always valid and the sink always ready:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS
 
 WINDOW_OPS = ("conv", "max_pool")
+MODELED_OPS = ("input", *WINDOW_OPS, "flatten", "relu", "linear", "dense")  # the rest: no cycles of their own here
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ def stream_timing(graph: Graph, design: Design | None = None) -> StreamTiming:
     """The timing of ``graph``'s streaming design (``design``'s own when it states one; see the module doc)."""
     if design is not None and design.latency > 0:
         return StreamTiming(int(design.ii), int(design.latency), True)
+    other = sorted({n.op for n in graph if n.op not in MODELED_OPS})
+    if other:
+        warnings.warn(f"stream_timing: the window schedule models {', '.join(MODELED_OPS[1:])} only; op(s) "
+                      f"{', '.join(other)} are counted as taking no cycles (the figures may be low): state the "
+                      f"timing in the Design", UserWarning, stacklevel=2)
     per_layer: list[int] = []  # cycles per image of each buffering layer
     latency = 0
     for node in graph:
