@@ -13,7 +13,7 @@ flow, side by side.
 
 Each result is cached in ``benchmarks/.hardware-cache/<row>.json`` so that a rerun only does what is missing
 (``--fresh`` to redo all).   Run: .venv/bin/python benchmarks/hardware.py [--quick] [--fresh]
-(``--quick``: 8-bit only).
+(``--quick``: 8-bit only). Then the CNN rows (``benchmarks/hardware_cnn.py``; alone: ``hardware.py cnn``).
 """
 
 from __future__ import annotations
@@ -156,6 +156,11 @@ def dense8_fmax() -> list[tuple[str, ...]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["cnn"]:  # the CNN rows only (benchmarks/hardware_cnn.py)
+        import hardware_cnn
+
+        hardware_cnn.main(sys.argv[2:])
+        return
     quick, fresh = "--quick" in sys.argv, "--fresh" in sys.argv
     if fresh and CACHE.is_dir():
         for p in CACHE.glob("*.json"):
@@ -224,6 +229,10 @@ def main() -> None:
         print(f"da4ml {da_version}: the four Dense+ReLU layers without the softmax, combinational (no registers)")
     for n in notes:
         print(n)
+    print()
+    import hardware_cnn  # the CNN rows (cached; slow cases time out: see its doc)
+
+    hardware_cnn.main(["--fresh"] if fresh else [])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Cycles per image and latency of a streaming image-model design (:mod:`~nnfpga.backends.rtl.stream`), for
 ``hw.synthesize`` and ``benchmarks/hardware.py``: the design states them (``Design.ii``, ``Design.latency``),
 computed by :mod:`~nnfpga.backends.rtl.timing` from the window generators' schedule and the register stages
-inside the layers; ``tests/backends/rtl`` checks them against Verilator runs.
+inside the layers, for chains of the layers it models; ``tests/backends/rtl`` checks them against Verilator runs.
+A design with forks and merges or with global pooling/padding/cropping/upsampling stages states none yet
+(``stated`` False, both figures 0).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from nnfpga.ir.graph import Graph
 @dataclass(frozen=True)
 class StreamTiming:
     """``cycles_per_image``: a new image every so many cycles (the streaming design's II); ``latency``: cycles
-    from an image's first input beat to its (last) output beat; ``stated``: taken from the Design (else computed
-    from the window generators' schedule)."""
+    from an image's first input beat to its (last) output beat; ``stated``: whether the Design states them (else
+    both are 0: not known without a simulation)."""
 
     cycles_per_image: int
     latency: int
@@ -29,4 +31,6 @@ def stream_timing(graph: Graph, design: Design | None = None) -> StreamTiming:
         from nnfpga.backends.rtl.lower import build_design, prepare_all
 
         design = build_design(graph, prep=prepare_all(graph))
+    if design.latency <= 0:
+        return StreamTiming(0, 0, False)
     return StreamTiming(int(design.ii), int(design.latency), True)

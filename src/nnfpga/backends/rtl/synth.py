@@ -130,7 +130,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
     latency, ii = design.latency, design.ii
     if design.streaming:  # image models: II = cycles per image
         timing = stream_timing(hw.graph, design)
-        latency, ii = timing.latency, timing.cycles_per_image
+        latency, ii = (timing.latency, timing.cycles_per_image) if timing.stated else (None, None)
     period = float(hw.settings["clock_period"])
     with tempfile.TemporaryDirectory(prefix=f"nnfpga-synth-{design.name}-") as tmp:
         work = Path(tmp)

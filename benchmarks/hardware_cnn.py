@@ -1,0 +1,206 @@
+"""CNN rows of ``benchmarks/hardware.py``: streaming Verilog designs of two CNNs through Yosys, beside the figures
+hls4ml's CNN tutorial publishes.
+
+Cases (``benchmarks/cnn_cases.py``, random weights, batch-norms folded by nnfpga): issue 14's small Conv2D
+(16x16x1: conv 8 3x3 + ReLU, max-pool 2, conv 16 3x3 + ReLU, Flatten, Dense 10) and the SVHN-style CNN with the
+hls4ml tutorial's shape (32x32x3, three conv 16/16/24 + BN + ReLU + max-pool blocks, Dense 42, 64, 10), each at
+16 bits (every type ``ap_fixed<16,6>``) and 6 bits (every type ``ap_fixed<6,3>``: the tutorial's QKeras model
+has 6-bit weights and activations), ``config_from_keras_model(granularity="name", default_precision=...)``.
+Columns: Yosys ``synth_xilinx -family xc7 -flatten`` cells (LUT, FF, DSP48E1, BRAM in 18 kb units), LUT + 55*DSP,
+cycles per image (the II) and latency of one image (:func:`nnfpga.backends.rtl.stream_timing.stream_timing`: the
+Design's own when it states them, else the window generator's documented schedule), the seconds spent writing
+the Verilog and in Yosys, and the goal (fewer LUT + 55*DSP than hls4ml at the same precision, no more cycles per
+image).
+
+Each case runs in a child process under a time limit (``--timeout``, default 1200 s: writing the Verilog of
+large layers is slow while ``backends/rtl/cmvm.py``'s subexpression search is quadratic) and, while it writes the
+Verilog, a memory limit (6 GB more than the process had; that search also grows in memory); a case that runs out
+prints "not run (...)" with the phase it was in and is tried again on the next run. Finished cases are cached in
+``benchmarks/.hardware-cache/cnn_<VERSION>_<case><bits>.json`` (``--fresh`` redoes them; bump ``VERSION`` when
+the lowering changes). Run: .venv/bin/python benchmarks/hardware.py cnn [--timeout S] [--fresh] [CASE ...]
+(CASE: small16, small6, svhn16, svhn6; default all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from nnfpga.model import format_table
+from nnfpga.reports import HardwareReport
+
+VERSION = "v1"  # of the streaming lowering: cached rows of an older one are not reused
+PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
+CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3"}
+ORDER = ("small6", "svhn6", "small16", "svhn16")
+DEFAULT_TIMEOUT_S = 1200.0
+DEFAULT_MAX_MEM_GB = 6.0
+NOT_RUN_STATUS = 3  # the child's exit status when a limit stopped it (the reason in its phase file)
+CACHE = Path(__file__).with_name(".hardware-cache")
+# hls4ml's CNN tutorial (part 6, SVHN; Vivado HLS for an Alveo U250 at 5 ns), as published: the 16-bit model
+# pruned, and the QKeras 6-bit one; latency 1,044 cycles (5.22 us), II 1,028 cycles
+HLS4ML = {16: ("hls4ml tutorial SVHN 16-bit, pruned (Vivado, U250)", 123_948, 5_386),
+          6: ("hls4ml tutorial SVHN QKeras 6-bit (Vivado, U250)", 118_931, 353)}
+HLS4ML_LATENCY, HLS4ML_II = 1_044, 1_028
+
+
+def cache_path(key: str) -> Path:
+    return CACHE / f"cnn_{VERSION}_{key}.json"
+
+
+class NotRun(Exception):
+    """A case stopped by a limit of this script (its reason is the row's)."""
+
+
+@contextlib.contextmanager
+def memory_limit(gb: float, what: str) -> Iterator[None]:
+    """At most ``gb`` GiB more address space while the block runs (the 16-bit small CNN's subexpression search
+    grew past 10 GB in 11 min on this 24 GB machine shared with other jobs); NotRun when it is exceeded."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    now = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (now + int(gb * 2**30), hard))
+    try:
+        yield
+    except MemoryError:
+        raise NotRun(f"{what} needed more than {gb:g} GB") from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB) -> dict:
+    """Convert, write the Verilog (timed) and synthesize case ``key`` (e.g. ``"small16"``) for xc7."""
+    import keras
+
+    import nnfpga
+    from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.backends.rtl.stream_timing import stream_timing
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import cnn_cases
+
+    case, bits = key.rstrip("0123456789"), int(key.lstrip("abcdefghijklmnopqrstuvwxyz"))
+    model = getattr(cnn_cases, f"{case}_cnn")(keras)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name=f"{case}{bits}",
+                                         output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
+    phase_file.write_text("writing the Verilog")
+    t = time.perf_counter()
+    with memory_limit(max_mem_gb, "writing the Verilog"):
+        design = build_design(hw.graph, f"{case}{bits}", prep=hw.interpreter.prep)
+    write_s = time.perf_counter() - t
+    timing = stream_timing(hw.graph, design)
+    phase_file.write_text(f"Yosys (Verilog written in {write_s:.0f} s)")
+    r = hw.synthesize("xc7", save=False, design=design, progress=False)
+    return {"report": json.loads(r.to_json()), "write_s": round(write_s, 1), "stated": timing.stated}
+
+
+def result(key: str, timeout_s: float) -> dict | str:
+    """The cached result of ``key``, or a child process's; the reason when there is none."""
+    path = cache_path(key)
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return data["error"] if "error" in data else data
+    CACHE.mkdir(exist_ok=True)
+    phase = CACHE / f".{key}.phase"
+    phase.write_text("converting")
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", key, str(phase)], start_new_session=True)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        what = phase.read_text()
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: nnfpga.tools.run kills Yosys (its own session) and cleans up
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child's own process group
+            proc.wait()
+        return f"not run (over the {timeout_s:.0f} s limit while {what})"
+    print(f"  {key}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    if proc.returncode == NOT_RUN_STATUS:  # a memory limit (the time limit returned above)
+        return f"not run ({phase.read_text()})"
+    if not path.is_file():
+        return f"not run (the child process failed with exit status {proc.returncode})"
+    data = json.loads(path.read_text())
+    return data["error"] if "error" in data else data
+
+
+def child(key: str, phase_file: str) -> None:
+    import nnfpga
+
+    try:
+        data: dict = run_case(key, Path(phase_file))
+    except NotRun as exc:  # not cached: tried again on the next run
+        Path(phase_file).write_text(str(exc))
+        sys.exit(NOT_RUN_STATUS)
+    except KeyboardInterrupt:  # the parent's time limit (it says why)
+        sys.exit(NOT_RUN_STATUS)
+    except nnfpga.NnfpgaError as exc:  # ToolError, BackendSupportError: the row says why (cached)
+        data = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"}
+    cache_path(key).write_text(json.dumps(data))
+
+
+def rows(keys: tuple[str, ...], timeout_s: float) -> list[tuple[str, ...]]:
+    results = {k: result(k, timeout_s) for k in ORDER if k in keys}  # the quick ones first
+    out = [("design", "LUT", "FF", "DSP", "BRAM18", "LUT+55*DSP", "cycles/image", "latency [cyc / us]",
+            "write [s]", "yosys [s wall]", "goal vs hls4ml")]
+    for bits in (16, 6):
+        name, lut, dsp = HLS4ML[bits]
+        hls_cost = lut + 55 * dsp
+        mine = [k for k in results if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) == bits]
+        if not mine:
+            continue
+        for key in mine:
+            case = key.rstrip("0123456789")
+            label = f"nnfpga {CASES[case]}, {PRECISIONS[bits]}"
+            got = results[key]
+            if isinstance(got, str):
+                out.append((label, got, *[""] * 9))
+                continue
+            r = HardwareReport.from_dict(got["report"])
+            cost = r.lut + 55 * r.dsp
+            goal = "-"
+            if case == "svhn":
+                goal = (f"cost {cost / hls_cost:.2f}x, cycles {r.ii / HLS4ML_II:.2f}x: "
+                        + ("met" if cost < hls_cost and r.ii <= HLS4ML_II else "not met"))
+            out.append((label, f"{r.lut:,}", f"{r.ff:,}", str(r.dsp), str(r.bram_18k), f"{cost:,}", f"{r.ii:,}",
+                        f"{r.latency_cycles:,} / {r.latency_cycles * r.clock_period_ns / 1000:.2f}",
+                        f"{got['write_s']:.0f}", f"{r.extra.get('synth_s', 0):.0f}", goal))
+        out.append((name, f"{lut:,}", "", f"{dsp:,}", "", f"{hls_cost:,}", f"{HLS4ML_II:,}",
+                    f"{HLS4ML_LATENCY:,} / 5.22", "", "", "published"))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--child"]:
+        child(argv[1], argv[2])
+        return
+    timeout_s = DEFAULT_TIMEOUT_S
+    if "--timeout" in argv:
+        timeout_s = float(argv[argv.index("--timeout") + 1])
+    keys = tuple(a for a in argv if a in ORDER) or ORDER
+    if "--fresh" in argv:
+        for k in keys:
+            cache_path(k).unlink(missing_ok=True)
+    from nnfpga import tools
+
+    table = rows(keys, timeout_s)
+    print(f"CNNs, streaming Verilog top; {tools.version(tools.find('yosys'), '-V')} synth_xilinx -family xc7 "
+          f"-flatten; clock 5 ns (latency in us at that clock; no place and route: Fmax not measured). hls4ml rows: "
+          f"its tutorial's published Vivado figures (trained weights; nnfpga's are random, not pruned).")
+    print(format_table(table))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
