@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.backends.rtl.adder_graph import adder_tree
+from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree
 from nnfpga.backends.rtl.context import Ctx
 from nnfpga.backends.rtl.ops import LOWERINGS
 from nnfpga.backends.rtl.stream_stages import STAGES, divide_const, position_counter, stage_key
@@ -118,12 +118,16 @@ def conv_kernel(c: Ctx, node: Node, xs: list[Val], ch: int, tx: FixedType, plan:
     groups = plan.groups
     cg = ch // len(groups)
     positions = len(xs) // ch
-    out: list[Val] = []
+    done: list[tuple[list[Val], int]] = []
     for j, gp in enumerate(groups):
         sub = [xs[p * ch + j * cg + i] for p in range(positions) for i in range(cg)]
         gc = replace(c, prefix=f"{c.prefix}_g{j}", cycles=0) if len(groups) > 1 else c
-        out += LOWERINGS["dense"](gc, node, sub, tx, gp)
-        c.cycles = max(c.cycles, gc.cycles)
+        done.append((LOWERINGS["dense"](gc, node, sub, tx, gp), gc.cycles))
+    c.cycles = max(cycles for _, cycles in done)
+    # groups with fewer register stages inside (a shallower adder graph) are delayed to the deepest one's cycle
+    pipe = Pipeline(c.ar, f"{c.prefix}_align", c.per_stage)
+    out = [pipe.at(Timed(v, cycle=cycles), c.cycles).val for vals, cycles in done for v in vals]
+    pipe.finish()
     return out
 
 
