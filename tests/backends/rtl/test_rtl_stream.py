@@ -86,3 +86,32 @@ def test_conv1d_rtl_equals_emulator(keras, verilator_exe, rtl_cache) -> None:
     x = np.random.default_rng(1).uniform(-1.5, 1.5, (200, 32, 3))
     check(hw, x, rtl_cache / "rtl")
 
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_issue_14_acceptance_small_conv2d_1000_images(keras, verilator_exe, rtl_cache) -> None:
+    """Issue 14's small Conv2D (16x16x1: conv 8 3x3 relu, max-pool 2, conv 16 3x3 relu, Dense 10; every type
+    ap_fixed<16,6>, accumulators ap_fixed<24,12> as in benchmarks/cnn_cases.py): Verilator = emulator over 1,000
+    images with random input stalls and output backpressure, and its stated cycles per image (16 x 16)."""
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from cnn_cases import by_hand
+    from cnn_cases import small_cnn as issue_small_cnn
+
+    model = issue_small_cnn(keras)
+    cfg = by_hand(nnfpga.utils.config_from_keras_model(model, granularity="name"))
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    x = np.random.default_rng(16).uniform(-4, 4, (1000, 16, 16, 1))
+    want = hw.predict(x)
+    t0 = time.perf_counter()
+    got = stream.predict(hw, x, seed=14, cache_dir=rtl_cache / "rtl")
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, f"{len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}"
+    assert len(np.unique(want, axis=0)) > 900
+    from nnfpga.backends.rtl.lower import build_design
+
+    assert build_design(hw.graph, prep=hw.interpreter.prep).ii == 16 * 16
+    print(f"small Conv2D 16x16, 1000 images with stalls: {time.perf_counter() - t0:.1f} s")
