@@ -12,9 +12,8 @@ Design's own when it states them, else the window generator's documented schedul
 the Verilog and in Yosys, and the goal (fewer LUT + 55*DSP than hls4ml at the same precision, no more cycles per
 image).
 
-Each case runs in a child process under a time limit (``--timeout``, default 1200 s: writing the Verilog of
-large layers is slow while ``backends/rtl/cmvm.py``'s subexpression search is quadratic) and, while it writes the
-Verilog, a memory limit (6 GB more than the process had; that search also grows in memory); a case that runs out
+Each case runs in a child process under a time limit (``--timeout``, default 1200 s: Yosys on the larger designs
+takes long) and, while it writes the Verilog, a memory limit (6 GB more than the process had); a case that runs out
 prints "not run (...)" with the phase it was in and is tried again on the next run. Finished cases are cached in
 ``benchmarks/.hardware-cache/cnn_<VERSION>_<case><bits>.json`` (``--fresh`` redoes them; bump ``VERSION`` when
 the lowering changes). Run: .venv/bin/python benchmarks/hardware.py cnn [--timeout S] [--fresh] [CASE ...]
@@ -40,7 +39,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 from nnfpga.model import format_table
 from nnfpga.reports import HardwareReport
 
-VERSION = "v1"  # of the streaming lowering: cached rows of an older one are not reused
+# v2: the pipelined window generator, registers inside kernels, the new subexpression search
+VERSION = "v2"  # of the streaming lowering: cached rows of an older one are not reused
 PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
 CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3"}
 ORDER = ("small6", "svhn6", "small16", "svhn16")
