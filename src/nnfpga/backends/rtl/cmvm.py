@@ -18,25 +18,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Term:
-    """``(-1)**neg * operand[src] * 2**shift``; operands are the inputs, then the subexpressions."""
-
-    src: int
-    shift: int
-    neg: bool = False
-
-
-@dataclass(frozen=True)
-class Sub:
-    """A shared subexpression: ``operand[a] * 2**sa + (-1)**neg * operand[b] * 2**sb`` (``min(sa, sb) == 0``)."""
-
-    a: int
-    sa: int
-    b: int
-    sb: int
-    neg: bool
+from nnfpga.backends.rtl.cse import Sub, Term
+from nnfpga.backends.rtl.cse import share as share_terms
 
 
 @dataclass
@@ -80,8 +63,6 @@ def plan(w: list[list[int]], *, share: bool = True) -> Plan:
 
 @functools.lru_cache(maxsize=64)
 def _plan(w: tuple[tuple[int, ...], ...], share: bool) -> Plan:
-    from nnfpga.backends.rtl.cse import share as share_terms
-
     n_in = len(w)
     n_out = len(w[0]) if w else 0
     outputs = [[Term(i, shift, neg) for i in range(n_in) for shift, neg in csd(w[i][j])] for j in range(n_out)]

@@ -24,9 +24,30 @@ broken differently from that (by level, then by key).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from nnfpga.backends.rtl.cmvm import Sub, Term
+
+@dataclass(frozen=True)
+class Term:
+    """``(-1)**neg * operand[src] * 2**shift``; operands are the inputs, then the subexpressions."""
+
+    src: int
+    shift: int
+    neg: bool = False
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A shared subexpression: ``operand[a] * 2**sa + (-1)**neg * operand[b] * 2**sb`` (``min(sa, sb) == 0``)."""
+
+    a: int
+    sa: int
+    b: int
+    sb: int
+    neg: bool
+
 
 _REJECTED = -(1 << 30)  # an input pattern whose occurrences overlap so that fewer than two can be taken
 # input patterns counted in a dense array (int32) up to this many (about 1,400 16-bit inputs: 4 * 66 * n_in**2
