@@ -40,8 +40,8 @@ from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import DEFAULT_ADDERS_PER_STAGE, DEFAULT_MULTIPLIERS, Ctx, In
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
-from nnfpga.backends.rtl.stream import TextModule, lower_layer, stream_problems
-from nnfpga.backends.rtl.stream_layers import MERGE_OPS, RESIZE_OPS, WINDOW_OPS, is_global, per_pixel
+from nnfpga.backends.rtl.stream_layers import MERGE_OPS, RESIZE_OPS, WINDOW_OPS, is_global, layer_problem, per_pixel
+from nnfpga.backends.rtl.stream_lower import TextModule, lower_layer
 from nnfpga.backends.rtl.stream_stages import Stream
 from nnfpga.backends.rtl.timing import Stage, stated
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier
@@ -54,6 +54,26 @@ from nnfpga.ops.base import Plan
 OUT = "<out>"  # the output port, as a consumer
 IMAGES = 2  # images the schedule is counted over (its pattern repeats per image; the second covers the boundary)
 Edge = tuple[str, str, int]  # (producer, consumer, the consumer's input slot)
+
+
+def stream_problems(graph: Graph) -> list[str]:
+    """Why the streaming top cannot build ``graph`` (every reason at once; empty: it can)."""
+    problems = []
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return [f"the streaming Verilog top needs one input and one output, got {graph.inputs} and {graph.outputs}"]
+    flat: dict[str, bool] = {}  # whether a node's stream is one vector per image (after a Flatten)
+    for node in graph:
+        inputs_flat = any(flat[i] for i in node.inputs)
+        flat[node.name] = inputs_flat or node.op == "flatten" or (is_global(node) and len(node.shape) == 1)
+        if node.op in MERGE_OPS:
+            problem = merge_problem(graph, node)
+            problems += [f"{node.describe()}: {problem}"] if problem else []
+        else:
+            problem = layer_problem(graph, node, inputs_flat)  # keepdims global pooling: a 1x1 image
+            problems += [problem] if problem else []
+    if not problems:
+        problems += schedule_problems(graph)
+    return problems
 
 
 def merge_problem(graph: Graph, node: Node) -> str | None:
