@@ -8,6 +8,7 @@ regression tests (``tests/fuzz/regressions/``, replayed by ``test_regressions.py
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -108,16 +109,6 @@ def test_emulator_equals_csim_on_the_graph_corpus(tmp_path: Path) -> None:
     assert not found, report(found)
 
 
-@pytest.mark.tools
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", GRAPH_RTL_SEEDS)
-def test_emulator_equals_rtl_on_graphs_every_layer(tmp_path: Path, seed: int) -> None:
-    require(__import__("shutil").which("verilator"), "verilator", "make tools")
-    case = graph_case_from_seed(seed, rtl=True)
-    found = check_rtl(case, corpus_inputs(case), tmp_path)
-    assert found is None, found.message()
-
-
 def test_the_graph_corpus_covers_every_structure() -> None:
     cases = [graph_case_from_seed(s) for s in range(GRAPH_CORPUS)]
     features = {f for c in cases for f in c.features}
@@ -198,16 +189,6 @@ def test_a_failing_cnn_is_saved_as_a_regression_case(tmp_path: Path) -> None:
     np.testing.assert_array_equal(emulate(back.graph, xb)[last], ref)
 
 
-@pytest.mark.tools
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", CNN_RTL_SEEDS)
-def test_emulator_equals_rtl_on_cnns(tmp_path: Path, seed: int) -> None:
-    require(__import__("shutil").which("verilator"), "verilator", "make tools")
-    case = cnn_case_from_seed(seed, rtl=True)
-    found = check_rtl(case, corpus_inputs(case)[:300], tmp_path)
-    assert found is None, found.message()
-
-
 def test_rtl_mode_cnns_are_built_by_the_streaming_top() -> None:
     from nnfpga.backends.rtl.stream import stream_problems
 
@@ -247,13 +228,19 @@ def test_inputs_include_the_extremes() -> None:
     assert np.any(x > t.max_value) and np.any(x < t.min_value)  # out of range: wraps or saturates
 
 
+# Every rtl-mode corpus through Verilator: (maker, seed, how many of the corpus inputs; CNNs stream 300 images)
+RTL_CASES = ([pytest.param(case_from_seed, s, N_INPUTS, id=f"mlp-{s}") for s in RTL_SEEDS]
+             + [pytest.param(graph_case_from_seed, s, N_INPUTS, id=f"graph-{s}") for s in GRAPH_RTL_SEEDS]
+             + [pytest.param(cnn_case_from_seed, s, 300, id=f"cnn-{s}") for s in CNN_RTL_SEEDS])
+
+
 @pytest.mark.tools
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", RTL_SEEDS)
-def test_emulator_equals_rtl_every_layer(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("maker", "seed", "n"), RTL_CASES)
+def test_emulator_equals_rtl(tmp_path: Path, maker: Callable[..., FuzzCase], seed: int, n: int) -> None:
     require(__import__("shutil").which("verilator"), "verilator", "make tools")
-    case = case_from_seed(seed, rtl=True)
-    found = check_rtl(case, corpus_inputs(case), tmp_path)
+    case = maker(seed, rtl=True)
+    found = check_rtl(case, corpus_inputs(case)[:n], tmp_path)
     assert found is None, found.message()
 
 
