@@ -86,6 +86,7 @@ def test_config_slots_and_table_size_reach_the_node(keras: Any) -> None:
     default = nnfpga.config_from_keras_model(model, granularity="name")
     assert set(default["LayerName"][name]["Precision"]) == {"weight", "recurrent_weight", "bias", "accum", "state",
                                                              "table", "result"}
+    assert default["LayerName"][name]["TableSize"] == 1024  # the gates' tables are sized like the activations'
 
 
 def test_default_config_agrees_with_a_trained_lstm(keras: Any) -> None:
