@@ -140,3 +140,22 @@ def test_backends_refuse_recurrent_layers_naming_them(keras: Any, tmp_path: Path
         hw.write()
     with pytest.raises(BackendSupportError, match=f"gru '{name}'"):
         hw.compile()
+
+
+def test_stacked_layers_and_a_classifier_head(keras: Any) -> None:
+    """GRU(return_sequences) into a second GRU, then Dense + softmax (the issue's stacked case), float twin and
+    default-config emulation."""
+    L = keras.layers
+    keras.utils.set_random_seed(5)
+    inp = keras.Input(SHAPE, name="x")
+    h = L.GRU(6, return_sequences=True, name="gru1")(inp)
+    h = L.GRU(4, reset_after=False, name="gru2")(h)
+    model = keras.Model(inp, L.Dense(5, activation="softmax", name="out")(h))
+    x = np.random.default_rng(3).normal(size=(50, *SHAPE))
+    want = np.asarray(model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
+    hw = nnfpga.convert_from_keras_model(model)
+    assert [n.op for n in hw.graph] == ["input", "gru", "gru", "dense", "softmax"]
+    np.testing.assert_allclose(hw.predict_float(x), want, rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        assert np.abs(hw.predict(x) - want).max() < 0.02
