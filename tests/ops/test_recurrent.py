@@ -76,6 +76,7 @@ class Ref:
 
     def __init__(self, node: Node, tx: FixedType) -> None:
         self.node, self.tx, self.t = node, tx, node.types
+        self.events: dict[str, int] = {}  # overflowing casts per slot
         self.u = int(node.attrs["units"])
         tw, trw, tb = self.t["weight"], self.t["recurrent_weight"], self.t["bias"]
         q = fxref.quantize_const
@@ -85,6 +86,7 @@ class Ref:
         self.rb = [fxref.value(q(float(v), tb), tb) for v in node.weights["recurrent_bias"]]
 
     def c(self, v: Fraction, slot: str) -> Fraction:
+        self.events[slot] = self.events.get(slot, 0) + fxref.overflows(v, self.t[slot])
         return fxref.value(fxref.cast(v, self.t[slot]), self.t[slot])
 
     def dense(self, x: list[Fraction], w: list[list[Fraction]], b: list[Fraction], cols: range) -> list[Fraction]:
@@ -144,6 +146,9 @@ class Ref:
                 n = [self.act(self.c(zx[2 * u + k] + hh[k], "accum"), "activation") for k in range(u)]
                 h = [self.c(z[k] * h[k] + (1 - z[k]) * n[k], "state") for k in range(u)]
             outs.append([fxref.cast(v, self.t["result"]) for v in h])
+            if self.node.attrs["return_sequences"] or t == steps[-1]:
+                self.events["result"] = self.events.get("result", 0) + sum(fxref.overflows(v, self.t["result"])
+                                                                           for v in h)
         if not self.node.attrs["return_sequences"]:
             return outs[-1]
         return outs[::-1] if self.node.attrs["flip_output"] else outs
@@ -159,10 +164,14 @@ def test_recurrent_equals_reference(op: str, seed: int) -> None:
     g, xm, tx = make_case(seed, op)
     node = g["cell"]
     x = np.ldexp(np.array(xm, dtype=np.float64), -tx.frac)
-    want = [Ref(node, tx).run(sample) for sample in xm]
+    ref = Ref(node, tx)
+    want = [ref.run(sample) for sample in xm]
     for reference in (False, True):
-        got = mantissas(Interpreter(g, reference=reference).run(x).outputs[0], node.types["result"])
+        res = Interpreter(g, reference=reference).run(x)
+        got = mantissas(res.outputs[0], node.types["result"])
         assert got == want, f"{op} seed {seed} reference={reference}: types {node.types}, attrs {node.attrs}"
+        for slot in ("state", "result"):  # every overflowing cast counted (the accumulator's: Dense's own rule)
+            assert res.stats.overflow[("cell", slot)].count == ref.events.get(slot, 0), slot
 
 
 @pytest.mark.parametrize("op", sorted(GATES))
