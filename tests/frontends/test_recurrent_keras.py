@@ -87,6 +87,10 @@ def test_config_slots_and_table_size_reach_the_node(keras: Any) -> None:
     assert set(default["LayerName"][name]["Precision"]) == {"weight", "recurrent_weight", "bias", "accum", "state",
                                                              "table", "result"}
     assert default["LayerName"][name]["TableSize"] == 1024  # the gates' tables are sized like the activations'
+    from nnfpga.profiling.numbers import weight_profiles
+
+    rows = [(r.layer, r.slot, r.n) for r in weight_profiles(hw)]  # the profiling plots: constants by their slot
+    assert rows == [(name, "weight", 4 * 20), (name, "recurrent_weight", 5 * 20), (name, "bias", 2 * 20)]
 
 
 def test_default_config_agrees_with_a_trained_lstm(keras: Any) -> None:

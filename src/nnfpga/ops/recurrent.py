@@ -90,6 +90,12 @@ class Recurrent(OpDef):
     def units(self, node: Node) -> int:
         return int(node.attrs["units"])
 
+    def constants_by_slot(self, node: Node) -> list[tuple[str, np.ndarray]]:
+        """The float constants each constant slot types (both biases are in ``bias``), for the profiling plots."""
+        w = node.weights
+        return [("weight", w["kernel"]), ("recurrent_weight", w["recurrent_kernel"]),
+                ("bias", np.concatenate([w["bias"], w["recurrent_bias"]]))]
+
     def infer_shape(self, node: Node, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         u = int(node.attrs.get("units", 0))
         k, rk = np.shape(node.weights.get("kernel")), np.shape(node.weights.get("recurrent_kernel"))
