@@ -90,9 +90,9 @@ def test_the_issue_model_converts_and_names_its_nodes() -> None:
 
 
 def test_keras_and_pytorch_twins_emulate_the_same_bits(keras: Any) -> None:
-    """A trained LSTM classifier (``tests/recurrent_data.py``) and a random GRU, each as a torch model and a Keras
-    model holding the same weights: the default config emulates both to the same bits; argmax agreement with the
-    float model >= 99 %."""
+    """A trained LSTM classifier (``tests/recurrent_data.py``), a random GRU and a random SimpleRNN, each as a torch
+    model and a Keras model holding the same weights: the default config emulates both to the same bits; argmax
+    agreement of the LSTM with its float model >= 99 %."""
     net = train_torch_lstm()
     x, _ = bump_sequences(500, seed=2)
     with warnings.catch_warnings():
@@ -117,6 +117,20 @@ def test_keras_and_pytorch_twins_emulate_the_same_bits(keras: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         np.testing.assert_array_equal(nnfpga.convert_from_pytorch_model(gru, (STEPS, FEATS)).predict(xg),
+                                      nnfpga.convert_from_keras_model(twin).predict(xg))
+
+    rnn = randomized(Seq("RNN"), 8)  # Keras's SimpleRNN has one bias: torch's two summed into bias_ih
+    with torch.no_grad():
+        rnn.rnn.bias_ih_l0 += rnn.rnn.bias_hh_l0
+        rnn.rnn.bias_hh_l0.zero_()
+    inp = keras.Input((STEPS, FEATS))
+    twin = keras.Model(inp, L.Dense(3, name="out")(L.SimpleRNN(UNITS, name="rnn")(inp)))
+    w = {k: v.detach().numpy() for k, v in rnn.state_dict().items()}
+    twin.get_layer("rnn").set_weights([w["rnn.weight_ih_l0"].T, w["rnn.weight_hh_l0"].T, w["rnn.bias_ih_l0"]])
+    twin.get_layer("out").set_weights([w["out.weight"].T, w["out.bias"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        np.testing.assert_array_equal(nnfpga.convert_from_pytorch_model(rnn, (STEPS, FEATS)).predict(xg),
                                       nnfpga.convert_from_keras_model(twin).predict(xg))
 
 
