@@ -83,6 +83,15 @@ def test_the_issue_model_converts_and_names_its_nodes() -> None:
             y, _ = self.lstm(x)
             return self.out(y[:, -1, :])
 
+    class Unpacked(Net):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y, (_h, _c) = self.lstm(x)  # the final state unpacked but not used
+            return self.out(y[:, -1])
+
+    x = x_of()
+    one = nnfpga.convert_from_pytorch_model(randomized(Net(), 0), (STEPS, FEATS)).predict_float(x)
+    np.testing.assert_array_equal(nnfpga.convert_from_pytorch_model(randomized(Unpacked(), 0), (STEPS, FEATS))
+                                  .predict_float(x), one)
     g = nnfpga.graph_from_pytorch_model(randomized(Net(), 0), (STEPS, FEATS))
     assert [(n.op, n.name) for n in g][1:] == [("lstm", "lstm"), ("crop", "getitem_2"), ("reshape", "getitem_2_step"),
                                                ("dense", "out")]

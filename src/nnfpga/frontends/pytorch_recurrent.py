@@ -95,8 +95,8 @@ def _swaps_batch_and_time(b: Any, n: Any, src_fx: Any) -> bool:
 def _getitem(b: Any, n: Any, src_fx: Any, mark: str, marks: dict[str, str], reject: Any) -> bool:
     index = n.args[1]
     if mark == TUPLE:
-        if not n.users:
-            return True  # the unused half of ``y, _ = ...``
+        if not _used(n):
+            return True  # the unused half of ``y, _ = ...`` or ``y, (h, c) = ...``
         if index != 0:
             return reject(f"the final state (item {index!r} of what {src_fx.name!r} returns: h_n, or (h_n, c_n)): "
                           "nnfpga's recurrent layers output the sequence y; use its last step, y[:, -1, :]")
@@ -122,6 +122,11 @@ def _getitem(b: Any, n: Any, src_fx: Any, mark: str, marks: dict[str, str], reje
     b.out[n.name] = b.g.add(Node(b.g.unique_name(f"{name}_step"), "reshape", [crop.name], (feats,),
                                  source=source)).name
     return True
+
+
+def _used(n: Any) -> bool:
+    """Whether anything but unused indexing reads fx node ``n``."""
+    return any(u.op != "call_function" or u.target is not operator.getitem or _used(u) for u in n.users)
 
 
 def _module(b: Any, n: Any, m: Any, kind: str, inputs: list[Any], marks: dict[str, str], reject: Any) -> bool:
