@@ -163,3 +163,11 @@ def test_stacked_layers_and_a_classifier_head(keras: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         assert np.abs(hw.predict(x) - want).max() < 0.02
+
+
+def test_a_saved_keras_file_converts_like_the_model(keras: Any, tmp_path: Path) -> None:
+    model, x = one_layer(keras, "bidirectional_sum")
+    path = tmp_path / "bi.keras"
+    model.save(path)
+    np.testing.assert_array_equal(nnfpga.convert_from_keras_model(str(path)).predict_float(x),
+                                  nnfpga.convert_from_keras_model(model).predict_float(x))
