@@ -110,8 +110,8 @@ def test_tables() -> None:
     assert (g["sm"].attrs["table_size"], g["sm"].attrs["table_range"]) == (2048, 16.0)
     assert "table_size" not in g["lr"].attrs  # no table: a type-wide setting passes it by
     assert apply_err({"LayerName": {"fc": {"TableSize": 256}}}) == (
-        "LayerName.fc: Dense layer 'fc' has no lookup table; TableSize/TableRange apply to Sigmoid, Tanh, ELU and "
-        "Softmax layers")
+        "LayerName.fc: Dense layer 'fc' has no lookup table; TableSize/TableRange apply to Sigmoid, Tanh, ELU, "
+        "Softmax, LSTM, GRU and SimpleRNN layers")
 
 
 def test_trace_and_strategy_per_layer() -> None:
@@ -159,7 +159,7 @@ def test_unknown_layer_type_suggests() -> None:
     assert msg.startswith("LayerType.Dens: unknown layer type (did you mean 'Dense'?); known types: Activation, "
                           "Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, "
                           "Conv2D, Cropping1D, Cropping2D, Dense, DepthwiseConv1D, DepthwiseConv2D, Dropout, ELU, "
-                          "Flatten, GlobalAveragePooling1D,")
+                          "Flatten, GRU, GlobalAveragePooling1D,")
 
 
 def test_config_for_a_removed_layer_warns() -> None:

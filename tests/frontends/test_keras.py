@@ -20,7 +20,8 @@ SUPPORTED_HINT = (
     "BatchNormalization, Dropout, Flatten, Reshape, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, "
     "Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, MaxPooling1D, MaxPooling2D, "
     "AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, "
-    "GlobalAveragePooling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D; "
+    "GlobalAveragePooling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, LSTM, "
+    "GRU, SimpleRNN, Bidirectional, TimeDistributed; "
     "activations: linear, relu, relu6, leaky_relu, elu, sigmoid, tanh, "
     "hard_sigmoid, hard_tanh, softmax.")
 
@@ -141,14 +142,15 @@ def test_model_files_load_like_the_model(keras: Any, tiny_mlp: Any, tmp_path: Pa
 
 def test_all_unsupported_layers_in_one_error(keras: Any, build: Any) -> None:
     L = keras.layers
-    m = build([L.Conv1DTranspose(3, 3, name="conv"), L.LSTM(4, name="lstm"), L.Dense(3, activation="gelu",
+    m = build([L.Conv1DTranspose(3, 3, name="conv"), L.LayerNormalization(name="ln"), L.Dense(3, activation="gelu",
                                                                                      name="fc")],
               input_shape=(8, 2))
     with pytest.raises(UnsupportedLayerError) as info:
         graph_from_keras(m)
-    assert info.value.layers == [("conv", "Conv1DTranspose"), ("lstm", "LSTM"), ("fc", "Dense activation 'gelu'")]
-    assert str(info.value) == ("3 unsupported Keras layer(s):\n  - 'conv' (Conv1DTranspose)\n  - 'lstm' (LSTM)\n"
-                               "  - 'fc' (Dense activation 'gelu')\n" + SUPPORTED_HINT)
+    assert info.value.layers == [("conv", "Conv1DTranspose"), ("ln", "LayerNormalization"),
+                                 ("fc", "Dense activation 'gelu'")]
+    assert str(info.value) == ("3 unsupported Keras layer(s):\n  - 'conv' (Conv1DTranspose)\n  - 'ln' "
+                               "(LayerNormalization)\n  - 'fc' (Dense activation 'gelu')\n" + SUPPORTED_HINT)
     assert isinstance(info.value, nnfpga.NnfpgaError)
 
 

@@ -26,7 +26,7 @@ SUPPORTED_HINT = (
     "Remove or replace them; supported PyTorch layers: Linear, ReLU, ReLU6, LeakyReLU, ELU, Sigmoid, Tanh, Softmax, "
     "Hardtanh, Hardsigmoid, BatchNorm1d, Flatten, Dropout, Identity, Sequential, Conv1d, Conv2d, MaxPool1d, "
     "MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, "
-    "Upsample, ZeroPad1d, ZeroPad2d, BatchNorm2d, QuantIdentity, QuantReLU, "
+    "Upsample, ZeroPad1d, ZeroPad2d, BatchNorm2d, LSTM, GRU, RNN, QuantIdentity, QuantReLU, "
     "QuantHardTanh, QuantLinear, QuantConv1d, QuantConv2d, TruncAvgPool2d, TruncAdaptiveAvgPool2d, F.linear, "
     "F.dropout, torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, "
     "+, -, *, torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum, torch.cat, F.interpolate, F.pad, "

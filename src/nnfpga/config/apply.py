@@ -111,11 +111,12 @@ def _apply_layer(node: Node, lc: LayerConfig, where: str, *, explicit: bool) -> 
     for key, value in (("table_size", lc.table_size), ("table_range", lc.table_range)):
         if value is None:
             continue
-        if op.category != "table":
+        if op.category not in ("table", "recurrent"):  # a recurrent cell's gates are tables
             # hls4ml writes TableSize on every activation (and Dropout); the ones without a table ignore it there
             if explicit and op.category not in ("activation", "shape"):
                 raise ConfigError(f"{where}: {type_name(node)} layer {node.name!r} has no lookup table; "
-                                  f"TableSize/TableRange apply to Sigmoid, Tanh, ELU and Softmax layers")
+                                  "TableSize/TableRange apply to Sigmoid, Tanh, ELU, Softmax, LSTM, GRU and SimpleRNN "
+                                  "layers")
             continue
         node.attrs[key] = value
 

@@ -76,7 +76,7 @@ def default_config(
         entry: dict[str, Any] = {"Precision": prec}
         if OPS[node.op].reuse:
             entry["ReuseFactor"] = default_reuse_factor
-        if OPS[node.op].category == "table":
+        if OPS[node.op].category in ("table", "recurrent"):
             entry["TableSize"] = int(node.attrs.get("table_size", 1024))
             if node.name in tables:
                 entry["TableRange"] = tables[node.name]

@@ -91,7 +91,7 @@ for _k in ("TargetCycles", "ConvImplementation", "Compression"):
 HLS4ML_ONLY_TYPES = frozenset((
     "ThresholdedReLU", "PReLU", "HardActivation", "ParametrizedActivation", "UnaryLUT", "TernaryTanh",
     "Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D",
-    "Resize", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Resize", "Embedding", "Bidirectional",
     "TimeDistributed", "Dot", "Merge", "Einsum", "EinsumDense", "MultiHeadAttention", "LayerNormalization",
     "BatchNormOnnx", "ApplyAlpha", "Constant", "Quant", "SymbolicExpression", "GarNet", "GarNetStack",
 ))

@@ -26,6 +26,7 @@ from nnfpga.frontends.keras_common import (
     add_keras_layer,
     check_model_file,
 )
+from nnfpga.frontends.keras_recurrent import RECURRENT_LAYERS, convert_recurrent, several_inputs_reasons
 from nnfpga.frontends.merge import add_merge
 from nnfpga.ir.graph import Graph, Node
 
@@ -105,7 +106,9 @@ def graph_from_keras(model: Any) -> Graph:
         parents = [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
         merge = kind in MERGE_LAYERS
         if (len(parents) != 1 and not merge) or any(p not in last for p in parents):
-            unsupported.append((layer.name, f"{kind} with {len(parents)} inputs"))
+            reasons = (several_inputs_reasons(layer, kind, len(parents)) if kind in RECURRENT_LAYERS
+                       else [f"{kind} with {len(parents)} inputs"])
+            unsupported.extend((layer.name, why) for why in reasons)
             tainted.add(layer.name)
             last[layer.name] = last[next((p for p in parents if p in last), in_layer)]
             continue
@@ -123,7 +126,7 @@ def graph_from_keras(model: Any) -> Graph:
             tainted.add(layer.name)
         last[layer.name] = out if out is not None else src
     if unsupported:
-        raise UnsupportedLayerError(unsupported, supported=LAYERS, activations=tuple(ACTIVATIONS))
+        raise UnsupportedLayerError(unsupported, supported=LAYERS + RECURRENT_LAYERS, activations=tuple(ACTIVATIONS))
     g.outputs = [last[model.outputs[0]._keras_history.operation.name]]
     return g
 
@@ -140,6 +143,8 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
         from nnfpga.frontends.hgq import convert_hgq_layer
 
         return convert_hgq_layer(g, layer, kind, src, unsupported)
+    if kind in RECURRENT_LAYERS or kind == "Masking":
+        return convert_recurrent(g, layer, kind, src, unsupported)
     act = activation_name(layer.activation) if hasattr(layer, "activation") else None
     ws = {w.path.split("/")[-1]: np.asarray(w.numpy() if hasattr(w, "numpy") else w, dtype=np.float64)
           for w in layer.weights}

@@ -30,12 +30,13 @@ from nnfpga.frontends.pytorch_conv import (
     convert_spatial,
     upsample,
 )
+from nnfpga.frontends.pytorch_recurrent import RECURRENT_MODULES, check_output, recurrent_call
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 
 MODULES = ("Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Hardtanh", "Hardsigmoid",
            "BatchNorm1d", "Flatten", "Dropout", "Identity", "Sequential", *SPATIAL_MODULES,
-           "BatchNorm2d")
+           "BatchNorm2d", *RECURRENT_MODULES)
 BREVITAS_MODULES = ("QuantIdentity", "QuantReLU", "QuantHardTanh", "QuantLinear", "QuantConv1d", "QuantConv2d",
                     "TruncAvgPool2d", "TruncAdaptiveAvgPool2d")
 FUNCTIONS = ("F.linear", "F.dropout", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape",
@@ -227,6 +228,7 @@ class _Builder:
                 output = n
             elif n.op in ("call_module", "call_function", "call_method"):
                 self._call(n)
+        check_output(self, self._output_name(output))
         if self.unsupported:
             raise UnsupportedLayerError(self.unsupported, "PyTorch", supported=MODULES + BREVITAS_MODULES + FUNCTIONS,
                                         activations=ACTIVATIONS)
@@ -236,6 +238,10 @@ class _Builder:
 
             finalize(self.g, self.quant_dense, type(self.model).__name__)
         return self.g
+
+    def _output_name(self, n: Any) -> str:
+        res = n.args[0] if n is not None else None
+        return getattr(res, "name", "")
 
     def _output(self, n: Any) -> str:
         res = n.args[0]
@@ -252,6 +258,8 @@ class _Builder:
         inputs = [a for a in _flat_nodes((n.args, n.kwargs)) if a.name in self.out]
         if not inputs or (out is None and _is_shape_query(n)):
             return  # constants and shape queries (x.size(0), x.shape) are not part of the data path
+        if recurrent_call(self, n, inputs):  # recurrent modules, their tuples and time-first tensors; non-tensors
+            return
         if n.op == "call_module":
             label, module = n.target, self.modules[n.target]
             kind = type(module).__name__

@@ -9,6 +9,7 @@ from nnfpga.ops import (  # noqa: F401  (registers the ops)
     dense,
     merge,
     pool,
+    recurrent,
     resize,
     shape,
     softmax,
@@ -20,7 +21,7 @@ __all__ = ["OPS", "Context", "OpDef", "QArray", "RunStats", "categories"]
 
 
 def categories() -> dict[str, list[str]]:
-    """Op names grouped by category (io, linear, pool, activation, table, shape, merge)."""
+    """Op names grouped by category (io, linear, pool, activation, table, shape, merge, recurrent)."""
     out: dict[str, list[str]] = {}
     for name, op in OPS.items():
         out.setdefault(op.category, []).append(name)

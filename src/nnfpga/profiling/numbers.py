@@ -117,7 +117,9 @@ def weight_profiles(hw: HWModel) -> list[LayerProfile]:
     for node in hw.graph:
         op = OPS[node.op]
         arrays: list[tuple[str, np.ndarray]] = []
-        if op.weights and len(op.weights) == len(op.const_slots):
+        if hasattr(op, "constants_by_slot"):  # ops whose constants do not pair one to one with their slots
+            arrays = op.constants_by_slot(node)
+        elif op.weights and len(op.weights) == len(op.const_slots):
             arrays = [(s, node.weights[w]) for s, w in zip(op.const_slots, op.weights, strict=True)]
         elif "param" in op.const_slots and hasattr(op, "params"):
             arrays = [("param", np.asarray(op.params(node), dtype=np.float64))]

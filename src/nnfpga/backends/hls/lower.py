@@ -75,7 +75,9 @@ NOT_LOWERED: dict[str, str] = {
     "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
 }
 # refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
-REFUSED: dict[str, str] = {}
+_RECURRENT_LATER = ("recurrent layers are not in the HLS layer library yet (issue 15's later increment); the bit-exact "
+                    "emulator runs them")
+REFUSED: dict[str, str] = {op: _RECURRENT_LATER for op in ("lstm", "gru", "simple_rnn")}
 INDEX_TYPE = FixedType(32, 32, signed=True)  # index tables (flat input pixel, -1 for padding): C++ int
 
 

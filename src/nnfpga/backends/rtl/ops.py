@@ -49,7 +49,8 @@ from nnfpga.ops.base import Plan
 NOT_LOWERED: dict[str, str] = {"input": "the top module's in_data port: build_design unpacks it into the values"}
 _LATER = ("not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it; its Verilog lowering comes in a "
           "later release")
-REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
+REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample",
+                                                 "lstm", "gru", "simple_rnn")}
 
 
 # -- lowerings ----------------------------------------------------------------------------------
