@@ -1,9 +1,9 @@
 """Cycles per image and latency of a streaming image-model design (:mod:`~nnfpga.backends.rtl.stream`), for
 ``hw.synthesize`` and ``benchmarks/hardware.py``: the design states them (``Design.ii``, ``Design.latency``),
-computed by :mod:`~nnfpga.backends.rtl.timing` from the window generators' schedule and the register stages
-inside the layers, for chains of the layers it models; ``tests/backends/rtl`` checks them against Verilator runs.
-A design with forks and merges or with global pooling/padding/cropping/upsampling stages states none yet
-(``stated`` False, both figures 0).
+computed by :mod:`~nnfpga.backends.rtl.timing` from a cycle-by-cycle model of every stream element (window
+generators, register stages inside the layers, flatten buffers, global pooling, padding, cropping, upsampling,
+forks, FIFOs, merges); ``tests/backends/rtl`` checks them against Verilator runs of every streaming test design.
+Only a design whose FIFOs are too small to run (built with explicit ``depths``) states none (``stated`` False).
 """
 
 from __future__ import annotations
