@@ -19,9 +19,11 @@ reads is complete (about ``K_h / 2`` rows for "same" padding), so the skip must 
 the conv never gets its rows, and the merge waits forever. The depth is computed from the schedule: for every
 layer, ``need[j]`` = how many beats of the fork's producer must have moved before the layer can emit its beat
 ``j`` (counted over two images; a window layer from :func:`nnfpga.backends.rtl.window.inputs_before_outputs`, the
-generator's own schedule; a flatten after the image's last pixel; a merge the maximum of its inputs). A FIFO on
+generator's own schedule; a flatten after the image's last pixel; a padding, cropping or upsampling stage from
+:func:`nnfpga.backends.rtl.stream_stages.inputs_before_outputs`; a merge the maximum of its inputs). A FIFO on
 the fork edge into branch ``b`` has depth ``max over j of need[merge][j] - need[merge input from b][j]`` over
-every merge that branch reaches (0: no FIFO). With the eager fork this is the least depth that cannot deadlock
+every merge that joins branch ``b`` with another branch of the fork (0: no FIFO; a merge whose inputs all come
+from ``b`` is a later fork's to buffer). With the eager fork this is the least depth that cannot deadlock
 for a branch that holds nothing itself (one less and the fork stalls on the beat the other branch needs: the
 suite shows the deadlock); a branch that buffers rows itself (a window layer) gets this as an upper bound.
 FIFOs hold one beat per register row (the width of the producer's beat), ``in_ready`` = not full.
@@ -72,8 +74,6 @@ def stream_problems(graph: Graph) -> list[str]:
         else:
             problem = layer_problem(graph, node, inputs_flat)  # keepdims global pooling: a 1x1 image
             problems += [problem] if problem else []
-    if not problems:
-        problems += schedule_problems(graph)
     return problems
 
 
@@ -128,22 +128,6 @@ def needs(graph: Graph, fork: str) -> dict[str, np.ndarray]:
     return need
 
 
-def schedule_problems(graph: Graph) -> list[str]:
-    """Layers whose schedule :func:`needs` does not count, between a fork and a merge it reaches (their FIFO depths
-    cannot be derived yet): zero padding, cropping and upsampling stages."""
-    out = []
-    for name, edges in consumers(graph).items():
-        if len(edges) < 2:
-            continue
-        below = descendants(graph, name)
-        for r in below:
-            if graph[r].op in RESIZE_OPS and any(graph[m].op in MERGE_OPS for m in descendants(graph, r)):
-                out.append(f"{graph[r].describe()}: a {graph[r].op} stage between the fork of {name!r} and a merge "
-                           f"(the streaming top sizes the branch FIFOs from window, flatten and pooling schedules "
-                           f"only so far; move the {graph[r].op} before the fork or after the merge)")
-    return sorted(set(out))
-
-
 def descendants(graph: Graph, name: str) -> set[str]:
     """``name`` and every layer reading it, directly or not."""
     seen = {name}
@@ -166,7 +150,8 @@ def fifo_depths(graph: Graph) -> dict[Edge, int]:
             depth = 0
             for m in reach:
                 node = graph[m]
-                if node.op not in MERGE_OPS:
+                mine = [(m, s) == (c, slot) or u in reach for s, u in enumerate(node.inputs)]
+                if node.op not in MERGE_OPS or all(mine):  # all from this branch: a fork inside it buffers
                     continue
                 for s, u in enumerate(node.inputs):
                     if (m, s) == (c, slot):
