@@ -351,7 +351,7 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
     top.assign(s.ready, "out_ready")
     top.assign("out_data", b.ar.pack("out_bus", s.vals, tout.width) if len(s.vals) > 1 else s.vals[0].ext(tout.width))
     times = run(*timing_net(graph, timing, depths), items(graph[inp]), items(graph[outp]))
-    latency, ii = figures(times) if times else (0, 0)
+    latency, ii = figures(times, items(graph[outp])) if times else (0, 0)
     inner = {n: st.cycles for n, v in timing.items() for st in v or () if st.kind == "delay"}
     design = Design(b.name, [top, *b.subs, *b.lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
                     latency=latency, inner=inner, ii=ii, streaming=True)

@@ -19,7 +19,7 @@ graph order, readies backward, then every register's next value):
 
 A design whose FIFOs are too small stops in the model as in Verilator (:func:`run` returns None).
 Latency: from taking an image's first input beat to giving its last output beat. Initiation interval (II):
-cycles between the first output beats of the last two images (:data:`IMAGES` of them: the steady state).
+cycles between the first output beats of the last two images run (the steady state: :func:`run`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from nnfpga.backends.rtl.window import Geometry
 from nnfpga.errors import EmulationError
 
-IMAGES = 6  # images the stated schedule runs through (the last two give the steady-state II)
+IMAGES = 8  # images the stated schedule runs through at most (it stops at a steady state, 4 images or more)
 
 
 @dataclass(frozen=True)
@@ -303,37 +303,43 @@ class Net:
 
 
 def run(net: Net, sink: int, beats_in: int, beats_out: int, images: int = IMAGES) -> tuple[list[int], list[int]] | None:
-    """Cycle of every input beat taken and every output beat given when ``images`` images of ``beats_in`` beats
-    are offered back to back and the sink (stream ``sink``) is always ready; None when the net stops before the
-    last output beat (a deadlock: a state that repeats with no beat moving)."""
+    """Cycle of every input beat taken and every output beat given when up to ``images`` images of ``beats_in``
+    beats are offered back to back and the sink (stream ``sink``) is always ready, until the last ``images``
+    output images or a steady state (at least 4 images out, the last two spacings of their first beats equal);
+    None when the net stops first (a deadlock: a state that repeats with no beat moving)."""
     valid, ready = [False] * net.streams, [False] * net.streams
+    parts = [(e.valid, e.ready, e.clock, e.state, ins, outs) for e, ins, outs in net.parts]
+    back = parts[::-1]
     in_at: list[int] = []
     out_at: list[int] = []
+    firsts: list[int] = []
     idle = None
-    cycle = 0
+    cycle, total_in = 0, beats_in * images
     while len(out_at) < beats_out * images:
-        valid[0] = len(in_at) < beats_in * images
-        for e, ins, outs in net.parts:
-            for o, v in zip(outs, e.valid([valid[i] for i in ins]), strict=True):
+        valid[0] = len(in_at) < total_in
+        for fv, _, _, _, ins, outs in parts:
+            for o, v in zip(outs, fv([valid[i] for i in ins]), strict=True):
                 valid[o] = v
         ready[sink] = True
-        for e, ins, outs in reversed(net.parts):
-            for i, r in zip(ins, e.ready([valid[i] for i in ins], [ready[o] for o in outs]), strict=True):
+        for _, fr, _, _, ins, outs in back:
+            for i, r in zip(ins, fr([valid[i] for i in ins], [ready[o] for o in outs]), strict=True):
                 ready[i] = r
-        moved = False
         if valid[0] and ready[0]:
             in_at.append(cycle)
-            moved = True
         if valid[sink]:
+            if len(out_at) % beats_out == 0:
+                firsts.append(cycle)
             out_at.append(cycle)
-            moved = True
-        moved = moved or any(valid[o] and ready[o] for _, _, outs in net.parts for o in outs)
-        for e, ins, outs in net.parts:
-            e.clock([valid[i] for i in ins], [ready[o] for o in outs])
+            if len(out_at) % beats_out == 0 and len(firsts) >= 4 and \
+                    firsts[-1] - firsts[-2] == firsts[-2] - firsts[-3] == firsts[-3] - firsts[-4]:
+                break
+        moved = any(v and r for v, r in zip(valid, ready, strict=True))
+        for _, _, fc, _, ins, outs in parts:
+            fc([valid[i] for i in ins], [ready[o] for o in outs])
         if moved:
             idle = None
         else:
-            now = tuple(e.state() for e, _, _ in net.parts)
+            now = tuple(st() for _, _, _, st, _, _ in parts)
             if now == idle:
                 return None
             idle = now
@@ -341,14 +347,14 @@ def run(net: Net, sink: int, beats_in: int, beats_out: int, images: int = IMAGES
     return in_at, out_at
 
 
-def figures(times: tuple[list[int], list[int]], images: int = IMAGES) -> tuple[int, int]:
-    """(latency, II) from a run's beat cycles (see the module doc)."""
+def figures(times: tuple[list[int], list[int]], beats_out: int) -> tuple[int, int]:
+    """(latency, II) from a run's beat cycles, ``beats_out`` output beats per image (see the module doc)."""
     in_at, out_at = times
-    per = len(out_at) // images
-    return out_at[per - 1] - in_at[0], out_at[(images - 1) * per] - out_at[(images - 2) * per]
+    n = len(out_at) // beats_out
+    return out_at[beats_out - 1] - in_at[0], out_at[(n - 1) * beats_out] - out_at[(n - 2) * beats_out]
 
 
-def _chain(stages: Sequence[Stage], beats_in: int, images: int) -> tuple[list[int], list[int]]:
+def _chain(stages: Sequence[Stage], beats_in: int, images: int) -> tuple[tuple[list[int], list[int]], int]:
     net = Net()
     sink = net.stages(stages, 0)
     beats_out = beats_in
@@ -356,13 +362,13 @@ def _chain(stages: Sequence[Stage], beats_in: int, images: int) -> tuple[list[in
         beats_out = _beats_out(st, beats_out)
     times = run(net, sink, beats_in, beats_out, images)
     assert times is not None  # a chain cannot deadlock
-    return times
+    return times, beats_out
 
 
 def schedule(stages: Sequence[Stage], beats_in: int, images: int = IMAGES) -> list[int]:
     """Cycle of every output beat of a chain of ``stages`` through ``images`` images of ``beats_in`` beats offered
     back to back (the first taken in cycle 0)."""
-    in_at, out_at = _chain(stages, beats_in, images)
+    (in_at, out_at), _ = _chain(stages, beats_in, images)
     return [t - in_at[0] for t in out_at]
 
 
@@ -384,7 +390,7 @@ def _beats_out(s: Stage, beats_in: int) -> int:
 
 def stated(stages: Sequence[Stage], beats_in: int) -> tuple[int, int]:
     """(latency, II) of the chain ``stages`` in cycles (see the module doc)."""
-    return figures(_chain(stages, beats_in, IMAGES))
+    return figures(*_chain(stages, beats_in, IMAGES))
 
 
 def measured(in_at: np.ndarray, out_at: np.ndarray, images: int) -> tuple[int, int]:
