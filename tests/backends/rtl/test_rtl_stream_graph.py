@@ -14,6 +14,7 @@ import nnfpga
 from backends.rtl.test_rtl_timing import predict_timed
 from nnfpga.backends.rtl import stream
 from nnfpga.backends.rtl.stream_graph import OUT, build_graph_design, fifo_depths
+from nnfpga.backends.rtl.stream_timing import FifoCheck, check_fifos
 from nnfpga.errors import BackendSupportError, ToolError
 from nnfpga.fixed import from_float, to_float
 
@@ -195,3 +196,18 @@ def test_padding_upsampling_and_cropping_inside_branches_rtl_equals_emulator(ker
     m = np.asarray(from_float(hw.interpreter.check_input(x), g[g.inputs[0]].types["result"])[0], dtype=np.int64)
     with pytest.raises(ToolError, match="timeout: 0 of 3 outputs"):
         stream.simulate_stream(design, m, stream.output_beats(g), cache_dir=rtl_cache / "rtl")
+
+
+def test_fifo_depths_checked_on_the_schedule_model(keras) -> None:
+    """The sized FIFOs against the schedule model (no Verilator): a skip beside a conv is minimal (one beat less
+    deadlocks); a branch whose layers hold beats themselves (the pointwise conv's register stages) gets an upper
+    bound. Minimal skips cost throughput: residual_cnn's II is 556 with its 9-beat skip, the full rate of its
+    "same" conv ((8 + 1) * (8 + 1) steps) with an image-deep one."""
+    hw = nnfpga.convert_from_keras_model(residual_cnn(keras), backend="verilog")
+    checks, ii, deep = check_fifos(hw.graph, hw.interpreter.prep)
+    assert checks == {("conv1_relu", "add", 1): FifoCheck(9, 9)} and (ii, deep) == (556, 81)
+    hw = nnfpga.convert_from_keras_model(branchy_layers(keras), backend="verilog")
+    checks, ii, deep = check_fifos(hw.graph, hw.interpreter.prep)
+    assert checks[("add", "cat", 0)] == FifoCheck(7, 7)  # beside conv "c" (3x3 "same" over 6 columns): 6 + 1
+    assert 0 < checks[("x", "pw", 0)].least < checks[("x", "pw", 0)].depth
+    assert 0 < deep < ii

@@ -306,12 +306,13 @@ class _Top:
 
 def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
                        multipliers: str = DEFAULT_MULTIPLIERS, *, depths: dict[Edge, int] | None = None,
-                       adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE) -> Design:
+                       adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
+                       record: dict[str, list[Stage] | None] | None = None) -> Design:
     """Lower ``graph`` (one input, one output; forks and merges allowed) to a streaming :class:`Design`.
     ``depths`` replaces :func:`fifo_depths` (a test's way to build a too-small FIFO). The Design states its cycles
     per image (``ii``) and ``latency`` from :func:`timing_net`'s schedule (0 when that schedule deadlocks: FIFO
-    ``depths`` too small). Raises
-    BackendSupportError listing every layer it cannot build."""
+    ``depths`` too small); ``record`` receives each layer's stages for it. Raises BackendSupportError listing
+    every layer it cannot build."""
     problems = stream_problems(graph)
     if problems:
         raise BackendSupportError("; ".join(problems))
@@ -332,7 +333,7 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
         else int(np.prod(graph[outp].shape))
     top.port("output", "out_data", n_out * tout.width)
     outs = consumers(graph)
-    timing: dict[str, list[Stage] | None] = {}
+    timing: dict[str, list[Stage] | None] = {} if record is None else record
     for node in graph:
         if node.op == "input":
             vals = [Val.of("in_data", tin.width, tin.signed, lsb=i * tin.width, full=c_in == 1) for i in range(c_in)]
