@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import nnfpga
+from backends.rtl.test_rtl_timing import predict_timed
 from nnfpga.backends.rtl import stream
 from nnfpga.backends.rtl.stream_graph import OUT, build_graph_design, fifo_depths
+from nnfpga.backends.rtl.stream_timing import FifoCheck, check_fifos
 from nnfpga.errors import BackendSupportError, ToolError
 from nnfpga.fixed import from_float, to_float
 
@@ -54,7 +56,7 @@ def check(hw: nnfpga.HWModel, x: np.ndarray, cache: Any, seeds: tuple[int, ...] 
     want = hw.predict(x)
     assert len(np.unique(want)) > 50  # not a few saturated values
     for seed in seeds:  # 0: no stalls; else about 1 cycle in 4 without in_valid, 1 in 4 without out_ready
-        got = stream.predict(hw, x, seed=seed, cache_dir=cache)
+        got = predict_timed(hw, x, cache) if seed == 0 else stream.predict(hw, x, seed=seed, cache_dir=cache)
         bad = np.argwhere(got != want)
         assert bad.size == 0, f"seed {seed}: {len(bad)} of {want.size} outputs differ; first at {tuple(bad[0])}"
 
@@ -145,10 +147,67 @@ def test_merges_around_depthwise_average_pooling_and_global_pooling(keras, veril
     check(hw, np.random.default_rng(4).uniform(-1.5, 1.5, (150, 6, 6, 2)), rtl_cache / "rtl")
 
 
-def test_upsampling_between_a_fork_and_its_merge_is_refused(keras) -> None:
+def padded_branches(keras: Any) -> Any:
+    """Padding, upsampling and cropping between forks and their merges: a valid conv padded back to 8x8 beside
+    the skip, a max-pool upsampled back beside the skip, a crop padded back concatenated with the skip."""
     L = keras.layers
-    x = keras.Input((4, 4, 1), name="x")
-    u = L.UpSampling2D(1, name="up")(L.Conv2D(1, 3, padding="same", name="c")(x))
-    model = keras.Model(x, L.Dense(2, name="out")(L.Flatten(name="flat")(L.Add(name="add")([u, x]))))
-    with pytest.raises(BackendSupportError, match=r"'up'.*between the fork"):
-        nnfpga.convert_from_keras_model(model, backend="verilog")
+    keras.utils.set_random_seed(8)
+    x = keras.Input((8, 8, 2), name="x")
+    h = L.Conv2D(3, 3, padding="same", activation="relu", name="conv1")(x)
+    r = L.ZeroPadding2D(1, name="pad")(L.Conv2D(3, 3, name="conv2")(h))
+    h = L.Add(name="add")([r, h])
+    u = L.UpSampling2D(2, name="up")(L.MaxPooling2D(2, name="pool")(h))
+    h = L.Add(name="add2")([u, h])
+    c = L.ZeroPadding2D(((2, 0), (1, 1)), name="pad2")(L.Cropping2D(((0, 2), (1, 1)), name="crop")(h))
+    h = L.Concatenate(name="cat")([c, h])
+    return keras.Model(x, L.Dense(4, name="out")(L.Flatten(name="flat")(h)), name="padded_branches")
+
+
+SKIPS = {("conv1_relu", "add", 1): 18, ("add", "add2", 1): 15, ("add2", "cat", 1): 1}
+
+
+def test_fifo_depths_around_padding_upsampling_and_cropping(keras) -> None:
+    """The stages' schedules (stream_stages.inputs_before_outputs) size the skips' FIFOs: "pad" gives its first
+    beats (padding) only once conv2's first window is valid, which ends at input (2, 2): 19 beats of conv1 moved
+    while the add takes the skip's first, 18 held; the upsampler gives its first row once pool's first output
+    row is in, which ends at input (1, 7): 16 moved, 15 held; "pad2" waits for the crop's first pixel, (0, 1): 1
+    held. The crop branch itself drops rows the merge needs later (an upper bound: it holds beats too). The
+    schedule model (nnfpga.backends.rtl.timing) runs with these depths and stops with a skip one beat smaller."""
+    hw = nnfpga.convert_from_keras_model(padded_branches(keras), backend="verilog")
+    g, prep = hw.graph, hw.interpreter.prep
+    depths = fifo_depths(g)
+    assert depths == {**SKIPS, ("add2", "crop", 0): 18}
+    assert build_graph_design(g, prep).ii > 0
+    for edge, depth in SKIPS.items():
+        assert build_graph_design(g, prep, depths={**depths, edge: depth - 1}).ii == 0, edge
+
+
+@pytest.mark.tools
+def test_padding_upsampling_and_cropping_inside_branches_rtl_equals_emulator(keras, verilator_exe, rtl_cache) -> None:
+    """Verilator = emulator with and without random stalls (measured = stated II and latency without); the skip
+    of the padded branch one beat smaller deadlocks, as the schedule model says."""
+    hw = nnfpga.convert_from_keras_model(padded_branches(keras), backend="verilog")
+    assert {"zero_pad", "upsample", "crop"} <= {n.op for n in hw.graph}
+    check(hw, np.random.default_rng(9).uniform(-1.5, 1.5, (200, 8, 8, 2)), rtl_cache / "rtl")
+    g = hw.graph
+    edge = ("conv1_relu", "add", 1)
+    design = build_graph_design(g, hw.interpreter.prep, depths={**fifo_depths(g), edge: SKIPS[edge] - 1})
+    x = np.random.default_rng(10).uniform(-1.5, 1.5, (3, 8, 8, 2))
+    m = np.asarray(from_float(hw.interpreter.check_input(x), g[g.inputs[0]].types["result"])[0], dtype=np.int64)
+    with pytest.raises(ToolError, match="timeout: 0 of 3 outputs"):
+        stream.simulate_stream(design, m, stream.output_beats(g), cache_dir=rtl_cache / "rtl")
+
+
+def test_fifo_depths_checked_on_the_schedule_model(keras) -> None:
+    """The sized FIFOs against the schedule model (no Verilator): a skip beside a conv is minimal (one beat less
+    deadlocks); a branch whose layers hold beats themselves (the pointwise conv's register stages) gets an upper
+    bound. Minimal skips cost throughput: residual_cnn's II is 556 with its 9-beat skip, the full rate of its
+    "same" conv ((8 + 1) * (8 + 1) steps) with an image-deep one."""
+    hw = nnfpga.convert_from_keras_model(residual_cnn(keras), backend="verilog")
+    checks, ii, deep = check_fifos(hw.graph, hw.interpreter.prep)
+    assert checks == {("conv1_relu", "add", 1): FifoCheck(9, 9)} and (ii, deep) == (556, 81)
+    hw = nnfpga.convert_from_keras_model(branchy_layers(keras), backend="verilog")
+    checks, ii, deep = check_fifos(hw.graph, hw.interpreter.prep)
+    assert checks[("add", "cat", 0)] == FifoCheck(7, 7)  # beside conv "c" (3x3 "same" over 6 columns): 6 + 1
+    assert 0 < checks[("x", "pw", 0)].least < checks[("x", "pw", 0)].depth
+    assert 0 < deep < ii

@@ -19,9 +19,11 @@ reads is complete (about ``K_h / 2`` rows for "same" padding), so the skip must 
 the conv never gets its rows, and the merge waits forever. The depth is computed from the schedule: for every
 layer, ``need[j]`` = how many beats of the fork's producer must have moved before the layer can emit its beat
 ``j`` (counted over two images; a window layer from :func:`nnfpga.backends.rtl.window.inputs_before_outputs`, the
-generator's own schedule; a flatten after the image's last pixel; a merge the maximum of its inputs). A FIFO on
+generator's own schedule; a flatten after the image's last pixel; a padding, cropping or upsampling stage from
+:func:`nnfpga.backends.rtl.stream_stages.inputs_before_outputs`; a merge the maximum of its inputs). A FIFO on
 the fork edge into branch ``b`` has depth ``max over j of need[merge][j] - need[merge input from b][j]`` over
-every merge that branch reaches (0: no FIFO). With the eager fork this is the least depth that cannot deadlock
+every merge that joins branch ``b`` with another branch of the fork (0: no FIFO; a merge whose inputs all come
+from ``b`` is a later fork's to buffer). With the eager fork this is the least depth that cannot deadlock
 for a branch that holds nothing itself (one less and the fork stalls on the beat the other branch needs: the
 suite shows the deadlock); a branch that buffers rows itself (a window layer) gets this as an upper bound.
 FIFOs hold one beat per register row (the width of the producer's beat), ``in_ready`` = not full.
@@ -42,8 +44,9 @@ from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS
 from nnfpga.backends.rtl.stream_layers import MERGE_OPS, RESIZE_OPS, WINDOW_OPS, is_global, layer_problem, per_pixel
 from nnfpga.backends.rtl.stream_lower import TextModule, lower_layer
-from nnfpga.backends.rtl.stream_stages import Stream
-from nnfpga.backends.rtl.timing import Stage, stated
+from nnfpga.backends.rtl.stream_stages import Stream, schedule
+from nnfpga.backends.rtl.stream_stages import inputs_before_outputs as resize_inputs
+from nnfpga.backends.rtl.timing import Fifo, Fork, Merge, Net, Stage, figures, run
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, identifier
 from nnfpga.backends.rtl.window import inputs_before_outputs
 from nnfpga.errors import BackendSupportError
@@ -71,8 +74,6 @@ def stream_problems(graph: Graph) -> list[str]:
         else:
             problem = layer_problem(graph, node, inputs_flat)  # keepdims global pooling: a 1x1 image
             problems += [problem] if problem else []
-    if not problems:
-        problems += schedule_problems(graph)
     return problems
 
 
@@ -119,25 +120,12 @@ def needs(graph: Graph, fork: str) -> dict[str, np.ndarray]:
         elif (n.op == "flatten" or is_global(n)) and len(src.shape) > 1:  # one beat after the image's last pixel
             per, out = items(src), items(n)
             need[n.name] = np.repeat(need[src.name][per - 1::per], out)
+        elif n.op in RESIZE_OPS:  # padding, cropping, upsampling: the input beat each output beat waits for
+            k, per = resize_inputs(n, tuple(src.shape)), items(src)
+            need[n.name] = np.concatenate([need[src.name][i * per + k] for i in range(IMAGES)])
         else:
             need[n.name] = np.max([need[i] for i in ins], axis=0)
     return need
-
-
-def schedule_problems(graph: Graph) -> list[str]:
-    """Layers whose schedule :func:`needs` does not count, between a fork and a merge it reaches (their FIFO depths
-    cannot be derived yet): zero padding, cropping and upsampling stages."""
-    out = []
-    for name, edges in consumers(graph).items():
-        if len(edges) < 2:
-            continue
-        below = descendants(graph, name)
-        for r in below:
-            if graph[r].op in RESIZE_OPS and any(graph[m].op in MERGE_OPS for m in descendants(graph, r)):
-                out.append(f"{graph[r].describe()}: a {graph[r].op} stage between the fork of {name!r} and a merge "
-                           f"(the streaming top sizes the branch FIFOs from window, flatten and pooling schedules "
-                           f"only so far; move the {graph[r].op} before the fork or after the merge)")
-    return sorted(set(out))
 
 
 def descendants(graph: Graph, name: str) -> set[str]:
@@ -162,7 +150,8 @@ def fifo_depths(graph: Graph) -> dict[Edge, int]:
             depth = 0
             for m in reach:
                 node = graph[m]
-                if node.op not in MERGE_OPS:
+                mine = [(m, s) == (c, slot) or u in reach for s, u in enumerate(node.inputs)]
+                if node.op not in MERGE_OPS or all(mine):  # all from this branch: a fork inside it buffers
                     continue
                 for s, u in enumerate(node.inputs):
                     if (m, s) == (c, slot):
@@ -175,6 +164,32 @@ def fifo_depths(graph: Graph) -> dict[Edge, int]:
             if depth:
                 out[edge] = depth
     return out
+
+
+def timing_net(graph: Graph, timing: dict[str, list[Stage] | None], depths: dict[Edge, int]) -> tuple[Net, int]:
+    """The design's stream elements for :func:`nnfpga.backends.rtl.timing.run` and its output stream: each
+    layer's stages (``timing``, from :func:`~nnfpga.backends.rtl.stream_lower.lower_layer`; a stream stage's
+    from :func:`~nnfpga.backends.rtl.stream_stages.schedule`), the eager forks, the FIFOs of ``depths`` and
+    the merges, as :func:`build_graph_design` wires them."""
+    net, edges, outs = Net(), {}, consumers(graph)
+    for node in graph:
+        s = 0  # the input port's stream
+        if node.op != "input":
+            ins = [edges[(node.name, k)] for k in range(len(node.inputs))]
+            if node.op in MERGE_OPS:
+                (s,) = net.add(Merge(), ins)
+            else:
+                stages = timing.get(node.name)
+                if stages is None:
+                    stages = [schedule(node, tuple(graph[node.inputs[0]].shape))]
+                s = net.stages(stages, ins[0])
+        es = outs[node.name]
+        branches = [s] if len(es) == 1 else net.add(Fork(len(es)), [s], len(es))
+        for edge, branch in zip(es, branches, strict=True):
+            if depths.get(edge, 0) and len(es) > 1:
+                (branch,) = net.add(Fifo(depths[edge]), [branch])
+            edges[edge[1:]] = branch
+    return net, edges[(OUT, 0)]
 
 
 def fifo_module(name: str, depth: int, width: int) -> str:
@@ -291,12 +306,13 @@ class _Top:
 
 def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
                        multipliers: str = DEFAULT_MULTIPLIERS, *, depths: dict[Edge, int] | None = None,
-                       adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE) -> Design:
+                       adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
+                       record: dict[str, list[Stage] | None] | None = None) -> Design:
     """Lower ``graph`` (one input, one output; forks and merges allowed) to a streaming :class:`Design`.
     ``depths`` replaces :func:`fifo_depths` (a test's way to build a too-small FIFO). The Design states its cycles
-    per image (``ii``) and ``latency`` where the graph is a chain of layers :func:`~nnfpga.backends.rtl.timing.stated`
-    models (window layers, kernels with registers, elementwise ops, Flatten); 0 otherwise. Raises
-    BackendSupportError listing every layer it cannot build."""
+    per image (``ii``) and ``latency`` from :func:`timing_net`'s schedule (0 when that schedule deadlocks: FIFO
+    ``depths`` too small); ``record`` receives each layer's stages for it. Raises BackendSupportError listing
+    every layer it cannot build."""
     problems = stream_problems(graph)
     if problems:
         raise BackendSupportError("; ".join(problems))
@@ -317,7 +333,7 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
         else int(np.prod(graph[outp].shape))
     top.port("output", "out_data", n_out * tout.width)
     outs = consumers(graph)
-    timing: dict[str, list[Stage] | None] = {}
+    timing: dict[str, list[Stage] | None] = {} if record is None else record
     for node in graph:
         if node.op == "input":
             vals = [Val.of("in_data", tin.width, tin.signed, lsb=i * tin.width, full=c_in == 1) for i in range(c_in)]
@@ -335,14 +351,13 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
     top.assign("out_valid", s.valid)
     top.assign(s.ready, "out_ready")
     top.assign("out_data", b.ar.pack("out_bus", s.vals, tout.width) if len(s.vals) > 1 else s.vals[0].ext(tout.width))
-    chain = all(len(e) == 1 for e in outs.values()) and all(v is not None for v in timing.values())
-    latency, ii = stated([st for v in timing.values() for st in v or ()], items(graph[inp])) if chain else (0, 0)
+    times = run(*timing_net(graph, timing, depths), items(graph[inp]), items(graph[outp]))
+    latency, ii = figures(times, items(graph[outp])) if times else (0, 0)
     inner = {n: st.cycles for n, v in timing.items() for st in v or () if st.kind == "delay"}
     design = Design(b.name, [top, *b.subs, *b.lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
                     latency=latency, inner=inner, ii=ii, streaming=True)
     cycles = (f"II {ii}, latency {latency} (first input beat to last output beat; nnfpga.backends.rtl.timing)"
-              if chain else "not stated (forks, merges, or global pooling/padding/cropping/upsampling stages, which "
-              "the stated schedule does not model yet; measure them in simulation)")
+              if times else "none: the schedule stops (a FIFO too small for what another branch holds back)")
     fifos = "; ".join(f"{p} -> {c}: {d}" for (p, c, _), d in depths.items()) or "none"
     top.header = (f"{b.name}: streaming top generated by nnfpga from '{graph.name}' (see nnfpga.backends.rtl.stream "
                   f"and stream_graph).\nin: one pixel per beat, raster order, {c_in} channel(s) of {tin}; out: {n_out} "

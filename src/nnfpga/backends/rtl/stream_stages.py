@@ -20,6 +20,7 @@ import numpy as np
 
 from nnfpga.backends import registrar
 from nnfpga.backends.rtl.context import Ctx
+from nnfpga.backends.rtl.timing import Stage as Schedule
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, literal
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
@@ -62,6 +63,41 @@ def position_counter(m: Module, pre: str, advance: str, rows: int, cols: int) ->
               [NonBlocking(c, f"{c} + 1'b1")])
     m.always([If("rst", [NonBlocking(r, zero_r), NonBlocking(c, zero_c)], [If(advance, [step])])], clock="clk")
     return r, c
+
+
+def schedule(node: Node, shape: tuple[int, ...]) -> Schedule:
+    """The schedule of ``node``'s stage on an input of per-sample ``shape``, for
+    :mod:`~nnfpga.backends.rtl.timing` (keep it true to the lowerings below)."""
+    if stage_key(node).startswith("global_"):
+        return Schedule("flatten", pixels=int(np.prod(shape[:-1])))
+    if node.op == "zero_pad":
+        rows, cols = _pairs(OPS["zero_pad"].pads(node), shape)  # type: ignore[attr-defined]
+        return Schedule("pad", plane=_plane(tuple(node.shape)), rows=rows, cols=cols)
+    if node.op == "crop":
+        rows, cols = _pairs(OPS["crop"].crops(node), shape)  # type: ignore[attr-defined]
+        return Schedule("crop", plane=_plane(shape), rows=rows, cols=cols)
+    size = OPS["upsample"].size(node)  # type: ignore[attr-defined]
+    factor = (int(size[0]), int(size[1])) if len(shape) == 3 else (1, int(size[0]))
+    return Schedule("upsample", plane=_plane(shape), factor=factor)
+
+
+def inputs_before_outputs(node: Node, shape: tuple[int, ...]) -> np.ndarray:
+    """For each output beat of ``node``'s padding, cropping or upsampling stage (one image, raster order), the
+    index of the last input beat that must have reached the stage before it can give that beat (taken, or
+    offered: the padding before the image's first pixel waits for that pixel to be valid). The streaming graph
+    top sizes its branch FIFOs from this (:mod:`~nnfpga.backends.rtl.stream_graph`)."""
+    s = schedule(node, shape)
+    (h, w), (rb, ra), (cb, ca) = s.plane, s.rows, s.cols
+    r, q = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    inside = ((r >= rb) & (r < h - ra) & (q >= cb) & (q < w - ca)).reshape(-1)
+    if s.kind == "crop":
+        return np.flatnonzero(inside)
+    if s.kind == "upsample":
+        fh, fw = s.factor
+        rows = np.repeat(np.arange(h), fh * w * fw)
+        return (rows + 1) * w - 1
+    before = np.concatenate([[0], np.cumsum(inside)[:-1]])  # input pixels passed before each output position
+    return np.where(inside, before, np.maximum(before - 1, 0))
 
 
 def reciprocal(n_max: int, d: int) -> tuple[int, int]:
