@@ -74,7 +74,8 @@ def test_residual_cnn_rtl_equals_emulator(keras, verilator_exe, rtl_cache, tmp_p
     hw = nnfpga.convert_from_keras_model(residual_cnn(keras), backend="verilog", output_dir=tmp_path / "prj")
     check(hw, np.random.default_rng(0).uniform(-1.5, 1.5, (200, 8, 8, 1)), rtl_cache / "rtl")
     top = (hw.write() / "rtl" / "myproject.v").read_text()
-    assert "FIFO depths" in top and "conv1_relu -> add: 9" in top and "fork of" in top
+    # 9 beats cannot deadlock; 18 (throughput_depths) run the conv at its full rate, II 81 (measured by check)
+    assert "FIFO depths" in top and "conv1_relu -> add: 18" in top and "fork of" in top
 
 
 @pytest.mark.tools
@@ -211,3 +212,23 @@ def test_fifo_depths_checked_on_the_schedule_model(keras) -> None:
     assert checks[("add", "cat", 0)] == FifoCheck(7, 7)  # beside conv "c" (3x3 "same" over 6 columns): 6 + 1
     assert 0 < checks[("x", "pw", 0)].least < checks[("x", "pw", 0)].depth
     assert 0 < deep < ii
+
+
+def test_fifos_are_grown_until_the_design_runs_at_its_full_rate(keras) -> None:
+    """The deadlock-free depths make every beat wait for a round trip through the other branch (residual_cnn: II
+    556); the built FIFOs reach the II the design has with image-deep ones, and the least common extra does:
+    one beat less on every FIFO and the II is slower."""
+    from nnfpga.backends.rtl.stream_graph import throughput_depths
+
+    for make in (residual_cnn, every_merge, branchy_layers, padded_branches):
+        hw = nnfpga.convert_from_keras_model(make(keras), backend="verilog")
+        stages: dict = {}
+        design = build_graph_design(hw.graph, hw.interpreter.prep, record=stages)
+        sized = fifo_depths(hw.graph)
+        _, slow, deep = check_fifos(hw.graph, hw.interpreter.prep, sized)
+        grown = throughput_depths(hw.graph, stages, sized)
+        assert design.ii == deep < slow, make.__name__
+        assert all(grown[e] >= d for e, d in sized.items()) and grown != sized, make.__name__
+        less = {e: max(d, grown[e] - 1) for e, d in sized.items()}
+        _, ii_less, _ = check_fifos(hw.graph, hw.interpreter.prep, less)
+        assert ii_less > deep, make.__name__

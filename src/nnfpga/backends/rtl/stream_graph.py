@@ -28,6 +28,12 @@ for a branch that holds nothing itself (one less and the fork stalls on the beat
 suite shows the deadlock); a branch that buffers rows itself (a window layer) gets this as an upper bound.
 FIFOs hold one beat per register row (the width of the producer's beat), ``in_ready`` = not full.
 
+**Throughput.** Those depths cannot deadlock, but a FIFO exactly that deep makes every beat wait for a round trip
+through the other branch's registers (a residual 3x3 conv over 8x8 images ran at II 556 instead of its 81).
+:func:`throughput_depths` grows every sized FIFO by the least common number of beats with which the schedule model
+(:mod:`~nnfpga.backends.rtl.timing`) runs at the II it reaches with every FIFO an image deep; the header states the
+depths built.
+
 Handshakes stay free of combinational loops: ``valid`` never depends on a ``ready`` (window generators,
 FIFOs and the flatten buffer drive theirs from registers; forks and joins from their inputs' valid).
 """
@@ -166,6 +172,33 @@ def fifo_depths(graph: Graph) -> dict[Edge, int]:
     return out
 
 
+def throughput_depths(graph: Graph, timing: dict[str, list[Stage] | None], depths: dict[Edge, int]
+                      ) -> dict[Edge, int]:
+    """``depths`` (:func:`fifo_depths`) grown by the least common extra with which the design's schedule reaches
+    the II it has with every FIFO an image of its producer deep (unchanged when the sized FIFOs already do)."""
+    if not depths:
+        return depths
+    beats_in, beats_out = items(graph[graph.inputs[0]]), items(graph[graph.outputs[0]])
+
+    def ii(ds: dict[Edge, int]) -> int:
+        times = run(*timing_net(graph, timing, ds), beats_in, beats_out)
+        return figures(times, beats_out)[1] if times else 0
+
+    deep = {e: max(d, items(graph[e[0]])) for e, d in depths.items()}
+    target = ii(deep)
+    if not target or ii(depths) <= target:
+        return depths
+
+    def grown(extra: int) -> dict[Edge, int]:
+        return {e: min(deep[e], d + extra) for e, d in depths.items()}
+
+    lo, hi = 1, max(deep[e] - d for e, d in depths.items())
+    while lo < hi:  # the least extra that reaches the target
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if 0 < ii(grown(mid)) <= target else (mid + 1, hi)
+    return grown(hi)
+
+
 def timing_net(graph: Graph, timing: dict[str, list[Stage] | None], depths: dict[Edge, int]) -> tuple[Net, int]:
     """The design's stream elements for :func:`nnfpga.backends.rtl.timing.run` and its output stream: each
     layer's stages (``timing``, from :func:`~nnfpga.backends.rtl.stream_lower.lower_layer`; a stream stage's
@@ -245,6 +278,12 @@ class _Top:
         self.ar = Arith(self.top)
         self.subs: list[Any] = []
         self.edges: dict[tuple[str, int], Stream] = {}  # (consumer, slot) -> the stream it reads
+        self.fifos: dict[Edge, tuple[int, str, int]] = {}  # fork edge -> (index in subs, module name, bits per beat)
+
+    def resize_fifos(self, depths: dict[Edge, int]) -> None:
+        """Rewrite each FIFO module for its final depth (the walk built them with :func:`fifo_depths`')."""
+        for edge, (k, mod, bits) in self.fifos.items():
+            self.subs[k] = TextModule(mod, fifo_module(mod, depths[edge], bits))
 
     def distribute(self, node: Node, s: Stream, edges: list[Edge]) -> None:
         """Give each consumer of ``node`` its stream: ``s`` itself, or a branch of an eager fork (with a FIFO)."""
@@ -267,16 +306,17 @@ class _Top:
             branch = Stream(valid, ready, s.vals, s.type)
             depth = self.depths.get((node.name, c, slot), 0)
             if depth:
-                branch = self.fifo(f"{pre}_to_{identifier(c)}{slot}", branch, t, depth, c)
+                branch = self.fifo(f"{pre}_to_{identifier(c)}{slot}", branch, t, depth, c, (node.name, c, slot))
             self.edges[(c, slot)] = branch
         top.assign(s.ready, " && ".join(done))
 
-    def fifo(self, pre: str, s: Stream, t: Any, depth: int, consumer: str) -> Stream:
+    def fifo(self, pre: str, s: Stream, t: Any, depth: int, consumer: str, edge: Edge) -> Stream:
         top, n = self.top, len(s.vals)
         mod = f"{self.name}_{pre}_fifo"
+        self.fifos[edge] = (len(self.subs), mod, n * t.width)
         self.subs.append(TextModule(mod, fifo_module(mod, depth, n * t.width)))
-        top.comment(f"FIFO to {consumer}: depth {depth} = the most beats the other branches need before this one's "
-                    f"merge can take one (stream_graph.fifo_depths)")
+        top.comment(f"FIFO to {consumer}: its depth in the header (stream_graph: what the other branches hold back, "
+                    f"grown for throughput)")
         fv, fr = top.wire(f"{pre}_qvalid", 1), top.wire(f"{pre}_qready", 1)
         fd = top.wire(f"{pre}_qdata", n * t.width)
         top.instance(mod, f"{pre}_q", [("clk", "clk"), ("rst", "rst"), ("in_valid", s.valid), ("in_ready", s.ready),
@@ -309,13 +349,15 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
                        adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
                        record: dict[str, list[Stage] | None] | None = None) -> Design:
     """Lower ``graph`` (one input, one output; forks and merges allowed) to a streaming :class:`Design`.
-    ``depths`` replaces :func:`fifo_depths` (a test's way to build a too-small FIFO). The Design states its cycles
+    ``depths`` replaces :func:`fifo_depths` and :func:`throughput_depths` (a test's way to build a too-small
+    FIFO). The Design states its cycles
     per image (``ii``) and ``latency`` from :func:`timing_net`'s schedule (0 when that schedule deadlocks: FIFO
     ``depths`` too small); ``record`` receives each layer's stages for it. Raises BackendSupportError listing
     every layer it cannot build."""
     problems = stream_problems(graph)
     if problems:
         raise BackendSupportError("; ".join(problems))
+    sized = depths is None
     depths = fifo_depths(graph) if depths is None else depths
     b = _Top(graph, identifier(project), prep, multipliers, depths)
     top = b.top
@@ -351,6 +393,9 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
     top.assign("out_valid", s.valid)
     top.assign(s.ready, "out_ready")
     top.assign("out_data", b.ar.pack("out_bus", s.vals, tout.width) if len(s.vals) > 1 else s.vals[0].ext(tout.width))
+    if sized:  # explicit depths (a test's) are built as given
+        depths = throughput_depths(graph, timing, depths)
+        b.resize_fifos(depths)
     times = run(*timing_net(graph, timing, depths), items(graph[inp]), items(graph[outp]))
     latency, ii = figures(times, items(graph[outp])) if times else (0, 0)
     inner = {n: st.cycles for n, v in timing.items() for st in v or () if st.kind == "delay"}
@@ -362,7 +407,7 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
     top.header = (f"{b.name}: streaming top generated by nnfpga from '{graph.name}' (see nnfpga.backends.rtl.stream "
                   f"and stream_graph).\nin: one pixel per beat, raster order, {c_in} channel(s) of {tin}; out: {n_out} "
                   f"value(s) of {tout} per beat. valid/ready handshake on both sides; rst synchronous, active high."
-                  f"\nFIFO depths (beats; from the layers' schedule, stream_graph.fifo_depths): {fifos}."
+                  f"\nFIFO depths (beats; stream_graph.fifo_depths, grown by throughput_depths): {fifos}."
                   f"\ncycles per image without stalls: {cycles}; registers inside layers: "
                   + (", ".join(f"{k} {v}" for k, v in inner.items()) or "none"))
     return design

@@ -5,9 +5,11 @@ generators, register stages inside the layers, flatten buffers, global pooling, 
 forks, FIFOs, merges); ``tests/backends/rtl`` checks them against Verilator runs of every streaming test design.
 Only a design whose FIFOs are too small to run (built with explicit ``depths``) states none (``stated`` False).
 
-:func:`check_fifos` runs the same model to check the branch FIFOs :func:`~nnfpga.backends.rtl.stream_graph.fifo_depths`
-sizes: each one's least depth that runs (minimal where it equals the sized depth; an upper bound for a branch
-that holds beats itself), and the II the design would reach with every FIFO an image deep.
+:func:`check_fifos` runs the same model to check the branch FIFOs
+:func:`~nnfpga.backends.rtl.stream_graph.fifo_depths` sizes (before
+:func:`~nnfpga.backends.rtl.stream_graph.throughput_depths` grows them): each one's least depth that runs (minimal
+where it equals the sized depth; an upper bound for a branch that holds beats itself), and the II the design would
+reach with every FIFO an image deep.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def check_fifos(graph: Graph, prep: dict[str, Plan], depths: dict[Edge, int] | N
     model, the design's II, and its II with every FIFO an image of its producer deep (what the smaller FIFOs cost
     in throughput; 0: deadlocks)."""
     stages: dict[str, list[Stage] | None] = {}
+    depths = fifo_depths(graph) if depths is None else depths  # as sized, before throughput_depths grows them
     design = build_graph_design(graph, prep, depths=depths, record=stages)
-    depths = fifo_depths(graph) if depths is None else depths
     beats_in, beats_out = items(graph[graph.inputs[0]]), items(graph[graph.outputs[0]])
 
     def ii(ds: dict[Edge, int]) -> int:
