@@ -1,7 +1,7 @@
 """Single-input layers of the streaming Verilog top (:mod:`~nnfpga.backends.rtl.stream`): a window generator and
-its kernel, the flatten buffer, a stream stage or per-pixel logic, with registers inside kernels stalled with the
-stream (:func:`stall_pipeline`). :mod:`~nnfpga.backends.rtl.stream_graph` walks the graph and calls
-:func:`lower_layer` for each."""
+its kernel, the flatten buffer, a stream stage or per-pixel logic; registers inside kernels run free, an output
+FIFO with a credit counter taking the backpressure (:func:`stall_pipeline`).
+:mod:`~nnfpga.backends.rtl.stream_graph` walks the graph and calls :func:`lower_layer` for each."""
 
 from __future__ import annotations
 
@@ -85,12 +85,12 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
             raise GraphError(f"{node.describe()}: its lowering placed {ctx.cycles} register stage(s) inside a "
                              f"stream stage, which the streaming top cannot stall")
     else:
-        # registers inside the kernel, stalled with the stream (not in average pooling: its divisor follows a
-        # position counter on the window handshake)
+        # registers inside the kernel, free-running before an output FIFO (not in average pooling: its divisor
+        # follows a position counter on the window handshake)
         aps = None if node.op == "avg_pool" else node_adders_per_stage(node, adders_per_stage)
         ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), valid,
                   ins=[In(xs, tx, tuple(src.shape))])
-        en = top.wire(f"{pre}_en", 1)  # the layer's registers advance (declared before them)
+        en = top.wire(f"{pre}_en", 1)  # a beat enters the layer's registers (declared before them)
         if node.op == "conv" and window:
             vals = conv_kernel(ctx, node, xs, ch, tx, prep[node.name])
         elif node.op == "avg_pool":
