@@ -1,9 +1,17 @@
-"""ECP5 Fmax and resources of the streaming (image-model) Verilog top, measured with Yosys ``synth_ecp5`` and
-nextpnr-ecp5 (85k, CABGA381, speed 6, router2): the 8x8x1 CNN of tests/backends/rtl/test_rtl_stream.py and issue
-14's small CNN (16x16x1: conv 8 3x3, max-pool 2, conv 16 3x3, dense 10), with the cycles per image the design
-states. The data ports go through a shift-register wrapper (as ``hw.synthesize("ecp5")`` does for MLPs).
+"""ECP5 Fmax and resources of the streaming (image-model) Verilog top, through ``hw.synthesize("ecp5")`` (the
+path MLP designs take: Yosys ``synth_ecp5``, nextpnr-ecp5 85k, CABGA381, speed 6, router2; the data ports go
+through the shift-register wrapper, whose flip-flops are left out of FF): the 8x8x1 CNN of
+tests/backends/rtl/test_rtl_stream.py and issue 14's small CNN (16x16x1: conv 8 3x3, max-pool 2, conv 16 3x3,
+dense 10), with the cycles per image the design states, at one or more ``adders_per_stage`` settings.
 
-Run: PYTHONPATH=src python benchmarks/stream_fmax.py [--models small8,cnn16] [--bits 8]
+Run: PYTHONPATH=src python benchmarks/stream_fmax.py [--models small8,cnn16] [--bits 16,8] [--aps 1,2]
+
+Measured (2026-12-05, the same Yosys 0.23 synth_ecp5 + yowasp nextpnr-ecp5 0.11.1 flow at --freq 100, 2 shared
+cores): small8 at ap_fixed<8,3>, adders_per_stage 1, went from 43.5 MHz routed (layer-wide stall enables; critical
+path: the flatten buffer's 32-bit count * 28 part-select, through a MULT18X18D and carry chains; 3,765 LUT4 +
+2,813 CCU2C, 8,059 FF) to 115.3 MHz (free-running kernels with output FIFOs, shift-register line buffers and
+flatten; 1,047 LUT4 + 2,774 CCU2C, 7,960 FF, 40 TRELLIS_DPR16X4; now limited by a window generator's skid-register
+enable, 8.67 ns, 7.44 of it routing). II 81 either way; latency 103 -> 108 cycles (each output FIFO adds one).
 """
 
 from __future__ import annotations
@@ -11,28 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-
-WRAPPER = """// Place-and-route wrapper: the data ports shift one bit per clock (din / dout); valid/ready are pins.
-module {top}_pnr (input wire clk, input wire rst, input wire in_valid, output wire in_ready, input wire din,
-                  output wire out_valid, input wire out_ready, output wire dout);
-  reg [{iw}:0] sin;
-  reg [{ow}:0] sout;
-  wire [{ow}:0] od;
-  wire ov;
-  always @(posedge clk) sin <= (sin << 1) | din;
-  {top} dut (.clk(clk), .rst(rst), .in_valid(in_valid), .in_ready(in_ready), .in_data(sin), .out_valid(ov),
-             .out_ready(out_ready), .out_data(od));
-  always @(posedge clk) sout <= (ov && out_ready) ? od : (sout << 1);
-  assign dout = sout[{ow}];
-  assign out_valid = ov;
-endmodule
-"""
 
 
 def model(name: str, keras, bits: int):
@@ -76,46 +65,27 @@ def simulate(hw, d, images: int) -> dict:
     return out
 
 
-def run(name: str, bits: int, freq: float, images: int = 0, pnr: bool = True) -> dict:
+def run(name: str, bits: int, freq: float, images: int = 0, pnr: bool = True, aps: int | None = 1) -> dict:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
-    from nnfpga import tools
     from nnfpga.backends.rtl.lower import build_design
-    from nnfpga.backends.rtl.synth import NEXTPNR_ARGS
 
     t0 = time.time()
     hw = model(name, keras, bits)
-    d = build_design(hw.graph, "top", prep=hw.interpreter.prep)
-    out = {"model": name, "bits": bits, "build_s": round(time.time() - t0, 1),
+    d = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep, adders_per_stage=aps)
+    out = {"model": name, "bits": bits, "adders_per_stage": aps, "build_s": round(time.time() - t0, 1),
            "ii": d.ii, "latency": d.latency}
     if images:
         out.update(simulate(hw, d, images))
     if not pnr:
         return out
-    with tempfile.TemporaryDirectory(prefix="nnfpga-fmax-") as tmp:
-        work = Path(tmp)
-        files = list(d.sources())
-        for f, text in d.sources().items():
-            (work / f).write_text(text)
-        (work / "wrap.v").write_text(WRAPPER.format(top=d.name, iw=d.in_width - 1, ow=d.out_width - 1))
-        reads = "\n".join(f"read_verilog {f}" for f in [*files, "wrap.v"])
-        (work / "s.ys").write_text(f"{reads}\nhierarchy -check -top {d.name}_pnr\n"
-                                   f"synth_ecp5 -top {d.name}_pnr -json net.json\ntee -q -o stat.json stat -json\n")
-        t0 = time.time()
-        subprocess.run([tools.find("yosys"), "-q", "-l", "y.log", "-s", "s.ys"], cwd=work, check=True)
-        out["synth_s"] = round(time.time() - t0, 1)
-        cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
-        out["lut4"] = cells.get("LUT4", 0)
-        out["ff"] = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF")) - d.in_width - d.out_width
-        out["dp16kd"] = cells.get("DP16KD", 0)
-        out["trellis_dpr16x4"] = cells.get("TRELLIS_DPR16X4", 0)
-        t0 = time.time()
-        subprocess.run([tools.find("nextpnr-ecp5"), *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "net.json",
-                        "--report", "rep.json", "--log", "pnr.log", "-q"], cwd=work, check=True)
-        out["pnr_s"] = round(time.time() - t0, 1)
-        rep = json.loads((work / "rep.json").read_text())
-        out["fmax_mhz"] = round(min(float(v["achieved"]) for v in rep["fmax"].values()), 1)
+    hw.settings["clock_period"] = 1000.0 / freq  # nextpnr's target clock
+    r = hw.synthesize("ecp5", design=d, progress=False, save=False)
+    out.update(lut4=r.lut, ff=r.ff, bram18=r.bram_18k, lutram=r.extra.get("lutram", 0),
+               carry=r.extra.get("carry", 0), synth_s=r.extra.get("synth_s"), pnr_s=r.extra.get("pnr_s"),
+               fmax_mhz=None if r.fmax_mhz is None else round(r.fmax_mhz, 1), report_ii=r.ii,
+               report_latency=r.latency_cycles)
     return out
 
 
@@ -126,9 +96,12 @@ def main() -> None:
     ap.add_argument("--freq", type=float, default=100.0)
     ap.add_argument("--images", type=int, default=0, help="also simulate this many images in Verilator")
     ap.add_argument("--no-pnr", action="store_true", help="skip synthesis and place-and-route")
+    ap.add_argument("--aps", default="1", help="adders_per_stage values to sweep ('none': no registers inside)")
     a = ap.parse_args()
+    sweep = [None if v.lower() == "none" else int(v) for v in a.aps.split(",")]
     for name, bits in zip(a.models.split(","), a.bits.split(","), strict=True):
-        print(json.dumps(run(name, int(bits), a.freq, a.images, not a.no_pnr)), flush=True)
+        for aps in sweep:
+            print(json.dumps(run(name, int(bits), a.freq, a.images, not a.no_pnr, aps)), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ is one of:
 Graphs that are not chains (forks, FIFOs, merge layers) are :mod:`~nnfpga.backends.rtl.stream_graph`'s, which
 walks the graph and calls :func:`lower_layer` for each single-input layer.
 
-A layer's register stages advance together when its last stage is empty or the next layer takes it
-(:func:`stall_pipeline`); the window generators and the flatten buffer give a ``ready`` that depends on their
-registers only. The Design states the cycles per image (II) and latency (:mod:`~nnfpga.backends.rtl.timing`).
+A layer's register stages run free (no enable) with a valid bit per stage, into an output FIFO whose credit
+counter admits a beat only while every beat in flight has a place (:func:`stall_pipeline`), so backpressure needs
+no enable net across the layer; the window generators, these FIFOs and the flatten buffer give a ``ready`` that
+depends on their registers only. The Design states the cycles per image (II) and latency
+(:mod:`~nnfpga.backends.rtl.timing`).
 """
 
 from __future__ import annotations
