@@ -31,8 +31,8 @@ def _static(value: Any, where: str) -> bool:
 
 
 RECURRENT = ("lstm", "gru", "simple_rnn")
-# hls4ml's recurrent ``static`` attribute, under its config name (Static) and as hls4ml's docs spell it
-KNOBS = (Knob("Static", "static", _static, RECURRENT), Knob("static", "static", _static, RECURRENT))
+# hls4ml's recurrent ``static`` attribute, under its config key (hls4ml's ConfigurableAttribute: Static)
+KNOBS = (Knob("Static", "static", _static, RECURRENT),)
 
 
 @register
