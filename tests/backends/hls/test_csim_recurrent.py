@@ -112,3 +112,28 @@ def test_static_must_be_boolean(tmp_path):
     cfg["LayerName"]["rnn"] = {"Static": "yes"}
     with pytest.raises(ConfigError, match="Static must be true"):
         nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_pytorch_two_layer_bidirectional(tmp_path, kind):
+    """PyTorch's own layout (two biases, GRU reset after), two stacked bidirectional layers, the last step sliced."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = getattr(torch.nn, kind)(4, 5, batch_first=True, num_layers=2, bidirectional=True)
+            self.out = torch.nn.Linear(10, 3)
+
+        def forward(self, x: Any) -> Any:
+            y, _ = self.rnn(x)
+            return self.out(y[:, -1, :])
+
+    torch.manual_seed(3)
+    net = Net()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.6)
+    hw = nnfpga.convert_from_pytorch_model(net.eval(), (7, 4), output_dir=tmp_path / "prj", io_type="io_parallel")
+    assert len([n for n in hw.graph if n.op in ("lstm", "gru", "simple_rnn")]) == 4
+    assert_bit_exact(hw, sequences((7, 4), 300, 4), None)
