@@ -35,6 +35,10 @@ def _bidirectional(L: Any) -> list[Any]:
             L.Flatten(), L.Dense(4, name="fc")]
 
 
+def _bidirectional_gru_sum(L: Any) -> list[Any]:
+    return [L.Bidirectional(L.GRU(5, reset_after=False), merge_mode="sum", name="bigru"), L.Dense(3, name="fc")]
+
+
 # name -> (sequence shape, layers)
 CASES: dict[str, tuple[tuple[int, int], Any]] = {
     "lstm_dense_softmax": ((20, 6), _lstm),
@@ -42,6 +46,7 @@ CASES: dict[str, tuple[tuple[int, int], Any]] = {
     "gru_stack_reset_before": ((10, 5), _gru_stack(False)),
     "simple_rnn_backwards": ((12, 4), _simple_rnn),
     "bidirectional_lstm": ((9, 4), _bidirectional),
+    "bidirectional_gru_last_sum": ((9, 4), _bidirectional_gru_sum),
 }
 # explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator)
 EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
