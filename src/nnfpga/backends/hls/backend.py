@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnfpga import tools
-from nnfpga.backends.base import Backend, Engine, Prep, register
+from nnfpga.backends.base import Backend, Engine, Knob, Prep, register
 from nnfpga.backends.hls.cpp import project_identifier
 from nnfpga.backends.hls.csim import CSim, compile_library
 from nnfpga.backends.hls.writer import check_widths, hls_files
+from nnfpga.errors import ConfigError
 from nnfpga.fixed import from_float, to_float
 from nnfpga.reports import HardwareReport, parse_vitis_csynth
 
@@ -21,10 +22,24 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 
+
+def _static(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true (one recurrent cell reused by every time step) or false (one cell "
+                          f"per step), got {value!r}")
+    return value
+
+
+RECURRENT = ("lstm", "gru", "simple_rnn")
+# hls4ml's recurrent ``static`` attribute, under its config key (hls4ml's ConfigurableAttribute: Static)
+KNOBS = (Knob("Static", "static", _static, RECURRENT),)
+
+
 @register
 class VitisBackend(Backend):
     name = "vitis"
     description = "Vitis HLS C++ (io_parallel arrays or io_stream), C-simulated with g++"
+    knobs = KNOBS
 
     def __init__(self) -> None:
         self.csim: CSim | None = None  # the compiled C simulation of the written project

@@ -75,9 +75,7 @@ NOT_LOWERED: dict[str, str] = {
     "input": "the top function's input argument (x_in): the writer declares it, there is nothing to compute",
 }
 # refused when the project is written (write, compile, build), not at conversion: the emulator runs them meanwhile
-_RECURRENT_LATER = ("recurrent layers are not in the HLS layer library yet (issue 15's later increment); the bit-exact "
-                    "emulator runs them")
-REFUSED: dict[str, str] = {op: _RECURRENT_LATER for op in ("lstm", "gru", "simple_rnn")}
+REFUSED: dict[str, str] = {}
 INDEX_TYPE = FixedType(32, 32, signed=True)  # index tables (flat input pixel, -1 for padding): C++ int
 
 
@@ -348,3 +346,6 @@ def _transpose(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
         ind = ind[:-4]
         lines.append(f"{ind}}}")
     return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call="\n".join(lines))
+
+
+from nnfpga.backends.hls import recurrent as _recurrent  # noqa: E402,F401 - registers lstm, gru, simple_rnn

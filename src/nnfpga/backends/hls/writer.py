@@ -41,7 +41,7 @@ MAX_CONST_WIDTH = 53
 TB_SAMPLES = 64
 LIBRARY = ("nnfpga_common.h", "nnfpga_dense.h", "nnfpga_activation.h")
 # headers written (and included) only for a model that uses the op
-OP_LIBRARY = {"conv": "nnfpga_conv.h",
+OP_LIBRARY = {"conv": "nnfpga_conv.h", **dict.fromkeys(("lstm", "gru", "simple_rnn"), "nnfpga_recurrent.h"),
               **dict.fromkeys(("max_pool", "avg_pool", "zero_pad", "crop", "upsample"), "nnfpga_pool.h")}
 
 
@@ -75,8 +75,10 @@ def check_widths(graph: Graph, prep: dict[str, Plan] | None = None) -> None:
                           + ". Narrow them in the config (an explicit accum, or fewer input/weight bits)")
 
 
-ARRAY_PREFIXES = ("w", "b", "s", "h", "table", "exp", "fine", "inv", "idx")  # constant arrays: <prefix>_<layer>
-ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table", "inv_table", "index")
+# constant arrays: <prefix>_<layer>
+ARRAY_PREFIXES = ("w", "b", "s", "h", "table", "exp", "fine", "inv", "idx", "rw", "rb", "rtable")
+ALL_SLOTS = ("result", "weight", "bias", "accum", "param", "table", "exp_table", "inv_table", "index",
+             "recurrent_weight", "state")
 
 
 def derived_names(ident: str) -> set[str]:

@@ -1,0 +1,144 @@
+"""HLS backend, recurrent layers (LSTM, GRU both reset_after conventions, SimpleRNN, Bidirectional): the generated
+C++ compiled with g++ equals the emulator bit for bit, with default precisions and with explicit narrow ones
+(rounding and saturating state, wrapping accumulator), one cell reused (hls4ml's ``static``) or one per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from backends.hls.test_csim import assert_bit_exact
+from nnfpga.errors import ConfigError
+from nnfpga.frontends.keras import import_keras
+
+pytestmark = [pytest.mark.tools, pytest.mark.slow]
+
+
+def _lstm(L: Any) -> list[Any]:
+    return [L.LSTM(20, name="lstm"), L.Dense(5, name="fc"), L.Softmax(name="sm")]
+
+
+def _gru_stack(reset_after: bool) -> Any:
+    return lambda L: [L.GRU(8, return_sequences=True, reset_after=reset_after, name="gru1"),
+                      L.GRU(6, reset_after=reset_after, go_backwards=True, name="gru2")]
+
+
+def _simple_rnn(L: Any) -> list[Any]:
+    return [L.SimpleRNN(9, return_sequences=True, go_backwards=True, name="rnn"), L.Flatten(), L.Dense(4, name="fc")]
+
+
+def _bidirectional(L: Any) -> list[Any]:
+    return [L.Bidirectional(L.LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid"), name="bi"),
+            L.Flatten(), L.Dense(4, name="fc")]
+
+
+def _bidirectional_gru_sum(L: Any) -> list[Any]:
+    return [L.Bidirectional(L.GRU(5, reset_after=False), merge_mode="sum", name="bigru"), L.Dense(3, name="fc")]
+
+
+# name -> (sequence shape, layers)
+CASES: dict[str, tuple[tuple[int, int], Any]] = {
+    "lstm_dense_softmax": ((20, 6), _lstm),
+    "gru_stack_reset_after": ((10, 5), _gru_stack(True)),
+    "gru_stack_reset_before": ((10, 5), _gru_stack(False)),
+    "simple_rnn_backwards": ((12, 4), _simple_rnn),
+    "bidirectional_lstm": ((9, 4), _bidirectional),
+    "bidirectional_gru_last_sum": ((9, 4), _bidirectional_gru_sum),
+}
+# explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator)
+EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
+            "accum": "ap_fixed<18,7>", "state": "ap_fixed<12,3,AP_RND,AP_SAT>", "table": "ap_fixed<14,2>",
+            "result": "ap_fixed<12,3,AP_RND_CONV,AP_SAT>"}
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def rnn_model(name: str) -> Any:
+    keras = import_keras()
+    keras.utils.set_random_seed(11)
+    shape, make = CASES[name]
+    model = keras.Sequential([keras.Input(shape), *make(keras.layers)])
+    rng = np.random.default_rng(4)
+    for layer in model.layers:  # weights wide enough to drive the gates into saturation, some pruned
+        ws = [rng.normal(0, 0.8, w.shape) * (rng.random(w.shape) > 0.15) for w in layer.get_weights()]
+        layer.set_weights(ws)
+    return model
+
+
+def convert(model: Any, out: Any, precision: str, static: bool, io_type: str = "io_parallel") -> nnfpga.HWModel:
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    probe = nnfpga.convert_from_keras_model(model, hls_config=cfg)
+    for node in probe.graph:
+        if node.op in ("lstm", "gru", "simple_rnn"):
+            entry = cfg["LayerName"].setdefault(node.name, {})
+            entry["Static"] = static
+            if precision == "explicit":
+                entry["Precision"] = dict(EXPLICIT)
+    return nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=out, io_type=io_type)
+
+
+def sequences(shape: tuple[int, int], n: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(0, 1.5, size=(n, *shape))
+    x[: n // 20] *= 8  # beyond the input type: saturated/wrapped inputs
+    return x
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "unrolled"])
+@pytest.mark.parametrize("precision", ["default", "explicit"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_recurrent_parallel(tmp_path, name, precision, static):
+    model = rnn_model(name)
+    hw = convert(model, tmp_path / "prj", precision, static)
+    assert [n.name for n in hw.graph if n.op in ("lstm", "gru", "simple_rnn")]
+    n = 2000 if (name, precision, static) == ("lstm_dense_softmax", "explicit", True) else 300
+    assert_bit_exact(hw, sequences(CASES[name][0], n, 1), None)
+    cfg = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    assert f"is_static = {'true' if static else 'false'};" in cfg
+
+
+@pytest.mark.parametrize("name", ["lstm_dense_softmax", "gru_stack_reset_before"])
+def test_recurrent_xilinx_headers(tmp_path, ap_types, name):
+    """Both ap_types header sets (nnfpga's and Xilinx's), explicit narrow precisions."""
+    hw = convert(rnn_model(name), tmp_path / "prj", "explicit", True)
+    assert_bit_exact(hw, sequences(CASES[name][0], 300, 2), ap_types)
+
+
+def test_recurrent_stream(tmp_path):
+    """io_stream: the recurrent layer is a buffered stage (the whole sequence, then the io_parallel call)."""
+    hw = convert(rnn_model("bidirectional_lstm"), tmp_path / "prj", "explicit", False, io_type="io_stream")
+    assert_bit_exact(hw, sequences(CASES["bidirectional_lstm"][0], 300, 3), None)
+
+
+def test_static_must_be_boolean(tmp_path):
+    model = rnn_model("simple_rnn_backwards")
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    cfg["LayerName"]["rnn"] = {"Static": "yes"}
+    with pytest.raises(ConfigError, match="Static must be true"):
+        nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_pytorch_two_layer_bidirectional(tmp_path, kind):
+    """PyTorch's own layout (two biases, GRU reset after), two stacked bidirectional layers, the last step sliced."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = getattr(torch.nn, kind)(4, 5, batch_first=True, num_layers=2, bidirectional=True)
+            self.out = torch.nn.Linear(10, 3)
+
+        def forward(self, x: Any) -> Any:
+            y, _ = self.rnn(x)
+            return self.out(y[:, -1, :])
+
+    torch.manual_seed(3)
+    net = Net()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.6)
+    hw = nnfpga.convert_from_pytorch_model(net.eval(), (7, 4), output_dir=tmp_path / "prj", io_type="io_parallel")
+    assert len([n for n in hw.graph if n.op in ("lstm", "gru", "simple_rnn")]) == 4
+    assert_bit_exact(hw, sequences((7, 4), 300, 4), None)
