@@ -337,6 +337,7 @@ def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "mypr
     top.assign("out_data", b.ar.pack("out_bus", s.vals, tout.width) if len(s.vals) > 1 else s.vals[0].ext(tout.width))
     chain = all(len(e) == 1 for e in outs.values()) and all(v is not None for v in timing.values())
     latency, ii = stated([st for v in timing.values() for st in v or ()], items(graph[inp])) if chain else (0, 0)
+    chain = chain and latency > 0  # ReuseFactor layers the stated schedule does not model: none stated
     inner = {n: st.cycles for n, v in timing.items() for st in v or () if st.kind == "delay"}
     design = Design(b.name, [top, *b.subs, *b.lib.modules.values()], tin, tout, c_in, n_out,  # type: ignore[list-item]
                     latency=latency, inner=inner, ii=ii, streaming=True)

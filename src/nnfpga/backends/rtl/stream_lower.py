@@ -19,6 +19,7 @@ from nnfpga.backends.rtl.stream_layers import (
     per_pixel,
     stage_key,
 )
+from nnfpga.backends.rtl.stream_reuse import reuse_factor, reuse_handshake
 from nnfpga.backends.rtl.stream_stages import Stream
 from nnfpga.backends.rtl.timing import Stage
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, Wire, identifier, literal
@@ -87,7 +88,9 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
         # registers inside the kernel, stalled with the stream (not in average pooling: its divisor follows a
         # position counter on the window handshake)
         aps = None if node.op == "avg_pool" else node_adders_per_stage(node, adders_per_stage)
-        ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), valid,
+        rf = reuse_factor(node)
+        go = top.wire(f"{pre}_go", 1) if rf > 1 else valid  # a beat taken (ReuseFactor > 1: stream_reuse)
+        ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), go,
                   ins=[In(xs, tx, tuple(src.shape))])
         en = top.wire(f"{pre}_en", 1)  # the layer's registers advance (declared before them)
         first = len(top.items)
@@ -99,7 +102,11 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
             vals = _max_pool(ctx, node, xs, ch, tx)
         else:
             vals = elementwise(ctx, node, xs, tx, prep[node.name])
-        if ctx.cycles:
+        if rf > 1:
+            valid, ready = reuse_handshake(top, pre, en, go, first, rf, valid, ready)
+            geo = stages.pop().geometry if window else None
+            stages.append(Stage("reuse", geo, cycles=rf))
+        elif ctx.cycles:
             valid, ready = stall_pipeline(top, pre, en, first, ctx.cycles, valid, ready)
             stages.append(Stage("delay", cycles=ctx.cycles))
         else:

@@ -24,8 +24,9 @@ IMAGES = 4  # images the stated schedule runs through (the last two give the ste
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage of the chain: ``kind`` "window" (``geometry``), "delay" (``cycles`` registers) or "flatten"
-    (``pixels`` beats gathered into one)."""
+    """One stage of the chain: ``kind`` "window" (``geometry``), "delay" (``cycles`` registers), "flatten"
+    (``pixels`` beats gathered into one) or "reuse" (a kernel with ReuseFactor ``cycles``, behind the window
+    generator ``geometry`` or none: :mod:`~nnfpga.backends.rtl.stream_reuse`)."""
 
     kind: str
     geometry: Geometry | None = None
@@ -60,7 +61,7 @@ def _flatten(arrivals: list[int], pixels: int) -> list[int]:
 def schedule(stages: Sequence[Stage], beats_in: int, images: int = IMAGES) -> list[int]:
     """Cycle of every output beat of ``images`` images whose ``beats_in`` input beats are offered back to back."""
     times = list(range(beats_in * images))
-    for s in stages:
+    for i, s in enumerate(stages):
         if s.kind == "window":
             assert s.geometry is not None
             times = _window(times, s.geometry)
@@ -68,12 +69,22 @@ def schedule(stages: Sequence[Stage], beats_in: int, images: int = IMAGES) -> li
             times = [t + s.cycles for t in times]
         elif s.kind == "flatten":
             times = _flatten(times, s.pixels)
+        elif s.kind == "reuse":  # ReuseFactor cycles (raises Unstated where the model does not hold)
+            from nnfpga.backends.rtl.stream_reuse import ReuseStage, reuse_schedule
+
+            times = reuse_schedule(times, ReuseStage(s.cycles, s.geometry), head=i == 0)
     return times
 
 
 def stated(stages: Sequence[Stage], beats_in: int) -> tuple[int, int]:
-    """(latency, II) of the chain ``stages`` in cycles (see the module doc)."""
-    times = schedule(stages, beats_in)
+    """(latency, II) of the chain ``stages`` in cycles (see the module doc); (0, 0) where a ReuseFactor > 1 layer
+    below the first holds its input back (:mod:`~nnfpga.backends.rtl.stream_reuse`: not modeled)."""
+    from nnfpga.backends.rtl.stream_reuse import Unstated
+
+    try:
+        times = schedule(stages, beats_in)
+    except Unstated:
+        return 0, 0
     per = len(times) // IMAGES
     return times[per - 1], times[(IMAGES - 1) * per] - times[(IMAGES - 2) * per]
 
