@@ -120,30 +120,58 @@ def test_reuse_below_the_first_layer(rf: int, keras: Any, verilator_exe: str, rt
     check_stalls(hw, rtl_cache / "rtl", images=200)
 
 
-def test_reuse_factor_that_does_not_fold_is_refused(keras: Any) -> None:
-    """3x3 on one channel: 9 inputs per output, so R=2 (which the config accepts: 9 x 8 products) is refused at
-    conversion with the layer and the valid values; R=3 converts."""
+def one_channel_model(keras: Any) -> Any:
+    """8x8x1, Conv2D 8 3x3 same + ReLU (9 inputs per output), MaxPooling2D 2, Flatten (128), Dense 5."""
     L = keras.layers
-    inp = keras.Input((6, 6, 1), name="x")
-    model = keras.Model(inp, L.Conv2D(8, 3, name="conv")(inp))
-    with pytest.raises(BackendSupportError, match=r"conv.*ReuseFactor 2 does not divide its 9 .*valid: 1, 3, 9"):
-        convert(model, {"conv": 2})
-    hw = convert(model, {"conv": 3})
+    keras.utils.set_random_seed(11)
+    inp = keras.Input((8, 8, 1), name="x")
+    h = L.MaxPooling2D(2, name="pool")(L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp))
+    return keras.Model(inp, L.Dense(5, name="out")(L.Flatten(name="flat")(h)), name="reuse_fold")
+
+
+@pytest.mark.tools
+def test_reuse_factor_not_dividing_the_inputs(keras: Any, verilator_exe: str, rtl_cache: Path) -> None:
+    """R=4 on a conv with 9 inputs per output (72 products: 18 multipliers, some serving two outputs) and R=5 on a
+    Dense of 128 inputs (640 products: 128 multipliers): the products dealt without input slots (dense_fold)."""
+    hw = convert(one_channel_model(keras), {"conv": 4, "out": 5})
+    d, timing = timed(hw, rtl_cache / "rtl")
+    assert timing == (d.latency, d.ii) and d.ii >= 4 * 64
+    text = d.modules[0].render()
+    assert sum(f"conv_fp{g} =" in text for g in range(40)) == 72 // 4
+    assert sum(f"out_fp{g} =" in text for g in range(200)) == 640 // 5
+    assert "conv_fg" in text  # a multiplier whose products go to two outputs, gated by the cycle
+    check_stalls(hw, rtl_cache / "rtl")
+
+
+def test_reuse_with_a_saturating_accumulator_is_refused(keras: Any) -> None:
+    """A saturating accumulator needs the products in input order, which the folded kernel does not keep: refused
+    at conversion, naming the layer and what to do; R=1 converts."""
+    model = one_channel_model(keras)
+    cfg = nnfpga.utils.config_from_keras_model(model, granularity="name")
+    cfg["LayerName"]["conv"]["Precision"]["accum"] = "ap_fixed<10,3,AP_TRN,AP_SAT>"
+    cfg["LayerName"]["conv"]["ReuseFactor"] = 2
+    with pytest.raises(BackendSupportError, match=r"conv.*saturate.*ReuseFactor 1"):
+        nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    cfg["LayerName"]["conv"]["ReuseFactor"] = 1
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
     assert stream.build_stream_design(hw.graph, hw.interpreter.prep).ii > 0
 
 
 @pytest.mark.tools
 @pytest.mark.slow
 def test_reuse_conv_maps_to_dsps(keras: Any, tmp_path: Path, yosys_exe: str) -> None:  # noqa: F811
-    """Yosys synth_xilinx: the reused conv's multipliers (variable x ROM weight) become DSP48E1s, one per
-    multiplier: 6x6x4 input, conv 2 3x3 at R=4 -> 36 x 2 / 4 = 18 (the Dense after it is shift-and-add)."""
+    """Yosys synth_xilinx: the reused conv's multipliers (16-bit variable x 16-bit ROM weight) become DSP48E1s, one
+    per multiplier: 6x6x4 input, conv 2 3x3 at R=4 -> 36 x 2 / 4 = 18 more than the same model at R=1 (its
+    kernel shift-and-add; the flatten buffer's index arithmetic takes the same DSPs in both), 2 min of Yosys each."""
     L = keras.layers
     keras.utils.set_random_seed(5)
     inp = keras.Input((6, 6, 4), name="x")
     h = L.MaxPooling2D(2, name="pool")(L.Conv2D(2, 3, padding="same", activation="relu", name="conv")(inp))
     model = keras.Model(inp, L.Dense(3, name="out")(L.Flatten(name="flat")(h)), name="tiny_reuse")
-    hw = convert(model, {"conv": 4}, output_dir=tmp_path / "prj", project_name="tiny")
-    r = hw.synthesize("xc7", progress=False, save=False)
-    assert r.dsp == 18, r
-    d = stream.build_stream_design(hw.graph, hw.interpreter.prep)
-    assert r.ii == d.ii >= 4 * 36
+    dsp = {}
+    for rf in (1, 4):
+        hw = convert(model, {"conv": rf}, output_dir=tmp_path / f"prj{rf}", project_name="tiny")
+        r = hw.synthesize("xc7", progress=False, save=False)
+        dsp[rf] = r.dsp
+        assert r.ii == stream.build_stream_design(hw.graph, hw.interpreter.prep).ii >= rf * 36
+    assert dsp[4] - dsp[1] == 18, dsp

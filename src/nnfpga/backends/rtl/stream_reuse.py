@@ -4,9 +4,11 @@ a pointwise conv) and Dense after a Flatten with time-multiplexed multipliers, o
 The kernel is the MLP backend's folded Dense (:mod:`~nnfpga.backends.rtl.reuse`) per conv group: each of its
 ``K*C_in*C_out / R`` multipliers (a Verilog ``*`` of a multiplexed input and an ``R``-entry weight ROM: a DSP)
 serves ``R`` inputs, the products summed per cycle into an exact accumulator started at the bias, then cast like
-the fully parallel layer (the emulator's order; bit-exact). Valid ReuseFactors: the divisors of a group's inputs
-(``K*C_in/groups``; a Dense's input count), each multiplier taking one input per cycle; others are refused when
-the design is built (:func:`reuse_problem`) with the valid values listed.
+the fully parallel layer (the emulator's order; bit-exact). A ReuseFactor dividing a group's inputs
+(``K*C_in/groups``; a Dense's input count) shares an input multiplexer per slot across outputs; any other R that
+the config accepts (dividing the products) deals the products to ``ceil(nonzero products / R)`` multipliers
+without that sharing (:func:`dense_fold`). Refused (:func:`reuse_problem`): an accumulator that may saturate a
+partial sum.
 
 Handshake (:func:`reuse_handshake`): the kernel takes a beat (``go``) when it is idle or in the last of its ``R``
 cycles, and its output register is free; the beat's values are latched, ``R`` cycles accumulate, and the result
@@ -26,17 +28,17 @@ state no timing (:class:`Unstated`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-from nnfpga.backends.rtl.verilog import Always, If, Module, NonBlocking, literal
+from nnfpga.backends.rtl.adder_graph import adder_tree
+from nnfpga.backends.rtl.verilog import Always, Arith, Case, If, Module, NonBlocking, Val, literal, range_width
 from nnfpga.backends.rtl.window import Geometry
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 
-__all__ = ["ReuseStage", "Unstated", "reuse_factor", "reuse_handshake", "reuse_problem", "reuse_schedule",
-           "valid_stream_factors"]
+__all__ = ["ReuseStage", "Unstated", "dense_fold", "reuse_factor", "reuse_handshake", "reuse_problem",
+           "reuse_schedule"]
 
 
 class Unstated(Exception):
@@ -48,42 +50,76 @@ def reuse_factor(node: Node) -> int:
     return int(node.attrs.get("reuse_factor", 1)) if node.op in ("conv", "dense") else 1
 
 
-def _inputs_per_group(graph: Graph, node: Node) -> int:
-    """Inputs of one multiplier group's Dense: a conv group's window (positions x group channels), a Dense's vector."""
-    if node.op == "conv":
-        return OPS["conv"].reuse_shape(node)[0]  # type: ignore[attr-defined]
-    return int(np.prod(graph[node.inputs[0]].shape))
-
-
-def valid_stream_factors(graph: Graph, node: Node) -> list[int]:
-    """ReuseFactors the streaming top builds for ``node``: those the config accepts that divide a group's inputs."""
-    n_in = _inputs_per_group(graph, node)
-    return [r for r in OPS[node.op].reuse_factors(node) if n_in % r == 0]
-
-
 def reuse_problem(graph: Graph, node: Node) -> str | None:
-    """Why the streaming top cannot build ``node`` at its ReuseFactor (None: it can, or R is 1)."""
-    rf = reuse_factor(node)
-    if rf == 1:
+    """Why the streaming top cannot build ``node`` at its ReuseFactor (None: it can, or R is 1). Every R the
+    config accepts folds (:func:`dense_fold` where R does not divide a group's inputs); an accumulator that may
+    saturate a partial sum needs the products in input order, which the folded kernel does not keep."""
+    if reuse_factor(node) == 1:
         return None
-    where = node.describe()
-    n_in = _inputs_per_group(graph, node)
-    if n_in % rf:
-        what = "window inputs per group (kernel positions x input channels per group)" if node.op == "conv" \
-            else "inputs"
-        valid = ", ".join(map(str, valid_stream_factors(graph, node)))
-        return (f"{where}: ReuseFactor {rf} does not divide its {n_in} {what}, which the streaming Verilog top "
-                f"needs (each multiplier takes one input per cycle); valid: {valid}")
     from nnfpga.backends.rtl.accumulate import reuse_problem as accum_problem
 
-    src = graph[node.inputs[0]]
-    tx = src.types["result"]
+    tx = graph[node.inputs[0]].types["result"]
     plan = OPS[node.op].prepare(node, [tx])
     for gp in getattr(plan, "groups", None) or [plan]:
         msg = accum_problem(node, tx, gp)
         if msg:
-            return f"{where}: {msg}"
+            return f"{node.describe()}: {msg}"
     return None
+
+
+def dense_fold(ar: Arith, prefix: str, go: str, xs: list[Val], wm: list[list[int]], b_acc: list[int], shift: int,
+               rf: int, cast: Callable[[Val, str], Val] | None = None) -> list[Val]:
+    """:func:`nnfpga.backends.rtl.reuse.dense_reuse` for a ReuseFactor that does not divide the inputs (its
+    timeline and accumulator; ``rf`` divides the products). The nonzero products, output by output and input by
+    input, are dealt ``rf`` at a time to ``ceil(nonzero / rf)`` multipliers, each with its own input
+    multiplexer and weight ROM; a multiplier whose products belong to several outputs adds into each only in
+    that output's cycles (its product gated to 0 in the others)."""
+    m = ar.m
+    kw = max((rf - 1).bit_length(), 1)
+    k, busy = m.reg(f"{prefix}_k", kw, comment=f"which of the {rf} cycles"), m.reg(f"{prefix}_busy", 1)
+    m.always([If("rst", [NonBlocking(busy, "1'b0")], [
+        If(go, [NonBlocking(busy, "1'b1"), NonBlocking(k, literal(0, kw))], [
+            If(busy, [If(f"{k} == {literal(rf - 1, kw)}", [NonBlocking(busy, "1'b0")]),
+                      NonBlocking(k, f"{k} + {literal(1, kw)}")])])])], clock="clk")
+    latched = []
+    for i, x in enumerate(xs):
+        reg = m.reg(f"{prefix}_x{i}", x.width)
+        latched.append((reg, Val.of(reg, x.width, x.signed, x.lo, x.hi), x))
+    m.always([If(go, [NonBlocking(reg, x.expr) for reg, _, x in latched])], clock="clk")
+    pairs = [(i, j) for j in range(len(b_acc)) for i in range(len(wm)) if wm[i][j]]
+    terms: list[list[Val]] = [[] for _ in b_acc]
+    for g in range(-(-len(pairs) // rf)):
+        sched = pairs[g * rf:(g + 1) * rf]
+        vals = [latched[i][1] for i, _ in sched]
+        lo, hi = min([*(v.lo for v in vals), 0]), max([*(v.hi for v in vals), 0])
+        width, signed = range_width(lo, hi)
+        sel = m.reg(f"{prefix}_fsel{g}", width, comment="inputs " + ", ".join(str(i) for i, _ in sched))
+        m.always([Case(k, sel, [(literal(t, kw), v.ext(width)) for t, v in enumerate(vals)], literal(0, width))])
+        ws = [wm[i][j] for i, j in sched]
+        wlo, whi = min([*ws, 0]), max([*ws, 0])
+        ww, wsigned = range_width(wlo, whi)
+        wreg = m.reg(f"{prefix}_fw{g}", ww)
+        m.always([Case(k, wreg, [(literal(t, kw), literal(w, ww)) for t, w in enumerate(ws)], literal(0, ww))])
+        prod = ar.mul(Val.of(sel, width, signed, lo, hi), Val.of(wreg, ww, wsigned, wlo, whi), f"{prefix}_fp{g}")
+        prod = cast(prod, f"fq{g}") if cast is not None else prod
+        outs = sorted({j for _, j in sched})
+        for j in outs:
+            if len(outs) == 1:
+                terms[j].append(prod)
+                continue
+            when = " || ".join(f"{k} == {literal(t, kw)}" for t, (_, jj) in enumerate(sched) if jj == j)
+            terms[j].append(ar.mux(f"({when})", prod, Val.constant(0), f"{prefix}_fg{g}_{j}"))
+    out = []
+    for j, b in enumerate(b_acc):
+        step = ar.shl(adder_tree(ar, terms[j], f"{prefix}_ft{j}"), shift, f"{prefix}_ft{j}_shl")
+        lo, hi = b + rf * min(step.lo, 0), b + rf * max(step.hi, 0)
+        width, signed = range_width(min(lo, b), max(hi, b))
+        acc = m.reg(f"{prefix}_acc{j}", width, comment=f"output {j}: bias, then + the products of each cycle")
+        start = f"({k} == {literal(0, kw)} ? {literal(b, width)} : {acc})"
+        m.always([If(busy, [NonBlocking(acc, f"{start} + {step.ext(width)}" if step.const != 0 else start)])],
+                 clock="clk")
+        out.append(Val.of(acc, width, signed, lo, hi))
+    return out
 
 
 def reuse_handshake(top: Module, pre: str, en: str, go: str, first: int, rf: int, valid: str,
