@@ -149,7 +149,7 @@ def reuse_handshake(top: Module, pre: str, en: str, go: str, first: int, rf: int
 @dataclass(frozen=True)
 class ReuseStage:
     """What :func:`reuse_schedule` needs of a reuse layer: ``rf``; ``geometry`` of its window generator (None: the
-    kernel takes the layer's input beats directly); ``head``: the first stage of the chain."""
+    kernel takes the layer's input beats directly)."""
 
     rf: int
     geometry: Geometry | None = None
@@ -177,8 +177,9 @@ def _windows(arrivals: list[int], g: Geometry, rf: int, head: bool) -> list[int]
 
 
 def reuse_schedule(arrivals: list[int], stage: ReuseStage, head: bool) -> list[int]:
-    """Cycle of every output beat of the reuse layer ``stage`` whose input beats arrive at ``arrivals``
-    (:class:`Unstated` where this model does not hold; see the module docstring)."""
+    """Cycle of every output beat of the reuse layer ``stage`` whose input beats arrive at ``arrivals`` (``head``:
+    the first stage of the chain, fed by the top's input port; :class:`Unstated` where this model does not hold,
+    see the module docstring)."""
     if stage.geometry is not None:
         return _windows(arrivals, stage.geometry, stage.rf, head)
     out, prev = [], None
