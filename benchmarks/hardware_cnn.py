@@ -2,7 +2,8 @@
 hls4ml's CNN tutorial publishes.
 
 Cases (``benchmarks/cnn_cases.py``, random weights, batch-norms folded by nnfpga): issue 14's small Conv2D
-(16x16x1: conv 8 3x3 + ReLU, max-pool 2, conv 16 3x3 + ReLU, Flatten, Dense 10) and the SVHN-style CNN with the
+(16x16x1: conv 8 3x3 + ReLU, max-pool 2, conv 16 3x3 + ReLU, Flatten, Dense 10; also ``smallrf16``: at 16 bits with
+ReuseFactors 3, 8 and 100, i.e. 24 + 144 + 40 time-multiplexed multipliers) and the SVHN-style CNN with the
 hls4ml tutorial's shape (32x32x3, three conv 16/16/24 + BN + ReLU + max-pool blocks, Dense 42, 64, 10), each at
 16 bits (every type ``ap_fixed<16,6>``) and 6 bits (every type ``ap_fixed<6,3>``: the tutorial's QKeras model
 has 6-bit weights and activations), ``config_from_keras_model(granularity="name", default_precision=...)``.
@@ -17,7 +18,7 @@ takes long) and, while it writes the Verilog, a memory limit (6 GB more than the
 prints "not run (...)" with the phase it was in and is tried again on the next run. Finished cases are cached in
 ``benchmarks/.hardware-cache/cnn_<VERSION>_<case><bits>.json`` (``--fresh`` redoes them; bump ``VERSION`` when
 the lowering changes). Run: .venv/bin/python benchmarks/hardware.py cnn [--timeout S] [--fresh] [CASE ...]
-(CASE: small16, small6, svhn16, svhn6; default all).
+(CASE: small16, small6, smallrf16, svhn16, svhn6; default all).
 """
 
 from __future__ import annotations
@@ -42,8 +43,14 @@ from nnfpga.reports import HardwareReport
 # v2: the pipelined window generator, registers inside kernels, the new subexpression search
 VERSION = "v2"  # of the streaming lowering: cached rows of an older one are not reused
 PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
-CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3"}
-ORDER = ("small6", "svhn6", "small16", "svhn16")
+CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3",
+         "smallrf": "small Conv2D 16x16x1, ReuseFactor c1 3, c2 8, Dense 100"}
+# cases built with ReuseFactors (backends/rtl/stream_reuse.py): (the cnn_cases model, ReuseFactor per layer).
+# smallrf16 measured (Yosys 0.23, 1,882 s on a loaded machine): 36,071 LUT, 20,788 FF, 210 DSP48E1 (208 multipliers
+# + 2 of the flatten buffer's index), 618 cycles/image, latency 745 (small16 at ReuseFactor 1: 256 cycles/image),
+# on branch streamreuse; after its merge with the free-running kernels the design states II 618, latency 747
+REUSE = {"smallrf": ("small", {"c1": 3, "c2": 8, "out": 100})}
+ORDER = ("small6", "svhn6", "small16", "smallrf16", "svhn16")
 DEFAULT_TIMEOUT_S = 1200.0
 DEFAULT_MAX_MEM_GB = 6.0
 NOT_RUN_STATUS = 3  # the child's exit status when a limit stopped it (the reason in its phase file)
@@ -90,8 +97,11 @@ def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB)
     import cnn_cases
 
     case, bits = key.rstrip("0123456789"), int(key.lstrip("abcdefghijklmnopqrstuvwxyz"))
-    model = getattr(cnn_cases, f"{case}_cnn")(keras)
+    base, rfs = REUSE.get(case, (case, {}))
+    model = getattr(cnn_cases, f"{base}_cnn")(keras)
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
+    for name, rf in rfs.items():
+        cfg["LayerName"][name]["ReuseFactor"] = rf
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name=f"{case}{bits}",
                                          output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
     phase_file.write_text("writing the Verilog")

@@ -128,11 +128,12 @@ def test_layers_still_refused_are_named_all_at_once(keras) -> None:
     h = L.Reshape((36, 4), name="reshape")(L.Conv2D(4, 3, name="conv")(inp))
     model = keras.Model(inp, L.Dense(2, name="out")(L.Flatten(name="flat")(L.Conv1D(3, 1, name="c1")(h))))
     cfg = nnfpga.config_from_keras_model(model, granularity="name")
-    cfg["LayerName"]["conv"]["ReuseFactor"] = 2
+    cfg["LayerName"]["conv"]["ReuseFactor"] = 2  # with a saturating accumulator (stream_reuse.reuse_problem)
+    cfg["LayerName"]["conv"]["Precision"]["accum"] = "ap_fixed<10,3,AP_TRN,AP_SAT>"
     with pytest.raises(BackendSupportError) as info:
         nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
     msg = str(info.value)
-    assert "'conv'" in msg and "ReuseFactor 2" in msg and "op 'reshape'" in msg and "set its ReuseFactor to 1" in msg
+    assert "'conv'" in msg and "may saturate" in msg and "op 'reshape'" in msg and "Use ReuseFactor 1" in msg
 
 
 # -- issue 14's acceptance models ------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def dense_reuse(ar: Arith, prefix: str, go: str, xs: list[Val], wm: list[list[in
                 shift: int, rf: int, cast: Callable[[Val, str], Val] | None = None) -> list[Val]:
     """Accumulator values (accumulator units: ``sum * 2**shift + bias``), valid ``rf + 1`` cycles after ``go``.
     ``cast``: each product cast to the accumulator on its own before the adder tree (then ``shift`` is 0)."""
+    if len(xs) % rf:  # the streaming top's ReuseFactors that do not divide the inputs
+        from nnfpga.backends.rtl.stream_reuse import dense_fold
+
+        return dense_fold(ar, prefix, go, xs, wm, b_acc, shift, rf, cast)
     m = ar.m
     kw = max((rf - 1).bit_length(), 1)
     k = m.reg(f"{prefix}_k", kw, comment=f"which of the {rf} cycles")

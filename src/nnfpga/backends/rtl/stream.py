@@ -5,9 +5,11 @@ Pixels enter in raster order, one pixel's channels per beat (channel 0 in the lo
 output beat is one output pixel (raster order) or, after a Flatten, one whole output vector per image. A layer
 is one of:
 
-- Conv (one group, ReuseFactor 1): a sliding-window generator (:mod:`~nnfpga.backends.rtl.window`) whose window
-  vector, in the emulator's im2col order, feeds the Dense lowering of the kernel (CSD adder graph with shared
-  subexpressions; ``multipliers`` as for Dense), a register after every ``adders_per_stage`` adders;
+- Conv (one group): a sliding-window generator (:mod:`~nnfpga.backends.rtl.window`) whose window vector, in the
+  emulator's im2col order, feeds the Dense lowering of the kernel (CSD adder graph with shared subexpressions;
+  ``multipliers`` as for Dense), a register after every ``adders_per_stage`` adders; with ReuseFactor ``R > 1``
+  (conv, grouped conv and Dense) a folded kernel taking a beat every ``R`` cycles
+  (:mod:`~nnfpga.backends.rtl.stream_reuse`);
 - max pooling: a window generator (padding holds the input type's minimum: it never wins) and a maximum tree per
   channel, then the accumulator and result casts;
 - elementwise ReLU and linear: combinational on each beat;

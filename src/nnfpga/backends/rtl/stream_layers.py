@@ -66,8 +66,11 @@ def layer_problem(graph: Graph, node: Node, flat: bool) -> str | None:
         return f"{where}: the streaming Verilog top needs one input per layer except merges"
     src = graph[node.inputs[0]]
     if node.op in ("conv", "dense") and int(node.attrs.get("reuse_factor", 1)) != 1:
-        return (f"{where}: ReuseFactor {node.attrs.get('reuse_factor')} (the streaming top builds ReuseFactor 1 "
-                f"only so far: set its ReuseFactor to 1)")
+        from nnfpga.backends.rtl.stream_reuse import reuse_problem
+
+        problem = reuse_problem(graph, node)
+        if problem:
+            return problem
     if node.op in WINDOW_OPS or node.op in RESIZE_OPS:
         if flat:
             return f"{where}: a spatial layer after Flatten or a global pooling (the stream holds one vector there)"

@@ -20,6 +20,7 @@ from nnfpga.backends.rtl.stream_layers import (
     per_pixel,
     stage_key,
 )
+from nnfpga.backends.rtl.stream_reuse import reuse_factor, reuse_handshake
 from nnfpga.backends.rtl.stream_stages import Stream
 from nnfpga.backends.rtl.timing import Stage
 from nnfpga.backends.rtl.verilog import Arith, If, Module, NonBlocking, Val, Wire, identifier, literal
@@ -88,9 +89,12 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
         # registers inside the kernel, free-running before an output FIFO (not in average pooling: its divisor
         # follows a position counter on the window handshake)
         aps = None if node.op == "avg_pool" else node_adders_per_stage(node, adders_per_stage)
-        ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), valid,
+        rf = reuse_factor(node)
+        go = top.wire(f"{pre}_go", 1) if rf > 1 else valid  # a beat taken (ReuseFactor > 1: stream_reuse)
+        ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), go,
                   ins=[In(xs, tx, tuple(src.shape))])
         en = top.wire(f"{pre}_en", 1)  # a beat enters the layer's registers (declared before them)
+        first = len(top.items)  # where the layer's registers start (ReuseFactor > 1: reuse_handshake)
         if node.op == "conv" and window:
             vals = conv_kernel(ctx, node, xs, ch, tx, prep[node.name])
         elif node.op == "avg_pool":
@@ -99,7 +103,10 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
             vals = _max_pool(ctx, node, xs, ch, tx)
         else:
             vals = elementwise(ctx, node, xs, tx, prep[node.name])
-        if ctx.cycles:
+        if rf > 1:  # the folded kernel's registers freeze while its sink stalls (stream_reuse)
+            valid, ready = reuse_handshake(top, pre, en, go, first, rf, valid, ready)
+            stages.append(Stage("reuse", cycles=rf))
+        elif ctx.cycles:
             valid, ready, vals = stall_pipeline(top, pre, en, ctx.cycles, valid, ready, vals, subs)
             stages.append(Stage("delay", cycles=ctx.cycles + 1))  # the stages, then the output FIFO
         else:

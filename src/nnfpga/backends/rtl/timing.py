@@ -11,6 +11,8 @@ graph order, readies backward, then every register's next value):
   step is registered (valid one cycle later), a skid register takes one the sink does not take and the steps wait
   while it is full;
 - a layer with ``D`` register stages inside is a ``D``-bit valid shift register that stalls as a whole;
+- a kernel with ReuseFactor ``R`` takes a beat when idle or in the last of its ``R`` busy cycles (and its
+  result register is free), offers the result ``R + 1`` cycles after and freezes while the result waits;
 - a flatten buffer or a global pooling gathers ``pixels`` beats, gives one (valid the next cycle) and takes no
   beat until it has been taken;
 - zero padding, cropping and upsampling: :mod:`~nnfpga.backends.rtl.stream_stages`'s counters (padding before
@@ -41,8 +43,9 @@ class Stage:
     """One single-input stream element: ``kind`` "window" (``geometry``), "delay" (``cycles`` registers),
     "flatten" (``pixels`` beats gathered into one: a Flatten or a global pooling), "pad" (``plane``: the padded
     image's rows and columns, ``rows``/``cols``: padding before and after), "crop" (``plane``: the input's rows
-    and columns, ``rows``/``cols``: cropped before and after) or "upsample" (``plane``: the input's, ``factor``:
-    rows and columns repeated)."""
+    and columns, ``rows``/``cols``: cropped before and after), "upsample" (``plane``: the input's, ``factor``:
+    rows and columns repeated) or "reuse" (a kernel with ReuseFactor ``cycles``:
+    :mod:`~nnfpga.backends.rtl.stream_reuse`)."""
 
     kind: str
     geometry: Geometry | None = None
@@ -146,6 +149,34 @@ class _Hold:
                 self.count, self.full = 0, True
         if full and rout[0]:
             self.full = False
+
+
+class _Reuse:
+    """A kernel with ReuseFactor ``rf`` (:func:`~nnfpga.backends.rtl.stream_reuse.reuse_handshake`): it takes a
+    beat when idle or in the last of its ``rf`` busy cycles, and its result register is free or taken; the result
+    is offered ``rf + 1`` cycles after the take; everything freezes while the result waits for the sink."""
+
+    def __init__(self, rf: int) -> None:
+        self.rf, self.busy, self.k, self.done = rf, False, 0, False
+
+    def state(self) -> Any:
+        return self.busy, self.k, self.done
+
+    def valid(self, vin: list[bool]) -> list[bool]:
+        return [self.done]
+
+    def ready(self, vin: list[bool], rout: list[bool]) -> list[bool]:
+        return [(not self.done or rout[0]) and (not self.busy or self.k == self.rf - 1)]
+
+    def clock(self, vin: list[bool], rout: list[bool]) -> None:
+        if self.done and not rout[0]:
+            return
+        go = vin[0] and self.ready(vin, rout)[0]
+        self.done = self.busy and self.k == self.rf - 1
+        if go:
+            self.busy, self.k = True, 0
+        elif self.busy:
+            self.busy, self.k = self.k != self.rf - 1, self.k + 1
 
 
 def _inside(r: int, c: int, s: Stage) -> bool:
@@ -274,7 +305,8 @@ class Merge:
 
 
 ELEMENTS = {"window": lambda s: _Window(s.geometry), "delay": lambda s: _Delay(s.cycles),
-            "flatten": lambda s: _Hold(s.pixels), "pad": _Pad, "crop": _Crop, "upsample": _Upsample}
+            "flatten": lambda s: _Hold(s.pixels), "pad": _Pad, "crop": _Crop, "upsample": _Upsample,
+            "reuse": lambda s: _Reuse(s.cycles)}
 
 
 @dataclass
