@@ -203,19 +203,20 @@ def test_rtl_mode_cnns_are_built_by_the_streaming_top() -> None:
 @pytest.mark.tools
 @pytest.mark.slow
 def test_fuzz_script_runs_cnns_through_rtl_and_reports_the_skipped() -> None:
-    """``--kind cnn`` with the rtl engine: a CNN the streaming top cannot build is counted with its reasons (no
-    silent skip) and the seed's rtl-mode CNN runs instead."""
+    """``--kind cnn`` with the rtl engine: seed 1001's CNN as drawn (ReuseFactors 2 on a pointwise conv and a Dense)
+    runs; seed 1002's (a saturating accumulator at ReuseFactor > 1) the streaming top cannot build: counted with its
+    reason (no silent skip) and the seed's rtl-mode CNN runs instead."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    res = subprocess.run([sys.executable, str(root / "scripts" / "fuzz.py"), "-n", "1", "--engines", "rtl",
-                          "--kind", "cnn", "--no-save", "--inputs", "100"], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, str(root / "scripts" / "fuzz.py"), "--seed", "1001", "-n", "2",
+                          "--rtl-models", "2", "--engines", "rtl", "--kind", "cnn", "--no-save", "--inputs", "100"],
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "rtl          1 models        100 inputs  0 mismatching  0 errors" in res.stdout
-    assert "rtl: 1 of 1 CNNs as drawn are not built by the streaming Verilog top" in res.stdout
-    assert "ReuseFactor > 1 (the streaming top builds ReuseFactor 1 only so far" in res.stdout
+    assert "rtl          2 models        200 inputs  0 mismatching  0 errors" in res.stdout
+    assert "rtl: 1 of 2 CNNs as drawn are not built by the streaming Verilog top" in res.stdout
+    assert "Dense layer 'dw1': accumulator" in res.stdout and "may saturate a partial sum" in res.stdout
 
 
 def test_inputs_include_the_extremes() -> None:

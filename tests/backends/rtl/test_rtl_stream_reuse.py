@@ -14,9 +14,11 @@ from test_rtl_synth import yosys_exe  # noqa: F401 (fixture)
 import nnfpga
 from nnfpga.backends.rtl import stream
 from nnfpga.backends.rtl.design import Design
-from nnfpga.backends.rtl.timing import measured
+from nnfpga.backends.rtl.timing import Stage, measured, schedule, stated
+from nnfpga.backends.rtl.window import geometry
 from nnfpga.errors import BackendSupportError
 from nnfpga.fixed import from_float, to_float
+from nnfpga.ops.spatial import Window
 
 
 def convert(model: Any, rfs: dict[str, int], **kw: Any) -> nnfpga.HWModel:
@@ -115,6 +117,18 @@ def test_reuse_below_the_first_layer(rf: int, keras: Any, verilator_exe: str, rt
     d, timing = timed(hw, rtl_cache / "rtl")
     assert timing == (d.latency, d.ii) and d.ii == 81  # conv1's pace either way (latency 119 at R=2, 135 at R=4)
     check_stalls(hw, rtl_cache / "rtl", images=200)
+
+
+def test_reuse_element_by_hand() -> None:
+    """The kernel in the cycle-by-cycle model (timing._Reuse, as reuse_handshake): a beat taken when idle or in the
+    last of its R busy cycles, the result R + 1 cycles after the take; behind a 4x4 'valid' window generator
+    (windows leave at 11, 12, 15, 16) at R=2 the second and fourth wait one cycle; at R=8 the kernel sets the pace
+    and holds the window generator (and the next image) back."""
+    assert schedule([Stage("reuse", cycles=3)], 4, images=2) == [4, 7, 10, 13, 16, 19, 22, 25]
+    assert stated([Stage("reuse", cycles=3)], 4) == (13, 12)
+    g = geometry((4, 4), Window((3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))))
+    assert schedule([Stage("window", g), Stage("reuse", cycles=2)], 16, images=2) == [14, 16, 18, 20, 30, 32, 34, 36]
+    assert schedule([Stage("window", g), Stage("reuse", cycles=8)], 16, images=2) == [20, 28, 36, 44, 52, 60, 68, 76]
 
 
 def one_channel_model(keras: Any) -> Any:
