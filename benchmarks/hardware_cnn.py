@@ -42,8 +42,9 @@ from nnfpga.reports import HardwareReport
 # v2: the pipelined window generator, registers inside kernels, the new subexpression search
 VERSION = "v2"  # of the streaming lowering: cached rows of an older one are not reused
 PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
-CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3"}
-ORDER = ("small6", "svhn6", "small16", "svhn16")
+CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3",
+         "svhnp": "SVHN-style CNN, 50% pruned, tutorial's types"}
+ORDER = ("small6", "svhnp6", "svhn6", "small16", "svhnp16", "svhn16")
 DEFAULT_TIMEOUT_S = 1200.0
 DEFAULT_MAX_MEM_GB = 6.0
 NOT_RUN_STATUS = 3  # the child's exit status when a limit stopped it (the reason in its phase file)
@@ -92,6 +93,8 @@ def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB)
     case, bits = key.rstrip("0123456789"), int(key.lstrip("abcdefghijklmnopqrstuvwxyz"))
     model = getattr(cnn_cases, f"{case}_cnn")(keras)
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
+    if case == "svhnp":  # hls4ml's published models: pruned, with the tutorial's types
+        cfg = cnn_cases.tutorial_config(cfg, bits)
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name=f"{case}{bits}",
                                          output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
     phase_file.write_text("writing the Verilog")
@@ -102,7 +105,24 @@ def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB)
     timing = stream_timing(hw.graph, design)
     phase_file.write_text(f"Yosys (Verilog written in {write_s:.0f} s)")
     r = hw.synthesize("xc7", save=False, design=design, progress=False)
-    return {"report": json.loads(r.to_json()), "write_s": round(write_s, 1), "stated": timing.stated}
+    peak_kb = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return {"report": json.loads(r.to_json()), "write_s": round(write_s, 1), "stated": timing.stated,
+            "peak_gb": round(peak_kb / 2**20, 2), "nonzero": nonzero_weights(hw)}
+
+
+def nonzero_weights(hw: object) -> list[int]:
+    """[nonzero, all] weights of the conv and dense layers as quantized (zeros cost no adder)."""
+    import numpy as np
+
+    counts = [0, 0]
+    for node in hw.graph:  # type: ignore[attr-defined]
+        if node.op in ("conv", "dense"):
+            plan = hw.interpreter.prep[node.name]  # type: ignore[attr-defined]
+            for g in getattr(plan, "groups", None) or [plan]:
+                w = np.asarray(g.wm)
+                counts[0] += int(np.count_nonzero(w))
+                counts[1] += int(w.size)
+    return counts
 
 
 def result(key: str, timeout_s: float) -> dict | str:
@@ -154,7 +174,7 @@ def child(key: str, phase_file: str) -> None:
 def rows(keys: tuple[str, ...], timeout_s: float) -> list[tuple[str, ...]]:
     results = {k: result(k, timeout_s) for k in ORDER if k in keys}  # the quick ones first
     out = [("design", "LUT", "FF", "DSP", "BRAM18", "LUT+55*DSP", "cycles/image", "latency [cyc / us]",
-            "write [s]", "yosys [s wall]", "goal vs hls4ml")]
+            "write [s]", "yosys [s wall]", "peak [GB]", "goal vs hls4ml")]
     for bits in (16, 6):
         name, lut, dsp = HLS4ML[bits]
         hls_cost = lut + 55 * dsp
@@ -163,22 +183,23 @@ def rows(keys: tuple[str, ...], timeout_s: float) -> list[tuple[str, ...]]:
             continue
         for key in mine:
             case = key.rstrip("0123456789")
-            label = f"nnfpga {CASES[case]}, {PRECISIONS[bits]}"
+            label = f"nnfpga {CASES[case]}, " + (f"{bits}-bit" if case == "svhnp" else PRECISIONS[bits])
             got = results[key]
             if isinstance(got, str):
-                out.append((label, got, *[""] * 9))
+                out.append((label, got, *[""] * 10))
                 continue
             r = HardwareReport.from_dict(got["report"])
             cost = r.lut + 55 * r.dsp
             goal = "-"
-            if case == "svhn":
+            if case.startswith("svhn"):
                 goal = (f"cost {cost / hls_cost:.2f}x, cycles {r.ii / HLS4ML_II:.2f}x: "
                         + ("met" if cost < hls_cost and r.ii <= HLS4ML_II else "not met"))
             out.append((label, f"{r.lut:,}", f"{r.ff:,}", str(r.dsp), str(r.bram_18k), f"{cost:,}", f"{r.ii:,}",
                         f"{r.latency_cycles:,} / {r.latency_cycles * r.clock_period_ns / 1000:.2f}",
-                        f"{got['write_s']:.0f}", f"{r.extra.get('synth_s', 0):.0f}", goal))
+                        f"{got['write_s']:.0f}", f"{r.extra.get('synth_s', 0):.0f}",
+                        f"{got['peak_gb']:.1f}" if "peak_gb" in got else "-", goal))
         out.append((name, f"{lut:,}", "", f"{dsp:,}", "", f"{hls_cost:,}", f"{HLS4ML_II:,}",
-                    f"{HLS4ML_LATENCY:,} / 5.22", "", "", "published"))
+                    f"{HLS4ML_LATENCY:,} / 5.22", "", "", "", "published"))
     return out
 
 
