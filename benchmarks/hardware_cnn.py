@@ -47,7 +47,7 @@ from nnfpga.reports import HardwareReport
 # v2: the pipelined window generator, registers inside kernels, the new subexpression search
 VERSION = "v2"  # of the streaming lowering: cached rows of an older one are not reused
 PRECISIONS = {16: "ap_fixed<16,6>", 6: "ap_fixed<6,3>"}
-CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3",
+CASES = {"small": "small Conv2D 16x16x1", "svhn": "SVHN-style CNN 32x32x3, unpruned",
          "svhnp": "SVHN-style CNN, 50% pruned, tutorial's types"}
 ORDER = ("small6", "svhnp6", "svhn6", "small16", "svhnp16", "svhn16")
 DEFAULT_TIMEOUT_S = 1200.0
