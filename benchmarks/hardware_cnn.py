@@ -104,7 +104,8 @@ def convert(key: str) -> Any:
                                            output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
 
 
-def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB) -> dict:
+def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
     """Convert, write the Verilog (timed) and synthesize case ``key`` (e.g. ``"small16"``) for xc7."""
     from nnfpga.backends.rtl.lower import build_design
     from nnfpga.backends.rtl.stream_timing import stream_timing
@@ -117,7 +118,7 @@ def run_case(key: str, phase_file: Path, max_mem_gb: float = DEFAULT_MAX_MEM_GB)
     write_s = time.perf_counter() - t
     timing = stream_timing(hw.graph, design)
     phase_file.write_text(f"Yosys (Verilog written in {write_s:.0f} s)")
-    r = hw.synthesize("xc7", save=False, design=design, progress=False)
+    r = hw.synthesize("xc7", save=False, design=design, progress=False, timeout_s=timeout_s)  # not its 3,600 s
     peak_kb = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"report": json.loads(r.to_json()), "write_s": round(write_s, 1), "stated": timing.stated,
             "peak_gb": round(peak_kb / 2**20, 2), "nonzero": nonzero_weights(hw)}
@@ -194,7 +195,8 @@ def result(key: str, timeout_s: float) -> dict | str:
     phase = CACHE / f".{key}.phase"
     phase.write_text("converting")
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", key, str(phase)], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", key, str(phase), str(timeout_s)],
+                            start_new_session=True)
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -215,11 +217,11 @@ def result(key: str, timeout_s: float) -> dict | str:
     return data["error"] if "error" in data else data
 
 
-def child(key: str, phase_file: str) -> None:
+def child(key: str, phase_file: str, timeout_s: float) -> None:
     import nnfpga
 
     try:
-        data: dict = run_case(key, Path(phase_file))
+        data: dict = run_case(key, Path(phase_file), timeout_s=timeout_s)
     except NotRun as exc:  # not cached: tried again on the next run
         Path(phase_file).write_text(str(exc))
         sys.exit(NOT_RUN_STATUS)
@@ -264,7 +266,7 @@ def rows(keys: tuple[str, ...], timeout_s: float) -> list[tuple[str, ...]]:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--child"]:
-        child(argv[1], argv[2])
+        child(argv[1], argv[2], float(argv[3]))
         return
     timeout_s = DEFAULT_TIMEOUT_S
     if "--timeout" in argv:
