@@ -60,7 +60,8 @@ def test_layer_bits_count_each_layers_adders_and_registers(keras) -> None:
         return hardware_cnn.layer_bits(build_design(hw.graph, "tiny", prep=hw.interpreter.prep))
 
     full, pruned = count(False), count(True)
-    assert set(full) == {"c1", "f", "out"}
+    assert set(full) == {"c1", "mp", "f", "out"}  # the max-pool's tree is pipelined: its registers count
+    assert full["mp"][:2] == [0, 0] and full["mp"][2] > 0
     assert full["c1"][0] > 10 and full["out"][1] > full["c1"][1] > 100  # adders, adder bits
     assert full["f"][:2] == [0, 0] and full["f"][2] > 3 * 3 * 6  # the flatten buffer: registers only
     assert pruned["c1"] == full["c1"] and pruned["out"][1] < 0.7 * full["out"][1]
