@@ -103,3 +103,31 @@ def test_bad_thread_count_is_a_config_error(value: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("NNFPGA_THREADS", value)
     with pytest.raises(ConfigError, match="NNFPGA_THREADS"):
         conv_threads.threads()
+
+
+@pytest.mark.parametrize(("integer", "lane"), [(12, np.int32), (21, np.int32), (22, np.int64), (23, np.int64),
+                                               (60, None)])
+def test_shift_past_the_lane_width_takes_the_wide_lanes(integer: int, lane: type | None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel masks the products' shift ``k`` to its lanes' width (so that LLVM shifts in int32): ``k`` of 31
+    stays in int32 lanes, 32 and more take int64 lanes, 64 and more the im2col path; every one gives the im2col
+    path's bits and counts, extreme inputs included (products of ``<16,6>`` x ``<12,4>``: 18 fractional bits,
+    accumulator ``<8, integer>``: ``k = 18 - (8 - integer) = 10 + integer``)."""
+    rng = np.random.default_rng(integer)
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = CASES[sorted(CASES)[0]]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
+    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    ta = FixedType(8, integer, rounding="TRN")
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, {"weight": WEIGHT, "accum": ta},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    tx = INPUTS["narrow"]
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    auto, chosen = run(g, x, monkeypatch, None)
+    assert chosen == (None if lane is None else np.dtype(lane)), g["c"].types["accum"]
+    im2col, _ = run(g, x, monkeypatch, False)
+    np.testing.assert_array_equal(auto.outputs[0], im2col.outputs[0])
+    assert auto.stats.overflow == im2col.stats.overflow

@@ -99,7 +99,7 @@ def direct_plan(node: Node, plans: list[DensePlan], tx: FixedType) -> Direct | N
             bits, pbits = max(bits, ps.bits), max(pbits, ps.pbits + 1)
         else:
             return None
-    if len(rules) != 1 or not conv_jit.usable(pbits, bits):
+    if len(rules) != 1 or not conv_jit.usable(pbits, bits, next(iter(rules))[1]):
         return None
     ((mode, k, h),) = rules
     kshape = np.shape(node.weights["kernel"])
@@ -108,7 +108,7 @@ def direct_plan(node: Node, plans: list[DensePlan], tx: FixedType) -> Direct | N
     final = np.concatenate([np.full(p.wm.shape[1], p.counts == "final") for p in plans])
     return Direct(w=w.astype(np.int64), bias=bias.astype(np.int64), mode=mode, k=k, h=h, bits=bits, final=final,
                   bias_overflow=sum(p.bias_overflow for p in plans if p.counts == "sequential"),
-                  lane=conv_jit.lanes(mode, tx.width + 1, pbits, bits))  # + 1: unsigned
+                  lane=conv_jit.lanes(mode, tx.width + 1, pbits, bits, k))  # + 1: unsigned
 
 
 def groups_of(node: Node) -> int:

@@ -48,7 +48,9 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
     per_group = n_out // (x.shape[2] // group_in)
     lane = x.dtype.type
     acc = np.empty((n_out, BLOCK), dtype=x.dtype)
-    k, h = kh_[0], kh_[1]
+    # the shift masked to the lane's width (the caller keeps k below it): LLVM then shifts in the lanes' own
+    # width (vpsravd on int32); an unmasked one was widened to int64 and ran 10x slower (benchmarks/cnn_ratio.py)
+    k, h = kh_[0] & lane(np.iinfo(x.dtype).bits - 1), kh_[1]
     mask2 = lane((1 << (k + 1)) - 1) if mode == TIES_EVEN else lane(0)
     tie = lane(1 << k) if mode == TIES_EVEN else lane(0)
     lo = np.int64(1) << 62
@@ -121,16 +123,17 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
 accumulate_jit.register_kernel("conv", _conv)
 
 
-def usable(pbits: int, bits: int) -> bool:
-    """Whether the kernel's integers are exact: products (plus ``h``) in int64, every sum in float64."""
-    return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS
+def usable(pbits: int, bits: int, k: int = 0) -> bool:
+    """Whether the kernel's integers are exact: products (plus ``h``) in int64, every sum in float64, the shift
+    ``k`` below 64 (the kernel masks it to the lane's width)."""
+    return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS and 0 <= k < 64
 
 
-def lanes(mode: int, xbits: int, pbits: int, bits: int) -> np.dtype:
+def lanes(mode: int, xbits: int, pbits: int, bits: int, k: int = 0) -> np.dtype:
     """The kernel's integer dtype: int32 where the inputs (``xbits`` wide), every product (plus ``h``, ``pbits``)
-    and every sum (``bits``, sign included) fit it, and the rounding is not RND_CONV's (its tie test measured
-    slower in int32 lanes); else int64."""
-    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 else np.int64)
+    and every sum (``bits``, sign included) fit it, the shift ``k`` is below 32 (the kernel masks it to the lane's
+    width) and the rounding is not RND_CONV's (its tie test measured slower in int32 lanes); else int64."""
+    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 and 0 <= k < 32 else np.int64)
 
 
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
