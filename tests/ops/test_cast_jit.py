@@ -108,3 +108,31 @@ def test_batch_norm_and_its_cast_in_one_pass(tx: FixedType, tw: FixedType, tb: F
         np.testing.assert_array_equal(fused.m, ref.m)
         ov, want = fused_stats.overflow[("bn", "result")], numpy_stats.overflow[("bn", "result")]
         assert (ov.count, ov.total) == (want.count, want.total)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_float_kernel_at_its_bounds_and_the_int_kernel_past_them(relu: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cast`` runs the float64 kernel where every value is an integer below ``2**52`` (``float_usable``) and the
+    int64 one past that: both give ``requantize``'s integers and counts at the widest source each takes (its
+    extreme mantissas included), for every rounding and overflow of the float kernel, rounding and shifting left;
+    and the int64 kernel forced where the float one would run gives the same bits."""
+    rng = np.random.default_rng(5)
+    cases = [(FixedType(51, 30), FixedType(20, 8), True), (FixedType(52, 30), FixedType(20, 8), False),
+             (FixedType(40, 20), FixedType(20, 20), True), (FixedType(40, 20), FixedType(50, 20), True),
+             (FixedType(43, 19), FixedType(50, 18), True), (FixedType(44, 20), FixedType(50, 18), False),
+             (FixedType(30, 10), FixedType(51, 40), True), (FixedType(30, 10), FixedType(52, 40), False)]
+    for (src, shape, floats), rounding, overflow in itertools.product(cases, ("TRN", "RND", "RND_MIN_INF"),
+                                                                       sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(shape.width, shape.integer, rounding=rounding, overflow=overflow)
+        assert cast_jit.usable(src, dst) and cast_jit.float_usable(src, dst) == floats, (src, dst)
+        m = mantissas(rng, src, (40, 25))
+        want, want_ov = requantize(np.maximum(m, 0) if relu else m, src.frac, src.width, dst)
+        got, got_ov = cast_jit.cast(m, src, dst, relu=relu)
+        np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
+        assert (got_ov.count, got_ov.total) == (want_ov.count, want_ov.total), (src, dst)
+        with monkeypatch.context() as mp:
+            mp.setattr(cast_jit, "float_usable", lambda *a: False)
+            wide, wide_ov = cast_jit.cast(m, src, dst, relu=relu)
+        np.testing.assert_array_equal(wide, got)
+        assert wide_ov == got_ov
+    assert not cast_jit.float_usable(FixedType(24, 12), FixedType(16, 6, rounding="RND_CONV"))

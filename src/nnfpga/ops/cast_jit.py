@@ -63,6 +63,31 @@ def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask, relu):  # pragma: no 
 accumulate_jit.register_kernel("cast", _cast)
 
 
+def _cast_float(m, out, scale, h, lo, hi, ov_mode, lo_w, span, relu):  # pragma: no cover - numba
+    """:func:`_cast` without RND_CONV, in float64 and without branches (LLVM vectorizes it: AVX2 has no 64-bit
+    arithmetic shift, and the branches kept ``_cast`` scalar): ``floor((v + h) * scale)`` with ``scale = 2**-k``
+    is ``(v + h) >> k`` (``k <= 0``: ``h = 0``, ``v << -k``), a wrap ``q - span * floor((q - lo_w) / span)``; every
+    value an integer below ``2**52`` in magnitude (:func:`float_usable`), so each step is exact."""
+    inv = 1.0 / span
+    count = 0
+    for i in range(m.size):
+        v = max(m[i], 0.0) if relu else m[i]
+        q = np.floor((v + h) * scale)
+        out_of_range = (q < lo) | (q > hi)
+        count += out_of_range
+        if ov_mode == 0:
+            q = q - span * np.floor((q - lo_w) * inv)
+        elif ov_mode == 1:
+            q = min(max(q, lo), hi)
+        else:
+            q = 0.0 if out_of_range else q
+        out[i] = q
+    return count
+
+
+accumulate_jit.register_kernel("cast_float", _cast_float)
+
+
 def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover
     """``out``: ``(m * s[c]) << ps + (b[c] << pb)`` cast as :func:`_cast` casts, where ``m`` and ``out`` are
     ``(outer, C, inner)`` in memory order and ``c`` the channel (a batch-norm's scale and shift, int64)."""
@@ -145,10 +170,24 @@ def affine_cast(m: np.ndarray, src: FixedType, sm: np.ndarray, tw: FixedType, bm
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
 
 
+def float_usable(src: FixedType, dst: FixedType) -> bool:
+    """Whether :func:`_cast_float` gives :func:`_cast`'s integers: not RND_CONV, and the source (plus ``h``), the
+    shifted value and the destination's wrap span all below ``2**52``."""
+    k = src.frac - dst.frac
+    return dst.rounding != "RND_CONV" and src.width + 1 + max(-k, 0) <= 52 and dst.width + 1 <= 52
+
+
 def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
     """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`);
     ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""
     order, mt = _memory_order(m)
     out = np.empty(mt.shape, dtype=np.float64)
-    count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), *_cast_args(dst, src.frac - dst.frac), relu)
+    k = src.frac - dst.frac
+    args = _cast_args(dst, k)
+    if float_usable(src, dst):
+        count = accumulate_jit.call("cast_float", mt.reshape(-1), out.reshape(-1), float(2.0**-k), float(args[1]),
+                                    float(args[3]), float(args[4]), args[5], float(args[6]), float(2.0**dst.width),
+                                    relu)
+    else:
+        count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), *args, relu)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
