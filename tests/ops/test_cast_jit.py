@@ -136,3 +136,36 @@ def test_float_kernel_at_its_bounds_and_the_int_kernel_past_them(relu: bool, mon
         np.testing.assert_array_equal(wide, got)
         assert wide_ov == got_ov
     assert not cast_jit.float_usable(FixedType(24, 12), FixedType(16, 6, rounding="RND_CONV"))
+
+
+@pytest.mark.parametrize(("tx", "tw", "kernel"), [
+    (FixedType(16, 6), FixedType(16, 6), "affine_cast_float"),
+    (FixedType(33, 13), FixedType(16, 6), "affine_cast_float"),  # products and sums of 51 bits: still below 2**52
+    (FixedType(36, 16), FixedType(16, 6), "affine_cast"),  # 54 bits: the int64 kernel
+])
+def test_batch_norm_float_kernel_and_its_bound(tx: FixedType, tw: FixedType, kernel: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch-norm cast runs in float64 where every term and sum is an integer below ``2**52``, else in int64:
+    each gives ``requantize``'s integers and counts of the exact ``m * scale + shift`` (Python ints), with the
+    extreme mantissas and scales, over every rounding and overflow of the float kernel."""
+    rng = np.random.default_rng(tx.width)
+    tb, c = FixedType(20, 8), 6
+    sm = rng.integers(tw.min_mantissa, tw.max_mantissa + 1, c)
+    sm[:2] = tw.min_mantissa, tw.max_mantissa
+    bm = rng.integers(tb.min_mantissa, tb.max_mantissa + 1, c)
+    bm[:2] = tb.max_mantissa, tb.min_mantissa
+    m = mantissas(rng, tx, (50, 3, c))
+    f = max(tx.frac + tw.frac, tb.frac)
+    exact = np.array([[[int(v) * int(sm[j]) * 2 ** (f - tx.frac - tw.frac) + int(bm[j]) * 2 ** (f - tb.frac)
+                        for j, v in enumerate(row)] for row in px] for px in m], dtype=object)
+    called = []
+    real = cast_jit.accumulate_jit.call
+    monkeypatch.setattr(cast_jit.accumulate_jit, "call", lambda name, *a: called.append(name) or real(name, *a))
+    for rounding, overflow in itertools.product(("TRN", "RND", "RND_MIN_INF"), sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(18, 8, rounding=rounding, overflow=overflow)
+        want, want_ov = requantize(exact, f, 64, dst)
+        got = cast_jit.affine_cast(m, tx, sm, tw, bm, tb, dst)
+        assert got is not None and called[-1] == kernel
+        np.testing.assert_array_equal(got[0], np.asarray(want, dtype=np.float64), err_msg=str(dst))
+        assert (got[1].count, got[1].total) == (want_ov.count, want_ov.total)
+        assert want_ov.count > 0

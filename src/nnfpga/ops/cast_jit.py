@@ -124,6 +124,33 @@ def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w,
 accumulate_jit.register_kernel("affine_cast", _affine_cast)
 
 
+def _affine_cast_float(m, s, b, out, inner, scale, h, lo, hi, ov_mode, lo_w, span):  # pragma: no cover - numba
+    """:func:`_affine_cast` in float64 (``s`` and ``b`` already shifted), cast as :func:`_cast_float` casts."""
+    inv = 1.0 / span
+    n_ch = s.size
+    count = 0
+    for o in range(m.size // (n_ch * inner)):
+        for c in range(n_ch):
+            sv = s[c]
+            bv = b[c]
+            base = (o * n_ch + c) * inner
+            for j in range(inner):
+                q = np.floor((m[base + j] * sv + bv + h) * scale)
+                out_of_range = (q < lo) | (q > hi)
+                count += out_of_range
+                if ov_mode == 0:
+                    q = q - span * np.floor((q - lo_w) * inv)
+                elif ov_mode == 1:
+                    q = min(max(q, lo), hi)
+                else:
+                    q = 0.0 if out_of_range else q
+                out[base + j] = q
+    return count
+
+
+accumulate_jit.register_kernel("affine_cast_float", _affine_cast_float)
+
+
 def usable(src: FixedType, dst: FixedType) -> bool:
     """Whether the kernel gives ``requantize``'s integers for a cast from ``src`` to ``dst``."""
     k = src.frac - dst.frac
@@ -164,9 +191,17 @@ def affine_cast(m: np.ndarray, src: FixedType, sm: np.ndarray, tw: FixedType, bm
     order, mt = _memory_order(m)
     p = int(np.flatnonzero(order == m.ndim - 1)[0])  # where the channel axis is in memory order
     out = np.empty(mt.shape, dtype=np.float64)
-    count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
-                                np.asarray(bm, dtype=np.int64), out.reshape(-1), int(np.prod(mt.shape[p + 1:])),
-                                np.int64(f - fp), np.int64(f - tb.frac), *_cast_args(dst, f - dst.frac))
+    inner, args = int(np.prod(mt.shape[p + 1:])), _cast_args(dst, f - dst.frac)
+    if float_usable(FixedType(bits, bits - f), dst):  # every term, sum and shift an integer below 2**52
+        count = accumulate_jit.call(
+            "affine_cast_float", mt.reshape(-1), np.asarray(sm, dtype=np.float64) * 2.0 ** (f - fp),
+            np.asarray(bm, dtype=np.float64) * 2.0 ** (f - tb.frac), out.reshape(-1), inner,
+            float(2.0 ** -(f - dst.frac)), float(args[1]), float(args[3]), float(args[4]), args[5], float(args[6]),
+            float(2.0**dst.width))
+    else:
+        count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
+                                    np.asarray(bm, dtype=np.int64), out.reshape(-1), inner, np.int64(f - fp),
+                                    np.int64(f - tb.frac), *args)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
 
 
