@@ -169,3 +169,30 @@ def test_batch_norm_float_kernel_and_its_bound(tx: FixedType, tw: FixedType, ker
         np.testing.assert_array_equal(got[0], np.asarray(want, dtype=np.float64), err_msg=str(dst))
         assert (got[1].count, got[1].total) == (want_ov.count, want_ov.total)
         assert want_ov.count > 0
+
+
+def test_input_conversion_equals_from_float(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input's compiled conversion (TRN types, ``frac >= 0``, up to 50 bits) gives ``from_float``'s mantissas and
+    counts for every overflow mode, with values at the type's edges, off its grid, just inside the bound the kernel
+    takes (``2**(integer + 1)``), and falls back (None) on a value at the bound, on a non-TRN rounding, a negative
+    ``frac`` and a width over 50 bits."""
+    from nnfpga.fixed import from_float
+
+    rng = np.random.default_rng(3)
+    for (w, i), overflow in itertools.product(((16, 6), (8, 8), (50, 20), (10, 1)), sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(w, i, overflow=overflow)
+        bound = 2.0 ** (i + 1)
+        x = rng.uniform(-bound, bound, size=(64, 7, 3))
+        x.flat[:8] = [dst.min_mantissa * 2.0**-dst.frac, dst.max_mantissa * 2.0**-dst.frac, -0.0, 2.0**-60,
+                      -(2.0**-60), np.nextafter(bound, 0), -np.nextafter(bound, 0), 2.0 ** (i - 1) + 2.0**-40]
+        got = cast_jit.from_float(x, dst)
+        want = from_float(x, dst)
+        assert got is not None, dst
+        np.testing.assert_array_equal(got[0], want[0], err_msg=str(dst))
+        assert (got[1].count, got[1].total) == (want[1].count, want[1].total)
+        assert got[1].count > 0 or i == 20
+        x.flat[9] = -bound
+        assert cast_jit.from_float(x, dst) is None
+    x = rng.uniform(-4, 4, size=(10, 3))
+    for dst in (FixedType(16, 6, rounding="RND"), FixedType(8, 10), FixedType(51, 20)):
+        assert cast_jit.from_float(x, dst) is None, dst

@@ -88,6 +88,48 @@ def _cast_float(m, out, scale, h, lo, hi, ov_mode, lo_w, span, relu):  # pragma:
 accumulate_jit.register_kernel("cast_float", _cast_float)
 
 
+def _from_float(x, out, scale, bound, lo, hi, ov_mode, lo_w, span):  # pragma: no cover - numba
+    """``out[i]``: ``floor(x[i] * scale)`` (``scale = 2**frac``, ``frac >= 0``: exact) kept in ``[lo, hi]`` as
+    :func:`_cast_float` keeps it; returns how many values left that range, or -1 where a value is not below
+    ``bound`` in magnitude (or is not finite): the caller then converts the whole array the general way."""
+    inv = 1.0 / span
+    count = 0
+    for i in range(x.size):
+        if not abs(x[i]) < bound:
+            return -1
+    for i in range(x.size):
+        q = np.floor(x[i] * scale)
+        out_of_range = (q < lo) | (q > hi)
+        count += out_of_range
+        if ov_mode == 0:
+            q = q - span * np.floor((q - lo_w) * inv)
+        elif ov_mode == 1:
+            q = min(max(q, lo), hi)
+        else:
+            q = 0.0 if out_of_range else q
+        out[i] = q
+    return count
+
+
+accumulate_jit.register_kernel("from_float", _from_float)
+
+
+def from_float(x: np.ndarray, dst: FixedType) -> tuple[np.ndarray, Overflow] | None:
+    """:func:`nnfpga.fixed.from_float`'s mantissas and count for a TRN type with ``frac >= 0`` and at most 50 bits
+    (``x * 2**frac`` exact, its floor the TRN rounding, every value below ``2**51``), in one compiled pass; None
+    where that does not apply or a value is not below ``2**(integer + 1)`` in magnitude (the general path's
+    reduction of huge values)."""
+    if (dst.rounding != "TRN" or dst.frac < 0 or dst.width > 50 or dst.overflow not in OVERFLOWS
+            or x.dtype != np.float64 or not x.flags.c_contiguous or not accumulate_jit.enabled()):
+        return None
+    out = np.empty(x.shape, dtype=np.float64)
+    args = _cast_args(dst, 0)
+    count = accumulate_jit.call("from_float", x.reshape(-1), out.reshape(-1), float(2.0**dst.frac),
+                                float(2.0 ** (dst.integer + 1)), float(args[3]), float(args[4]), args[5],
+                                float(args[6]), float(2.0**dst.width))
+    return None if count < 0 else (out, Overflow(int(count), int(x.size)))
+
+
 def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover
     """``out``: ``(m * s[c]) << ps + (b[c] << pb)`` cast as :func:`_cast` casts, where ``m`` and ``out`` are
     ``(outer, C, inner)`` in memory order and ``c`` the channel (a batch-norm's scale and shift, int64)."""
