@@ -131,3 +131,41 @@ def test_shift_past_the_lane_width_takes_the_wide_lanes(integer: int, lane: type
     im2col, _ = run(g, x, monkeypatch, False)
     np.testing.assert_array_equal(auto.outputs[0], im2col.outputs[0])
     assert auto.stats.overflow == im2col.stats.overflow
+
+
+WIDE_CASES = {  # (spatial, C_in, kernel, C_out, strides, dilation, pads, groups): 4 outputs a pass and a remainder
+    "3x3_nine_outputs": ((6, 7), 2, (3, 3), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), 1),
+    "3x3_strided_dilated_padded": ((8, 9), 3, (3, 3), 6, (2, 1), (1, 2), ((1, 0), (1, 2)), 1),
+    "1x3_two_groups_of_five": ((5, 8), 4, (1, 3), 10, (1, 2), (1, 1), ((0, 0), (1, 1)), 2),
+    "1d_three_wide": ((9,), 1, (3,), 8, (1,), (2,), ((2, 0),), 1),
+    "2x2_eight_outputs": ((5, 5), 2, (2, 2), 8, (1, 1), (1, 1), ((0, 0), (0, 0)), 1),
+}
+
+
+@pytest.mark.parametrize("accum", ["trn", "rnd_wrap", "rnd_min_inf", "exact"])
+@pytest.mark.parametrize("name", sorted(WIDE_CASES))
+def test_four_outputs_a_pass_and_rows_of_three(name: str, accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's passes over four outputs at once, and over a window row of three positions at once (the
+    rounded products' path, ``kw == 3``), with a remainder of outputs, groups, strides, dilation and padding: the
+    int64 lanes' and the im2col path's bits and counts, with the inputs' and the weights' extreme mantissas."""
+    rng = np.random.default_rng(sorted(WIDE_CASES).index(name) * 5 + len(accum))
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES[name]
+    tx, ta = INPUTS["narrow"], ACCUMS[accum]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    kernel[rng.random(kernel.shape) < 0.1] = 0.0
+    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
+    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(290, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    x[2, ..., 0] = 0.0
+    auto, lane = run(g, x, monkeypatch, None)
+    assert lane == np.dtype(np.int32) or accum == "exact"
+    for forced in (np.int64, False):
+        other, _ = run(g, x, monkeypatch, forced)
+        np.testing.assert_array_equal(auto.outputs[0], other.outputs[0], err_msg=str(forced))
+        assert auto.stats.overflow == other.stats.overflow
