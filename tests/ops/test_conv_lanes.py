@@ -13,7 +13,7 @@ from test_conv import CASES, conv_graph
 from nnfpga.emulate import Interpreter
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
-from nnfpga.ops import conv_jit, conv_threads
+from nnfpga.ops import cast_jit, conv_jit, conv_threads
 from nnfpga.passes import infer_types
 
 ACCUMS = {
@@ -169,3 +169,42 @@ def test_four_outputs_a_pass_and_rows_of_three(name: str, accum: str, monkeypatc
         other, _ = run(g, x, monkeypatch, forced)
         np.testing.assert_array_equal(auto.outputs[0], other.outputs[0], err_msg=str(forced))
         assert auto.stats.overflow == other.stats.overflow
+
+
+RESULTS = {"wrap": FixedType(8, 3), "sat_rnd": FixedType(9, 4, rounding="RND", overflow="SAT"),
+           "sat_zero": FixedType(10, 2, overflow="SAT_ZERO"), "wider": FixedType(30, 14),
+           "rnd_conv": FixedType(8, 3, rounding="RND_CONV")}
+
+
+@pytest.mark.parametrize("accum", ["trn", "rnd_wrap", "exact"])
+@pytest.mark.parametrize("result", sorted(RESULTS))
+def test_result_cast_in_the_kernel_epilogue(result: str, accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The result's cast done by the kernel as it writes the sums (cast_jit.result_cast_args) gives the separate
+    cast's bits and counts, for roundings and overflows that wrap, saturate and zero, with an accumulator that
+    wraps (``rnd_wrap``: the sums leave its range, the kernel's cast is dropped and both casts run), and where the
+    float cast does not apply (RND_CONV: the separate cast)."""
+    rng = np.random.default_rng(sorted(RESULTS).index(result))
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES["3x3_strided_dilated_padded"]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    ta = ACCUMS[accum]
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
+                   {"weight": WEIGHT, "result": RESULTS[result], **({"accum": ta} if ta else {})},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    tx = INPUTS["narrow"]
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(200, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    fused = Interpreter(g).run(x)
+    kept = Interpreter(g).run(x, precast=True)  # precast kept: the separate cast
+    with monkeypatch.context() as mp:
+        mp.setattr(cast_jit, "result_cast_args", lambda *a: None)
+        apart = Interpreter(g).run(x)
+    for other in (kept, apart):
+        np.testing.assert_array_equal(fused.outputs[0], other.outputs[0])
+        assert fused.stats.overflow == other.stats.overflow
+    assert (cast_jit.result_cast_args(g["c"].types["accum"], RESULTS[result]) is None) == (result == "rnd_conv")
+    if result in ("wrap", "sat_rnd"):
+        assert fused.stats.overflow[("c", "result")].count > 0
+    if accum == "rnd_wrap":
+        assert fused.stats.overflow[("c", "accum")].count > 0

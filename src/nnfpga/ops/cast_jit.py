@@ -254,6 +254,17 @@ def float_usable(src: FixedType, dst: FixedType) -> bool:
     return dst.rounding != "RND_CONV" and src.width + 1 + max(-k, 0) <= 52 and dst.width + 1 <= 52
 
 
+def result_cast_args(src: FixedType, dst: FixedType) -> np.ndarray | None:
+    """:func:`_cast_float`'s constants for a cast from ``src`` to ``dst`` as one float64 array (a flag 1, ``2**-k``,
+    ``h``, the range, the overflow mode, the wrap's low end and span: what :mod:`nnfpga.ops.conv_jit` reads to cast
+    in its epilogue), or None where the float kernel does not give ``requantize``'s integers."""
+    if not (usable(src, dst) and float_usable(src, dst)):
+        return None
+    k = src.frac - dst.frac
+    a = _cast_args(dst, k)
+    return np.array([1.0, 2.0**-k, a[1], a[3], a[4], a[5], a[6], 2.0**dst.width], dtype=np.float64)
+
+
 def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
     """``requantize(m, src.frac, src.width, dst)`` for float64 mantissas ``m`` of type ``src`` (see :func:`usable`);
     ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""

@@ -38,11 +38,17 @@ SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
 INT64 = np.dtype(np.int64)
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
-    greatest sum. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one integer dtype (int32 or int64), the
-    lanes every product, ``h`` and sum is computed in (numba compiles one kernel per dtype)."""
+    greatest sum, and how many casts left their range. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one
+    integer dtype (int32 or int64), the lanes every product, ``h`` and sum is computed in (numba compiles one
+    kernel per dtype). ``rc`` (float64): where ``rc[0]`` is 1, each sum is written cast to the layer's result type
+    instead, as :func:`nnfpga.ops.cast_jit._cast_float` casts (``rc[1:]``: ``2**-k``, ``h``, the range, the
+    overflow mode, the wrap's low end and span), counted in ``extremes[2]``."""
+    fused, rscale, rh, rlo, rhi, rmode, rlo_w, rspan = rc[0], rc[1], rc[2], rc[3], rc[4], rc[5], rc[6], rc[7]
+    rinv = 1.0 / rspan
+    count = 0
     oh, ow, n_out, batch = out.shape
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
@@ -147,13 +153,30 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
                                         t = lane(xr[b] * wv + h)
                                         a[b] += lane((t >> k) - ((t & mask2) == tie))
                 for o in range(n_out):
-                    for b in range(nb):
+                    if fused == 0.0:
+                        for b in range(nb):
+                            v = np.int64(acc[o, b])
+                            out[oy, ox, o, b0 + b] = v
+                            lo = min(lo, v)
+                            hi = max(hi, v)
+                        continue
+                    for b in range(nb):  # the result's cast while the sums are in cache
                         v = np.int64(acc[o, b])
-                        out[oy, ox, o, b0 + b] = v
                         lo = min(lo, v)
                         hi = max(hi, v)
+                        q = np.floor((np.float64(v) + rh) * rscale)
+                        out_of_range = (q < rlo) | (q > rhi)
+                        count += out_of_range
+                        if rmode == 0.0:
+                            q = q - rspan * np.floor((q - rlo_w) * rinv)
+                        elif rmode == 1.0:
+                            q = min(max(q, rlo), rhi)
+                        else:
+                            q = 0.0 if out_of_range else q
+                        out[oy, ox, o, b0 + b] = q
     extremes[0] = lo
     extremes[1] = hi
+    extremes[2] = count
     return out
 
 
@@ -193,11 +216,13 @@ def lanes(mode: int, xbits: int, pbits: int, bits: int, k: int = 0) -> np.dtype:
 
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
              dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
-             lane: np.dtype = INT64) -> tuple[np.ndarray, int, int]:
+             lane: np.dtype = INT64, result_cast: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
-    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum."""
+    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum,
+    and, with ``result_cast`` (the kernel's ``rc``: see :func:`nnfpga.ops.cast_jit.result_cast_args`), the values
+    written cast to the result type instead of the sums and how many of those casts overflowed (else 0)."""
     xt = np.moveaxis(x, 0, -1)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
     if xt.flags.c_contiguous or not x.flags.c_contiguous or x.dtype != np.float64 or not accumulate_jit.enabled():
         xt = xt.astype(lane, order="C")
@@ -208,15 +233,17 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
     st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
     group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
+    rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
 
     def band(y0: int, y1: int) -> np.ndarray:
         """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
-        extremes = np.array([1 << 62, -(1 << 62)], dtype=np.int64)  # none yet (an empty layer's)
+        extremes = np.array([1 << 62, -(1 << 62), 0], dtype=np.int64)  # none yet (an empty layer's)
         if y1 > y0:
             accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[y0:y1], st,
-                                dl, group_in, np.int64(mode), khl, extremes)
+                                dl, group_in, np.int64(mode), khl, extremes, rc)
         return extremes
 
     work = out.size * int(np.prod(w.shape[:-1]))
     ext = conv_threads.run_bands(conv_threads.bands(out.shape[0], work), band)
-    return np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext)
+    return (np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
+            sum(int(e[2]) for e in ext))
