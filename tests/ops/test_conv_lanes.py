@@ -13,6 +13,7 @@ from test_conv import CASES, conv_graph
 from nnfpga.emulate import Interpreter
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
+from nnfpga.ir.graph import Node
 from nnfpga.ops import cast_jit, conv_jit, conv_threads
 from nnfpga.passes import infer_types
 
@@ -207,4 +208,47 @@ def test_result_cast_in_the_kernel_epilogue(result: str, accum: str, monkeypatch
     if result in ("wrap", "sat_rnd"):
         assert fused.stats.overflow[("c", "result")].count > 0
     if accum == "rnd_wrap":
+        assert fused.stats.overflow[("c", "accum")].count > 0
+
+
+def conv_relu_graph(rng: np.random.Generator, ta: FixedType | None, relu_type: FixedType | None,
+                    max_value: float | None = None):
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES["3x3_nine_outputs"]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
+                   {"weight": WEIGHT, "result": FixedType(10, 4), **({"accum": ta} if ta else {})},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    g.add(Node("r", "relu", ["c"], g["c"].shape, {"max_value": max_value} if max_value else {},
+               types={"result": relu_type} if relu_type else {}))
+    g.outputs = ["r"]
+    infer_types(g, INPUTS["narrow"])
+    x = rng.uniform(-1, 1, size=(150, *spatial, c_in)) * 2.0 ** (INPUTS["narrow"].integer - 1)
+    x[0] = INPUTS["narrow"].min_mantissa * 2.0**-INPUTS["narrow"].frac
+    x[1] = INPUTS["narrow"].max_mantissa * 2.0**-INPUTS["narrow"].frac
+    return g, x
+
+
+@pytest.mark.parametrize("case", ["fused", "wrapping_accum", "other_relu_type", "max_value"])
+def test_conv_and_relu_in_one_pass(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter runs a convolution and the ReLU that alone reads it in one kernel pass (the ReLU in the
+    kernel's cast): the unfused run's bits and counts (keep=True runs every node apart), also where the sums leave
+    a wrapping accumulator (the casts apart, then the ReLU); a ReLU of another type or with a ``max_value`` is
+    not fused."""
+    rng = np.random.default_rng(len(case))
+    ta = ACCUMS["rnd_wrap"] if case == "wrapping_accum" else ACCUMS["trn"]
+    g, x = conv_relu_graph(rng, ta, None if case == "other_relu_type" else FixedType(10, 4),  # None: ap_ufixed
+                           1.5 if case == "max_value" else None)
+    it = Interpreter(g)
+    assert it.relu_after == ({"c": "r"} if case in ("fused", "wrapping_accum") else {})
+    fused = it.run(x)
+    apart = it.run(x, keep=True)
+    with monkeypatch.context() as mp:
+        mp.setattr(cast_jit, "result_cast_args", lambda *a: None)
+        plain = Interpreter(g).run(x)
+    for other in (apart, plain):
+        np.testing.assert_array_equal(fused.outputs[0], other.outputs[0])
+        assert fused.stats.overflow == other.stats.overflow
+    assert fused.stats.overflow[("c", "result")].count > 0 or case == "wrapping_accum"
+    assert np.count_nonzero(fused.outputs[0] == 0) > 0 and np.count_nonzero(fused.outputs[0] > 0) > 0
+    if case == "wrapping_accum":
         assert fused.stats.overflow[("c", "accum")].count > 0

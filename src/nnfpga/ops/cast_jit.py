@@ -256,13 +256,13 @@ def float_usable(src: FixedType, dst: FixedType) -> bool:
 
 def result_cast_args(src: FixedType, dst: FixedType) -> np.ndarray | None:
     """:func:`_cast_float`'s constants for a cast from ``src`` to ``dst`` as one float64 array (a flag 1, ``2**-k``,
-    ``h``, the range, the overflow mode, the wrap's low end and span: what :mod:`nnfpga.ops.conv_jit` reads to cast
-    in its epilogue), or None where the float kernel does not give ``requantize``'s integers."""
+    ``h``, the range, the overflow mode, the wrap's low end and span, 0: no ReLU): what :mod:`nnfpga.ops.conv_jit`
+    reads to cast in its epilogue), or None where the float kernel does not give ``requantize``'s integers."""
     if not (usable(src, dst) and float_usable(src, dst)):
         return None
     k = src.frac - dst.frac
     a = _cast_args(dst, k)
-    return np.array([1.0, 2.0**-k, a[1], a[3], a[4], a[5], a[6], 2.0**dst.width], dtype=np.float64)
+    return np.array([1.0, 2.0**-k, a[1], a[3], a[4], a[5], a[6], 2.0**dst.width, 0.0], dtype=np.float64)
 
 
 def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:

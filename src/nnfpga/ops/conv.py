@@ -192,6 +192,21 @@ class Conv(OpDef):
             rows = int(np.prod(lead))
             yield lead, [v[..., j * cg:(j + 1) * cg].reshape(rows, win.positions() * cg) for j in range(groups)]
 
+    def run_fixed_relu(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray | None:
+        """``max(y, 0)`` of :meth:`run_fixed`'s ``y``, the ReLU applied by the kernel as it casts (a following ReLU
+        node of the same result type, fused by the interpreter), or None where the kernel's cast does not apply."""
+        ta, tr = node.types["accum"], node.types["result"]
+        rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
+        if prep.direct is None or rc is None or not conv_jit.usable(0, 0):
+            return None
+        rc[8] = 1.0
+        acc = self._run_direct(node, xs[0], prep.direct, ta, stats, rc)
+        if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the ReLU
+            y = cast(node, acc, "result", stats)
+            return QArray(np.maximum(y.m, 0), tr)
+        stats.record(node.name, "result", acc[1])
+        return QArray(acc[0], tr)
+
     def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
         if prep.direct is not None and conv_jit.usable(0, 0):

@@ -45,8 +45,9 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # 
     integer dtype (int32 or int64), the lanes every product, ``h`` and sum is computed in (numba compiles one
     kernel per dtype). ``rc`` (float64): where ``rc[0]`` is 1, each sum is written cast to the layer's result type
     instead, as :func:`nnfpga.ops.cast_jit._cast_float` casts (``rc[1:]``: ``2**-k``, ``h``, the range, the
-    overflow mode, the wrap's low end and span), counted in ``extremes[2]``."""
+    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``."""
     fused, rscale, rh, rlo, rhi, rmode, rlo_w, rspan = rc[0], rc[1], rc[2], rc[3], rc[4], rc[5], rc[6], rc[7]
+    relu_floor = 0.0 if rc[8] != 0.0 else -np.inf  # rc[8]: a ReLU after the cast (the next node's, fused)
     rinv = 1.0 / rspan
     count = 0
     oh, ow, n_out, batch = out.shape
@@ -173,7 +174,7 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # 
                             q = min(max(q, rlo), rhi)
                         else:
                             q = 0.0 if out_of_range else q
-                        out[oy, ox, o, b0 + b] = q
+                        out[oy, ox, o, b0 + b] = max(q, relu_floor)
     extremes[0] = lo
     extremes[1] = hi
     extremes[2] = count
@@ -233,7 +234,7 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
     st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
     group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
-    rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
+    rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0, 0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
 
     def band(y0: int, y1: int) -> np.ndarray:
         """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
