@@ -111,7 +111,7 @@ class Interpreter:
         bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0, disable=quiet)
         with blas_limit():
             for start in bar:
-                vals = self._run_chunk(x[start : start + self.chunk], mode, stats, fuse=not keep)
+                vals = self._run_chunk(x[start : start + self.chunk], mode, stats, not keep)
                 for i, name in enumerate(self.graph.outputs):
                     outs[i].append(_as_float(vals[name]))
                 if keep:
@@ -124,7 +124,7 @@ class Interpreter:
             precast={k: np.concatenate(v) for k, v in (stats.precast or {}).items()},
         )
 
-    def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, *, fuse: bool = False) -> dict[str, Any]:
+    def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, fuse: bool = False) -> dict[str, Any]:
         """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution and the
         ReLU after it in one kernel pass where the kernel takes it (the convolution's entry then holds the ReLU's
         values, which only that ReLU reads)."""
