@@ -4,6 +4,10 @@
 ``svhn``: hls4ml's tutorial CNN shape, 32x32x3, three blocks Conv2D (16/16/24 filters, 3x3, no bias) +
 BatchNormalization + ReLU + MaxPooling2D 2, Flatten, Dense 42 + BatchNormalization + ReLU, Dense 64 + BatchNormalization
 + ReLU, Dense 10 (logits: the softmax left out so that every output compares bit for bit).
+``svhnp``: ``svhn`` pruned as the tutorial's two synthesized models were (part 6: tfmot ``prune_low_magnitude`` to a
+final sparsity of 50 % on every Conv2D and Dense kernel but ``output_dense``): the smallest-magnitude half of each
+of those kernels set to zero; with :func:`tutorial_config` (the tutorial's types) it is the hardware benchmark's
+equal-precision, equal-sparsity twin of hls4ml's published rows.
 Weights: Keras's initializers under ``keras.utils.set_random_seed(0)``, biases and batch-norm statistics drawn from
 ``numpy.random.default_rng(0)`` (not trained: the benchmark times arithmetic, not accuracy). Inputs: uniform in
 [-4, 4) on the ``ap_fixed<16,6>`` grid (10 fractional bits), seed 1.
@@ -46,6 +50,58 @@ def svhn_cnn(keras: Any) -> Any:
         h = L.Activation("relu", name=f"relu_dense_{i}")(h)
     out = L.Dense(10, name="output_dense")(h)
     return _randomize(keras.Model(inp, out, name="svhn_cnn"))
+
+
+SPARSITY = 0.5  # the tutorial's final sparsity per pruned kernel
+
+
+def svhnp_cnn(keras: Any) -> Any:
+    """``svhn_cnn`` with half of each Conv2D/Dense kernel (all but ``output_dense``) zeroed, smallest magnitudes
+    first (per layer, as tfmot prunes); biases and batch-norms kept."""
+    model = svhn_cnn(keras)
+    for layer in model.layers:
+        if type(layer).__name__ in ("Conv2D", "Dense") and layer.name != "output_dense":
+            kernel, *rest = layer.get_weights()
+            flat = kernel.ravel().copy()
+            flat[np.argsort(np.abs(flat), kind="stable")[: round(SPARSITY * flat.size)]] = 0.0
+            layer.set_weights([flat.reshape(kernel.shape), *rest])
+    return model
+
+
+def tutorial_config(cfg: dict, bits: int) -> dict:
+    """The data types of hls4ml's tutorial models (part 6) in nnfpga's per-layer config of ``svhn_cnn`` /
+    ``svhnp_cnn``, in place; the conv/dense accumulators exact (``auto``: no product or sum loses a bit; hls4ml's
+    were its default ``ap_fixed<16,6>``, each product truncated to it: nnfpga's exact sums are the more precise and,
+    sharing subexpressions across products, about half the adder bits: 71,698 instead of 150,103 at 6 bits, 260,353
+    instead of 502,490 at 16 bits, counted in the Verilog). 16 bits: every other type, weights included,
+    ``ap_fixed<16,6>``, every batch-norm folded into its conv/dense (as hls4ml fused them). 6 bits (the QKeras
+    model): input, conv/dense results, batch-norms and ``output_dense`` ``ap_fixed<16,6>``; the conv batch-norms
+    folded (``QConv2DBatchnorm``), the dense ones kept (Keras BatchNormalization after ``QDense``: hls4ml's
+    ``normalize`` layers); weights and biases
+    ``quantized_bits(6,0,alpha=1)`` = ``ap_fixed<6,1>``; ReLUs ``quantized_relu(6)`` = ``ap_ufixed<6,0>``, and
+    the max-pools and the flatten after them the same (the tutorial's pools hold those 6-bit values in
+    ``ap_fixed<16,6>`` streams: the same numbers)."""
+    wide = "ap_fixed<16,6>"
+    cfg["Model"]["Precision"] = wide
+    for name, layer in cfg["LayerName"].items():
+        prec = layer.get("Precision")
+        if not isinstance(prec, dict):
+            continue
+        for k in prec:
+            if k == "result" or not name.startswith("bn_") or (bits == 6 and name.startswith("bn_dense")):
+                prec[k] = wide  # a folded batch-norm's weight and bias: the conv's types quantize them
+        if name.startswith(("conv_", "dense_", "output_dense")):
+            prec["accum"] = "auto"
+        if name.startswith("conv_") or (bits == 16 and name.startswith("dense_")):
+            prec["result"] = "auto"  # the batch-norm after it folds into it (hls4ml fused these too)
+        if bits == 16 or name in ("x", "output_dense"):
+            continue
+        if name.startswith(("conv_", "dense_")):
+            prec["weight"] = prec["bias"] = "ap_fixed<6,1>"
+        elif name.startswith(("relu", "pool_", "flatten")):
+            for k in prec:
+                prec[k] = "ap_ufixed<6,0>"
+    return cfg
 
 
 def _randomize(model: Any) -> Any:

@@ -108,3 +108,91 @@ def test_batch_norm_and_its_cast_in_one_pass(tx: FixedType, tw: FixedType, tb: F
         np.testing.assert_array_equal(fused.m, ref.m)
         ov, want = fused_stats.overflow[("bn", "result")], numpy_stats.overflow[("bn", "result")]
         assert (ov.count, ov.total) == (want.count, want.total)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_float_kernel_at_its_bounds_and_the_int_kernel_past_them(relu: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cast`` runs the float64 kernel where every value is an integer below ``2**52`` (``float_usable``) and the
+    int64 one past that: both give ``requantize``'s integers and counts at the widest source each takes (its
+    extreme mantissas included), for every rounding and overflow of the float kernel, rounding and shifting left;
+    and the int64 kernel forced where the float one would run gives the same bits."""
+    rng = np.random.default_rng(5)
+    cases = [(FixedType(51, 30), FixedType(20, 8), True), (FixedType(52, 30), FixedType(20, 8), False),
+             (FixedType(40, 20), FixedType(20, 20), True), (FixedType(40, 20), FixedType(50, 20), True),
+             (FixedType(43, 19), FixedType(50, 18), True), (FixedType(44, 20), FixedType(50, 18), False),
+             (FixedType(30, 10), FixedType(51, 40), True), (FixedType(30, 10), FixedType(52, 40), False)]
+    for (src, shape, floats), rounding, overflow in itertools.product(cases, ("TRN", "RND", "RND_MIN_INF"),
+                                                                       sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(shape.width, shape.integer, rounding=rounding, overflow=overflow)
+        assert cast_jit.usable(src, dst) and cast_jit.float_usable(src, dst) == floats, (src, dst)
+        m = mantissas(rng, src, (40, 25))
+        want, want_ov = requantize(np.maximum(m, 0) if relu else m, src.frac, src.width, dst)
+        got, got_ov = cast_jit.cast(m, src, dst, relu=relu)
+        np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
+        assert (got_ov.count, got_ov.total) == (want_ov.count, want_ov.total), (src, dst)
+        with monkeypatch.context() as mp:
+            mp.setattr(cast_jit, "float_usable", lambda *a: False)
+            wide, wide_ov = cast_jit.cast(m, src, dst, relu=relu)
+        np.testing.assert_array_equal(wide, got)
+        assert wide_ov == got_ov
+    assert not cast_jit.float_usable(FixedType(24, 12), FixedType(16, 6, rounding="RND_CONV"))
+
+
+@pytest.mark.parametrize(("tx", "tw", "kernel"), [
+    (FixedType(16, 6), FixedType(16, 6), "affine_cast_float"),
+    (FixedType(33, 13), FixedType(16, 6), "affine_cast_float"),  # products and sums of 51 bits: still below 2**52
+    (FixedType(36, 16), FixedType(16, 6), "affine_cast"),  # 54 bits: the int64 kernel
+])
+def test_batch_norm_float_kernel_and_its_bound(tx: FixedType, tw: FixedType, kernel: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch-norm cast runs in float64 where every term and sum is an integer below ``2**52``, else in int64:
+    each gives ``requantize``'s integers and counts of the exact ``m * scale + shift`` (Python ints), with the
+    extreme mantissas and scales, over every rounding and overflow of the float kernel."""
+    rng = np.random.default_rng(tx.width)
+    tb, c = FixedType(20, 8), 6
+    sm = rng.integers(tw.min_mantissa, tw.max_mantissa + 1, c)
+    sm[:2] = tw.min_mantissa, tw.max_mantissa
+    bm = rng.integers(tb.min_mantissa, tb.max_mantissa + 1, c)
+    bm[:2] = tb.max_mantissa, tb.min_mantissa
+    m = mantissas(rng, tx, (50, 3, c))
+    f = max(tx.frac + tw.frac, tb.frac)
+    exact = np.array([[[int(v) * int(sm[j]) * 2 ** (f - tx.frac - tw.frac) + int(bm[j]) * 2 ** (f - tb.frac)
+                        for j, v in enumerate(row)] for row in px] for px in m], dtype=object)
+    called = []
+    real = cast_jit.accumulate_jit.call
+    monkeypatch.setattr(cast_jit.accumulate_jit, "call", lambda name, *a: called.append(name) or real(name, *a))
+    for rounding, overflow in itertools.product(("TRN", "RND", "RND_MIN_INF"), sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(18, 8, rounding=rounding, overflow=overflow)
+        want, want_ov = requantize(exact, f, 64, dst)
+        got = cast_jit.affine_cast(m, tx, sm, tw, bm, tb, dst)
+        assert got is not None and called[-1] == kernel
+        np.testing.assert_array_equal(got[0], np.asarray(want, dtype=np.float64), err_msg=str(dst))
+        assert (got[1].count, got[1].total) == (want_ov.count, want_ov.total)
+        assert want_ov.count > 0
+
+
+def test_input_conversion_equals_from_float(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input's compiled conversion (TRN types, ``frac >= 0``, up to 50 bits) gives ``from_float``'s mantissas and
+    counts for every overflow mode, with values at the type's edges, off its grid, just inside the bound the kernel
+    takes (``2**(integer + 1)``), and falls back (None) on a value at the bound, on a non-TRN rounding, a negative
+    ``frac`` and a width over 50 bits."""
+    from nnfpga.fixed import from_float
+
+    rng = np.random.default_rng(3)
+    for (w, i), overflow in itertools.product(((16, 6), (8, 8), (50, 20), (10, 1)), sorted(cast_jit.OVERFLOWS)):
+        dst = FixedType(w, i, overflow=overflow)
+        bound = 2.0 ** (i + 1)
+        x = rng.uniform(-bound, bound, size=(64, 7, 3))
+        x.flat[:8] = [dst.min_mantissa * 2.0**-dst.frac, dst.max_mantissa * 2.0**-dst.frac, -0.0, 2.0**-60,
+                      -(2.0**-60), np.nextafter(bound, 0), -np.nextafter(bound, 0), 2.0 ** (i - 1) + 2.0**-40]
+        got = cast_jit.from_float(x, dst)
+        want = from_float(x, dst)
+        assert got is not None, dst
+        np.testing.assert_array_equal(got[0], want[0], err_msg=str(dst))
+        assert (got[1].count, got[1].total) == (want[1].count, want[1].total)
+        assert got[1].count > 0 or i == 20
+        x.flat[9] = -bound
+        assert cast_jit.from_float(x, dst) is None
+    x = rng.uniform(-4, 4, size=(10, 3))
+    for dst in (FixedType(16, 6, rounding="RND"), FixedType(8, 10), FixedType(51, 20)):
+        assert cast_jit.from_float(x, dst) is None, dst

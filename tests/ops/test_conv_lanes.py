@@ -13,7 +13,8 @@ from test_conv import CASES, conv_graph
 from nnfpga.emulate import Interpreter
 from nnfpga.errors import ConfigError
 from nnfpga.fixed import FixedType
-from nnfpga.ops import conv_jit, conv_threads
+from nnfpga.ir.graph import Node
+from nnfpga.ops import cast_jit, conv_jit, conv_threads
 from nnfpga.passes import infer_types
 
 ACCUMS = {
@@ -103,3 +104,151 @@ def test_bad_thread_count_is_a_config_error(value: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("NNFPGA_THREADS", value)
     with pytest.raises(ConfigError, match="NNFPGA_THREADS"):
         conv_threads.threads()
+
+
+@pytest.mark.parametrize(("integer", "lane"), [(12, np.int32), (21, np.int32), (22, np.int64), (23, np.int64),
+                                               (60, None)])
+def test_shift_past_the_lane_width_takes_the_wide_lanes(integer: int, lane: type | None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel masks the products' shift ``k`` to its lanes' width (so that LLVM shifts in int32): ``k`` of 31
+    stays in int32 lanes, 32 and more take int64 lanes, 64 and more the im2col path; every one gives the im2col
+    path's bits and counts, extreme inputs included (products of ``<16,6>`` x ``<12,4>``: 18 fractional bits,
+    accumulator ``<8, integer>``: ``k = 18 - (8 - integer) = 10 + integer``)."""
+    rng = np.random.default_rng(integer)
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = CASES[sorted(CASES)[0]]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
+    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    ta = FixedType(8, integer, rounding="TRN")
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, {"weight": WEIGHT, "accum": ta},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    tx = INPUTS["narrow"]
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    auto, chosen = run(g, x, monkeypatch, None)
+    assert chosen == (None if lane is None else np.dtype(lane)), g["c"].types["accum"]
+    im2col, _ = run(g, x, monkeypatch, False)
+    np.testing.assert_array_equal(auto.outputs[0], im2col.outputs[0])
+    assert auto.stats.overflow == im2col.stats.overflow
+
+
+WIDE_CASES = {  # (spatial, C_in, kernel, C_out, strides, dilation, pads, groups): 4 outputs a pass and a remainder
+    "3x3_nine_outputs": ((6, 7), 2, (3, 3), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), 1),
+    "3x3_strided_dilated_padded": ((8, 9), 3, (3, 3), 6, (2, 1), (1, 2), ((1, 0), (1, 2)), 1),
+    "1x3_two_groups_of_five": ((5, 8), 4, (1, 3), 10, (1, 2), (1, 1), ((0, 0), (1, 1)), 2),
+    "1d_three_wide": ((9,), 1, (3,), 8, (1,), (2,), ((2, 0),), 1),
+    "2x2_eight_outputs": ((5, 5), 2, (2, 2), 8, (1, 1), (1, 1), ((0, 0), (0, 0)), 1),
+}
+
+
+@pytest.mark.parametrize("accum", ["trn", "rnd_wrap", "rnd_min_inf", "exact"])
+@pytest.mark.parametrize("name", sorted(WIDE_CASES))
+def test_four_outputs_a_pass_and_rows_of_three(name: str, accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's passes over four outputs at once, and over a window row of three positions at once (the
+    rounded products' path, ``kw == 3``), with a remainder of outputs, groups, strides, dilation and padding: the
+    int64 lanes' and the im2col path's bits and counts, with the inputs' and the weights' extreme mantissas."""
+    rng = np.random.default_rng(sorted(WIDE_CASES).index(name) * 5 + len(accum))
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES[name]
+    tx, ta = INPUTS["narrow"], ACCUMS[accum]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    kernel[rng.random(kernel.shape) < 0.1] = 0.0
+    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
+    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(290, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    x[2, ..., 0] = 0.0
+    auto, lane = run(g, x, monkeypatch, None)
+    assert lane == np.dtype(np.int32) or accum == "exact"
+    for forced in (np.int64, False):
+        other, _ = run(g, x, monkeypatch, forced)
+        np.testing.assert_array_equal(auto.outputs[0], other.outputs[0], err_msg=str(forced))
+        assert auto.stats.overflow == other.stats.overflow
+
+
+RESULTS = {"wrap": FixedType(8, 3), "sat_rnd": FixedType(9, 4, rounding="RND", overflow="SAT"),
+           "sat_zero": FixedType(10, 2, overflow="SAT_ZERO"), "wider": FixedType(30, 14),
+           "rnd_conv": FixedType(8, 3, rounding="RND_CONV")}
+
+
+@pytest.mark.parametrize("accum", ["trn", "rnd_wrap", "exact"])
+@pytest.mark.parametrize("result", sorted(RESULTS))
+def test_result_cast_in_the_kernel_epilogue(result: str, accum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The result's cast done by the kernel as it writes the sums (cast_jit.result_cast_args) gives the separate
+    cast's bits and counts, for roundings and overflows that wrap, saturate and zero, with an accumulator that
+    wraps (``rnd_wrap``: the sums leave its range, the kernel's cast is dropped and both casts run), and where the
+    float cast does not apply (RND_CONV: the separate cast)."""
+    rng = np.random.default_rng(sorted(RESULTS).index(result))
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES["3x3_strided_dilated_padded"]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    ta = ACCUMS[accum]
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
+                   {"weight": WEIGHT, "result": RESULTS[result], **({"accum": ta} if ta else {})},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    tx = INPUTS["narrow"]
+    infer_types(g, tx)
+    x = rng.uniform(-1, 1, size=(200, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    fused = Interpreter(g).run(x)
+    kept = Interpreter(g).run(x, precast=True)  # precast kept: the separate cast
+    with monkeypatch.context() as mp:
+        mp.setattr(cast_jit, "result_cast_args", lambda *a: None)
+        apart = Interpreter(g).run(x)
+    for other in (kept, apart):
+        np.testing.assert_array_equal(fused.outputs[0], other.outputs[0])
+        assert fused.stats.overflow == other.stats.overflow
+    assert (cast_jit.result_cast_args(g["c"].types["accum"], RESULTS[result]) is None) == (result == "rnd_conv")
+    if result in ("wrap", "sat_rnd"):
+        assert fused.stats.overflow[("c", "result")].count > 0
+    if accum == "rnd_wrap":
+        assert fused.stats.overflow[("c", "accum")].count > 0
+
+
+def conv_relu_graph(rng: np.random.Generator, ta: FixedType | None, relu_type: FixedType | None,
+                    max_value: float | None = None):
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES["3x3_nine_outputs"]
+    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
+    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
+                   {"weight": WEIGHT, "result": FixedType(10, 4), **({"accum": ta} if ta else {})},
+                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    g.add(Node("r", "relu", ["c"], g["c"].shape, {"max_value": max_value} if max_value else {},
+               types={"result": relu_type} if relu_type else {}))
+    g.outputs = ["r"]
+    infer_types(g, INPUTS["narrow"])
+    x = rng.uniform(-1, 1, size=(150, *spatial, c_in)) * 2.0 ** (INPUTS["narrow"].integer - 1)
+    x[0] = INPUTS["narrow"].min_mantissa * 2.0**-INPUTS["narrow"].frac
+    x[1] = INPUTS["narrow"].max_mantissa * 2.0**-INPUTS["narrow"].frac
+    return g, x
+
+
+@pytest.mark.parametrize("case", ["fused", "wrapping_accum", "other_relu_type", "max_value"])
+def test_conv_and_relu_in_one_pass(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter runs a convolution and the ReLU that alone reads it in one kernel pass (the ReLU in the
+    kernel's cast): the unfused run's bits and counts (keep=True runs every node apart), also where the sums leave
+    a wrapping accumulator (the casts apart, then the ReLU); a ReLU of another type or with a ``max_value`` is
+    not fused."""
+    rng = np.random.default_rng(len(case))
+    ta = ACCUMS["rnd_wrap"] if case == "wrapping_accum" else ACCUMS["trn"]
+    g, x = conv_relu_graph(rng, ta, None if case == "other_relu_type" else FixedType(10, 4),  # None: ap_ufixed
+                           1.5 if case == "max_value" else None)
+    it = Interpreter(g)
+    assert it.relu_after == ({"c": "r"} if case in ("fused", "wrapping_accum") else {})
+    fused = it.run(x)
+    apart = it.run(x, keep=True)
+    with monkeypatch.context() as mp:
+        mp.setattr(cast_jit, "result_cast_args", lambda *a: None)
+        plain = Interpreter(g).run(x)
+    for other in (apart, plain):
+        np.testing.assert_array_equal(fused.outputs[0], other.outputs[0])
+        assert fused.stats.overflow == other.stats.overflow
+    assert fused.stats.overflow[("c", "result")].count > 0 or case == "wrapping_accum"
+    assert np.count_nonzero(fused.outputs[0] == 0) > 0 and np.count_nonzero(fused.outputs[0] > 0) > 0
+    if case == "wrapping_accum":
+        assert fused.stats.overflow[("c", "accum")].count > 0

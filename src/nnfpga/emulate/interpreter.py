@@ -18,6 +18,7 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from nnfpga.errors import ConfigError, EmulationError
+from nnfpga.fixed import Overflow
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
@@ -67,6 +68,7 @@ class Interpreter:
         for node in graph:
             plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
             self.prep[node.name] = plan.reference() if reference else plan
+        self.relu_after = relu_after_conv(graph)
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -109,7 +111,7 @@ class Interpreter:
         bar = tqdm(starts, desc=f"emulate ({mode})", unit="chunk", delay=3.0, disable=quiet)
         with blas_limit():
             for start in bar:
-                vals = self._run_chunk(x[start : start + self.chunk], mode, stats)
+                vals = self._run_chunk(x[start : start + self.chunk], mode, stats, not keep)
                 for i, name in enumerate(self.graph.outputs):
                     outs[i].append(_as_float(vals[name]))
                 if keep:
@@ -122,16 +124,47 @@ class Interpreter:
             precast={k: np.concatenate(v) for k, v in (stats.precast or {}).items()},
         )
 
-    def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats) -> dict[str, Any]:
+    def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, fuse: bool = False) -> dict[str, Any]:
+        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution and the
+        ReLU after it in one kernel pass where the kernel takes it (the convolution's entry then holds the ReLU's
+        values, which only that ReLU reads)."""
         vals: dict[str, Any] = {}
+        done: set[str] = set()
         for node in self.graph:
+            if node.name in done:
+                continue
             op = OPS[node.op]
             args = [x] if node.op == "input" else [vals[i] for i in node.inputs]
-            if mode == "fixed":
+            relu = self.relu_after.get(node.name) if fuse and mode == "fixed" else None
+            y = OPS["conv"].run_fixed_relu(node, args, self.prep[node.name], stats) if relu else None
+            if y is not None:
+                vals[node.name] = vals[relu] = y
+                stats.record(relu, "result", Overflow(0, int(y.m.size)))  # the ReLU's cast: the same type
+                done.add(relu)
+            elif mode == "fixed":
                 vals[node.name] = op.run_fixed(node, args, self.prep[node.name], stats)
             else:
                 vals[node.name] = op.run_float(node, args)
         return vals
+
+
+def relu_after_conv(graph: Graph) -> dict[str, str]:
+    """Each convolution whose only reader is a ReLU (no ``max_value``) of the convolution's result type, itself
+    not a graph output: the ReLU's name (the interpreter runs the pair in one kernel pass)."""
+    readers: dict[str, list[str]] = {}
+    for node in graph:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node.name)
+    pairs = {}
+    for node in graph:
+        r = readers.get(node.name, [])
+        if node.op != "conv" or len(r) != 1 or node.name in graph.outputs:
+            continue
+        relu = graph[r[0]]
+        if (relu.op == "relu" and relu.attrs.get("max_value") is None and list(relu.inputs) == [node.name]
+                and relu.types.get("result") == node.types.get("result")):
+            pairs[node.name] = relu.name
+    return pairs
 
 
 def _as_float(v: QArray | np.ndarray) -> np.ndarray:

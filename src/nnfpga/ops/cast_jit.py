@@ -63,6 +63,73 @@ def _cast(m, out, k, h, conv, lo, hi, ov_mode, lo_w, mask, relu):  # pragma: no 
 accumulate_jit.register_kernel("cast", _cast)
 
 
+def _cast_float(m, out, scale, h, lo, hi, ov_mode, lo_w, span, relu):  # pragma: no cover - numba
+    """:func:`_cast` without RND_CONV, in float64 and without branches (LLVM vectorizes it: AVX2 has no 64-bit
+    arithmetic shift, and the branches kept ``_cast`` scalar): ``floor((v + h) * scale)`` with ``scale = 2**-k``
+    is ``(v + h) >> k`` (``k <= 0``: ``h = 0``, ``v << -k``), a wrap ``q - span * floor((q - lo_w) / span)``; every
+    value an integer below ``2**52`` in magnitude (:func:`float_usable`), so each step is exact."""
+    inv = 1.0 / span
+    count = 0
+    for i in range(m.size):
+        v = max(m[i], 0.0) if relu else m[i]
+        q = np.floor((v + h) * scale)
+        out_of_range = (q < lo) | (q > hi)
+        count += out_of_range
+        if ov_mode == 0:
+            q = q - span * np.floor((q - lo_w) * inv)
+        elif ov_mode == 1:
+            q = min(max(q, lo), hi)
+        else:
+            q = 0.0 if out_of_range else q
+        out[i] = q
+    return count
+
+
+accumulate_jit.register_kernel("cast_float", _cast_float)
+
+
+def _from_float(x, out, scale, bound, lo, hi, ov_mode, lo_w, span):  # pragma: no cover - numba
+    """``out[i]``: ``floor(x[i] * scale)`` (``scale = 2**frac``, ``frac >= 0``: exact) kept in ``[lo, hi]`` as
+    :func:`_cast_float` keeps it; returns how many values left that range, or -1 where a value is not below
+    ``bound`` in magnitude (or is not finite): the caller then converts the whole array the general way."""
+    inv = 1.0 / span
+    count = 0
+    for i in range(x.size):
+        if not abs(x[i]) < bound:
+            return -1
+    for i in range(x.size):
+        q = np.floor(x[i] * scale)
+        out_of_range = (q < lo) | (q > hi)
+        count += out_of_range
+        if ov_mode == 0:
+            q = q - span * np.floor((q - lo_w) * inv)
+        elif ov_mode == 1:
+            q = min(max(q, lo), hi)
+        else:
+            q = 0.0 if out_of_range else q
+        out[i] = q
+    return count
+
+
+accumulate_jit.register_kernel("from_float", _from_float)
+
+
+def from_float(x: np.ndarray, dst: FixedType) -> tuple[np.ndarray, Overflow] | None:
+    """:func:`nnfpga.fixed.from_float`'s mantissas and count for a TRN type with ``frac >= 0`` and at most 50 bits
+    (``x * 2**frac`` exact, its floor the TRN rounding, every value below ``2**51``), in one compiled pass; None
+    where that does not apply or a value is not below ``2**(integer + 1)`` in magnitude (the general path's
+    reduction of huge values)."""
+    if (dst.rounding != "TRN" or dst.frac < 0 or dst.width > 50 or dst.overflow not in OVERFLOWS
+            or x.dtype != np.float64 or not x.flags.c_contiguous or not accumulate_jit.enabled()):
+        return None
+    out = np.empty(x.shape, dtype=np.float64)
+    args = _cast_args(dst, 0)
+    count = accumulate_jit.call("from_float", x.reshape(-1), out.reshape(-1), float(2.0**dst.frac),
+                                float(2.0 ** (dst.integer + 1)), float(args[3]), float(args[4]), args[5],
+                                float(args[6]), float(2.0**dst.width))
+    return None if count < 0 else (out, Overflow(int(count), int(x.size)))
+
+
 def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w, mask):  # pragma: no cover
     """``out``: ``(m * s[c]) << ps + (b[c] << pb)`` cast as :func:`_cast` casts, where ``m`` and ``out`` are
     ``(outer, C, inner)`` in memory order and ``c`` the channel (a batch-norm's scale and shift, int64)."""
@@ -97,6 +164,33 @@ def _affine_cast(m, s, b, out, inner, ps, pb, k, h, conv, lo, hi, ov_mode, lo_w,
 
 
 accumulate_jit.register_kernel("affine_cast", _affine_cast)
+
+
+def _affine_cast_float(m, s, b, out, inner, scale, h, lo, hi, ov_mode, lo_w, span):  # pragma: no cover - numba
+    """:func:`_affine_cast` in float64 (``s`` and ``b`` already shifted), cast as :func:`_cast_float` casts."""
+    inv = 1.0 / span
+    n_ch = s.size
+    count = 0
+    for o in range(m.size // (n_ch * inner)):
+        for c in range(n_ch):
+            sv = s[c]
+            bv = b[c]
+            base = (o * n_ch + c) * inner
+            for j in range(inner):
+                q = np.floor((m[base + j] * sv + bv + h) * scale)
+                out_of_range = (q < lo) | (q > hi)
+                count += out_of_range
+                if ov_mode == 0:
+                    q = q - span * np.floor((q - lo_w) * inv)
+                elif ov_mode == 1:
+                    q = min(max(q, lo), hi)
+                else:
+                    q = 0.0 if out_of_range else q
+                out[base + j] = q
+    return count
+
+
+accumulate_jit.register_kernel("affine_cast_float", _affine_cast_float)
 
 
 def usable(src: FixedType, dst: FixedType) -> bool:
@@ -139,10 +233,36 @@ def affine_cast(m: np.ndarray, src: FixedType, sm: np.ndarray, tw: FixedType, bm
     order, mt = _memory_order(m)
     p = int(np.flatnonzero(order == m.ndim - 1)[0])  # where the channel axis is in memory order
     out = np.empty(mt.shape, dtype=np.float64)
-    count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
-                                np.asarray(bm, dtype=np.int64), out.reshape(-1), int(np.prod(mt.shape[p + 1:])),
-                                np.int64(f - fp), np.int64(f - tb.frac), *_cast_args(dst, f - dst.frac))
+    inner, args = int(np.prod(mt.shape[p + 1:])), _cast_args(dst, f - dst.frac)
+    if float_usable(FixedType(bits, bits - f), dst):  # every term, sum and shift an integer below 2**52
+        count = accumulate_jit.call(
+            "affine_cast_float", mt.reshape(-1), np.asarray(sm, dtype=np.float64) * 2.0 ** (f - fp),
+            np.asarray(bm, dtype=np.float64) * 2.0 ** (f - tb.frac), out.reshape(-1), inner,
+            float(2.0 ** -(f - dst.frac)), float(args[1]), float(args[3]), float(args[4]), args[5], float(args[6]),
+            float(2.0**dst.width))
+    else:
+        count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
+                                    np.asarray(bm, dtype=np.int64), out.reshape(-1), inner, np.int64(f - fp),
+                                    np.int64(f - tb.frac), *args)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
+
+
+def float_usable(src: FixedType, dst: FixedType) -> bool:
+    """Whether :func:`_cast_float` gives :func:`_cast`'s integers: not RND_CONV, and the source (plus ``h``), the
+    shifted value and the destination's wrap span all below ``2**52``."""
+    k = src.frac - dst.frac
+    return dst.rounding != "RND_CONV" and src.width + 1 + max(-k, 0) <= 52 and dst.width + 1 <= 52
+
+
+def result_cast_args(src: FixedType, dst: FixedType) -> np.ndarray | None:
+    """:func:`_cast_float`'s constants for a cast from ``src`` to ``dst`` as one float64 array (a flag 1, ``2**-k``,
+    ``h``, the range, the overflow mode, the wrap's low end and span, 0: no ReLU): what :mod:`nnfpga.ops.conv_jit`
+    reads to cast in its epilogue), or None where the float kernel does not give ``requantize``'s integers."""
+    if not (usable(src, dst) and float_usable(src, dst)):
+        return None
+    k = src.frac - dst.frac
+    a = _cast_args(dst, k)
+    return np.array([1.0, 2.0**-k, a[1], a[3], a[4], a[5], a[6], 2.0**dst.width, 0.0], dtype=np.float64)
 
 
 def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -> tuple[np.ndarray, Overflow]:
@@ -150,5 +270,12 @@ def cast(m: np.ndarray, src: FixedType, dst: FixedType, *, relu: bool = False) -
     ``relu``: of ``max(m, 0)`` (a ReLU and its cast in the same pass)."""
     order, mt = _memory_order(m)
     out = np.empty(mt.shape, dtype=np.float64)
-    count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), *_cast_args(dst, src.frac - dst.frac), relu)
+    k = src.frac - dst.frac
+    args = _cast_args(dst, k)
+    if float_usable(src, dst):
+        count = accumulate_jit.call("cast_float", mt.reshape(-1), out.reshape(-1), float(2.0**-k), float(args[1]),
+                                    float(args[3]), float(args[4]), args[5], float(args[6]), float(2.0**dst.width),
+                                    relu)
+    else:
+        count = accumulate_jit.call("cast", mt.reshape(-1), out.reshape(-1), *args, relu)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))

@@ -42,7 +42,7 @@ from nnfpga.errors import ShapeError
 from nnfpga.fixed import FixedType, Overflow, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
-from nnfpga.ops import conv_jit
+from nnfpga.ops import cast_jit, conv_jit
 from nnfpga.ops.accumulate import sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register
 from nnfpga.ops.dense import Dense, DensePlan, infer_linear_types
@@ -99,7 +99,7 @@ def direct_plan(node: Node, plans: list[DensePlan], tx: FixedType) -> Direct | N
             bits, pbits = max(bits, ps.bits), max(pbits, ps.pbits + 1)
         else:
             return None
-    if len(rules) != 1 or not conv_jit.usable(pbits, bits):
+    if len(rules) != 1 or not conv_jit.usable(pbits, bits, next(iter(rules))[1]):
         return None
     ((mode, k, h),) = rules
     kshape = np.shape(node.weights["kernel"])
@@ -108,7 +108,7 @@ def direct_plan(node: Node, plans: list[DensePlan], tx: FixedType) -> Direct | N
     final = np.concatenate([np.full(p.wm.shape[1], p.counts == "final") for p in plans])
     return Direct(w=w.astype(np.int64), bias=bias.astype(np.int64), mode=mode, k=k, h=h, bits=bits, final=final,
                   bias_overflow=sum(p.bias_overflow for p in plans if p.counts == "sequential"),
-                  lane=conv_jit.lanes(mode, tx.width + 1, pbits, bits))  # + 1: unsigned
+                  lane=conv_jit.lanes(mode, tx.width + 1, pbits, bits, k))  # + 1: unsigned
 
 
 def groups_of(node: Node) -> int:
@@ -192,10 +192,31 @@ class Conv(OpDef):
             rows = int(np.prod(lead))
             yield lead, [v[..., j * cg:(j + 1) * cg].reshape(rows, win.positions() * cg) for j in range(groups)]
 
+    def run_fixed_relu(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray | None:
+        """``max(y, 0)`` of :meth:`run_fixed`'s ``y``, the ReLU applied by the kernel as it casts (a following ReLU
+        node of the same result type, fused by the interpreter), or None where the kernel's cast does not apply."""
+        ta, tr = node.types["accum"], node.types["result"]
+        rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
+        if prep.direct is None or rc is None or not conv_jit.usable(0, 0):
+            return None
+        rc[8] = 1.0
+        acc = self._run_direct(node, xs[0], prep.direct, ta, stats, rc)
+        if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the ReLU
+            y = cast(node, acc, "result", stats)
+            return QArray(np.maximum(y.m, 0), tr)
+        stats.record(node.name, "result", acc[1])
+        return QArray(acc[0], tr)
+
     def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
         if prep.direct is not None and conv_jit.usable(0, 0):
-            return cast(node, self._run_direct(node, x, prep.direct, ta, stats), "result", stats)
+            tr = node.types["result"]
+            rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
+            acc = self._run_direct(node, x, prep.direct, ta, stats, rc)
+            if isinstance(acc, tuple):  # the kernel cast the sums to the result type: its count is the cast's
+                stats.record(node.name, "result", acc[1])
+                return QArray(acc[0], tr)
+            return cast(node, acc, "result", stats)
         outs = []
         for lead, cols in self._im2col(node, x.m, len(prep.groups)):
             parts = [DENSE.accumulate(node.name, QArray(c, x.t), plan, ta, stats).m
@@ -203,29 +224,44 @@ class Conv(OpDef):
             outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
         return cast(node, QArray(np.concatenate(outs), ta), "result", stats)
 
-    def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats) -> QArray:
-        """The accumulator after the bias and every input, by the compiled kernel; overflow as Dense counts it."""
+    def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats,
+                    rc: np.ndarray | None = None) -> QArray | tuple[np.ndarray, Overflow]:
+        """The accumulator after the bias and every input, by the compiled kernel; overflow as Dense counts it.
+        With ``rc`` (:func:`~nnfpga.ops.cast_jit.result_cast_args`): where no sum leaves the accumulator's range
+        (its cast is then the identity), the result's mantissas the kernel cast and their overflow instead."""
         win = self.window(node)
         xp = pad_spatial(x.m, win.pads, 0)
         lift = win.ndim == 1  # a 1D convolution is a 2D one of height 1
         out = win.out_spatial(x.m.shape[1:-1])
-        s, lo, hi = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
+        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
                               (1, *out) if lift else out, (1, *win.strides) if lift else win.strides,
                               (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h,
-                              d.lane)
+                              d.lane, rc)
         s = s.reshape(x.m.shape[0], *node.shape)
         low, high = sat_bounds(ta)
+        if rc is not None and (not s.size or (low <= lo and hi <= high)):
+            stats.record(node.name, "accum", Overflow(d.bias_overflow * (s.size // node.shape[-1]), self._counted(
+                node, d, s.size)))
+            return s, Overflow(n_cast, int(s.size))
+        if rc is not None:  # a sum left the accumulator's range: the sums again, then both casts
+            return self._run_direct(node, x, d, ta, stats)
         if not s.size or (low <= lo and hi <= high):  # the accumulator's cast changes nothing
             acc_m, wrapped = as_storage(s, ta.width), 0
         else:
             acc_m, ov = requantize(s, ta.frac, d.bits, ta)
             sf = s[..., d.final]
             wrapped = ov.count if d.final.all() else int(np.count_nonzero((sf < low) | (sf > high)))
-        rows, n_final = acc_m.size // node.shape[-1], int(np.count_nonzero(d.final))
-        n_in = int(np.prod(np.shape(d.w)[:-1]))  # Dense's count: a bias, then a product and a sum per input
-        ov = Overflow(d.bias_overflow * rows + wrapped, rows * ((node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final))
-        stats.record(node.name, "accum", ov)
+        rows = acc_m.size // node.shape[-1]
+        stats.record(node.name, "accum", Overflow(d.bias_overflow * rows + wrapped, self._counted(node, d, acc_m.size)))
         return QArray(acc_m, ta)
+
+    @staticmethod
+    def _counted(node: Node, d: Direct, size: int) -> int:
+        """How many accumulator casts Dense's count covers for ``size`` sums: per pixel, a bias, then a product and
+        a sum per input for the channels counted input by input; one final cast for the others."""
+        rows, n_final = size // node.shape[-1], int(np.count_nonzero(d.final))
+        n_in = int(np.prod(np.shape(d.w)[:-1]))
+        return rows * ((node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         layers = group_layers(node)

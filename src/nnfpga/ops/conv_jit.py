@@ -38,17 +38,26 @@ SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
 INT64 = np.dtype(np.int64)
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
-    greatest sum. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one integer dtype (int32 or int64), the
-    lanes every product, ``h`` and sum is computed in (numba compiles one kernel per dtype)."""
+    greatest sum, and how many casts left their range. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one
+    integer dtype (int32 or int64), the lanes every product, ``h`` and sum is computed in (numba compiles one
+    kernel per dtype). ``rc`` (float64): where ``rc[0]`` is 1, each sum is written cast to the layer's result type
+    instead, as :func:`nnfpga.ops.cast_jit._cast_float` casts (``rc[1:]``: ``2**-k``, ``h``, the range, the
+    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``."""
+    fused, rscale, rh, rlo, rhi, rmode, rlo_w, rspan = rc[0], rc[1], rc[2], rc[3], rc[4], rc[5], rc[6], rc[7]
+    relu_floor = 0.0 if rc[8] != 0.0 else -np.inf  # rc[8]: a ReLU after the cast (the next node's, fused)
+    rinv = 1.0 / rspan
+    count = 0
     oh, ow, n_out, batch = out.shape
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
     lane = x.dtype.type
     acc = np.empty((n_out, BLOCK), dtype=x.dtype)
-    k, h = kh_[0], kh_[1]
+    # the shift masked to the lane's width (the caller keeps k below it): LLVM then shifts in the lanes' own
+    # width (vpsravd on int32); an unmasked one was widened to int64 and ran 10x slower (benchmarks/cnn_ratio.py)
+    k, h = kh_[0] & lane(np.iinfo(x.dtype).bits - 1), kh_[1]
     mask2 = lane((1 << (k + 1)) - 1) if mode == TIES_EVEN else lane(0)
     tie = lane(1 << k) if mode == TIES_EVEN else lane(0)
     lo = np.int64(1) << 62
@@ -62,6 +71,43 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
                         acc[o, b] = bias[o]
                 for ky in range(kh):
                     iy = oy * strides[0] + ky * dil[0]
+                    if mode == FLOOR and kw == 3:  # a row of three: one load and store of acc per three products
+                        ix0 = ox * strides[1]
+                        for c in range(x.shape[2]):
+                            xr0 = x[iy, ix0, c, b0:b0 + nb]
+                            xr1 = x[iy, ix0 + dil[1], c, b0:b0 + nb]
+                            xr2 = x[iy, ix0 + 2 * dil[1], c, b0:b0 + nb]
+                            g = c // group_in
+                            ci = c - g * group_in
+                            o = g * per_group
+                            o1 = o + per_group
+                            while o + 4 <= o1:
+                                u0, v0, z0 = w[ky, 0, ci, o], w[ky, 1, ci, o], w[ky, 2, ci, o]
+                                u1, v1, z1 = w[ky, 0, ci, o + 1], w[ky, 1, ci, o + 1], w[ky, 2, ci, o + 1]
+                                u2, v2, z2 = w[ky, 0, ci, o + 2], w[ky, 1, ci, o + 2], w[ky, 2, ci, o + 2]
+                                u3, v3, z3 = w[ky, 0, ci, o + 3], w[ky, 1, ci, o + 3], w[ky, 2, ci, o + 3]
+                                a0 = acc[o]
+                                a1 = acc[o + 1]
+                                a2 = acc[o + 2]
+                                a3 = acc[o + 3]
+                                for b in range(nb):
+                                    p, q, r = xr0[b], xr1[b], xr2[b]
+                                    a0[b] += lane(lane(lane(p * u0 + h) >> k) + lane(lane(q * v0 + h) >> k)
+                                                  + lane(lane(r * z0 + h) >> k))
+                                    a1[b] += lane(lane(lane(p * u1 + h) >> k) + lane(lane(q * v1 + h) >> k)
+                                                  + lane(lane(r * z1 + h) >> k))
+                                    a2[b] += lane(lane(lane(p * u2 + h) >> k) + lane(lane(q * v2 + h) >> k)
+                                                  + lane(lane(r * z2 + h) >> k))
+                                    a3[b] += lane(lane(lane(p * u3 + h) >> k) + lane(lane(q * v3 + h) >> k)
+                                                  + lane(lane(r * z3 + h) >> k))
+                                o += 4
+                            for oo in range(o, o1):
+                                u0, v0, z0 = w[ky, 0, ci, oo], w[ky, 1, ci, oo], w[ky, 2, ci, oo]
+                                a = acc[oo]
+                                for b in range(nb):
+                                    a[b] += lane(lane(lane(xr0[b] * u0 + h) >> k) + lane(lane(xr1[b] * v0 + h) >> k)
+                                                 + lane(lane(xr2[b] * z0 + h) >> k))
+                        continue
                     for kx in range(kw):
                         ix = ox * strides[1] + kx * dil[1]
                         for c in range(x.shape[2]):
@@ -108,52 +154,97 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes):  # prag
                                         t = lane(xr[b] * wv + h)
                                         a[b] += lane((t >> k) - ((t & mask2) == tie))
                 for o in range(n_out):
-                    for b in range(nb):
+                    if fused == 0.0:
+                        for b in range(nb):
+                            v = np.int64(acc[o, b])
+                            out[oy, ox, o, b0 + b] = v
+                            lo = min(lo, v)
+                            hi = max(hi, v)
+                        continue
+                    for b in range(nb):  # the result's cast while the sums are in cache
                         v = np.int64(acc[o, b])
-                        out[oy, ox, o, b0 + b] = v
                         lo = min(lo, v)
                         hi = max(hi, v)
+                        q = np.floor((np.float64(v) + rh) * rscale)
+                        out_of_range = (q < rlo) | (q > rhi)
+                        count += out_of_range
+                        if rmode == 0.0:
+                            q = q - rspan * np.floor((q - rlo_w) * rinv)
+                        elif rmode == 1.0:
+                            q = min(max(q, rlo), rhi)
+                        else:
+                            q = 0.0 if out_of_range else q
+                        out[oy, ox, o, b0 + b] = max(q, relu_floor)
     extremes[0] = lo
     extremes[1] = hi
+    extremes[2] = count
     return out
 
 
 accumulate_jit.register_kernel("conv", _conv)
 
 
-def usable(pbits: int, bits: int) -> bool:
-    """Whether the kernel's integers are exact: products (plus ``h``) in int64, every sum in float64."""
-    return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS
+def _to_lanes(x, out):  # pragma: no cover - numba
+    """``out[n, b] = x[b, n]`` (float64 integers to the lanes' integers) in 32 x 32 tiles: a sample-major input
+    transposed to the kernel's batch-innermost layout (NumPy's strided copy: 11 -> 2 us per SVHN-style sample)."""
+    batch, n = x.shape
+    lane = out.dtype.type
+    for n0 in range(0, n, 32):
+        n1 = min(n0 + 32, n)
+        for b0 in range(0, batch, 32):
+            b1 = min(b0 + 32, batch)
+            for b in range(b0, b1):  # reads along a row: a column's stride (N * 8 bytes) hits one cache set
+                for i in range(n0, n1):
+                    out[i, b] = lane(x[b, i])
+    return out
 
 
-def lanes(mode: int, xbits: int, pbits: int, bits: int) -> np.dtype:
+accumulate_jit.register_kernel("to_lanes", _to_lanes)
+
+
+def usable(pbits: int, bits: int, k: int = 0) -> bool:
+    """Whether the kernel's integers are exact: products (plus ``h``) in int64, every sum in float64, the shift
+    ``k`` below 64 (the kernel masks it to the lane's width)."""
+    return accumulate_jit.enabled() and pbits <= 62 and bits <= FLOAT_BITS and 0 <= k < 64
+
+
+def lanes(mode: int, xbits: int, pbits: int, bits: int, k: int = 0) -> np.dtype:
     """The kernel's integer dtype: int32 where the inputs (``xbits`` wide), every product (plus ``h``, ``pbits``)
-    and every sum (``bits``, sign included) fit it, and the rounding is not RND_CONV's (its tie test measured
-    slower in int32 lanes); else int64."""
-    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 else np.int64)
+    and every sum (``bits``, sign included) fit it, the shift ``k`` is below 32 (the kernel masks it to the lane's
+    width) and the rounding is not RND_CONV's (its tie test measured slower in int32 lanes); else int64."""
+    return np.dtype(np.int32 if mode != TIES_EVEN and max(xbits, pbits, bits) <= 32 and 0 <= k < 32 else np.int64)
 
 
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
              dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
-             lane: np.dtype = INT64) -> tuple[np.ndarray, int, int]:
+             lane: np.dtype = INT64, result_cast: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
-    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum."""
-    xt = np.moveaxis(x, 0, -1).astype(lane, order="C")  # (H, W, C, B)
+    ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum,
+    and, with ``result_cast`` (the kernel's ``rc``: see :func:`nnfpga.ops.cast_jit.result_cast_args`), the values
+    written cast to the result type instead of the sums and how many of those casts overflowed (else 0)."""
+    xt = np.moveaxis(x, 0, -1)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
+    if xt.flags.c_contiguous or not x.flags.c_contiguous or x.dtype != np.float64 or not accumulate_jit.enabled():
+        xt = xt.astype(lane, order="C")
+    else:  # sample-major: a tiled transpose
+        xt = accumulate_jit.call("to_lanes", x.reshape(x.shape[0], -1), np.empty(xt.shape, dtype=lane).reshape(
+            -1, x.shape[0])).reshape(xt.shape)
     out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
     wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
     st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
     group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
+    rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0, 0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
 
     def band(y0: int, y1: int) -> np.ndarray:
         """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
-        extremes = np.array([1 << 62, -(1 << 62)], dtype=np.int64)  # none yet (an empty layer's)
+        extremes = np.array([1 << 62, -(1 << 62), 0], dtype=np.int64)  # none yet (an empty layer's)
         if y1 > y0:
             accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[y0:y1], st,
-                                dl, group_in, np.int64(mode), khl, extremes)
+                                dl, group_in, np.int64(mode), khl, extremes, rc)
         return extremes
 
     work = out.size * int(np.prod(w.shape[:-1]))
     ext = conv_threads.run_bands(conv_threads.bands(out.shape[0], work), band)
-    return np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext)
+    return (np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
+            sum(int(e[2]) for e in ext))

@@ -36,6 +36,7 @@ from nnfpga.errors import ShapeError
 from nnfpga.fixed import FixedType, Overflow, requantize
 from nnfpga.fixed.arith import as_storage
 from nnfpga.ir.graph import Node
+from nnfpga.ops import pool_jit
 from nnfpga.ops.base import Context, OpDef, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import type_for_mantissa_range
 from nnfpga.ops.spatial import Window, check_fits, int_tuple, node_window, spatial_input, window_counts, windows
@@ -47,6 +48,12 @@ def _fold(fn: Any, parts: list[np.ndarray]) -> np.ndarray:
     for p in parts[1:]:
         fn(out, p, out=out)
     return out
+
+
+def holds(t: FixedType, tx: FixedType) -> bool:
+    """Whether every value of ``tx`` is a value of ``t`` (a cast to ``t`` changes no value, overflows nothing)."""
+    return t.frac >= tx.frac and t.min_mantissa <= tx.min_mantissa << (t.frac - tx.frac) \
+        and tx.max_mantissa << (t.frac - tx.frac) <= t.max_mantissa
 
 
 def _scaled(m: np.ndarray, k: int) -> np.ndarray:
@@ -119,7 +126,13 @@ class MaxPool(_Pool):
         set_default(node, "result", in_types[0])
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: Any, stats: RunStats) -> QArray:
-        x = xs[0]
+        x, win = xs[0], self.window(node)
+        if pool_jit.usable(x.m, win):  # one compiled pass, the same maximum
+            best = QArray(self._shape_out(node, pool_jit.max_pool(x.m, win, x.t.min_mantissa)), x.t)
+            if not holds(node.types["accum"], x.t):
+                return cast(node, cast(node, best, "accum", stats), "result", stats)
+            stats.record(node.name, "accum", Overflow(0, int(best.m.size)))  # the same value: skip that pass
+            return cast(node, best, "result", stats)
         ps, _ = self._positions(node, x.m, fill=x.t.min_mantissa)  # padding never wins (Keras: -inf)
         best = QArray(self._shape_out(node, _fold(np.maximum, ps)), x.t)
         return cast(node, cast(node, best, "accum", stats), "result", stats)

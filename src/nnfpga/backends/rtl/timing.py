@@ -109,21 +109,32 @@ class _Window:
 
 
 class _Delay:
+    """A kernel's ``cycles - 1`` free-running register stages and its output FIFO
+    (:func:`~nnfpga.backends.rtl.stream_lower.stall_pipeline`): a beat is taken while ``room`` (a register: fewer
+    than ``cycles + 1`` credits, beats taken and not yet given), moves one stage a cycle whatever the sink does,
+    enters the FIFO after the last stage, and is offered from the cycle after (``out_valid``, a register)."""
+
     def __init__(self, cycles: int) -> None:
-        self.vq = [False] * cycles
+        self.vq, self.depth = [False] * (cycles - 1), cycles + 1
+        self.count = self.credits = 0
+        self.room, self.ov = True, False
 
     def state(self) -> Any:
-        return tuple(self.vq)
+        return tuple(self.vq), self.count, self.credits, self.room, self.ov
 
     def valid(self, vin: list[bool]) -> list[bool]:
-        return [self.vq[-1]]
+        return [self.ov]
 
     def ready(self, vin: list[bool], rout: list[bool]) -> list[bool]:
-        return [not self.vq[-1] or rout[0]]
+        return [self.room]
 
     def clock(self, vin: list[bool], rout: list[bool]) -> None:
-        if not self.vq[-1] or rout[0]:
-            self.vq = [vin[0], *self.vq[:-1]]
+        take, pop = vin[0] and self.room, self.ov and rout[0]
+        push = self.vq[-1] if self.vq else take
+        self.count += int(push) - int(pop)
+        self.credits += int(take) - int(pop)
+        self.vq = [take, *self.vq[:-1]]
+        self.ov, self.room = self.count != 0, self.credits < self.depth
 
 
 class _Hold:
