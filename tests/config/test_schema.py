@@ -111,10 +111,10 @@ def test_config_must_be_a_mapping() -> None:
      "unknown key 'weight' in Model.Precision; allowed keys: default"),
     ({"LayerName": {"fc1": {"TableRnage": 8}}},
      "unknown key 'TableRnage' in LayerName.fc1 (did you mean 'TableRange'?); allowed keys: Precision, ReuseFactor, "
-     "Strategy, TableSize, TableRange, Trace, PipelineStages, AddersPerStage, Multipliers"),
+     "Strategy, TableSize, TableRange, Trace, Static, PipelineStages, AddersPerStage, Multipliers"),
     ({"LayerType": {"Dense": {"xyz": 1}}},
      "unknown key 'xyz' in LayerType.Dense; allowed keys: Precision, ReuseFactor, Strategy, TableSize, TableRange, "
-     "Trace, PipelineStages, AddersPerStage, Multipliers"),
+     "Trace, Static, PipelineStages, AddersPerStage, Multipliers"),
     ({"Model": {"Trace": True}},
      "unknown key 'Trace' in Model (did you mean 'TraceOutput'?); allowed keys: Precision, ReuseFactor, Strategy, "
      "TraceOutput, Static, PipelineStages, AddersPerStage, Multipliers"),
