@@ -193,6 +193,7 @@ def _direction(b: Any, n: Any, m: Any, kind: str, layer: int, reverse: int, src:
 
 
 def _ident(name: str) -> str:
-    from nnfpga.frontends.pytorch import identifier
+    """The PyTorch frontend's node names (``frontends.pytorch.identifier``'s rule)."""
+    from nnfpga.frontends import identifier
 
-    return identifier(name)
+    return identifier(name, "layer", "layer_")
