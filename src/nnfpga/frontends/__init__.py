@@ -3,6 +3,8 @@
 Framework libraries are imported lazily, inside the functions that need them (all optional extras).
 """
 
+from typing import Any
+
 
 class Rejected(Exception):
     """A layer or quantizer a frontend cannot map exactly (internal: each frontend collects these into one
@@ -13,6 +15,17 @@ class Rejected(Exception):
 # fixed-point values are exact there while their signed width is at most 25 bits (the frameworks' quantized
 # inference may round wider ones, where nnfpga's sums stay exact).
 FLOAT32_EXACT_BITS = 25
+
+
+def tensor_of(value: Any) -> Any:
+    """The plain tensor of a value a PyTorch trace recorded (a Brevitas QuantTensor carries it in ``.value``),
+    else None."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    inner = getattr(value, "value", None)
+    return inner if isinstance(inner, torch.Tensor) else None
 
 
 def identifier(name: str, default: str = "model", prefix: str = "m_") -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.frontends import identifier as _identifier
+from nnfpga.frontends import tensor_of
 from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.pytorch_conv import (
     FUNCTIONALS,
@@ -165,16 +166,6 @@ def _record(torch: Any, model: Any, gm: Any, shape: tuple[int, ...]) -> dict[str
                              f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0]}; is input_shape={shape} "
                              "the per-sample input shape (without the batch dimension)?") from None
     return values
-
-
-def tensor_of(value: Any) -> Any:
-    """The plain tensor of a recorded value (a Brevitas QuantTensor carries it in ``.value``), else None."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value
-    inner = getattr(value, "value", None)
-    return inner if isinstance(inner, torch.Tensor) else None
 
 
 def identifier(name: str) -> str:

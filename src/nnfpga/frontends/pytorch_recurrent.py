@@ -71,7 +71,7 @@ def check_output(b: Any, name: str) -> None:
 
 
 def tensor_of(value: Any) -> Any:
-    from nnfpga.frontends.pytorch import tensor_of as plain
+    from nnfpga.frontends import tensor_of as plain
 
     return plain(value)
 
