@@ -21,7 +21,7 @@ import numpy as np
 
 from nnfpga.errors import ModelLoadError, ShapeError, UnsupportedLayerError
 from nnfpga.fixed import FixedType
-from nnfpga.frontends import identifier, onnx_node_name, qonnx
+from nnfpga.frontends import identifier, onnx_node_name, onnx_recurrent, qonnx
 from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial, elementwise
 from nnfpga.frontends.onnx_fold import fold_constant
@@ -33,11 +33,12 @@ from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
-          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS, *SPATIAL_OPS)
+          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", "Transpose", "Gather",
+          "Slice", "LSTM", "GRU", "RNN", *QUANT_OPS, *SPATIAL_OPS)
 MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Min": "minimum", "Sum": "add",
           "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
-            "Gather", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape")  # on constants only
+            "Gather", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ConstantOfShape", "Expand")  # on constants
 MAX_EXACT_BIAS_BITS = 32
 
 
@@ -112,6 +113,9 @@ class _Reader:
         if self.unsupported:
             raise UnsupportedLayerError(self.unsupported, framework="ONNX", supported=LAYERS)
         out = self.gp.output[0].name
+        onnx_recurrent.graph_output(self, out)
+        if self.unsupported:
+            raise UnsupportedLayerError(self.unsupported, framework="ONNX", supported=LAYERS)
         if out not in self.act:
             raise ShapeError(f"the output {out!r} of {self.origin} is a constant or is never computed")
         self.g.outputs = [self.act[out]]
@@ -133,6 +137,8 @@ class _Reader:
                                      "initializer or graph input defines")
         if node.domain not in ("", "ai.onnx") and op not in QUANT_OPS:
             return self._reject(node, label, f"{op} from domain {node.domain!r}", dyn)
+        if onnx_recurrent.handles(self, op, dyn) and onnx_recurrent.convert(self, node, label, op, ins, attrs, dyn):
+            return None
         if op not in LAYERS and (dyn or op not in FOLDABLE):
             return self._reject(node, label, op, dyn)
         if op == "Shape" and dyn:

@@ -23,8 +23,12 @@ def fold_constant(op: str, a: dict[str, Any], v: list[np.ndarray | None]) -> np.
             else None)
     if op == "ConstantOfShape":
         fill = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-        return np.full(tuple(int(d) for d in x), fill.ravel()[0], dtype=fill.dtype)  # type: ignore[union-attr]
+        # a broadcast view: torch's zero initial states are (directions, batch, hidden), batch a stand-in of 10**6
+        return np.broadcast_to(fill.ravel()[:1], tuple(int(d) for d in x))  # type: ignore[union-attr]
     assert x is not None
+    if op == "Expand":
+        shape = tuple(int(d) for d in v[1])  # type: ignore[union-attr]
+        return np.broadcast_to(x, np.broadcast_shapes(x.shape, shape))
     if op == "Identity":
         return x
     if op == "Cast":
