@@ -168,7 +168,8 @@ def test_unsupported_nodes_listed_at_once(onnx: Any) -> None:
         "Remove or replace them; supported ONNX layers: Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization, Relu, "
         "LeakyRelu, Elu, Sigmoid, Tanh, HardSigmoid, Clip, Softmax, Flatten, Reshape, Identity, Dropout, Cast, "
         "Constant, Shape, Max, Min, Sum, Mean, Concat, Squeeze, Unsqueeze, Quant, IntQuant, BipolarQuant, Trunc, "
-        "Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Pad, Resize, Upsample.")
+        "Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Pad, Resize, Upsample, Transpose, Gather, "
+        "Slice, LSTM, GRU, RNN.")
 
 
 def test_corrupt_and_missing_files(tmp_path: Path, onnx: Any) -> None:

@@ -33,8 +33,8 @@ from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
-          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", "Transpose", "Gather",
-          "Slice", "LSTM", "GRU", "RNN", *QUANT_OPS, *SPATIAL_OPS)
+          "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS, *SPATIAL_OPS,
+          "Transpose", "Gather", "Slice", "LSTM", "GRU", "RNN")  # the last six: frontends/onnx_recurrent.py
 MERGES = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Max": "maximum", "Min": "minimum", "Sum": "add",
           "Mean": "average", "Concat": "concatenate"}  # on two or more non-constant inputs
 FOLDABLE = ("Constant", "Identity", "Cast", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",

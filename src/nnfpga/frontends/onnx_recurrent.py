@@ -111,7 +111,7 @@ def _recurrent(r: Any, node: Any, label: str, op: str, ins: list[str], a: dict[s
     for what, arr, want in (("W", w, (dirs, g * h, feats)), ("R", rk, (dirs, g * h, h)), ("B", b, (dirs, 2 * g * h))):
         if arr.shape != want:
             raise Rejected(f"{what} of shape {arr.shape}: expected {want} (directions, {g} gates x hidden_size, ...)")
-    want_y, want_h = _used(r, outs[0]), _used(r, outs[1])
+    want_y, want_h = _used(r, outs[0]), _used(r, outs[1]) or _used(r, outs[2])
     base, source = onnx_node_name(node), f"{op} {node.name!r}" if node.name else op
     nodes = []
     for d in range(dirs):
@@ -126,7 +126,11 @@ def _recurrent(r: Any, node: Any, label: str, op: str, ins: list[str], a: dict[s
         lasts = [_last(r, n, steps, h, source) if want_y else n for n in nodes]
         y_h = lasts[0] if dirs == 1 else r.g.add(Node(r.g.unique_name(f"{base}_h"), "concatenate", lasts,
                                                       (dirs * h,), {"axis": 0}, source=source)).name
-        bind(r, outs[1], y_h, View((dirs, h), 1 if layout == 0 else 0))
+        for out in outs[1:]:  # Y_c (refused) as Y_h, so that what reads it is checked too
+            if _used(r, out):
+                bind(r, out, y_h, View((dirs, h), 1 if layout == 0 else 0))
+    if problems:
+        r.tainted.update(t for t in outs if t)
 
 
 def _problems(r: Any, op: str, ins: list[str], outs: list[str], a: dict[str, Any]) -> list[str]:
