@@ -152,7 +152,7 @@ def _convert_layer(g: Graph, layer: Any, kind: str, src: str, unsupported: list[
 
 
 QKERAS_CLASSES = ("QDense", "QActivation", "QConv1D", "QConv2D", "QDepthwiseConv2D", "QSeparableConv1D",
-                  "QSeparableConv2D", "QAveragePooling2D", "QGlobalAveragePooling2D")
+                  "QSeparableConv2D", "QAveragePooling2D", "QGlobalAveragePooling2D", "QLSTM", "QGRU", "QSimpleRNN")
 
 
 def _saved_qkeras(path: Path) -> bool:

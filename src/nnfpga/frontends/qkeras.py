@@ -14,7 +14,8 @@ exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpg
 
 Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
 QConv1D/2D, QDepthwiseConv2D, QSeparableConv1D/2D, Q(Global)AveragePooling2D and Keras's conv, pooling, padding,
-cropping and upsampling layers between them are read by :mod:`nnfpga.frontends.qkeras_conv`, with exact types too.
+cropping and upsampling layers between them are read by :mod:`nnfpga.frontends.qkeras_conv`, with exact types too;
+QLSTM, QGRU, QSimpleRNN (and Keras 2's LSTM, GRU, SimpleRNN) by :mod:`nnfpga.frontends.qkeras_recurrent`.
 A Dense whose input type is known exactly gets an exact result type: QKeras computes it in float32, which is
 exact while the sums fit in 24 bits (a warning says when they may not). A binary activation becomes an exact
 ``x * 2**(F+1) + 1`` (ScaleShift) followed by a HardTanh to ``{-1, +1}`` (or a ReLU capped at 1 for ``{0, 1}``).
@@ -53,10 +54,11 @@ from nnfpga.frontends.keras_common import (
 )
 from nnfpga.frontends.keras_conv import SPATIAL_LAYERS
 from nnfpga.frontends.qkeras_conv import QCONV_LAYERS, add_qkeras_spatial
+from nnfpga.frontends.qkeras_recurrent import QRECURRENT_LAYERS, add_qkeras_recurrent
 from nnfpga.ir.graph import Graph, Node
 
 QKERAS_LAYERS = ("InputLayer", "QDense", "QActivation", "Dense", "Activation", "BatchNormalization", "Dropout",
-                 "Flatten", "Reshape", *QCONV_LAYERS, *SPATIAL_LAYERS)
+                 "Flatten", "Reshape", *QCONV_LAYERS, *SPATIAL_LAYERS, *QRECURRENT_LAYERS)
 QUANTIZERS = ("quantized_bits", "quantized_relu", "binary", "ternary")
 _ARGS = {  # positional parameter order and defaults of QKeras 0.9's quantizer constructors
     "quantized_bits": {"bits": 8, "integer": 0, "symmetric": 0, "keep_negative": True, "alpha": None,
@@ -103,6 +105,8 @@ def read_weights(path: Path, layers: list[dict[str, Any]]) -> dict[str, dict[str
                 key = base if counts.get(base, 0) == 0 else f"{base}_{counts[base]}"
                 counts[base] = counts.get(base, 0) + 1
                 group = f.get(f"layers/{key}/vars")
+                if layer["class_name"] in QRECURRENT_LAYERS:  # a recurrent layer's variables are its cell's
+                    group = f.get(f"layers/{key}/cell/vars")
                 arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if group is not None else []
                 out[layer["config"]["name"]] = dict(zip(_var_names(layer), arrays, strict=False))
         return out
@@ -122,6 +126,8 @@ def _var_names(layer: dict[str, Any]) -> list[str]:
     if "DepthwiseConv" in layer["class_name"] or "SeparableConv" in layer["class_name"]:
         pointwise = ["pointwise_kernel"] if "Separable" in layer["class_name"] else []
         return ["depthwise_kernel", *pointwise, "bias"]
+    if layer["class_name"] in QRECURRENT_LAYERS:
+        return ["kernel", "recurrent_kernel", "bias"]
     return ["kernel", "bias"]
 
 
@@ -302,6 +308,8 @@ def _layer(g: Graph, kind: str, cfg: dict[str, Any], ws: dict[str, np.ndarray], 
 
         out = add_qkeras_spatial(g, kind, cfg, ws, src, quantize)
         return _activation(g, out, cfg.get("activation"), g.unique_name(f"{name}_act"), source)
+    if kind in QRECURRENT_LAYERS:
+        return add_qkeras_recurrent(g, kind, cfg, ws, src)
     if kind in ("QActivation", "Activation"):
         return _activation(g, src, cfg["activation"], name, source)
     if kind in PLAIN_LAYERS:
