@@ -132,12 +132,19 @@ def rnn_graph(op: str, *, layout: int = 0, direction: str = "forward", out: str 
                   h.make_node("Reshape", ["Yb", "shape"], ["Yr"]),
                   h.make_node("Gather", ["Yr", "last"], ["y"], axis=1)]
         consts |= {"shape": np.array([0, STEPS, dirs * UNITS]), "last": np.array(-1)}
+    elif out == "Y_slice":  # the last two steps of Y, batch first (y[:, -2:]), flattened
+        big = np.iinfo(np.int64).max
+        nodes += [h.make_node("Transpose", ["Y"], ["Yb"], perm=[2, 0, 1, 3] if layout == 0 else [0, 1, 2, 3]),
+                  h.make_node("Slice", ["Yb", "starts", "ends", "axes"], ["Ys"]),
+                  h.make_node("Reshape", ["Ys", "flat"], ["y"])]
+        consts |= {"starts": np.array([0, -2]), "ends": np.array([big, big]), "axes": np.array([0, 1]),
+                   "flat": np.array([0, -1])}
     else:  # Y_h (or Y_c): directions then batch (layout 0) -> (batch, dirs * hidden)
         perm = [1, 0, 2] if layout == 0 else [0, 1, 2]
         nodes += [h.make_node("Transpose", [out], ["Hb"], perm=perm),
                   h.make_node("Reshape", ["Hb", "flat"], ["y"])]
         consts["flat"] = np.array([0, dirs * UNITS])
-    ints = ("shape", "last", "flat", "seq", "zero1", "one1", "dirs", "units")
+    ints = ("shape", "last", "flat", "seq", "zero1", "one1", "dirs", "units", "starts", "ends", "axes")
     tensors = [onnx.numpy_helper.from_array(np.asarray(v, dtype=np.int64 if k in ints else np.float32), k)
                for k, v in consts.items()]
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", STEPS, FEATS])],
@@ -154,6 +161,8 @@ BUILT = {
                                                attrs={"linear_before_reset": 0}),
     "rnn_layout1_bidirectional": dict(op="RNN", layout=1, direction="bidirectional"),
     "lstm_layout1_y_h": dict(op="LSTM", layout=1, out="Y_h"),
+    "gru_bidirectional_slice_last_two": dict(op="GRU", direction="bidirectional", out="Y_slice",
+                                             attrs={"linear_before_reset": 1}),
     "lstm_zero_initial_state": dict(op="LSTM", direction="bidirectional", zero_state=True),
 }
 

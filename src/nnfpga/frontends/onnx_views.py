@@ -177,6 +177,8 @@ def _slice(r: Any, node: Any, out: str, src: str, v: View, ins: list[str], a: di
         starts, ends = (np.asarray(r._const(t, "starts and ends")).ravel() for t in ins[1:3])
         axes = np.asarray(r._const(ins[3], "the axes")).ravel() if len(ins) > 3 and ins[3] else None
         steps = np.asarray(r._const(ins[4], "the steps")).ravel() if len(ins) > 4 and ins[4] else None
+    from nnfpga.frontends.onnx import BATCH
+
     nd = len(v.dims) + 1
     axes = list(range(len(starts))) if axes is None else [int(x) % nd for x in axes]
     if steps is not None and any(int(s) != 1 for s in steps):
@@ -184,7 +186,7 @@ def _slice(r: Any, node: Any, out: str, src: str, v: View, ins: list[str], a: di
     current, cur_src = v, src
     for axis, s, e in sorted(zip(axes, (int(x) for x in starts), (int(x) for x in ends), strict=True), reverse=True):
         if axis == current.batch:
-            if s != 0 or e < 2**31 - 1:
+            if s != 0 or e < min(BATCH, r.static_batch or BATCH):
                 raise Rejected(f"Slice [{s}:{e}] of the batch axis: expected the whole batch")
             continue
         k = axis - (axis > current.batch)
