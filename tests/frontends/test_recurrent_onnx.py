@@ -95,6 +95,37 @@ def test_torch_export_emulates_as_the_pytorch_frontend(tmp_path: Path, kind: str
             np.testing.assert_array_equal(got, want)
 
 
+class FinalState(Seq):
+    """``_, h_n = self.rnn(x)`` and a Linear on ``h_n[-1]`` (the last layer's last direction): torch exports the
+    layers' ``Y_h`` concatenated, then a Gather. Unidirectional, ``h_n[-1]`` is ``y[:, -1]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h = self.rnn(x if self.batch_first else x.transpose(0, 1))
+        h = h[0] if isinstance(h, tuple) else h
+        return self.out(h[-1])
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_final_state_h_n(tmp_path: Path, kind: str, bidirectional: bool) -> None:
+    torch.manual_seed(5)
+    model = FinalState(kind, True, 2, bidirectional)
+    if bidirectional:
+        model.out = torch.nn.Linear(UNITS, 3)
+    model.eval()
+    path = export(model, tmp_path / "h_n.onnx", False)
+    x = np.random.default_rng(4).normal(size=(200, STEPS, FEATS))
+    hw = nnfpga.convert_from_onnx_model(str(path))
+    np.testing.assert_allclose(hw.predict_float(x), onnxruntime_of(path, x), rtol=1e-5, atol=1e-5)
+    if not bidirectional:  # the same weights read as y[:, -1] by the PyTorch frontend: the same bits
+        twin = Seq(kind, True, 2, False)
+        twin.load_state_dict(model.state_dict())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+            np.testing.assert_array_equal(hw.predict(x), nnfpga.convert_from_pytorch_model(twin.eval(), (STEPS, FEATS))
+                                          .predict(x))
+
+
 # -- graphs built node by node -------------------------------------------------------------------------------
 def rnn_graph(op: str, *, layout: int = 0, direction: str = "forward", out: str = "Y", zero_state: bool = False,
               seed: int = 0, attrs: dict[str, Any] | None = None, inits: dict[str, np.ndarray] | None = None,

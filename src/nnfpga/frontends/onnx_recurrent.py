@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 
 from nnfpga.frontends import Rejected, onnx_node_name
-from nnfpga.frontends.onnx_views import VIEW_OPS, View, bind, convert_view_op, materialize, reshaped, view_of, views
+from nnfpga.frontends.onnx_views import (
+    VIEW_OPS,
+    View,
+    bind,
+    concat_views,
+    convert_view_op,
+    materialize,
+    reshaped,
+    view_of,
+    views,
+)
 from nnfpga.ir.graph import Node
 from nnfpga.ops import OPS
 
@@ -47,6 +57,9 @@ def convert(r: Any, node: Any, label: str, op: str, ins: list[str], a: dict[str,
             _recurrent(r, node, label, op, ins, a, dyn)
         elif op in VIEW_OPS and len(dyn) == 1 and ins[0] == dyn[0]:
             convert_view_op(r, node, op, ins, a, dyn[0])
+        elif op == "Concat" and len(dyn) == len([t for t in ins if t]) and any(views(r)[t].batch for t in dyn
+                                                                                if t in views(r)):
+            concat_views(r, node, a, dyn)
         else:
             for t in dyn:
                 materialize(r, t)

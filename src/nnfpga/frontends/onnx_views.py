@@ -110,6 +110,30 @@ def convert_view_op(r: Any, node: Any, op: str, ins: list[str], a: dict[str, Any
     raise Rejected(f"no conversion for {op} on activations")
 
 
+def concat_views(r: Any, node: Any, a: dict[str, Any], dyn: list[str]) -> None:
+    """``Concat`` of tensors with the batch axis at the same position, on another axis (torch's ``h_n``: the layers'
+    ``Y_h`` on the directions axis)."""
+    vs = [view_of(r, t) for t in dyn]
+    first = vs[0]
+    nd = len(first.dims) + 1
+    axis = int(a.get("axis", 0)) % nd
+    if any(v.batch != first.batch or len(v.dims) != len(first.dims) for v in vs):
+        raise Rejected("inputs with the batch axis at different positions: transpose them alike first")
+    if axis == first.batch:
+        raise Rejected(f"Concat over axis {axis}, the batch axis")
+    k = axis - (axis > first.batch)
+    if any(v.dims[:k] != first.dims[:k] or v.dims[k + 1:] != first.dims[k + 1:] for v in vs):
+        raise Rejected(f"inputs of shapes {[v.full(-1) for v in vs]} differ on axes other than {axis}")
+    before, after = int(np.prod(first.dims[:k])), int(np.prod(first.dims[k + 1:]))
+    parts = [reshaped(r, t, (before, v.dims[k], after) if before > 1 else (v.dims[k], after))
+             for t, v in zip(dyn, vs, strict=True)]
+    n = sum(v.dims[k] for v in vs)
+    shape = (before, n, after) if before > 1 else (n, after)
+    name = r.g.unique_name(onnx_node_name(node))
+    out = r.g.add(Node(name, "concatenate", parts, shape, {"axis": 1 if before > 1 else 0}, source=_source(node)))
+    bind(r, node.output[0], out.name, View((*first.dims[:k], n, *first.dims[k + 1:]), first.batch))
+
+
 def _transpose(r: Any, node: Any, src: str, v: View, perm: list[int]) -> None:
     if sorted(perm) != list(range(len(v.dims) + 1)):
         raise Rejected(f"perm {perm} is not a permutation of the {len(v.dims) + 1} axes")
