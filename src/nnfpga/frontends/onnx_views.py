@@ -8,7 +8,8 @@ non-batch axes ``dims`` (in order), and ``batch``, the batch axis's position amo
 tensor is a view with ``batch=0``. Moving the batch axis (``Transpose``), ``Squeeze``/``Unsqueeze`` of other axes,
 a ``Reshape`` that keeps the axes before the batch axis together, ``Shape`` and ``Identity`` only change the view;
 ``Gather`` and ``Slice`` of one step (or a range) on another axis are ``crop`` nodes; a ``Transpose`` of the
-non-batch axes of a batch-first tensor is a ``transpose`` node. Any other op on a tensor whose batch axis is not
+non-batch axes of a batch-first tensor is a ``transpose`` node; a ``Concat`` of such tensors on another axis (torch's
+``h_n``: the layers' ``Y_h``) a ``concatenate``. Any other op on a tensor whose batch axis is not
 first is refused, naming the op and what to do.
 """
 
