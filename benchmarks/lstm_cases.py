@@ -103,6 +103,10 @@ def lstm_row(n: int, n_h: int, best_rate: Any, busy_core: Any) -> tuple[tuple[st
             h_busy = best_rate(hm.predict, xs)
         theirs = np.asarray(hm.predict(xs), dtype=np.float64).reshape(ours.shape)
         defines = (Path(d) / "hls4ml" / "firmware" / "defines.h").read_text()
+        logits = keras.Model(model.inputs, model.get_layer("fc").output)  # the same weights, softmax left out
+        z_ours = nnfpga_model(logits).predict(xs)
+        z_theirs = np.asarray(hls4ml_model(logits, Path(d) / "logits").predict(xs), dtype=np.float64)
+        z_theirs = z_theirs.reshape(z_ours.shape)
     differ = int(np.count_nonzero(ours != theirs))
     keras_arg = model.predict(xs, verbose=0).argmax(1)
     agree = (float(np.mean(ours.argmax(1) == keras_arg)), float(np.mean(theirs.argmax(1) == keras_arg)))
@@ -116,6 +120,9 @@ def lstm_row(n: int, n_h: int, best_rate: Any, busy_core: Any) -> tuple[tuple[st
            f"{differ:,} of {ours.size:,}", f"{csim_same} of {ours.size:,}", "yes" if exact else "NO")
     note = (f"outputs differing from hls4ml's: {differ:,} of {ours.size:,} (max |difference| "
             f"{np.max(np.abs(ours - theirs)):.4f}; argmax agreement with the float Keras model: nnfpga {agree[0]:.2%}, "
-            f"hls4ml {agree[1]:.2%}; hls4ml's softmax outputs all 5 classes equal on {flat:.1%} of the sequences). "
+            f"hls4ml {agree[1]:.2%}; hls4ml's softmax outputs all 5 classes equal on {flat:.1%} of the sequences; "
+            f"without the softmax, logits differing: {int(np.count_nonzero(z_ours != z_theirs)):,} of {z_ours.size:,}, "
+            f"max |difference| {np.max(np.abs(z_ours - z_theirs)):.4f}, argmax agreement "
+            f"{float(np.mean(z_ours.argmax(1) == z_theirs.argmax(1))):.2%}). "
             f"{why_different({k: str(t) for k, t in hw.graph['lstm'].types.items()}, defines)}")
     return row, ok, note
