@@ -16,7 +16,11 @@ Third table (issue 13): the CNNs of ``cnn_cases.py`` (the small Conv2D and the S
 fixed seed), every precision ``ap_fixed<16,6>`` by hand with ``ap_fixed<24,12>`` accumulators: nnfpga's emulator and
 nnfpga's g++ csim beside hls4ml's C simulation (io_parallel) in the same run, idle and loaded; the outputs differing
 from hls4ml's. Targets: emulator >= 100x hls4ml, csim >= 10x hls4ml, 0 mismatches.
-Run: .venv/bin/python benchmarks/emulate.py        (``cnn`` as argument: the third table only)
+Fourth table (issue 15): the LSTM of ``lstm_cases.py`` (20 steps x 6 features, LSTM 20, Dense 5 + softmax), each
+tool's default config: nnfpga's emulator and g++ csim beside hls4ml's C simulation (io_parallel), idle and loaded;
+the outputs differing from hls4ml's (its LSTM arithmetic and default types are its own: counted and explained, not
+required to be 0) and from nnfpga's csim (0 required). Target: emulator >= 100x hls4ml. CPU time: lstm_ratio.py.
+Run: .venv/bin/python benchmarks/emulate.py        (``cnn`` / ``lstm`` as argument: the third / fourth table only)
 """
 
 from __future__ import annotations
@@ -204,9 +208,27 @@ def cnn_table() -> None:
           "met" if ok else "NOT met")
 
 
+def lstm_table() -> None:
+    """The fourth table (issue 15)."""
+    import lstm_cases
+
+    rows = [("model", "nnfpga emulator samples/s idle / loaded", "nnfpga csim samples/s idle / loaded",
+             "hls4ml csim samples/s idle / loaded", "emulator / hls4ml idle / loaded", "csim / hls4ml idle / loaded",
+             "outputs differing from hls4ml", "csim differing from emulator", "bit-exact vs reference")]
+    row, ok, note = lstm_cases.lstm_row(20_000, 1_000, best_rate, busy_core)
+    print(format_table([*rows, row]))
+    print(note)
+    print(f"load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}; loaded: a second process keeps"
+          " one core busy during the measurement")
+    print("targets: emulator >= 100x hls4ml, csim = emulator, emulator = reference:", "met" if ok else "NOT met")
+
+
 def main() -> int:
     if sys.argv[1:] == ["cnn"]:
         cnn_table()
+        return 0
+    if sys.argv[1:] == ["lstm"]:
+        lstm_table()
         return 0
     rows = [("model", "nnfpga samples/s idle / loaded", "hls4ml samples/s", "ratio", "bit-exact vs reference",
              "argmax vs Keras (nnfpga / hls4ml)")]
@@ -249,6 +271,7 @@ def main() -> int:
     print("loaded: a second process keeps one core busy during the measurement")
     print("target: 0 mismatches, ratio >= 50x, loaded within 2x of idle:", "met" if ok else "NOT met")
     cnn_table()
+    lstm_table()
     return 0
 
 

@@ -45,6 +45,7 @@ import numpy as np
 from nnfpga.errors import ConfigError, ShapeError
 from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
+from nnfpga.ops import recurrent_jit
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register, set_default
 from nnfpga.ops.dense import Dense, DensePlan, type_for_mantissa_range, weight_type
 from nnfpga.ops.recurrent_arith import GATE_ACTIVATIONS, Gate, add, mul, one_minus, zeros
@@ -64,13 +65,15 @@ def _dense_probe(node: Node, kernel: np.ndarray, bias: np.ndarray, weight_slot: 
 @dataclass
 class RecurrentPlan(Plan):
     """The cell's matrix products (``x``: input; ``h``: state; ``hc``: the GRU ``reset_after=False`` candidate's
-    product with ``r * h``), and its gate activations."""
+    product with ``r * h``), and its gate activations; ``fused``: the LSTM's compiled time loop
+    (:mod:`nnfpga.ops.recurrent_jit`) where it applies, never in the reference plan."""
 
     x: DensePlan
     h: DensePlan
     hc: DensePlan | None
     act: Gate
     rec: Gate | None
+    fused: recurrent_jit.LstmKernel | None = None
 
     def reference(self) -> RecurrentPlan:
         return RecurrentPlan(x=self.x.reference(), h=self.h.reference(),
@@ -160,6 +163,8 @@ class Recurrent(OpDef):
     def run_fixed(self, node: Node, xs: list[QArray], prep: RecurrentPlan, stats: RunStats) -> QArray:
         x, ta, ts = xs[0], node.types["accum"], node.types["state"]
         b, steps, feats = x.m.shape
+        if prep.fused is not None:
+            return self.run_fused(node, x, prep.fused, stats)
         zx_all = DENSE.accumulate(node.name, QArray(x.m.reshape(b * steps, feats), x.t), prep.x, ta, stats)
         zx_all = QArray(zx_all.m.reshape(b, steps, -1), ta)
         u = self.units(node)
@@ -170,6 +175,15 @@ class Recurrent(OpDef):
             self.step(node, zx, state, prep, stats)
             outs.append(state["h"])
         return self.output(node, [o.m for o in outs], ts, stats)
+
+    def run_fused(self, node: Node, x: QArray, fused: recurrent_jit.LstmKernel, stats: RunStats) -> QArray:
+        """The layer by the compiled kernel: the states and overflow tallies the products and :meth:`step` give."""
+        steps = x.m.shape[1]
+        keep_all = bool(node.attrs.get("return_sequences"))
+        hs, acc, state = fused.run(x, self.order(node, steps), keep_all)
+        stats.record(node.name, "accum", acc)
+        stats.record(node.name, "state", state)
+        return self.output(node, [hs[:, s, :] for s in range(hs.shape[1])], node.types["state"], stats)
 
     def step(self, node: Node, zx: QArray, state: dict[str, QArray], prep: RecurrentPlan, stats: RunStats) -> None:
         raise NotImplementedError
@@ -253,6 +267,11 @@ class LSTM(Recurrent):
     name = "lstm"
     config_name = "LSTM"
     gates = 4
+
+    def prepare(self, node: Node, in_types: list[FixedType]) -> RecurrentPlan:
+        plan = super().prepare(node, in_types)
+        plan.fused = recurrent_jit.plan(node, in_types[0], plan.x, plan.h, plan.rec, plan.act)
+        return plan
 
     def step(self, node: Node, zx: QArray, state: dict[str, QArray], prep: RecurrentPlan, stats: RunStats) -> None:
         u = self.units(node)
