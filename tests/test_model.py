@@ -180,6 +180,9 @@ def test_invalid_settings(tiny_mlp: Any) -> None:
     for bad in (0, -5.0, "5"):
         with pytest.raises(ConfigError, match=r"^clock_period must be a positive number of ns, got "):
             nnfpga.convert_from_keras_model(tiny_mlp, clock_period=bad)
+    for bad in (None, "", 3):
+        with pytest.raises(ConfigError, match=r"^output_dir must be a directory path .*, got "):
+            nnfpga.convert_from_keras_model(tiny_mlp, output_dir=bad)
     hw = nnfpga.convert_from_keras_model(tiny_mlp, backend="Verilog", clock_period=4)
     assert hw.settings["backend"] == "verilog" and hw.settings["clock_period"] == 4.0
     with pytest.raises(ConfigError, match=r"^unknown engine 'fpga'; available here: emulator, csim, rtl$"):

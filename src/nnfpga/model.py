@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -73,6 +74,9 @@ class HWModel:
                               f"'-', '.'), got {part!r}")
         if not isinstance(project_name, str) or not project_name.strip():
             raise ConfigError(f"project_name must be a non-empty string, got {project_name!r}")
+        if not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir).strip():
+            raise ConfigError(f"output_dir must be a directory path (a non-empty str or os.PathLike), got "
+                              f"{output_dir!r}; leave it out for the default 'nnfpga_prj'")
         check_weights(graph)
         self.graph = graph
         self.config = config
