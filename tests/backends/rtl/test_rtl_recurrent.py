@@ -47,6 +47,8 @@ CASES: dict[str, tuple[tuple[int, int], Any]] = {
     "bidirectional_lstm": ((5, 3), _bidirectional),
     "lstm_dense_softmax": ((20, 6), _lstm(20)),
 }
+# lstm_dense_softmax, the issue's full case (LSTM(20) on 20 x 6): its Verilator build takes about 30 s of CPU (42 s
+# with the imports and the lowering: /usr/bin/time; 94 s wall on the 2-core machine at load 7), so it stays here.
 # explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator)
 EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
             "accum": "ap_fixed<18,7>", "state": "ap_fixed<12,3,AP_RND,AP_SAT>", "table": "ap_fixed<14,2>",
@@ -104,13 +106,13 @@ def test_recurrent_rtl_equals_emulator(rtl_cache, verilator_exe, name, precision
     assert f"II = {steps}" in design.modules[0].header
 
 
-def test_lstm_20_units_2000_sequences(rtl_cache, verilator_exe):
-    """The full-size case: LSTM(20) over 20 steps x 6 features, then Dense 5 + softmax, explicit precisions."""
+def test_lstm_2000_sequences(rtl_cache, verilator_exe):
+    """The large case: an LSTM over 20 steps x 6 features, then Dense 5 + softmax, explicit precisions."""
     hw = convert(rnn_model("lstm_dense_softmax"), "explicit")
     latency, ii = check(hw, 2000, 2, rtl_cache)
     assert ii == 20
     lstm = build_design(hw.graph, prep=prepare_all(hw.graph)).inner["lstm"]
-    assert lstm == 21 and latency > lstm
+    assert lstm == 21 and latency > lstm  # 20 steps and the latch, then the Dense and softmax
 
 
 def test_recurrent_stream_refused():
@@ -119,6 +121,5 @@ def test_recurrent_stream_refused():
     L = keras.layers
     model = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(2, 3, name="conv"), L.Reshape((16, 2)),
                               L.SimpleRNN(3, name="rnn")])
-    hw = nnfpga.convert_from_keras_model(model, backend="verilog")
-    with pytest.raises(BackendSupportError, match="rnn"):
-        build_design(hw.graph, prep=prepare_all(hw.graph))
+    with pytest.raises(BackendSupportError, match=r"simple_rnn 'rnn'.*not lowered by the streaming Verilog top"):
+        nnfpga.convert_from_keras_model(model, backend="verilog")
