@@ -106,8 +106,15 @@ def test_recurrent_rtl_equals_emulator(rtl_cache, verilator_exe, name, precision
     assert f"II = {steps}" in design.modules[0].header
 
 
+def test_predict_engine_rtl(verilator_exe):
+    """``hw.predict(x, engine="rtl")`` feeds float sequences at the design's II and gives the emulator's values."""
+    hw = convert(rnn_model("simple_rnn_backwards"), "default")
+    x = np.random.default_rng(3).normal(0, 1.5, size=(300, *CASES["simple_rnn_backwards"][0]))
+    assert np.array_equal(hw.predict(x, engine="rtl"), hw.predict(x))
+
+
 def test_lstm_2000_sequences(rtl_cache, verilator_exe):
-    """The large case: an LSTM over 20 steps x 6 features, then Dense 5 + softmax, explicit precisions."""
+    """The issue's case: LSTM(20) over 20 steps x 6 features, then Dense 5 + softmax, explicit precisions."""
     hw = convert(rnn_model("lstm_dense_softmax"), "explicit")
     latency, ii = check(hw, 2000, 2, rtl_cache)
     assert ii == 20
