@@ -27,7 +27,7 @@ from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
 )
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
-from nnfpga.backends.rtl.recurrent import RECURRENT_OPS, layer_ii
+from nnfpga.backends.rtl.recurrent import RECURRENT_OPS
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import BackendSupportError, ConfigError, GraphError
 from nnfpga.fixed import FixedType
@@ -141,7 +141,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
         top.always([If("rst", [NonBlocking(v, literal(0, latency))], [NonBlocking(v, shifted)])], clock="clk")
         top.assign("out_valid", f"{v}[{latency - 1}]" if latency > 1 else v)
     ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse]
-             + [layer_ii(graph, n) for n in graph if n.op in RECURRENT_OPS], default=1)
+             + [inner[n.name] - 1 for n in graph if n.op in RECURRENT_OPS], default=1)  # steps x cycles
     design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii)
     top.header = header_comment(graph, design)
     return design

@@ -1,27 +1,35 @@
 """LSTM, GRU (both ``reset_after`` conventions) and SimpleRNN in the fully pipelined (valid-only) Verilog top: a
-sequential datapath, one time step per clock cycle (semantics and order of operations: :mod:`nnfpga.ops.recurrent`).
+sequential datapath, one time step every ``K`` clock cycles (semantics and order of operations:
+:mod:`nnfpga.ops.recurrent`).
 
 Layout: the whole sequence (``T`` steps of ``F`` features) arrives as one input vector and is latched when ``go``
-(the valid bit at the layer's input) is high; a step counter ``k`` then runs ``0 .. T-1`` in the next ``T`` cycles.
-In cycle ``k`` one combinational step computes, from the step's input row (a ``T``-way multiplexer over the latched
-sequence; ``go_backwards`` reads the rows last to first) and the state registers:
+(the valid bit at the layer's input) is high; a step counter ``k`` then runs ``0 .. T-1``, ``K`` cycles each. Each
+step computes, from the step's input row (a ``T``-way multiplexer over the latched sequence; ``go_backwards``
+reads the rows last to first) and the state registers:
 
 - ``zx = Dense(x_t; kernel, bias)`` and ``zh = Dense(h; recurrent_kernel, recurrent_bias)``: the Dense lowering
   itself (:func:`nnfpga.backends.rtl.ops._dense`: shared shift-and-add adder graph by default, the layer's
-  ``multipliers`` knob; the accumulator's exact / wrapping / saturating contract), with no registers inside;
+  ``multipliers`` knob; the accumulator's exact / wrapping / saturating contract);
 - the gate activations: the stand-alone activation layers' lowerings (sigmoid / tanh ROMs, hard sigmoid's exact
   clip) on the emulator's probe nodes, so the same tables;
 - the exact gate products and sums, and the casts to ``accum`` / ``state`` (the cast library,
   :mod:`~nnfpga.backends.rtl.cast`);
 
-and the clock edge stores the new ``h`` (and the LSTM's ``c``) in registers, plus, with ``return_sequences``, the
-step's output in its place of the output sequence (``flip_output`` reverses the places). Step 0 reads a zero
-state (a multiplexer, not a reset), so a new sequence may be latched in the last cycle of the previous one.
+and the step's last cycle stores the new ``h`` (and the LSTM's ``c``) in registers, plus, with
+``return_sequences``, the step's output in its place of the output sequence (``flip_output`` reverses the places).
+Step 0 reads a zero state (a multiplexer, not a reset), so a new sequence may be latched in the last cycle of the
+previous one.
 
-Timing: latency ``T + 1`` cycles (latch, ``T`` steps), initiation interval ``T`` (a new sequence every ``T``
-cycles); the design's II is the largest of its layers' (:func:`layer_ii`), stated in the Verilog header and the
-synthesis report. The output is cast to ``result`` from the registers (combinational, read in the cycle after
-the last step, like a Dense with ReuseFactor > 1).
+Registers inside the step (the layer's ``adders_per_stage``, AddersPerStage, as in a Dense: default 1): the two
+Dense products with their own pipeline registers, and a register after each gate activation, all free-running:
+the step's inputs (the latched row, the state) hold still for its ``K`` cycles, so every value is right in the
+step's last cycle; ``K`` = 1 + the most registers on a path. With ``adders_per_stage`` None the step is one
+cycle of combinational logic (``K`` = 1: the fewest cycles, the longest path).
+
+Timing: latency ``T*K + 1`` cycles (latch, ``T`` steps), initiation interval ``T*K`` (a new sequence every ``T*K``
+cycles); the design's II is the largest of its layers', stated in the Verilog header and the synthesis report. The
+output is cast to ``result`` from the registers (combinational, read in the cycle after the last step, like a
+Dense with ReuseFactor > 1).
 """
 
 from __future__ import annotations
@@ -33,16 +41,11 @@ from nnfpga.backends.rtl.ops import LOWERINGS, _dense, lowering
 from nnfpga.backends.rtl.verilog import Case, If, NonBlocking, Val, literal
 from nnfpga.errors import GraphError
 from nnfpga.fixed import FixedType
-from nnfpga.ir.graph import Graph, Node
+from nnfpga.ir.graph import Node
 from nnfpga.ops.recurrent import RecurrentPlan, _dense_probe
 from nnfpga.ops.recurrent_arith import Gate
 
 RECURRENT_OPS = ("simple_rnn", "lstm", "gru")
-
-
-def layer_ii(graph: Graph, node: Node) -> int:
-    """Cycles between two sequences a recurrent layer takes (its steps), 1 for any other layer."""
-    return int(graph[node.inputs[0]].shape[0]) if node.op in RECURRENT_OPS else 1
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Fx:
 
     v: Val
     f: int
+    lat: int = 0  # registers on its path from the step's inputs (all constant during the step)
 
 
 class Cell:
@@ -60,27 +64,46 @@ class Cell:
         self.c, self.node = c, node
         self.ta, self.ts = node.types["accum"], node.types["state"]
 
-    def sub(self, hint: str) -> Ctx:
-        """A context for a nested lowering (a Dense or a gate) of its own prefix, with no registers inside."""
+    def sub(self, hint: str, per_stage: int | None = None) -> Ctx:
+        """A context for a nested lowering (a Dense or a gate) of its own prefix."""
         c = self.c
-        return Ctx(c.ar, c.lib, c.name(hint), None, c.multipliers, c.go, ins=c.ins)
+        return Ctx(c.ar, c.lib, c.name(hint), per_stage, c.multipliers, c.go, ins=c.ins)
+
+    def cut(self, xs: list[Fx], hint: str) -> list[Fx]:
+        """A free-running register after each of ``xs`` when the layer is pipelined inside (``adders_per_stage``
+        not None; else ``xs`` as they are): the step's inputs hold still for its cycles, so any path with fewer
+        registers than the step has cycles is right in its last cycle."""
+        c = self.c
+        if c.per_stage is None:
+            return xs
+        out, body = [], []
+        for i, x in enumerate(xs):
+            if x.v.const is not None:
+                out.append(x)
+                continue
+            reg = c.ar.m.reg(c.name(f"{hint}{i}"), x.v.width)
+            body.append(NonBlocking(reg, x.v.expr))
+            out.append(Fx(Val.of(reg, x.v.width, x.v.signed, x.v.lo, x.v.hi), x.f, x.lat + 1))
+        if body:
+            c.ar.m.always(body, clock="clk")
+        return out
 
     def mul(self, a: Fx, b: Fx, hint: str) -> Fx:
-        return Fx(self.c.ar.mul(a.v, b.v, self.c.name(hint)), a.f + b.f)
+        return Fx(self.c.ar.mul(a.v, b.v, self.c.name(hint)), a.f + b.f, max(a.lat, b.lat))
 
     def add(self, a: Fx, b: Fx, hint: str) -> Fx:
         f = max(a.f, b.f)
         ar = self.c.ar
         sa, sb = ar.shl(a.v, f - a.f, self.c.name(hint + "_a")), ar.shl(b.v, f - b.f, self.c.name(hint + "_b"))
-        return Fx(ar.add(sa, sb, self.c.name(hint)), f)
+        return Fx(ar.add(sa, sb, self.c.name(hint)), f, max(a.lat, b.lat))
 
     def one_minus(self, z: Fx, hint: str) -> Fx:
         f = max(z.f, 0)
         zs = self.c.ar.shl(z.v, f - z.f, self.c.name(hint + "_z"))
-        return Fx(self.c.ar.sub(Val.constant(1 << f), zs, self.c.name(hint)), f)
+        return Fx(self.c.ar.sub(Val.constant(1 << f), zs, self.c.name(hint)), f, z.lat)
 
     def cast(self, a: Fx, t: FixedType, hint: str) -> Fx:
-        return Fx(self.c.cast(a.v, a.f, t, hint), t.frac)
+        return Fx(self.c.cast(a.v, a.f, t, hint), t.frac, a.lat)
 
     def acc(self, a: Fx, hint: str) -> Fx:
         return self.cast(a, self.ta, hint)
@@ -94,16 +117,15 @@ class Cell:
         w, node = self.node.weights, self.node
         slot = "weight" if kernel == "kernel" else "recurrent_weight"
         probe = _dense_probe(node, w[kernel][:, cols], w[bias][cols], slot)
-        sub = self.sub(hint)
+        sub = self.sub(hint, self.c.per_stage)  # registers inside as a Dense layer has them
         out = _dense(sub, probe, [x.v for x in xs], tx, plan)
-        if sub.cycles:
-            raise GraphError(f"{node.describe()}: internal error: the step's Dense {hint} has registers inside")
-        return [Fx(v, self.ta.frac) for v in out]
+        lat = max(x.lat for x in xs) + sub.cycles
+        return [Fx(v, self.ta.frac, lat) for v in out]
 
     def gate(self, g: Gate, xs: list[Fx], tx: FixedType, hint: str) -> list[Fx]:
         """The gate activation of ``xs`` (in type ``tx``), in the ``table`` type."""
         out = LOWERINGS[g.probe.op](self.sub(hint), g.probe, [x.v for x in xs], tx, g.plan)
-        return [Fx(v, g.probe.types["result"].frac) for v in out]
+        return self.cut([Fx(v, g.probe.types["result"].frac, x.lat) for v, x in zip(out, xs, strict=True)], hint)
 
 
 @lowering(*RECURRENT_OPS)
@@ -117,10 +139,6 @@ def _recurrent(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Recurrent
     kw = max((steps - 1).bit_length(), 1)
     k = m.reg(c.name("k"), kw, comment=f"the time step (0 .. {steps - 1})")
     busy = m.reg(c.name("busy"), 1, comment="stepping")
-    m.always([If("rst", [NonBlocking(busy, "1'b0")], [
-        If(c.go, [NonBlocking(busy, "1'b1"), NonBlocking(k, literal(0, kw))], [
-            If(busy, [If(f"{k} == {literal(steps - 1, kw)}", [NonBlocking(busy, "1'b0")]),
-                      NonBlocking(k, f"{k} + {literal(1, kw)}")])])])], clock="clk")
     latch = []
     seq = []
     for i, x in enumerate(xs):
@@ -150,6 +168,8 @@ def _recurrent(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Recurrent
     zx = cell.dense(prep.x, "kernel", "bias", slice(None), row, tx, "zx")
     new = STEPS[node.op](cell, node, prep, zx, cur, u)
 
+    per_step = max(v.lat for vs in new.values() for v in vs) + 1  # cycles of one step
+    last = _counters(c, k, kw, busy, steps, per_step)
     body = []
     for name, units in regs.items():
         body += [NonBlocking(r, v.v.ext(ts.width)) for r, v in zip(units, new[name], strict=True)]
@@ -164,9 +184,31 @@ def _recurrent(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Recurrent
             outs += [Val.of(y, ts.width, ts.signed) for y in ys]
     else:
         outs = [Val.of(r, ts.width, ts.signed) for r in regs["h"]]
-    m.always([If(busy, body)], clock="clk")
-    c.cycles = steps + 1
+    m.always([If(last, body)], clock="clk")
+    c.cycles = steps * per_step + 1
     return [c.cast(v, ts.frac, tr, f"o{i}") for i, v in enumerate(outs)]
+
+
+def _counters(c: Ctx, k: str, kw: int, busy: str, steps: int, per_step: int) -> str:
+    """The step counter ``k`` and, for steps of several cycles, the cycle within the step; returns the condition
+    of a step's last cycle (where the state registers take the new state)."""
+    m = c.ar.m
+    done = f"{k} == {literal(steps - 1, kw)}"
+    if per_step == 1:
+        last = busy
+        start = [NonBlocking(k, literal(0, kw))]
+    else:
+        pw = max((per_step - 1).bit_length(), 1)
+        ph = m.reg(c.name("ph"), pw, comment=f"the cycle within the step (0 .. {per_step - 1})")
+        last = m.wire(c.name("last"), 1, f"{busy} && {ph} == {literal(per_step - 1, pw)}")
+        start = [NonBlocking(k, literal(0, kw)), NonBlocking(ph, literal(0, pw))]
+        m.always([If(c.go, [NonBlocking(ph, literal(0, pw))], [
+            If(busy, [NonBlocking(ph, f"{last} ? {literal(0, pw)} : {ph} + {literal(1, pw)}")])])], clock="clk")
+    m.always([If("rst", [NonBlocking(busy, "1'b0")], [
+        If(c.go, [NonBlocking(busy, "1'b1"), *start], [
+            If(last, [If(done, [NonBlocking(busy, "1'b0")]), NonBlocking(k, f"{k} + {literal(1, kw)}")])])])],
+        clock="clk")
+    return last
 
 
 def _cols(v: list[Fx], g: int, u: int) -> list[Fx]:
@@ -223,4 +265,4 @@ def _gru(cell: Cell, node: Node, prep: RecurrentPlan, zx: list[Fx], cur: dict[st
 
 STEPS = {"simple_rnn": _simple_rnn, "lstm": _lstm, "gru": _gru}
 
-__all__ = ["RECURRENT_OPS", "layer_ii"]
+__all__ = ["RECURRENT_OPS"]
