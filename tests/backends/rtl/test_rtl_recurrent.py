@@ -13,10 +13,12 @@ import pytest
 
 import nnfpga
 from backends.rtl.helpers import emulate_mantissas, in_out_types, mixed_mantissas
+from nnfpga import tools
 from nnfpga.backends.rtl.lower import build_design, prepare_all
 from nnfpga.backends.rtl.sim import simulate
-from nnfpga.errors import BackendSupportError
+from nnfpga.errors import BackendSupportError, ToolNotFoundError
 from nnfpga.frontends.keras import import_keras
+from tooling import require
 
 pytestmark = [pytest.mark.tools]
 
@@ -133,3 +135,18 @@ def test_recurrent_stream_refused():
                               L.SimpleRNN(3, name="rnn")])
     with pytest.raises(BackendSupportError, match=r"simple_rnn 'rnn'.*not lowered by the streaming Verilog top"):
         nnfpga.convert_from_keras_model(model, backend="verilog")
+
+
+@pytest.mark.parametrize("precision", ["default", "explicit"])
+def test_recurrent_synthesizes(precision):
+    """Yosys keeps the datapath (one driver per register: Verilator accepts what Yosys resolves to a constant) and
+    reports the design's latency and II, a step of K > 1 cycles (default) and of one cycle (explicit)."""
+    try:
+        tools.find("yosys")
+    except ToolNotFoundError:
+        require(None, "yosys", "make tools")
+    hw = convert(rnn_model("simple_rnn_backwards"), precision)
+    design = build_design(hw.graph, prep=prepare_all(hw.graph))
+    r = hw.synthesize(progress=False, save=False)
+    assert (r.latency_cycles, r.ii) == (design.latency, design.ii)
+    assert r.lut > 500 and r.ff > 300  # the step's logic and the latched sequence, state and outputs

@@ -201,7 +201,7 @@ def _counters(c: Ctx, k: str, kw: int, busy: str, steps: int, per_step: int) -> 
         pw = max((per_step - 1).bit_length(), 1)
         ph = m.reg(c.name("ph"), pw, comment=f"the cycle within the step (0 .. {per_step - 1})")
         last = m.wire(c.name("last"), 1, f"{busy} && {ph} == {literal(per_step - 1, pw)}")
-        start = [NonBlocking(k, literal(0, kw)), NonBlocking(ph, literal(0, pw))]
+        start = [NonBlocking(k, literal(0, kw))]  # ph: its own block (one driver per register)
         m.always([If(c.go, [NonBlocking(ph, literal(0, pw))], [
             If(busy, [NonBlocking(ph, f"{last} ? {literal(0, pw)} : {ph} + {literal(1, pw)}")])])], clock="clk")
     m.always([If("rst", [NonBlocking(busy, "1'b0")], [
