@@ -72,9 +72,10 @@ def test_model_layer_type_and_layer_name_precedence() -> None:
     ({"LayerName": {"fc": {"Multipliers": "dsp"}}}, "LayerName.fc.Multipliers must be one of shared, csd, operator, "
                                                     "got 'dsp'"),
     ({"LayerName": {"r": {"Multipliers": "csd"}}}, "LayerName.r.Multipliers: ReLU layer 'r' has no Multipliers "
-                                                   "setting; it applies to Dense layers"),
+                                                   "setting; it applies to Dense, LSTM, GRU, SimpleRNN layers"),
     ({"LayerName": {"r": {"AddersPerStage": 2}}}, "LayerName.r.AddersPerStage: ReLU layer 'r' has no AddersPerStage "
-                                                  "setting; it applies to Dense, Softmax layers"),
+                                                  "setting; it applies to Dense, Softmax, LSTM, GRU, SimpleRNN "
+                                                  "layers"),
 ])
 def test_invalid_values_quote_what_they_got(cfg: dict[str, Any], message: str) -> None:
     assert err(cfg) == message

@@ -4,6 +4,7 @@ Keras's own outputs, wide-precision and default-config emulation against the flo
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import nnfpga
-from nnfpga.errors import BackendSupportError, UnsupportedLayerError
+from nnfpga.errors import UnsupportedLayerError
 from recurrent_data import bump_sequences, keras_twin, train_torch_lstm
 
 SHAPE = (6, 4)
@@ -133,13 +134,13 @@ def test_refusals_are_listed_at_once(keras: Any) -> None:
         nnfpga.convert_from_keras_model(stateful)
 
 
-def test_verilog_refuses_recurrent_layers_naming_them(keras: Any, tmp_path: Path) -> None:
-    """The Verilog backend refuses at conversion; the HLS backend writes them (tests/backends/hls/
-    test_csim_recurrent.py)."""
+def test_both_backends_write_recurrent_layers(keras: Any, tmp_path: Path) -> None:
+    """The Verilog backend (a sequential datapath, a step every K cycles: II = steps x K) and the HLS backend write
+    them; bit-exactness: tests/backends/rtl/test_rtl_recurrent.py, tests/backends/hls/test_csim_recurrent.py."""
     model, x = one_layer(keras, "gru_reset_after")
-    name = model.layers[-1].name
-    with pytest.raises(BackendSupportError, match=f"gru '{name}'.*no Verilog lowering"):
-        nnfpga.convert_from_keras_model(model, backend="verilog")
+    rtl = nnfpga.convert_from_keras_model(model, backend="verilog", output_dir=tmp_path / "rtl", project_name="rnn")
+    ii = re.search(r"\(II = (\d+)", (rtl.write() / "rtl" / "rnn.v").read_text())
+    assert ii and int(ii.group(1)) % SHAPE[0] == 0  # steps x cycles per step
     hw = nnfpga.convert_from_keras_model(model, output_dir=tmp_path / "prj")
     assert hw.predict(x).shape == (40, 4)  # the emulator runs it
     assert (hw.write() / "firmware" / "nnfpga" / "nnfpga_recurrent.h").is_file()

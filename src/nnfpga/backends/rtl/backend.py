@@ -51,8 +51,8 @@ def _multipliers(value: Any, where: str) -> str:
 
 KNOBS = (
     Knob("PipelineStages", "pipeline_stages", _stages),
-    Knob("AddersPerStage", "adders_per_stage", _adders, ("dense", "softmax")),
-    Knob("Multipliers", "multipliers", _multipliers, ("dense",)),
+    Knob("AddersPerStage", "adders_per_stage", _adders, ("dense", "softmax", "lstm", "gru", "simple_rnn")),
+    Knob("Multipliers", "multipliers", _multipliers, ("dense", "lstm", "gru", "simple_rnn")),
 )
 
 

@@ -49,8 +49,7 @@ from nnfpga.ops.base import Plan
 NOT_LOWERED: dict[str, str] = {"input": "the top module's in_data port: build_design unpacks it into the values"}
 _LATER = ("not lowered yet: the bit-exact emulator (hw.predict, hw.trace) runs it; its Verilog lowering comes in a "
           "later release")
-REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample",
-                                                 "lstm", "gru", "simple_rnn")}
+REFUSED: dict[str, str] = {op: _LATER for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")}
 
 
 # -- lowerings ----------------------------------------------------------------------------------
@@ -386,3 +385,7 @@ def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -
 @lowering("transpose")
 def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     return [xs[i] for i in transpose_order(c.ins[0].shape, node.attrs["perm"])]
+
+
+# LSTM, GRU, SimpleRNN: a sequential datapath in their own module (registers their lowering on import)
+from nnfpga.backends.rtl import recurrent as _recurrent  # noqa: E402, F401
