@@ -20,14 +20,16 @@ from nnfpga.ops.base import OpDef
 # Ops whose kernels are inherited from OpDef on purpose (the base raises NotImplementedError): op -> why.
 NO_KERNEL: dict[str, str] = {}
 # Ops the fuzz generator does not make: op -> why.
-_NO_BACKEND_YET = ("neither backend lowers it yet (issue 13's later increments): the fuzz generator compares the "
-                   "emulator with C simulation and RTL; the emulator's kernels are tested against a literal reference "
-                   "in tests/ops/test_conv.py and test_pool.py")
+_CNN_GENERATOR = ("made by the CNN generator (tests/fuzz/cnn.py: random Keras CNNs through the emulator, C simulation "
+                  "and Verilator), not by the MLP/graph generator this test reads; the emulator's kernels are also "
+                  "tested against a literal reference in tests/ops/test_conv.py and test_pool.py")
 NOT_FUZZED: dict[str, str] = {
     "dropout": "an identity at inference: passes/simplify.py removes it before the emulator or a backend sees it",
-    **{op: _NO_BACKEND_YET for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")},
-    **{op: "neither backend lowers it yet (issue 15's later increments); its emulator kernel is tested against a "
-           "literal reference in tests/ops/test_recurrent.py" for op in ("lstm", "gru", "simple_rnn")},
+    **{op: _CNN_GENERATOR for op in ("conv", "max_pool", "avg_pool", "zero_pad", "crop", "upsample")},
+    **{op: "no fuzz generator makes recurrent layers yet; the emulator is tested against a literal reference "
+           "in tests/ops/test_recurrent.py, C simulation and Verilator against the emulator on fixed models in "
+           "tests/backends/hls/test_csim_recurrent.py and tests/backends/rtl/test_rtl_recurrent.py"
+       for op in ("lstm", "gru", "simple_rnn")},
 }
 FUZZ_SEEDS = 300  # the generators' corpus that is searched for each op (every op today appears by seed 30)
 
