@@ -32,11 +32,13 @@ tools: $(TOOLS_STAMP)
 demo: setup
 	$(VENV)/bin/nnfpga demo
 
+# the suite runs on every core (pytest-xdist; tests share only the content-addressed Verilator cache, which is
+# safe across processes) and prints its 30 slowest tests, so that CI's log shows where the time goes
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist worksteal --durations=30
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto --dist worksteal -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples scripts
