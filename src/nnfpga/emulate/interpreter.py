@@ -18,7 +18,6 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from nnfpga.errors import ConfigError, EmulationError
-from nnfpga.fixed import Overflow
 from nnfpga.ir.graph import Graph
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
@@ -69,6 +68,7 @@ class Interpreter:
             plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
             self.prep[node.name] = plan.reference() if reference else plan
         self.relu_after = relu_after_conv(graph)
+        self.pool_after = pool_after_conv(graph, self.relu_after)
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -125,9 +125,9 @@ class Interpreter:
         )
 
     def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, fuse: bool = False) -> dict[str, Any]:
-        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution and the
-        ReLU after it in one kernel pass where the kernel takes it (the convolution's entry then holds the ReLU's
-        values, which only that ReLU reads)."""
+        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution, the ReLU
+        after it and the max pooling after those in one kernel pass where the kernel takes them (the last one's
+        entry then holds the values; the others', which only the next one reads, are not kept)."""
         vals: dict[str, Any] = {}
         done: set[str] = set()
         for node in self.graph:
@@ -136,11 +136,13 @@ class Interpreter:
             op = OPS[node.op]
             args = [x] if node.op == "input" else [vals[i] for i in node.inputs]
             relu = self.relu_after.get(node.name) if fuse and mode == "fixed" else None
-            y = OPS["conv"].run_fixed_relu(node, args, self.prep[node.name], stats) if relu else None
+            pool = self.pool_after.get(node.name) if fuse and mode == "fixed" else None
+            y = OPS["conv"].run_fixed_fused(node, args, self.prep[node.name], stats, relu,
+                                            self.graph[pool] if pool else None) if relu or pool else None
             if y is not None:
-                vals[node.name] = vals[relu] = y
-                stats.record(relu, "result", Overflow(0, int(y.m.size)))  # the ReLU's cast: the same type
-                done.add(relu)
+                last = pool or relu
+                vals[last] = y
+                done.update((relu, pool))
             elif mode == "fixed":
                 vals[node.name] = op.run_fixed(node, args, self.prep[node.name], stats)
             else:
@@ -164,6 +166,28 @@ def relu_after_conv(graph: Graph) -> dict[str, str]:
         if (relu.op == "relu" and relu.attrs.get("max_value") is None and list(relu.inputs) == [node.name]
                 and relu.types.get("result") == node.types.get("result")):
             pairs[node.name] = relu.name
+    return pairs
+
+
+def pool_after_conv(graph: Graph, relu_after: dict[str, str]) -> dict[str, str]:
+    """Each convolution whose result (or its fused ReLU's: ``relu_after``) only a max pooling reads that the
+    kernel's epilogue can do (:meth:`nnfpga.ops.conv.Conv.pool_window`), neither a graph output: the pooling's
+    name (the interpreter runs them in one kernel pass)."""
+    readers: dict[str, list[str]] = {}
+    for node in graph:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node.name)
+    pairs = {}
+    for node in graph:
+        if node.op != "conv":
+            continue
+        last = relu_after.get(node.name, node.name)
+        r = readers.get(last, [])
+        if len(r) != 1 or last in graph.outputs or node.name in graph.outputs:
+            continue
+        pool = graph[r[0]]
+        if list(pool.inputs) == [last] and OPS["conv"].pool_window(node, pool) is not None:
+            pairs[node.name] = pool.name
     return pairs
 
 
