@@ -33,8 +33,9 @@ Both give the same bits and counts (tests/ops/test_conv_jit.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,14 @@ class Direct:
     final: np.ndarray
     bias_overflow: int
     lane: np.dtype = conv_jit.INT64  # the kernel's integers: int32 where they fit (conv_jit.lanes)
+    memo: dict = field(default_factory=dict)  # what each call would derive again from the node: its window, the
+    # result cast's constants, the fused poolings' windows, the counted casts per pixel, the weights in lanes
+
+    def get(self, key: object, make: Callable[[], Any]) -> Any:
+        """``memo[key]``, made by ``make()`` on first use (the plan lives as long as its node's types)."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
 
 @dataclass
@@ -214,13 +223,15 @@ class Conv(OpDef):
         then the max pooling ``pool`` (:meth:`pool_window`); their values and counts, or None where the kernel's
         cast does not apply. Where a sum leaves the accumulator's range, the casts, the ReLU and the pooling run
         apart."""
-        ta, tr = node.types["accum"], node.types["result"]
-        rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
-        window = None if pool is None else self.pool_window(node, pool)
-        if prep.direct is None or rc is None or not conv_jit.usable(0, 0) or (pool is not None and window is None):
+        ta, tr, d = node.types["accum"], node.types["result"], prep.direct
+        if d is None or not conv_jit.usable(0, 0):
+            return None
+        rc = self._result_cast(node, d, stats)
+        window = None if pool is None else d.get(("pool", pool.name), lambda: self.pool_window(node, pool))
+        if rc is None or (pool is not None and window is None):
             return None
         rc[8] = 1.0 if relu else 0.0
-        acc = self._run_direct(node, xs[0], prep.direct, ta, stats, rc, window)
+        acc = self._run_direct(node, xs[0], d, ta, stats, rc, window)
         if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the others
             y = cast(node, acc, "result", stats)
             if relu:
@@ -241,8 +252,7 @@ class Conv(OpDef):
         x, ta = xs[0], node.types["accum"]
         if prep.direct is not None and conv_jit.usable(0, 0):
             tr = node.types["result"]
-            rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
-            acc = self._run_direct(node, x, prep.direct, ta, stats, rc)
+            acc = self._run_direct(node, x, prep.direct, ta, stats, self._result_cast(node, prep.direct, stats))
             if isinstance(acc, tuple):  # the kernel cast the sums to the result type: its count is the cast's
                 stats.record(node.name, "result", acc[1])
                 return QArray(acc[0], tr)
@@ -254,6 +264,14 @@ class Conv(OpDef):
             outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
         return cast(node, QArray(np.concatenate(outs), ta), "result", stats)
 
+    @staticmethod
+    def _result_cast(node: Node, d: Direct, stats: RunStats) -> np.ndarray | None:
+        """The kernel's ``rc`` for the result's cast in its epilogue (a new array: the caller sets the ReLU's
+        flag), or None where it does not apply or the precast values are kept (the cast runs apart)."""
+        ta, tr = node.types["accum"], node.types["result"]
+        rc = d.get("rc", lambda: cast_jit.result_cast_args(ta, tr) if tr != ta else None)
+        return None if rc is None or stats.precast is not None else rc.copy()
+
     def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats,
                     rc: np.ndarray | None = None,
                     window: tuple[int, int] | None = None) -> QArray | tuple[np.ndarray, Overflow]:
@@ -261,15 +279,16 @@ class Conv(OpDef):
         With ``rc`` (:func:`~nnfpga.ops.cast_jit.result_cast_args`): where no sum leaves the accumulator's range
         (its cast is then the identity), the result's mantissas the kernel cast and their overflow instead, max
         pooled over ``window`` when given (:meth:`pool_window`)."""
-        win = self.window(node)
+        win = d.get("window", lambda: self.window(node))
         xp = pad_spatial(x.m, win.pads, 0)
         lift = win.ndim == 1  # a 1D convolution is a 2D one of height 1
-        out = win.out_spatial(x.m.shape[1:-1])
-        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
-                              (1, *out) if lift else out, (1, *win.strides) if lift else win.strides,
-                              (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h,
-                              d.lane, rc, window)
-        n = x.m.shape[0] * int(np.prod(node.shape))  # the sums
+        out = (1, *node.shape[:-1]) if lift else tuple(node.shape[:-1])
+        w, bias = d.get("lanes", lambda: (np.ascontiguousarray(d.w[None] if lift else d.w, dtype=d.lane),
+                                          np.ascontiguousarray(d.bias, dtype=d.lane)))
+        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, w, bias, out,
+                              (1, *win.strides) if lift else win.strides, (1, *win.dilation) if lift else win.dilation,
+                              d.get("groups", lambda: groups_of(node)), d.mode, d.k, d.h, d.lane, rc, window)
+        n = x.m.shape[0] * d.get("size", lambda: int(np.prod(node.shape)))  # the sums
         s = s.reshape(x.m.shape[0], *node.shape) if rc is None or window is None else s
         low, high = sat_bounds(ta)
         if rc is not None and (not n or (low <= lo and hi <= high)):
@@ -292,9 +311,11 @@ class Conv(OpDef):
     def _counted(node: Node, d: Direct, size: int) -> int:
         """How many accumulator casts Dense's count covers for ``size`` sums: per pixel, a bias, then a product and
         a sum per input for the channels counted input by input; one final cast for the others."""
-        rows, n_final = size // node.shape[-1], int(np.count_nonzero(d.final))
-        n_in = int(np.prod(np.shape(d.w)[:-1]))
-        return rows * ((node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final)
+        def per_pixel() -> int:
+            n_final, n_in = int(np.count_nonzero(d.final)), int(np.prod(np.shape(d.w)[:-1]))
+            return (node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final
+
+        return size // node.shape[-1] * d.get("counted", per_pixel)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         layers = group_layers(node)

@@ -250,7 +250,7 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     written cast to the result type instead of the sums and how many of those casts overflowed (else 0); with
     ``pool`` too (a window ``(ph, pw)``, its strides the same, no padding), the max pooling of those values,
     ``(B, *pooled, C_out)`` (``pooled``: ``out_spatial // pool``), the sums' extremes and the count unchanged."""
-    xt = np.moveaxis(x, 0, -1)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
+    xt = x.transpose(1, 2, 3, 0)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
     if xt.flags.c_contiguous or not x.flags.c_contiguous or x.dtype != np.float64 or not accumulate_jit.enabled():
         xt = xt.astype(lane, order="C")
     else:  # sample-major: a tiled transpose
@@ -277,5 +277,5 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
 
     work = int(np.prod(out_spatial)) * out.shape[-2] * out.shape[-1] * int(np.prod(w.shape[:-1]))
     ext = conv_threads.run_bands(conv_threads.bands(max(out.shape[0], 1), work), band)
-    return (np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
+    return (out.transpose(3, 0, 1, 2), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
             sum(int(e[2]) for e in ext))
