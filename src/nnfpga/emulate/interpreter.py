@@ -18,9 +18,10 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from nnfpga.errors import ConfigError, EmulationError
-from nnfpga.ir.graph import Graph
+from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
+from nnfpga.ops.conv import ConvPlan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at once (large CNNs: bounded memory)
@@ -69,6 +70,7 @@ class Interpreter:
             self.prep[node.name] = plan.reference() if reference else plan
         self.relu_after = relu_after_conv(graph)
         self.pool_after = pool_after_conv(graph, self.relu_after)
+        self.dense_direct = {} if reference else dense_as_conv(graph)
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -143,6 +145,12 @@ class Interpreter:
                 last = pool or relu
                 vals[last] = y
                 done.update((relu, pool))
+            elif node.name in self.dense_direct and mode == "fixed" and _batch_innermost(args[0], stats):
+                conv, plan = self.dense_direct[node.name]
+                m = args[0].m
+                y = OPS["conv"].run_fixed(conv, [QArray(m.reshape(m.shape[0], 1, 1, m.shape[1]), args[0].t)], plan,
+                                          stats)
+                vals[node.name] = QArray(y.m.reshape(m.shape[0], -1), y.t)
             elif mode == "fixed":
                 vals[node.name] = op.run_fixed(node, args, self.prep[node.name], stats)
             else:
@@ -189,6 +197,32 @@ def pool_after_conv(graph: Graph, relu_after: dict[str, str]) -> dict[str, str]:
         if list(pool.inputs) == [last] and OPS["conv"].pool_window(node, pool) is not None:
             pairs[node.name] = pool.name
     return pairs
+
+
+def dense_as_conv(graph: Graph) -> dict[str, tuple[Node, ConvPlan]]:
+    """Each Dense as a 1x1 convolution of a 1x1 input with its inputs as channels (the same node name, types and
+    weights: the same Dense plan, the same bits and counts), with its plan, where the convolution's compiled kernel
+    takes it: the interpreter runs it so on a batch-innermost input (a convolution's, a pooling's or a Dense's
+    kernel output, flattened), which the kernel reads as it lies (Dense's matrix products would read it across)."""
+    out = {}
+    for node in graph:
+        if node.op != "dense" or len(node.inputs) != 1:
+            continue
+        kernel = np.asarray(node.weights["kernel"])
+        conv = Node(node.name, "conv", list(node.inputs), (1, 1, kernel.shape[1]),
+                    weights={"kernel": kernel.reshape(1, 1, *kernel.shape), "bias": node.weights["bias"]},
+                    types=dict(node.types))
+        plan = OPS["conv"].prepare(conv, [graph[node.inputs[0]].types["result"]])
+        if plan.direct is not None:
+            out[node.name] = (conv, plan)
+    return out
+
+
+def _batch_innermost(x: Any, stats: RunStats) -> bool:
+    """Whether ``x`` is a QArray of float64 mantissas ``(B, N)`` laid out batch-innermost (column-major) and
+    no precast values are kept (those keep a Dense's shape)."""
+    return (isinstance(x, QArray) and x.m.ndim == 2 and x.m.shape[0] > 1 and x.m.dtype == np.float64
+            and x.m.flags.f_contiguous and stats.precast is None)
 
 
 def _as_float(v: QArray | np.ndarray) -> np.ndarray:
