@@ -21,7 +21,7 @@ from nnfpga.errors import ConfigError, EmulationError
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
-from nnfpga.ops.conv import ConvPlan
+from nnfpga.ops.conv import ConvPlan, direct_plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at once (large CNNs: bounded memory)
@@ -70,7 +70,7 @@ class Interpreter:
             self.prep[node.name] = plan.reference() if reference else plan
         self.relu_after = relu_after_conv(graph)
         self.pool_after = pool_after_conv(graph, self.relu_after)
-        self.dense_direct = {} if reference else dense_as_conv(graph)
+        self.dense_direct = {} if reference else dense_as_conv(graph, self.prep)
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -199,9 +199,9 @@ def pool_after_conv(graph: Graph, relu_after: dict[str, str]) -> dict[str, str]:
     return pairs
 
 
-def dense_as_conv(graph: Graph) -> dict[str, tuple[Node, ConvPlan]]:
+def dense_as_conv(graph: Graph, prep: dict[str, Plan]) -> dict[str, tuple[Node, ConvPlan]]:
     """Each Dense as a 1x1 convolution of a 1x1 input with its inputs as channels (the same node name, types and
-    weights: the same Dense plan, the same bits and counts), with its plan, where the convolution's compiled kernel
+    weights: its Dense plan ``prep[name]``, the same bits and counts), with its plan, where the convolution's kernel
     takes it: the interpreter runs it so on a batch-innermost input (a convolution's, a pooling's or a Dense's
     kernel output, flattened), which the kernel reads as it lies (Dense's matrix products would read it across)."""
     out = {}
@@ -212,7 +212,7 @@ def dense_as_conv(graph: Graph) -> dict[str, tuple[Node, ConvPlan]]:
         conv = Node(node.name, "conv", list(node.inputs), (1, 1, kernel.shape[1]),
                     weights={"kernel": kernel.reshape(1, 1, *kernel.shape), "bias": node.weights["bias"]},
                     types=dict(node.types))
-        plan = OPS["conv"].prepare(conv, [graph[node.inputs[0]].types["result"]])
+        plan = ConvPlan([prep[node.name]], direct_plan(conv, [prep[node.name]], graph[node.inputs[0]].types["result"]))
         if plan.direct is not None:
             out[node.name] = (conv, plan)
     return out
