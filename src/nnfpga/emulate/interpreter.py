@@ -18,10 +18,10 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from nnfpga.errors import ConfigError, EmulationError
-from nnfpga.fixed import Overflow
-from nnfpga.ir.graph import Graph
+from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
+from nnfpga.ops.conv import ConvPlan, direct_plan
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at once (large CNNs: bounded memory)
@@ -69,6 +69,8 @@ class Interpreter:
             plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
             self.prep[node.name] = plan.reference() if reference else plan
         self.relu_after = relu_after_conv(graph)
+        self.pool_after = pool_after_conv(graph, self.relu_after)
+        self.dense_direct = {} if reference else dense_as_conv(graph, self.prep)
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -125,9 +127,9 @@ class Interpreter:
         )
 
     def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, fuse: bool = False) -> dict[str, Any]:
-        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution and the
-        ReLU after it in one kernel pass where the kernel takes it (the convolution's entry then holds the ReLU's
-        values, which only that ReLU reads)."""
+        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution, the ReLU
+        after it and the max pooling after those in one kernel pass where the kernel takes them (the last one's
+        entry then holds the values; the others', which only the next one reads, are not kept)."""
         vals: dict[str, Any] = {}
         done: set[str] = set()
         for node in self.graph:
@@ -136,11 +138,19 @@ class Interpreter:
             op = OPS[node.op]
             args = [x] if node.op == "input" else [vals[i] for i in node.inputs]
             relu = self.relu_after.get(node.name) if fuse and mode == "fixed" else None
-            y = OPS["conv"].run_fixed_relu(node, args, self.prep[node.name], stats) if relu else None
+            pool = self.pool_after.get(node.name) if fuse and mode == "fixed" else None
+            y = OPS["conv"].run_fixed_fused(node, args, self.prep[node.name], stats, relu,
+                                            self.graph[pool] if pool else None) if relu or pool else None
             if y is not None:
-                vals[node.name] = vals[relu] = y
-                stats.record(relu, "result", Overflow(0, int(y.m.size)))  # the ReLU's cast: the same type
-                done.add(relu)
+                last = pool or relu
+                vals[last] = y
+                done.update((relu, pool))
+            elif node.name in self.dense_direct and mode == "fixed" and _batch_innermost(args[0], stats):
+                conv, plan = self.dense_direct[node.name]
+                m = args[0].m
+                y = OPS["conv"].run_fixed(conv, [QArray(m.reshape(m.shape[0], 1, 1, m.shape[1]), args[0].t)], plan,
+                                          stats)
+                vals[node.name] = QArray(y.m.reshape(m.shape[0], -1), y.t)
             elif mode == "fixed":
                 vals[node.name] = op.run_fixed(node, args, self.prep[node.name], stats)
             else:
@@ -165,6 +175,54 @@ def relu_after_conv(graph: Graph) -> dict[str, str]:
                 and relu.types.get("result") == node.types.get("result")):
             pairs[node.name] = relu.name
     return pairs
+
+
+def pool_after_conv(graph: Graph, relu_after: dict[str, str]) -> dict[str, str]:
+    """Each convolution whose result (or its fused ReLU's: ``relu_after``) only a max pooling reads that the
+    kernel's epilogue can do (:meth:`nnfpga.ops.conv.Conv.pool_window`), neither a graph output: the pooling's
+    name (the interpreter runs them in one kernel pass)."""
+    readers: dict[str, list[str]] = {}
+    for node in graph:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node.name)
+    pairs = {}
+    for node in graph:
+        if node.op != "conv":
+            continue
+        last = relu_after.get(node.name, node.name)
+        r = readers.get(last, [])
+        if len(r) != 1 or last in graph.outputs or node.name in graph.outputs:
+            continue
+        pool = graph[r[0]]
+        if list(pool.inputs) == [last] and OPS["conv"].pool_window(node, pool) is not None:
+            pairs[node.name] = pool.name
+    return pairs
+
+
+def dense_as_conv(graph: Graph, prep: dict[str, Plan]) -> dict[str, tuple[Node, ConvPlan]]:
+    """Each Dense as a 1x1 convolution of a 1x1 input with its inputs as channels (the same node name, types and
+    weights: its Dense plan ``prep[name]``, the same bits and counts), with its plan, where the convolution's kernel
+    takes it: the interpreter runs it so on a batch-innermost input (a convolution's, a pooling's or a Dense's
+    kernel output, flattened), which the kernel reads as it lies (Dense's matrix products would read it across)."""
+    out = {}
+    for node in graph:
+        if node.op != "dense" or len(node.inputs) != 1:
+            continue
+        kernel = np.asarray(node.weights["kernel"])
+        conv = Node(node.name, "conv", list(node.inputs), (1, 1, kernel.shape[1]),
+                    weights={"kernel": kernel.reshape(1, 1, *kernel.shape), "bias": node.weights["bias"]},
+                    types=dict(node.types))
+        plan = ConvPlan([prep[node.name]], direct_plan(conv, [prep[node.name]], graph[node.inputs[0]].types["result"]))
+        if plan.direct is not None:
+            out[node.name] = (conv, plan)
+    return out
+
+
+def _batch_innermost(x: Any, stats: RunStats) -> bool:
+    """Whether ``x`` is a QArray of float64 mantissas ``(B, N)`` laid out batch-innermost (column-major) and
+    no precast values are kept (those keep a Dense's shape)."""
+    return (isinstance(x, QArray) and x.m.ndim == 2 and x.m.shape[0] > 1 and x.m.dtype == np.float64
+            and x.m.flags.f_contiguous and stats.precast is None)
 
 
 def _as_float(v: QArray | np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ import numpy as np
 
 _lock = threading.Lock()
 _kernels: dict[str, Any] = {}  # name -> numba dispatcher
-_ready: set[tuple[str, ...]] = set()  # (name, argument types) compiled or loaded from the cache
+_ready: set[tuple[str, ...]] = set()  # (name, argument types) compiled or loaded from the cache (a record)
 _numba: Any = None  # the module, False when it cannot be imported
 
 
@@ -166,12 +166,20 @@ def _typekey(a) -> str:
 
 
 def call(name: str, *args):
-    """Run kernel ``name``; the first call of each signature compiles it (or loads it from the disk cache)."""
+    """Run kernel ``name``; the first call of each signature compiles it (or loads it from the disk cache).
+    Between those, the dispatchers' compilation is off: a call of a signature not compiled yet raises numba's
+    TypeError (no matching definition), and only then are the arguments' types worked out here and the signature
+    compiled, under the lock with numba's warnings silenced (working them out at every call cost about 20 us, a
+    tenth of a small CNN's chunk: benchmarks/cnn_ratio.py)."""
+    kernel = _kernels.get(name)
+    if kernel is not None:
+        try:
+            return kernel(*args)
+        except TypeError:  # a signature not compiled yet (or a real type error: raised again below)
+            pass
     key = (name, *(_typekey(a) for a in args))
     if _numba is None:
         enabled()
-    if key in _ready:
-        return _kernels[name](*args)
     with _lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", _numba.NumbaWarning)
         if name not in _kernels:
@@ -179,11 +187,15 @@ def call(name: str, *args):
                 _kernels[name] = _dispatcher(name, cache=True)
             except RuntimeError:  # numba: "no locator available" (no writable cache directory)
                 _kernels[name] = _dispatcher(name, cache=False)
+        kernel = _kernels[name]
+        kernel.disable_compile(False)
         try:
-            out = _kernels[name](*args)
+            out = kernel(*args)
         except OSError:  # the cache directory is not writable after all: compile in memory
-            _kernels[name] = _dispatcher(name, cache=False)
-            out = _kernels[name](*args)
+            kernel = _kernels[name] = _dispatcher(name, cache=False)
+            out = kernel(*args)
+        finally:
+            kernel.disable_compile()
         _ready.add(key)
         return out
 

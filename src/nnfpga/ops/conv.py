@@ -33,8 +33,9 @@ Both give the same bits and counts (tests/ops/test_conv_jit.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +48,10 @@ from nnfpga.ops.accumulate import sat_bounds
 from nnfpga.ops.base import Context, OpDef, Plan, QArray, RunStats, cast, register
 from nnfpga.ops.dense import Dense, DensePlan, infer_linear_types
 from nnfpga.ops.merge import union_type
+from nnfpga.ops.pool import MaxPool, holds
 from nnfpga.ops.spatial import Window, check_fits, node_window, pad_spatial, rows_per_step, spatial_input, windows
 
-DENSE = Dense()
+DENSE, MAX_POOL = Dense(), MaxPool()
 
 
 @dataclass
@@ -68,6 +70,14 @@ class Direct:
     final: np.ndarray
     bias_overflow: int
     lane: np.dtype = conv_jit.INT64  # the kernel's integers: int32 where they fit (conv_jit.lanes)
+    memo: dict = field(default_factory=dict)  # what each call would derive again from the node: its window, the
+    # result cast's constants, the fused poolings' windows, the counted casts per pixel, the weights in lanes
+
+    def get(self, key: object, make: Callable[[], Any]) -> Any:
+        """``memo[key]``, made by ``make()`` on first use (the plan lives as long as its node's types)."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
 
 @dataclass
@@ -192,27 +202,57 @@ class Conv(OpDef):
             rows = int(np.prod(lead))
             yield lead, [v[..., j * cg:(j + 1) * cg].reshape(rows, win.positions() * cg) for j in range(groups)]
 
-    def run_fixed_relu(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray | None:
-        """``max(y, 0)`` of :meth:`run_fixed`'s ``y``, the ReLU applied by the kernel as it casts (a following ReLU
-        node of the same result type, fused by the interpreter), or None where the kernel's cast does not apply."""
-        ta, tr = node.types["accum"], node.types["result"]
-        rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
-        if prep.direct is None or rc is None or not conv_jit.usable(0, 0):
+    def pool_window(self, node: Node, pool: Node) -> tuple[int, int] | None:
+        """The window ``(ph, pw)`` (a 1D one as ``(1, p)``) of the max pooling ``pool`` of ``node``'s result (or
+        of a ReLU's of it) where the kernel's epilogue can pool as it casts: a max pooling of ``node``'s spatial
+        rank, its strides its window, no padding, and its ``accum`` and ``result`` types holding ``node``'s result
+        type (both casts then change no value and overflow nothing); else None."""
+        if pool.op != "max_pool":
             return None
-        rc[8] = 1.0
-        acc = self._run_direct(node, xs[0], prep.direct, ta, stats, rc)
-        if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the ReLU
+        win, tr = MAX_POOL.window(pool), node.types["result"]
+        if (win.ndim != self.window(node).ndim or win.ndim not in (1, 2) or win.size != win.strides
+                or any(b or a for b, a in win.pads) or not holds(pool.types["accum"], tr)
+                or not holds(pool.types["result"], tr)):
+            return None
+        return (1, *win.size) if win.ndim == 1 else (win.size[0], win.size[1])
+
+    def run_fixed_fused(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats, relu: str | None,
+                        pool: Node | None = None) -> QArray | None:
+        """:meth:`run_fixed`'s ``y`` with the nodes after it that alone read it done by the kernel as it casts (the
+        interpreter's fusion): the ReLU named ``relu`` (of the same result type, no ``max_value``: ``max(y, 0)``),
+        then the max pooling ``pool`` (:meth:`pool_window`); their values and counts, or None where the kernel's
+        cast does not apply. Where a sum leaves the accumulator's range, the casts, the ReLU and the pooling run
+        apart."""
+        ta, tr, d = node.types["accum"], node.types["result"], prep.direct
+        if d is None or not conv_jit.usable(0, 0):
+            return None
+        rc = self._result_cast(node, d, stats)
+        window = None if pool is None else d.get(("pool", pool.name), lambda: self.pool_window(node, pool))
+        if rc is None or (pool is not None and window is None):
+            return None
+        rc[8] = 1.0 if relu else 0.0
+        acc = self._run_direct(node, xs[0], d, ta, stats, rc, window)
+        if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the others
             y = cast(node, acc, "result", stats)
-            return QArray(np.maximum(y.m, 0), tr)
+            if relu:
+                y = QArray(np.maximum(y.m, 0), tr)
+                stats.record(relu, "result", Overflow(0, int(y.m.size)))
+            return y if pool is None else MAX_POOL.run_fixed(pool, [y], None, stats)
         stats.record(node.name, "result", acc[1])
-        return QArray(acc[0], tr)
+        if relu:  # the ReLU's cast: the same type
+            stats.record(relu, "result", Overflow(0, int(acc[1].total)))
+        if pool is None:
+            return QArray(acc[0], tr)
+        y = acc[0].reshape(acc[0].shape[0], *pool.shape)
+        stats.record(pool.name, "accum", Overflow(0, int(y.size)))
+        stats.record(pool.name, "result", Overflow(0, int(y.size)))
+        return QArray(y, pool.types["result"])
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
         if prep.direct is not None and conv_jit.usable(0, 0):
             tr = node.types["result"]
-            rc = cast_jit.result_cast_args(ta, tr) if stats.precast is None and tr != ta else None
-            acc = self._run_direct(node, x, prep.direct, ta, stats, rc)
+            acc = self._run_direct(node, x, prep.direct, ta, stats, self._result_cast(node, prep.direct, stats))
             if isinstance(acc, tuple):  # the kernel cast the sums to the result type: its count is the cast's
                 stats.record(node.name, "result", acc[1])
                 return QArray(acc[0], tr)
@@ -224,25 +264,37 @@ class Conv(OpDef):
             outs.append(np.concatenate(parts, axis=1).reshape(*lead, node.shape[-1]))
         return cast(node, QArray(np.concatenate(outs), ta), "result", stats)
 
+    @staticmethod
+    def _result_cast(node: Node, d: Direct, stats: RunStats) -> np.ndarray | None:
+        """The kernel's ``rc`` for the result's cast in its epilogue (a new array: the caller sets the ReLU's
+        flag), or None where it does not apply or the precast values are kept (the cast runs apart)."""
+        ta, tr = node.types["accum"], node.types["result"]
+        rc = d.get("rc", lambda: cast_jit.result_cast_args(ta, tr) if tr != ta else None)
+        return None if rc is None or stats.precast is not None else rc.copy()
+
     def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats,
-                    rc: np.ndarray | None = None) -> QArray | tuple[np.ndarray, Overflow]:
+                    rc: np.ndarray | None = None,
+                    window: tuple[int, int] | None = None) -> QArray | tuple[np.ndarray, Overflow]:
         """The accumulator after the bias and every input, by the compiled kernel; overflow as Dense counts it.
         With ``rc`` (:func:`~nnfpga.ops.cast_jit.result_cast_args`): where no sum leaves the accumulator's range
-        (its cast is then the identity), the result's mantissas the kernel cast and their overflow instead."""
-        win = self.window(node)
+        (its cast is then the identity), the result's mantissas the kernel cast and their overflow instead, max
+        pooled over ``window`` when given (:meth:`pool_window`)."""
+        win = d.get("window", lambda: self.window(node))
         xp = pad_spatial(x.m, win.pads, 0)
         lift = win.ndim == 1  # a 1D convolution is a 2D one of height 1
-        out = win.out_spatial(x.m.shape[1:-1])
-        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, d.w[None] if lift else d.w, d.bias,
-                              (1, *out) if lift else out, (1, *win.strides) if lift else win.strides,
-                              (1, *win.dilation) if lift else win.dilation, groups_of(node), d.mode, d.k, d.h,
-                              d.lane, rc)
-        s = s.reshape(x.m.shape[0], *node.shape)
+        out = (1, *node.shape[:-1]) if lift else tuple(node.shape[:-1])
+        w, bias = d.get("lanes", lambda: (np.ascontiguousarray(d.w[None] if lift else d.w, dtype=d.lane),
+                                          np.ascontiguousarray(d.bias, dtype=d.lane)))
+        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, w, bias, out,
+                              (1, *win.strides) if lift else win.strides, (1, *win.dilation) if lift else win.dilation,
+                              d.get("groups", lambda: groups_of(node)), d.mode, d.k, d.h, d.lane, rc, window)
+        n = x.m.shape[0] * d.get("size", lambda: int(np.prod(node.shape)))  # the sums
+        s = s.reshape(x.m.shape[0], *node.shape) if rc is None or window is None else s
         low, high = sat_bounds(ta)
-        if rc is not None and (not s.size or (low <= lo and hi <= high)):
-            stats.record(node.name, "accum", Overflow(d.bias_overflow * (s.size // node.shape[-1]), self._counted(
-                node, d, s.size)))
-            return s, Overflow(n_cast, int(s.size))
+        if rc is not None and (not n or (low <= lo and hi <= high)):
+            stats.record(node.name, "accum", Overflow(d.bias_overflow * (n // node.shape[-1]), self._counted(
+                node, d, n)))
+            return s, Overflow(n_cast, n)
         if rc is not None:  # a sum left the accumulator's range: the sums again, then both casts
             return self._run_direct(node, x, d, ta, stats)
         if not s.size or (low <= lo and hi <= high):  # the accumulator's cast changes nothing
@@ -259,9 +311,11 @@ class Conv(OpDef):
     def _counted(node: Node, d: Direct, size: int) -> int:
         """How many accumulator casts Dense's count covers for ``size`` sums: per pixel, a bias, then a product and
         a sum per input for the channels counted input by input; one final cast for the others."""
-        rows, n_final = size // node.shape[-1], int(np.count_nonzero(d.final))
-        n_in = int(np.prod(np.shape(d.w)[:-1]))
-        return rows * ((node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final)
+        def per_pixel() -> int:
+            n_final, n_in = int(np.count_nonzero(d.final)), int(np.prod(np.shape(d.w)[:-1]))
+            return (node.shape[-1] - n_final) * (1 + 2 * n_in) + n_final
+
+        return size // node.shape[-1] * d.get("counted", per_pixel)
 
     def run_float(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
         layers = group_layers(node)

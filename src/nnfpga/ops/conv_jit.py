@@ -38,19 +38,25 @@ SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
 INT64 = np.dtype(np.int64)
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
     greatest sum, and how many casts left their range. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one
     integer dtype (int32 or int64), the lanes every product, ``h`` and sum is computed in (numba compiles one
     kernel per dtype). ``rc`` (float64): where ``rc[0]`` is 1, each sum is written cast to the layer's result type
     instead, as :func:`nnfpga.ops.cast_jit._cast_float` casts (``rc[1:]``: ``2**-k``, ``h``, the range, the
-    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``."""
+    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``.
+    ``pool = (ph, pw, oh, ow)``: the sums' ``oh x ow`` pixels; with a cast (``rc[0]`` 1), ``out`` holds the max
+    pooling of the cast values over ``ph x pw`` windows at strides ``ph, pw`` (windows past ``out``'s edge
+    dropped, as a valid pooling drops them; ``1, 1``: no pooling); the extremes and the count still cover every
+    sum."""
     fused, rscale, rh, rlo, rhi, rmode, rlo_w, rspan = rc[0], rc[1], rc[2], rc[3], rc[4], rc[5], rc[6], rc[7]
     relu_floor = 0.0 if rc[8] != 0.0 else -np.inf  # rc[8]: a ReLU after the cast (the next node's, fused)
     rinv = 1.0 / rspan
     count = 0
-    oh, ow, n_out, batch = out.shape
+    ph, pw, oh, ow = pool[0], pool[1], pool[2], pool[3]
+    qh, qw, n_out, batch = out.shape
+    row = np.empty(BLOCK, dtype=np.float64)
     kh, kw = w.shape[0], w.shape[1]
     per_group = n_out // (x.shape[2] // group_in)
     lane = x.dtype.type
@@ -153,19 +159,27 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # 
                                     for b in range(nb):
                                         t = lane(xr[b] * wv + h)
                                         a[b] += lane((t >> k) - ((t & mask2) == tie))
+                qy, qx = oy // ph, ox // pw
+                kept = qy < qh and qx < qw  # a pooling window's pixel (else only counted)
+                first = oy == qy * ph and ox == qx * pw  # its window's first pixel
+                if n_out > 0:  # the pixel's least and greatest sum, compared in the lanes' own type
+                    plo = acc[0, 0]
+                    phi = plo
+                    for o in range(n_out):
+                        a = acc[o]
+                        for b in range(nb):
+                            plo = min(plo, a[b])
+                            phi = max(phi, a[b])
+                    lo = min(lo, np.int64(plo))
+                    hi = max(hi, np.int64(phi))
                 for o in range(n_out):
+                    a = acc[o]
                     if fused == 0.0:
                         for b in range(nb):
-                            v = np.int64(acc[o, b])
-                            out[oy, ox, o, b0 + b] = v
-                            lo = min(lo, v)
-                            hi = max(hi, v)
+                            out[oy, ox, o, b0 + b] = np.float64(a[b])
                         continue
                     for b in range(nb):  # the result's cast while the sums are in cache
-                        v = np.int64(acc[o, b])
-                        lo = min(lo, v)
-                        hi = max(hi, v)
-                        q = np.floor((np.float64(v) + rh) * rscale)
+                        q = np.floor((np.float64(a[b]) + rh) * rscale)
                         out_of_range = (q < rlo) | (q > rhi)
                         count += out_of_range
                         if rmode == 0.0:
@@ -174,7 +188,16 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc):  # 
                             q = min(max(q, rlo), rhi)
                         else:
                             q = 0.0 if out_of_range else q
-                        out[oy, ox, o, b0 + b] = max(q, relu_floor)
+                        row[b] = max(q, relu_floor)
+                    if not kept:
+                        continue
+                    dst = out[qy, qx, o, b0:b0 + nb]
+                    if first:
+                        for b in range(nb):
+                            dst[b] = row[b]
+                    else:  # the pooling's maximum while the values are in cache
+                        for b in range(nb):
+                            dst[b] = max(dst[b], row[b])
     extremes[0] = lo
     extremes[1] = hi
     extremes[2] = count
@@ -217,34 +240,42 @@ def lanes(mode: int, xbits: int, pbits: int, bits: int, k: int = 0) -> np.dtype:
 
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
              dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
-             lane: np.dtype = INT64, result_cast: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int]:
+             lane: np.dtype = INT64, result_cast: np.ndarray | None = None,
+             pool: tuple[int, int] | None = None) -> tuple[np.ndarray, int, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
     ``h``); ``lane``: the integer dtype of the kernel (:func:`lanes`). Also returns the least and the greatest sum,
     and, with ``result_cast`` (the kernel's ``rc``: see :func:`nnfpga.ops.cast_jit.result_cast_args`), the values
-    written cast to the result type instead of the sums and how many of those casts overflowed (else 0)."""
-    xt = np.moveaxis(x, 0, -1)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
+    written cast to the result type instead of the sums and how many of those casts overflowed (else 0); with
+    ``pool`` too (a window ``(ph, pw)``, its strides the same, no padding), the max pooling of those values,
+    ``(B, *pooled, C_out)`` (``pooled``: ``out_spatial // pool``), the sums' extremes and the count unchanged."""
+    xt = x.transpose(1, 2, 3, 0)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
     if xt.flags.c_contiguous or not x.flags.c_contiguous or x.dtype != np.float64 or not accumulate_jit.enabled():
         xt = xt.astype(lane, order="C")
     else:  # sample-major: a tiled transpose
         xt = accumulate_jit.call("to_lanes", x.reshape(x.shape[0], -1), np.empty(xt.shape, dtype=lane).reshape(
             -1, x.shape[0])).reshape(xt.shape)
-    out = np.empty((*out_spatial, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
+    ph, pw = (1, 1) if pool is None or result_cast is None else pool
+    pooled = (out_spatial[0] // ph, out_spatial[1] // pw)
+    out = np.empty((*pooled, w.shape[-1], x.shape[0]), dtype=np.float64)  # batch innermost: contiguous writes
     wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
     st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
     group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
     rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0, 0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
 
-    def band(y0: int, y1: int) -> np.ndarray:
-        """Output rows ``[y0, y1)`` from the input rows their windows read; their least and greatest sum."""
+    def band(q0: int, q1: int) -> np.ndarray:
+        """Output rows ``[q0, q1)`` (pooled rows: the sums' rows their windows cover, the last band to the sums'
+        last row) from the input rows their windows read; their least and greatest sum."""
+        y0, y1 = q0 * ph, (q1 * ph if q1 < pooled[0] else out_spatial[0])
         extremes = np.array([1 << 62, -(1 << 62), 0], dtype=np.int64)  # none yet (an empty layer's)
         if y1 > y0:
-            accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[y0:y1], st,
-                                dl, group_in, np.int64(mode), khl, extremes, rc)
+            accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[q0:q1], st,
+                                dl, group_in, np.int64(mode), khl, extremes, rc,
+                                np.array([ph, pw, y1 - y0, out_spatial[1]], dtype=np.int64))
         return extremes
 
-    work = out.size * int(np.prod(w.shape[:-1]))
-    ext = conv_threads.run_bands(conv_threads.bands(out.shape[0], work), band)
-    return (np.moveaxis(out, -1, 0), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
+    work = int(np.prod(out_spatial)) * out.shape[-2] * out.shape[-1] * int(np.prod(w.shape[:-1]))
+    ext = conv_threads.run_bands(conv_threads.bands(max(out.shape[0], 1), work), band)
+    return (out.transpose(3, 0, 1, 2), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
             sum(int(e[2]) for e in ext))
