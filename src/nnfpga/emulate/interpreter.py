@@ -22,6 +22,7 @@ from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS, QArray, RunStats
 from nnfpga.ops.base import Plan
 from nnfpga.ops.conv import ConvPlan, direct_plan
+from nnfpga.ops.conv_fused import Fused, fusions, run_fused
 
 ROW_BUDGET = 1 << 17  # values per chunk of the widest tensor (cache-sized chunks run fastest)
 VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at once (large CNNs: bounded memory)
@@ -68,9 +69,12 @@ class Interpreter:
         for node in graph:
             plan = OPS[node.op].prepare(node, [graph[i].types["result"] for i in node.inputs])
             self.prep[node.name] = plan.reference() if reference else plan
-        self.relu_after = relu_after_conv(graph)
-        self.pool_after = pool_after_conv(graph, self.relu_after)
         self.dense_direct = {} if reference else dense_as_conv(graph, self.prep)
+        convs = {n.name: n for n in graph if n.op == "conv"} | {k: c for k, (c, _) in self.dense_direct.items()}
+        self.fused: dict[str, Fused] = fusions(graph, self.prep, convs)
+        self.scale_after = {k: f.scale for k, f in self.fused.items() if f.scale}
+        self.relu_after = {k: f.relu for k, f in self.fused.items() if f.relu}
+        self.pool_after = {k: f.pool for k, f in self.fused.items() if f.pool}
         widest = max(int(np.prod(n.shape)) for n in graph)
         total = sum(int(np.prod(n.shape)) for n in graph)
         floor = MIN_ROWS if widest <= WIDE else MIN_ROWS_WIDE
@@ -127,9 +131,10 @@ class Interpreter:
         )
 
     def _run_chunk(self, x: np.ndarray, mode: str, stats: RunStats, fuse: bool = False) -> dict[str, Any]:
-        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution, the ReLU
-        after it and the max pooling after those in one kernel pass where the kernel takes them (the last one's
-        entry then holds the values; the others', which only the next one reads, are not kept)."""
+        """Every node's values on one chunk; ``fuse`` (fixed mode, no node's values kept): a convolution (or a
+        Dense run as one) and the batch-norm, ReLU and max pooling after it in one kernel pass where the kernel
+        takes them (:mod:`nnfpga.ops.conv_fused`: the last one's entry then holds the values; the others', which
+        only the next one reads, are not kept)."""
         vals: dict[str, Any] = {}
         done: set[str] = set()
         for node in self.graph:
@@ -137,14 +142,11 @@ class Interpreter:
                 continue
             op = OPS[node.op]
             args = [x] if node.op == "input" else [vals[i] for i in node.inputs]
-            relu = self.relu_after.get(node.name) if fuse and mode == "fixed" else None
-            pool = self.pool_after.get(node.name) if fuse and mode == "fixed" else None
-            y = OPS["conv"].run_fixed_fused(node, args, self.prep[node.name], stats, relu,
-                                            self.graph[pool] if pool else None) if relu or pool else None
+            fused = self.fused.get(node.name) if fuse and mode == "fixed" else None
+            y = None if fused is None else self._run_fused(node, args[0], fused, stats)
             if y is not None:
-                last = pool or relu
-                vals[last] = y
-                done.update((relu, pool))
+                vals[fused.names()[-1]] = y
+                done.update(fused.names())
             elif node.name in self.dense_direct and mode == "fixed" and _batch_innermost(args[0], stats):
                 conv, plan = self.dense_direct[node.name]
                 m = args[0].m
@@ -157,46 +159,17 @@ class Interpreter:
                 vals[node.name] = op.run_float(node, args)
         return vals
 
-
-def relu_after_conv(graph: Graph) -> dict[str, str]:
-    """Each convolution whose only reader is a ReLU (no ``max_value``) of the convolution's result type, itself
-    not a graph output: the ReLU's name (the interpreter runs the pair in one kernel pass)."""
-    readers: dict[str, list[str]] = {}
-    for node in graph:
-        for i in node.inputs:
-            readers.setdefault(i, []).append(node.name)
-    pairs = {}
-    for node in graph:
-        r = readers.get(node.name, [])
-        if node.op != "conv" or len(r) != 1 or node.name in graph.outputs:
-            continue
-        relu = graph[r[0]]
-        if (relu.op == "relu" and relu.attrs.get("max_value") is None and list(relu.inputs) == [node.name]
-                and relu.types.get("result") == node.types.get("result")):
-            pairs[node.name] = relu.name
-    return pairs
-
-
-def pool_after_conv(graph: Graph, relu_after: dict[str, str]) -> dict[str, str]:
-    """Each convolution whose result (or its fused ReLU's: ``relu_after``) only a max pooling reads that the
-    kernel's epilogue can do (:meth:`nnfpga.ops.conv.Conv.pool_window`), neither a graph output: the pooling's
-    name (the interpreter runs them in one kernel pass)."""
-    readers: dict[str, list[str]] = {}
-    for node in graph:
-        for i in node.inputs:
-            readers.setdefault(i, []).append(node.name)
-    pairs = {}
-    for node in graph:
-        if node.op != "conv":
-            continue
-        last = relu_after.get(node.name, node.name)
-        r = readers.get(last, [])
-        if len(r) != 1 or last in graph.outputs or node.name in graph.outputs:
-            continue
-        pool = graph[r[0]]
-        if list(pool.inputs) == [last] and OPS["conv"].pool_window(node, pool) is not None:
-            pairs[node.name] = pool.name
-    return pairs
+    def _run_fused(self, node: Node, x: Any, fused: Fused, stats: RunStats) -> QArray | None:
+        """The fused pass's output (:func:`nnfpga.ops.conv_fused.run_fused`), or None where it does not run: a
+        Dense whose input does not lie batch-innermost, or a kernel cast that does not apply."""
+        if node.op == "conv":
+            return run_fused(node, x, self.prep[node.name], stats, fused, self.graph, self.prep)
+        if not _batch_innermost(x, stats):
+            return None
+        conv, plan = self.dense_direct[node.name]
+        y = run_fused(conv, QArray(x.m.reshape(x.m.shape[0], 1, 1, x.m.shape[1]), x.t), plan, stats, fused,
+                      self.graph, self.prep)
+        return None if y is None else QArray(y.m.reshape(x.m.shape[0], -1), y.t)
 
 
 def dense_as_conv(graph: Graph, prep: dict[str, Plan]) -> dict[str, tuple[Node, ConvPlan]]:

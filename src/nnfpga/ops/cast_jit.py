@@ -234,17 +234,38 @@ def affine_cast(m: np.ndarray, src: FixedType, sm: np.ndarray, tw: FixedType, bm
     p = int(np.flatnonzero(order == m.ndim - 1)[0])  # where the channel axis is in memory order
     out = np.empty(mt.shape, dtype=np.float64)
     inner, args = int(np.prod(mt.shape[p + 1:])), _cast_args(dst, f - dst.frac)
-    if float_usable(FixedType(bits, bits - f), dst):  # every term, sum and shift an integer below 2**52
-        count = accumulate_jit.call(
-            "affine_cast_float", mt.reshape(-1), np.asarray(sm, dtype=np.float64) * 2.0 ** (f - fp),
-            np.asarray(bm, dtype=np.float64) * 2.0 ** (f - tb.frac), out.reshape(-1), inner,
-            float(2.0 ** -(f - dst.frac)), float(args[1]), float(args[3]), float(args[4]), args[5], float(args[6]),
-            float(2.0**dst.width))
+    fl = affine_float_args(src, sm, tw, bm, tb, dst)
+    if fl is not None:  # every term, sum and shift an integer below 2**52
+        sb, a = fl
+        count = accumulate_jit.call("affine_cast_float", mt.reshape(-1), sb[0], sb[1], out.reshape(-1), inner,
+                                    a[0], a[1], a[2], a[3], np.int64(a[4]), a[5], a[6])
     else:
         count = accumulate_jit.call("affine_cast", mt.reshape(-1), np.asarray(sm, dtype=np.int64),
                                     np.asarray(bm, dtype=np.int64), out.reshape(-1), inner, np.int64(f - fp),
                                     np.int64(f - tb.frac), *args)
     return out.transpose(np.argsort(order)), Overflow(int(count), int(m.size))
+
+
+def affine_float_args(src: FixedType, sm: np.ndarray, tw: FixedType, bm: np.ndarray, tb: FixedType,
+                      dst: FixedType) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_affine_cast_float`'s constants for ScaleShift's ``x * scale + shift`` (``x`` of type ``src``, the
+    scale's mantissas ``sm`` of type ``tw``, the shift's ``bm`` of ``tb``, per channel: shape ``(C,)``) cast to
+    ``dst``: the scale and the shift moved onto the sum's grid, ``(2, C)`` float64, and the cast's ``2**-k``, ``h``,
+    range, overflow mode, wrap's low end and span (7 float64); None where the float kernel does not give
+    :func:`_affine_cast`'s integers (every term, sum and shift an integer below ``2**52``: :func:`float_usable`).
+    The convolution kernel's epilogue (:mod:`nnfpga.ops.conv_jit`) applies the same constants, term for term."""
+    fp = src.frac + tw.frac
+    f = max(fp, tb.frac)
+    bits = max(src.width + tw.width + f - fp, tb.width + f - tb.frac) + 2
+    c = np.shape(sm)[0] if np.ndim(sm) == 1 else -1
+    if (c < 0 or np.shape(bm) != (c,) or bits > 62 or f - dst.frac < -(62 - bits)
+            or not usable(FixedType(min(bits, FLOAT_BITS), min(bits, FLOAT_BITS) - f), dst)
+            or not float_usable(FixedType(bits, bits - f), dst)):
+        return None
+    a = _cast_args(dst, f - dst.frac)
+    sb = np.stack([np.asarray(sm, dtype=np.float64) * 2.0 ** (f - fp),
+                   np.asarray(bm, dtype=np.float64) * 2.0 ** (f - tb.frac)])
+    return sb, np.array([2.0 ** -(f - dst.frac), a[1], a[3], a[4], a[5], a[6], 2.0**dst.width], dtype=np.float64)
 
 
 def float_usable(src: FixedType, dst: FixedType) -> bool:

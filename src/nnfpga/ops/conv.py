@@ -202,51 +202,20 @@ class Conv(OpDef):
             rows = int(np.prod(lead))
             yield lead, [v[..., j * cg:(j + 1) * cg].reshape(rows, win.positions() * cg) for j in range(groups)]
 
-    def pool_window(self, node: Node, pool: Node) -> tuple[int, int] | None:
-        """The window ``(ph, pw)`` (a 1D one as ``(1, p)``) of the max pooling ``pool`` of ``node``'s result (or
-        of a ReLU's of it) where the kernel's epilogue can pool as it casts: a max pooling of ``node``'s spatial
-        rank, its strides its window, no padding, and its ``accum`` and ``result`` types holding ``node``'s result
-        type (both casts then change no value and overflow nothing); else None."""
+    def pool_window(self, node: Node, pool: Node, tr: FixedType | None = None) -> tuple[int, int] | None:
+        """The window ``(ph, pw)`` (a 1D one as ``(1, p)``) of the max pooling ``pool`` of ``node``'s result (or of
+        the values of type ``tr`` the nodes fused after it give: :mod:`nnfpga.ops.conv_fused`) where the kernel's
+        epilogue can pool as it casts: a max pooling of ``node``'s spatial rank, its strides its window, no
+        padding, its ``accum`` type holding ``tr`` and its ``result`` type ``tr``'s grid holding it (both casts
+        then change no value, no mantissa and overflow nothing); else None."""
         if pool.op != "max_pool":
             return None
-        win, tr = MAX_POOL.window(pool), node.types["result"]
+        win, tr = MAX_POOL.window(pool), tr or node.types["result"]
         if (win.ndim != self.window(node).ndim or win.ndim not in (1, 2) or win.size != win.strides
                 or any(b or a for b, a in win.pads) or not holds(pool.types["accum"], tr)
-                or not holds(pool.types["result"], tr)):
+                or not holds(pool.types["result"], tr) or pool.types["result"].frac != tr.frac):
             return None
         return (1, *win.size) if win.ndim == 1 else (win.size[0], win.size[1])
-
-    def run_fixed_fused(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats, relu: str | None,
-                        pool: Node | None = None) -> QArray | None:
-        """:meth:`run_fixed`'s ``y`` with the nodes after it that alone read it done by the kernel as it casts (the
-        interpreter's fusion): the ReLU named ``relu`` (of the same result type, no ``max_value``: ``max(y, 0)``),
-        then the max pooling ``pool`` (:meth:`pool_window`); their values and counts, or None where the kernel's
-        cast does not apply. Where a sum leaves the accumulator's range, the casts, the ReLU and the pooling run
-        apart."""
-        ta, tr, d = node.types["accum"], node.types["result"], prep.direct
-        if d is None or not conv_jit.usable(0, 0):
-            return None
-        rc = self._result_cast(node, d, stats)
-        window = None if pool is None else d.get(("pool", pool.name), lambda: self.pool_window(node, pool))
-        if rc is None or (pool is not None and window is None):
-            return None
-        rc[8] = 1.0 if relu else 0.0
-        acc = self._run_direct(node, xs[0], d, ta, stats, rc, window)
-        if not isinstance(acc, tuple):  # a sum left the accumulator's range: the casts apart, then the others
-            y = cast(node, acc, "result", stats)
-            if relu:
-                y = QArray(np.maximum(y.m, 0), tr)
-                stats.record(relu, "result", Overflow(0, int(y.m.size)))
-            return y if pool is None else MAX_POOL.run_fixed(pool, [y], None, stats)
-        stats.record(node.name, "result", acc[1])
-        if relu:  # the ReLU's cast: the same type
-            stats.record(relu, "result", Overflow(0, int(acc[1].total)))
-        if pool is None:
-            return QArray(acc[0], tr)
-        y = acc[0].reshape(acc[0].shape[0], *pool.shape)
-        stats.record(pool.name, "accum", Overflow(0, int(y.size)))
-        stats.record(pool.name, "result", Overflow(0, int(y.size)))
-        return QArray(y, pool.types["result"])
 
     def run_fixed(self, node: Node, xs: list[QArray], prep: ConvPlan, stats: RunStats) -> QArray:
         x, ta = xs[0], node.types["accum"]
@@ -266,35 +235,42 @@ class Conv(OpDef):
 
     @staticmethod
     def _result_cast(node: Node, d: Direct, stats: RunStats) -> np.ndarray | None:
-        """The kernel's ``rc`` for the result's cast in its epilogue (a new array: the caller sets the ReLU's
-        flag), or None where it does not apply or the precast values are kept (the cast runs apart)."""
+        """The kernel's ``rc`` for the result's cast in its epilogue (a new array of ``conv_jit.RC_SIZE``: the
+        caller sets the fused nodes' entries), or None where it does not apply or the precast values are kept (the
+        cast runs apart)."""
         ta, tr = node.types["accum"], node.types["result"]
         rc = d.get("rc", lambda: cast_jit.result_cast_args(ta, tr) if tr != ta else None)
-        return None if rc is None or stats.precast is not None else rc.copy()
+        if rc is None or stats.precast is not None:
+            return None
+        out = np.zeros(conv_jit.RC_SIZE)
+        out[:rc.size] = rc
+        out[16] = 1.0  # no batch-norm's wrap span yet (no division by 0)
+        return out
 
     def _run_direct(self, node: Node, x: QArray, d: Direct, ta: FixedType, stats: RunStats,
-                    rc: np.ndarray | None = None,
-                    window: tuple[int, int] | None = None) -> QArray | tuple[np.ndarray, Overflow]:
+                    rc: np.ndarray | None = None, window: tuple[int, int] | None = None,
+                    sb: np.ndarray | None = None) -> QArray | tuple[np.ndarray, Overflow, Overflow]:
         """The accumulator after the bias and every input, by the compiled kernel; overflow as Dense counts it.
-        With ``rc`` (:func:`~nnfpga.ops.cast_jit.result_cast_args`): where no sum leaves the accumulator's range
-        (its cast is then the identity), the result's mantissas the kernel cast and their overflow instead, max
-        pooled over ``window`` when given (:meth:`pool_window`)."""
+        With ``rc`` (:meth:`_result_cast`): where no sum leaves the accumulator's range (its cast is then the
+        identity), the result's mantissas the kernel cast and their overflow instead, then a fused batch-norm's
+        (``sb``: :func:`nnfpga.ops.conv_jit.conv_sum`) and its overflow, max pooled over ``window`` when given
+        (:meth:`pool_window`)."""
         win = d.get("window", lambda: self.window(node))
         xp = pad_spatial(x.m, win.pads, 0)
         lift = win.ndim == 1  # a 1D convolution is a 2D one of height 1
         out = (1, *node.shape[:-1]) if lift else tuple(node.shape[:-1])
         w, bias = d.get("lanes", lambda: (np.ascontiguousarray(d.w[None] if lift else d.w, dtype=d.lane),
                                           np.ascontiguousarray(d.bias, dtype=d.lane)))
-        s, lo, hi, n_cast = conv_jit.conv_sum(xp[:, None] if lift else xp, w, bias, out,
+        s, lo, hi, n_cast, n_bn = conv_jit.conv_sum(xp[:, None] if lift else xp, w, bias, out,
                               (1, *win.strides) if lift else win.strides, (1, *win.dilation) if lift else win.dilation,
-                              d.get("groups", lambda: groups_of(node)), d.mode, d.k, d.h, d.lane, rc, window)
+                              d.get("groups", lambda: groups_of(node)), d.mode, d.k, d.h, d.lane, rc, window, sb)
         n = x.m.shape[0] * d.get("size", lambda: int(np.prod(node.shape)))  # the sums
         s = s.reshape(x.m.shape[0], *node.shape) if rc is None or window is None else s
         low, high = sat_bounds(ta)
         if rc is not None and (not n or (low <= lo and hi <= high)):
             stats.record(node.name, "accum", Overflow(d.bias_overflow * (n // node.shape[-1]), self._counted(
                 node, d, n)))
-            return s, Overflow(n_cast, n)
+            return s, Overflow(n_cast, n), Overflow(n_bn, n)
         if rc is not None:  # a sum left the accumulator's range: the sums again, then both casts
             return self._run_direct(node, x, d, ta, stats)
         if not s.size or (low <= lo and hi <= high):  # the accumulator's cast changes nothing

@@ -36,16 +36,20 @@ from nnfpga.ops import accumulate_jit, conv_threads
 BLOCK = 256  # samples per block: a block's sums (outputs x samples, int64) stay in the L1/L2 caches
 SHIFT, FLOOR, TIES_EVEN = 0, 1, 2
 INT64 = np.dtype(np.int64)
+RC_SIZE = 17  # the epilogue's constants (_conv's rc): the result's cast, the ReLU's flag, a batch-norm's cast
 
 
-def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool):  # pragma: no cover - numba
+def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool, sb):  # pragma: no cover - numba
     """``out[b, oy, ox, o] = bias[o] + sum r(x[iy, ix, c, b] * w[ky, kx, c', o])`` over the window and the
     group's channels (``c = g * group_in + c'`` for output ``o`` of group ``g``); ``extremes``: the least and the
     greatest sum, and how many casts left their range. ``x``, ``w``, ``bias`` and ``kh_ = (k, h)`` share one
     integer dtype (int32 or int64), the lanes every product, ``h`` and sum is computed in (numba compiles one
     kernel per dtype). ``rc`` (float64): where ``rc[0]`` is 1, each sum is written cast to the layer's result type
     instead, as :func:`nnfpga.ops.cast_jit._cast_float` casts (``rc[1:]``: ``2**-k``, ``h``, the range, the
-    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``.
+    overflow mode, the wrap's low end and span; ``rc[8]``: 1 for a ReLU after it), counted in ``extremes[2]``;
+    where ``rc[9]`` is 1, each cast value ``q`` of channel ``o`` is then a batch-norm's input (the next node's,
+    fused): ``q * sb[0, o] + sb[1, o]`` cast as :func:`nnfpga.ops.cast_jit._affine_cast_float` casts (``rc[10:17]``:
+    :func:`nnfpga.ops.cast_jit.affine_float_args`), counted in ``extremes[3]``, before the ReLU.
     ``pool = (ph, pw, oh, ow)``: the sums' ``oh x ow`` pixels; with a cast (``rc[0]`` 1), ``out`` holds the max
     pooling of the cast values over ``ph x pw`` windows at strides ``ph, pw`` (windows past ``out``'s edge
     dropped, as a valid pooling drops them; ``1, 1``: no pooling); the extremes and the count still cover every
@@ -54,6 +58,10 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool
     relu_floor = 0.0 if rc[8] != 0.0 else -np.inf  # rc[8]: a ReLU after the cast (the next node's, fused)
     rinv = 1.0 / rspan
     count = 0
+    bn, bscale, bh, blo, bhi, bmode, blo_w, bspan = rc[9], rc[10], rc[11], rc[12], rc[13], rc[14], rc[15], rc[16]
+    binv = 1.0 / bspan
+    cast_floor = relu_floor if bn == 0.0 else -np.inf  # the ReLU after the batch-norm where there is one
+    bcount = 0
     ph, pw, oh, ow = pool[0], pool[1], pool[2], pool[3]
     qh, qw, n_out, batch = out.shape
     row = np.empty(BLOCK, dtype=np.float64)
@@ -188,7 +196,20 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool
                             q = min(max(q, rlo), rhi)
                         else:
                             q = 0.0 if out_of_range else q
-                        row[b] = max(q, relu_floor)
+                        row[b] = max(q, cast_floor)
+                    if bn != 0.0:  # the batch-norm's scale, shift and cast (_affine_cast_float's steps)
+                        sv, bv = sb[0, o], sb[1, o]
+                        for b in range(nb):
+                            q = np.floor((row[b] * sv + bv + bh) * bscale)
+                            out_of_range = (q < blo) | (q > bhi)
+                            bcount += out_of_range
+                            if bmode == 0.0:
+                                q = q - bspan * np.floor((q - blo_w) * binv)
+                            elif bmode == 1.0:
+                                q = min(max(q, blo), bhi)
+                            else:
+                                q = 0.0 if out_of_range else q
+                            row[b] = max(q, relu_floor)
                     if not kept:
                         continue
                     dst = out[qy, qx, o, b0:b0 + nb]
@@ -201,6 +222,7 @@ def _conv(x, w, bias, out, strides, dil, group_in, mode, kh_, extremes, rc, pool
     extremes[0] = lo
     extremes[1] = hi
     extremes[2] = count
+    extremes[3] = bcount
     return out
 
 
@@ -241,7 +263,8 @@ def lanes(mode: int, xbits: int, pbits: int, bits: int, k: int = 0) -> np.dtype:
 def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[int, int], strides: tuple[int, int],
              dilation: tuple[int, int], groups: int, mode: int, k: int, h: int,
              lane: np.dtype = INT64, result_cast: np.ndarray | None = None,
-             pool: tuple[int, int] | None = None) -> tuple[np.ndarray, int, int, int]:
+             pool: tuple[int, int] | None = None,
+             scale_shift: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int, int]:
     """The accumulator sums ``(B, *out_spatial, C_out)`` (float64, exact) from the zero-padded input mantissas ``x``
     ``(B, H, W, C)`` and the kernel's mantissas ``w`` ``(KH, KW, C / groups, C_out)``; ``bias`` in accumulator
     units; ``mode``: ``SHIFT`` (``k`` is the left shift), ``FLOOR`` or ``TIES_EVEN`` (``k`` bits dropped, offset
@@ -249,7 +272,9 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     and, with ``result_cast`` (the kernel's ``rc``: see :func:`nnfpga.ops.cast_jit.result_cast_args`), the values
     written cast to the result type instead of the sums and how many of those casts overflowed (else 0); with
     ``pool`` too (a window ``(ph, pw)``, its strides the same, no padding), the max pooling of those values,
-    ``(B, *pooled, C_out)`` (``pooled``: ``out_spatial // pool``), the sums' extremes and the count unchanged."""
+    ``(B, *pooled, C_out)`` (``pooled``: ``out_spatial // pool``), the sums' extremes and the count unchanged;
+    with a batch-norm's constants (``result_cast[9:17]``, ``scale_shift``: ``(2, C_out)``), its values after the
+    cast, and how many of its casts overflowed (else 0)."""
     xt = x.transpose(1, 2, 3, 0)  # (H, W, C, B): a view, contiguous where x is a kernel's batch-innermost output
     if xt.flags.c_contiguous or not x.flags.c_contiguous or x.dtype != np.float64 or not accumulate_jit.enabled():
         xt = xt.astype(lane, order="C")
@@ -262,20 +287,25 @@ def conv_sum(x: np.ndarray, w: np.ndarray, bias: np.ndarray, out_spatial: tuple[
     wl, bl, khl = np.ascontiguousarray(w, dtype=lane), np.ascontiguousarray(bias, dtype=lane), np.array([k, h], lane)
     st, dl = np.array(strides, dtype=np.int64), np.array(dilation, dtype=np.int64)
     group_in, span = np.int64(x.shape[-1] // groups), (w.shape[0] - 1) * dilation[0] + 1
-    rc = np.array([0, 1, 0, 0, 0, 0, 0, 1.0, 0]) if result_cast is None else np.asarray(result_cast, dtype=np.float64)
+    rc = np.zeros(RC_SIZE)
+    rc[1] = rc[7] = rc[16] = 1.0  # no cast (a span of 1: no division by 0)
+    if result_cast is not None:
+        rc[:len(result_cast)] = result_cast
+    sb = np.zeros((2, w.shape[-1])) if scale_shift is None or rc[9] == 0.0 else np.ascontiguousarray(
+        scale_shift, dtype=np.float64)
 
     def band(q0: int, q1: int) -> np.ndarray:
         """Output rows ``[q0, q1)`` (pooled rows: the sums' rows their windows cover, the last band to the sums'
         last row) from the input rows their windows read; their least and greatest sum."""
         y0, y1 = q0 * ph, (q1 * ph if q1 < pooled[0] else out_spatial[0])
-        extremes = np.array([1 << 62, -(1 << 62), 0], dtype=np.int64)  # none yet (an empty layer's)
+        extremes = np.array([1 << 62, -(1 << 62), 0, 0], dtype=np.int64)  # none yet (an empty layer's)
         if y1 > y0:
             accumulate_jit.call("conv", xt[y0 * strides[0]:(y1 - 1) * strides[0] + span], wl, bl, out[q0:q1], st,
                                 dl, group_in, np.int64(mode), khl, extremes, rc,
-                                np.array([ph, pw, y1 - y0, out_spatial[1]], dtype=np.int64))
+                                np.array([ph, pw, y1 - y0, out_spatial[1]], dtype=np.int64), sb)
         return extremes
 
     work = int(np.prod(out_spatial)) * out.shape[-2] * out.shape[-1] * int(np.prod(w.shape[:-1]))
     ext = conv_threads.run_bands(conv_threads.bands(max(out.shape[0], 1), work), band)
     return (out.transpose(3, 0, 1, 2), min(int(e[0]) for e in ext), max(int(e[1]) for e in ext),
-            sum(int(e[2]) for e in ext))
+            sum(int(e[2]) for e in ext), sum(int(e[3]) for e in ext))
