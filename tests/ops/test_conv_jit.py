@@ -79,11 +79,13 @@ def test_rules_it_does_not_take_stay_on_im2col(monkeypatch: pytest.MonkeyPatch) 
 
 def test_wide_feature_maps_run_in_cache_sized_chunks() -> None:
     """The interpreter's chunk holds at most TENSOR_BUDGET values of the widest tensor in a multiple of LANES
-    samples (the SVHN-style CNN's 30x30x16 map: 128), never fewer than LANES; narrower CNNs keep MIN_ROWS_WIDE."""
+    samples (a 44x44x16 map: 128), never fewer than LANES; narrower CNNs (the SVHN-style CNN's 30x30x16 map, the
+    small Conv2D's) keep MIN_ROWS_WIDE."""
     from nnfpga.emulate import interpreter
 
     rng = np.random.default_rng(5)
-    for spatial, c_out, want in (((32, 32), 16, 128), ((16, 16), 8, interpreter.MIN_ROWS_WIDE),
+    for spatial, c_out, want in (((46, 46), 16, 128), ((32, 32), 16, interpreter.MIN_ROWS_WIDE),
+                                 ((16, 16), 8, interpreter.MIN_ROWS_WIDE),
                                  ((66, 66), 64, interpreter.LANES)):
         g = conv_graph(rng.normal(size=(3, 3, 1, c_out)), rng.normal(size=c_out), spatial, None)
         infer_types(g, FixedType(10, 4))

@@ -30,11 +30,13 @@ VALUE_BUDGET = 1 << 24  # values per chunk of all the tensors a chunk holds at o
 # a model with a wider tensor (a CNN's feature maps) runs best at 256 samples (the small Conv2D of
 # benchmarks/cnn_cases.py: 77k samples/s vs 65k at 1024; the SVHN-style CNN: 4,170 vs 820 at 1024, CPU time).
 MIN_ROWS, MIN_ROWS_WIDE, WIDE = 1024, 256, 1024
-# ...but no more than TENSOR_BUDGET values of the widest tensor per chunk (16 MiB of float64), in a multiple of
-# LANES rows (the compiled kernels' loops over the batch then have no scalar remainder): the SVHN-style CNN's
-# 30x30x16 feature map runs 5,500-5,800 samples/s CPU time at 128 rows, 5,100-5,250 at 109, 3,250-4,100 at 256
-# (its tensors stay in the caches through the casts and the pooling); the small Conv2D (14x14x8) keeps 256 rows.
-TENSOR_BUDGET, LANES = 1 << 21, 32
+# ...but no more than TENSOR_BUDGET values of the widest tensor per chunk (32 MiB of float64), in a multiple of
+# LANES rows (the compiled kernels' loops over the batch then have no scalar remainder). Node by node, the
+# SVHN-style CNN's 30x30x16 feature map ran best at 128 rows (5,500-5,800 samples/s CPU time, 3,250-4,100 at 256:
+# its tensors stayed in the caches through the batch-norm, the ReLU and the pooling); with those in the conv
+# kernel's pass (nnfpga.ops.conv_fused) 256 rows run 9,170-9,390 vs 7,920-8,530 at 128 (1,024 samples, alternating,
+# load 3); the small Conv2D (14x14x8) keeps 256 rows.
+TENSOR_BUDGET, LANES = 1 << 22, 32
 BLAS_THREADS = 1  # BLAS threads during a run (see the module docstring)
 _controller: tuple[int, ThreadpoolController] | None = None  # (len(sys.modules) when built, controller)
 
