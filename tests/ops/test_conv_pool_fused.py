@@ -1,10 +1,12 @@
-"""A convolution, the ReLU after it and the max pooling after those in one kernel pass (the interpreter's fusion,
-``Conv.run_fixed_fused``: the kernel's epilogue casts, applies the ReLU and pools while the sums are in cache)
-against the same graph run node by node (``keep=True``) and with the kernel's cast off: the same bits and
-overflow counts (the reference path: the same bits), with the inputs' and the weights' extreme mantissas, for 2D
-and 1D poolings, windows the output does not divide (the last row or column dropped), a global pooling, a pooling
-straight after the convolution, and an accumulator the sums leave (the bound fails: the casts, the ReLU and the
-pooling apart); poolings the epilogue cannot do are not fused."""
+"""A convolution, the batch-norm, the ReLU and the max pooling after it in one kernel pass (the interpreter's
+fusion, :mod:`nnfpga.ops.conv_fused`: the kernel's epilogue casts, applies the batch-norm's scale, shift and cast,
+the ReLU and the pooling while the sums are in cache) against the same graph run node by node (``keep=True``), with
+the kernel's cast off and on the reference path: the same bits and overflow counts, with the inputs', the weights'
+and the batch-norm's extreme mantissas, for 2D and 1D poolings, windows the output does not divide (the last row or
+column dropped), a global pooling, a pooling straight after the convolution, batch-norm results that round and
+saturate, and an accumulator the sums leave (the bound fails: the casts and every fused node apart); poolings and
+batch-norms the epilogue cannot do exactly are not fused; a Dense run as a 1x1 convolution fuses its batch-norm
+and ReLU too."""
 
 from __future__ import annotations
 
