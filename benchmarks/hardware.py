@@ -13,7 +13,8 @@ flow, side by side.
 
 Each result is cached in ``benchmarks/.hardware-cache/<row>.json`` so that a rerun only does what is missing
 (``--fresh`` to redo all).   Run: .venv/bin/python benchmarks/hardware.py [--quick] [--fresh]
-(``--quick``: 8-bit only). Then the CNN rows (``benchmarks/hardware_cnn.py``; alone: ``hardware.py cnn``).
+(``--quick``: 8-bit only). Then the CNN rows (``benchmarks/hardware_cnn.py``; alone: ``hardware.py cnn``). The LSTM
+rows: ``hardware.py lstm`` (``benchmarks/hardware_lstm.py``).
 """
 
 from __future__ import annotations
@@ -160,6 +161,11 @@ def main() -> None:
         import hardware_cnn
 
         hardware_cnn.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["lstm"]:  # the LSTM rows only (benchmarks/hardware_lstm.py)
+        import hardware_lstm
+
+        hardware_lstm.main(sys.argv[2:], cached)
         return
     quick, fresh = "--quick" in sys.argv, "--fresh" in sys.argv
     if fresh and CACHE.is_dir():
