@@ -12,7 +12,7 @@ import pytest
 import nnfpga
 from backends.hls.test_csim import assert_bit_exact
 from nnfpga.errors import ConfigError
-from nnfpga.frontends.keras import import_keras
+from recurrent_data import EXPLICIT, seeded_model
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -48,23 +48,11 @@ CASES: dict[str, tuple[tuple[int, int], Any]] = {
     "bidirectional_lstm": ((9, 4), _bidirectional),
     "bidirectional_gru_last_sum": ((9, 4), _bidirectional_gru_sum),
 }
-# explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator)
-EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
-            "accum": "ap_fixed<18,7>", "state": "ap_fixed<12,3,AP_RND,AP_SAT>", "table": "ap_fixed<14,2>",
-            "result": "ap_fixed<12,3,AP_RND_CONV,AP_SAT>"}
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 
 
 def rnn_model(name: str) -> Any:
-    keras = import_keras()
-    keras.utils.set_random_seed(11)
-    shape, make = CASES[name]
-    model = keras.Sequential([keras.Input(shape), *make(keras.layers)])
-    rng = np.random.default_rng(4)
-    for layer in model.layers:  # weights wide enough to drive the gates into saturation, some pruned
-        ws = [rng.normal(0, 0.8, w.shape) * (rng.random(w.shape) > 0.15) for w in layer.get_weights()]
-        layer.set_weights(ws)
-    return model
+    return seeded_model(CASES, name)
 
 
 def convert(model: Any, out: Any, precision: str, static: bool, io_type: str = "io_parallel") -> nnfpga.HWModel:

@@ -18,6 +18,7 @@ from nnfpga.backends.rtl.lower import build_design, prepare_all
 from nnfpga.backends.rtl.sim import simulate
 from nnfpga.errors import BackendSupportError, ToolNotFoundError
 from nnfpga.frontends.keras import import_keras
+from recurrent_data import EXPLICIT, seeded_model
 from tooling import require
 
 pytestmark = [pytest.mark.tools]
@@ -52,22 +53,11 @@ CASES: dict[str, tuple[tuple[int, int], Any]] = {
 }
 # lstm_dense_softmax, the full case (LSTM(20) on 20 x 6): its Verilator build takes about 30 s of CPU (42 s
 # with the imports and the lowering: /usr/bin/time; 94 s wall on the 2-core machine at load 7), so it stays here.
-# explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator)
-EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
-            "accum": "ap_fixed<18,7>", "state": "ap_fixed<12,3,AP_RND,AP_SAT>", "table": "ap_fixed<14,2>",
-            "result": "ap_fixed<12,3,AP_RND_CONV,AP_SAT>"}
 RECURRENT = ("lstm", "gru", "simple_rnn")
 
 
 def rnn_model(name: str) -> Any:
-    keras = import_keras()
-    keras.utils.set_random_seed(11)
-    shape, make = CASES[name]
-    model = keras.Sequential([keras.Input(shape), *make(keras.layers)])
-    rng = np.random.default_rng(4)
-    for layer in model.layers:  # weights wide enough to drive the gates into saturation, some pruned
-        layer.set_weights([rng.normal(0, 0.8, w.shape) * (rng.random(w.shape) > 0.15) for w in layer.get_weights()])
-    return model
+    return seeded_model(CASES, name)
 
 
 def convert(model: Any, precision: str, io_type: str = "io_parallel") -> nnfpga.HWModel:
