@@ -25,12 +25,12 @@ from nnfpga.frontends import identifier, onnx_node_name, onnx_recurrent, qonnx
 from nnfpga.frontends.merge import add_merge
 from nnfpga.frontends.onnx_conv import SPATIAL_OPS, convert_spatial, elementwise
 from nnfpga.frontends.onnx_fold import fold_constant
+from nnfpga.frontends.onnx_views import BATCH
 from nnfpga.frontends.qonnx import QUANT_OPS, Rejected
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
 from nnfpga.passes.fuse import BIAS_ADD, CAST, QUANTIZER, SIGN
 
-BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic
 LAYERS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "Elu",
           "Sigmoid", "Tanh", "HardSigmoid", "Clip", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Cast",
           "Constant", "Shape", "Max", "Min", "Sum", "Mean", "Concat", "Squeeze", "Unsqueeze", *QUANT_OPS, *SPATIAL_OPS,

@@ -24,6 +24,7 @@ from nnfpga.frontends import Rejected, onnx_node_name
 from nnfpga.ir.graph import Node
 
 VIEW_OPS = ("Transpose", "Gather", "Slice", "Squeeze", "Unsqueeze", "Reshape", "Shape", "Identity", "Dropout")
+BATCH = 1_000_003  # the batch dimension's stand-in value in constant-folded shape arithmetic (onnx.py's too)
 BATCH_AXIS = "batch"
 
 
@@ -79,7 +80,6 @@ def reshaped(r: Any, tensor: str, dims: tuple[int, ...]) -> str:
 
 def convert_view_op(r: Any, node: Any, op: str, ins: list[str], a: dict[str, Any], src: str) -> None:
     """One of :data:`VIEW_OPS` on activation ``src`` (batch first or not); raises :class:`Rejected`."""
-    from nnfpga.frontends.onnx import BATCH
 
     v = view_of(r, src)
     nd = len(v.dims) + 1
@@ -176,7 +176,6 @@ def _squeeze(r: Any, out: str, src: str, v: View, op: str, given: list[int] | No
 
 
 def _reshape(r: Any, out: str, src: str, v: View, target: list[int], allowzero: bool) -> None:
-    from nnfpga.frontends.onnx import BATCH
 
     full = v.full(BATCH)
     t = [full[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
@@ -202,7 +201,6 @@ def _slice(r: Any, node: Any, out: str, src: str, v: View, ins: list[str], a: di
         starts, ends = (np.asarray(r._const(t, "starts and ends")).ravel() for t in ins[1:3])
         axes = np.asarray(r._const(ins[3], "the axes")).ravel() if len(ins) > 3 and ins[3] else None
         steps = np.asarray(r._const(ins[4], "the steps")).ravel() if len(ins) > 4 and ins[4] else None
-    from nnfpga.frontends.onnx import BATCH
 
     nd = len(v.dims) + 1
     axes = list(range(len(starts))) if axes is None else [int(x) % nd for x in axes]
