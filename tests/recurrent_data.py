@@ -1,5 +1,6 @@
-"""A synthetic sequence-classification task for the recurrent frontend tests, and the seeded models and explicit
-precisions the recurrent C simulation and Verilator tests share.
+"""A synthetic sequence-classification task for the recurrent frontend tests, and (from
+``benchmarks/recurrent_cases.py``, shared with ``benchmarks/recurrent_acceptance.py``) the seeded models, layer
+builders and explicit precisions the recurrent C simulation and Verilator tests share.
 
 ``bump_sequences(n, steps, features, seed)``: ``n`` sequences of ``steps`` x ``features`` standard-normal noise;
 sequence ``i`` has class ``y[i]`` in ``0..features-1`` (uniform), marked by adding 1.5 to feature ``y[i]`` over 4
@@ -9,10 +10,16 @@ class is visible only by integrating over time (no single step shows it reliably
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from recurrent_cases import EXPLICIT, bidirectional_lstm, gru_stack, lstm, seeded_model, simple_rnn
+
+__all__ = ["EXPLICIT", "bidirectional_lstm", "bump_sequences", "gru_stack", "keras_twin", "lstm", "seeded_model",
+           "simple_rnn", "train_torch_lstm"]
 
 BUMP, WIDTH = 1.5, 4
 
@@ -76,24 +83,3 @@ def keras_twin(keras: object, net: object) -> object:
     model.get_layer("out").set_weights([w["out.weight"].T, w["out.bias"]])
     return model
 
-
-# explicit precisions of every recurrent layer (narrow: rounding/saturating state, wrapping accumulator), shared by
-# the C simulation and Verilator tests
-EXPLICIT = {"weight": "ap_fixed<10,3>", "recurrent_weight": "ap_fixed<9,2>", "bias": "ap_fixed<10,4>",
-            "accum": "ap_fixed<18,7>", "state": "ap_fixed<12,3,AP_RND,AP_SAT>", "table": "ap_fixed<14,2>",
-            "result": "ap_fixed<12,3,AP_RND_CONV,AP_SAT>"}
-
-
-def seeded_model(cases: dict[str, tuple[tuple[int, int], Callable[[Any], list[Any]]]], name: str) -> Any:
-    """The Keras model ``cases[name]`` (input shape, layers from ``keras.layers``), with normal(0, 0.8) weights of
-    which about 15 % are zero: wide enough to drive the gates into saturation."""
-    from nnfpga.frontends.keras import import_keras
-
-    keras = import_keras()
-    keras.utils.set_random_seed(11)
-    shape, make = cases[name]
-    model = keras.Sequential([keras.Input(shape), *make(keras.layers)])
-    rng = np.random.default_rng(4)
-    for layer in model.layers:
-        layer.set_weights([rng.normal(0, 0.8, w.shape) * (rng.random(w.shape) > 0.15) for w in layer.get_weights()])
-    return model

@@ -12,27 +12,9 @@ import pytest
 import nnfpga
 from backends.hls.test_csim import assert_bit_exact
 from nnfpga.errors import ConfigError
-from recurrent_data import EXPLICIT, seeded_model
+from recurrent_data import EXPLICIT, bidirectional_lstm, gru_stack, lstm, seeded_model, simple_rnn
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
-
-
-def _lstm(L: Any) -> list[Any]:
-    return [L.LSTM(20, name="lstm"), L.Dense(5, name="fc"), L.Softmax(name="sm")]
-
-
-def _gru_stack(reset_after: bool) -> Any:
-    return lambda L: [L.GRU(8, return_sequences=True, reset_after=reset_after, name="gru1"),
-                      L.GRU(6, reset_after=reset_after, go_backwards=True, name="gru2")]
-
-
-def _simple_rnn(L: Any) -> list[Any]:
-    return [L.SimpleRNN(9, return_sequences=True, go_backwards=True, name="rnn"), L.Flatten(), L.Dense(4, name="fc")]
-
-
-def _bidirectional(L: Any) -> list[Any]:
-    return [L.Bidirectional(L.LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid"), name="bi"),
-            L.Flatten(), L.Dense(4, name="fc")]
 
 
 def _bidirectional_gru_sum(L: Any) -> list[Any]:
@@ -41,11 +23,11 @@ def _bidirectional_gru_sum(L: Any) -> list[Any]:
 
 # name -> (sequence shape, layers)
 CASES: dict[str, tuple[tuple[int, int], Any]] = {
-    "lstm_dense_softmax": ((20, 6), _lstm),
-    "gru_stack_reset_after": ((10, 5), _gru_stack(True)),
-    "gru_stack_reset_before": ((10, 5), _gru_stack(False)),
-    "simple_rnn_backwards": ((12, 4), _simple_rnn),
-    "bidirectional_lstm": ((9, 4), _bidirectional),
+    "lstm_dense_softmax": ((20, 6), lstm(20)),
+    "gru_stack_reset_after": ((10, 5), gru_stack(8, 6, True)),
+    "gru_stack_reset_before": ((10, 5), gru_stack(8, 6, False)),
+    "simple_rnn_backwards": ((12, 4), simple_rnn(9, 4)),
+    "bidirectional_lstm": ((9, 4), bidirectional_lstm(6, 4)),
     "bidirectional_gru_last_sum": ((9, 4), _bidirectional_gru_sum),
 }
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")

@@ -18,38 +18,20 @@ from nnfpga.backends.rtl.lower import build_design, prepare_all
 from nnfpga.backends.rtl.sim import simulate
 from nnfpga.errors import BackendSupportError, ToolNotFoundError
 from nnfpga.frontends.keras import import_keras
-from recurrent_data import EXPLICIT, seeded_model
+from recurrent_data import EXPLICIT, bidirectional_lstm, gru_stack, lstm, seeded_model, simple_rnn
 from tooling import require
 
 pytestmark = [pytest.mark.tools]
 
 
-def _simple_rnn(L: Any) -> list[Any]:
-    return [L.SimpleRNN(5, return_sequences=True, go_backwards=True, name="rnn"), L.Flatten(), L.Dense(3, name="fc")]
-
-
-def _lstm(units: int) -> Any:
-    return lambda L: [L.LSTM(units, name="lstm"), L.Dense(5, name="fc"), L.Softmax(name="sm")]
-
-
-def _gru_stack(reset_after: bool) -> Any:
-    return lambda L: [L.GRU(5, return_sequences=True, reset_after=reset_after, name="gru1"),
-                      L.GRU(4, reset_after=reset_after, go_backwards=True, name="gru2")]
-
-
-def _bidirectional(L: Any) -> list[Any]:
-    return [L.Bidirectional(L.LSTM(4, return_sequences=True, recurrent_activation="hard_sigmoid"), name="bi"),
-            L.Flatten(), L.Dense(3, name="fc")]
-
-
 # name -> (sequence shape, layers)
 CASES: dict[str, tuple[tuple[int, int], Any]] = {
-    "simple_rnn_backwards": ((6, 3), _simple_rnn),
-    "lstm_small": ((5, 3), _lstm(4)),
-    "gru_stack_reset_after": ((5, 3), _gru_stack(True)),
-    "gru_stack_reset_before": ((5, 3), _gru_stack(False)),
-    "bidirectional_lstm": ((5, 3), _bidirectional),
-    "lstm_dense_softmax": ((20, 6), _lstm(20)),
+    "simple_rnn_backwards": ((6, 3), simple_rnn(5, 3)),
+    "lstm_small": ((5, 3), lstm(4)),
+    "gru_stack_reset_after": ((5, 3), gru_stack(5, 4, True)),
+    "gru_stack_reset_before": ((5, 3), gru_stack(5, 4, False)),
+    "bidirectional_lstm": ((5, 3), bidirectional_lstm(4, 3)),
+    "lstm_dense_softmax": ((20, 6), lstm(20)),
 }
 # lstm_dense_softmax, the full case (LSTM(20) on 20 x 6): its Verilator build takes about 30 s of CPU (42 s
 # with the imports and the lowering: /usr/bin/time; 94 s wall on the 2-core machine at load 7), so it stays here.
