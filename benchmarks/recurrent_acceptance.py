@@ -15,8 +15,8 @@ values 8x too large, the type's limits and a step beyond, half steps, uniform ov
 
 and each engine's outputs are compared with its HWModel's emulator value for value (the bits: values of at most 53
 bits are exact in float64). The table: mismatching sequences per engine, build seconds (g++ / Verilator, each in a
-fresh directory and build cache) and run seconds. A case or engine that cannot run says why in its cell. Exit
-status 1 on any mismatch or anything not run, 0 otherwise.
+fresh directory and build cache) and run seconds (the emulator's after a one-sequence warm-up). A case or engine
+that cannot run says why in its cell. Exit status 1 on any mismatch or anything not run, 0 otherwise.
 
 Run: nice .venv/bin/python benchmarks/recurrent_acceptance.py [--n 2000] [--seed 1] [--case NAME ...]
 [--precision explicit|default ...]   (NAME: lstm, gru_stack, simple_rnn, bidirectional_lstm; ``tiny``, a SimpleRNN
@@ -116,6 +116,7 @@ def run_case(name: str, precision: str, n: int, seed: int) -> tuple[tuple[str, .
             model = rc.seeded_model(CASES, name)
             probe = rc.hls_model(model, work / "probe", precision, True)
             x = rc.range_sequences(probe, n, seed)
+            rc.emulate(probe, x[:1])  # warm: the first call compiles the numba kernel of these types
             emu_y, emu_s = _timed(lambda: rc.emulate(probe, x))
         except Exception as e:
             why = f"not run: {type(e).__name__}: {' '.join(str(e).split())[:160]}"
