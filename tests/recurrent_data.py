@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))  # after tests/: no shadowing
 from recurrent_cases import EXPLICIT, bidirectional_lstm, gru_stack, lstm, seeded_model, simple_rnn
 
 __all__ = ["EXPLICIT", "bidirectional_lstm", "bump_sequences", "gru_stack", "keras_twin", "lstm", "seeded_model",
