@@ -10,8 +10,8 @@ Keras's), ``flip_output`` (reverse the output sequence: a Bidirectional's backwa
 
 Fixed-point semantics (types by config slot; ``(t) v`` is a cast of the exact value ``v`` to type ``t``; every
 product and every sum without a cast is exact; ``act`` / ``rec`` are the activation and recurrent activation: the
-same tables (sigmoid, tanh) or exact clip (hard_sigmoid) as the stand-alone activation layers, their output in
-the ``table`` type). The state ``h`` (and the LSTM's cell ``c``) start at zero, in the ``state`` type. Per step,
+same tables (sigmoid, tanh) or exact clip (hard_sigmoid, hard_tanh) as the stand-alone activation layers, their output
+in the ``table`` type). The state ``h`` (and the LSTM's cell ``c``) start at zero, in the ``state`` type. Per step,
 with ``x`` the step's input in its producer's type:
 
 1. ``zx = Dense(x; kernel, bias)`` and ``zh = Dense(h; recurrent_kernel, recurrent_bias)``, each with Dense's exact
