@@ -67,20 +67,23 @@ def hard_sigmoid(x: np.ndarray) -> np.ndarray:
     return np.clip(0.5 * x + 0.5, 0.0, 1.0)
 
 
-def reference(kind: str, x: np.ndarray, kernel: np.ndarray, rk: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """The QKeras cell's output sequence (quantized weights, the state quantized as each step reads it)."""
+def reference(kind: str, x: np.ndarray, kernel: np.ndarray, rk: np.ndarray, bias: np.ndarray,
+              unquantized: bool = False) -> np.ndarray:
+    """The QKeras cell's output sequence (quantized weights, the state quantized as each step reads it);
+    ``unquantized``: with quantized_tanh's curve unrounded and no state quantizer (nnfpga's float reference)."""
     sq = QUANTIZERS["state_quantizer"]
     h = np.zeros((len(x), UNITS))
     c = np.zeros_like(h)
     out = []
+    q_tanh = (lambda v: np.clip(v, -1, 1)) if unquantized else globals()["q_tanh"]
     for t in range(STEPS):
-        hq, zx = q_bits(h, sq), x[:, t] @ kernel + bias
+        hq, zx = (h if unquantized else q_bits(h, sq)), x[:, t] @ kernel + bias
         if kind == "QSimpleRNN":
             h = q_tanh(zx + hq @ rk)
         elif kind == "QLSTM":
             z = zx + hq @ rk
             i, f, g, o = (z[:, k * UNITS:(k + 1) * UNITS] for k in range(4))
-            c = hard_sigmoid(f) * q_bits(c, sq) + hard_sigmoid(i) * q_tanh(g)
+            c = hard_sigmoid(f) * (c if unquantized else q_bits(c, sq)) + hard_sigmoid(i) * q_tanh(g)
             h = hard_sigmoid(o) * q_tanh(c)
         else:  # QGRU, reset_after=False
             zh = hq @ rk[:, :2 * UNITS]
@@ -113,10 +116,14 @@ def test_default_activations_load_and_follow_qkeras(keras: Any, tmp_path: Path, 
         assert len(shared) == 1 and "'rnn'" in shared[0] and "ap_fixed<8,1,AP_RND_CONV,AP_SAT>" in shared[0]
     # inputs on a 1/64 grid inside the default input type: the reference reads the same values
     x = np.round(np.random.default_rng(3).normal(0, 1.5, size=(400, STEPS, FEATS)) * 64) / 64
-    want = reference(kind, x, *quantized_weights(model_of(keras, kind)))
+    weights = quantized_weights(model_of(keras, kind))
+    want = reference(kind, x, *weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)
         got = hw.predict(x).reshape(want.shape)
+    # the float reference of the same graph: the same gates, unrounded
+    np.testing.assert_allclose(hw.predict_float(x).reshape(want.shape), reference(kind, x, *weights, True),
+                               rtol=0, atol=1e-12)
     err = np.abs(got - want)
     if kind == "QSimpleRNN":  # every rounding is QKeras's: the output h is the quantized_tanh value, exactly
         np.testing.assert_array_equal(got, want)

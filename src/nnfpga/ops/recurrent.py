@@ -230,7 +230,10 @@ def _float_act(node: Node, which: str) -> Callable[[np.ndarray], np.ndarray]:
         return lambda v: 0.5 * (1.0 + np.tanh(0.5 * v))
     if name == "tanh":
         return np.tanh
-    slope, offset = GATE_ACTIVATIONS["hard_sigmoid"][1].values()
+    op, attrs = GATE_ACTIVATIONS[name]
+    if op == "hard_tanh":
+        return lambda v: np.clip(v, -1.0, 1.0)
+    slope, offset = attrs["slope"], attrs["offset"]
     return lambda v: np.clip(slope * v + offset, 0.0, 1.0)
 
 
