@@ -11,6 +11,11 @@ exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpg
 - ``quantized_relu(bits, integer)`` clips ``round(x * 2**bits / m_i) / 2**bits`` to ``[0, 1 - 2**-bits]``
   (times ``m_i``): ``ap_ufixed<bits, integer, AP_RND_CONV, AP_SAT>``.
 - ``binary`` and ``ternary`` kernels are the values ``±alpha`` (and ``0``), exactly.
+- ``quantized_tanh(bits)`` / ``quantized_sigmoid(bits)`` activations are QKeras's hard curves (``clip(x, -1, 1)``,
+  ``clip(0.5 x + 0.5, 0, 1)``; the tables with ``use_real_*``) cast to ``ap_fixed<bits, 1, AP_RND_CONV, AP_SAT>``
+  / ``ap_ufixed<bits, 0, AP_RND_CONV, AP_SAT>`` (:func:`~nnfpga.frontends.qkeras_common.curve_quantizer`).
+  ``"hard_sigmoid"`` is QKeras's own ``clip(0.5 x + 0.5, 0, 1)`` in a QKeras layer (``get_quantizer`` finds it
+  before Keras's) and Keras 2's ``clip(0.2 x + 0.5, 0, 1)`` in a plain Keras 2 layer.
 
 Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
 QConv1D/2D, QDepthwiseConv2D, QSeparableConv1D/2D, Q(Global)AveragePooling2D and Keras's conv, pooling, padding,
@@ -52,8 +57,10 @@ from nnfpga.frontends.keras_common import (
 )
 from nnfpga.frontends.keras_conv import SPATIAL_LAYERS
 from nnfpga.frontends.qkeras_common import (
+    CURVES,
     QUANTIZERS,
     activation_type,
+    curve_quantizer,
     parse_quantizer,
     po2_exponent,
     quantize_weights,
@@ -61,9 +68,11 @@ from nnfpga.frontends.qkeras_common import (
 from nnfpga.frontends.qkeras_conv import QCONV_LAYERS, add_qkeras_spatial
 from nnfpga.frontends.qkeras_recurrent import QRECURRENT_LAYERS, add_qkeras_recurrent
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops.recurrent_arith import GATE_ACTIVATIONS
 
 QKERAS_LAYERS = ("InputLayer", "QDense", "QActivation", "Dense", "Activation", "BatchNormalization", "Dropout",
                  "Flatten", "Reshape", *QCONV_LAYERS, *SPATIAL_LAYERS, *QRECURRENT_LAYERS)
+HARD_SIGMOID = {True: "hard_sigmoid_qkeras", False: "hard_sigmoid_keras2"}  # by "is a QKeras layer"
 __all__ = ["QKERAS_LAYERS", "QUANTIZERS", "activation_type", "graph_from_qkeras", "parse_quantizer",
            "quantize_weights", "read_config", "read_weights"]
 # -- reading saved files ------------------------------------------------------------------------------
@@ -165,7 +174,7 @@ def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
             last[name] = last[parents[0]]
     if unsupported:
         raise UnsupportedLayerError(unsupported, "QKeras", supported=QKERAS_LAYERS,
-                                    activations=(*QUANTIZERS, *ACTIVATIONS))
+                                    activations=(*QUANTIZERS, *CURVES, *ACTIVATIONS))
     out = layers[-1]["config"]["name"] if sequential else cfg["output_layers"][0][0]
     g.outputs = [last[out]]
     if "qtypes" not in g[g.inputs[0]].attrs:
@@ -231,6 +240,12 @@ def _activation(g: Graph, src: str, spec: Any, name: str, source: str) -> str:
         return src
     qname, params = q
     shape, t_in = g[src].shape, known_type(g, src)
+    if qname in ("quantized_tanh", "quantized_sigmoid") or (qname == "hard_sigmoid" and not params):
+        # QKeras layers resolve "hard_sigmoid" to QKeras's own clip(0.5 x + 0.5); Keras 2's layers to 0.2 x + 0.5
+        curve, t = curve_quantizer(qname, params) if params else (HARD_SIGMOID[source.startswith("Q")], None)
+        op, attrs = GATE_ACTIVATIONS[curve]
+        return g.add(Node(name, op, [src], shape, {**attrs, **({"qtypes": {"result": str(t)}} if t else {})},
+                          source=source)).name
     if qname in ("quantized_bits", "quantized_relu"):
         t = activation_type(qname, params)
         if qname == "quantized_bits":

@@ -18,6 +18,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.frontends import Rejected
 
 QUANTIZERS = ("quantized_bits", "quantized_relu", "binary", "ternary")
+CURVES = ("quantized_tanh", "quantized_sigmoid")  # activations only: see curve_quantizer
 _ARGS = {  # positional parameter order and defaults of QKeras 0.9's quantizer constructors
     "quantized_bits": {"bits": 8, "integer": 0, "symmetric": 0, "keep_negative": True, "alpha": None,
                        "use_stochastic_rounding": False, "scale_axis": None, "qnoise_factor": 1.0},
@@ -118,3 +119,22 @@ def quantize_weights(name: str, p: dict[str, Any], w: np.ndarray) -> np.ndarray:
     return r.astype(np.float64) * (2.0 ** (integer - bits + keep + shift))
 
 
+def curve_quantizer(name: str, p: dict[str, Any]) -> tuple[str, FixedType]:
+    """``quantized_tanh`` / ``quantized_sigmoid`` (parameters ``p``) -> the curve before the rounding (``hard_tanh``
+    = QKeras's ``2 hard_sigmoid(x) - 1``, ``hard_sigmoid_qkeras`` = ``clip(0.5 x + 0.5, 0, 1)``, or with
+    ``use_real_*`` the ``tanh`` / ``sigmoid`` tables) and the exact type QKeras rounds it to: ``round(p * m) / m``
+    half to even, clipped to ``[-1 (+1/m if symmetric), 1 - 1/m]`` with ``m = 2**(bits-1)`` is
+    ``ap_fixed<bits, 1, AP_RND_CONV, AP_SAT>`` (``AP_SAT_SYM``); the sigmoid's ``[0, 1 - 1/m]`` with ``m = 2**bits``
+    is ``ap_ufixed<bits, 0, AP_RND_CONV, AP_SAT>``."""
+    bits, real = int(p["bits"]), bool(p["use_real_tanh" if name == "quantized_tanh" else "use_real_sigmoid"])
+    if p["use_stochastic_rounding"]:
+        raise Rejected(f"{name} with use_stochastic_rounding rounds at random; set use_stochastic_rounding=False")
+    if name == "quantized_tanh":
+        if bits < 2:
+            raise Rejected(f"quantized_tanh(bits={bits}) is a sign function; use bits >= 2")
+        t = FixedType(bits, 1, signed=True, rounding="RND_CONV", overflow="SAT_SYM" if p["symmetric"] else "SAT")
+        return ("tanh" if real else "hard_tanh"), t
+    if p["symmetric"]:
+        raise Rejected("quantized_sigmoid(symmetric=True) never outputs 0; use symmetric=False")
+    return ("sigmoid" if real else "hard_sigmoid_qkeras"), FixedType(bits, 0, signed=False, rounding="RND_CONV",
+                                                                       overflow="SAT")

@@ -50,7 +50,7 @@ from nnfpga.fixed import FixedType
 from nnfpga.frontends import Rejected
 from nnfpga.frontends.keras_common import exact_weight_type
 from nnfpga.frontends.keras_recurrent import REFUSED_OPTIONS
-from nnfpga.frontends.qkeras_common import activation_type, parse_quantizer, quantize_weights
+from nnfpga.frontends.qkeras_common import activation_type, curve_quantizer, parse_quantizer, quantize_weights
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
 
@@ -140,18 +140,7 @@ def _gate(spec: Any, plain: bool) -> tuple[str, FixedType | None]:
     if name == "hard_tanh" and not p and not plain:
         return "hard_tanh", None
     if name in ("quantized_tanh", "quantized_sigmoid"):
-        bits, real = int(p["bits"]), bool(p["use_real_tanh" if name == "quantized_tanh" else "use_real_sigmoid"])
-        if p["use_stochastic_rounding"]:
-            raise Rejected(f"{name} with use_stochastic_rounding rounds at random; set use_stochastic_rounding=False")
-        if name == "quantized_tanh":
-            if bits < 2:
-                raise Rejected(f"quantized_tanh(bits={bits}) is a sign function; use bits >= 2")
-            t = FixedType(bits, 1, signed=True, rounding="RND_CONV", overflow="SAT_SYM" if p["symmetric"] else "SAT")
-            return ("tanh" if real else "hard_tanh"), t
-        if p["symmetric"]:
-            raise Rejected("quantized_sigmoid(symmetric=True) never outputs 0; use symmetric=False")
-        return ("sigmoid" if real else "hard_sigmoid_qkeras"), FixedType(bits, 0, signed=False, rounding="RND_CONV",
-                                                                           overflow="SAT")
+        return curve_quantizer(name, p)
     allowed = "tanh, sigmoid, hard_sigmoid" + ("" if plain else ", hard_tanh, quantized_tanh, quantized_sigmoid")
     instead = "quantized_tanh()" if "tanh" in name else "quantized_sigmoid()"
     raise Rejected(f"{name!r} is not a gate nnfpga has ({allowed}); use {instead} or one of those")
