@@ -176,3 +176,18 @@ def test_refusals_name_layer_activation_and_what_to_use(keras: Any, tmp_path: Pa
     path = save_default(keras, "QGRU", tmp_path / "bad3.h5", recurrent_activation="smooth_sigmoid")
     with pytest.raises(UnsupportedLayerError, match=r"'smooth_sigmoid' is not a gate .* use quantized_sigmoid\(\)"):
         load(path)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_bare_default_layer_loads(keras: Any, tmp_path: Path, kind: str) -> None:
+    """A layer built as QLSTM(units) / QGRU(units) / QSimpleRNN(units): no quantizer at all, default activations;
+    its emulation follows its float reference (the gates unrounded) within the default precision's error and, for
+    QSimpleRNN whose one gate rounds to quantized_tanh(8) as in QKeras, that rounding's (2**-8 a step, amplified
+    by the recurrence)."""
+    path = save_qkeras(model_of(keras, kind), tmp_path / "bare.h5", kind, **DEFAULTS[kind])
+    hw = load(path)
+    x = np.random.default_rng(4).normal(0, 1, size=(200, STEPS, FEATS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnfpga.OverflowWarning)
+        err = np.abs(hw.predict(x) - hw.predict_float(x))
+    assert 0 < err.max() < (0.15 if kind == "QSimpleRNN" else 0.05), err.max()
