@@ -2,7 +2,8 @@
 in firmware: the C simulation of the generated HLS project and the Verilator simulation of the generated Verilog
 give the emulator's bits, on real, saturating and extreme sequences. The gates exercised: hard_tanh (an exact clip
 with the lower bound -1) in each position the cell has (act on the sum, act(c)), QKeras's hard_sigmoid (slope 0.5),
-and the table type pinned to quantized_tanh(8)'s (QSimpleRNN)."""
+and the table type pinned to quantized_tanh(8)'s (QSimpleRNN) or to quantized_sigmoid(6)'s unsigned type (a QGRU
+whose gates are all quantized_sigmoid(6): ``1 - z`` on it), and tables next to a clip (use_real_tanh)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_qkeras_recurrent_defaults import FEATS, LAYERS, STEPS, save_default
+from test_qkeras_recurrent_defaults import FEATS, STEPS, save_default
 
 import nnfpga
 from backends.hls.test_csim import assert_bit_exact
 from tooling import require
+
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "QLSTM": ("QLSTM", {}), "QGRU": ("QGRU", {}), "QSimpleRNN": ("QSimpleRNN", {}),
+    "QGRU_sigmoid6": ("QGRU", {"activation": "quantized_sigmoid(6)", "recurrent_activation": "quantized_sigmoid(6)"}),
+    "QLSTM_real_tanh": ("QLSTM", {"activation": "quantized_tanh(6,use_real_tanh=True)",
+                                  "recurrent_activation": "quantized_sigmoid(6)"}),
+}
 
 
 def sequences(n: int, seed: int) -> np.ndarray:
@@ -32,18 +40,20 @@ def load(path: Path, **kw: Any) -> nnfpga.HWModel:
         return nnfpga.convert_from_keras_model(str(path), **kw)
 
 
-@pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_csim_equals_emulator(keras: Any, tmp_path: Path, kind: str) -> None:
-    hw = load(save_default(keras, kind, tmp_path / "q.h5"), output_dir=tmp_path / "prj")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_csim_equals_emulator(keras: Any, tmp_path: Path, case: str) -> None:
+    kind, extra = CASES[case]
+    hw = load(save_default(keras, kind, tmp_path / "q.h5", **extra), output_dir=tmp_path / "prj")
     assert_bit_exact(hw, sequences(400, 1), None)
     header = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
-    assert "static const int lo = -1;" in header  # the hard_tanh gate's clip
+    assert ("static const int lo = -1;" in header) == (not extra)  # the hard_tanh gate's clip
 
 
-@pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_verilator_equals_emulator(keras: Any, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_verilator_equals_emulator(keras: Any, tmp_path: Path, case: str) -> None:
     require(shutil.which("verilator"), "verilator", "make tools")
-    hw = load(save_default(keras, kind, tmp_path / "q.h5"), backend="verilog")
+    kind, extra = CASES[case]
+    hw = load(save_default(keras, kind, tmp_path / "q.h5", **extra), backend="verilog")
     x = sequences(400, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nnfpga.OverflowWarning)  # saturating inputs on purpose
