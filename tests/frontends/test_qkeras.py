@@ -207,3 +207,51 @@ def test_without_an_input_quantizer_the_default_config_keeps_qkeras_semantics(tm
     cut = predict_quantized(nnfpga.convert_from_keras_model(str(path), hls_config=cfg, output_dir=tmp_path / "cut"),
                   x.reshape(-1, 8, 8))
     assert np.sum(np.any(cut != want, axis=1)) > 0  # rounding before the quantizer: 30 of 12,000 samples differ
+
+
+def ref_quantized_tanh(x: np.ndarray, bits: int) -> np.ndarray:
+    """quantized_tanh(bits): 2 * hard_sigmoid(x) - 1 (QKeras's default internal sigmoid), float32."""
+    x, m = x.astype(np.float32), np.float32(2.0 ** (bits - 1))
+    p = np.float32(2) * np.clip(np.float32(0.5) * x + np.float32(0.5), 0, 1) - np.float32(1)
+    return np.clip(np.round(p * m) / m, -1, 1 - 1 / m).astype(np.float64)
+
+
+def ref_quantized_sigmoid(x: np.ndarray, bits: int) -> np.ndarray:
+    x, m = x.astype(np.float32), np.float32(2.0**bits)
+    p = np.clip(np.float32(0.5) * x + np.float32(0.5), 0, 1)
+    return np.clip(np.round(p * m) / m, 0, 1 - 1 / m).astype(np.float64)
+
+
+def test_quantized_tanh_and_sigmoid_activations_are_exact(tmp_path: Path) -> None:
+    """QActivation(quantized_tanh()) and QDense(activation=quantized_sigmoid(6)), as QKeras saves them: the hard
+    curve cast to the quantizer's type, equal to an independent float32 rendering of QKeras's formulas (and in the
+    C simulation); QActivation("hard_sigmoid") is QKeras's own slope 0.5 (get_quantizer finds quantizers.py's)."""
+    def edit(layers: dict[str, Any]) -> None:
+        layers["relu1"]["activation"] = {"class_name": "quantized_tanh", "config": {
+            "bits": 8, "symmetric": False, "use_stochastic_rounding": False, "use_real_tanh": False}}
+        layers["fc2"]["activation"] = "quantized_sigmoid(6)"
+
+    path = edited_h5(tmp_path, DIGITS, edit)
+    g = graph_from_qkeras(path)
+    assert (g["relu1"].op, g["relu1"].attrs["qtypes"]["result"]) == ("hard_tanh", "ap_fixed<8,1,AP_RND_CONV,AP_SAT>")
+    w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
+         for n in g if n.op == "dense"}
+    x = decode(np.load(DATA / "qkeras_digits.npz")["x_codes"]).reshape(-1, 64)
+
+    def dense(a: np.ndarray, name: str) -> np.ndarray:
+        k, b = w[name]
+        return (a.astype(np.float32) @ k + b).astype(np.float64)
+
+    h = ref_quantized_tanh(dense(ref_quantized_bits(x, 8, 0, 0, False), "fc1"), 8)
+    h = ref_quantized_sigmoid(dense(h, "fc2"), 6)
+    assert 0 < np.mean(h == 0) < 0.9 and np.mean(h == 63 / 64) > 0  # both ends of the clip are reached
+    h = np.where(dense(h, "fc3") >= 0, 1.0, -1.0)
+    want = ref_quantized_bits(dense(h, "out"), 8, 4, 0, True)
+    hw = nnfpga.convert_from_keras_model(str(path), output_dir=tmp_path / "prj")
+    assert_same_bits(predict_quantized(hw, x.reshape(-1, 8, 8)), want, "QKeras")
+    gxx()
+    hw.compile()
+    assert_same_bits(predict_quantized(hw, x.reshape(-1, 8, 8), engine="csim"), want, "QKeras")
+
+    g = graph_from_qkeras(edited_h5(tmp_path, DIGITS, lambda layers: layers["relu1"].update(activation="hard_sigmoid")))
+    assert (g["relu1"].op, g["relu1"].attrs["slope"]) == ("hard_sigmoid", 0.5)

@@ -89,14 +89,16 @@ def test_qkeras_file_emulates_as_keras3_with_the_quantizer_types(keras: Any, tmp
 def test_refusals_name_the_layer_and_the_activation(keras: Any, tmp_path: Path) -> None:
     model = model_of(keras, "QGRU")
     path = save_qkeras(model, tmp_path / "bad.h5", "QGRU", activation="quantized_tanh(8,1)",
-                       recurrent_activation="hard_sigmoid", state_quantizer="quantized_relu(8,2)", return_state=True,
+                       recurrent_activation="quantized_relu(4)", state_quantizer="quantized_relu(8,2)",
+                       return_state=True,
                        kernel_quantizer="quantized_bits(8,2,alpha='auto')")
     with pytest.raises(UnsupportedLayerError) as info, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         nnfpga.convert_from_keras_model(str(path))
     text = str(info.value)
     assert "'rnn'" in text
-    for what in ("activation='quantized_tanh(8,1)'", "train with tanh", "recurrent_activation='hard_sigmoid'",
-                 "slope 1/6", "state_quantizer='quantized_relu(8,2)'", "set return_state=False",
+    for what in ("activation='quantized_tanh(8,1)'", "set use_stochastic_rounding=False",
+                 "recurrent_activation='quantized_relu(4)'", "'quantized_relu' is not a gate nnfpga has",
+                 "state_quantizer='quantized_relu(8,2)'", "set return_state=False",
                  "kernel_quantizer=\"quantized_bits(8,2,alpha='auto')\""):
         assert what in text, (what, text)

@@ -11,6 +11,11 @@ exact fixed-point type it implements (``node.attrs["qtypes"]``, see :func:`nnfpg
 - ``quantized_relu(bits, integer)`` clips ``round(x * 2**bits / m_i) / 2**bits`` to ``[0, 1 - 2**-bits]``
   (times ``m_i``): ``ap_ufixed<bits, integer, AP_RND_CONV, AP_SAT>``.
 - ``binary`` and ``ternary`` kernels are the values ``±alpha`` (and ``0``), exactly.
+- ``quantized_tanh(bits)`` / ``quantized_sigmoid(bits)`` activations are QKeras's hard curves (``clip(x, -1, 1)``,
+  ``clip(0.5 x + 0.5, 0, 1)``; the tables with ``use_real_*``) cast to ``ap_fixed<bits, 1, AP_RND_CONV, AP_SAT>``
+  / ``ap_ufixed<bits, 0, AP_RND_CONV, AP_SAT>`` (:func:`~nnfpga.frontends.qkeras_common.curve_quantizer`).
+  ``"hard_sigmoid"`` is QKeras's own ``clip(0.5 x + 0.5, 0, 1)`` in a QKeras layer (``get_quantizer`` finds it
+  before Keras's) and Keras 2's ``clip(0.2 x + 0.5, 0, 1)`` in a plain Keras 2 layer.
 
 Quantized weights are stored dequantized (exact) with the narrowest type that holds every one of them.
 QConv1D/2D, QDepthwiseConv2D, QSeparableConv1D/2D, Q(Global)AveragePooling2D and Keras's conv, pooling, padding,
@@ -25,10 +30,8 @@ Anything whose output is not a fixed-point value (``alpha="auto"``/``"auto_po2"`
 
 from __future__ import annotations
 
-import ast
 import io
 import json
-import math
 import os
 import re
 import warnings
@@ -53,24 +56,25 @@ from nnfpga.frontends.keras_common import (
     relu_type,
 )
 from nnfpga.frontends.keras_conv import SPATIAL_LAYERS
+from nnfpga.frontends.qkeras_common import (
+    CURVES,
+    QUANTIZERS,
+    activation_type,
+    curve_quantizer,
+    parse_quantizer,
+    po2_exponent,
+    quantize_weights,
+)
 from nnfpga.frontends.qkeras_conv import QCONV_LAYERS, add_qkeras_spatial
 from nnfpga.frontends.qkeras_recurrent import QRECURRENT_LAYERS, add_qkeras_recurrent
 from nnfpga.ir.graph import Graph, Node
+from nnfpga.ops.recurrent_arith import GATE_ACTIVATIONS
 
 QKERAS_LAYERS = ("InputLayer", "QDense", "QActivation", "Dense", "Activation", "BatchNormalization", "Dropout",
                  "Flatten", "Reshape", *QCONV_LAYERS, *SPATIAL_LAYERS, *QRECURRENT_LAYERS)
-QUANTIZERS = ("quantized_bits", "quantized_relu", "binary", "ternary")
-_ARGS = {  # positional parameter order and defaults of QKeras 0.9's quantizer constructors
-    "quantized_bits": {"bits": 8, "integer": 0, "symmetric": 0, "keep_negative": True, "alpha": None,
-                       "use_stochastic_rounding": False, "scale_axis": None, "qnoise_factor": 1.0},
-    "quantized_relu": {"bits": 8, "integer": 0, "use_sigmoid": 0, "negative_slope": 0.0,
-                       "use_stochastic_rounding": False, "relu_upper_bound": None, "is_quantized_clip": True,
-                       "qnoise_factor": 1.0},
-    "binary": {"use_01": False, "alpha": None, "use_stochastic_rounding": False},
-    "ternary": {"alpha": None, "threshold": None, "use_stochastic_rounding": False, "number_of_unrolls": 5},
-}
-
-
+HARD_SIGMOID = {True: "hard_sigmoid_qkeras", False: "hard_sigmoid_keras2"}  # by "is a QKeras layer"
+__all__ = ["QKERAS_LAYERS", "QUANTIZERS", "activation_type", "graph_from_qkeras", "parse_quantizer",
+           "quantize_weights", "read_config", "read_weights"]
 # -- reading saved files ------------------------------------------------------------------------------
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The model config (JSON) of a saved .h5 or .keras file, without loading any framework."""
@@ -131,93 +135,6 @@ def _var_names(layer: dict[str, Any]) -> list[str]:
     return ["kernel", "bias"]
 
 
-# -- quantizers ---------------------------------------------------------------------------------------
-def parse_quantizer(spec: Any) -> tuple[str, dict[str, Any]] | None:
-    """A quantizer as saved (``"quantized_relu(6,2)"`` or ``{"class_name": ..., "config": ...}``) -> name and
-    full parameters; a plain activation name -> (name, {}); None/"linear" -> None."""
-    if spec is None:
-        return None
-    if isinstance(spec, dict):
-        name, given, pos = spec["class_name"], dict(spec.get("config", {})), []
-    else:
-        try:
-            tree = ast.parse(str(spec).strip(), mode="eval").body
-            if isinstance(tree, ast.Name):
-                name, given, pos = tree.id, {}, []
-            elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
-                name = tree.func.id
-                pos = [ast.literal_eval(a) for a in tree.args]
-                given = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg}
-            else:
-                raise ValueError(spec)
-        except (SyntaxError, ValueError):
-            raise Rejected(f"cannot parse quantizer {spec!r}") from None
-    if name == "linear":
-        return None
-    if name not in _ARGS:
-        return name, {}
-    params = dict(_ARGS[name])
-    params.update(zip(params, pos, strict=False))
-    params.update(given)
-    return name, params
-
-
-def _po2_exponent(alpha: Any, what: str) -> int:
-    if alpha is None:
-        return 0
-    if isinstance(alpha, str) or not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise Rejected(f"{what} alpha={alpha!r}: the scale is computed from the weights at run time; "
-                       "train with alpha=1 (or a fixed power of two)")
-    mant, exp = math.frexp(float(alpha))
-    if mant != 0.5:
-        raise Rejected(f"{what} alpha={alpha!r} is not a power of two, so the scaled values are not fixed-point")
-    return exp - 1
-
-
-def activation_type(name: str, p: dict[str, Any]) -> FixedType:
-    """The exact result type of a quantizing activation (quantized_bits or quantized_relu)."""
-    if float(p.get("qnoise_factor", 1.0)) != 1.0:
-        raise Rejected(f"{name} with qnoise_factor={p['qnoise_factor']} mixes float and quantized values")
-    bits, integer = int(p["bits"]), int(p["integer"])
-    if name == "quantized_relu":
-        if p["use_sigmoid"] or float(p["negative_slope"]) != 0.0 or not p["is_quantized_clip"]:
-            raise Rejected("quantized_relu with use_sigmoid, negative_slope or is_quantized_clip=False")
-        return FixedType(bits, integer, signed=False, rounding="RND_CONV", overflow="SAT")
-    if _po2_exponent(p["alpha"], name) != 0:
-        raise Rejected(f"{name} activation alpha={p['alpha']!r} scales after rounding; use alpha=1")
-    keep = bool(p["keep_negative"])
-    if bits - keep <= 0:
-        raise Rejected(f"{name}(bits={bits}, keep_negative={keep}) is a sign function; use binary")
-    overflow = "SAT_SYM" if keep and p["symmetric"] else "SAT"
-    return FixedType(bits, integer + keep, signed=keep, rounding="RND_CONV", overflow=overflow)
-
-
-def quantize_weights(name: str, p: dict[str, Any], w: np.ndarray) -> np.ndarray:
-    """QKeras's own formula in float32, returned as exact float64 values."""
-    x = np.asarray(w, dtype=np.float32)
-    if name in ("binary", "ternary"):
-        scale = 2.0 ** _po2_exponent(p["alpha"], name)
-        if name == "binary":
-            q = np.where(x >= 0, 1.0, -1.0)
-            q = (q + 1.0) / 2.0 if p["use_01"] else q
-        else:
-            thr = np.float32(0.33 if p["threshold"] is None else p["threshold"])
-            q = np.where(np.abs(x) >= thr, np.sign(x), 0.0)
-        return q.astype(np.float64) * scale
-    if name != "quantized_bits":
-        raise Rejected(f"{name} weights")
-    if float(p.get("qnoise_factor", 1.0)) != 1.0:
-        raise Rejected(f"{name} with qnoise_factor={p['qnoise_factor']}")
-    shift = _po2_exponent(p["alpha"], name)
-    keep, bits, integer = int(bool(p["keep_negative"])), int(p["bits"]), int(p["integer"])
-    if bits - keep <= 0:
-        q = np.where(x >= 0, 1.0, -1.0)
-        return ((q if keep else (q + 1.0) / 2.0) * 2.0**shift).astype(np.float64)
-    m, m_i = np.float32(2.0 ** (bits - keep)), np.float32(2.0**integer)
-    r = np.clip(np.round(x * m / m_i), keep * (-m + int(bool(p["symmetric"]))), m - 1)
-    return r.astype(np.float64) * (2.0 ** (integer - bits + keep + shift))
-
-
 # -- the graph ----------------------------------------------------------------------------------------
 def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
     """Translate a saved QKeras model (Keras 2 .h5 or .keras) into an untyped graph with pinned types."""
@@ -257,7 +174,7 @@ def graph_from_qkeras(path: str | os.PathLike[str]) -> Graph:
             last[name] = last[parents[0]]
     if unsupported:
         raise UnsupportedLayerError(unsupported, "QKeras", supported=QKERAS_LAYERS,
-                                    activations=(*QUANTIZERS, *ACTIVATIONS))
+                                    activations=(*QUANTIZERS, *CURVES, *ACTIVATIONS))
     out = layers[-1]["config"]["name"] if sequential else cfg["output_layers"][0][0]
     g.outputs = [last[out]]
     if "qtypes" not in g[g.inputs[0]].attrs:
@@ -323,6 +240,12 @@ def _activation(g: Graph, src: str, spec: Any, name: str, source: str) -> str:
         return src
     qname, params = q
     shape, t_in = g[src].shape, known_type(g, src)
+    if qname in ("quantized_tanh", "quantized_sigmoid") or (qname == "hard_sigmoid" and not params):
+        # QKeras layers resolve "hard_sigmoid" to QKeras's own clip(0.5 x + 0.5); Keras 2's layers to 0.2 x + 0.5
+        curve, t = curve_quantizer(qname, params) if params else (HARD_SIGMOID[source.startswith("Q")], None)
+        op, attrs = GATE_ACTIVATIONS[curve]
+        return g.add(Node(name, op, [src], shape, {**attrs, **({"qtypes": {"result": str(t)}} if t else {})},
+                          source=source)).name
     if qname in ("quantized_bits", "quantized_relu"):
         t = activation_type(qname, params)
         if qname == "quantized_bits":
@@ -332,7 +255,7 @@ def _activation(g: Graph, src: str, spec: Any, name: str, source: str) -> str:
     if qname == "binary":
         if t_in is None:
             raise Rejected("a binary activation needs an exactly known input type: quantize the layer before it")
-        if _po2_exponent(params["alpha"], qname) != 0:
+        if po2_exponent(params["alpha"], qname) != 0:
             raise Rejected(f"binary activation alpha={params['alpha']!r}; use alpha=1")
         # m = x * 2**F is an integer: (m + 1) or (2m + 1) is >= 1 exactly when x >= 0, else <= 0 or <= -1
         use01 = bool(params["use_01"])

@@ -10,8 +10,8 @@ Keras's), ``flip_output`` (reverse the output sequence: a Bidirectional's backwa
 
 Fixed-point semantics (types by config slot; ``(t) v`` is a cast of the exact value ``v`` to type ``t``; every
 product and every sum without a cast is exact; ``act`` / ``rec`` are the activation and recurrent activation: the
-same tables (sigmoid, tanh) or exact clip (hard_sigmoid) as the stand-alone activation layers, their output in
-the ``table`` type). The state ``h`` (and the LSTM's cell ``c``) start at zero, in the ``state`` type. Per step,
+same tables (sigmoid, tanh) or exact clip (hard_sigmoid, hard_tanh) as the stand-alone activation layers, their output
+in the ``table`` type). The state ``h`` (and the LSTM's cell ``c``) start at zero, in the ``state`` type. Per step,
 with ``x`` the step's input in its producer's type:
 
 1. ``zx = Dense(x; kernel, bias)`` and ``zh = Dense(h; recurrent_kernel, recurrent_bias)``, each with Dense's exact
@@ -230,7 +230,10 @@ def _float_act(node: Node, which: str) -> Callable[[np.ndarray], np.ndarray]:
         return lambda v: 0.5 * (1.0 + np.tanh(0.5 * v))
     if name == "tanh":
         return np.tanh
-    slope, offset = GATE_ACTIVATIONS["hard_sigmoid"][1].values()
+    op, attrs = GATE_ACTIVATIONS[name]
+    if op == "hard_tanh":
+        return lambda v: np.clip(v, -1.0, 1.0)
+    slope, offset = attrs["slope"], attrs["offset"]
     return lambda v: np.clip(slope * v + offset, 0.0, 1.0)
 
 

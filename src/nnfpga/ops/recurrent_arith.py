@@ -18,11 +18,16 @@ from nnfpga.ops.base import OPS, Plan, QArray, RunStats
 from nnfpga.ops.dense import weight_type
 
 # The gate activations a recurrent node may name -> (the op computing it, its attributes). hard_sigmoid is
-# Keras 3's (relu6(x + 3) / 6, also torch's Hardsigmoid).
+# Keras 3's (relu6(x + 3) / 6, also torch's Hardsigmoid); hard_sigmoid_keras2 Keras 2's clip(0.2 x + 0.5, 0, 1)
+# (0.2 in the clip's param type, as the stand-alone layer's); hard_sigmoid_qkeras QKeras's clip(0.5 x + 0.5, 0, 1);
+# hard_tanh clip(x, -1, 1) (QKeras's quantized_tanh without use_real_tanh, its own hard_tanh).
 GATE_ACTIVATIONS: dict[str, tuple[str, dict[str, float]]] = {
     "sigmoid": ("sigmoid", {}),
     "tanh": ("tanh", {}),
     "hard_sigmoid": ("hard_sigmoid", {"slope": 1 / 6, "offset": 0.5}),
+    "hard_sigmoid_keras2": ("hard_sigmoid", {"slope": 0.2, "offset": 0.5}),
+    "hard_sigmoid_qkeras": ("hard_sigmoid", {"slope": 0.5, "offset": 0.5}),
+    "hard_tanh": ("hard_tanh", {}),
 }
 
 
@@ -97,11 +102,12 @@ class Gate:
         types: dict[str, Any] = {"result": table}
         if OPS[op].category == "table":
             types["table"] = table
-        else:
+        elif "slope" in attrs:
             types["param"] = weight_type(np.array([attrs["slope"], attrs["offset"], 1.0]), PARAM_WIDTH)
         probe = Node(f"{node.name}.{which}", op, [], node.shape, attrs, types=types, source=node.source)
         return Gate(key, probe, OPS[op].prepare(probe, [in_type]))
 
     def __call__(self, x: QArray) -> QArray:
-        """The activation of ``x`` in the table type (a table lookup, or hard_sigmoid's exact clip then cast)."""
+        """The activation of ``x`` in the table type (a table lookup, or hard_sigmoid's / hard_tanh's exact clip
+        then cast)."""
         return OPS[self.probe.op].run_fixed(self.probe, [x], self.plan, RunStats())

@@ -2,7 +2,8 @@
 
 The constants are the op plan's own (:class:`nnfpga.ops.recurrent.RecurrentPlan`): the two matrix products'
 weight mantissas, both biases in the ``bias`` type, and the gates' tables (the same tables as the stand-alone
-sigmoid / tanh) or hard_sigmoid's parameters. Each gate gets a small config struct per input type it reads
+sigmoid / tanh) or hard_sigmoid's parameters (hard_tanh: slope 1, offset 0, lower bound -1).
+Each gate gets a small config struct per input type it reads
 (``act_z`` / ``rec_z`` on the ``accum`` type; ``act_c``, the LSTM's ``act(c)``, on the ``state`` type).
 hls4ml's ``static`` config key (node attribute ``static``, default True as in hls4ml) picks one cell reused by
 every step, or one cell per step; the bits are the same.
@@ -23,7 +24,8 @@ from nnfpga.ops.recurrent import RecurrentPlan
 from nnfpga.ops.recurrent_arith import Gate
 
 CELL_KIND = {"lstm": "CELL_LSTM", "gru": "CELL_GRU", "simple_rnn": "CELL_SIMPLE_RNN"}
-NO_TABLE = "(const int *)0"  # the table argument of a gate without a table (hard_sigmoid)
+NO_TABLE = "(const int *)0"  # the table argument of a gate without a table (hard_sigmoid, hard_tanh)
+HARD_TANH_PARAM = FixedType(2, 2, signed=True)  # hard_tanh's slope 1 and offset 0, exact
 
 
 def _bool(v: Any) -> str:
@@ -42,10 +44,12 @@ def _gate_struct(name: str, gate: Gate, tin: FixedType, table: FixedType) -> lis
         lines += [f"    static const unsigned table_size = {plan.size};",
                   f"    static const int index_shift = {tin.frac + plan.step_log2};",
                   f"    static const long long lo_steps = {plan.lo_steps};"]
-    else:
-        tp = gate.probe.types["param"]
-        lines.append(f"    typedef {tp} param_t;")
-        for pname, c in zip(("slope", "offset"), plan.c, strict=True):
+    else:  # hard_sigmoid: clip(slope * x + offset, 0, 1); hard_tanh: clip(1 * x + 0, -1, 1)
+        tp = gate.probe.types.get("param", HARD_TANH_PARAM)
+        consts = plan.c if gate.probe.op == "hard_sigmoid" else (1.0, 0.0)
+        lo = -1 if gate.probe.op == "hard_tanh" else 0
+        lines += [f"    typedef {tp} param_t;", f"    static const int lo = {lo};"]
+        for pname, c in zip(("slope", "offset"), consts, strict=True):
             lines.append(f"    static param_t {pname}() {{ return param_t({literal(c, tp)}); }}")
     return [*lines, "};"]
 

@@ -8,7 +8,7 @@
 //   both GRUs: h = (state)(z*h + (1 - z)*n);  SimpleRNN: h = (state) act((accum)(zx + zh)).
 // ap_fixed products and sums are exact; the only roundings are the casts written above.
 // Constants: w[i * n_gates*n_units + col] (input-major, Keras gate order), rw likewise over the units, b and rb
-// per column. Gates (act_z, rec_z: on accum_t; act_c: on state_t) are table lookups or hard_sigmoid's exact clip.
+// per column. Gates (act_z, rec_z: on accum_t; act_c: on state_t) are table lookups or hard_sigmoid's / hard_tanh's exact clip.
 // CONFIG_T::is_static: one cell instance reused by every time step (hls4ml's `static`); else the time loop is
 // unrolled into one cell per step. Both give the same bits.
 #ifndef NNFPGA_RECURRENT_H_
@@ -40,11 +40,12 @@ inline typename G::out_t gate_eval(const T &x, const RAW *table, gate_table_tag)
     return from_raw<typename G::out_t, G::table_width>(table[i]);
 }
 
-// hard_sigmoid: clip(slope * x + offset, 0, 1) exactly (as nnfpga_activation.h's), then cast to the table type.
+// hard_sigmoid: clip(slope * x + offset, 0, 1) exactly (as nnfpga_activation.h's), then cast to the table type;
+// hard_tanh: the same with slope 1, offset 0 and the lower bound G::lo = -1.
 template <class G, class T, class RAW>
 inline typename G::out_t gate_eval(const T &x, const RAW *, gate_clip_tag) {
     const typename G::param_t slope = G::slope(), offset = G::offset();
-    if (x * slope + offset < 0) return (typename G::out_t)0;
+    if (x * slope + offset < G::lo) return (typename G::out_t)G::lo;
     if (x * slope + offset > 1) return (typename G::out_t)1;
     return (typename G::out_t)(x * slope + offset);
 }
