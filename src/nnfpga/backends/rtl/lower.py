@@ -140,7 +140,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
         shifted = "in_valid" if latency == 1 else f"{{{v}[{latency - 2}:0], in_valid}}"
         top.always([If("rst", [NonBlocking(v, literal(0, latency))], [NonBlocking(v, shifted)])], clock="clk")
         top.assign("out_valid", f"{v}[{latency - 1}]" if latency > 1 else v)
-    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse]
+    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse and n.op not in RECURRENT_OPS]
              + [inner[n.name] - 1 for n in graph if n.op in RECURRENT_OPS], default=1)  # steps x cycles
     design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii)
     top.header = header_comment(graph, design)
