@@ -66,14 +66,22 @@ def report(form: str, target: str, fresh: bool, cached: Callable[[str, Callable[
 
 def main(argv: list[str], cached: Callable[[str, Callable[[], Any]], Any]) -> None:
     """The rows; ``cached`` is ``hardware.py``'s (one cache folder, one error convention)."""
+    import argparse
+
     from nnfpga import tools
     from nnfpga.model import format_table
 
-    fresh, ecp5 = "--fresh" in argv, "--ecp5" in argv
-    forms = [a for a in argv if not a.startswith("--")] or list(FORMS)
+    ap = argparse.ArgumentParser(prog="hardware.py lstm", description="The LSTM rows: Yosys synth_xilinx (and "
+                                 "with --ecp5 nextpnr-ecp5) of issue 15's LSTM in the Verilog backend.")
+    ap.add_argument("forms", nargs="*", metavar="FORM", help=f"the forms (default: all): {', '.join(FORMS)}")
+    ap.add_argument("--fresh", action="store_true", help="redo the forms even where a cached result exists")
+    ap.add_argument("--ecp5", action="store_true", help="also place and route on ECP5 (Fmax)")
+    args = ap.parse_args(argv)
+    fresh, ecp5 = args.fresh, args.ecp5
+    forms = args.forms or list(FORMS)
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
-        sys.exit(f"unknown form(s) {', '.join(unknown)}; expected some of {', '.join(FORMS)}")
+        ap.error(f"unknown form(s) {', '.join(unknown)}; expected some of {', '.join(FORMS)}")
     rows = [("design", "LUT", "FF", "DSP", "BRAM18", "LUT+55*DSP", "LUT+FF/2+55*DSP", "II [cycles/sequence]",
              "latency [cycles]", "synth [s]", *(("Fmax ECP5 [MHz]", "ns/sequence at Fmax") if ecp5 else ()))]
     for form in forms:
