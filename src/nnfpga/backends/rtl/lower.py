@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnfpga.backends.base import RECURRENT_OPS
 from nnfpga.backends.rtl.accumulate import reuse_problem
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
@@ -27,7 +28,6 @@ from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
 )
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
-from nnfpga.backends.rtl.recurrent import RECURRENT_OPS
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import BackendSupportError, ConfigError, GraphError
 from nnfpga.fixed import FixedType

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nnfpga.backends.base import RECURRENT_OPS
 from nnfpga.backends.rtl.context import Ctx
 from nnfpga.backends.rtl.ops import LOWERINGS, _dense, lowering
 from nnfpga.backends.rtl.verilog import Case, If, NonBlocking, Val, literal
@@ -50,8 +51,6 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
 from nnfpga.ops.recurrent import RecurrentPlan, _dense_probe
 from nnfpga.ops.recurrent_arith import Gate
-
-RECURRENT_OPS = ("simple_rnn", "lstm", "gru")
 
 
 @dataclass
@@ -290,4 +289,4 @@ def _gru(cell: Cell, node: Node, prep: RecurrentPlan, zx: list[Fx], cur: dict[st
 
 STEPS = {"simple_rnn": _simple_rnn, "lstm": _lstm, "gru": _gru}
 
-__all__ = ["RECURRENT_OPS"]
+__all__ = ["STEPS", "Cell"]
