@@ -167,7 +167,15 @@ def main() -> None:
 
         hardware_lstm.main(sys.argv[2:], cached)
         return
-    quick, fresh = "--quick" in sys.argv, "--fresh" in sys.argv
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="hardware.py", description="Yosys/nextpnr figures of nnfpga's Verilog beside "
+                                 "the peers'; 'hardware.py cnn --help' and 'hardware.py lstm --help' for the CNN "
+                                 "and LSTM rows.")
+    ap.add_argument("--quick", action="store_true", help="the 8-bit rows only")
+    ap.add_argument("--fresh", action="store_true", help="redo every row even where a cached result exists")
+    args = ap.parse_args(sys.argv[1:])
+    quick, fresh = args.quick, args.fresh
     if fresh and CACHE.is_dir():
         for p in CACHE.glob("*.json"):
             p.unlink()

@@ -279,16 +279,29 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--child"]:
         child(argv[1], argv[2], float(argv[3]))
         return
-    timeout_s = DEFAULT_TIMEOUT_S
-    if "--timeout" in argv:
-        timeout_s = float(argv[argv.index("--timeout") + 1])
-    keys = tuple(a for a in argv if a in ORDER) or ORDER
-    if "--layers" in argv:  # no synthesis: the Verilog's adders and registers per layer
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="hardware.py cnn", description="The CNN rows: Yosys synth_xilinx of the "
+                                 "streaming Verilog CNNs beside hls4ml's published figures.")
+    ap.add_argument("cases", nargs="*", metavar="CASE",
+                    help=f"the cases to run (default: all): {', '.join(ORDER)}")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                    help="seconds per case, writing and Yosys (default %(default)g)")
+    ap.add_argument("--layers", action="store_true",
+                    help="no synthesis: the adders and registers of each layer in the written Verilog")
+    ap.add_argument("--fresh", action="store_true", help="redo the cases even where a cached result exists")
+    args = ap.parse_args(argv)
+    unknown = [c for c in args.cases if c not in ORDER]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}; expected some of {', '.join(ORDER)}")
+    timeout_s = args.timeout
+    keys = tuple(args.cases) or ORDER
+    if args.layers:  # no synthesis: the Verilog's adders and registers per layer
         for key in keys:
             print(f"{key}: adders and registers per layer in the written Verilog (no synthesis)")
             print(format_table(layers_table(key)))
         return
-    if "--fresh" in argv:
+    if args.fresh:
         for k in keys:
             cache_path(k).unlink(missing_ok=True)
     from nnfpga import tools

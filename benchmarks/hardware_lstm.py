@@ -7,14 +7,16 @@ softmax; random weights), converted with the Verilog backend in two forms:
 - ``default``: the default config (``config_from_keras_model(granularity="name")``); ``AddersPerStage`` 1 places
   registers inside a time step as in a Dense, so a step takes K cycles (the design states K);
 - ``comb``: the same with ``AddersPerStage: null`` on the LSTM: one step per cycle (K = 1), a long combinational
-  step.
+  step;
+- ``reuse``: the default config with ``ReuseFactor`` 6 and ``RecurrentReuseFactor`` 20 on the LSTM (hls4ml's keys):
+  each cell product folded onto 80 multipliers used 6 or 20 times a step, so a step takes longer.
 
 Columns: Yosys ``synth_xilinx -family xc7 -flatten`` cells (LUT, FF, DSP48E1, BRAM in 18 kb units), LUT + 55*DSP,
 LUT + FF/2 + 55*DSP, cycles per sequence (the II) and the latency of one sequence as the design states them
 (Verilator measures the same, ``tests/backends/rtl/test_rtl_recurrent.py``), and the seconds in Yosys; with
 ``--ecp5``, nextpnr-ecp5's Fmax and the time per sequence at it. Finished rows are cached in
 ``benchmarks/.hardware-cache/lstm_<VERSION>_<form>_<target>.json`` (``--fresh`` redoes them).
-Run: .venv/bin/python benchmarks/hardware.py lstm [--fresh] [--ecp5] [FORM ...] (FORM: default, comb).
+Run: .venv/bin/python benchmarks/hardware.py lstm [--fresh] [--ecp5] [FORM ...] (FORM: default, comb, reuse).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 VERSION = "v1"  # of the recurrent Verilog lowering: cached rows of an older one are not reused
-FORMS = {"default": "default config (AddersPerStage 1)", "comb": "AddersPerStage null on the LSTM (K = 1)"}
+FORMS = {"default": "default config (AddersPerStage 1)", "comb": "AddersPerStage null on the LSTM (K = 1)",
+         "reuse": "ReuseFactor 6, RecurrentReuseFactor 20 on the LSTM"}
 CACHE = Path(__file__).with_name(".hardware-cache")
 
 
@@ -46,6 +49,8 @@ def convert(form: str) -> Any:
     cfg = nnfpga.config_from_keras_model(model, granularity="name")
     if form == "comb":
         cfg["LayerName"]["lstm"]["AddersPerStage"] = None
+    if form == "reuse":
+        cfg["LayerName"]["lstm"].update(ReuseFactor=6, RecurrentReuseFactor=20)
     return nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name=f"lstm_{form}",
                                            output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
 
@@ -61,14 +66,22 @@ def report(form: str, target: str, fresh: bool, cached: Callable[[str, Callable[
 
 def main(argv: list[str], cached: Callable[[str, Callable[[], Any]], Any]) -> None:
     """The rows; ``cached`` is ``hardware.py``'s (one cache folder, one error convention)."""
+    import argparse
+
     from nnfpga import tools
     from nnfpga.model import format_table
 
-    fresh, ecp5 = "--fresh" in argv, "--ecp5" in argv
-    forms = [a for a in argv if not a.startswith("--")] or list(FORMS)
+    ap = argparse.ArgumentParser(prog="hardware.py lstm", description="The LSTM rows: Yosys synth_xilinx (and "
+                                 "with --ecp5 nextpnr-ecp5) of issue 15's LSTM in the Verilog backend.")
+    ap.add_argument("forms", nargs="*", metavar="FORM", help=f"the forms (default: all): {', '.join(FORMS)}")
+    ap.add_argument("--fresh", action="store_true", help="redo the forms even where a cached result exists")
+    ap.add_argument("--ecp5", action="store_true", help="also place and route on ECP5 (Fmax)")
+    args = ap.parse_args(argv)
+    fresh, ecp5 = args.fresh, args.ecp5
+    forms = args.forms or list(FORMS)
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
-        sys.exit(f"unknown form(s) {', '.join(unknown)}; expected some of {', '.join(FORMS)}")
+        ap.error(f"unknown form(s) {', '.join(unknown)}; expected some of {', '.join(FORMS)}")
     rows = [("design", "LUT", "FF", "DSP", "BRAM18", "LUT+55*DSP", "LUT+FF/2+55*DSP", "II [cycles/sequence]",
              "latency [cycles]", "synth [s]", *(("Fmax ECP5 [MHz]", "ns/sequence at Fmax") if ecp5 else ()))]
     for form in forms:

@@ -195,3 +195,40 @@ def test_a_pinned_dense_result_keeps_its_batchnorm(tiny_mlp: Any) -> None:
     for cfg in ({"LayerType": {"Dense": {"Precision": {"result": "ap_fixed<12,4>"}}}},  # LayerType does not pin
                 {"Model": {"Precision": "ap_fixed<12,4>"}}, {"LayerName": {"fc1": {"Precision": "ap_fixed<12,4>"}}}):
         assert "bn" not in apply_config(g, parse_config(cfg))
+
+
+def _lstm_model() -> Any:
+    from nnfpga.frontends.keras import import_keras
+
+    keras = import_keras()
+    return keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="lstm"), keras.layers.Dense(2, name="fc")])
+
+
+def test_recurrent_reuse_factors_are_checked_against_each_product() -> None:
+    """ReuseFactor folds the input product (3 features x 16 gate columns), RecurrentReuseFactor (hls4ml's key) the
+    state product (4 units x 16); an invalid one is refused at conversion, quoting the valid values."""
+    model = _lstm_model()
+
+    def convert(lstm: dict[str, Any], **model_keys: Any) -> nnfpga.HWModel:
+        cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, **model_keys}, "LayerName": {"lstm": lstm}}
+        return nnfpga.convert_from_keras_model(model, hls_config=cfg)
+
+    hw = convert({"ReuseFactor": 12, "RecurrentReuseFactor": 32})
+    assert (hw.graph["lstm"].attrs["reuse_factor"], hw.graph["lstm"].attrs["recurrent_reuse_factor"]) == (12, 32)
+    assert "recurrent_reuse_factor" not in hw.graph["fc"].attrs
+    with pytest.raises(ConfigError) as e:
+        convert({"ReuseFactor": 5})
+    assert str(e.value) == (
+        "ReuseFactor 5 (from LayerName.lstm) is not valid for LSTM layer 'lstm' with 3 inputs x 16 outputs = 48 "
+        "multiplications: it must divide 48. Valid values: 1, 2, 3, 4, 6, 8, 12, 16, 24, 48")
+    with pytest.raises(ConfigError) as e:
+        convert({}, RecurrentReuseFactor=6)  # at Model level it reaches the recurrent layers only
+    assert str(e.value) == (
+        "RecurrentReuseFactor 6 is not valid for LSTM layer 'lstm' with 4 state values x 16 gate outputs = 64 "
+        "multiplications: it must divide 64. Valid values: 1, 2, 4, 8, 16, 32, 64")
+    with pytest.raises(ConfigError, match=r"LayerName.lstm.RecurrentReuseFactor must be an integer >= 1 .*got 0"):
+        convert({"RecurrentReuseFactor": 0})
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}, "LayerName": {"fc": {"RecurrentReuseFactor": 2}}}
+    with pytest.raises(ConfigError, match=r"LayerName.fc.RecurrentReuseFactor: Dense layer 'fc' has no "
+                                          r"RecurrentReuseFactor setting; it applies to LSTM, GRU, SimpleRNN layers"):
+        nnfpga.convert_from_keras_model(model, hls_config=cfg)

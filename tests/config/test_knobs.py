@@ -84,8 +84,8 @@ def test_invalid_values_quote_what_they_got(cfg: dict[str, Any], message: str) -
 def test_knob_keys_are_known_keys() -> None:
     with pytest.raises(ConfigError, match=r"^unknown key 'PipelineStage' in LayerName.fc \(did you mean "
                                           r"'PipelineStages'\?\); allowed keys: Precision, ReuseFactor, Strategy, "
-                                          r"TableSize, TableRange, Trace, Static, PipelineStages, AddersPerStage, "
-                                          r"Multipliers$"):
+                                          r"TableSize, TableRange, Trace, Static, RecurrentReuseFactor, "
+                                          r"PipelineStages, AddersPerStage, Multipliers$"):
         parse_config({"LayerName": {"fc": {"PipelineStage": 1}}})
 
 

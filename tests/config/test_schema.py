@@ -106,18 +106,19 @@ def test_config_must_be_a_mapping() -> None:
      "unknown key 'Modle' in the config (did you mean 'Model'?); allowed keys: Model, LayerType, LayerName"),
     ({"Model": {"Reuse": 2}},
      "unknown key 'Reuse' in Model (did you mean 'ReuseFactor'?); allowed keys: Precision, ReuseFactor, Strategy, "
-     "TraceOutput, Static, PipelineStages, AddersPerStage, Multipliers"),
+     "TraceOutput, Static, RecurrentReuseFactor, PipelineStages, AddersPerStage, Multipliers"),
     ({"Model": {"Precision": {"default": "ap_fixed<8,3>", "weight": "ap_fixed<8,3>"}}},
      "unknown key 'weight' in Model.Precision; allowed keys: default"),
     ({"LayerName": {"fc1": {"TableRnage": 8}}},
      "unknown key 'TableRnage' in LayerName.fc1 (did you mean 'TableRange'?); allowed keys: Precision, ReuseFactor, "
-     "Strategy, TableSize, TableRange, Trace, Static, PipelineStages, AddersPerStage, Multipliers"),
+     "Strategy, TableSize, TableRange, Trace, Static, RecurrentReuseFactor, PipelineStages, AddersPerStage, "
+     "Multipliers"),
     ({"LayerType": {"Dense": {"xyz": 1}}},
      "unknown key 'xyz' in LayerType.Dense; allowed keys: Precision, ReuseFactor, Strategy, TableSize, TableRange, "
-     "Trace, Static, PipelineStages, AddersPerStage, Multipliers"),
+     "Trace, Static, RecurrentReuseFactor, PipelineStages, AddersPerStage, Multipliers"),
     ({"Model": {"Trace": True}},
      "unknown key 'Trace' in Model (did you mean 'TraceOutput'?); allowed keys: Precision, ReuseFactor, Strategy, "
-     "TraceOutput, Static, PipelineStages, AddersPerStage, Multipliers"),
+     "TraceOutput, Static, RecurrentReuseFactor, PipelineStages, AddersPerStage, Multipliers"),
 ])
 def test_unknown_keys_list_the_allowed_ones(cfg: dict[str, Any], message: str) -> None:
     assert err(cfg) == message

@@ -45,6 +45,19 @@ class Knob:
         return self.ops is None or op in self.ops
 
 
+def _recurrent_reuse(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be an integer >= 1 (how many times each multiplier of the recurrent cell's "
+                          f"state product is used), got {value!r}")
+    return value
+
+
+RECURRENT_OPS = ("lstm", "gru", "simple_rnn")
+# hls4ml's RecurrentReuseFactor (its ConfigurableAttribute recurrent_reuse_factor): the state product's reuse, as
+# ReuseFactor is the input product's; both backends read it (validated against the layer in config/apply.py)
+RECURRENT_REUSE = Knob("RecurrentReuseFactor", "recurrent_reuse_factor", _recurrent_reuse, RECURRENT_OPS)
+
+
 @dataclass(frozen=True)
 class Engine:
     """A way to run a backend's generated code on a batch: ``predict(hw, x)`` -> outputs shaped like the

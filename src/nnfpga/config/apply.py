@@ -140,14 +140,22 @@ def _check_reuse(node: Node, where: str) -> None:
     op = OPS[node.op]
     if not op.reuse:
         return
-    rf = node.attrs["reuse_factor"]
-    valid = op.reuse_factors(node)
-    if rf not in valid:
-        n_in, n_out = op.reuse_shape(node)
+    _check_divides("ReuseFactor", node.attrs["reuse_factor"], f" (from {where})", node, op.reuse_shape(node),
+                   ("inputs", "outputs"))
+    if "recurrent_reuse_factor" in node.attrs:  # a recurrent layer's state product
+        _check_divides("RecurrentReuseFactor", node.attrs["recurrent_reuse_factor"], "", node,
+                       op.recurrent_reuse_shape(node), ("state values", "gate outputs"))
+
+
+def _check_divides(key: str, rf: int, origin: str, node: Node, shape: tuple[int, int], what: tuple[str, str]) -> None:
+    """Each of the ``n_in * n_out / R`` multipliers is used exactly ``R`` times: ``R`` divides ``n_in * n_out``."""
+    n_in, n_out = shape
+    total = n_in * n_out
+    if total % rf:
+        valid = [r for r in range(1, total + 1) if total % r == 0]
         raise ConfigError(
-            f"ReuseFactor {rf} (from {where}) is not valid for {type_name(node)} layer {node.name!r} with {n_in} "
-            f"inputs x {n_out} "
-            f"outputs = {n_in * n_out} multiplications: it must divide {n_in * n_out}. "
+            f"{key} {rf}{origin} is not valid for {type_name(node)} layer {node.name!r} with {n_in} {what[0]} x "
+            f"{n_out} {what[1]} = {total} multiplications: it must divide {total}. "
             f"Valid values: {', '.join(map(str, valid))}")
 
 

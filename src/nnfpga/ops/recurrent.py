@@ -88,10 +88,21 @@ class Recurrent(OpDef):
     default_slots = ("weight", "recurrent_weight", "bias", "state", "result")
     const_slots = ("weight", "recurrent_weight", "bias", "table")
     weights = ("kernel", "recurrent_kernel", "bias", "recurrent_bias")
+    reuse = True  # ReuseFactor: the input product's; RecurrentReuseFactor: the state product's (as in hls4ml)
     gates: int = 1
 
     def units(self, node: Node) -> int:
         return int(node.attrs["units"])
+
+    def reuse_shape(self, node: Node) -> tuple[int, int]:
+        """The input product, ``x_t`` (features) times the kernel (gates x units columns)."""
+        k = np.shape(node.weights["kernel"])
+        return int(k[0]), int(k[1])
+
+    def recurrent_reuse_shape(self, node: Node) -> tuple[int, int]:
+        """The state product, ``h`` (units) times the recurrent kernel (gates x units columns)."""
+        k = np.shape(node.weights["recurrent_kernel"])
+        return int(k[0]), int(k[1])
 
     def constants_by_slot(self, node: Node) -> list[tuple[str, np.ndarray]]:
         """The float constants each constant slot types (both biases are in ``bias``), for the profiling plots."""

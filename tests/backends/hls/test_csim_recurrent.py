@@ -68,6 +68,22 @@ def test_recurrent_parallel(tmp_path, name, precision, static):
     assert f"is_static = {'true' if static else 'false'};" in cfg
 
 
+@pytest.mark.parametrize("static", [True, False], ids=["static", "unrolled"])
+def test_recurrent_reuse_factors(tmp_path, static):
+    """ReuseFactor and RecurrentReuseFactor fold each cell product (a pipelined product of II R with
+    ceil(products / R) multipliers under Vitis); g++ runs the same arithmetic: the same bits."""
+    model = rnn_model("gru_stack_reset_before")  # gru1: 5 x 24 and 8 x 24 products, gru2: 8 x 18 and 6 x 18
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    for layer, rf, rrf in (("gru1", 4, 12), ("gru2", 9, 27)):
+        cfg["LayerName"].setdefault(layer, {}).update(ReuseFactor=rf, RecurrentReuseFactor=rrf, Static=static)
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, output_dir=tmp_path / "prj", io_type="io_parallel")
+    assert_bit_exact(hw, sequences(CASES["gru_stack_reset_before"][0], 300, 5), None)
+    params = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    for rf, rrf in ((4, 12), (9, 27)):
+        assert (f"static const unsigned reuse_factor = {rf};\n    static const unsigned recurrent_reuse_factor = "
+                f"{rrf};\n    static const unsigned cell_ii = {rrf};") in params
+
+
 @pytest.mark.parametrize("name", ["lstm_dense_softmax", "gru_stack_reset_before"])
 def test_recurrent_xilinx_headers(tmp_path, ap_types, name):
     """Both ap_types header sets (nnfpga's and Xilinx's), explicit narrow precisions."""

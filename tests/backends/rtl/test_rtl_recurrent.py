@@ -83,6 +83,42 @@ def test_recurrent_rtl_equals_emulator(rtl_cache, verilator_exe, name, precision
     assert f"II = {ii}" in design.modules[0].header
 
 
+# ReuseFactor / RecurrentReuseFactor per layer: R not dividing the product's inputs (lstm: 2 of 3 features, 8 of 4
+# units), and the GRU reset before's r * h product, which starts mid-step after the reset gate (gru2: 3 of 4 units)
+REUSE = {"lstm_small": {"lstm": (2, 8)}, "gru_stack_reset_before": {"gru1": (3, 5), "gru2": (4, 3)}}
+
+
+@pytest.mark.parametrize("name", list(REUSE))
+def test_recurrent_reuse_rtl_equals_emulator(rtl_cache, verilator_exe, name):
+    """Folded cell products (each multiplier used R times): Verilator = emulator, the step lengthened by R + 1
+    cycles for the slowest product, stated = measured."""
+    model = rnn_model(name)
+    cfg = nnfpga.config_from_keras_model(model, granularity="name")
+    for layer, (rf, rrf) in REUSE[name].items():
+        cfg["LayerName"].setdefault(layer, {}).update(ReuseFactor=rf, RecurrentReuseFactor=rrf)
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    design = build_design(hw.graph, prep=prepare_all(hw.graph))
+    plain = build_design(convert(model, "default").graph, prep=prepare_all(hw.graph))
+    steps = CASES[name][0][0]
+    for layer, (rf, rrf) in REUSE[name].items():  # a step: the folded products' R + 1 cycles, then the gates
+        assert design.inner[layer] - 1 >= steps * (max(rf, rrf) + 2)
+    latency, ii = check(hw, 500, 5, rtl_cache)
+    assert (latency, ii) == (design.latency, design.ii)
+    assert ii == max((design.inner[n.name] - 1) for n in hw.graph if n.op in RECURRENT)
+    # the folded products' multipliers (the plain design's products are adder graphs): at least one per R nonzero
+    # weights, at most one per output and slot of R inputs
+    folded = design.modules[0].render().count(" * ") - plain.modules[0].render().count(" * ")
+    prep, fewest, most = prepare_all(hw.graph), 0, 0
+    for layer, (rf, rrf) in REUSE[name].items():
+        plans = prep[layer]
+        for plan, r in ((plans.x, rf), (plans.h, rrf), (plans.hc, rrf)):
+            if plan is not None:
+                wm = np.asarray(plan.wm)
+                fewest += -(-np.count_nonzero(wm) // r)
+                most += wm.shape[1] * -(-wm.shape[0] // r)
+    assert 0 < fewest <= folded <= most
+
+
 def test_predict_engine_rtl(verilator_exe):
     """``hw.predict(x, engine="rtl")`` feeds float sequences at the design's II and gives the emulator's values."""
     hw = convert(rnn_model("simple_rnn_backwards"), "default")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnfpga import tools
-from nnfpga.backends.base import Backend, Engine, Knob, Prep, register
+from nnfpga.backends.base import RECURRENT_OPS, RECURRENT_REUSE, Backend, Engine, Knob, Prep, register
 from nnfpga.backends.hls.cpp import project_identifier
 from nnfpga.backends.hls.csim import CSim, compile_library
 from nnfpga.backends.hls.writer import check_widths, hls_files
@@ -30,9 +30,8 @@ def _static(value: Any, where: str) -> bool:
     return value
 
 
-RECURRENT = ("lstm", "gru", "simple_rnn")
 # hls4ml's recurrent ``static`` attribute, under its config key (hls4ml's ConfigurableAttribute: Static)
-KNOBS = (Knob("Static", "static", _static, RECURRENT),)
+KNOBS = (Knob("Static", "static", _static, RECURRENT_OPS), RECURRENT_REUSE)
 
 
 @register

@@ -347,5 +347,3 @@ def _transpose(node: Node, ins: Inputs, dst: LayerNames, prep: Plan) -> Lowered:
         lines.append(f"{ind}}}")
     return Lowered(config=[f"static const unsigned n_in = {_n(node)};"], call="\n".join(lines))
 
-
-from nnfpga.backends.hls import recurrent as _recurrent  # noqa: E402,F401 - registers lstm, gru, simple_rnn

@@ -6,7 +6,9 @@ sigmoid / tanh) or hard_sigmoid's parameters (hard_tanh: slope 1, offset 0, lowe
 Each gate gets a small config struct per input type it reads
 (``act_z`` / ``rec_z`` on the ``accum`` type; ``act_c``, the LSTM's ``act(c)``, on the ``state`` type).
 hls4ml's ``static`` config key (node attribute ``static``, default True as in hls4ml) picks one cell reused by
-every step, or one cell per step; the bits are the same.
+every step, or one cell per step; the bits are the same. ``ReuseFactor`` (the input product's) and
+``RecurrentReuseFactor`` (the state product's) fold each product onto ``n_in * n_out / R`` multipliers, each used
+``R`` times (a pipelined product of II ``R``); the static cell's II is the larger of the two.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def _recurrent(node: Node, ins: Inputs, dst: LayerNames, prep: RecurrentPlan) ->
         else:
             tables.append(NO_TABLE)
     rec = prep.rec if prep.rec is not None else prep.act
+    rf, rrf = int(node.attrs.get("reuse_factor", 1)), int(node.attrs.get("recurrent_reuse_factor", 1))
     cfg = [f"static const unsigned n_steps = {steps};", f"static const unsigned n_in = {feats};",
            f"static const unsigned n_units = {units};", f"static const unsigned n_cols = {n_cols};",
            f"static const unsigned n_h_cols = {n_h};",
@@ -103,6 +106,8 @@ def _recurrent(node: Node, ins: Inputs, dst: LayerNames, prep: RecurrentPlan) ->
            f"static const bool go_backwards = {_bool(node.attrs.get('go_backwards'))};",
            f"static const bool flip_output = {_bool(node.attrs.get('flip_output'))};",
            f"static const bool is_static = {_bool(_static(node))};",
+           f"static const unsigned reuse_factor = {rf};", f"static const unsigned recurrent_reuse_factor = {rrf};",
+           f"static const unsigned cell_ii = {max(rf, rrf)};  // the static cell's",
            f"typedef {dst.t('weight')} weight_t;", f"typedef {dst.t('recurrent_weight')} recurrent_weight_t;",
            f"typedef {dst.t('bias')} bias_t;", f"typedef {dst.t('accum')} accum_t;",
            f"typedef {dst.t('state')} state_t;", f"typedef {dst.t('table')} table_t;",

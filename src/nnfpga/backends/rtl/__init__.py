@@ -6,6 +6,7 @@ simulation.
 - :func:`simulate` / :func:`predict` (``sim.py``): run the design in Verilator, bit-exact with the emulator.
 """
 
+from nnfpga.backends.rtl import recurrent as _recurrent  # noqa: F401 - registers lstm, gru, simple_rnn
 from nnfpga.backends.rtl.lower import Design, build_design
 from nnfpga.backends.rtl.sim import predict, simulate
 from nnfpga.backends.rtl.writer import rtl_files

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnfpga.backends.base import Backend, Engine, Knob, Prep, register
+from nnfpga.backends.base import RECURRENT_REUSE, Backend, Engine, Knob, Prep, register
 from nnfpga.backends.rtl.lower import (
     DEFAULT_ADDERS_PER_STAGE,
     MULTIPLIERS,
@@ -53,6 +53,7 @@ KNOBS = (
     Knob("PipelineStages", "pipeline_stages", _stages),
     Knob("AddersPerStage", "adders_per_stage", _adders, ("dense", "softmax", "lstm", "gru", "simple_rnn")),
     Knob("Multipliers", "multipliers", _multipliers, ("dense", "lstm", "gru", "simple_rnn")),
+    RECURRENT_REUSE,
 )
 
 

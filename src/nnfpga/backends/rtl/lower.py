@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnfpga.backends.base import RECURRENT_OPS
 from nnfpga.backends.rtl.accumulate import reuse_problem
 from nnfpga.backends.rtl.cast import Library
 from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
@@ -27,7 +28,6 @@ from nnfpga.backends.rtl.context import (  # noqa: F401  (MULTIPLIERS: knobs)
 )
 from nnfpga.backends.rtl.design import Design
 from nnfpga.backends.rtl.ops import LOWERINGS, NOT_LOWERED, REFUSED
-from nnfpga.backends.rtl.recurrent import RECURRENT_OPS
 from nnfpga.backends.rtl.verilog import Always, Arith, If, Module, NonBlocking, Val, identifier, literal
 from nnfpga.errors import BackendSupportError, ConfigError, GraphError
 from nnfpga.fixed import FixedType
@@ -140,7 +140,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
         shifted = "in_valid" if latency == 1 else f"{{{v}[{latency - 2}:0], in_valid}}"
         top.always([If("rst", [NonBlocking(v, literal(0, latency))], [NonBlocking(v, shifted)])], clock="clk")
         top.assign("out_valid", f"{v}[{latency - 1}]" if latency > 1 else v)
-    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse]
+    ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse and n.op not in RECURRENT_OPS]
              + [inner[n.name] - 1 for n in graph if n.op in RECURRENT_OPS], default=1)  # steps x cycles
     design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii)
     top.header = header_comment(graph, design)

@@ -386,6 +386,3 @@ def _concatenate(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -
 def _transpose(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
     return [xs[i] for i in transpose_order(c.ins[0].shape, node.attrs["perm"])]
 
-
-# LSTM, GRU, SimpleRNN: a sequential datapath in their own module (registers their lowering on import)
-from nnfpga.backends.rtl import recurrent as _recurrent  # noqa: E402, F401

@@ -26,6 +26,11 @@ the step's inputs (the latched row, the state) hold still for its ``K`` cycles, 
 step's last cycle; ``K`` = 1 + the most registers on a path. With ``adders_per_stage`` None the step is one
 cycle of combinational logic (``K`` = 1: the fewest cycles, the longest path).
 
+Folded products (``ReuseFactor`` R for the input product, ``RecurrentReuseFactor`` for the state product, as in
+hls4ml): the product is the Dense of :mod:`~nnfpga.backends.rtl.reuse` (``ceil(products / R)`` multipliers, each
+used ``R`` times), started in the cycle of the step where its inputs are right (cycle 0 for ``x_t`` and ``h``; after
+the reset gate for the GRU's ``r * h``) and done ``R + 1`` cycles later, which lengthens the step accordingly.
+
 Timing: latency ``T*K + 1`` cycles (latch, ``T`` steps), initiation interval ``T*K`` (a new sequence every ``T*K``
 cycles); the design's II is the largest of its layers', stated in the Verilog header and the synthesis report. The
 output is cast to ``result`` from the registers (combinational, read in the cycle after the last step, like a
@@ -34,8 +39,10 @@ Dense with ReuseFactor > 1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from nnfpga.backends.base import RECURRENT_OPS
 from nnfpga.backends.rtl.context import Ctx
 from nnfpga.backends.rtl.ops import LOWERINGS, _dense, lowering
 from nnfpga.backends.rtl.verilog import Case, If, NonBlocking, Val, literal
@@ -44,8 +51,6 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
 from nnfpga.ops.recurrent import RecurrentPlan, _dense_probe
 from nnfpga.ops.recurrent_arith import Gate
-
-RECURRENT_OPS = ("simple_rnn", "lstm", "gru")
 
 
 @dataclass
@@ -63,11 +68,18 @@ class Cell:
     def __init__(self, c: Ctx, node: Node) -> None:
         self.c, self.node = c, node
         self.ta, self.ts = node.types["accum"], node.types["state"]
+        self.phases: dict[int, str] = {}  # cycle of the step -> its 1-bit wire (assigned by ``_recurrent``)
 
-    def sub(self, hint: str, per_stage: int | None = None) -> Ctx:
+    def sub(self, hint: str, per_stage: int | None = None, go: str | None = None) -> Ctx:
         """A context for a nested lowering (a Dense or a gate) of its own prefix."""
         c = self.c
-        return Ctx(c.ar, c.lib, c.name(hint), per_stage, c.multipliers, c.go, ins=c.ins)
+        return Ctx(c.ar, c.lib, c.name(hint), per_stage, c.multipliers, go or c.go, ins=c.ins)
+
+    def phase(self, cycle: int) -> str:
+        """A wire high in cycle ``cycle`` of every step (where a folded product latches its inputs)."""
+        if cycle not in self.phases:
+            self.phases[cycle] = self.c.ar.m.wire(self.c.name(f"at{cycle}"), 1, comment=f"cycle {cycle} of a step")
+        return self.phases[cycle]
 
     def cut(self, xs: list[Fx], hint: str) -> list[Fx]:
         """A free-running register after each of ``xs`` when the layer is pipelined inside (``adders_per_stage``
@@ -113,13 +125,19 @@ class Cell:
 
     def dense(self, plan: object, kernel: str, bias: str, cols: slice, xs: list[Fx], tx: FixedType,
               hint: str) -> list[Fx]:
-        """``Dense(xs)`` over the columns ``cols`` of a kernel, each output in the accumulator type."""
+        """``Dense(xs)`` over the columns ``cols`` of a kernel, each output in the accumulator type. With a reuse
+        factor ``R > 1`` (ReuseFactor for the kernel, RecurrentReuseFactor for the recurrent kernel) it is the
+        folded Dense of :mod:`~nnfpga.backends.rtl.reuse`, started in the step's cycle where its inputs are right
+        and done ``R + 1`` cycles later."""
         w, node = self.node.weights, self.node
         slot = "weight" if kernel == "kernel" else "recurrent_weight"
         probe = _dense_probe(node, w[kernel][:, cols], w[bias][cols], slot)
-        sub = self.sub(hint, self.c.per_stage)  # registers inside as a Dense layer has them
+        rf = int(node.attrs.get("reuse_factor" if kernel == "kernel" else "recurrent_reuse_factor", 1))
+        start = max(x.lat for x in xs)
+        probe.attrs["reuse_factor"] = rf
+        sub = self.sub(hint, self.c.per_stage, self.phase(start) if rf > 1 else None)  # registers as a Dense has
         out = _dense(sub, probe, [x.v for x in xs], tx, plan)
-        lat = max(x.lat for x in xs) + sub.cycles
+        lat = start + sub.cycles
         return [Fx(v, self.ta.frac, lat) for v in out]
 
     def gate(self, g: Gate, xs: list[Fx], tx: FixedType, hint: str) -> list[Fx]:
@@ -169,7 +187,9 @@ def _recurrent(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Recurrent
     new = STEPS[node.op](cell, node, prep, zx, cur, u)
 
     per_step = max(v.lat for vs in new.values() for v in vs) + 1  # cycles of one step
-    last = _counters(c, k, kw, busy, steps, per_step)
+    last, at = _counters(c, k, kw, busy, steps, per_step)
+    for cycle, wire in cell.phases.items():
+        m.assign(wire, at(cycle))
     body = []
     for name, units in regs.items():
         body += [NonBlocking(r, v.v.ext(ts.width)) for r, v in zip(units, new[name], strict=True)]
@@ -189,14 +209,17 @@ def _recurrent(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Recurrent
     return [c.cast(v, ts.frac, tr, f"o{i}") for i, v in enumerate(outs)]
 
 
-def _counters(c: Ctx, k: str, kw: int, busy: str, steps: int, per_step: int) -> str:
+def _counters(c: Ctx, k: str, kw: int, busy: str, steps: int,
+              per_step: int) -> tuple[str, Callable[[int], str]]:
     """The step counter ``k`` and, for steps of several cycles, the cycle within the step; returns the condition
-    of a step's last cycle (where the state registers take the new state)."""
+    of a step's last cycle (where the state registers take the new state) and the condition of a given cycle of
+    every step."""
     m = c.ar.m
     done = f"{k} == {literal(steps - 1, kw)}"
     if per_step == 1:
         last = busy
         start = [NonBlocking(k, literal(0, kw))]
+        at = lambda cycle: busy  # noqa: E731
     else:
         pw = max((per_step - 1).bit_length(), 1)
         ph = m.reg(c.name("ph"), pw, comment=f"the cycle within the step (0 .. {per_step - 1})")
@@ -204,11 +227,12 @@ def _counters(c: Ctx, k: str, kw: int, busy: str, steps: int, per_step: int) -> 
         start = [NonBlocking(k, literal(0, kw))]  # ph: its own block (one driver per register)
         m.always([If(c.go, [NonBlocking(ph, literal(0, pw))], [
             If(busy, [NonBlocking(ph, f"{last} ? {literal(0, pw)} : {ph} + {literal(1, pw)}")])])], clock="clk")
+        at = lambda cycle: f"{busy} && {ph} == {literal(cycle, pw)}"  # noqa: E731
     m.always([If("rst", [NonBlocking(busy, "1'b0")], [
         If(c.go, [NonBlocking(busy, "1'b1"), *start], [
             If(last, [If(done, [NonBlocking(busy, "1'b0")]), NonBlocking(k, f"{k} + {literal(1, kw)}")])])])],
         clock="clk")
-    return last
+    return last, at
 
 
 def _cols(v: list[Fx], g: int, u: int) -> list[Fx]:
@@ -265,4 +289,4 @@ def _gru(cell: Cell, node: Node, prep: RecurrentPlan, zx: list[Fx], cur: dict[st
 
 STEPS = {"simple_rnn": _simple_rnn, "lstm": _lstm, "gru": _gru}
 
-__all__ = ["RECURRENT_OPS"]
+__all__ = ["STEPS", "Cell"]

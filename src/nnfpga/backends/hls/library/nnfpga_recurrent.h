@@ -58,7 +58,7 @@ inline typename G::out_t gate(const T &x, const RAW *table) {
 // acc[j] = (accum) b[j]; input by input acc[j] = (accum)(acc[j] + (accum)(x[i] * w[i * STRIDE + j])).
 template <class accum_t, class weight_t, int WW, class bias_t, int BW, unsigned N_IN, unsigned N_OUT,
           unsigned STRIDE, class data_T, class WRAW, class BRAW>
-inline void rnn_matvec(const data_T x[N_IN], accum_t acc[N_OUT], const WRAW *w, const BRAW *b) {
+inline void rnn_matvec_parallel(const data_T x[N_IN], accum_t acc[N_OUT], const WRAW *w, const BRAW *b) {
     for (unsigned j = 0; j < N_OUT; j++) {
         NNFPGA_HLS(UNROLL)
         acc[j] = (accum_t)from_raw<bias_t, BW>(b[j]);
@@ -72,6 +72,28 @@ inline void rnn_matvec(const data_T x[N_IN], accum_t acc[N_OUT], const WRAW *w, 
             acc[j] += (accum_t)(x[i] * from_raw<weight_t, WW>(raw));
         }
     }
+}
+
+// The same product folded (ReuseFactor R > 1, as hls4ml's reuse_factor / recurrent_reuse_factor): a function of
+// its own, pipelined at II = R with at most ceil(N_IN * N_OUT / R) multipliers. The arithmetic is the same.
+template <class accum_t, class weight_t, int WW, class bias_t, int BW, unsigned N_IN, unsigned N_OUT,
+          unsigned STRIDE, unsigned R, class data_T, class WRAW, class BRAW>
+void rnn_matvec_folded(const data_T x[N_IN], accum_t acc[N_OUT], const WRAW *w, const BRAW *b) {
+    const unsigned multiplier_limit = (N_IN * N_OUT + R - 1) / R;
+    (void)multiplier_limit;  // read by the pragma below under Vitis only
+    NNFPGA_HLS(INLINE off)
+    NNFPGA_HLS(PIPELINE II=R)
+    NNFPGA_HLS(ALLOCATION operation instances=mul limit=multiplier_limit)
+    rnn_matvec_parallel<accum_t, weight_t, WW, bias_t, BW, N_IN, N_OUT, STRIDE>(x, acc, w, b);
+}
+
+template <class accum_t, class weight_t, int WW, class bias_t, int BW, unsigned N_IN, unsigned N_OUT,
+          unsigned STRIDE, unsigned R, class data_T, class WRAW, class BRAW>
+inline void rnn_matvec(const data_T x[N_IN], accum_t acc[N_OUT], const WRAW *w, const BRAW *b) {
+    if (R > 1)
+        rnn_matvec_folded<accum_t, weight_t, WW, bias_t, BW, N_IN, N_OUT, STRIDE, R>(x, acc, w, b);
+    else
+        rnn_matvec_parallel<accum_t, weight_t, WW, bias_t, BW, N_IN, N_OUT, STRIDE>(x, acc, w, b);
 }
 
 // One time step: the state h (and c, LSTM) updated in place from the step's input x.
@@ -94,10 +116,11 @@ void rnn_cell(const data_T x[CONFIG_T::n_in], typename CONFIG_T::state_t h[CONFI
     NNFPGA_HLS(ARRAY_PARTITION variable=zx complete)
     NNFPGA_HLS(ARRAY_PARTITION variable=zh complete)
     rnn_matvec<accum_t, weight_t, CONFIG_T::weight_width, bias_t, CONFIG_T::bias_width, CONFIG_T::n_in,
-               CONFIG_T::n_cols, CONFIG_T::n_cols>(x, zx, w, b);
+               CONFIG_T::n_cols, CONFIG_T::n_cols, CONFIG_T::reuse_factor>(x, zx, w, b);
     // the state's product: every column, but for the GRU reset before (the z and r blocks only)
     rnn_matvec<accum_t, rweight_t, CONFIG_T::recurrent_weight_width, bias_t, CONFIG_T::bias_width,
-               CONFIG_T::n_units, CONFIG_T::n_h_cols, CONFIG_T::n_cols>(h, zh, rw, rb);
+               CONFIG_T::n_units, CONFIG_T::n_h_cols, CONFIG_T::n_cols, CONFIG_T::recurrent_reuse_factor>(h, zh, rw,
+                                                                                                      rb);
     if (CONFIG_T::cell_kind == CELL_LSTM) {
         for (unsigned j = 0; j < U; j++) {
             NNFPGA_HLS(UNROLL)
@@ -135,7 +158,8 @@ void rnn_cell(const data_T x[CONFIG_T::n_in], typename CONFIG_T::state_t h[CONFI
                 rh[j] = (state_t)(rg[j] * h[j]);
             }
             rnn_matvec<accum_t, rweight_t, CONFIG_T::recurrent_weight_width, bias_t, CONFIG_T::bias_width,
-                       CONFIG_T::n_units, CONFIG_T::n_units, CONFIG_T::n_cols>(rh, hh, rw + 2 * U, rb + 2 * U);
+                       CONFIG_T::n_units, CONFIG_T::n_units, CONFIG_T::n_cols, CONFIG_T::recurrent_reuse_factor>(
+                rh, hh, rw + 2 * U, rb + 2 * U);
         }
         for (unsigned j = 0; j < U; j++) {
             NNFPGA_HLS(UNROLL)
@@ -164,7 +188,7 @@ void rnn_cell_static(const data_T x[CONFIG_T::n_in], typename CONFIG_T::state_t 
                      const typename CONFIG_T::bias_raw_t rb[CONFIG_T::n_cols], const TA *act_table,
                      const TR *rec_table) {
     NNFPGA_HLS(INLINE off)
-    NNFPGA_HLS(PIPELINE)
+    NNFPGA_HLS(PIPELINE II=CONFIG_T::cell_ii)
     rnn_cell<data_T, CONFIG_T, TA, TR>(x, h, c, w, b, rw, rb, act_table, rec_table);
 }
 
