@@ -1,7 +1,7 @@
 """Keras 3's recurrent layers -> ``lstm``, ``gru``, ``simple_rnn`` nodes (:mod:`nnfpga.ops.recurrent`).
 
 - ``LSTM``, ``GRU`` (``reset_after`` either way: a ``(2, 3u)`` bias is the input and the recurrent bias),
-  ``SimpleRNN``: ``return_sequences`` either way, ``go_backwards``; activations tanh, sigmoid, hard_sigmoid;
+  ``SimpleRNN``: ``return_sequences`` either way, ``go_backwards``; activations tanh, sigmoid, hard_sigmoid, hard_tanh;
 - ``Bidirectional``: the forward and the backward layer as two nodes (the backward one's sequence flipped back to
   input order, as Keras does), merged by ``concatenate`` (``merge_mode="concat"``), ``add`` ("sum"), ``average``
   ("ave") or ``multiply`` ("mul");
@@ -19,7 +19,10 @@ import numpy as np
 
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops import OPS
-from nnfpga.ops.recurrent_arith import GATE_ACTIVATIONS
+
+# Keras 3's own activation names that a cell computes exactly as Keras does (hard_sigmoid: relu6(x + 3) / 6;
+# hard_tanh: clip(x, -1, 1)); the other gates of recurrent_arith.GATE_ACTIVATIONS are QKeras's and Keras 2's
+KERAS_GATES = ("tanh", "sigmoid", "hard_sigmoid", "hard_tanh")
 
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
 RECURRENT_LAYERS = (*RECURRENT_OPS, "Bidirectional", "TimeDistributed")
@@ -47,8 +50,8 @@ def _option_problems(kind: str, cfg: dict[str, Any]) -> list[str]:
     acts = {"activation": cfg.get("activation")}
     if kind != "SimpleRNN":
         acts["recurrent_activation"] = cfg.get("recurrent_activation")
-    return problems + [f"{which}={a!r} (supported in a recurrent cell: {', '.join(GATE_ACTIVATIONS)})"
-                       for which, a in acts.items() if a not in GATE_ACTIVATIONS]
+    return problems + [f"{which}={a!r} (supported in a recurrent cell: {', '.join(KERAS_GATES)})"
+                       for which, a in acts.items() if a not in KERAS_GATES]
 
 
 def convert_recurrent(g: Graph, layer: Any, kind: str, src: str, unsupported: list[tuple[str, str]]) -> str | None:
