@@ -180,19 +180,26 @@ def test_po2_weight_alpha_is_exact(tmp_path: Path, digits: tuple[np.ndarray, np.
     assert FixedType.parse(g["out"].attrs["qtypes"]["weight"]) == FixedType(8, 3)
 
 
+def float32_dense(g: Any) -> Any:
+    """``dense(a, name)``: the graph's Dense ``name`` in float32, as QKeras computes it (its float64 result)."""
+    w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
+         for n in g if n.op == "dense"}
+
+    def dense(a: np.ndarray, name: str) -> np.ndarray:
+        k, b = w[name]
+        return (a.astype(np.float32) @ k + b).astype(np.float64)
+
+    return dense
+
+
 def test_without_an_input_quantizer_the_default_config_keeps_qkeras_semantics(tmp_path: Path) -> None:
     """A QDense with no quantizer before it: QKeras adds in float32 and its next quantizer rounds that sum. The
     default config keeps the sum exact (result = the exact accumulator) instead of cutting it to the model's
     default type first, so the emulator equals an independent float32 rendering of QKeras's inference."""
     path = edited_h5(tmp_path, DIGITS, lambda layers: layers["q_in"].update(activation="linear"))  # no input quantizer
     g = graph_from_qkeras(path)
-    w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
-         for n in g if n.op == "dense"}
+    dense = float32_dense(g)
     x = decode(np.load(DATA / "qkeras_digits.npz")["x_codes"]).reshape(-1, 64)
-
-    def dense(a: np.ndarray, name: str) -> np.ndarray:
-        k, b = w[name]
-        return (a.astype(np.float32) @ k + b).astype(np.float64)
 
     h = ref_quantized_relu(dense(x, "fc1"), 6, 2)
     h = ref_quantized_relu(dense(h, "fc2"), 5, 1)
@@ -234,13 +241,8 @@ def test_quantized_tanh_and_sigmoid_activations_are_exact(tmp_path: Path) -> Non
     path = edited_h5(tmp_path, DIGITS, edit)
     g = graph_from_qkeras(path)
     assert (g["relu1"].op, g["relu1"].attrs["qtypes"]["result"]) == ("hard_tanh", "ap_fixed<8,1,AP_RND_CONV,AP_SAT>")
-    w = {n.name: (n.weights["kernel"].astype(np.float32), n.weights["bias"].astype(np.float32))
-         for n in g if n.op == "dense"}
+    dense = float32_dense(g)
     x = decode(np.load(DATA / "qkeras_digits.npz")["x_codes"]).reshape(-1, 64)
-
-    def dense(a: np.ndarray, name: str) -> np.ndarray:
-        k, b = w[name]
-        return (a.astype(np.float32) @ k + b).astype(np.float64)
 
     h = ref_quantized_tanh(dense(ref_quantized_bits(x, 8, 0, 0, False), "fc1"), 8)
     h = ref_quantized_sigmoid(dense(h, "fc2"), 6)
