@@ -12,10 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("KERAS_BACKEND", "torch")
+# One OpenMP thread per test process (torch's intra-op pool, numpy's OpenBLAS, and the notebooks' kernels,
+# which inherit the environment): CI runs one xdist worker per core, and the suite's models are tiny, so a second
+# thread per worker only spins against the other worker (training the jet MLP one epoch on the loaded 2-core
+# machine: 10.3 s of CPU with 2 threads, 0.9 s with 1). Set before anything imports numpy or torch; a value of
+# the caller's own is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from graphs import randomize_batchnorm  # tests/ is on sys.path from here on
