@@ -1,8 +1,8 @@
 """External tools the tests run for real, found in one place.
 
 ``make test`` installs every one of them (scripts/install-tools.sh, the venv's extras), so a missing tool is a
-setup bug: the test fails and says what to install. Only a developer who asks for it, with
-``NNFPGA_SKIP_MISSING_TOOLS=1`` outside CI, gets a skip instead (CI always fails).
+setup bug: the test fails and says what to install. A developer without the tools deselects their tests
+(``pytest -m "not tools"``) rather than have them pass unrun.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ T = TypeVar("T")
 
 
 def require(found: T | None, what: str, install: str) -> T:
-    """Return ``found``; if it is None, fail (the project's setup installs every tool), or skip when
-    ``NNFPGA_SKIP_MISSING_TOOLS=1`` is set outside CI."""
+    """Return ``found``; if it is None, fail: the project's setup installs every tool."""
     if found is not None:
         return found
-    message = f"{what} is not installed ({install})"
-    if os.environ.get("CI") or os.environ.get("NNFPGA_SKIP_MISSING_TOOLS") != "1":
-        pytest.fail(f"{message}; every tool test runs, so the project's setup (make test) must install it "
-                    f"(NNFPGA_SKIP_MISSING_TOOLS=1 skips instead, outside CI)")
-    pytest.skip(message)
+    pytest.fail(f"{what} is not installed ({install}); every tool test runs, so the project's setup (make test) "
+                f"must install it (without the tools, deselect their tests: pytest -m \"not tools\")")
 
 
 def gxx() -> str:
