@@ -28,6 +28,29 @@ INPUTS = {"narrow": FixedType(16, 6), "wide": FixedType(24, 8)}  # products (wei
 WEIGHT = FixedType(12, 4)
 
 
+def set_extreme_weights(kernel: np.ndarray) -> np.ndarray:
+    """The kernel's first and last weights at WEIGHT's extreme mantissas (in place): the largest products."""
+    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
+    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    return kernel
+
+
+def set_extreme_inputs(x: np.ndarray, tx: FixedType) -> np.ndarray:
+    """Samples 0 and 1 at the input type's extreme mantissas (in place)."""
+    x[0] = tx.min_mantissa * 2.0**-tx.frac
+    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    return x
+
+
+def extreme_conv_graph(rng: np.random.Generator, geometry: tuple, types: dict):
+    """``conv_graph`` of a CASES / WIDE_CASES entry: normal(0, 2) weights with the extreme ones
+    (:func:`set_extreme_weights`), then a normal bias, both drawn from ``rng`` in that order."""
+    spatial, c_in, size, c_out, strides, dilation, pads, groups = geometry
+    kernel = set_extreme_weights(rng.normal(size=(*size, c_in // groups, c_out)) * 2)
+    return conv_graph(kernel, rng.normal(size=c_out), spatial, None, types, strides=list(strides),
+                      dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+
+
 def run(g, x: np.ndarray, monkeypatch: pytest.MonkeyPatch, lane: np.dtype | None) -> tuple:
     """The interpreter's result and the kernel's lanes, forced to ``lane`` (None: as chosen, False: im2col)."""
     with monkeypatch.context() as m:
@@ -117,16 +140,14 @@ def test_shift_past_the_lane_width_takes_the_wide_lanes(integer: int, lane: type
     rng = np.random.default_rng(integer)
     spatial, c_in, size, c_out, strides, dilation, pads, groups = CASES[sorted(CASES)[0]]
     kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
-    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
-    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    set_extreme_weights(kernel)
     ta = FixedType(8, integer, rounding="TRN")
     g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, {"weight": WEIGHT, "accum": ta},
                    strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     auto, chosen = run(g, x, monkeypatch, None)
     assert chosen == (None if lane is None else np.dtype(lane)), g["c"].types["accum"]
     im2col, _ = run(g, x, monkeypatch, False)
@@ -154,15 +175,13 @@ def test_four_outputs_a_pass_and_rows_of_three(name: str, accum: str, monkeypatc
     tx, ta = INPUTS["narrow"], ACCUMS[accum]
     kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
     kernel[rng.random(kernel.shape) < 0.1] = 0.0
-    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
-    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    set_extreme_weights(kernel)
     types = {"weight": WEIGHT, **({"accum": ta} if ta else {})}
     g = conv_graph(kernel, rng.normal(size=c_out), spatial, None, types,
                    strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(290, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     x[2, ..., 0] = 0.0
     auto, lane = run(g, x, monkeypatch, None)
     assert lane == np.dtype(np.int32) or accum == "exact"
@@ -194,8 +213,7 @@ def test_result_cast_in_the_kernel_epilogue(result: str, accum: str, monkeypatch
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(200, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     fused = Interpreter(g).run(x)
     kept = Interpreter(g).run(x, precast=True)  # precast kept: the separate cast
     with monkeypatch.context() as mp:
@@ -223,8 +241,7 @@ def conv_relu_graph(rng: np.random.Generator, ta: FixedType | None, relu_type: F
     g.outputs = ["r"]
     infer_types(g, INPUTS["narrow"])
     x = rng.uniform(-1, 1, size=(150, *spatial, c_in)) * 2.0 ** (INPUTS["narrow"].integer - 1)
-    x[0] = INPUTS["narrow"].min_mantissa * 2.0**-INPUTS["narrow"].frac
-    x[1] = INPUTS["narrow"].max_mantissa * 2.0**-INPUTS["narrow"].frac
+    set_extreme_inputs(x, INPUTS["narrow"])
     return g, x
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_conv import conv_graph
-from test_conv_lanes import ACCUMS, INPUTS, WEIGHT, WIDE_CASES
+from test_conv_lanes import ACCUMS, INPUTS, WEIGHT, WIDE_CASES, extreme_conv_graph, set_extreme_inputs
 
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import FixedType
@@ -41,14 +40,10 @@ CASES = {  # conv geometry, ReLU, pool attributes, accumulator, fused
 
 def graph(case: str, rng: np.random.Generator):
     geometry, relu, attrs, accum, _ = CASES[case]
-    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES[geometry]
-    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
-    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
-    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    spatial, c_in = WIDE_CASES[geometry][:2]
     ta = ACCUMS[accum]
-    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
-                   {"weight": WEIGHT, "result": RESULT, **({"accum": ta} if ta else {})},
-                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    g = extreme_conv_graph(rng, WIDE_CASES[geometry], {"weight": WEIGHT, "result": RESULT,
+                                                       **({"accum": ta} if ta else {})})
     last = "c"
     if relu:
         g.add(Node("r", "relu", ["c"], g["c"].shape, {}, types={"result": RESULT}))
@@ -62,8 +57,7 @@ def graph(case: str, rng: np.random.Generator):
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     x[2] = 0.0
     return g, x
 
@@ -116,14 +110,10 @@ BN_WIDE = FixedType(44, 8)  # bn_too_wide: the product's 10 + 44 bits pass 2**52
 
 def bn_graph(case: str, rng: np.random.Generator, scale_type: FixedType = BN_W):
     geometry, tb, relu, attrs, accum, _ = BN_CASES[case]
-    spatial, c_in, size, c_out, strides, dilation, pads, groups = WIDE_CASES[geometry]
-    kernel = rng.normal(size=(*size, c_in // groups, c_out)) * 2
-    kernel[(0,) * (kernel.ndim - 1)] = WEIGHT.min_mantissa * 2.0**-WEIGHT.frac
-    kernel.reshape(-1)[-1] = WEIGHT.max_mantissa * 2.0**-WEIGHT.frac
+    spatial, c_in, _, c_out = WIDE_CASES[geometry][:4]
     ta = ACCUMS[accum]
-    g = conv_graph(kernel, rng.normal(size=c_out), spatial, None,
-                   {"weight": WEIGHT, "result": RESULT, **({"accum": ta} if ta else {})},
-                   strides=list(strides), dilation=list(dilation), pads=[list(p) for p in pads], groups=groups)
+    g = extreme_conv_graph(rng, WIDE_CASES[geometry], {"weight": WEIGHT, "result": RESULT,
+                                                       **({"accum": ta} if ta else {})})
     scale, shift = rng.normal(size=c_out) * 2, rng.normal(size=c_out) * 4
     lsb = 2.0**-scale_type.frac
     scale[0], scale[-1] = scale_type.min_mantissa * lsb, scale_type.max_mantissa * lsb
@@ -144,8 +134,7 @@ def bn_graph(case: str, rng: np.random.Generator, scale_type: FixedType = BN_W):
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     x[2] = 0.0
     return g, x
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_conv import conv_graph
-from test_conv_lanes import ACCUMS, INPUTS, WEIGHT
+from test_conv_lanes import ACCUMS, INPUTS, WEIGHT, set_extreme_inputs
 
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import FixedType
@@ -36,8 +36,7 @@ def graph(accum: str, rng: np.random.Generator):
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(300, 5, 6, 2)) * 2.0 ** (tx.integer - 1)
-    x[0] = tx.min_mantissa * 2.0**-tx.frac
-    x[1] = tx.max_mantissa * 2.0**-tx.frac
+    set_extreme_inputs(x, tx)
     x[2] = 0.0
     return g, x
 
