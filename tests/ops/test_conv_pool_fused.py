@@ -49,11 +49,20 @@ def graph(case: str, rng: np.random.Generator):
         g.add(Node("r", "relu", ["c"], g["c"].shape, {}, types={"result": RESULT}))
         last = "r"
     pool_result = {"narrower_pool_result": FixedType(8, 3), "finer_pool_result": FixedType(12, 4)}.get(case, RESULT)
-    pool_types = {"accum": FixedType(24, 12), "result": pool_result}
-    node = Node("p", "max_pool", [last], (), dict(attrs), types=pool_types)
+    return typed_with_inputs(g, add_max_pool(g, last, attrs, pool_result), rng, spatial, c_in)
+
+
+def add_max_pool(g, last: str, attrs: dict, result: FixedType) -> str:
+    """A max-pool node ``p`` reading ``last`` (its ``accum`` wide enough for any input)."""
+    node = Node("p", "max_pool", [last], (), dict(attrs), types={"accum": FixedType(24, 12), "result": result})
     node.shape = OPS["max_pool"].infer_shape(node, [g[last].shape])
     g.add(node)
-    g.outputs = ["p"]
+    return "p"
+
+
+def typed_with_inputs(g, last: str, rng: np.random.Generator, spatial: tuple, c_in: int):
+    """``g`` with output ``last``, typed from the narrow input type, and 300 inputs (extremes and zero first)."""
+    g.outputs = [last]
     tx = INPUTS["narrow"]
     infer_types(g, tx)
     x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
@@ -67,18 +76,8 @@ def test_conv_relu_and_max_pool_in_one_pass(case: str, monkeypatch: pytest.Monke
     if not conv_jit.accumulate_jit.enabled():
         pytest.fail("numba is a dependency: the compiled kernel must run here (NNFPGA_NUMBA=0 set?)")
     g, x = graph(case, np.random.default_rng(sorted(CASES).index(case)))
-    it = Interpreter(g)
+    it, fused = same_as_apart(g, x, monkeypatch)  # the reference's counts: every partial sum's wrap
     assert it.pool_after == ({"c": "p"} if CASES[case][4] else {})
-    fused = it.run(x)
-    apart = it.run(x, keep=True)  # every node's values kept: nothing fused
-    reference = Interpreter(g, reference=True).run(x)
-    with monkeypatch.context() as mp:
-        mp.setattr(cast_jit, "result_cast_args", lambda *a: None)  # no cast in the kernel: nothing fused
-        plain = Interpreter(g).run(x)
-    np.testing.assert_array_equal(fused.outputs[0], reference.outputs[0])  # its counts: every partial sum's wrap
-    for other in (apart, plain):
-        np.testing.assert_array_equal(fused.outputs[0], other.outputs[0])
-        assert fused.stats.overflow == other.stats.overflow
     assert fused.outputs[0].shape == (300, *g["p"].shape)
     assert fused.stats.overflow[("c", "result")].count > 0 or case == "wrapping_accum"
     if case == "wrapping_accum":  # the sums left the accumulator's range: the bound failed, the fallback ran
@@ -126,17 +125,8 @@ def bn_graph(case: str, rng: np.random.Generator, scale_type: FixedType = BN_W):
         last = "r"
     if attrs is not None:
         finer = FixedType(tb.width + 2, tb.integer) if case == "bn_finer_pool_result" else tb
-        node = Node("p", "max_pool", [last], (), dict(attrs), types={"accum": FixedType(24, 12), "result": finer})
-        node.shape = OPS["max_pool"].infer_shape(node, [g[last].shape])
-        g.add(node)
-        last = "p"
-    g.outputs = [last]
-    tx = INPUTS["narrow"]
-    infer_types(g, tx)
-    x = rng.uniform(-1, 1, size=(300, *spatial, c_in)) * 2.0 ** (tx.integer - 1)
-    set_extreme_inputs(x, tx)
-    x[2] = 0.0
-    return g, x
+        last = add_max_pool(g, last, attrs, finer)
+    return typed_with_inputs(g, last, rng, spatial, c_in)
 
 
 def same_as_apart(g, x, monkeypatch: pytest.MonkeyPatch):
