@@ -66,9 +66,10 @@ def test_model_layer_type_and_layer_name_precedence() -> None:
                                         "got -1"),
     ({"LayerName": {"fc": {"PipelineStages": True}}}, "LayerName.fc.PipelineStages must be an integer >= 0 "
                                                       "(registers after the layer), got True"),
-    ({"LayerType": {"Dense": {"AddersPerStage": 0}}}, "LayerType.Dense.AddersPerStage must be an integer >= 1 "
-                                                      "(adders between registers inside the layer), or null (no "
-                                                      "register inside the layer), got 0"),
+    ({"LayerType": {"Dense": {"AddersPerStage": 0}}}, "LayerType.Dense.AddersPerStage must be \"auto\" (registers "
+                                                      "placed for the clock period), an integer >= 1 (adders "
+                                                      "between registers inside the layer), or null (no register "
+                                                      "inside the layer), got 0"),
     ({"LayerName": {"fc": {"Multipliers": "dsp"}}}, "LayerName.fc.Multipliers must be one of shared, csd, operator, "
                                                     "got 'dsp'"),
     ({"LayerName": {"r": {"Multipliers": "csd"}}}, "LayerName.r.Multipliers: ReLU layer 'r' has no Multipliers "

@@ -16,7 +16,8 @@ LayerName:                  # per layer, overrides LayerType
     TableRange: 8           # power of two
     Trace: true             # hw.trace() shows the layers with Trace (all with Model.TraceOutput)
     PipelineStages: 2       # Verilog backend knobs (Model, LayerType or LayerName): registers after the layer,
-    AddersPerStage: 2       # adders between registers inside a Dense/Softmax (null: none),
+    AddersPerStage: 2       # adders between registers inside a Dense/Softmax (auto, the default: placed
+                            # for ClockPeriod by the part's delay model; null: none),
     Multipliers: operator   # Dense constant multiplications: shared, csd or operator
 ```
 A layer ``Precision`` string sets the layer's value types (``result``, ``weight``, ``bias``, ``param``) at

@@ -18,7 +18,9 @@ Pipelining (``adders_per_stage = P`` set): the products and their casts take one
 cast); a chain step (an adder and its saturation) counts as one adder, so a register follows every ``P`` steps,
 and each step's product is computed from its input delayed to the cycle before the step (the delay registers
 on the inputs are shared by every output). A chain of ``n`` steps thus adds about ``1 + n / P`` cycles; shorter
-chains and the sums are delayed to the slowest output. ``P = None``: all combinational.
+chains and the sums are delayed to the slowest output. ``P = None``: all combinational. Timing-driven (a
+budget in ns): the sums place their registers by the delay model, and a chain takes the most steps (an adder,
+a compare and a mux each) that fit the budget as its ``P``.
 
 ReuseFactor > 1 (:mod:`~nnfpga.backends.rtl.reuse`) casts each product before its adder tree when every output
 is a *sum*; a chain would need the products in input order, which the reused multipliers do not deliver, so
@@ -117,13 +119,18 @@ def _product(ar: Arith, x: Val, w: int, operator: bool, hint: str) -> Val:
 
 
 def dense_casts(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: list[int], prep: Plan,
-                tx: FixedType) -> list[Val]:
-    """Accumulator values of every output (see the module docstring); sets ``c.cycles``."""
+                tx: FixedType, build: Callable[[Val, int], Val]) -> list[Val]:
+    """Every output: ``build`` (the cast to the result) on its accumulator value (see the module docstring);
+    sets ``c.cycles``."""
     ta = node.types["accum"]
     chain = chain_columns(prep, tx, ta)
     operator = c.multipliers == "operator"
-    pipe = Pipeline(c.ar, c.prefix, c.per_stage)
+    pipe = Pipeline(c.ar, c.prefix, c.per_stage, c.budget)
     P = c.per_stage
+    if pipe.budget is not None:  # the chains as in the fixed mode, as many steps a stage as fit the budget
+        model = c.ar.model
+        assert model is not None
+        P = max(1, int(pipe.budget // (model.adder + model.carry * ta.width + model.level)))
     ins = [Timed(x) for x in xs]
     to_sum = product_cast(c, ta, prep.fp)
 
@@ -132,7 +139,9 @@ def dense_casts(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: l
         x = pipe.at(ins[i], cycle).val
         q = cast(_product(c.ar, x, wm[i][j], operator, c.name(f"m{i}_{j}")), f"q{i}_{j}")
         t = Timed(q, cycle=cycle)
-        return t if P is None else replace(pipe.at(t, cycle + 1), depth=0)
+        if P is None or (pipe.budget is not None and cast is to_sum):  # timing-driven sums: the Pipeline places
+            return t
+        return replace(pipe.at(t, cycle + 1), depth=0)
 
     accs: list[Timed] = []
     for j, b in enumerate(b_acc):
@@ -150,13 +159,9 @@ def dense_casts(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: l
             total = c.ar.add(acc.val, q.val, c.name(f"c{j}_{s}"))
             acc = Timed(c.cast(total, ta.frac, ta, f"s{j}_{s}"), cycle=step, depth=1 + (0 if P is None else s % P))
         accs.append(acc)
-    cycle = max(a.cycle for a in accs)
-    if P is not None and any(a.depth + 1 > P for a in accs if a.cycle == cycle):
-        cycle += 1  # the cast to the result is one more level of logic
-    accs = [pipe.at(a, cycle) for a in accs]
-    pipe.finish()
-    c.cycles = cycle
-    return [materialize(c.ar, a, c.name(f"o{j}")) for j, a in enumerate(accs)]
+    out, c.cycles = pipe.close(accs, lambda accs: [build(materialize(c.ar, a, c.name(f"o{j}")), j)
+                                                   for j, a in enumerate(accs)])
+    return out
 
 
 __all__ = ["chain_columns", "dense_casts", "needs_casts", "product_cast", "reuse_problem", "safe_columns"]

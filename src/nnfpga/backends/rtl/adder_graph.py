@@ -8,7 +8,9 @@ cycle ``cycle`` after ``depth`` adders of combinational logic. Adding two of the
 - folds the signs into add/subtract, so a negated operand costs nothing extra;
 - with ``per_stage`` set, never puts more than ``per_stage`` adders between two registers: an operand from an
   earlier cycle comes through a delay register (shared by every reader), and when the new adder would be
-  too deep both operands are registered first.
+  too deep both operands are registered first;
+- with a ``budget`` (ns, timing-driven: :mod:`~nnfpga.backends.rtl.delay`) instead, both operands are registered
+  first when the new adder's top bit would settle later than the budget (the values carry their settling times).
 
 All arithmetic is exact (widths from the value ranges), so the sum equals ``x @ w`` whatever the shape of the
 tree and wherever the registers go.
@@ -17,6 +19,7 @@ tree and wherever the registers go.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from nnfpga.backends.rtl.cmvm import Plan
@@ -45,10 +48,11 @@ class Timed:
 class Pipeline:
     """Registers and adders of one layer. Call :meth:`finish` once to emit its register block."""
 
-    def __init__(self, ar: Arith, prefix: str, per_stage: int | None) -> None:
+    def __init__(self, ar: Arith, prefix: str, per_stage: int | None, budget: float | None = None) -> None:
         self.ar = ar
         self.prefix = prefix
         self.per_stage = per_stage
+        self.budget = budget if ar.model is not None else None
         self.body: list[NonBlocking] = []
         self._delayed: dict[tuple[str, int, int, int], Val] = {}
         self._n = 0
@@ -85,25 +89,64 @@ class Pipeline:
         cycle = max(a.cycle, b.cycle)
         a, b = self.at(a, cycle), self.at(b, cycle)
         depth = max(a.depth, b.depth) + 1
-        if self.per_stage is not None and depth > self.per_stage:
+        if self.budget is not None:
+            if self._settles(a, b) > self.budget and (a.val.top > 0 or b.val.top > 0):
+                cycle += 1
+                a, b = self.at(a, cycle), self.at(b, cycle)
+            depth = 0
+        elif self.per_stage is not None and depth > self.per_stage:
             cycle += 1
             a, b, depth = self.at(a, cycle), self.at(b, cycle), 1
         return _add(self.ar, a, b, self._hint("a"), cycle, depth)
+
+    def _settles(self, a: Timed, b: Timed) -> float:
+        """When the top bit of ``a + b`` would settle (the adder at its full width: an upper bound)."""
+        m = min(a.shift, b.shift)
+        width, _ = range_width((a.lo + b.lo) >> m, (a.hi + b.hi) >> m)
+        assert self.ar.model is not None
+        return self.ar.model.add((a.val, b.val), width)[1]
+
+    def key(self, t: Timed) -> tuple[int, float]:
+        """Order of readiness: cycle, then adders since the last register (or settling time, timing-driven)."""
+        return (t.cycle, t.val.top if self.budget is not None else t.depth)
 
     def sum(self, items: list[Timed]) -> Timed | None:
         """Sum with the shallowest operands first (a Huffman tree on (cycle, depth)): the least latency."""
         if not items:
             return None
-        heap = [((t.cycle, t.depth), i, t) for i, t in enumerate(items)]
+        heap = [(self.key(t), i, t) for i, t in enumerate(items)]
         heapq.heapify(heap)
         n = len(heap)
         while len(heap) > 1:
             _, _, a = heapq.heappop(heap)
             _, _, b = heapq.heappop(heap)
             s = self.add(a, b)
-            heapq.heappush(heap, ((s.cycle, s.depth), n, s))
+            heapq.heappush(heap, (self.key(s), n, s))
             n += 1
         return heap[0][2]
+
+    def close(self, accs: list[Timed], build: Callable[[list[Timed]], list[Val]]) -> tuple[list[Val], int]:
+        """The layer's end: ``build`` (its output casts) on ``accs`` brought to one cycle, registered first when
+        the casts would pass the stage (one adder level too many, or settling later than the budget). Emits the
+        layer's registers. Returns ``build``'s values and the cycle they are in."""
+        cycle = max(a.cycle for a in accs)
+        if self.budget is None:
+            if self.per_stage is not None and any(a.depth + 1 > self.per_stage for a in accs if a.cycle == cycle):
+                cycle += 1  # the cast is one more level of logic
+            accs = [self.at(a, cycle) for a in accs]
+            self.finish()
+            return build(accs), cycle
+        aligned = [self.at(a, cycle) for a in accs]
+        mark = self.ar.mark()
+        out = build(aligned)
+        if self.ar.slowest_since(mark) > self.budget and any(a.val.top > 0 for a in aligned):
+            self.ar.rollback(mark)
+            cycle += 1
+            out = build([self.at(a, cycle) for a in accs])
+        else:
+            self.ar.release(mark)
+        self.finish()
+        return out, cycle
 
     def align(self, items: list[Timed]) -> list[Timed]:
         cycle = max(t.cycle for t in items)
@@ -145,7 +188,7 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
             x, y = y, x
         sub = hi_t.neg or lo_t.neg
         op = "-" if sub else "+"
-        val = ar.wire(hint, rlo, rhi, lambda w: f"{x.ext(w)} {op} {y.ext(w)}")
+        val = ar.wire(hint, rlo, rhi, lambda w: f"{x.ext(w)} {op} {y.ext(w)}", at=ar.sum_at(x, y))
         return Timed(val, m, False, cycle, depth)
     # H*2**s +- ... with L added: the low s bits of L pass through
     top = ar.floor_shift(lo, s, hint + "t")
@@ -154,7 +197,7 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
     else:
         high = ar.add(h, top, hint + "h")
     low = lo.ext(s)
-    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}")
+    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}", at=(lo.t, max(high.top, lo.top)))
     return Timed(val, m, False, cycle, depth)
 
 

@@ -3,8 +3,10 @@ its synthesis with Yosys / nextpnr.
 
 Its config keys (Model, LayerType or LayerName level) set the node attributes the lowering reads
 (:mod:`nnfpga.backends.rtl.lower`): ``PipelineStages`` (registers after a layer, integer >= 0),
-``AddersPerStage`` (Dense and Softmax: adders between registers inside the layer, integer >= 1, or null for no
-register inside) and ``Multipliers`` (Dense: ``shared``, ``csd`` or ``operator``).
+``AddersPerStage`` (``auto``, the default: registers placed for the clock period by the target's delay model; an
+integer >= 1: a register after every that many adders inside a Dense/Softmax; null: no register inside) and
+``Multipliers`` (Dense: ``shared``, ``csd`` or ``operator``). The top-level ``ClockPeriod`` (``clock_period``) and
+``Part`` choose the clock and the delay model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from nnfpga.backends.base import RECURRENT_REUSE, Backend, Engine, Knob, Prep, register
 from nnfpga.backends.rtl.lower import (
+    AUTO,
     DEFAULT_ADDERS_PER_STAGE,
     MULTIPLIERS,
     check_supported,
@@ -35,10 +38,13 @@ def _stages(value: Any, where: str) -> int:
     return value
 
 
-def _adders(value: Any, where: str) -> int | None:
+def _adders(value: Any, where: str) -> int | str | None:
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{where} must be an integer >= 1 (adders between registers inside the layer), or null "
-                          f"(no register inside the layer), got {value!r}")
+        raise ConfigError(f"{where} must be \"auto\" (registers placed for the clock period), an integer >= 1 "
+                          f"(adders between registers inside the layer), or null (no register inside the layer), "
+                          f"got {value!r}")
     return value
 
 

@@ -16,10 +16,12 @@ Overflow: WRAP keeps the low ``W`` bits; SAT / SAT_SYM clamp to [min (or -max), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from nnfpga.backends.rtl.delay import DelayModel
 from nnfpga.backends.rtl.verilog import Arith, Case, Module, Val, literal
 from nnfpga.fixed import FixedType, requantize
 
@@ -46,10 +48,14 @@ def requantize_logic(ar: Arith, x: Val, k: int, dst: FixedType, hint: str = "q")
             xs = x  # floor is a slice of x itself
         else:  # sign-extend so that a sign bit lies above the k dropped bits
             width = max(x.swidth, k + 1)
-            xs = Val.of(m.wire(f"{hint}_xs", width, x.ext(width)), width, True, x.lo, x.hi)
+            xs = ar.timed(Val.of(m.wire(f"{hint}_xs", width, x.ext(width)), width, True, x.lo, x.hi), x.at)
         q = ar.floor_shift(xs, k, f"{hint}_floor")
         if dst.rounding != "TRN":
             inc = Val.of(m.wire(f"{hint}_inc", 1, _increment(m, xs, k, dst.rounding, hint)), 1, False)
+            if ar.model is not None:  # a reduction of the k dropped bits, then the rounding rule
+                levels = 1 + math.ceil(math.log(max(k, 2)) / math.log(ar.model.lut_inputs))
+                t = ar.model.logic((xs,), levels)
+                inc = ar.timed(inc, (t, t))
             q = ar.add(q, inc, f"{hint}_rnd")
     lo, hi = dst_bounds(dst)
     if dst.overflow != "WRAP":
@@ -69,8 +75,8 @@ def requantize_logic(ar: Arith, x: Val, k: int, dst: FixedType, hint: str = "q")
         (dst.min_mantissa, dst.max_mantissa)  # wrapped
     if q.width >= dst.width:  # the low W bits (a slice, no logic)
         out = q.bits(dst.width - 1, 0)
-        return Val(out.base, out.lsb, dst.width, dst.signed, rlo, rhi, out.full)
-    return Val.of(m.wire(f"{hint}_y", dst.width, q.ext(dst.width)), dst.width, dst.signed, rlo, rhi)
+        return replace(out, signed=dst.signed, lo=rlo, hi=rhi)
+    return ar.timed(Val.of(m.wire(f"{hint}_y", dst.width, q.ext(dst.width)), dst.width, dst.signed, rlo, rhi), q.at)
 
 
 def _increment(m: Module, xs: Val, k: int, rounding: str, hint: str) -> str:
@@ -121,8 +127,10 @@ class Library:
     """The submodules a design instantiates (casts and ROMs), created on first use, in a stable order."""
 
     prefix: str
+    model: DelayModel | None = None  # the target's delays: cast and ROM outputs get their settling times
     modules: dict[str, Module] = field(default_factory=dict)
     _roms: dict[tuple, str] = field(default_factory=dict)
+    _delay: dict[str, float] = field(default_factory=dict)  # cast module -> its inputs-to-output delay
 
     # -- casts ---------------------------------------------------------------------------------
     def cast_module(self, src_width: int, src_signed: bool, k: int, dst: FixedType) -> str:
@@ -135,9 +143,10 @@ class Library:
                 f"{dst} at F (rounding {dst.rounding}, overflow {dst.overflow}); combinational."))
             m.port("input", "x", src_width)
             m.port("output", "y", dst.width)
-            y = requantize_logic(Arith(m), Val.of("x", src_width, src_signed), k, dst)
+            y = requantize_logic(Arith(m, self.model), Val.of("x", src_width, src_signed), k, dst)
             m.assign("y", y.ext(dst.width))
             self.modules[name] = m
+            self._delay[name] = y.top
         return name
 
     def cast(self, ar: Arith, x: Val, k: int, dst: FixedType, hint: str) -> Val:
@@ -151,7 +160,8 @@ class Library:
         module = self.cast_module(x.width, x.signed, k, dst)
         out = ar.m.wire(hint, dst.width)
         ar.m.instance(module, f"u_{out}", [("x", x.expr), ("y", out)])
-        return Val.of(out, dst.width, dst.signed)
+        t = x.top + self._delay.get(module, 0.0)
+        return ar.timed(Val.of(out, dst.width, dst.signed), (t, t))
 
     # -- ROMs ----------------------------------------------------------------------------------
     def rom_module(self, base: str, values: list[int], t: FixedType, comment: str) -> str:
@@ -181,4 +191,8 @@ class Library:
         abits = max((len(values) - 1).bit_length(), 1)
         out = ar.m.wire(hint, t.width)
         ar.m.instance(module, f"u_{out}", [("a", addr.ext(abits)), ("d", out)])
-        return Val.of(out, t.width, t.signed, min(values), max(values))
+        v = Val.of(out, t.width, t.signed, min(values), max(values))
+        if ar.model is None:
+            return v
+        ready = ar.model.rom(addr, len(values))
+        return ar.timed(v, (ready, ready))

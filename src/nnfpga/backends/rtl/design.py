@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nnfpga.backends.rtl.delay import XCUP, DelayModel
 from nnfpga.backends.rtl.verilog import Module
 from nnfpga.fixed import FixedType
 
@@ -25,6 +26,24 @@ class Design:
     trace: list[tuple[str, int]] | None = None  # trace designs: (layer, element count) in out_data order
     ii: int = 1  # initiation interval: a new input vector every ``ii`` cycles (the largest ReuseFactor)
     streaming: bool = False  # image-model top (valid/ready, one pixel per beat): nnfpga.backends.rtl.stream
+    clock_period: float = 5.0  # ns: the target the registers were placed for
+    model: DelayModel = XCUP  # the delay model the timing figures come from
+    critical_ns: float = 0.0  # estimated: the slowest logic between two registers (ns, clock-to-out and setup apart)
+    critical_where: str = ""  # ... the layer (and op) it ends in
+
+    @property
+    def latency_ns(self) -> float:
+        return self.latency * self.clock_period
+
+    @property
+    def critical_path_ns(self) -> float:
+        """Estimated register-to-register critical path: clock-to-out, the slowest logic, setup."""
+        return self.critical_ns + self.model.clk_to_q + self.model.setup
+
+    @property
+    def fmax_mhz(self) -> float:
+        """Estimated Fmax under the delay model."""
+        return 1000.0 / self.critical_path_ns
 
     @property
     def in_width(self) -> int:

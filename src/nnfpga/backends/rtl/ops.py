@@ -84,24 +84,19 @@ def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list
         raise ConfigError(f"multipliers of {node.describe()} must be one of {', '.join(MULTIPLIERS)}, "
                           f"got {multipliers!r}")
     if needs_casts(prep, tx, ta):  # products cast to a narrower accumulator, or a saturating chain
-        accs = dense_casts(c, node, xs, wm, b_acc, prep, tx)
-        return [_accumulated(c, node, a, j) for j, a in enumerate(accs)]
+        return dense_casts(c, node, xs, wm, b_acc, prep, tx, lambda a, j: _accumulated(c, node, a, j))
     if multipliers == "operator":
         return _dense_operator(c, node, xs, wm, b_acc, shift)
-    pipe = Pipeline(c.ar, c.prefix, c.per_stage)
+    pipe = Pipeline(c.ar, c.prefix, c.per_stage, c.budget)
     sums = pipe.matvec(cmvm.plan(wm, share=multipliers == "shared"), [Timed(x) for x in xs])
-    accs: list[Timed | None] = []
+    accs: list[Timed] = []
     for j, t in enumerate(sums):  # + bias, in accumulator units (the sum's LSB is 2**-(accum frac - shift))
         bias = Timed(Val.constant(b_acc[j]))
         accs.append(bias if t is None else pipe.add(replace(t, shift=t.shift + shift), bias) if b_acc[j] else
                     replace(t, shift=t.shift + shift))
-    cycle = max(a.cycle for a in accs)
-    if c.per_stage is not None and any(a.depth + 1 > c.per_stage for a in accs if a.cycle == cycle):
-        cycle += 1  # the cast is one more level of logic
-    accs = [pipe.at(a, cycle) for a in accs]
-    pipe.finish()
-    c.cycles = cycle
-    return [_accumulated(c, node, materialize(c.ar, a, c.name(f"o{j}")), j) for j, a in enumerate(accs)]
+    out, c.cycles = pipe.close(accs, lambda accs: [_accumulated(c, node, materialize(c.ar, a, c.name(f"o{j}")), j)
+                                                   for j, a in enumerate(accs)])
+    return out
 
 
 def _dense_operator(c: Ctx, node: Node, xs: list[Val], wm: list[list[int]], b_acc: list[int],
@@ -131,7 +126,7 @@ def _accumulated(c: Ctx, node: Node, acc: Val, j: int) -> Val:
     else:  # reinterpret the low accum-width bits as the accumulator type (exact, or wrapped like WRAP)
         name = c.ar.m.wire(c.name(f"acc{j}"), ta.width, acc.ext(ta.width))
         lo, hi = (acc.lo, acc.hi) if ta.min_mantissa <= acc.lo and acc.hi <= ta.max_mantissa else (None, None)
-        acc_v = Val.of(name, ta.width, ta.signed, lo, hi)
+        acc_v = c.ar.timed(Val.of(name, ta.width, ta.signed, lo, hi), acc.slice_at(0, ta.width - 1))
     return c.cast(acc_v, ta.frac, tr, f"y{j}")
 
 
@@ -258,17 +253,16 @@ def _low_bits(c: Ctx, v: Val, n: int, hint: str) -> Val:
 
 
 class _Stages:
-    """Registers between a layer's steps when it is pipelined inside (``adders_per_stage`` not None), counted:
-    ``count`` is the number on each path."""
+    """Registers between a layer's steps, counted: ``count`` is the number on each path. Fixed mode
+    (``adders_per_stage`` set): a register after each step that asks for them; timing-driven (a budget): a
+    register before a step whose logic would otherwise pass the budget."""
 
     def __init__(self, c: Ctx) -> None:
         self.c, self.count = c, 0
 
-    def __call__(self, vals: list[Val], hint: str) -> list[Val]:
-        """A register after each of ``vals`` (constants pass through); ``vals`` as they are when not pipelined."""
+    def register(self, vals: list[Val], hint: str) -> list[Val]:
+        """A register after each of ``vals`` (constants pass through)."""
         c = self.c
-        if c.per_stage is None:
-            return vals
         self.count += 1
         body, out = [], []
         for i, v in enumerate(vals):
@@ -282,9 +276,35 @@ class _Stages:
             c.ar.m.always(body, clock="clk")
         return out
 
+    def step(self, state: list[Val], fn: Callable[[list[Val]], list[Val]], after: tuple[str, ...] = (),
+             hint: str = "r") -> list[Val]:
+        """``fn`` (one step of the layer) on ``state`` (every value carried on), registered as the mode asks:
+        fixed, one register after it per name in ``after``; timing-driven, ``state`` registered first if the
+        step's logic would settle after the budget."""
+        c = self.c
+        if c.budget is None:
+            out = fn(state)
+            if c.per_stage is not None:
+                for name in after:
+                    out = self.register(out, name)
+            return out
+        mark = c.ar.mark()
+        out = fn(state)
+        if c.settles_late(mark, state):
+            c.ar.rollback(mark)
+            out = fn(self.register(state, f"{hint}{self.count}_"))
+        else:
+            c.ar.release(mark)
+        return out
+
 
 @lowering("softmax")
 def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
+    """Every row (the last axis) at once, step by step (the state: the values a later step still needs):
+    maximum tree levels, differences and table indices, the exp ROMs, their products, the sum and its index,
+    the inverse ROM, the outputs. Fixed mode: a register after each level of the maximum tree (~6.5 ns each on
+    ECP5), two after each ROM (a synthesizer puts large ROMs in block RAM, whose own read register has a slow
+    clock-to-out: 5.6 ns on ECP5), one after the exp products."""
     te, ti, tr = node.types["exp_table"], node.types["inv_table"], node.types["result"]
     size = prep.size
     exp_v, fine_v, inv_v = ([int(v) for v in _ints(a)] for a in (prep.exp, prep.fine, prep.inv))
@@ -296,48 +316,83 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     rom_inv = c.lib.rom_module(f"{base}_inv_rom", inv_v, ti,
                                f"{node.describe()}: 1 / ((i + 0.5) * 2^{prep.inv_step_log2})")
     n = node.shape[-1]
-    out: list[Val] = []
-    for g in range(len(xs) // n):
-        row = xs[g * n:(g + 1) * n]
-        h = f"g{g}_" if len(xs) > n else ""
-        # registers (pipelined): after each level of the maximum tree (~6.5 ns each on ECP5), two after each
-        # ROM (a synthesizer puts large ROMs in block RAM, whose own read register has a slow clock-to-out: 5.6 ns
-        # on ECP5), one after the exp products
-        stage = _Stages(c)
-        level = row
-        lvl = 0
-        while len(level) > 1:  # maximum tree, a register after each level (with the row, needed later)
-            nxt = [c.ar.mux(c.ar.gt(level[i + 1], level[i]), level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
-                   for i in range(0, len(level) - 1, 2)]
-            level = nxt + ([level[-1]] if len(level) % 2 else [])
-            lvl += 1
-            staged = stage([*level, *row], f"{h}m{lvl}q")
-            level, row = staged[:len(level)], staged[len(level):]
-        if lvl == 0:  # one value: still one register
-            level = row = stage(row, f"{h}m1q")
-        mx = level[0]
-        e1s, e2s = [], []
+    rows = len(xs) // n
+    hs = [f"g{g}_" if len(xs) > n else "" for g in range(rows)]
+
+    def per_row(st: list[Val], k: int, fn: Callable[[str, list[Val]], list[Val]]) -> list[Val]:
+        """``fn(h, row_part)`` on each row's ``k`` values of ``st``, concatenated."""
+        return [v for g in range(rows) for v in fn(hs[g], st[g * k:(g + 1) * k])]
+
+    stage = _Stages(c)
+    # the maximum tree: each row is [*level, *row]
+    width, lvl, st = n, 0, list(xs)
+
+    def max_level(h: str, part: list[Val], width: int, lvl: int) -> list[Val]:
+        level, row = part[:width], part[width:]
+        nxt = [c.ar.mux(c.ar.gt(level[i + 1], level[i]), level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
+               for i in range(0, width - 1, 2)]
+        return nxt + ([level[-1]] if width % 2 else []) + row
+
+    st = [v for g in range(rows) for v in (*xs[g * n:(g + 1) * n], *xs[g * n:(g + 1) * n])]
+    while width > 1:
+        k, nw = width + n, (width + 1) // 2
+        st = stage.step(st, lambda st, k=k, w=width, lv=lvl: per_row(st, k, lambda h, p: max_level(h, p, w, lv)),
+                        (f"m{lvl + 1}q",))
+        width, lvl = nw, lvl + 1
+    if lvl == 0:  # one value: still one register (fixed mode)
+        st = stage.step(st, lambda st: st, ("m1q",))
+
+    def diffs(h: str, part: list[Val]) -> list[Val]:  # [max, *row] -> [*exp indices, *fine indices]
+        mx, row = part[0], part[1:]
+        jcs, kfs = [], []
         for j, x in enumerate(row):
             span = max(mx.hi - x.lo, 0)
             # max - x >= 0, exact in span's width (computed modulo 2**width)
-            negd = c.ar.wire(c.name(f"{h}d{j}"), 0, span, lambda w, x=x, mx=mx: f"{mx.ext(w)} - {x.ext(w)}")
-            jc = c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None, size - 1,
-                            c.name(f"{h}jc{j}"))
-            kf = _low_bits(c, c.ar.floor_shift(negd, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")), fine_bits,
-                           c.name(f"{h}kf{j}"))
-            e1s.append(c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")))
-            e2s.append(c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")))
-        e12 = stage(stage(e1s + e2s, f"{h}eq"), f"{h}eqq")
-        es = [c.cast(c.ar.mul(e1, e2, c.name(f"{h}ep{j}")), 2 * te.frac, te, f"{h}e{j}")
-              for j, (e1, e2) in enumerate(zip(e12[:n], e12[n:], strict=True))]
-        es = stage(es, f"{h}esq")
-        s = adder_tree(c.ar, es, c.name(f"{h}sum"))
+            negd = c.ar.wire(c.name(f"{h}d{j}"), 0, span, lambda w, x=x, mx=mx: f"{mx.ext(w)} - {x.ext(w)}",
+                             at=c.ar.sum_at(mx, x))
+            jcs.append(c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None,
+                                  size - 1, c.name(f"{h}jc{j}")))
+            kfs.append(_low_bits(c, c.ar.floor_shift(negd, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")),
+                                 fine_bits, c.name(f"{h}kf{j}")))
+        return jcs + kfs
+
+    def roms(h: str, part: list[Val]) -> list[Val]:
+        return ([c.lib.rom(c.ar, rom_exp, exp_v, te, jc, c.name(f"{h}exp{j}")) for j, jc in enumerate(part[:n])]
+                + [c.lib.rom(c.ar, rom_fine, fine_v, te, kf, c.name(f"{h}fine{j}")) for j, kf in enumerate(part[n:])])
+
+    def products(h: str, part: list[Val]) -> list[Val]:
+        return [c.ar.mul(e1, e2, c.name(f"{h}ep{j}")) for j, (e1, e2) in enumerate(zip(part[:n], part[n:],
+                                                                                       strict=True))]
+
+    def exps(h: str, part: list[Val]) -> list[Val]:
+        return [c.cast(p, 2 * te.frac, te, f"{h}e{j}") for j, p in enumerate(part)]
+
+    def total(h: str, part: list[Val]) -> list[Val]:  # es -> [inverse ROM index, *es]
+        s = adder_tree(c.ar, part, c.name(f"{h}sum"))
         t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep.inv_step_log2, c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
-        inv, *es = stage(stage([c.lib.rom(c.ar, rom_inv, inv_v, ti, t, c.name(f"{h}inv")), *es], f"{h}iq"), f"{h}iqq")
-        for j, e in enumerate(es):
-            out.append(c.cast(c.ar.mul(e, inv, c.name(f"{h}p{j}")), te.frac + ti.frac, tr, f"{h}y{j}"))
-        c.cycles = stage.count  # the same for every row
+        return [t, *part]
+
+    def inverse(h: str, part: list[Val]) -> list[Val]:
+        return [c.lib.rom(c.ar, rom_inv, inv_v, ti, part[0], c.name(f"{h}inv")), *part[1:]]
+
+    def scaled(h: str, part: list[Val]) -> list[Val]:
+        inv, *es = part
+        return [c.ar.mul(e, inv, c.name(f"{h}p{j}")) for j, e in enumerate(es)]
+
+    def outputs(h: str, part: list[Val]) -> list[Val]:
+        return [c.cast(p, te.frac + ti.frac, tr, f"{h}y{j}") for j, p in enumerate(part)]
+
+    # each row is now [max, *row]
+    st = stage.step(st, lambda st: per_row(st, 1 + n, diffs))
+    st = stage.step(st, lambda st: per_row(st, 2 * n, roms), ("eq", "eqq"))
+    st = stage.step(st, lambda st: per_row(st, 2 * n, products))
+    st = stage.step(st, lambda st: per_row(st, n, exps), ("esq",))
+    st = stage.step(st, lambda st: per_row(st, n, total))
+    st = stage.step(st, lambda st: per_row(st, 1 + n, inverse), ("iq", "iqq"))
+    st = stage.step(st, lambda st: per_row(st, 1 + n, scaled))
+    out = stage.step(st, lambda st: per_row(st, n, outputs))
+    c.cycles = stage.count
     return out
 
 

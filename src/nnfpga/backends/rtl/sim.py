@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnfpga import tools
-from nnfpga.backends.rtl.lower import Design, build_design, prepare_all
+from nnfpga.backends.rtl.lower import Design, build_design, prepare_all, timing_settings
 from nnfpga.backends.rtl.verilator import (  # noqa: F401  (re-exported: the toolchain layer)
     BUILD_TIMEOUT_S,
     RUN_TIMEOUT_S,
@@ -82,7 +82,8 @@ def design_of(hw_or_graph: HWModel | Graph, *, project: str | None = None,
         return build_design(hw_or_graph, project or hw_or_graph.name, prep=prepare_all(hw_or_graph),
                             pipeline_stages=pipeline_stages)
     return build_design(hw_or_graph.graph, project or hw_or_graph.settings["project_name"],
-                        prep=hw_or_graph.interpreter.prep, pipeline_stages=pipeline_stages)
+                        prep=hw_or_graph.interpreter.prep, pipeline_stages=pipeline_stages,
+                        **timing_settings(hw_or_graph.settings))
 
 
 def simulate(hw_or_graph: HWModel | Graph | Design, x_mantissas: Any, *, project: str | None = None,

@@ -67,7 +67,7 @@ __all__ = [
 
 def build_stream_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
                         multipliers: str = DEFAULT_MULTIPLIERS,
-                        adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE) -> Design:
+                        adders_per_stage: int | str | None = DEFAULT_ADDERS_PER_STAGE) -> Design:
     """Lower ``graph`` to a streaming :class:`Design` (``n_in``: values per input beat, ``n_out``: values per
     output beat; ``latency`` and ``ii``: cycles per image, :mod:`~nnfpga.backends.rtl.timing`, 0 where not stated):
     the graph traversal, forks, FIFOs and merges are :mod:`~nnfpga.backends.rtl.stream_graph`'s, each

@@ -346,7 +346,7 @@ class _Top:
 
 def build_graph_design(graph: Graph, prep: dict[str, Plan], project: str = "myproject",
                        multipliers: str = DEFAULT_MULTIPLIERS, *, depths: dict[Edge, int] | None = None,
-                       adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
+                       adders_per_stage: int | str | None = DEFAULT_ADDERS_PER_STAGE,
                        record: dict[str, list[Stage] | None] | None = None) -> Design:
     """Lower ``graph`` (one input, one output; forks and merges allowed) to a streaming :class:`Design`.
     ``depths`` replaces :func:`fifo_depths` and :func:`throughput_depths` (a test's way to build a too-small

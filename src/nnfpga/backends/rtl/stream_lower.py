@@ -9,7 +9,13 @@ import numpy as np
 
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed
 from nnfpga.backends.rtl.cast import Library
-from nnfpga.backends.rtl.context import DEFAULT_ADDERS_PER_STAGE, Ctx, In, node_adders_per_stage
+from nnfpga.backends.rtl.context import (
+    DEFAULT_ADDERS_PER_STAGE,
+    Ctx,
+    In,
+    fixed_adders_per_stage,
+    node_adders_per_stage,
+)
 from nnfpga.backends.rtl.stream_layers import (
     STAGES,
     WINDOW_OPS,
@@ -42,7 +48,7 @@ class TextModule:
 
 
 def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph, node: Node, s: Stream,
-                prep: dict[str, Plan], multipliers: str, adders_per_stage: int | None = DEFAULT_ADDERS_PER_STAGE,
+                prep: dict[str, Plan], multipliers: str, adders_per_stage: int | str | None = DEFAULT_ADDERS_PER_STAGE,
                 timing: dict[str, list[Stage] | None] | None = None) -> Stream:
     """One single-input layer of the streaming top on the stream ``s`` of its input; returns its output stream.
     ``timing[node.name]``: the layer's stages for :func:`nnfpga.backends.rtl.timing.stated` (None: a layer whose
@@ -88,7 +94,7 @@ def lower_layer(top: Module, lib: Library, subs: list[TextModule], graph: Graph,
     else:
         # registers inside the kernel, free-running before an output FIFO (not in average pooling: its divisor
         # follows a position counter on the window handshake)
-        aps = None if node.op == "avg_pool" else node_adders_per_stage(node, adders_per_stage)
+        aps = None if node.op == "avg_pool" else fixed_adders_per_stage(node_adders_per_stage(node, adders_per_stage))
         rf = reuse_factor(node)
         go = top.wire(f"{pre}_go", 1) if rf > 1 else valid  # a beat taken (ReuseFactor > 1: stream_reuse)
         ctx = Ctx(ar, lib, pre, aps, node.attrs.get("multipliers", multipliers), go,

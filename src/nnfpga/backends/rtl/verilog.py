@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from nnfpga.backends.names import ascii_name
+
+if TYPE_CHECKING:
+    from nnfpga.backends.rtl.delay import DelayModel
 
 VERILOG_KEYWORDS = frozenset("""
 accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind bins
@@ -226,18 +230,33 @@ class Module:
         self.items: list = []
         self._names: set[str] = set()
         self._counters: dict[str, int] = {}
+        self._order: list[str] = []  # names in the order handed out (for rollback)
+
+    def mark(self) -> tuple[int, int, dict[str, int]]:
+        """A point to :meth:`rollback` to: everything declared after it is forgotten."""
+        return len(self.items), len(self._order), dict(self._counters)
+
+    def rollback(self, mark: tuple[int, int, dict[str, int]]) -> None:
+        n_items, n_names, counters = mark
+        del self.items[n_items:]
+        for name in self._order[n_names:]:
+            self._names.discard(name)
+        del self._order[n_names:]
+        self._counters = counters
 
     # -- names ---------------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
         base = identifier(base)
         if base not in self._names:
             self._names.add(base)
+            self._order.append(base)
             return base
         i = self._counters.get(base, 1)
         while f"{base}_{i}" in self._names:
             i += 1
         self._counters[base] = i + 1
         self._names.add(f"{base}_{i}")
+        self._order.append(f"{base}_{i}")
         return f"{base}_{i}"
 
     # -- declarations --------------------------------------------------------------------------
@@ -245,6 +264,7 @@ class Module:
         if name in self._names:
             raise ValueError(f"duplicate port {name!r} in module {self.name}")
         self._names.add(name)
+        self._order.append(name)
         self.ports.append(Port(direction, name, width, kind, comment))
         return name
 
@@ -306,6 +326,8 @@ class Val:
     hi: int
     full: bool = True  # ``base`` is exactly this vector
     const: int | None = None
+    t: float = 0.0  # ns after the last register when the LSB settles (nnfpga.backends.rtl.delay)
+    top: float = 0.0  # ... and when the MSB does (every bit: a carry chain ripples from t to top)
 
     @staticmethod
     def constant(value: int) -> Val:
@@ -314,11 +336,21 @@ class Val:
 
     @staticmethod
     def of(name: str, width: int, signed: bool, lo: int | None = None, hi: int | None = None,
-           lsb: int = 0, full: bool = True) -> Val:
-        """Bits of a declared vector; the range defaults to everything ``width`` bits can hold."""
+           lsb: int = 0, full: bool = True, at: tuple[float, float] = (0.0, 0.0)) -> Val:
+        """Bits of a declared vector; the range defaults to everything ``width`` bits can hold; ``at``: its
+        ``(t, top)`` settling times (0: straight from a register or an input port)."""
         if lo is None or hi is None:
             lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
-        return Val(name, lsb, width, signed, lo, hi, full)
+        return Val(name, lsb, width, signed, lo, hi, full, None, at[0], at[1])
+
+    @property
+    def at(self) -> tuple[float, float]:
+        return self.t, self.top
+
+    def slice_at(self, lo: int, hi: int) -> tuple[float, float]:
+        """Settling times of bits ``hi..lo`` (a ripple's bits settle from ``t`` to ``top`` in order)."""
+        step = (self.top - self.t) / max(self.width, 1)
+        return self.t + step * lo, self.t + step * (hi + 1)
 
     @property
     def expr(self) -> str:
@@ -345,7 +377,7 @@ class Val:
         if lo == 0 and n == self.width and not self.signed:
             return self
         full = self.full and lo == 0 and n == self.width
-        return Val.of(self.base, n, False, lsb=self.lsb + lo, full=full)
+        return Val.of(self.base, n, False, lsb=self.lsb + lo, full=full, at=self.slice_at(lo, hi))
 
     def ext(self, n: int) -> str:
         """Verilog expression of exactly ``n`` bits: this value sign/zero-extended, or its low ``n`` bits."""
@@ -374,21 +406,88 @@ class Val:
         return self.width if self.signed else self.width + 1
 
 
-class Arith:
-    """Exact integer operations on :class:`Val`, each declaring one wire in ``module`` named ``<prefix>_<hint>``."""
+class Cond(str):
+    """A 1-bit Verilog expression that knows when it settles (``t``, ns after the last register)."""
 
-    def __init__(self, module: Module) -> None:
+    t: float
+
+    def __new__(cls, expr: str, t: float = 0.0) -> Cond:
+        obj = super().__new__(cls, expr)
+        obj.t = t
+        return obj
+
+
+def cond_time(cond: str | bool) -> float:
+    return getattr(cond, "t", 0.0)
+
+
+class Arith:
+    """Exact integer operations on :class:`Val`, each declaring one wire in ``module`` named ``<prefix>_<hint>``.
+
+    With a delay ``model`` (:mod:`~nnfpga.backends.rtl.delay`) every value also gets its settling times, and the
+    Arith keeps the slowest value it made (``worst``, in layer ``worst_where``: set ``where`` while building a
+    layer); :meth:`mark` / :meth:`slowest_since` / :meth:`rollback` let a lowering try some logic and take it back.
+    """
+
+    def __init__(self, module: Module, model: DelayModel | None = None) -> None:
         self.m = module
+        self.model = model
+        self.where = ""
+        self.worst = 0.0
+        self.worst_where = ""
+        self._windows: list[float] = []
+
+    # -- timing --------------------------------------------------------------------------------
+    def note(self, top: float) -> None:
+        if top > self.worst:
+            self.worst, self.worst_where = top, self.where
+        for i, w in enumerate(self._windows):
+            if top > w:
+                self._windows[i] = top
+
+    def mark(self) -> tuple:
+        self._windows.append(0.0)
+        return len(self._windows) - 1, self.m.mark(), self.worst, self.worst_where
+
+    def slowest_since(self, mark: tuple) -> float:
+        """The latest settling time of a value made since ``mark``."""
+        return self._windows[mark[0]]
+
+    def release(self, mark: tuple) -> None:
+        """Keep what was built since ``mark``; stop watching it."""
+        del self._windows[mark[0]:]
+
+    def rollback(self, mark: tuple) -> None:
+        """Forget everything declared since ``mark``."""
+        i, m, self.worst, self.worst_where = mark
+        del self._windows[i:]
+        self.m.rollback(m)
+
+    def timed(self, v: Val, at: tuple[float, float]) -> Val:
+        """``v`` with settling times ``at`` (recorded)."""
+        if self.model is None or v.const is not None:
+            return v
+        self.note(at[1])
+        return replace(v, t=at[0], top=at[1])
 
     def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,
-             min_width: int = 0) -> Val:
+             min_width: int = 0, at=None) -> Val:
+        """A new wire holding ``expr_for_width(width)``; ``at``: its ``(t, top)``, or a function of its width
+        giving them (None: it settles at once, like a constant)."""
         width, signed = range_width(lo, hi)
         width = max(width, min_width)
         if cap is not None and width > cap:  # kept modulo 2**cap
             width, signed = cap, True
             lo, hi = -(1 << (cap - 1)), (1 << (cap - 1)) - 1
         name = self.m.wire(hint, width, expr_for_width(width))
-        return Val.of(name, width, signed, lo, hi)
+        v = Val.of(name, width, signed, lo, hi)
+        if at is None or self.model is None:
+            return v
+        return self.timed(v, at(width) if callable(at) else at)
+
+    def sum_at(self, *vals: Val):
+        model = self.model
+        return None if model is None else (lambda w: model.add(vals, w))
 
     # -- arithmetic ----------------------------------------------------------------------------
     def add(self, a: Val, b: Val, hint: str, cap: int | None = None) -> Val:
@@ -398,19 +497,20 @@ class Arith:
             return a
         if a.const == 0:
             return b
-        return self.wire(hint, a.lo + b.lo, a.hi + b.hi, lambda w: f"{a.ext(w)} + {b.ext(w)}", cap=cap)
+        return self.wire(hint, a.lo + b.lo, a.hi + b.hi, lambda w: f"{a.ext(w)} + {b.ext(w)}", cap=cap,
+                         at=self.sum_at(a, b))
 
     def sub(self, a: Val, b: Val, hint: str) -> Val:
         if a.const is not None and b.const is not None:
             return Val.constant(a.const - b.const)
         if b.const == 0:
             return a
-        return self.wire(hint, a.lo - b.hi, a.hi - b.lo, lambda w: f"{a.ext(w)} - {b.ext(w)}")
+        return self.wire(hint, a.lo - b.hi, a.hi - b.lo, lambda w: f"{a.ext(w)} - {b.ext(w)}", at=self.sum_at(a, b))
 
     def neg(self, a: Val, hint: str) -> Val:
         if a.const is not None:
             return Val.constant(-a.const)
-        return self.wire(hint, -a.hi, -a.lo, lambda w: f"-{a.ext(w)}")
+        return self.wire(hint, -a.hi, -a.lo, lambda w: f"-{a.ext(w)}", at=self.sum_at(a))
 
     def shl(self, a: Val, s: int, hint: str) -> Val:
         """``a * 2**s`` (``s >= 0``)."""
@@ -418,7 +518,7 @@ class Arith:
             return Val.constant(a.const << s) if a.const is not None else a
         if a.lo == a.hi:  # a wire that can only hold one value
             return Val.constant(a.lo << s)
-        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}")
+        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}", at=a.at)
 
     # Products are signed products of operands both extended to the result width ``w`` (sign- or zero-extended
     # by their own signedness): Verilator 5.006 was seen to get ``$signed(a) * $signed({1'b0, b})`` (operands of
@@ -434,7 +534,8 @@ class Arith:
             return s if c > 0 else self.neg(s, hint + "n")
         lo, hi = sorted((c * a.lo, c * a.hi))
         cw = signed_width(c)
-        return self.wire(hint, lo, hi, lambda w: f"$signed({a.ext(w)}) * {slit(c, w)}", min_width=max(a.swidth, cw))
+        return self.wire(hint, lo, hi, lambda w: f"$signed({a.ext(w)}) * {slit(c, w)}", min_width=max(a.swidth, cw),
+                         at=self._mul_at(a))
 
     def mul(self, a: Val, b: Val, hint: str) -> Val:
         """Exact product of two variables (or a constant and a variable)."""
@@ -444,7 +545,17 @@ class Arith:
             return self.mul_const(b, a.const, hint)
         ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
         return self.wire(hint, min(ends), max(ends), lambda w: f"$signed({a.ext(w)}) * $signed({b.ext(w)})",
-                         min_width=max(a.swidth, b.swidth))
+                         min_width=max(a.swidth, b.swidth), at=self._mul_at(a, b))
+
+    def _mul_at(self, *vals: Val):
+        model = self.model
+        if model is None:
+            return None
+
+        def at(w: int) -> tuple[float, float]:
+            t = model.multiply(vals, w)
+            return t, t
+        return at
 
     def mux(self, cond: str, a: Val, b: Val, hint: str) -> Val:
         """``cond ? a : b``; ``cond`` is a 1-bit expression or the Python constants True/False."""
@@ -454,7 +565,9 @@ class Arith:
             return b
         if a.const is not None and a.const == b.const:
             return a
-        return self.wire(hint, min(a.lo, b.lo), max(a.hi, b.hi), lambda w: f"{cond} ? {a.ext(w)} : {b.ext(w)}")
+        model = self.model
+        at = None if model is None else (model.logic((a, b), extra=cond_time(cond)),) * 2
+        return self.wire(hint, min(a.lo, b.lo), max(a.hi, b.hi), lambda w: f"{cond} ? {a.ext(w)} : {b.ext(w)}", at=at)
 
     # -- comparisons (a 1-bit expression, or True/False when the ranges decide) ----------------
     def lt(self, a: Val, b: Val) -> str | bool:
@@ -469,11 +582,14 @@ class Arith:
 
     def ge(self, a: Val, b: Val) -> str | bool:
         r = self.lt(a, b)
-        return (not r) if isinstance(r, bool) else f"!({r})"
+        return (not r) if isinstance(r, bool) else Cond(f"!({r})", cond_time(r))
 
     def _cmp(self, a: Val, op: str, b: Val) -> str:
         w = max(a.swidth, b.swidth)
-        return f"$signed({a.ext(w)}) {op} $signed({b.ext(w)})"
+        t = 0.0 if self.model is None else self.model.compare((a, b), w)
+        if self.model is not None:
+            self.note(t)
+        return Cond(f"$signed({a.ext(w)}) {op} $signed({b.ext(w)})", t)
 
     # -- shifts of the value (floor division by powers of two) ---------------------------------
     def floor_shift(self, a: Val, k: int, hint: str) -> Val:
@@ -486,9 +602,9 @@ class Arith:
             if not a.signed or a.lo >= 0:
                 return Val.constant(0)
             sign = Val.of(a.base, 1, True, lsb=a.lsb + a.width - 1, full=a.full and a.width == 1)
-            return Val(sign.base, sign.lsb, 1, True, -1 if a.lo < 0 else 0, 0, sign.full)
+            return replace(sign, lo=-1 if a.lo < 0 else 0, hi=0, t=a.top, top=a.top)
         part = a.bits(a.width - 1, k)
-        return Val(part.base, part.lsb, part.width, a.signed, a.lo >> k, a.hi >> k, part.full)
+        return replace(part, signed=a.signed, lo=a.lo >> k, hi=a.hi >> k)
 
     def clamp(self, a: Val, lo: int | None, hi: int | None, hint: str) -> Val:
         """``min(max(a, lo), hi)`` (either bound optional)."""
@@ -496,7 +612,7 @@ class Arith:
             # x < 0 is the sign bit: no comparator on the path (what made ReLU the critical path on ECP5). Only
             # here: the same shortcut inside the cast modules made Verilator 5.006 miscompute a neighbouring
             # output of a wide concatenation (tests/backends/rtl/test_rtl_sim.py, the cast test).
-            c = (a.bit(a.width - 1) if lo == 0 and a.const is None and a.signed and a.lo < 0 <= a.hi
+            c = (Cond(a.bit(a.width - 1), a.top) if lo == 0 and a.const is None and a.signed and a.lo < 0 <= a.hi
                  else self.lt(a, Val.constant(lo)))
             if c is True:
                 a = Val.constant(lo)

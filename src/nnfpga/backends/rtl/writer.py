@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nnfpga.backends.rtl.lower import Design, build_design
+from nnfpga.backends.rtl.lower import Design, build_design, timing_settings
 
 if TYPE_CHECKING:
     from nnfpga.model import HWModel
@@ -29,5 +29,5 @@ def rtl_files(hw: HWModel, *, pipeline_stages: dict[str, int] | None = None) -> 
     """The Verilog project files of ``hw`` (top module named after ``hw.settings["project_name"]``).
     Raises :class:`nnfpga.errors.ConfigError` naming every layer the Verilog backend cannot build yet."""
     design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep,
-                          pipeline_stages=pipeline_stages)
+                          pipeline_stages=pipeline_stages, **timing_settings(hw.settings))
     return design_files(design)
