@@ -95,9 +95,12 @@ XC7 = DelayModel("xc7", clk_to_q=0.46, setup=0.15, level=0.62, adder=0.95, carry
 XCUP = DelayModel("xcup", clk_to_q=0.15, setup=0.13, level=0.50, adder=0.60, carry=0.0065, dsp=2.3, lut_inputs=6,
                   overlap=True, source="estimate: UltraScale+ primitive delays (Vivado -1 reports, FloPoCo's -2 "
                                        "model) plus 0.35 ns per routed net; no open place-and-route exists for it")
-ECP5 = DelayModel("ecp5", clk_to_q=0.53, setup=0.10, level=1.05, adder=3.0, carry=0.036, dsp=4.7, lut_inputs=4,
-                  overlap=False, source="LFE5U-85F speed 6: prjtrellis primitive delays, routing fitted to "
-                                        "nextpnr-ecp5's timing reports on generated designs")
+# ECP5: nextpnr-ecp5's critical paths on generated 16x8 8-bit layers (AddersPerStage 1-4) fitted as
+# clk-to-q + setup + levels * adder + carry * bits (the routing hops, 55-75 % of every path, are in the constants:
+# median 1.44 ns a hop, more with fanout; "setup" holds the hops into the first adder and into the register).
+ECP5 = DelayModel("ecp5", clk_to_q=0.53, setup=1.74, level=1.75, adder=2.79, carry=0.0355, dsp=5.4, lut_inputs=4,
+                  overlap=True, source="LFE5U-85F speed 6: prjtrellis primitive delays, routing fitted to "
+                                       "nextpnr-ecp5's timing reports on generated designs")
 MODELS: dict[str, DelayModel] = {"xc7": XC7, "xcup": XCUP, "ecp5": ECP5}
 
 

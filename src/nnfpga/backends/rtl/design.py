@@ -30,6 +30,7 @@ class Design:
     model: DelayModel = XCUP  # the delay model the timing figures come from
     critical_ns: float = 0.0  # estimated: the slowest logic between two registers (ns, clock-to-out and setup apart)
     critical_where: str = ""  # ... the layer (and op) it ends in
+    critical_signal: str = ""  # ... and the signal
 
     @property
     def latency_ns(self) -> float:

@@ -183,7 +183,8 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
     ii = max([int(n.attrs.get("reuse_factor", 1)) for n in graph if OPS[n.op].reuse and n.op not in RECURRENT_OPS]
              + [inner[n.name] - 1 for n in graph if n.op in RECURRENT_OPS], default=1)  # steps x cycles
     design = Design(name, [top, *lib.modules.values()], tin, tout, n_in, n_out, latency, stages, inner, layout, ii,
-                    clock_period=clock_period, model=model, critical_ns=ar.worst, critical_where=ar.worst_where)
+                    clock_period=clock_period, model=model, critical_ns=ar.worst, critical_where=ar.worst_where,
+                    critical_signal=ar.worst_signal)
     top.header = header_comment(graph, design)
     return design
 
@@ -291,7 +292,8 @@ def timing_lines(d: Design) -> list[str]:
         f"{d.latency_ns:g} ns.",
         f"Estimated under the {m.target} delay model ({m.source}):",
         f"  critical path {d.critical_path_ns:.2f} ns (clock-to-out {m.clk_to_q:.2f} + logic {d.critical_ns:.2f} + "
-        f"setup {m.setup:.2f}) in {d.critical_where or 'the registers alone'}, Fmax {d.fmax_mhz:.1f} MHz"
+        f"setup {m.setup:.2f}) in {d.critical_where or 'the registers alone'}"
+        + (f" (ends at {d.critical_signal})" if d.critical_signal else "") + f", Fmax {d.fmax_mhz:.1f} MHz"
         + ("" if d.critical_path_ns <= d.clock_period + 1e-9 else
            f": SLOWER than the clock (one step of that layer alone passes {d.clock_period:g} ns)") + ".",
     ]

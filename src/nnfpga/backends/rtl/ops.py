@@ -37,7 +37,7 @@ from nnfpga.backends.rtl.accumulate import dense_casts, needs_casts, product_cas
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
 from nnfpga.backends.rtl.context import MULTIPLIERS, Ctx
 from nnfpga.backends.rtl.reuse import dense_reuse
-from nnfpga.backends.rtl.verilog import NonBlocking, Val
+from nnfpga.backends.rtl.verilog import Cond, NonBlocking, Val, cond_time
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType, requantize
 from nnfpga.ir.graph import Node
@@ -297,6 +297,76 @@ class _Stages:
             c.ar.release(mark)
         return out
 
+    def piped(self, state: list[Val], fn: Callable[[Pipeline, list[Val]], list[Timed]], hint: str = "p") -> list[Val]:
+        """Timing-driven: ``fn`` builds on an adder :class:`Pipeline` that registers inside as the budget asks; its
+        results (the values carried on among them) are brought to one cycle and counted."""
+        c = self.c
+        pipe = Pipeline(c.ar, c.name(f"{hint}{self.count}"), None, c.budget)
+        res = fn(pipe, state)
+        cycle = max((t.cycle for t in res), default=0)
+        out = [materialize(c.ar, pipe.at(t, cycle), c.name(f"{hint}{self.count}_{i}")) for i, t in enumerate(res)]
+        pipe.finish()
+        self.count += cycle
+        return out
+
+
+def _rom_read(c: Ctx, pipe: Pipeline, base: str, values: list[int], t: FixedType, addr: Val, hint: str) -> Timed:
+    """``values[addr]``, with registers where the budget asks: the table split into banks small enough to read in
+    one clock from a registered address, each read with the low address bits, then the bank the high bits select
+    (a mux tree), registered first when it would not fit behind the reads."""
+    model, budget, lib = c.ar.model, pipe.budget, c.lib
+    assert model is not None and budget is not None
+    abits = max((len(values) - 1).bit_length(), 1)
+    low = abits
+    while low > 1 and model.level * -(-low // model.lut_inputs) > budget:
+        low -= 1
+    ta = Timed(addr)
+    if model.rom(addr, 1 << low) > budget:
+        ta = pipe.at(ta, ta.cycle + 1)
+    a = ta.val
+    if low >= abits:
+        rom = lib.rom_module(base, values, t, "table")
+        return Timed(lib.rom(c.ar, rom, values, t, a, c.name(hint)), cycle=ta.cycle)
+    size = 1 << low
+    banks = []
+    for k in range(-(-len(values) // size)):
+        part = values[k * size:(k + 1) * size]
+        part += [part[-1]] * (size - len(part))
+        rom = lib.rom_module(f"{base}_b{k}", part, t, f"bank {k} (entries {k * size}..) of {base}")
+        banks.append(Timed(lib.rom(c.ar, rom, part, t, a.bits(low - 1, 0), c.name(f"{hint}_b{k}")), cycle=ta.cycle))
+    hi = Timed(a.bits(abits - 1, low), cycle=ta.cycle)
+    if max(b.val.top for b in banks) + model.level * (abits - low) > budget:  # a two-way mux per high bit
+        cyc = ta.cycle + 1
+        banks, hi = [pipe.at(b, cyc) for b in banks], pipe.at(hi, cyc)
+    sel = hi.val
+    vals = [b.val for b in banks]
+    for i in range(sel.width):  # a mux tree, least significant select bit first
+        cond = Cond(sel.bit(i), sel.top)
+        vals = [c.ar.mux(cond, vals[j + 1], vals[j], c.name(f"{hint}_s{i}_{j // 2}")) if j + 1 < len(vals)
+                else vals[j] for j in range(0, len(vals), 2)]
+    return Timed(vals[0], cycle=hi.cycle)
+
+
+def _lut_product(c: Ctx, pipe: Pipeline, a: Val, b: Val, hint: str) -> Timed:
+    """``a * b`` of two unsigned values as LUT logic: one partial product ``a & b[i]`` per bit of the narrower,
+    summed by ``pipe`` (registers inside where the budget asks); a hard multiplier where a value may be negative."""
+    if a.const is not None or b.const is not None or a.lo < 0 or b.lo < 0:
+        return Timed(c.ar.mul(a, b, c.name(hint)))
+    if b.width > a.width:
+        a, b = b, a
+    model = c.ar.model
+    ta, tb = Timed(a), Timed(b)
+    if model is not None and pipe.budget is not None and model.logic((a,), extra=b.top) > pipe.budget:
+        ta, tb = pipe.at(ta, 1), pipe.at(tb, 1)  # the partial products start from registers
+    a, b = ta.val, tb.val
+    pps = []
+    for i in range(b.width):
+        bit = b.bit(i)
+        at = None if model is None else (model.logic((a,), extra=b.top),) * 2
+        pp = c.ar.wire(c.name(f"{hint}_{i}"), 0, a.hi, lambda w, bit=bit: f"{a.ext(w)} & {{{w}{{{bit}}}}}", at=at)
+        pps.append(Timed(pp, shift=i, cycle=ta.cycle))
+    return pipe.sum(pps) or Timed(Val.constant(0))
+
 
 @lowering("softmax")
 def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list[Val]:
@@ -327,33 +397,44 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     # the maximum tree: each row is [*level, *row]
     width, lvl, st = n, 0, list(xs)
 
-    def max_level(h: str, part: list[Val], width: int, lvl: int) -> list[Val]:
-        level, row = part[:width], part[width:]
-        nxt = [c.ar.mux(c.ar.gt(level[i + 1], level[i]), level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
+    def compare(h: str, part: list[Val], width: int, lvl: int) -> list[Val]:  # [*level, *row] -> [*gt, *level, *row]
+        gts = []
+        for i in range(0, width - 1, 2):
+            gt = c.ar.gt(part[i + 1], part[i])
+            gts.append(Val.constant(int(gt)) if isinstance(gt, bool) else
+                       c.ar.wire(c.name(f"{h}gt{lvl}_{i // 2}"), 0, 1, lambda w, gt=gt: gt, at=(cond_time(gt),) * 2))
+        return gts + part
+
+    def select(h: str, part: list[Val], width: int, lvl: int) -> list[Val]:  # [*gt, *level, *row] -> [*max, *row]
+        m = width // 2
+        gts, level, row = part[:m], part[m:m + width], part[m + width:]
+        conds = [Cond(g.expr, g.top) if g.const is None else bool(g.const) for g in gts]
+        nxt = [c.ar.mux(conds[i // 2], level[i + 1], level[i], c.name(f"{h}max{lvl}_{i // 2}"))
                for i in range(0, width - 1, 2)]
         return nxt + ([level[-1]] if width % 2 else []) + row
 
     st = [v for g in range(rows) for v in (*xs[g * n:(g + 1) * n], *xs[g * n:(g + 1) * n])]
     while width > 1:
         k, nw = width + n, (width + 1) // 2
-        st = stage.step(st, lambda st, k=k, w=width, lv=lvl: per_row(st, k, lambda h, p: max_level(h, p, w, lv)),
+        st = stage.step(st, lambda st, k=k, w=width, lv=lvl: per_row(st, k, lambda h, p: compare(h, p, w, lv)))
+        st = stage.step(st, lambda st, k=k + width // 2, w=width, lv=lvl: per_row(st, k, lambda h, p: select(h, p, w,
+                                                                                                                lv)),
                         (f"m{lvl + 1}q",))
         width, lvl = nw, lvl + 1
     if lvl == 0:  # one value: still one register (fixed mode)
         st = stage.step(st, lambda st: st, ("m1q",))
 
-    def diffs(h: str, part: list[Val]) -> list[Val]:  # [max, *row] -> [*exp indices, *fine indices]
+    def diffs(h: str, part: list[Val]) -> list[Val]:  # [max, *row] -> [*(max - x)]
         mx, row = part[0], part[1:]
-        jcs, kfs = [], []
-        for j, x in enumerate(row):
-            span = max(mx.hi - x.lo, 0)
-            # max - x >= 0, exact in span's width (computed modulo 2**width)
-            negd = c.ar.wire(c.name(f"{h}d{j}"), 0, span, lambda w, x=x, mx=mx: f"{mx.ext(w)} - {x.ext(w)}",
-                             at=c.ar.sum_at(mx, x))
-            jcs.append(c.ar.clamp(c.ar.floor_shift(negd, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None,
-                                  size - 1, c.name(f"{h}jc{j}")))
-            kfs.append(_low_bits(c, c.ar.floor_shift(negd, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")),
-                                 fine_bits, c.name(f"{h}kf{j}")))
+        # max - x >= 0, exact in span's width (computed modulo 2**width)
+        return [c.ar.wire(c.name(f"{h}d{j}"), 0, max(mx.hi - x.lo, 0), lambda w, x=x: f"{mx.ext(w)} - {x.ext(w)}",
+                          at=c.ar.sum_at(mx, x)) for j, x in enumerate(row)]
+
+    def indices(h: str, part: list[Val]) -> list[Val]:  # [*(max - x)] -> [*exp indices, *fine indices]
+        jcs = [c.ar.clamp(c.ar.floor_shift(d, tx.frac + prep.step_log2, c.name(f"{h}dc{j}")), None, size - 1,
+                          c.name(f"{h}jc{j}")) for j, d in enumerate(part)]
+        kfs = [_low_bits(c, c.ar.floor_shift(d, tx.frac + prep.fine_log2, c.name(f"{h}df{j}")), fine_bits,
+                         c.name(f"{h}kf{j}")) for j, d in enumerate(part)]
         return jcs + kfs
 
     def roms(h: str, part: list[Val]) -> list[Val]:
@@ -367,11 +448,16 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     def exps(h: str, part: list[Val]) -> list[Val]:
         return [c.cast(p, 2 * te.frac, te, f"{h}e{j}") for j, p in enumerate(part)]
 
-    def total(h: str, part: list[Val]) -> list[Val]:  # es -> [inverse ROM index, *es]
-        s = adder_tree(c.ar, part, c.name(f"{h}sum"))
-        t = c.ar.clamp(c.ar.floor_shift(s, te.frac + prep.inv_step_log2, c.name(f"{h}ssh")), None, size - 1,
+    def total(h: str, part: list[Val]) -> list[Val]:  # es -> [sum, *es]
+        return [adder_tree(c.ar, part, c.name(f"{h}sum")), *part]
+
+    def total_piped(pipe: Pipeline, h: str, part: list[Val]) -> list[Timed]:  # the same, registers inside
+        return [pipe.sum([Timed(e) for e in part]) or Timed(Val.constant(0)), *(Timed(e) for e in part)]
+
+    def inv_index(h: str, part: list[Val]) -> list[Val]:  # [sum, *es] -> [inverse ROM index, *es]
+        t = c.ar.clamp(c.ar.floor_shift(part[0], te.frac + prep.inv_step_log2, c.name(f"{h}ssh")), None, size - 1,
                        c.name(f"{h}si"))
-        return [t, *part]
+        return [t, *part[1:]]
 
     def inverse(h: str, part: list[Val]) -> list[Val]:
         return [c.lib.rom(c.ar, rom_inv, inv_v, ti, part[0], c.name(f"{h}inv")), *part[1:]]
@@ -385,12 +471,45 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
 
     # each row is now [max, *row]
     st = stage.step(st, lambda st: per_row(st, 1 + n, diffs))
-    st = stage.step(st, lambda st: per_row(st, 2 * n, roms), ("eq", "eqq"))
-    st = stage.step(st, lambda st: per_row(st, 2 * n, products))
+    st = stage.step(st, lambda st: per_row(st, n, indices))
+    banked = c.budget is not None and c.ar.model is not None and c.ar.model.rom(Val.of("a", 1, False),
+                                                                                  len(exp_v)) > c.budget
+    if banked:  # a whole table read passes the clock: banks read from the low address bits, then a select
+        st = stage.piped(st, lambda pipe, st: [
+            r for g in range(rows) for r in
+            [_rom_read(c, pipe, f"{base}_exp_rom", exp_v, te, a, f"{hs[g]}exp{j}")
+             for j, a in enumerate(st[g * 2 * n:g * 2 * n + n])]
+            + [_rom_read(c, pipe, f"{base}_fine_rom", fine_v, te, a, f"{hs[g]}fine{j}")
+               for j, a in enumerate(st[g * 2 * n + n:(g + 1) * 2 * n])]])
+    else:
+        st = stage.step(st, lambda st: per_row(st, 2 * n, roms), ("eq", "eqq"))
+    lut_mul = c.budget is not None and c.ar.model is not None and c.ar.model.dsp > c.budget
+    if lut_mul:  # a hard multiplier alone passes the clock: partial products through the adder pipeline
+        st = stage.piped(st, lambda pipe, st: [_lut_product(c, pipe, a, b, f"epp{i}") for i, (a, b) in enumerate(
+            (a, b) for g in range(rows) for a, b in zip(st[g * 2 * n:g * 2 * n + n], st[g * 2 * n + n:(g + 1) * 2 * n],
+                                                        strict=True))])
+    else:
+        st = stage.step(st, lambda st: per_row(st, 2 * n, products))
     st = stage.step(st, lambda st: per_row(st, n, exps), ("esq",))
-    st = stage.step(st, lambda st: per_row(st, n, total))
-    st = stage.step(st, lambda st: per_row(st, 1 + n, inverse), ("iq", "iqq"))
-    st = stage.step(st, lambda st: per_row(st, 1 + n, scaled))
+    if c.budget is None:
+        st = stage.step(st, lambda st: per_row(st, n, total))
+    else:
+        st = stage.piped(st, lambda pipe, st: [t for g in range(rows) for t in total_piped(pipe, hs[g],
+                                                                                            st[g * n:(g + 1) * n])])
+    st = stage.step(st, lambda st: per_row(st, 1 + n, inv_index))
+    if banked:
+        st = stage.piped(st, lambda pipe, st: [
+            r for g in range(rows) for r in
+            [_rom_read(c, pipe, f"{base}_inv_rom", inv_v, ti, st[g * (1 + n)], f"{hs[g]}inv"),
+             *(Timed(e) for e in st[g * (1 + n) + 1:(g + 1) * (1 + n)])]])
+    else:
+        st = stage.step(st, lambda st: per_row(st, 1 + n, inverse), ("iq", "iqq"))
+    if lut_mul:
+        st = stage.piped(st, lambda pipe, st: [_lut_product(c, pipe, e, st[g * (1 + n)], f"ypp{g}_{j}")
+                                               for g in range(rows) for j, e in enumerate(st[g * (1 + n) + 1:
+                                                                                             (g + 1) * (1 + n)])])
+    else:
+        st = stage.step(st, lambda st: per_row(st, 1 + n, scaled))
     out = stage.step(st, lambda st: per_row(st, n, outputs))
     c.cycles = stage.count
     return out

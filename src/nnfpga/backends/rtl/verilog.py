@@ -435,19 +435,20 @@ class Arith:
         self.where = ""
         self.worst = 0.0
         self.worst_where = ""
+        self.worst_signal = ""
         self._windows: list[float] = []
 
     # -- timing --------------------------------------------------------------------------------
-    def note(self, top: float) -> None:
+    def note(self, top: float, signal: str = "") -> None:
         if top > self.worst:
-            self.worst, self.worst_where = top, self.where
+            self.worst, self.worst_where, self.worst_signal = top, self.where, signal
         for i, w in enumerate(self._windows):
             if top > w:
                 self._windows[i] = top
 
     def mark(self) -> tuple:
         self._windows.append(0.0)
-        return len(self._windows) - 1, self.m.mark(), self.worst, self.worst_where
+        return len(self._windows) - 1, self.m.mark(), self.worst, self.worst_where, self.worst_signal
 
     def slowest_since(self, mark: tuple) -> float:
         """The latest settling time of a value made since ``mark``."""
@@ -459,7 +460,7 @@ class Arith:
 
     def rollback(self, mark: tuple) -> None:
         """Forget everything declared since ``mark``."""
-        i, m, self.worst, self.worst_where = mark
+        i, m, self.worst, self.worst_where, self.worst_signal = mark
         del self._windows[i:]
         self.m.rollback(m)
 
@@ -467,7 +468,7 @@ class Arith:
         """``v`` with settling times ``at`` (recorded)."""
         if self.model is None or v.const is not None:
             return v
-        self.note(at[1])
+        self.note(at[1], v.base)
         return replace(v, t=at[0], top=at[1])
 
     def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,

@@ -4,7 +4,7 @@
 //
 // Timing: clock period 5 ns (200.0 MHz): latency 9 cycle(s) = 45 ns.
 // Estimated under the xcup delay model (estimate: UltraScale+ primitive delays (Vivado -1 reports, FloPoCo's -2 model) plus 0.35 ns per routed net; no open place-and-route exists for it):
-//   critical path 4.79 ns (clock-to-out 0.15 + logic 4.51 + setup 0.13) in output (dense), Fmax 208.8 MHz.
+//   critical path 4.79 ns (clock-to-out 0.15 + logic 4.51 + setup 0.13) in output (dense) (ends at output__a268), Fmax 208.8 MHz.
 //
 // Ports:
 //   clk        input   clock; everything happens at its rising edge
@@ -17404,9 +17404,12 @@ module myproject (
     end
 
     // softmax 'softmax' (from Activation 'softmax'): ap_ufixed<16,1>
-    wire [15:0] softmax_max0_0 = $signed(output__acc0[30:15]) < $signed(output__acc1[30:15]) ? output__acc1[30:15] : output__acc0[30:15];
-    wire [15:0] softmax_max0_1 = $signed(output__acc2[30:15]) < $signed(output__acc3[30:15]) ? output__acc3[30:15] : output__acc2[30:15];
-    reg [15:0] softmax_r0_0;
+    wire softmax_gt0_0 = $signed(output__acc0[30:15]) < $signed(output__acc1[30:15]);
+    wire softmax_gt0_1 = $signed(output__acc2[30:15]) < $signed(output__acc3[30:15]);
+    wire [15:0] softmax_max0_0 = softmax_gt0_0 ? output__acc1[30:15] : output__acc0[30:15];
+    wire [15:0] softmax_max0_1 = softmax_gt0_1 ? output__acc3[30:15] : output__acc2[30:15];
+    wire softmax_gt1_0 = $signed(softmax_max0_0) < $signed(softmax_max0_1);
+    reg softmax_r0_0;
     reg [15:0] softmax_r0_1;
     reg [15:0] softmax_r0_2;
     reg [15:0] softmax_r0_3;
@@ -17414,23 +17417,26 @@ module myproject (
     reg [15:0] softmax_r0_5;
     reg [15:0] softmax_r0_6;
     reg [15:0] softmax_r0_7;
+    reg [15:0] softmax_r0_8;
     always @(posedge clk) begin
-        softmax_r0_0 <= softmax_max0_0;
-        softmax_r0_1 <= softmax_max0_1;
-        softmax_r0_2 <= output__acc4[30:15];
-        softmax_r0_3 <= output__acc0[30:15];
-        softmax_r0_4 <= output__acc1[30:15];
-        softmax_r0_5 <= output__acc2[30:15];
-        softmax_r0_6 <= output__acc3[30:15];
-        softmax_r0_7 <= output__acc4[30:15];
+        softmax_r0_0 <= softmax_gt1_0;
+        softmax_r0_1 <= softmax_max0_0;
+        softmax_r0_2 <= softmax_max0_1;
+        softmax_r0_3 <= output__acc4[30:15];
+        softmax_r0_4 <= output__acc0[30:15];
+        softmax_r0_5 <= output__acc1[30:15];
+        softmax_r0_6 <= output__acc2[30:15];
+        softmax_r0_7 <= output__acc3[30:15];
+        softmax_r0_8 <= output__acc4[30:15];
     end
-    wire [15:0] softmax_max1_0 = $signed(softmax_r0_0) < $signed(softmax_r0_1) ? softmax_r0_1 : softmax_r0_0;
-    wire [15:0] softmax_max2_0 = $signed(softmax_max1_0) < $signed(softmax_r0_2) ? softmax_r0_2 : softmax_max1_0;
-    wire [15:0] softmax_d0 = softmax_max2_0 - softmax_r0_3;
-    wire [15:0] softmax_d1 = softmax_max2_0 - softmax_r0_4;
-    wire [15:0] softmax_d2 = softmax_max2_0 - softmax_r0_5;
-    wire [15:0] softmax_d3 = softmax_max2_0 - softmax_r0_6;
-    wire [15:0] softmax_d4 = softmax_max2_0 - softmax_r0_7;
+    wire [15:0] softmax_max1_0 = softmax_r0_0 ? softmax_r0_2 : softmax_r0_1;
+    wire softmax_gt2_0 = $signed(softmax_max1_0) < $signed(softmax_r0_3);
+    wire [15:0] softmax_max2_0 = softmax_gt2_0 ? softmax_r0_3 : softmax_max1_0;
+    wire [15:0] softmax_d0 = softmax_max2_0 - softmax_r0_4;
+    wire [15:0] softmax_d1 = softmax_max2_0 - softmax_r0_5;
+    wire [15:0] softmax_d2 = softmax_max2_0 - softmax_r0_6;
+    wire [15:0] softmax_d3 = softmax_max2_0 - softmax_r0_7;
+    wire [15:0] softmax_d4 = softmax_max2_0 - softmax_r0_8;
     wire [17:0] softmax_exp0;
     myproject_softmax_exp_rom u_softmax_exp0 (.a(softmax_d0[15:6]), .d(softmax_exp0));
     wire [17:0] softmax_exp1;
@@ -17478,10 +17484,10 @@ module myproject (
     wire [34:0] softmax_ep2 = $signed({{17{1'b0}}, softmax_r1_2}) * $signed({{17{1'b0}}, softmax_r1_7});
     wire [34:0] softmax_ep3 = $signed({{17{1'b0}}, softmax_r1_3}) * $signed({{17{1'b0}}, softmax_r1_8});
     wire [34:0] softmax_ep4 = $signed({{17{1'b0}}, softmax_r1_4}) * $signed({{17{1'b0}}, softmax_r1_9});
-    wire [18:0] softmax_sum_s0_0 = {1'b0, softmax_ep0[34:17]} + {1'b0, softmax_ep1[34:17]};
-    wire [18:0] softmax_sum_s0_1 = {1'b0, softmax_ep2[34:17]} + {1'b0, softmax_ep3[34:17]};
-    wire [19:0] softmax_sum_s1_0 = {1'b0, softmax_sum_s0_0} + {1'b0, softmax_sum_s0_1};
-    wire [19:0] softmax_sum_s2_0 = softmax_sum_s1_0 + {{2{1'b0}}, softmax_ep4[34:17]};
+    wire [18:0] softmax_p2_a1 = {1'b0, softmax_ep0[34:17]} + {1'b0, softmax_ep1[34:17]};
+    wire [18:0] softmax_p2_a2 = {1'b0, softmax_ep2[34:17]} + {1'b0, softmax_ep3[34:17]};
+    wire [18:0] softmax_p2_a3 = {1'b0, softmax_ep4[34:17]} + softmax_p2_a1;
+    wire [19:0] softmax_p2_a4 = {1'b0, softmax_p2_a2} + {1'b0, softmax_p2_a3};
     reg [9:0] softmax_r2_0;
     reg [17:0] softmax_r2_1;
     reg [17:0] softmax_r2_2;
@@ -17489,7 +17495,7 @@ module myproject (
     reg [17:0] softmax_r2_4;
     reg [17:0] softmax_r2_5;
     always @(posedge clk) begin
-        softmax_r2_0 <= softmax_sum_s2_0[19:10];
+        softmax_r2_0 <= softmax_p2_a4[19:10];
         softmax_r2_1 <= softmax_ep0[34:17];
         softmax_r2_2 <= softmax_ep1[34:17];
         softmax_r2_3 <= softmax_ep2[34:17];
