@@ -13,7 +13,9 @@ per-layer precisions in every rounding and overflow mode (``I > W`` and ``I < 0`
 accumulators, ``ap_int`` now and then); every activation op (relu with and without a cap, leaky_relu, sigmoid,
 tanh, softmax (also per row of a reshaped tensor), elu, hard_sigmoid, hard_tanh, linear as a cast); ReuseFactor
 (any divisor), Strategy Latency/Resource and io_parallel/io_stream; pruned weights (single weights, whole rows
-and columns) and weights at the edges of their types (the extremes, half an LSB beyond, rounding ties).
+and columns) and weights at the edges of their types (the extremes, half an LSB beyond, rounding ties). An
+rtl-mode model also gets a random clock target (:func:`draw_timing`: clock period, delay model, registers placed
+by timing or in a fixed mode per layer), drawn after everything else so that a seed keeps naming its model.
 Inputs (:func:`inputs_for`) mix random values, the extreme representable values, zeros and ties.
 """
 
@@ -43,6 +45,10 @@ DEFAULT = FixedType(16, 6)
 KNOWN_BUGS: dict[str, str] = {}  # name -> description, each pinned by a strict xfail (none open now)
 MAX_WIDTH = 64  # the HLS backend's limit for results and accumulators
 MAX_CONST_WIDTH = 53
+# rtl mode: the clock target the Verilog design is built for (build_design's clock_period and target)
+CLOCK_PERIODS = (1.5, 12.0)  # ns, log-uniform (as many periods below 4.2 ns as above: where registers matter)
+TARGETS = ("xcup", "xc7", "ecp5")
+FIXED_MODES: tuple[int | None, ...] = (1, 2, 3, None)  # adders_per_stage besides "auto"
 
 
 class Chooser:
@@ -95,10 +101,16 @@ class FuzzCase:
     graph: Graph
     io_type: str = "io_parallel"
     features: list[str] = field(default_factory=list)
+    clock_period: float | None = None  # rtl: ns the registers are placed for (None: build_design's default)
+    target: str | None = None  # rtl: the delay model ("xcup", "xc7", "ecp5"; None: build_design's default)
 
     @property
     def name(self) -> str:
         return f"seed {self.seed}" if self.seed is not None else "hypothesis case"
+
+    def timing(self) -> dict[str, Any]:
+        """The keyword arguments of ``build_design`` for this case's clock target (none: its defaults)."""
+        return {} if self.clock_period is None else {"clock_period": self.clock_period, "target": self.target}
 
     def rtl_ok(self) -> bool:
         """Whether the Verilog backend builds this model (a Dense's ReuseFactor must divide its inputs, and
@@ -202,7 +214,7 @@ def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
-    return narrow_accumulators(ch, case) if rtl else case
+    return draw_timing(ch, narrow_accumulators(ch, case)) if rtl else case
 
 
 def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str, m: int, rtl: bool,
@@ -299,7 +311,7 @@ def build_graph_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False)
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_graph_case(ch, seed, rtl=rtl)
-    return narrow_accumulators(ch, case) if rtl else case
+    return draw_timing(ch, narrow_accumulators(ch, case)) if rtl else case
 
 
 def narrow_accumulators(ch: Chooser, case: FuzzCase) -> FuzzCase:
@@ -319,6 +331,31 @@ def narrow_accumulators(ch: Chooser, case: FuzzCase) -> FuzzCase:
             node.types["accum"] = exact
             continue
         case.features.append("narrow-accum")
+    return case
+
+
+def draw_timing(ch: Chooser, case: FuzzCase) -> FuzzCase:
+    """rtl mode: where the registers go and the clock they are placed for, drawn after the rest of the model (a
+    seed keeps naming the model it named before; only its registers move). Each Dense (and convolution) places its
+    registers by the delay model ("auto", set or left to the default) most of the time, else in a fixed mode (1, 2
+    or 3 adders per stage, or none inside it: the one the MLP generator drew); a softmax now and then takes a fixed
+    mode (the layers after a knob follow its mode). Then a clock period log-uniform in :data:`CLOCK_PERIODS` (to
+    the ps) and a delay model from :data:`TARGETS`. (The streaming top of an image model places registers in the
+    fixed mode only, "auto" as 1, and takes no clock yet.)"""
+    for node in case.graph:
+        if node.op in ("dense", "conv"):
+            u = ch.unit()
+            if u < 0.6:
+                node.attrs["adders_per_stage"] = "auto"
+            elif u < 0.75:
+                node.attrs.pop("adders_per_stage", None)  # build_design's default ("auto")
+            elif "adders_per_stage" not in node.attrs:
+                node.attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
+        elif node.op == "softmax" and ch.chance(0.25):
+            node.attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
+    lo, hi = CLOCK_PERIODS
+    case.clock_period = round(lo * (hi / lo) ** ch.unit(), 3)
+    case.target = ch.choice(TARGETS)
     return case
 
 
