@@ -21,21 +21,18 @@ Inputs (:func:`inputs_for`) mix random values, the extreme representable values,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
-from nnfpga.backends.rtl.lower import check_supported
-from nnfpga.errors import ConfigError
-from nnfpga.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from fuzz.choices import Chooser, DrawChooser, FuzzCase, RngChooser, fixed_type, maybe
+from fuzz.rtl_mode import CLOCK_PERIODS, FIXED_MODES, TARGETS, draw_timing, narrow_accumulators
+from nnfpga.fixed import ROUNDING_MODES, FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops.base import OPS
 from nnfpga.passes import infer_types
-
-T = TypeVar("T")
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "hard_sigmoid", "hard_tanh", "linear")
 DEFAULT = FixedType(16, 6)
@@ -45,104 +42,10 @@ DEFAULT = FixedType(16, 6)
 KNOWN_BUGS: dict[str, str] = {}  # name -> description, each pinned by a strict xfail (none open now)
 MAX_WIDTH = 64  # the HLS backend's limit for results and accumulators
 MAX_CONST_WIDTH = 53
-# rtl mode: the clock target the Verilog design is built for (build_design's clock_period and target)
-CLOCK_PERIODS = (1.5, 12.0)  # ns, log-uniform (as many periods below 4.2 ns as above: where registers matter)
-TARGETS = ("xcup", "xc7", "ecp5")
-FIXED_MODES: tuple[int | None, ...] = (1, 2, 3, None)  # adders_per_stage besides "auto"
-
-
-class Chooser:
-    """Where the random choices come from: NumPy (:class:`RngChooser`) or hypothesis (:class:`DrawChooser`)."""
-
-    def integer(self, lo: int, hi: int) -> int:  # inclusive
-        raise NotImplementedError
-
-    def unit(self) -> float:  # in [0, 1)
-        raise NotImplementedError
-
-    def choice(self, items: Sequence[T]) -> T:
-        return items[self.integer(0, len(items) - 1)]
-
-    def chance(self, p: float) -> bool:
-        return self.unit() < p
-
-    def rng(self) -> np.random.Generator:
-        """A NumPy generator for bulk values (weights, inputs), seeded by one choice."""
-        return np.random.default_rng(self.integer(0, 2**32 - 1))
-
-
-class RngChooser(Chooser):
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
-
-    def integer(self, lo: int, hi: int) -> int:
-        return int(self._rng.integers(lo, hi, endpoint=True))
-
-    def unit(self) -> float:
-        return float(self._rng.random())
-
-
-class DrawChooser(Chooser):
-    def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
-        self._draw = draw
-
-    def integer(self, lo: int, hi: int) -> int:
-        return int(self._draw(st.integers(lo, hi)))
-
-    def unit(self) -> float:
-        return self.integer(0, 1023) / 1024
-
-
-@dataclass
-class FuzzCase:
-    """A typed graph with the settings of its project and what the generator chose."""
-
-    seed: int | None
-    graph: Graph
-    io_type: str = "io_parallel"
-    features: list[str] = field(default_factory=list)
-    clock_period: float | None = None  # rtl: ns the registers are placed for (None: build_design's default)
-    target: str | None = None  # rtl: the delay model ("xcup", "xc7", "ecp5"; None: build_design's default)
-
-    @property
-    def name(self) -> str:
-        return f"seed {self.seed}" if self.seed is not None else "hypothesis case"
-
-    def timing(self) -> dict[str, Any]:
-        """The keyword arguments of ``build_design`` for this case's clock target (none: its defaults)."""
-        return {} if self.clock_period is None else {"clock_period": self.clock_period, "target": self.target}
-
-    def rtl_ok(self) -> bool:
-        """Whether the Verilog backend builds this model (a Dense's ReuseFactor must divide its inputs, and
-        a saturating accumulator that may overflow needs ReuseFactor 1)."""
-        from nnfpga.emulate import Interpreter
-
-        try:
-            check_supported(self.graph, Interpreter(self.graph).prep)
-        except ConfigError:
-            return False
-        return True
-
-
-# -- types --------------------------------------------------------------------------------------------------
-
-def fixed_type(ch: Chooser, wlo: int, whi: int, ilo: int, ihi: int, *, modes: bool = True,
-               unsigned: float = 0.0, ints: float = 0.0) -> FixedType:
-    """A random type: width in ``wlo..whi``, integer bits in ``ilo..ihi`` (may exceed the width or be negative),
-    every rounding and overflow mode; ``ap_int``/``ap_uint`` with probability ``ints``."""
-    width = ch.integer(wlo, whi)
-    signed = not ch.chance(unsigned)
-    if ch.chance(ints):
-        return FixedType(width, width, signed, "TRN_ZERO", "WRAP", kind="int")
-    integer = ch.integer(ilo, ihi)
-    if not modes:
-        return FixedType(width, integer, signed)
-    return FixedType(width, integer, signed, ch.choice(ROUNDING_MODES), ch.choice(OVERFLOW_MODES))
-
-
-def maybe(ch: Chooser, p: float, make: Callable[[], FixedType]) -> FixedType | None:
-    """A type with probability ``p``; otherwise None (the op's own type rule picks)."""
-    return make() if ch.chance(p) else None
+__all__ = [  # (the generator's parts live in fuzz.choices and fuzz.rtl_mode; imported from here too)
+    "CLOCK_PERIODS", "FIXED_MODES", "TARGETS", "Chooser", "DrawChooser", "FuzzCase", "RngChooser", "draw_timing",
+    "fixed_type", "maybe", "narrow_accumulators",
+]
 
 
 # -- weights ------------------------------------------------------------------------------------------------
@@ -238,7 +141,7 @@ def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str
     else:  # the Verilog backend: ReuseFactor dividing the inputs; how RF 1 builds its multipliers
         attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0])) if ch.chance(0.4) else 1
         attrs["multipliers"] = ch.choice(["shared", "shared", "csd", "operator"])
-        attrs["adders_per_stage"] = ch.choice([1, 2, 3, None])
+        attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
     types = {"weight": tw, "bias": tb, "accum": ta, "result": tr}
     g.add(Node(name, "dense", [prev], (m,), attrs=attrs, weights={"kernel": kernel, "bias": bias},
                types={s: t for s, t in types.items() if t is not None}))
@@ -312,51 +215,6 @@ def build_graph_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False)
     if rtl and not case.rtl_ok():
         return build_graph_case(ch, seed, rtl=rtl)
     return draw_timing(ch, narrow_accumulators(ch, case)) if rtl else case
-
-
-def narrow_accumulators(ch: Chooser, case: FuzzCase) -> FuzzCase:
-    """rtl mode: narrow explicit accumulators (every rounding and overflow mode: products rounded, sums wrapped
-    or saturated) on some Dense layers, drawn after the rest of the model so that a seed keeps naming the model
-    it named before the Verilog backend built these. A saturating one that the backend refuses (a chain at
-    ReuseFactor > 1) wraps instead."""
-    for node in case.graph:
-        if node.op != "dense" or not ch.chance(0.3):
-            continue
-        exact = node.types["accum"]
-        ta = fixed_type(ch, 6, 32, 2, 14)
-        node.types["accum"] = ta
-        if not case.rtl_ok():
-            node.types["accum"] = replace(ta, overflow="WRAP")
-        if not case.rtl_ok():  # (not expected: WRAP never needs a chain)
-            node.types["accum"] = exact
-            continue
-        case.features.append("narrow-accum")
-    return case
-
-
-def draw_timing(ch: Chooser, case: FuzzCase) -> FuzzCase:
-    """rtl mode: where the registers go and the clock they are placed for, drawn after the rest of the model (a
-    seed keeps naming the model it named before; only its registers move). Each Dense (and convolution) places its
-    registers by the delay model ("auto", set or left to the default) most of the time, else in a fixed mode (1, 2
-    or 3 adders per stage, or none inside it: the one the MLP generator drew); a softmax now and then takes a fixed
-    mode (the layers after a knob follow its mode). Then a clock period log-uniform in :data:`CLOCK_PERIODS` (to
-    the ps) and a delay model from :data:`TARGETS`. (The streaming top of an image model places registers in the
-    fixed mode only, "auto" as 1, and takes no clock yet.)"""
-    for node in case.graph:
-        if node.op in ("dense", "conv"):
-            u = ch.unit()
-            if u < 0.6:
-                node.attrs["adders_per_stage"] = "auto"
-            elif u < 0.75:
-                node.attrs.pop("adders_per_stage", None)  # build_design's default ("auto")
-            elif "adders_per_stage" not in node.attrs:
-                node.attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
-        elif node.op == "softmax" and ch.chance(0.25):
-            node.attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
-    lo, hi = CLOCK_PERIODS
-    case.clock_period = round(lo * (hi / lo) ** ch.unit(), 3)
-    case.target = ch.choice(TARGETS)
-    return case
 
 
 def _merge_node(ch: Chooser, g: Graph, op: str, name: str, srcs: list[str], features: list[str],
