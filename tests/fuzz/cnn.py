@@ -30,6 +30,7 @@ from fuzz.strategies import (
     RngChooser,
     _fits,
     divisors,
+    draw_timing,
     edge_weights,
     fixed_type,
     maybe,
@@ -298,7 +299,8 @@ def build_cnn_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False) -
     infer_types(g, DEFAULT)
     if not _fits(g) or (rtl and stream_problems(g)):
         return build_cnn_case(ch, seed, rtl=rtl)
-    return FuzzCase(seed, g, ch.choice(["io_parallel", "io_parallel", "io_stream"]), features)
+    case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_parallel", "io_stream"]), features)
+    return draw_timing(ch, case) if rtl else case  # after every other draw: a seed keeps naming its model
 
 
 def cnn_case_from_seed(seed: int, *, rtl: bool = False) -> FuzzCase:

@@ -6,9 +6,11 @@
   generated sources (``firmware/<project>.cpp`` and ``csim/bridge.cpp``, unchanged) are included in one
   translation unit inside a namespace of their own, so the ap_types headers are parsed once per group;
   groups are compiled in parallel (``jobs``);
-- rtl: the Verilog design simulated in Verilator, as a trace design (every layer's output is compared); an image
-  model through its streaming top with random stalls (the output compared; a mismatch localized by cutting the
-  graph after each layer).
+- rtl: the Verilog design, built for the case's clock target (``FuzzCase.timing()``: clock period and delay model,
+  registers placed by timing or in a fixed mode), simulated in Verilator as a trace design (every layer's output
+  is compared, and the latency Verilator measures must be the one the design states); an image model through its
+  streaming top with random stalls (the output compared; a mismatch localized by cutting the graph after each
+  layer), then without stalls (the latency and II measured must be those stated).
 
 A mismatch is reported with the model's seed, the first layer whose output differs (the csim localizes it by
 compiling the graph cut after each layer) and the first mismatching input row.
@@ -59,10 +61,22 @@ class Mismatch:
 
     def message(self) -> str:
         x = np.array2string(np.asarray(self.x).ravel(), precision=17, separator=", ", max_line_width=10_000)
-        return (f"{self.case.name} ({self.case.io_type}): {self.engine} differs from the emulator; first at layer "
-                f"{self.layer!r} (op {self.case.graph[self.layer].op}, {self.case.graph[self.layer].types['result']})"
-                f", input row {self.row}, output {self.column}: {self.engine} mantissa {self.got}, emulator "
-                f"{self.expected} ({self.count} differing values). Input row: {x}")
+        node = self.case.graph[self.layer]
+        return (f"{self.case.name} ({case_settings(self.case, self.engine)}): {self.engine} differs from the "
+                f"emulator; first at layer {self.layer!r} (op {node.op}, {node.types['result']}), input row "
+                f"{self.row}, output {self.column}: {self.engine} mantissa {self.got}, emulator {self.expected} "
+                f"({self.count} differing values). Input row: {x}")
+
+
+class StatedTimingError(AssertionError):
+    """A Verilog design whose measured latency (or II) is not the one it states."""
+
+
+def case_settings(case: FuzzCase, engine: str = "rtl") -> str:
+    """The io type and, for the rtl engine, the clock target the design was built for."""
+    if engine != "rtl" or case.clock_period is None:
+        return case.io_type
+    return f"{case.io_type}, clock {case.clock_period:g} ns on {case.target or 'the default target'}"
 
 
 def hw_model(graph: Graph, io_type: str = "io_parallel", output_dir: Path | str = "fuzz_prj",
@@ -193,8 +207,11 @@ def rtl_layers(case: FuzzCase, x: np.ndarray, cache: Path) -> dict[str, np.ndarr
     from nnfpga.emulate import Interpreter
 
     g = case.graph
-    design = build_design(g, "fuzz", prep=Interpreter(g).prep, trace=True)
-    y, _, _ = sim.simulate(design, input_mantissas(g, x), cache_dir=cache)
+    design = build_design(g, "fuzz", prep=Interpreter(g).prep, trace=True, **case.timing())
+    y, latency, _ = sim.simulate(design, input_mantissas(g, x), cache_dir=cache)
+    if latency != design.latency:
+        raise StatedTimingError(f"{case.name} ({case_settings(case)}): the design states latency {design.latency} "
+                                f"cycle(s), Verilator measured {latency}")
     out, col = {}, 0
     for name, count in design.trace or []:
         out[name] = np.asarray(y[:, col:col + count], dtype=np.int64)
@@ -262,17 +279,42 @@ def check_emulator(case: FuzzCase, x: np.ndarray) -> Mismatch | None:
     return None
 
 
-def rtl_stream_output(graph: Graph, x: np.ndarray, cache: Path, seed: int) -> np.ndarray:
+def rtl_stream_output(graph: Graph, x: np.ndarray, cache: Path, seed: int,
+                      timing: dict[str, Any] | None = None) -> np.ndarray:
     """The output mantissas ``(rows, n)`` of an image model's streaming Verilog top in Verilator (``seed`` != 0:
-    random input stalls and output backpressure)."""
+    random input stalls and output backpressure); ``timing``: ``build_design``'s clock target arguments."""
     from nnfpga.backends.rtl import stream
     from nnfpga.backends.rtl.lower import build_design
     from nnfpga.emulate import Interpreter
 
-    design = build_design(graph, "fuzz", prep=Interpreter(graph).prep)
+    design = build_design(graph, "fuzz", prep=Interpreter(graph).prep, **(timing or {}))
     m = input_mantissas(graph, x).reshape(len(x), *graph[graph.inputs[0]].shape)
     y, _ = stream.simulate_stream(design, m, stream.output_beats(graph), seed=seed, cache_dir=cache)
     return np.asarray(y, dtype=np.int64)
+
+
+STATED_IMAGES = 8  # images streamed without stalls to measure a streaming top's latency and II
+
+
+def check_stream_timing(case: FuzzCase, x: np.ndarray, cache: Path) -> None:
+    """A streaming top that states its latency and II (cycles per image): the first images streamed without
+    stalls (the same build) must take those (StatedTimingError otherwise)."""
+    from nnfpga.backends.rtl import stream
+    from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.backends.rtl.timing import measured
+    from nnfpga.emulate import Interpreter
+
+    g = case.graph
+    design = build_design(g, "fuzz", prep=Interpreter(g).prep, **case.timing())
+    rows = x[:STATED_IMAGES]
+    if design.latency <= 0 or design.ii <= 0 or len(rows) < 4:
+        return
+    m = input_mantissas(g, rows).reshape(len(rows), *g[g.inputs[0]].shape)
+    _, _, (in_at, out_at) = stream.simulate_stream_timed(design, m, stream.output_beats(g), cache_dir=cache)
+    got = measured(in_at, out_at, len(rows))
+    if got != (design.latency, design.ii):
+        raise StatedTimingError(f"{case.name} ({case_settings(case)}): the streaming design states latency "
+                                f"{design.latency}, II {design.ii}; Verilator measured latency {got[0]}, II {got[1]}")
 
 
 def check_rtl_stream(case: FuzzCase, x: np.ndarray, cache: Path, seed: int = 1) -> Mismatch | None:
@@ -280,15 +322,18 @@ def check_rtl_stream(case: FuzzCase, x: np.ndarray, cache: Path, seed: int = 1) 
     first layer whose output differs (the graph cut after each layer, built and streamed on its own)."""
     g = case.graph
     out = g.outputs[0]
-    mm = first_difference(case, "rtl", out, rtl_stream_output(g, x, cache, seed), emulate(g, x)[out], x)
+    mm = first_difference(case, "rtl", out, rtl_stream_output(g, x, cache, seed, case.timing()),
+                          emulate(g, x)[out], x)
     if mm is None:
+        check_stream_timing(case, x, cache)
         return None
     rows = x[[mm.row]]
     ref = emulate(g, rows, keep=True)
     for node in g:
         if node.op in ("input", "flatten") or node.name == out:
             continue
-        local = first_difference(case, "rtl", node.name, rtl_stream_output(cut(g, node.name), rows, cache, seed),
+        local = first_difference(case, "rtl", node.name,
+                                 rtl_stream_output(cut(g, node.name), rows, cache, seed, case.timing()),
                                  ref[node.name], rows)
         if local is not None:
             mm.layer, mm.column, mm.got, mm.expected = local.layer, local.column, local.got, local.expected
@@ -320,7 +365,7 @@ def save_regression(mm: Mismatch, directory: Path = REGRESSIONS) -> Path:
     stem = f"{mm.engine}_seed{case.seed}" if case.seed is not None else f"{mm.engine}_case"
     desc, arrays = case.graph.to_dict()
     meta = {"seed": case.seed, "engine": mm.engine, "io_type": case.io_type, "features": case.features,
-            "failure": mm.message(), "graph": desc}
+            "clock_period": case.clock_period, "target": case.target, "failure": mm.message(), "graph": desc}
     (directory / f"{stem}.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     np.savez_compressed(directory / f"{stem}.npz", **{f"w/{k}": v for k, v in arrays.items()}, inputs=mm.inputs)
     return directory / f"{stem}.json"
@@ -332,7 +377,9 @@ def load_regression(path: Path) -> tuple[FuzzCase, str, np.ndarray]:
         arrays = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
         x = z["inputs"]
     graph = Graph.from_dict(meta["graph"], arrays)
-    return FuzzCase(meta["seed"], graph, meta["io_type"], list(meta["features"])), meta["engine"], x
+    case = FuzzCase(meta["seed"], graph, meta["io_type"], list(meta["features"]),
+                    meta.get("clock_period"), meta.get("target"))  # (cases saved before clock targets: None)
+    return case, meta["engine"], x
 
 
 def replay(path: Path, workdir: Path, cache: Path) -> Mismatch | None:

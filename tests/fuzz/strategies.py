@@ -13,27 +13,26 @@ per-layer precisions in every rounding and overflow mode (``I > W`` and ``I < 0`
 accumulators, ``ap_int`` now and then); every activation op (relu with and without a cap, leaky_relu, sigmoid,
 tanh, softmax (also per row of a reshaped tensor), elu, hard_sigmoid, hard_tanh, linear as a cast); ReuseFactor
 (any divisor), Strategy Latency/Resource and io_parallel/io_stream; pruned weights (single weights, whole rows
-and columns) and weights at the edges of their types (the extremes, half an LSB beyond, rounding ties).
+and columns) and weights at the edges of their types (the extremes, half an LSB beyond, rounding ties). An
+rtl-mode model also gets a random clock target (:func:`draw_timing`: clock period, delay model, registers placed
+by timing or in a fixed mode per layer), drawn after everything else so that a seed keeps naming its model.
 Inputs (:func:`inputs_for`) mix random values, the extreme representable values, zeros and ties.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
-from nnfpga.backends.rtl.lower import check_supported
-from nnfpga.errors import ConfigError
-from nnfpga.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from fuzz.choices import Chooser, DrawChooser, FuzzCase, RngChooser, fixed_type, maybe
+from fuzz.rtl_mode import CLOCK_PERIODS, FIXED_MODES, TARGETS, draw_timing, narrow_accumulators
+from nnfpga.fixed import ROUNDING_MODES, FixedType
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ops.base import OPS
 from nnfpga.passes import infer_types
-
-T = TypeVar("T")
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "hard_sigmoid", "hard_tanh", "linear")
 DEFAULT = FixedType(16, 6)
@@ -43,94 +42,10 @@ DEFAULT = FixedType(16, 6)
 KNOWN_BUGS: dict[str, str] = {}  # name -> description, each pinned by a strict xfail (none open now)
 MAX_WIDTH = 64  # the HLS backend's limit for results and accumulators
 MAX_CONST_WIDTH = 53
-
-
-class Chooser:
-    """Where the random choices come from: NumPy (:class:`RngChooser`) or hypothesis (:class:`DrawChooser`)."""
-
-    def integer(self, lo: int, hi: int) -> int:  # inclusive
-        raise NotImplementedError
-
-    def unit(self) -> float:  # in [0, 1)
-        raise NotImplementedError
-
-    def choice(self, items: Sequence[T]) -> T:
-        return items[self.integer(0, len(items) - 1)]
-
-    def chance(self, p: float) -> bool:
-        return self.unit() < p
-
-    def rng(self) -> np.random.Generator:
-        """A NumPy generator for bulk values (weights, inputs), seeded by one choice."""
-        return np.random.default_rng(self.integer(0, 2**32 - 1))
-
-
-class RngChooser(Chooser):
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
-
-    def integer(self, lo: int, hi: int) -> int:
-        return int(self._rng.integers(lo, hi, endpoint=True))
-
-    def unit(self) -> float:
-        return float(self._rng.random())
-
-
-class DrawChooser(Chooser):
-    def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
-        self._draw = draw
-
-    def integer(self, lo: int, hi: int) -> int:
-        return int(self._draw(st.integers(lo, hi)))
-
-    def unit(self) -> float:
-        return self.integer(0, 1023) / 1024
-
-
-@dataclass
-class FuzzCase:
-    """A typed graph with the settings of its project and what the generator chose."""
-
-    seed: int | None
-    graph: Graph
-    io_type: str = "io_parallel"
-    features: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return f"seed {self.seed}" if self.seed is not None else "hypothesis case"
-
-    def rtl_ok(self) -> bool:
-        """Whether the Verilog backend builds this model (a Dense's ReuseFactor must divide its inputs, and
-        a saturating accumulator that may overflow needs ReuseFactor 1)."""
-        from nnfpga.emulate import Interpreter
-
-        try:
-            check_supported(self.graph, Interpreter(self.graph).prep)
-        except ConfigError:
-            return False
-        return True
-
-
-# -- types --------------------------------------------------------------------------------------------------
-
-def fixed_type(ch: Chooser, wlo: int, whi: int, ilo: int, ihi: int, *, modes: bool = True,
-               unsigned: float = 0.0, ints: float = 0.0) -> FixedType:
-    """A random type: width in ``wlo..whi``, integer bits in ``ilo..ihi`` (may exceed the width or be negative),
-    every rounding and overflow mode; ``ap_int``/``ap_uint`` with probability ``ints``."""
-    width = ch.integer(wlo, whi)
-    signed = not ch.chance(unsigned)
-    if ch.chance(ints):
-        return FixedType(width, width, signed, "TRN_ZERO", "WRAP", kind="int")
-    integer = ch.integer(ilo, ihi)
-    if not modes:
-        return FixedType(width, integer, signed)
-    return FixedType(width, integer, signed, ch.choice(ROUNDING_MODES), ch.choice(OVERFLOW_MODES))
-
-
-def maybe(ch: Chooser, p: float, make: Callable[[], FixedType]) -> FixedType | None:
-    """A type with probability ``p``; otherwise None (the op's own type rule picks)."""
-    return make() if ch.chance(p) else None
+__all__ = [  # (the generator's parts live in fuzz.choices and fuzz.rtl_mode; imported from here too)
+    "CLOCK_PERIODS", "FIXED_MODES", "TARGETS", "Chooser", "DrawChooser", "FuzzCase", "RngChooser", "draw_timing",
+    "fixed_type", "maybe", "narrow_accumulators",
+]
 
 
 # -- weights ------------------------------------------------------------------------------------------------
@@ -202,7 +117,7 @@ def build_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False,
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_case(ch, seed, rtl=rtl, softmax_rows=softmax_rows)
-    return narrow_accumulators(ch, case) if rtl else case
+    return draw_timing(ch, narrow_accumulators(ch, case)) if rtl else case
 
 
 def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str, m: int, rtl: bool,
@@ -226,7 +141,7 @@ def _dense(ch: Chooser, g: Graph, rng: np.random.Generator, prev: str, name: str
     else:  # the Verilog backend: ReuseFactor dividing the inputs; how RF 1 builds its multipliers
         attrs["reuse_factor"] = ch.choice(divisors(g[prev].shape[0])) if ch.chance(0.4) else 1
         attrs["multipliers"] = ch.choice(["shared", "shared", "csd", "operator"])
-        attrs["adders_per_stage"] = ch.choice([1, 2, 3, None])
+        attrs["adders_per_stage"] = ch.choice(FIXED_MODES)
     types = {"weight": tw, "bias": tb, "accum": ta, "result": tr}
     g.add(Node(name, "dense", [prev], (m,), attrs=attrs, weights={"kernel": kernel, "bias": bias},
                types={s: t for s, t in types.items() if t is not None}))
@@ -299,27 +214,7 @@ def build_graph_case(ch: Chooser, seed: int | None = None, *, rtl: bool = False)
     case = FuzzCase(seed, g, ch.choice(["io_parallel", "io_stream"]), features)
     if rtl and not case.rtl_ok():
         return build_graph_case(ch, seed, rtl=rtl)
-    return narrow_accumulators(ch, case) if rtl else case
-
-
-def narrow_accumulators(ch: Chooser, case: FuzzCase) -> FuzzCase:
-    """rtl mode: narrow explicit accumulators (every rounding and overflow mode: products rounded, sums wrapped
-    or saturated) on some Dense layers, drawn after the rest of the model so that a seed keeps naming the model
-    it named before the Verilog backend built these. A saturating one that the backend refuses (a chain at
-    ReuseFactor > 1) wraps instead."""
-    for node in case.graph:
-        if node.op != "dense" or not ch.chance(0.3):
-            continue
-        exact = node.types["accum"]
-        ta = fixed_type(ch, 6, 32, 2, 14)
-        node.types["accum"] = ta
-        if not case.rtl_ok():
-            node.types["accum"] = replace(ta, overflow="WRAP")
-        if not case.rtl_ok():  # (not expected: WRAP never needs a chain)
-            node.types["accum"] = exact
-            continue
-        case.features.append("narrow-accum")
-    return case
+    return draw_timing(ch, narrow_accumulators(ch, case)) if rtl else case
 
 
 def _merge_node(ch: Chooser, g: Graph, op: str, name: str, srcs: list[str], features: list[str],

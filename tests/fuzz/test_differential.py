@@ -28,7 +28,16 @@ from fuzz.engines import (
     load_regression,
     save_regression,
 )
-from fuzz.strategies import FuzzCase, case_from_seed, fuzz_cases, graph_case_from_seed, inputs_for
+from fuzz.strategies import (
+    CLOCK_PERIODS,
+    FIXED_MODES,
+    TARGETS,
+    FuzzCase,
+    case_from_seed,
+    fuzz_cases,
+    graph_case_from_seed,
+    inputs_for,
+)
 from graphs import chain
 from nnfpga.emulate import Interpreter
 from nnfpga.fixed import FixedType
@@ -252,6 +261,43 @@ def test_rtl_slice_has_only_what_the_verilog_backend_builds() -> None:
                                                       "hard_sigmoid", "hard_tanh", "linear", "narrow-accum"}
     accums = [n.types["accum"] for c in cases for n in c.graph if n.op == "dense"]
     assert {t.overflow for t in accums} >= {"WRAP", "SAT_SYM", "SAT_ZERO", "SAT"}
+
+
+def test_rtl_cases_draw_random_clock_targets() -> None:
+    """rtl-mode models are built for a random clock target (drawn after the model: a seed names the same layers
+    and weights as before, only its registers move); the Verilator slice has every delay model, clocks short
+    enough to register inside layers, and layers placed by timing beside the fixed modes."""
+    cases = [case_from_seed(s, rtl=True) for s in range(60)] + [graph_case_from_seed(s, rtl=True) for s in range(60)]
+    lo, hi = CLOCK_PERIODS
+    assert all(c.clock_period is not None and lo <= c.clock_period <= hi for c in cases)
+    assert {c.target for c in cases} == set(TARGETS)
+    assert sum(c.clock_period < 4.2 for c in cases) > 40  # log-uniform: about half below 4.2 ns
+    modes = [n.attrs.get("adders_per_stage", "default") for c in cases for n in c.graph if n.op == "dense"]
+    assert set(modes) == {"auto", "default", *FIXED_MODES}
+    assert 0.5 < sum(m in ("auto", "default") for m in modes) / len(modes) < 0.9
+    assert any(n.op == "softmax" and "adders_per_stage" in n.attrs for c in cases for n in c.graph)
+    assert all(c.clock_period is None for c in (case_from_seed(3), graph_case_from_seed(3)))  # csim: no clock
+    again = case_from_seed(RTL_SEEDS[0], rtl=True)
+    assert (again.clock_period, again.target) == (cases[RTL_SEEDS[0]].clock_period, cases[RTL_SEEDS[0]].target)
+    rtl = [m(s, rtl=True) for m, s, _ in (p.values for p in RTL_CASES)]
+    assert {c.target for c in rtl} == set(TARGETS) and min(c.clock_period for c in rtl) < 2.0
+
+
+def test_an_rtl_case_keeps_its_clock_target_as_a_regression_case(tmp_path: Path) -> None:
+    case = case_from_seed(RTL_SEEDS[1], rtl=True)
+    x = corpus_inputs(case)[:64]
+    last = case.graph.outputs[0]
+    ref = emulate(case.graph, x)[last]
+    got = ref.copy()
+    got[3, 0] += 1
+    mm = first_difference(case, "rtl", last, got, ref, x)
+    assert mm is not None
+    assert mm.message().startswith(f"seed {case.seed} ({case.io_type}, clock {case.clock_period:g} ns on "
+                                   f"{case.target}): rtl differs")
+    back, engine, _ = load_regression(save_regression(mm, tmp_path))
+    assert engine == "rtl" and back.timing() == case.timing() == {"clock_period": case.clock_period,
+                                                                  "target": case.target}
+    assert back.graph.dump() == case.graph.dump()
 
 
 @pytest.mark.tools
