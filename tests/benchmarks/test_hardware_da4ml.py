@@ -31,10 +31,11 @@ def small_hw(keras) -> nnfpga.HWModel:
     return nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="small")
 
 
-def test_every_stage_count_is_reached(keras) -> None:
+def test_every_stage_count_is_reached(keras, tmp_path: Path) -> None:
     import hardware_da4ml as hd
 
-    comb = hd.da4ml_trace(small_hw(keras))
+    hw = small_hw(keras)
+    comb = hd.da4ml_trace(hw)
     depth = hd.adder_depth(comb)
     assert depth >= 4
     for stages in range(1, depth + 1):
@@ -42,6 +43,11 @@ def test_every_stage_count_is_reached(keras) -> None:
         assert len(pipe.solutions) == stages, (stages, cutoff)
     with pytest.raises(nnfpga.NnfpgaError, match="stages"):
         hd.pipeline_to(comb, depth + 1)
+    # deeper than one adder per stage: the deepest pipeline, its latency stated
+    meta = hd.da4ml_verilog(hw, tmp_path / "deep", depth + 5)[2]
+    assert (meta["stages"], meta["cycles"]) == (depth, depth + 1)
+    with pytest.raises(nnfpga.NnfpgaError, match="latency >= 2"):
+        hd.da4ml_verilog(hw, tmp_path / "one", 1)
 
 
 TESTBENCH = """`timescale 1ns/1ps
