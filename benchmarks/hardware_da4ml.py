@@ -35,7 +35,7 @@ from nnfpga.backends.rtl import synth
 from nnfpga.errors import ConfigError
 from nnfpga.reports import HardwareReport
 
-DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here
+DA4ML_TIMEOUT_S = 900  # 8-bit unpruned: 290-370 s here with another job on the 2 cores (16-bit: > 7 min)
 
 
 def da4ml_version() -> str | None:
