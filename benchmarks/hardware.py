@@ -1,18 +1,23 @@
 """Hardware cost of the jet-tagging MLP (16-64-32-32-5 + softmax) through the Verilog backend and Yosys.
 
 Rows: precision ap_fixed<16,6> / <8,3> / <6,2> (every layer, ``granularity="name"``), 0 % and 75 % of each
-Dense kernel pruned (smallest magnitudes set to zero in the Keras model), ReuseFactor 1, 2 and 4; and the
-issue's Fmax check, one 16x8 8-bit layer placed and routed on ECP5.
-Columns: Yosys ``synth_xilinx -family xc7 -flatten`` cell counts (LUT = LUT1..6, FF, DSP48E1, CARRY4), the
-design's latency (cycles and ns at the project clock) and II, and Fmax from nextpnr-ecp5 place and route
-where the design fits an LFE5U-85F (156 MULT18X18D; the notes measured ECP5 synthesis of the full MLP at
-26 min, so only designs with few multipliers are tried).
-With da4ml 0.6 installed, the same quantized weights also go through da4ml (distributed arithmetic: one
-shift-add graph per layer, combinational; the four Dense layers without the softmax) and the same Yosys
-flow, side by side.
+Dense kernel pruned (smallest magnitudes set to zero in the Keras model), ReuseFactor 1, 2 and 4, built for
+``--clock-period`` (ns, default 5: the converter's ``clock_period``); and the issue's Fmax check, one 16x8 8-bit
+layer placed and routed on ECP5.
+Columns: the design's latency in clock cycles and in ns (cycles x clock period) and II; Yosys
+``synth_xilinx -family xc7 -flatten`` cell counts (LUT = LUT1..6, FF, DSP48E1, CARRY4); the cost LUT+55*DSP and,
+so that registers are not free, LUT+FF/2+55*DSP; Fmax from nextpnr-ecp5 place and route where the design fits
+an LFE5U-85F (156 MULT18X18D; the notes measured ECP5 synthesis of the full MLP at 26 min, so only designs with
+few multipliers are tried).
+With da4ml 0.6 installed, the same quantized weights also go through da4ml (``hardware_da4ml.py``: distributed
+arithmetic, the four Dense+ReLU layers without the softmax) and the same Yosys flow: combinational, and
+pipelined to each II = 1 nnfpga row's latency (same rising edges from input to output, same clock); the last
+column is the nnfpga row's LUT+FF/2+55*DSP over that da4ml row's. hls4ml's published rows (the tutorial, Vitis,
+200 MHz: part 1 and part 4) are printed beside, FF unpublished ("-").
 
-Each result is cached in ``benchmarks/.hardware-cache/<row>.json`` so that a rerun only does what is missing
-(``--fresh`` to redo all).   Run: .venv/bin/python benchmarks/hardware.py [--quick] [--fresh]
+Each result is cached in ``benchmarks/.hardware-cache/<row>.json`` (keys: precision, pruning, ReuseFactor,
+pipelining, clock period, latency) so that a rerun only does what is missing (``--fresh`` to redo all).
+Run: .venv/bin/python benchmarks/hardware.py [--quick] [--fresh] [--clock-period NS] [--no-cnn]
 (``--quick``: 8-bit only). Then the CNN rows (``benchmarks/hardware_cnn.py``; alone: ``hardware.py cnn``). The LSTM
 rows: ``hardware.py lstm`` (``benchmarks/hardware_lstm.py``).
 """
@@ -26,28 +31,36 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from hardware_da4ml import da4ml_synth, da4ml_version
 
 import nnfpga
 from nnfpga import tools
-from nnfpga.backends.rtl import synth
-from nnfpga.backends.rtl.lower import DEFAULT_ADDERS_PER_STAGE, build_design
+from nnfpga.backends.rtl.lower import DEFAULT_ADDERS_PER_STAGE
 from nnfpga.examples import load_example, prune_dense
 from nnfpga.model import format_table
 from nnfpga.reports import HardwareReport
 
 PRECISIONS = {16: "ap_fixed<16,6>", 8: "ap_fixed<8,3>", 6: "ap_fixed<6,2>"}
 PRUNING = (0.0, 0.75)
-# (ReuseFactor, adders between registers inside a layer): the default pipelining, the adder graphs with only a
-# register per layer (the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
-VARIANTS = ((1, DEFAULT_ADDERS_PER_STAGE), (1, None), (2, DEFAULT_ADDERS_PER_STAGE), (4, DEFAULT_ADDERS_PER_STAGE))
-VERSION = "v4"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
+DEFAULT = "default"  # the backend's own register placement (no AddersPerStage in the config)
+# (ReuseFactor, AddersPerStage): the default pipelining, the adder graphs with only a register per layer
+# (AddersPerStage null: the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
+VARIANTS: tuple[tuple[int, int | str | None], ...] = ((1, DEFAULT), (1, None), (2, DEFAULT), (4, DEFAULT))
+VERSION = "v5"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
-DA4ML_TIMEOUT_S = 420  # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here
 CACHE = Path(__file__).with_name(".hardware-cache")
+# hls4ml's published jet-MLP figures (the hls4ml tutorial, Vitis HLS, 5 ns clock, RF 1), as issue 16 quotes
+# them: bits -> (label, latency cycles, LUT, DSP); FF not published
+HLS4ML_PUBLISHED = {
+    16: ("hls4ml tutorial part 1 (ap_fixed<16,6>, RF 1)", 14, 101_839, 1_502),
+    6: ("hls4ml tutorial part 4 (QKeras 6-bit, 75% pruned, RF 1)", 12, 42_160, 34),
+}
+HLS4ML_CLOCK_NS = 5.0
+HEADER = ("design", "latency [cyc]", "latency [ns]", "II", "LUT", "FF", "DSP", "carry", "LUT+55*DSP",
+          "LUT+FF/2+55*DSP", "Fmax ECP5 [MHz]", "synth [s]", "vs da4ml same lat.")
 
 
 def cached(key: str, fn) -> HardwareReport | str:
@@ -67,80 +80,34 @@ def cached(key: str, fn) -> HardwareReport | str:
     return r
 
 
-# -- da4ml ----------------------------------------------------------------------------------------------------
-def da4ml_version() -> str | None:
-    try:
-        import da4ml
-    except ImportError:
-        return None
-    return getattr(da4ml, "__version__", "?")
-
-
-def da4ml_verilog(hw: nnfpga.HWModel, out: Path) -> tuple[str, list[Path]]:
-    """The Dense/ReLU layers of ``hw`` (its quantized weights and types) traced through da4ml and written as
-    combinational Verilog; returns (top module, source files)."""
-    from da4ml.codegen import VerilogModel
-    from da4ml.trace import FixedVariableArray, comb_trace
-
-    g = hw.graph
-    prep = hw.interpreter.prep
-
-    def kif(t):
-        return int(t.signed), t.integer - int(t.signed), t.width - t.integer
-
-    tin = g[g.inputs[0]].types["result"]
-    k, i, f = kif(tin)
-    n_in = int(np.prod(g[g.inputs[0]].shape))
-    inp = FixedVariableArray.from_kif(np.full(n_in, k), np.full(n_in, i), np.full(n_in, f))
-    x, tx = inp, tin
-    for node in g:
-        t = node.types.get("result")
-        if node.op == "dense":
-            p = prep[node.name]
-            in_frac = tx.width - tx.integer
-            w = np.asarray(p["wm"], dtype=np.float64) * 2.0 ** -(p["fp"] - in_frac)
-            b = np.asarray(p["b_acc"], dtype=np.float64) * 2.0 ** -p["fp"]
-            x = (x @ w) + b
-            x = x.quantize(*[np.full(node.shape[0], v) for v in kif(t)], overflow_mode="WRAP", round_mode="TRN")
-        elif node.op == "relu":
-            _, i, f = kif(t)
-            x = x.relu(i=np.full(node.shape[0], i), f=np.full(node.shape[0], f))
-        elif node.op == "input":
-            continue
-        else:  # softmax: left out (da4ml would need lookup tables)
-            break
-        tx = t
-    comb = comb_trace(inp, x)
-    name = f"{hw.settings['project_name']}_da"
-    VerilogModel(comb, name, out, print_latency=False).write()
-    files = [out / "src" / f"{name}.v"]
-    files += [p for p in sorted((out / "src" / "static").glob("*.v")) if p.name != "lookup_table.v"]
-    return name, files
-
-
-def da4ml_synth(hw: nnfpga.HWModel) -> HardwareReport:
-    with tempfile.TemporaryDirectory(prefix="nnfpga-da4ml-") as tmp:
-        work = Path(tmp)
-        top, files = da4ml_verilog(hw, work / "prj")
-        script = "".join(f"read_verilog -sv {p}\n" for p in files)
-        script += (f"hierarchy -check -top {top}\nsynth_xilinx -family xc7 -flatten -top {top}\n"
-                   "tee -q -o stat.json stat -json\n")
-        (work / "synth.ys").write_text(script)
-        secs = tools.run([tools.find("yosys"), "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
-                         log=work / "yosys.out", timeout_s=DA4ML_TIMEOUT_S, progress=True,
-                         desc="yosys xc7 da4ml").seconds
-        res = synth.resources_from_cells(synth.cell_counts(json.loads((work / "stat.json").read_text())))
-        res["extra"]["synth_s"] = round(secs, 2)
-        return HardwareReport(tool="da4ml 0.6 + yosys", target="xc7", clock_period_ns=hw.settings["clock_period"],
-                              latency_cycles=0, ii=1, **res)
-
-
 # -- table ----------------------------------------------------------------------------------------------------
 def cost(r: HardwareReport) -> int:
-    return r.lut + 55 * r.dsp
+    """LUT + 55 * DSP (a DSP48 counted as the LUTs of the multiplier it replaces)."""
+    return (r.lut or 0) + 55 * (r.dsp or 0)
 
 
-def dense8_fmax() -> list[tuple[str, ...]]:
+def cost_ff(r: HardwareReport) -> float:
+    """LUT + FF / 2 + 55 * DSP: registers are not free (two flip-flops per slice LUT)."""
+    return cost(r) + (r.ff or 0) / 2
+
+
+def row(label: str, r: HardwareReport | str, fmax: str = "-", ratio: str = "-") -> tuple[str, ...]:
+    if isinstance(r, str):
+        return (label, r.splitlines()[0][:60], *[""] * (len(HEADER) - 2))
+    lat = r.latency_cycles
+    comb = "0 (comb.)" if lat == 0 else str(lat)
+    ns = f"{r.latency_ns:g}" if r.latency_ns is not None else "-"
+    return (label, comb, ns, str(r.ii), str(r.lut), str(r.ff), str(r.dsp), str(int(r.extra.get("carry", 0))),
+            str(cost(r)), f"{cost_ff(r):.0f}", fmax, f"{r.extra.get('synth_s', 0):.0f}", ratio)
+
+
+def published_row(bits: int) -> tuple[str, ...]:
+    label, cycles, lut, dsp = HLS4ML_PUBLISHED[bits]
+    return (label, str(cycles), f"{cycles * HLS4ML_CLOCK_NS:g}", "1", str(lut), "-", str(dsp), "-",
+            str(lut + 55 * dsp), "-", "-", "-", "-")
+
+
+def dense8_fmax(clock_period: float) -> list[tuple[str, ...]]:
     """The issue's Fmax target: one 16x8 8-bit Dense+ReLU layer with the default pipelining, ECP5 P&R."""
     import keras
 
@@ -148,12 +115,67 @@ def dense8_fmax() -> list[tuple[str, ...]]:
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu", name="fc")], name="d8")
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<8,3>")
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="dense8",
-                                         output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
-    r = cached(f"{VERSION}_dense8_ecp5", lambda: hw.synthesize("ecp5", save=False))
-    if isinstance(r, str):
-        return [("nnfpga 16x8 8-bit layer (ECP5)", r, "", "", "", "", "", "", "", "", "")]
-    return [("nnfpga 16x8 8-bit layer (ECP5)", str(r.lut), str(r.ff), str(r.dsp), "", "", f"{r.fmax_mhz:.1f}",
-             f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii), f"{r.extra.get('synth_s', 0):.0f}", "")]
+                                         output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"),
+                                         clock_period=clock_period)
+    r = cached(f"{VERSION}_dense8_cp{clock_period:g}_ecp5", lambda: hw.synthesize("ecp5", save=False))
+    fmax = "-" if isinstance(r, str) or r.fmax_mhz is None else f"{r.fmax_mhz:.1f}"
+    return [row("nnfpga 16x8 8-bit layer (ECP5)", r, fmax)]
+
+
+def jet_hw(model, bits: int, rf: int, adders: int | str | None, clock_period: float) -> nnfpga.HWModel:
+    """The jet MLP at ``bits`` bits, ReuseFactor ``rf``, AddersPerStage ``adders`` (DEFAULT: not set)."""
+    cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits],
+                                         default_reuse_factor=rf)
+    if adders != DEFAULT:
+        cfg["Model"]["AddersPerStage"] = adders
+    return nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
+                                           output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"),
+                                           clock_period=clock_period)
+
+
+def jet_rows(bits: int, frac: float, clock_period: float, notes: list[str]) -> list[tuple[str, ...]]:
+    """The rows of one precision and pruning: da4ml combinational, then each nnfpga variant, each II = 1 one
+    followed by da4ml pipelined to its latency."""
+    model, _, _ = load_example()
+    prune_dense(model, frac)
+    key0 = f"jet{bits}_p{int(frac * 100)}"
+    what = f"{bits}-bit, {int(frac * 100)}% pruned"
+    cp = f"cp{clock_period:g}"
+    # the 16-bit unpruned da4ml netlist was still in yosys after 7 min here: left out
+    has_da = da4ml_version() is not None and not (bits == 16 and frac == 0)
+    rows = []
+    if has_da:
+        hw = jet_hw(model, bits, 1, DEFAULT, clock_period)
+        rows.append(row(f"da4ml {what}, combinational", cached(f"{key0}_da4ml_xc7", lambda: da4ml_synth(hw))))
+    for rf, adders in VARIANTS:
+        if adders is None and bits == 16:
+            continue  # 8-9 min of synthesis each; the 8- and 6-bit rows show the comparison
+        hw = jet_hw(model, bits, rf, adders, clock_period)
+        key = f"{VERSION}_{key0}_rf{rf}" + ("_comb" if adders is None else "") + f"_{cp}"
+        r = cached(f"{key}_xc7", lambda hw=hw: hw.synthesize("xc7", save=False))
+        label = f"nnfpga {what}, RF {rf}" + (", 1 register per layer" if adders is None else "")
+        if isinstance(r, str):
+            rows.append(row(label, r))
+            continue
+        if adders is None:
+            fmax = "-"  # one register per layer: not the configuration to clock fast
+        elif r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
+            e = cached(f"{key}_ecp5", lambda hw=hw: hw.synthesize("ecp5", save=False))
+            fmax = "failed (note)" if isinstance(e, str) or e.fmax_mhz is None else f"{e.fmax_mhz:.1f}"
+            if isinstance(e, str):
+                notes.append(f"{label} ECP5: {e}")
+        else:
+            fmax = f"n/a ({r.dsp} DSP / {r.lut} LUT)"
+        d = None
+        if has_da and r.ii == 1 and (r.latency_cycles or 0) >= 2:
+            lat = r.latency_cycles
+            d = cached(f"{key0}_da4ml_L{lat}_{cp}_xc7", lambda hw=hw, lat=lat: da4ml_synth(hw, latency=lat))
+        ratio = f"{cost_ff(r) / cost_ff(d):.2f}" if isinstance(d, HardwareReport) and cost_ff(d) else "-"
+        rows.append(row(label, r, fmax, ratio))
+        if d is not None:
+            st = f" ({int(d.extra['da4ml_stages'])} stages)" if isinstance(d, HardwareReport) else ""
+            rows.append(row(f"  da4ml {what}, pipelined{st}", d))
+    return rows
 
 
 def main() -> None:
@@ -173,80 +195,47 @@ def main() -> None:
                                  "the peers'; 'hardware.py cnn --help' and 'hardware.py lstm --help' for the CNN "
                                  "and LSTM rows.")
     ap.add_argument("--quick", action="store_true", help="the 8-bit rows only")
+    ap.add_argument("--bits", type=int, nargs="+", choices=sorted(PRECISIONS), help="only these precisions")
+    ap.add_argument("--clock-period", type=float, default=5.0, metavar="NS",
+                    help="the clock target the designs are built for, ns (default 5)")
+    ap.add_argument("--no-cnn", action="store_true", help="leave out the CNN rows (hardware_cnn.py)")
     ap.add_argument("--fresh", action="store_true", help="redo every row even where a cached result exists")
     args = ap.parse_args(sys.argv[1:])
-    quick, fresh = args.quick, args.fresh
-    if fresh and CACHE.is_dir():
+    if not args.clock_period > 0:
+        ap.error(f"--clock-period must be a positive number of ns, got {args.clock_period:g}")
+    if args.fresh and CACHE.is_dir():
         for p in CACHE.glob("*.json"):
             p.unlink()
-    bits_list = (8,) if quick else tuple(PRECISIONS)
-    da_version = da4ml_version()
-    rows = [("design", "LUT", "FF", "DSP", "carry", "LUT+55*DSP", "Fmax ECP5 [MHz]", "latency [cyc / ns]", "II",
-             "synth [s]", "cost / da4ml")]
-    notes = []
+    bits_list = tuple(args.bits) if args.bits else (8,) if args.quick else tuple(PRECISIONS)
+    rows: list[tuple[str, ...]] = [HEADER]
+    notes: list[str] = []
     for bits in bits_list:
         for frac in PRUNING:
-            model, _, _ = load_example()
-            prune_dense(model, frac)
-            base = None
-            key0 = f"jet{bits}_p{int(frac * 100)}"
-            if da_version is not None:
-                cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits])
-                hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
-                                                     output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
-                d = cached(f"{key0}_da4ml_xc7", lambda hw=hw: da4ml_synth(hw))
-                dlabel = f"da4ml {bits}-bit, {int(frac * 100)}% pruned"
-                if isinstance(d, str):
-                    rows.append((dlabel, d.splitlines()[0][:60], *[""] * 9))
-                else:
-                    base = cost(d)
-                    rows.append((dlabel, str(d.lut), str(d.ff), str(d.dsp), str(int(d.extra.get("carry", 0))),
-                                 str(base), "-", "0 (comb.)", "1", f"{d.extra.get('synth_s', 0):.0f}", "1.00"))
-            for rf, per_stage in VARIANTS:
-                if per_stage is None and bits == 16:
-                    continue  # 8-9 min of synthesis each; the 8- and 6-bit rows show the comparison
-                cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISIONS[bits],
-                                                     default_reuse_factor=rf)
-                hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name="jet",
-                                                     output_dir=tempfile.mkdtemp(prefix="nnfpga-bench-"))
-                design = build_design(hw.graph, "jet", prep=hw.interpreter.prep, adders_per_stage=per_stage)
-                key = f"{VERSION}_{key0}_rf{rf}" + ("_comb" if per_stage is None else "")
-                r = cached(f"{key}_xc7", lambda hw=hw, d=design: hw.synthesize("xc7", save=False, design=d))
-                label = f"nnfpga {bits}-bit, {int(frac * 100)}% pruned, RF {rf}" + (
-                    ", 1 register per layer" if per_stage is None else "")
-                if isinstance(r, str):
-                    rows.append((label, r.splitlines()[0][:60], *[""] * 9))
-                    continue
-                if per_stage is None:
-                    fmax = "-"  # one register per layer: not the configuration to clock fast
-                elif r.dsp <= ECP5_MAX_DSP and r.lut <= ECP5_MAX_LUT:
-                    e = cached(f"{key}_ecp5", lambda hw=hw, d=design: hw.synthesize("ecp5", save=False, design=d))
-                    fmax = e if isinstance(e, str) else f"{e.fmax_mhz:.1f}"
-                    if isinstance(e, str):
-                        notes.append(f"{label} ECP5: {e}")
-                        fmax = "failed (note)"
-                else:
-                    fmax = f"n/a ({r.dsp} DSP / {r.lut} LUT)"
-                ratio = f"{cost(r) / base:.2f}" if base else "-"
-                rows.append((label, str(r.lut), str(r.ff), str(r.dsp), str(int(r.extra.get("carry", 0))),
-                             str(cost(r)), fmax, f"{r.latency_cycles} / {r.latency_ns:g}", str(r.ii),
-                             f"{r.extra.get('synth_s', 0):.0f}", ratio))
-    rows += dense8_fmax()
+            rows += jet_rows(bits, frac, args.clock_period, notes)
+        if bits in HLS4ML_PUBLISHED:
+            rows.append(published_row(bits))
+    rows += dense8_fmax(args.clock_period)
     print(f"jet MLP 16-64-32-32-5 (+softmax); {tools.version(tools.find('yosys'), '-V')} synth_xilinx -family xc7 "
-          f"-flatten; clock 5 ns. RF 1: shared-subexpression adder graphs, a register after every "
-          f"{DEFAULT_ADDERS_PER_STAGE} adder(s) (or only per layer); "
-          f"RF > 1: time-multiplexed multipliers with weight ROMs (II = RF)")
+          f"-flatten; clock target {args.clock_period:g} ns. RF 1: shared-subexpression adder graphs, registers "
+          f"placed by the backend (default; AddersPerStage {DEFAULT_ADDERS_PER_STAGE} before timing-driven "
+          f"placement) or only one per layer; RF > 1: time-multiplexed multipliers with weight ROMs (II = RF)")
     print(format_table(rows))
+    da_version = da4ml_version()
     if da_version is None:
         print("da4ml: not installed (pip install da4ml==0.6.0) - no side-by-side rows")
     else:
-        print(f"da4ml {da_version}: the four Dense+ReLU layers without the softmax, combinational (no registers)")
+        print(f"da4ml {da_version}: the four Dense+ReLU layers without the softmax; 'pipelined': its own latency "
+              f"cutoff (adder levels per stage) chosen so that its top (input, stage and output registers) takes "
+              f"the nnfpga row's cycles (benchmarks/hardware_da4ml.py); the 16-bit unpruned one is skipped "
+              f"(yosys > 7 min)")
+    print("hls4ml: published figures (tutorial, Vitis HLS, 200 MHz); FF not published (-), so no LUT+FF/2 cost")
     for n in notes:
         print(n)
     print()
-    import hardware_cnn  # the CNN rows (cached; slow cases time out: see its doc)
+    if not args.no_cnn:
+        import hardware_cnn  # the CNN rows (cached; slow cases time out: see its doc)
 
-    hardware_cnn.main(["--fresh"] if fresh else [])
+        hardware_cnn.main(["--fresh"] if args.fresh else [])
 
 
 if __name__ == "__main__":
