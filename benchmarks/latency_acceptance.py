@@ -16,11 +16,15 @@ xcvu13p, so UltraScale+ "xcup"), and the table gives
   ``--cache-dir``), every output mantissa compared with the emulator's (``hw.predict``): the mismatches (must be
   0), the distinct output values, the measured latency and II beside the stated, build and run seconds.
 
-Exit status 1 on any mismatch, missed target, latency other than stated, or when Verilator is missing (said so);
-0 otherwise. Estimates, not place-and-route: the delay models are in ``nnfpga.backends.rtl.delay``.
+With ``--synth`` also Yosys (``synth_xilinx`` for the delay model's family, xc7 or xcup): LUT / FF / DSP and
+LUT + 55 * DSP beside hls4ml's published cost (part 1: 101,839 LUT + 1,502 DSP; part 4: 42,160 LUT + 34 DSP), which
+it must not exceed (the issue's other latency acceptance; the 16-bit design takes minutes).
+
+Exit status 1 on any mismatch, missed target (or cost), latency other than stated, or when Verilator is missing
+(said so); 0 otherwise. Estimates, not place-and-route: the delay models are in ``nnfpga.backends.rtl.delay``.
 
 Run: nice .venv/bin/python benchmarks/latency_acceptance.py [--clock-period 5] [--target xcup|xc7|ecp5] [--n 10000]
-[--seed 1] [--case 16|6|6p75|8p75 ...] [--max-cycles N] [--cache-dir DIR]
+[--seed 1] [--case 16|6|6p75|8p75 ...] [--max-cycles N] [--cache-dir DIR] [--synth]
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
+PART4 = "part 4 (6-bit, 75 % pruned): 12 cycles = 60 ns"
+
+
 @dataclass(frozen=True)
 class Case:
     """One row: precision of every layer, fraction of each Dense kernel pruned, hls4ml's published figure."""
@@ -49,13 +56,13 @@ class Case:
     pruned: float
     hls4ml: str = ""  # its published row, "" where it published none
     hls4ml_cycles: int | None = None  # at its 5 ns clock
+    hls4ml_cost: int | None = None  # its published LUT + 55 * DSP
 
 
 CASES = {
-    "16": Case("16-bit, RF 1", "ap_fixed<16,6>", 0.0, "part 1: 14 cycles = 70 ns", 14),
-    "6": Case("6-bit, RF 1", "ap_fixed<6,2>", 0.0, "part 4 (6-bit, 75 % pruned): 12 cycles = 60 ns", 12),
-    "6p75": Case("6-bit, 75 % pruned, RF 1", "ap_fixed<6,2>", 0.75, "part 4 (6-bit, 75 % pruned): 12 cycles = 60 ns",
-                 12),
+    "16": Case("16-bit, RF 1", "ap_fixed<16,6>", 0.0, "part 1: 14 cycles = 70 ns", 14, 101_839 + 55 * 1_502),
+    "6": Case("6-bit, RF 1", "ap_fixed<6,2>", 0.0, PART4, 12, 42_160 + 55 * 34),
+    "6p75": Case("6-bit, 75 % pruned, RF 1", "ap_fixed<6,2>", 0.75, PART4, 12, 42_160 + 55 * 34),
     "8p75": Case("8-bit, 75 % pruned, RF 1", "ap_fixed<8,3>", 0.75),
 }
 HLS4ML_CLOCK_NS = 5.0  # the clock of hls4ml's published figures
@@ -114,6 +121,25 @@ def limit_ns(case: Case, max_cycles: int | None, clock_period: float) -> float |
     return min(bounds, default=None)
 
 
+def synth_cells(hw: Any, d: Any, case: Case) -> tuple[tuple[str, str], bool]:
+    """``--synth``: Yosys on ``d`` for its delay model's Xilinx family: (LUT / FF / DSP, LUT + 55 * DSP beside
+    hls4ml's published figure), and whether the cost is at most hls4ml's (True where it published none)."""
+    from nnfpga.errors import NnfpgaError
+
+    if d.model.target not in ("xc7", "xcup"):
+        return ("-", f"no Xilinx synthesis for {d.model.target}"), True
+    print(f"[{time.strftime('%H:%M:%S')}] {case.label}: Yosys {d.model.target}", file=sys.stderr, flush=True)
+    try:
+        r = hw.synthesize(d.model.target, save=False, design=d)
+    except NnfpgaError as e:  # ToolError, ToolNotFoundError: the cell says why, the run fails
+        return ("not run", f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"), False
+    cost = r.lut + 55 * r.dsp
+    ok = case.hls4ml_cost is None or cost <= case.hls4ml_cost
+    beside = "" if case.hls4ml_cost is None else f" (hls4ml {case.hls4ml_cost:,})" + ("" if ok else " MISSED")
+    secs = r.extra.get("synth_s", 0)
+    return (f"{r.lut:,} / {r.ff:,} / {r.dsp} ({secs:.0f} s)", f"{cost:,}{beside}"), ok
+
+
 def run_case(key: str, a: argparse.Namespace, cache: Path, verilator_missing: str) -> tuple[tuple[str, ...], bool]:
     """One row of the table and whether it passed."""
     from nnfpga.backends.rtl import sim
@@ -133,6 +159,9 @@ def run_case(key: str, a: argparse.Namespace, cache: Path, verilator_missing: st
     ok = met
     timing = (f"{d.critical_path_ns:.2f} ({d.critical_where or 'registers only'})", f"{d.fmax_mhz:.0f}")
     row = (case.label, d.model.target, str(d.latency), f"{d.latency_ns:g}", *timing, case.hls4ml or "-", target)
+    if a.synth:
+        cells, cheap = synth_cells(hw, d, case)
+        row, ok = (*row, *cells), ok and cheap
     if verilator_missing:
         return (*row, f"{a.n:,}", "not run: Verilator missing", "-", "-", f"{design_s:.1f} / - / - / -"), False
     tin = hw.graph[hw.graph.inputs[0]].types["result"]
@@ -176,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--case", action="append", choices=list(CASES), help="only these cases (repeatable)")
     p.add_argument("--max-cycles", type=int, default=None, help="also require every case in at most this many cycles")
     p.add_argument("--cache-dir", type=Path, default=None, help="Verilator build cache (default: a fresh one)")
+    p.add_argument("--synth", action="store_true", help="also synthesize with Yosys (the delay model's Xilinx "
+                   "family) and require LUT + 55 * DSP at most hls4ml's published figure (16-bit: minutes)")
     a = p.parse_args(argv)
     if a.n < 1:
         p.error("--n must be at least 1")
@@ -185,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     except ToolNotFoundError as e:
         missing = str(e)
     rows = [("design", "model", "cycles", "ns", "critical path est. [ns] (where)", "Fmax est. [MHz]",
-             "hls4ml (5 ns clock)", "target", "inputs", "mismatches", "distinct outputs", "measured latency / II",
+             "hls4ml (5 ns clock)", "target", *(("LUT / FF / DSP", "LUT+55*DSP") if a.synth else ()), "inputs",
+             "mismatches", "distinct outputs", "measured latency / II",
              "seconds (design / emulator / Verilator build / sim)")]
     ok = True
     with tempfile.TemporaryDirectory(prefix="nnfpga-latacc-rtl-") as tmp:
