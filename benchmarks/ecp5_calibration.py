@@ -73,7 +73,7 @@ def place_and_route(name: str, case: dict[str, Any], work: Path) -> dict[str, An
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", clock_period=5.0)
     d = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep, adders_per_stage=case["aps"])
     t0 = time.time()
-    r = hw.synthesize("ecp5", design=d, workdir=work, save=False, progress=False)
+    r = hw.synthesize("ecp5", design=d, workdir=work, save=False, progress=False, detailed_timing=True)
     meta = {"name": name, **case, "latency": d.latency, "top": f"{d.name}_pnr", "verilog": sorted(d.sources()),
             "seconds": round(time.time() - t0, 1), "report": r.to_dict()}
     (work / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -104,32 +104,35 @@ def cones(verilog: str) -> dict[str, dict[str, Any]]:
             regs[m.group(1)] = m.group(2)
         elif m := _ASSIGN.match(line):
             wires.setdefault(m.group(1), (0, m.group(2)))
-    memo: dict[str, tuple[int, int, int, int, int, bool]] = {}
+    Cone = tuple[int, int, int, int, int, bool, int]
+    memo: dict[str, Cone] = {}
 
-    def depth(expr: str, seen: frozenset[str]) -> tuple[int, int, int, int, int, bool]:
-        best = (0, 0, 0, 0, 0, False)
+    def depth(expr: str, seen: frozenset[str]) -> Cone:
+        best: Cone = (0, 0, 0, 0, 0, False, 0)
         for ident in set(_ID.findall(expr)):
             if ident == "in_data":
-                best = max(best, (0, 0, 0, 0, 0, True))
+                best = max(best, (0, 0, 0, 0, 0, True, 0))
             elif ident in wires and ident not in seen:
                 best = max(best, node(ident, seen | {ident}))
         return best
 
-    def node(name: str, seen: frozenset[str]) -> tuple[int, int, int, int, int, bool]:
+    def node(name: str, seen: frozenset[str]) -> Cone:
         if name not in memo:
             width, expr = wires[name]
-            lv, w_last, w_max, w_sum, mux, inp = depth(expr, seen)
-            if _ADD.search(expr.replace("'b", "").replace("'h", "")):
+            lv, w_last, w_max, w_sum, mux, inp, subs = depth(expr, seen)
+            if m := _ADD.search(expr.replace("'b", "").replace("'h", "")):
                 lv, w_last, w_max, w_sum = lv + 1, width, max(w_max, width), w_sum + width
+                subs += "-" in m.group(0)
             if "?" in expr:
                 mux += 1
-            memo[name] = (lv, w_last, w_max, w_sum, mux, inp)
+            memo[name] = (lv, w_last, w_max, w_sum, mux, inp, subs)
         return memo[name]
 
     out = {}
     for reg, expr in regs.items():
-        lv, w_last, w_max, w_sum, mux, inp = depth(expr, frozenset())
-        out[reg] = {"levels": lv, "w_last": w_last, "w_max": w_max, "w_sum": w_sum, "muxes": mux, "from_input": inp}
+        lv, w_last, w_max, w_sum, mux, inp, subs = depth(expr, frozenset())
+        out[reg] = {"levels": lv, "w_last": w_last, "w_max": w_max, "w_sum": w_sum, "muxes": mux,
+                    "from_input": inp, "subs": subs}
     return out
 
 
@@ -164,14 +167,14 @@ def analyze(work: Path, keep: int) -> dict[str, Any]:
             if e.get("port") in ("DI", "M") and reg in cone:
                 arrival[reg] = max(arrival.get(reg, 0.0), float(e["delay"][-1]))
     rows = [[reg, round(t, 3), *(cone[reg][k] for k in ("levels", "w_last", "w_max", "w_sum", "muxes")),
-             int(cone[reg]["from_input"])] for reg, t in arrival.items()]
+             int(cone[reg]["from_input"]), cone[reg]["subs"]] for reg, t in arrival.items()]
     rows.sort(key=lambda r: -r[1])
     return {"name": meta["name"], "bits": meta["bits"], "seed": meta["seed"], "adders_per_stage": meta["aps"],
             "softmax": meta["softmax"], "latency": meta["latency"], "fmax_mhz": meta["report"]["fmax_mhz"],
             "lut": meta["report"]["lut"], "ff": meta["report"]["ff"], "carry": meta["report"]["extra"].get("carry"),
             "pnr_s": meta["report"]["extra"].get("pnr_s"), "critical_paths": paths,
             "endpoint_columns": ["register", "arrival_ns", "levels", "w_last", "w_max", "w_sum", "muxes",
-                                 "from_input"],
+                                 "from_input", "subs"],
             "endpoints_total": len(rows), "endpoints": rows[:keep], "_all_endpoints": rows}
 
 
@@ -213,22 +216,29 @@ def fit(designs: list[dict[str, Any]], carry_ns_per_bit: float | None = None) ->
     at in_data (their routing is from the wrapper's hold register), ``all`` keeps them; ``.../fixed_c`` fixes
     the carry term at ``carry_ns_per_bit`` (the CCU2C's FCI->FCO over its two bits) and fits T0 and L only.
     ``resid_p90_ns``/``resid_max_ns``: how far the measured arrivals go above the fit (a margin for the worst
-    of many registers)."""
+    of many registers). ``worst_per_level``: only the slowest register of each (design, adder levels), the
+    figure an Fmax estimate needs. ``w_max+subs`` adds a term per subtraction on the row (``sub_ns``)."""
     rows = [r for d in designs for r in d["_all_endpoints"] if r[2] >= 1]
+    worst: dict[tuple[str, int], list[Any]] = {}  # the slowest register of each (design, adder levels)
+    for d in designs:
+        for r in d["_all_endpoints"]:
+            if r[2] >= 1 and ((d["name"], r[2]) not in worst or r[1] > worst[d["name"], r[2]][1]):
+                worst[d["name"], r[2]] = r
     out: dict[str, Any] = {}
-    for label, sel in (("internal", [r for r in rows if not r[7]]), ("all", rows)):
+    sets = (("internal", [r for r in rows if not r[7]]), ("all", rows), ("worst_per_level", list(worst.values())))
+    for label, sel in sets:
         if len(sel) < 4:
             continue
         y = np.array([r[1] for r in sel])
-        variants = [("w_max", 4, None), ("w_last", 3, None)]
+        variants: list[tuple[str, list[int], float | None]] = [("w_max", [4], None), ("w_last", [3], None),
+                                                               ("w_max+subs", [4, 8], None)]
         if carry_ns_per_bit is not None:
-            variants.append(("w_max/fixed_c", 4, carry_ns_per_bit))
-        for feat, col, c_fixed in variants:
+            variants.append(("w_max/fixed_c", [4], carry_ns_per_bit))
+        for feat, cols, c_fixed in variants:
+            x = np.array([[1.0, r[2], *(r[c] for c in cols)] for r in sel])
             if c_fixed is None:
-                x = np.array([[1.0, r[2], r[col]] for r in sel])
                 coef, *_ = np.linalg.lstsq(x, y, rcond=None)
             else:
-                x = np.array([[1.0, r[2], r[col]] for r in sel])
                 head, *_ = np.linalg.lstsq(x[:, :2], y - c_fixed * x[:, 2], rcond=None)
                 coef = np.array([head[0], head[1], c_fixed])
             err = y - x @ coef
@@ -237,6 +247,8 @@ def fit(designs: list[dict[str, Any]], carry_ns_per_bit: float | None = None) ->
                                       "rms_ns": round(float(np.sqrt(np.mean(err ** 2))), 3),
                                       "resid_p90_ns": round(float(np.quantile(err, 0.9)), 3),
                                       "resid_max_ns": round(float(err.max()), 3)}
+            if len(cols) > 1:
+                out[f"{label}/{feat}"]["sub_ns"] = round(float(coef[3]), 3)
     return out
 
 
@@ -263,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     el = elements(designs)
     carry = (el.get("CCU2C FCI->FCO") or {}).get("median")
     f = fit(designs, None if carry is None else carry / 2)
-    best = f.get("all/w_max/fixed_c") or f.get("all/w_max")
+    best = f.get("worst_per_level/w_max/fixed_c") or f.get("all/w_max")
     print(f"{'design':16s} {'Fmax MHz':>8s} {'crit ns':>8s} {'model ns':>8s} {'err %':>6s}  levels w_max  "
           "clk-q  logic  route hops  end")
     for d in designs:

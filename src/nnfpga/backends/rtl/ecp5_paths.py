@@ -37,14 +37,13 @@ def cell_type(cell: str, ports: Iterable[str] = ()) -> str:
             best, at = kind, pos
     if best is not None:
         return best
-    port_set = set(ports) | {re.sub(r"\d+$", "", p) for p in ports}
-    for names, kind in PORT_TYPES:
-        if port_set & names:
-            return kind
     if any(p.startswith(("DOA", "DOB", "DIA", "DIB", "ADA", "ADB")) for p in ports):
         return "DP16KD"
     if any(re.fullmatch(r"[ABP]\d+", p) for p in ports):
         return "MULT18X18D"
+    for names, kind in PORT_TYPES:
+        if set(ports) & names:
+            return kind
     return "other"
 
 

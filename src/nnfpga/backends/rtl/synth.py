@@ -48,8 +48,7 @@ if TYPE_CHECKING:
 TARGETS = ("xc7", "xcup", "ecp5")
 XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
 NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
-                "--timing-allow-fail",  # Fmax below the clock is a result, not a failure
-                "--detailed-timing-report")  # per-net sink delays and fanout, for the critical path summary
+                "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
 DEFAULT_TIMEOUT_S = 3600.0
 
 # cell type -> report field; everything else of interest goes to ``extra``
@@ -145,13 +144,14 @@ def pnr_critical_path(report: dict[str, Any], work: Path, top: str, design: Desi
 # -- synthesis ----------------------------------------------------------------------------------------------
 def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
                save: bool | None = None, design: Design | None = None,
-               workdir: str | os.PathLike[str] | None = None) -> HardwareReport:
+               workdir: str | os.PathLike[str] | None = None, detailed_timing: bool = False) -> HardwareReport:
     """Synthesize ``hw``'s Verilog design for ``target`` (``"xc7"``, ``"xcup"`` or ``"ecp5"``, see the module
     doc) and return its report: LUT, FF, DSP, BRAM (18 kb), carry cells in ``extra``, latency in cycles and
     II from the design, Fmax (MHz) for ECP5. ``timeout_s`` bounds each tool run. ``save`` writes the report to
     ``<project>/reports/<target>.json`` (default: when ``hw.output_dir`` is a written project).
     ``workdir`` runs the tools in that folder and keeps their files there (sources, netlist, logs, nextpnr's
-    ``report.json``) instead of a temporary folder removed afterwards.
+    ``report.json``) instead of a temporary folder removed afterwards; ``detailed_timing`` has nextpnr add every
+    register input's worst arrival time to that report (``--detailed-timing-report``, for calibrations).
     Raises :class:`ToolNotFoundError` without the tools, :class:`ToolError` when a tool fails."""
     from nnfpga.project import is_project
 
@@ -196,7 +196,8 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         fmax, path = None, None
         if pnr is not None:
             freq = 1000.0 / period
-            cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json"]
+            cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json",
+                   *(["--detailed-timing-report"] if detailed_timing else [])]
             pnr_s = tools.run(cmd, cwd=work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
                               desc=f"nextpnr-ecp5 {design.name}").seconds
             try:
@@ -209,6 +210,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
             extra["pnr_s"] = round(pnr_s, 2)
             extra["timing_met"] = int(fmax is not None and fmax >= freq)
             extra["wrapper_ff"] = wrapper_ff
+            extra["pnr_freq_mhz"] = round(freq, 3)  # nextpnr's --freq: the model's clock
             for kind, key in (("TRELLIS_COMB", "ecp5_comb"), ("MULT18X18D", "ecp5_mult"), ("TRELLIS_FF", "ecp5_ff")):
                 u = (report.get("utilization") or {}).get(kind)
                 if u:
