@@ -89,6 +89,22 @@ def test_critical_path_summary() -> None:
     assert ecp5_paths.critical_paths({"critical_paths": [async_path]}) == []
 
 
+def test_wide_lut_muxes_and_block_ram() -> None:
+    """The softmax's exp table (LUT4 -> PFUMX -> L6MUX21 in one slice) into a DP16KD address (its setup)."""
+    lut, ram = "dut.sm_esq0_LUT4_B_5_A_L6MUX21_Z_1_D0_L6MUX21_Z_D1_PFUMX_Z_ALUT_LUT4_Z", "dut.sm_iq0_DP16KD_DOA0"
+    path = {"from": CLK, "to": CLK, "path": [
+        seg("clk-to-q", 0.525, "dut.sm_esq3_TRELLIS_FF_Q_7", "Q", "dut.sm_esq3_TRELLIS_FF_Q_7", "Q"),
+        seg("routing", 2.815, "dut.sm_esq3_TRELLIS_FF_Q_7", "Q", lut, "D", "dut.sm_esq3[2]"),
+        seg("logic", 0.236, lut, "D", lut, "F"), seg("logic", 0.165, lut, "F1", lut, "OFX"),
+        seg("logic", 0.242, lut, "FXB", lut, "OFX"),
+        seg("routing", 2.301, lut, "OFX", ram, "ADA12", "dut.sm_sum_s2_0[10]"),
+        seg("setup", 0.251, ram, "ADA12", ram, "ADA12")]}
+    (s,) = ecp5_paths.critical_paths({"critical_paths": [path]})
+    assert s["logic_ns_by_type"] == {"L6MUX21": 0.242, "LUT4": 0.236, "PFUMX": 0.165} and s["setup_ns"] == 0.251
+    assert (s["start"], s["end"], s["end_cell"]) == ("sm_esq3", "sm_iq0", ram) and s["delay_ns"] == 6.535
+    assert ecp5_paths.cell_type(ram) == "DP16KD"
+
+
 def test_net_fanout_from_the_yosys_netlist() -> None:
     netlist = {"modules": {"top": {
         "cells": {"a": {"port_directions": {"A": "input", "Z": "output"}, "connections": {"A": [2], "Z": [3]}},

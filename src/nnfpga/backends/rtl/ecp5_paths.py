@@ -103,9 +103,11 @@ def segments(path: dict[str, Any]) -> list[dict[str, Any]]:
         if kind in ("logic", "routing") and delay == 0.0 and ports in (("FCO", "FCI"), ("FCI", "FCO")):
             continue  # carry links inside or between slices
         cell = dst.get("cell", "")
+        ctype = cell_type(cell, ports if kind != "routing" else (ports[1],))
+        if kind == "logic" and ports[1].startswith("OFX"):  # the slice's wide-function muxes, not its LUT
+            ctype = "L6MUX21" if ports[0] in ("FXA", "FXB") else "PFUMX"
         out.append({"type": kind, "delay": round(delay, 4), "from": src.get("cell", ""), "from_port": ports[0],
-                    "to": cell, "to_port": ports[1], "net": seg.get("net"),
-                    "cell_type": cell_type(cell, ports if kind != "routing" else (ports[1],)),
+                    "to": cell, "to_port": ports[1], "net": seg.get("net"), "cell_type": ctype,
                     "dist": _distance(src.get("loc"), dst.get("loc"))})
     return out
 
