@@ -161,7 +161,8 @@ def analyze(work: Path, keep: int) -> dict[str, Any]:
         s = ecp5_paths.summarize(p, names, fanout)
         s["segments"] = [[g["type"], g["delay"], g["from"], g["from_port"], g["to"], g["to_port"], g["cell_type"],
                           g["dist"], fanout.get(g["net"] or "")] for g in ecp5_paths.segments(p)]
-        s["cone"] = cone.get(s.get("end") or "")
+        ends_at_ff = ecp5_paths.cell_type(s.get("end_cell", "")) == "TRELLIS_FF"  # not a RAM's address register
+        s["cone"] = cone.get(s.get("end") or "") if ends_at_ff else None
         paths.append(s)
     arrival: dict[str, float] = {}
     for net in report.get("detailed_net_timings") or []:
@@ -290,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
           "clk-q  logic  route hops  end")
     for d in designs:
         for p in d["critical_paths"][:1]:
-            c = p["cone"] or {"levels": 0, "w_max": 0}
-            m = model_ns(best, c["levels"], c["w_max"]) + p["setup_ns"] if best else float("nan")
-            print(f"{d['name']:16s} {d['fmax_mhz']:8.1f} {p['delay_ns']:8.3f} {m:8.3f} "
-                  f"{100 * (m - p['delay_ns']) / p['delay_ns']:6.1f}  {c['levels']:6d} {c['w_max']:5d}  "
-                  f"{p['clk_to_q_ns']:5.2f} {p['logic_ns']:6.2f} {p['routing_ns']:6.2f} {p['routing_hops']:4d}  "
-                  f"{p.get('end') or p.get('end_cell')}")
+            c = p["cone"]  # None: the path ends at a block RAM / multiplier, not one of our registers
+            m = model_ns(best, c["levels"], c["w_max"]) + p["setup_ns"] if best and c else None
+            err = "-" if m is None else f"{100 * (m - p['delay_ns']) / p['delay_ns']:.1f}"
+            print(f"{d['name']:16s} {d['fmax_mhz']:8.1f} {p['delay_ns']:8.3f} "
+                  f"{'-' if m is None else f'{m:.3f}':>8s} {err:>6s}  {c['levels'] if c else '-':>6} "
+                  f"{c['w_max'] if c else '-':>5}  {p['clk_to_q_ns']:5.2f} {p['logic_ns']:6.2f} "
+                  f"{p['routing_ns']:6.2f} {p['routing_hops']:4d}  {p.get('end') or p.get('end_cell')}")
     print("\nelement delays on the critical paths (ns):")
     for k, v in el.items():
         print(f"  {k:40s} {v}")
