@@ -68,7 +68,7 @@ def verilog_identifiers(sources: Iterable[str]) -> set[str]:
 
 
 def net_fanout(netlist: dict[str, Any], top: str) -> dict[str, int]:
-    """Net name (``"sin[43]"``, ``"dut.fc_a154[14]"``) -> number of cell input ports it drives, from Yosys's
+    """Net name (``"hold[62]"``, ``"dut.fc_a154[14]"``) -> number of cell input ports it drives, from Yosys's
     ``write_json`` netlist of ``top`` (before packing: a close estimate of the routed fanout)."""
     mod = (netlist.get("modules") or {}).get(top) or {}
     loads: dict[int, int] = {}
@@ -81,20 +81,19 @@ def net_fanout(netlist: dict[str, Any], top: str) -> dict[str, int]:
                         loads[b] = loads.get(b, 0) + 1
     out: dict[str, int] = {}
     for name, net in (mod.get("netnames") or {}).items():
-        bits = net.get("bits") or []
-        offset = int(net.get("offset", 0))
+        bits, offset = net.get("bits") or [], int(net.get("offset", 0))
         for i, b in enumerate(bits):
             if isinstance(b, int):
-                out[f"{name}[{i + offset}]" if len(bits) > 1 or offset else name] = loads.get(b, 0)
-                if len(bits) == 1:
-                    out[f"{name}[{offset}]"] = loads.get(b, 0)
+                out[f"{name}[{i + offset}]"] = loads.get(b, 0)
+        if len(bits) == 1 and isinstance(bits[0], int):  # a one-bit net is also routed under its bare name
+            out[name] = loads.get(bits[0], 0)
     return out
 
 
 def segments(path: dict[str, Any]) -> list[dict[str, Any]]:
     """A nextpnr path's segments, each ``{"type", "delay", "from", "from_port", "to", "to_port", "net",
-    "cell_type"}`` (``cell_type`` of the cell a logic/clk-to-q/setup segment is in, or of the sink of a routing
-    segment), zero-delay carry links left out."""
+    "cell_type", "dist"}`` (``cell_type`` of the cell a logic/clk-to-q/setup segment is in, or of the sink of a
+    routing segment; ``dist``: tiles between its ends, Manhattan), zero-delay carry links left out."""
     out = []
     for seg in path.get("path") or []:
         kind, delay = seg.get("type", ""), float(seg.get("delay", 0.0))
