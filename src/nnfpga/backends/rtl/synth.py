@@ -3,13 +3,13 @@
 Targets:
 - ``"xc7"`` (7-series) and ``"xcup"`` (UltraScale+): Yosys ``synth_xilinx -family <f> -flatten``. Cell counts
   before place and route; there is no open Xilinx P&R, so no Fmax.
-- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2) for a placed and
-  routed Fmax. The design sits in a wrapper that shifts ``in_data`` in one bit per clock into a hold register
-  and ``out_data`` out (the package has too few pins); the wrapper's flip-flops are subtracted from FF. A design
-  slower than the project's clock still gives its Fmax (``extra["timing_met"]`` is 0). nextpnr's ``--freq`` is
-  the model's clock (1000 / ``clock_period`` MHz). The slowest register-to-register path is the report's
-  ``critical_path_ns`` and ``critical_path`` (start and end registers by their Verilog names, clock-to-out,
-  setup, logic per cell type, routing and its hops, the carry chains crossed: see
+- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2, the clock on pin G2)
+  for a placed and routed Fmax. The design sits in a wrapper that shifts ``in_data`` in one bit per clock into a
+  hold register and ``out_data`` out (the package has too few pins); the wrapper's flip-flops are subtracted from
+  FF. A design slower than the project's clock still gives its Fmax (``extra["timing_met"]`` is 0). nextpnr's
+  ``--freq`` is the model's clock (1000 / ``clock_period`` MHz). The slowest register-to-register path is the
+  report's ``critical_path_ns`` and ``critical_path`` (start and end registers by their Verilog names,
+  clock-to-out, setup, logic per cell type, routing and its hops, the carry chains crossed: see
   :mod:`~nnfpga.backends.rtl.ecp5_paths`).
 
 Streaming image-model designs (:mod:`~nnfpga.backends.rtl.stream`: the top plus one window-generator module per
@@ -49,6 +49,9 @@ TARGETS = ("xc7", "xcup", "ecp5")
 XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
 NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
                 "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
+# the clock on a clock-capable pin (PCLKT6_0, the ULX3S board's clock): left to the placer, it can land on a pin
+# with no route to the global clock network ("Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN'", seen)
+CLOCK_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
 DEFAULT_TIMEOUT_S = 3600.0
 
 # cell type -> report field; everything else of interest goes to ``extra``
@@ -196,7 +199,9 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         fmax, path = None, None
         if pnr is not None:
             freq = 1000.0 / period
-            cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json",
+            (work / "clock.lpf").write_text(CLOCK_LPF)
+            cmd = [pnr, *NEXTPNR_ARGS, "--lpf", "clock.lpf", "--freq", f"{freq:g}", "--json", "netlist.json",
+                   "--report", "report.json",
                    *(["--detailed-timing-report"] if detailed_timing else [])]
             pnr_s = tools.run(cmd, cwd=work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
                               desc=f"nextpnr-ecp5 {design.name}").seconds
