@@ -21,6 +21,13 @@ Run: PYTHONPATH=src python benchmarks/ecp5_calibration.py [--designs d8_s3_aps1,
      [--reuse] [--out benchmarks/data/ecp5_paths.json]
 One P&R at a time (30 s - 3 min each on 2 shared cores); ``--reuse`` reads the reports a previous run left in
 ``--workdir`` instead of placing and routing again.
+
+Measured (2026-12-06, Yosys 0.23 + yowasp nextpnr-ecp5 0.11, 11 designs: the 16x8 8-bit cases and the softmax;
+16x8 at 16 bits did not route within 12 min): clock-to-q 0.525, setup on DI 0; CCU2C entry (A/B -> FCO) 0.447,
+carry 0.071 per CCU2C (2 bits), exit (FCI -> F) 0.443; LUT4 0.236; routing per hop median 1.33, p90 3.54 ns
+(fanout 1: 0.60, 2-4: 1.21, 5-16: 3.13). Slowest register per (design, adder levels), carry fixed at 0.0355
+ns/bit: 2.16 + 2.90 * levels + 0.0355 * bits ns (rms 0.58 ns); the critical paths (5.3-20.5 ns, 49-187 MHz)
+within -14 % .. +5 % of it. Routing is 55-75 % of every critical path.
 """
 
 from __future__ import annotations
