@@ -433,7 +433,7 @@ def test_residual_report_with_hostile_names_and_a_synthesis_in_chromium(tmp_path
     for key, value in {**report.to_dict(), **report.extra}.items():
         if key == "extra":
             continue
-        if value is None:
+        if value is None or value == {}:  # critical_path: none from Yosys alone
             assert shown[key] == "–", key
         elif isinstance(value, float):
             assert float(shown[key]) == pytest.approx(value, rel=1e-3), key

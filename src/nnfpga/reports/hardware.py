@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from nnfpga.errors import ModelLoadError
 
@@ -26,6 +27,8 @@ class HardwareReport:
     uram: int | None = None
     fmax_mhz: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    critical_path_ns: float | None = None  # placed-and-routed slowest register-to-register path (ECP5)
+    critical_path: dict[str, Any] = field(default_factory=dict)  # its breakdown: backends.rtl.ecp5_paths.summarize
 
     @property
     def latency_ns(self) -> float | None:
@@ -58,10 +61,22 @@ class HardwareReport:
         return cls.from_dict(data)
 
     def table(self) -> str:
-        rows = [(k, "-" if v is None else str(v)) for k, v in self.to_dict().items() if k != "extra"]
+        rows = [(k, "-" if v is None else str(v)) for k, v in self.to_dict().items()
+                if k not in ("extra", "critical_path")]
+        if self.critical_path:
+            rows.append(("critical_path", path_line(self.critical_path)))
         rows += [(k, f"{v:g}" if isinstance(v, float) else str(v)) for k, v in sorted(self.extra.items())]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def path_line(path: dict[str, Any]) -> str:
+    """One line for a critical path summary: its ends, clock-to-out, logic per cell type, routing, setup."""
+    logic = ", ".join(f"{k} {v:.2f}" for k, v in (path.get("logic_ns_by_type") or {}).items())
+    return (f"{path.get('start') or path.get('start_cell')} -> {path.get('end') or path.get('end_cell')}: "
+            f"clk-to-q {path.get('clk_to_q_ns', 0):.2f} + logic {path.get('logic_ns', 0):.2f} ({logic}) + routing "
+            f"{path.get('routing_ns', 0):.2f} ({path.get('routing_hops', 0)} hops) + setup "
+            f"{path.get('setup_ns', 0):.2f} ns")
 
 
 def _int(node: ET.Element | None) -> int | None:

@@ -20,7 +20,7 @@ from nnfpga.errors import ModelLoadError, OutputDirError
 from nnfpga.ops import OPS
 from nnfpga.reports.figures import report_figures
 from nnfpga.reports.graph_svg import esc, graph_svg
-from nnfpga.reports.hardware import HardwareReport, parse_vitis_csynth
+from nnfpga.reports.hardware import HardwareReport, parse_vitis_csynth, path_line
 
 if TYPE_CHECKING:
     from nnfpga.model import HWModel, Trace
@@ -31,7 +31,8 @@ HW_FIELDS = [("tool", "tool"), ("target", "target"), ("clock_period_ns", "clock 
              ("estimated_clock_period_ns", "estimated clock period (ns)"), ("fmax_mhz", "Fmax (MHz)"),
              ("latency_cycles", "latency (cycles)"), ("latency_best_cycles", "best-case latency (cycles)"),
              ("latency_ns", "latency (ns)"), ("ii", "II (cycles)"), ("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"),
-             ("bram_18k", "BRAM 18k"), ("uram", "URAM")]
+             ("bram_18k", "BRAM 18k"), ("uram", "URAM"), ("critical_path_ns", "critical path (ns)"),
+             ("critical_path", "critical path")]
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1c2833;background:#fbfcfc}
@@ -231,8 +232,10 @@ def _hardware(hw: HWModel, given: HardwareReport | Sequence[HardwareReport] | No
 
 
 def _fmt(v: object) -> str:
-    if v is None:
+    if v is None or v == {}:
         return "–"
+    if isinstance(v, dict):  # a critical path summary
+        return path_line(v)
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 

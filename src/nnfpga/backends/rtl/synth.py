@@ -3,10 +3,14 @@
 Targets:
 - ``"xc7"`` (7-series) and ``"xcup"`` (UltraScale+): Yosys ``synth_xilinx -family <f> -flatten``. Cell counts
   before place and route; there is no open Xilinx P&R, so no Fmax.
-- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2) for a placed and
-  routed Fmax. The design sits in a wrapper that shifts ``in_data`` in and ``out_data`` out one bit per clock
-  (the package has too few pins); the wrapper's flip-flops are subtracted from FF. A design slower than the
-  project's clock still gives its Fmax (``extra["timing_met"]`` is 0).
+- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2, the clock on pin G2)
+  for a placed and routed Fmax. The design sits in a wrapper that shifts ``in_data`` in one bit per clock into a
+  hold register and ``out_data`` out (the package has too few pins); the wrapper's flip-flops are subtracted from
+  FF. A design slower than the project's clock still gives its Fmax (``extra["timing_met"]`` is 0). nextpnr's
+  ``--freq`` is the model's clock (1000 / ``clock_period`` MHz). The slowest register-to-register path is the
+  report's ``critical_path_ns`` and ``critical_path`` (start and end registers by their Verilog names,
+  clock-to-out, setup, logic per cell type, routing and its hops, the carry chains crossed: see
+  :mod:`~nnfpga.backends.rtl.ecp5_paths`).
 
 Streaming image-model designs (:mod:`~nnfpga.backends.rtl.stream`: the top plus one window-generator module per
 conv/pooling layer, flattened by the synthesis) report II = cycles per image and the latency of one image from
@@ -21,15 +25,18 @@ works in a temporary directory that is removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from nnfpga import tools
+from nnfpga.backends.rtl import ecp5_paths
 from nnfpga.backends.rtl.lower import Design, build_design
 from nnfpga.backends.rtl.stream_timing import stream_timing
 from nnfpga.errors import ConfigError, ModelLoadError, ToolError
@@ -42,6 +49,9 @@ TARGETS = ("xc7", "xcup", "ecp5")
 XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
 NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
                 "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
+# the clock on a clock-capable pin (PCLKT6_0, the ULX3S board's clock): left to the placer, it can land on a pin
+# with no route to the global clock network ("Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN'", seen)
+CLOCK_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
 DEFAULT_TIMEOUT_S = 3600.0
 
 # cell type -> report field; everything else of interest goes to ``extra``
@@ -111,13 +121,40 @@ def nextpnr_fmax(report: dict[str, Any]) -> float | None:
     return min(values) if values else None
 
 
+@contextlib.contextmanager
+def _workdir(path: str | os.PathLike[str] | None, prefix: str) -> Iterator[Path]:
+    """``path`` (created, kept) or a temporary folder removed on exit."""
+    if path is not None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
+def pnr_critical_path(report: dict[str, Any], work: Path, top: str, design: Design) -> dict[str, Any] | None:
+    """The slowest register-to-register path of a nextpnr report, summarized by
+    :func:`~nnfpga.backends.rtl.ecp5_paths.summarize` (cell names mapped to ``design``'s Verilog names, hop
+    fanouts from Yosys's netlist in ``work``), or None when the report has none."""
+    try:
+        fanout = ecp5_paths.net_fanout(json.loads((work / "netlist.json").read_text()), top)
+    except (OSError, ValueError):
+        fanout = {}
+    paths = ecp5_paths.critical_paths(report, ecp5_paths.verilog_identifiers(design.sources().values()), fanout)
+    return paths[0] if paths else None
+
+
 # -- synthesis ----------------------------------------------------------------------------------------------
 def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
-               save: bool | None = None, design: Design | None = None) -> HardwareReport:
+               save: bool | None = None, design: Design | None = None,
+               workdir: str | os.PathLike[str] | None = None, detailed_timing: bool = False) -> HardwareReport:
     """Synthesize ``hw``'s Verilog design for ``target`` (``"xc7"``, ``"xcup"`` or ``"ecp5"``, see the module
     doc) and return its report: LUT, FF, DSP, BRAM (18 kb), carry cells in ``extra``, latency in cycles and
     II from the design, Fmax (MHz) for ECP5. ``timeout_s`` bounds each tool run. ``save`` writes the report to
     ``<project>/reports/<target>.json`` (default: when ``hw.output_dir`` is a written project).
+    ``workdir`` runs the tools in that folder and keeps their files there (sources, netlist, logs, nextpnr's
+    ``report.json``) instead of a temporary folder removed afterwards; ``detailed_timing`` has nextpnr add every
+    register input's worst arrival time to that report (``--detailed-timing-report``, for calibrations).
     Raises :class:`ToolNotFoundError` without the tools, :class:`ToolError` when a tool fails."""
     from nnfpga.project import is_project
 
@@ -132,8 +169,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         timing = stream_timing(hw.graph, design)
         latency, ii = (timing.latency, timing.cycles_per_image) if timing.stated else (None, None)
     period = float(hw.settings["clock_period"])
-    with tempfile.TemporaryDirectory(prefix=f"nnfpga-synth-{design.name}-") as tmp:
-        work = Path(tmp)
+    with _workdir(workdir, f"nnfpga-synth-{design.name}-") as work:
         sources = list(design.sources())
         for name, text in design.sources().items():
             (work / name).write_text(text)
@@ -145,7 +181,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
             (work / f"{top}.v").write_text(_render(wrapper, top=design.name, in_width=design.in_width,
                                                    out_width=design.out_width))
             sources.append(f"{top}.v")
-            wrapper_ff = design.in_width + design.out_width
+            wrapper_ff = 2 * design.in_width + design.out_width
         script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
                          sources=sources, netlist="netlist.json", stat="stat.json")
         (work / "synth.ys").write_text(script)
@@ -160,10 +196,13 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         res["ff"] = max(res["ff"] - wrapper_ff, 0)
         extra: dict[str, float] = {**res.pop("extra"), "synth_s": round(synth_s, 2)}
         tool = f"yosys {tools.version(ys, '-V').removeprefix('Yosys ').split()[0]}"
-        fmax = None
+        fmax, path = None, None
         if pnr is not None:
             freq = 1000.0 / period
-            cmd = [pnr, *NEXTPNR_ARGS, "--freq", f"{freq:g}", "--json", "netlist.json", "--report", "report.json"]
+            (work / "clock.lpf").write_text(CLOCK_LPF)
+            cmd = [pnr, *NEXTPNR_ARGS, "--lpf", "clock.lpf", "--freq", f"{freq:g}", "--json", "netlist.json",
+                   "--report", "report.json",
+                   *(["--detailed-timing-report"] if detailed_timing else [])]
             pnr_s = tools.run(cmd, cwd=work, log=work / "nextpnr.log", timeout_s=timeout_s, progress=progress,
                               desc=f"nextpnr-ecp5 {design.name}").seconds
             try:
@@ -172,16 +211,19 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                 raise ToolError(f"nextpnr-ecp5 wrote no readable report ({exc}); its last lines:\n"
                                 f"{_log_tail(work / 'nextpnr.log')}") from None
             fmax = nextpnr_fmax(report)
+            path = pnr_critical_path(report, work, top, design)
             extra["pnr_s"] = round(pnr_s, 2)
             extra["timing_met"] = int(fmax is not None and fmax >= freq)
             extra["wrapper_ff"] = wrapper_ff
+            extra["pnr_freq_mhz"] = round(freq, 3)  # nextpnr's --freq: the model's clock
             for kind, key in (("TRELLIS_COMB", "ecp5_comb"), ("MULT18X18D", "ecp5_mult"), ("TRELLIS_FF", "ecp5_ff")):
                 u = (report.get("utilization") or {}).get(kind)
                 if u:
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
             tool += f" + {tools.version(pnr)}"
     out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=latency,
-                         latency_best_cycles=latency, ii=ii, fmax_mhz=fmax, extra=extra, **res)
+                         latency_best_cycles=latency, ii=ii, fmax_mhz=fmax, extra=extra, **res,
+                         critical_path_ns=None if path is None else path["delay_ns"], critical_path=path or {})
     if save if save is not None else is_project(Path(hw.output_dir)):
         save_report(out, hw.output_dir)
     return out
