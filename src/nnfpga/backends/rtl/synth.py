@@ -37,7 +37,7 @@ import jinja2
 
 from nnfpga import tools
 from nnfpga.backends.rtl import ecp5_paths
-from nnfpga.backends.rtl.lower import Design, build_design
+from nnfpga.backends.rtl.lower import Design, build_design, timing_settings
 from nnfpga.backends.rtl.stream_timing import stream_timing
 from nnfpga.errors import ConfigError, ModelLoadError, ToolError
 from nnfpga.reports import HardwareReport
@@ -162,8 +162,9 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
         raise ConfigError(f"unknown synthesis target {target!r}; expected one of {', '.join(TARGETS)}")
     ys = tools.find("yosys")
     pnr = tools.find("nextpnr-ecp5") if target == "ecp5" else None
-    if design is None:
-        design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep)
+    if design is None:  # registers placed for the clock under this target's delay model (ECP5's for ECP5)
+        design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep,
+                              **timing_settings(hw.settings), target="ecp5" if target == "ecp5" else None)
     latency, ii = design.latency, design.ii
     if design.streaming:  # image models: II = cycles per image
         timing = stream_timing(hw.graph, design)
@@ -181,7 +182,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
             (work / f"{top}.v").write_text(_render(wrapper, top=design.name, in_width=design.in_width,
                                                    out_width=design.out_width))
             sources.append(f"{top}.v")
-            wrapper_ff = 2 * design.in_width + design.out_width
+            wrapper_ff = 2 * design.in_width + design.out_width + (0 if design.streaming else design.out_width + 2)
         script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
                          sources=sources, netlist="netlist.json", stat="stat.json")
         (work / "synth.ys").write_text(script)
@@ -221,7 +222,10 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                 if u:
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
             tool += f" + {tools.version(pnr)}"
+    if not design.streaming:  # the delay model's estimate (the streaming top is not timing-driven)
+        extra["fmax_estimate_mhz"] = round(design.fmax_mhz, 2)
     out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=latency,
+                         estimated_clock_period_ns=None if design.streaming else round(design.critical_path_ns, 3),
                          latency_best_cycles=latency, ii=ii, fmax_mhz=fmax, extra=extra, **res,
                          critical_path_ns=None if path is None else path["delay_ns"], critical_path=path or {})
     if save if save is not None else is_project(Path(hw.output_dir)):
