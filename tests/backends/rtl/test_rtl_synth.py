@@ -249,3 +249,11 @@ def test_saturating_chain_synthesizes(tmp_path: Path, keras: Any, build: Any, yo
     design = build_design(hw.graph, "chain", prep=hw.interpreter.prep)
     assert r.latency_cycles == design.latency >= 8 and r.ii == 1
     assert r.lut > 0 and r.ff > 0 and r.extra["carry"] > 0
+
+
+def test_ecp5_script_keeps_tables_in_luts_outside_streaming_tops() -> None:
+    """The timing-driven designs read their tables as LUT logic: no block RAM (-nobram) for them on ECP5; the
+    streaming top keeps its inferred line-buffer RAM."""
+    kw = {"top": "t", "target": "ecp5", "family": "", "sources": ["a.v"], "netlist": "n.json", "stat": "s.json"}
+    assert "synth_ecp5 -top t -json n.json -nobram\n" in synth._render("synth.ys.j2", nobram=True, **kw)
+    assert "synth_ecp5 -top t -json n.json\n" in synth._render("synth.ys.j2", nobram=False, **kw)
