@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fuzz.choices import Chooser, FuzzCase, fixed_type
+from nnfpga.backends.rtl.delay import model_for
 
 # rtl mode: the clock target the Verilog design is built for (build_design's clock_period and target)
 CLOCK_PERIODS = (1.5, 12.0)  # ns, log-uniform (as many periods below 4.2 ns as above: where registers matter)
@@ -55,4 +56,7 @@ def draw_timing(ch: Chooser, case: FuzzCase) -> FuzzCase:
     lo, hi = CLOCK_PERIODS
     case.clock_period = round(lo * (hi / lo) ** ch.unit(), 3)
     case.target = ch.choice(TARGETS)
+    # a period shorter than the target's register overhead is refused (a ConfigError): keep 0.5 ns of logic
+    model = model_for(case.target)
+    case.clock_period = max(case.clock_period, round(model.clk_to_q + model.setup + 0.5, 3))
     return case

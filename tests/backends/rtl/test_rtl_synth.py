@@ -126,7 +126,8 @@ def test_small_layer_xc7_cell_counts_and_cli(tmp_path: Path, keras: Any, build: 
     design = build_design(hw.graph, "small")
     assert r.target == "xc7" and r.tool.startswith("yosys ")
     assert r.latency_cycles == design.latency >= 1 and r.ii == 1
-    assert r.lut > 0 and r.ff >= 4 * 8 and r.dsp + r.lut > 10 and r.bram_18k == 0 and r.fmax_mhz is None
+    assert r.lut > 0 and r.ff >= design.n_out * design.out_type.width and r.dsp + r.lut > 10  # registered outputs
+    assert r.bram_18k == 0 and r.fmax_mhz is None and r.estimated_clock_period_ns == round(design.critical_path_ns, 3)
     assert synth.load_report(tmp_path / "prj") == r  # saved as reports/xc7.json
 
 
@@ -247,7 +248,8 @@ def test_saturating_chain_synthesizes(tmp_path: Path, keras: Any, build: Any, yo
     assert plan.shift < 0 and any(chain_columns(plan, tx, hw.graph["fc"].types["accum"]))
     r = hw.synthesize(progress=False)
     design = build_design(hw.graph, "chain", prep=hw.interpreter.prep)
-    assert r.latency_cycles == design.latency >= 8 and r.ii == 1
+    assert r.latency_cycles == design.latency >= 2 and r.ii == 1  # timing-driven: as many chain steps a stage as fit
+    assert build_design(hw.graph, "chain", prep=hw.interpreter.prep, adders_per_stage=1).latency >= 8  # fixed: 1
     assert r.lut > 0 and r.ff > 0 and r.extra["carry"] > 0
 
 
