@@ -127,7 +127,8 @@ def test_small_layer_xc7_cell_counts_and_cli(tmp_path: Path, keras: Any, build: 
     assert r.target == "xc7" and r.tool.startswith("yosys ")
     assert r.latency_cycles == design.latency >= 1 and r.ii == 1
     assert r.lut > 0 and r.ff >= design.n_out * design.out_type.width and r.dsp + r.lut > 10  # registered outputs
-    assert r.bram_18k == 0 and r.fmax_mhz is None and r.estimated_clock_period_ns == round(design.critical_path_ns, 3)
+    assert r.bram_18k == 0 and r.fmax_mhz is None and r.extra["critical_path_estimate_ns"] == round(
+        design.critical_path_ns, 3)
     assert synth.load_report(tmp_path / "prj") == r  # saved as reports/xc7.json
 
 
@@ -214,7 +215,7 @@ def test_ecp5_place_and_route_fmax(tmp_path: Path, keras: Any, build: Any, yosys
     assert r.fmax_mhz is not None and r.fmax_mhz >= 150, r
     assert r.extra["wrapper_ff"] == 2 * design.in_width + 2 * design.out_width + 2 == 2 * 16 * 8 + 2 * 8 * 7 + 2
     # the delay model's estimate beside the measurement (the wrapper's own paths are not in the estimate)
-    assert r.estimated_clock_period_ns == pytest.approx(design.critical_path_ns, abs=1e-3)
+    assert r.extra["critical_path_estimate_ns"] == pytest.approx(design.critical_path_ns, abs=1e-3)
     assert r.lut > 0 and r.dsp == 0 and r.ff >= design.out_width  # adder graphs: no multiplier
     assert 0 < r.extra["ecp5_comb_used"] < r.extra["ecp5_comb_available"] and r.extra["timing_met"] in (0, 1)
     # the critical path: Fmax's period, between two registers (the end one ours), carry chains and routing

@@ -225,10 +225,10 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                 if u:
                     extra[f"{key}_used"], extra[f"{key}_available"] = u["used"], u["available"]
             tool += f" + {tools.version(pnr)}"
-    if not design.streaming:  # the delay model's estimate (the streaming top is not timing-driven)
-        extra["fmax_estimate_mhz"] = round(design.fmax_mhz, 2)
+    if not design.streaming:  # the delay model's estimate (the streaming top is not timing-driven); latency_ns
+        extra["fmax_estimate_mhz"] = round(design.fmax_mhz, 2)  # stays cycles x the target clock
+        extra["critical_path_estimate_ns"] = round(design.critical_path_ns, 3)
     out = HardwareReport(tool=tool, target=target, clock_period_ns=period, latency_cycles=latency,
-                         estimated_clock_period_ns=None if design.streaming else round(design.critical_path_ns, 3),
                          latency_best_cycles=latency, ii=ii, fmax_mhz=fmax, extra=extra, **res,
                          critical_path_ns=None if path is None else path["delay_ns"], critical_path=path or {})
     if save if save is not None else is_project(Path(hw.output_dir)):
