@@ -285,13 +285,7 @@ def test_rtl_cases_draw_random_clock_targets() -> None:
 
 def test_an_rtl_case_keeps_its_clock_target_as_a_regression_case(tmp_path: Path) -> None:
     case = case_from_seed(RTL_SEEDS[1], rtl=True)
-    x = corpus_inputs(case)[:64]
-    last = case.graph.outputs[0]
-    ref = emulate(case.graph, x)[last]
-    got = ref.copy()
-    got[3, 0] += 1
-    mm = first_difference(case, "rtl", last, got, ref, x)
-    assert mm is not None
+    mm, *_ = _one_lsb_off(case, "rtl", 64, 3)
     assert mm.message().startswith(f"seed {case.seed} ({case.io_type}, clock {case.clock_period:g} ns on "
                                    f"{case.target}): rtl differs")
     back, engine, _ = load_regression(save_regression(mm, tmp_path))
@@ -330,13 +324,7 @@ def test_emulator_fast_paths_equal_the_literal_semantics(case: FuzzCase) -> None
 
 def test_failure_messages_name_the_seed_the_layer_and_the_input(tmp_path: Path) -> None:
     case = case_from_seed(12)
-    x = corpus_inputs(case)[:50]
-    last = case.graph.outputs[0]
-    ref = emulate(case.graph, x)[last]
-    got = ref.copy()
-    got[17, 0] += 1
-    mm = first_difference(case, "csim", last, got, ref, x)
-    assert mm is not None
+    mm, last, x, ref, got = _one_lsb_off(case, "csim", 50, 17)
     msg = mm.message()
     assert msg.startswith(f"seed 12 ({case.io_type}): csim differs from the emulator; first at layer {last!r}")
     assert f"input row 17, output 0: csim mantissa {got[17, 0]}, emulator {ref[17, 0]} (1 differing values)" in msg
@@ -404,3 +392,16 @@ def test_xilinx_headers_cast_dropping_every_source_bit(tmp_path: Path, monkeypat
     x = np.array([[15.96875, -16.0, 0.5], [1.0, 2.0, -3.0]])
     y = csim_single(g, "io_parallel", x, tmp_path / "prj")
     assert first_difference(FuzzCase(None, g), "csim", "cast", y, emulate(g, x)["cast"], x) is None
+
+
+def _one_lsb_off(case, engine: str, n: int, row: int):
+    """The mismatch ``engine`` would report on ``n`` corpus inputs with output ``row``'s first value one LSB off
+    the emulator's; with the last layer's name, the inputs, the emulator's outputs and the altered ones."""
+    x = corpus_inputs(case)[:n]
+    last = case.graph.outputs[0]
+    ref = emulate(case.graph, x)[last]
+    got = ref.copy()
+    got[row, 0] += 1
+    mm = first_difference(case, engine, last, got, ref, x)
+    assert mm is not None
+    return mm, last, x, ref, got

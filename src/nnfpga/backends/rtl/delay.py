@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from nnfpga.errors import ConfigError
 
-if TYPE_CHECKING:
-    from nnfpga.backends.rtl.verilog import Val
+
+class Val(Protocol):
+    """What the model reads of a value (:class:`nnfpga.backends.rtl.verilog.Val`): a constant settles at once."""
+
+    const: int | None
+    t: float
+    top: float
 
 
 @dataclass(frozen=True)
