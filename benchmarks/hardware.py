@@ -48,7 +48,8 @@ DEFAULT = "default"  # the backend's own register placement (no AddersPerStage i
 # (ReuseFactor, AddersPerStage): the default pipelining, the adder graphs with only a register per layer
 # (AddersPerStage null: the latency closest to da4ml's combinational netlist), and time-multiplexed multipliers
 VARIANTS: tuple[tuple[int, int | str | None], ...] = ((1, DEFAULT), (1, None), (2, DEFAULT), (4, DEFAULT))
-VERSION = "v5"  # of the Verilog lowering: cached nnfpga rows of an older lowering are not reused
+VERSION = "v6"  # of the Verilog lowering and synthesis script: cached nnfpga rows of an older lowering are not reused
+SCRIPT = "s2"  # of the Yosys script alone (synth.yosys_script): cached da4ml rows of an older one are not reused
 ECP5_MAX_DSP = 120  # try ECP5 P&R only below this many xc7 DSPs (the 85k has 156 MULT18X18D)
 ECP5_MAX_LUT = 20_000
 CACHE = Path(__file__).with_name(".hardware-cache")
@@ -146,7 +147,7 @@ def jet_rows(bits: int, frac: float, clock_period: float, notes: list[str]) -> l
     rows = []
     if has_da:
         hw = jet_hw(model, bits, 1, DEFAULT, clock_period)
-        rows.append(row(f"da4ml {what}, combinational", cached(f"{key0}_da4ml_xc7", lambda: da4ml_synth(hw))))
+        rows.append(row(f"da4ml {what}, combinational", cached(f"{SCRIPT}_{key0}_da4ml_xc7", lambda: da4ml_synth(hw))))
     for rf, adders in VARIANTS:
         if adders is None and bits == 16:
             continue  # 8-9 min of synthesis each; the 8- and 6-bit rows show the comparison
@@ -169,7 +170,7 @@ def jet_rows(bits: int, frac: float, clock_period: float, notes: list[str]) -> l
         d = None
         if has_da and r.ii == 1 and (r.latency_cycles or 0) >= 2:
             lat = r.latency_cycles
-            d = cached(f"{key0}_da4ml_L{lat}_{cp}_xc7", lambda hw=hw, lat=lat: da4ml_synth(hw, latency=lat))
+            d = cached(f"{SCRIPT}_{key0}_da4ml_L{lat}_{cp}_xc7", lambda hw=hw, lat=lat: da4ml_synth(hw, latency=lat))
         ratio = f"{cost_ff(r) / cost_ff(d):.2f}" if isinstance(d, HardwareReport) and cost_ff(d) else "-"
         rows.append(row(label, r, fmax, ratio))
         if d is not None:

@@ -1,5 +1,6 @@
 """The jet MLP's Dense/ReLU layers through da4ml 0.6 (distributed arithmetic), combinational or pipelined to a
-given latency, and the same Yosys ``synth_xilinx -family xc7 -flatten`` flow as nnfpga's rows (LUT, FF, DSP).
+given latency, and the same Yosys flow as nnfpga's rows (``synth.yosys_script``: ``synth_xilinx -family xc7 -flatten``,
+its coarse step without alumacc; LUT, FF, DSP).
 
 What da4ml's pipelining means (read from da4ml 0.6.0's ``trace/pipeline.py``, ``trace/fixed_variable.py`` and
 ``codegen/rtl``): every op of the traced graph carries a ``latency``, the depth of its output in da4ml's delay
@@ -144,7 +145,7 @@ def da4ml_verilog(hw: nnfpga.HWModel, out: Path, latency: int | None = None) -> 
 
 def da4ml_synth(hw: nnfpga.HWModel, latency: int | None = None, *,
                 timeout_s: float = DA4ML_TIMEOUT_S) -> HardwareReport:
-    """Yosys ``synth_xilinx -family xc7 -flatten`` of :func:`da4ml_verilog` (combinational, or pipelined to
+    """Yosys (nnfpga's xc7 flow) of :func:`da4ml_verilog` (combinational, or pipelined to
     ``latency`` rising edges, nnfpga's convention): LUT, FF (every register of the pipeline, input and output
     registers included), DSP, carry cells and the synthesis seconds in ``extra``, with da4ml's stages, cutoff
     and adder depth. ``latency_cycles`` is the latency reached (below ``latency`` only where the netlist has
@@ -152,10 +153,7 @@ def da4ml_synth(hw: nnfpga.HWModel, latency: int | None = None, *,
     with tempfile.TemporaryDirectory(prefix="nnfpga-da4ml-") as tmp:
         work = Path(tmp)
         top, files, meta = da4ml_verilog(hw, work / "prj", latency)
-        script = "".join(f"read_verilog -sv {p}\n" for p in files)
-        script += (f"hierarchy -check -top {top}\nsynth_xilinx -family xc7 -flatten -top {top}\n"
-                   "tee -q -o stat.json stat -json\n")
-        (work / "synth.ys").write_text(script)
+        (work / "synth.ys").write_text(synth.yosys_script(top, "xc7", [str(p) for p in files], sv=True))
         secs = tools.run([tools.find("yosys"), "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
                          log=work / "yosys.out", timeout_s=timeout_s, progress=True,
                          desc="yosys xc7 da4ml").seconds

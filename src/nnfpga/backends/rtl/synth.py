@@ -1,8 +1,10 @@
 """Logic synthesis of a generated design with open-source tools, and its resource / timing report.
 
 Targets:
-- ``"xc7"`` (7-series) and ``"xcup"`` (UltraScale+): Yosys ``synth_xilinx -family <f> -flatten``. Cell counts
-  before place and route; there is no open Xilinx P&R, so no Fmax.
+- ``"xc7"`` (7-series) and ``"xcup"`` (UltraScale+): Yosys ``synth_xilinx -family <f> -flatten``, its coarse
+  step without ``alumacc`` (which would merge each chain of adders between registers into a multi-operand
+  ``$macc``, mapped as a carry-save tree of LUTs: 7 % more LUTs on a 16-bit layer than one carry chain per
+  adder). Cell counts before place and route; there is no open Xilinx P&R, so no Fmax.
 - ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2, the clock on pin G2)
   for a placed and routed Fmax. The design sits in a wrapper that shifts ``in_data`` in one bit per clock into a
   hold register and ``out_data`` out (the package has too few pins); the wrapper's flip-flops are subtracted from
@@ -75,6 +77,14 @@ def _render(template: str, **context: Any) -> str:
         keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True,
     )
     return env.get_template(template).render(**context)
+
+
+def yosys_script(top: str, target: str, sources: list[str], *, nobram: bool = False, sv: bool = False) -> str:
+    """The Yosys script that synthesizes ``top`` (read from ``sources``, SystemVerilog where ``sv``) for
+    ``target``, writing ``stat.json`` (and ``netlist.json`` for ECP5): the one flow every synthesis here uses,
+    da4ml's netlists in ``benchmarks/hardware_da4ml.py`` included."""
+    return _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""), sources=sources,
+                   netlist="netlist.json", stat="stat.json", nobram=nobram, sv=sv)
 
 
 # -- tools ------------------------------------------------------------------------------------------------
@@ -186,9 +196,7 @@ def synthesize(hw: HWModel, target: str = "xc7", *, timeout_s: float = DEFAULT_T
                                                    out_width=design.out_width))
             sources.append(f"{top}.v")
             wrapper_ff = 2 * design.in_width + design.out_width + (0 if design.streaming else design.out_width + 2)
-        script = _render("synth.ys.j2", top=top, target=target, family=XILINX_FAMILY.get(target, ""),
-                         sources=sources, netlist="netlist.json", stat="stat.json", nobram=not design.streaming)
-        (work / "synth.ys").write_text(script)
+        (work / "synth.ys").write_text(yosys_script(top, target, sources, nobram=not design.streaming))
         synth_s = tools.run([ys, "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work, log=work / "yosys.out",
                             timeout_s=timeout_s, progress=progress, desc=f"yosys {target} {design.name}").seconds
         try:
