@@ -83,6 +83,17 @@ def test_ctrl_c_kills_the_tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert all(s.startswith("Z") for s in group_members((tmp_path / "pid").read_text().strip()))
 
 
+def test_elapsed_time_into_a_log_is_not_redrawn_each_second(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            capfd: pytest.CaptureFixture[str]) -> None:
+    """Into a file (CI's log, not a terminal) the elapsed-time line is drawn when it appears and then once a
+    minute, not each second (a 30-minute synthesis would write 1,800 of them)."""
+    monkeypatch.setattr(tools, "PROGRESS_DELAY_S", 0.0)
+    tools.run([sys.executable, "-c", "import time; time.sleep(3.5)"], cwd=tmp_path, timeout_s=60, progress=True,
+              desc="sleeper")
+    drawn = capfd.readouterr().err.count("sleeper:")
+    assert 1 <= drawn <= 3, drawn  # opened, refreshed once, closed; each second would give 5 or more
+
+
 def test_a_command_that_cannot_start(tmp_path: Path) -> None:
     with pytest.raises(ToolNotFoundError, match=r"^cannot start no-such-tool \(.*\); command: cd "):
         tools.run([str(tmp_path / "no-such-tool")], cwd=tmp_path, timeout_s=5)

@@ -166,8 +166,9 @@ def run(cmd: Sequence[str], *, cwd: str | os.PathLike[str] | None = None, timeou
 
 def _wait(proc: subprocess.Popen[bytes], t0: float, timeout_s: float, log: Path, name: str, cwd: Path,
           cmd: list[str], progress: bool, desc: str | None) -> None:
-    bar = None  # an elapsed-time indicator
-    shown = 0
+    bar = None  # an elapsed-time indicator: each second on a terminal, each minute into a log file
+    every = 1 if sys.stderr.isatty() else 60
+    shown = -1
     try:
         while not _finished(proc, 0.1):
             elapsed = time.monotonic() - t0
@@ -175,12 +176,12 @@ def _wait(proc: subprocess.Popen[bytes], t0: float, timeout_s: float, log: Path,
                 kill(proc)
                 raise ToolError(f"{name} did not finish within {timeout_s:g} s (killed); its last lines:\n"
                                 f"{tail(log.read_text(errors='replace'))}\ncommand: {command_line(cmd, cwd)}")
-            if progress and elapsed >= PROGRESS_DELAY_S and int(elapsed) != shown:
+            if progress and elapsed >= PROGRESS_DELAY_S and int(elapsed) // every != shown:
                 if bar is None:
                     from tqdm.auto import tqdm
 
                     bar = tqdm(desc=desc or name, bar_format="{desc}: {elapsed} elapsed", leave=False)
-                shown = int(elapsed)
+                shown = int(elapsed) // every
                 bar.refresh()
     except BaseException:
         kill(proc)
