@@ -24,6 +24,7 @@ import nnfpga
 from nnfpga.backends.rtl.lower import build_design
 from nnfpga.examples import load_example, prune_dense
 from nnfpga.model import format_table
+from nnfpga.reports.hardware import path_line
 
 CASES = ("dense8", "jet8p")
 
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             if not met or abs(err) > args.tolerance:
                 bad.append(f"{case} at {period:g} ns: Fmax {r.fmax_mhz:.1f} MHz, estimate off by {err:+.1f} %")
             print(format_table(rows[-1:]), flush=True)
+            if r.critical_path:
+                print(f"  nextpnr's critical path: {path_line(r.critical_path)}", flush=True)
     print(format_table(rows))
     for b in bad:
         print("MISSED:", b)

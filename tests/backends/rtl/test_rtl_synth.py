@@ -284,5 +284,16 @@ def test_saturating_chain_synthesizes(tmp_path: Path, keras: Any, build: Any, yo
 def test_ecp5_script_keeps_tables_in_luts_outside_streaming_tops() -> None:
     """The timing-driven designs read their tables as LUT logic: no block RAM (-nobram) for them on ECP5; the
     streaming top keeps its inferred line-buffer RAM."""
-    assert "synth_ecp5 -top t -json netlist.json -nobram\n" in synth.yosys_script("t", "ecp5", ["a.v"], nobram=True)
-    assert "synth_ecp5 -top t -json netlist.json\n" in synth.yosys_script("t", "ecp5", ["a.v"])
+    assert "synth_ecp5 -top t -json netlist.json -nobram -run map_ram:\n" in synth.yosys_script("t", "ecp5", ["a.v"],
+                                                                                             nobram=True)
+    assert "synth_ecp5 -top t -json netlist.json -run map_ram:\n" in synth.yosys_script("t", "ecp5", ["a.v"])
+
+
+def test_the_coarse_step_runs_without_alumacc() -> None:
+    """Both flows run their synth script's coarse step themselves, without alumacc (each adder one carry chain)."""
+    for target, first, rest in (("xc7", "-run :coarse", "-run map_memory:"), ("ecp5", "-run :coarse", "-run map_ram:")):
+        script = synth.yosys_script("t", target, ["a.v"])
+        commands = [ln.split()[0] for ln in script.splitlines() if ln and not ln.startswith("#")]
+        coarse = script.split(first)[1].split(rest)[0]
+        assert "alumacc" not in [ln.strip() for ln in coarse.splitlines()], target
+        assert "opt_clean" in coarse and commands.count("synth_xilinx" if target == "xc7" else "synth_ecp5") == 2

@@ -5,7 +5,8 @@ Targets:
   step without ``alumacc`` (which would merge each chain of adders between registers into a multi-operand
   ``$macc``, mapped as a carry-save tree of LUTs: 7 % more LUTs on a 16-bit layer than one carry chain per
   adder). Cell counts before place and route; there is no open Xilinx P&R, so no Fmax.
-- ``"ecp5"``: Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2, the clock on pin G2)
+- ``"ecp5"``: Yosys ``synth_ecp5`` (its coarse step also without ``alumacc``: one CCU2C chain per adder) and
+  nextpnr-ecp5 (LFE5U-85F, CABGA381, speed 6, router2, the clock on pin G2)
   for a placed and routed Fmax. The design sits in a wrapper that shifts ``in_data`` in one bit per clock into a
   hold register and ``out_data`` out (the package has too few pins); the wrapper's flip-flops are subtracted from
   FF. A design slower than the project's clock still gives its Fmax (``extra["timing_met"]`` is 0). nextpnr's
