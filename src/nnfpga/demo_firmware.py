@@ -3,16 +3,19 @@
 6. The default (16-bit) config's HLS C++ project, compiled with g++ and C-simulated on every test jet.
 7. A Verilog design of the 8-bit row of the precision sweep (calibrated, ``ap_fixed<8,3>``) at ReuseFactor 16,
    simulated in Verilator on every test jet.
-8. Its Yosys synthesis (``synth_xilinx -family xc7``): LUT, FF, DSP, BRAM; latency and II from the design.
+8. Its Yosys synthesis (``synth_xilinx -family xc7``, coarse step without alumacc: ``synth.yosys_script``): LUT,
+   FF, DSP, BRAM; latency and II from the design.
 
 Why 8-bit at ReuseFactor 16: the whole demo should end within about a minute on 2 cores, Yosys included.
 Measured on the 2-core development machine (CPU seconds of the Verilator build + simulation of 20,000 jets /
 of Yosys 0.23; accuracy of the emulator = Verilator's):
 
-    8-bit, ReuseFactor 16                 9.5 / 15.8 s   5322 LUT  5168 FF  271 DSP   81 cycles, II 16   73.2 %
+    8-bit, ReuseFactor 16                 9.5 / 15.8 s   5146 LUT  5023 FF  271 DSP   80 cycles, II 16   73.2 %
     8-bit, ReuseFactor 4, 75 % pruned     9.1 / 16.9 s   5491 LUT  3529 FF  303 DSP   33 cycles, II 4    55.6 %
     8-bit, ReuseFactor 4, 50 % pruned     9.8 / 28.8 s   9787 LUT  4379 FF  589 DSP   33 cycles, II 4    72.4 %
     8-bit, ReuseFactor 4                  Yosys 100 s (wall, loaded machine) 10711 LUT 1066 DSP              73.2 %
+
+(the first row with today's lowering and Yosys flow, 2026-12-06; the others from before issue 16's registers.)
 
 Pruning without retraining (:func:`nnfpga.examples.prune_dense`) costs accuracy, so the demo keeps every weight
 and shares each multiplier among 16 of them instead. The 16-bit model at ReuseFactor 1 takes 4-9 min in Yosys
