@@ -1,14 +1,16 @@
 """Issue 16's ECP5 check: designs whose registers were placed by ECP5's delay model for a clock target, placed and
 routed by nextpnr-ecp5 (LFE5U-85F, speed 6), the measured critical path beside the model's estimate.
 
-Cases: ``dense8`` (a 16x8 Dense+ReLU layer, ap_fixed<8,3>) and ``jet8p`` (the jet MLP at ap_fixed<8,3>, 75 % of each
-Dense kernel pruned, with its softmax). For each case and clock period it prints the latency (cycles and ns), the
-estimated critical path (where it ends), nextpnr's Fmax and critical path, and the estimate's error. Exit 1 when a
-measured Fmax misses its target or an estimate is off by more than ``--tolerance`` (default 15 %).
+Cases: ``dense8`` (a 16x8 Dense+ReLU layer, ap_fixed<8,3>), ``jet8p`` (the jet MLP at ap_fixed<8,3>, 75 % of each
+Dense kernel pruned, with its softmax) and ``fc2p`` (that model's 64x32 fc2 + ReLU alone: a mid-size layer). For
+each case and clock period it prints the latency (cycles and ns), the estimated critical path (where it ends),
+nextpnr's Fmax and critical path, and the estimate's error. Exit 1 when a measured Fmax misses its target or an
+estimate is off by more than ``--tolerance`` (default 15 %).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/ecp5_timing.py [--case dense8 --case jet8p] [--period 10 --period 6.7]
+    PYTHONPATH=src .venv/bin/python benchmarks/ecp5_timing.py [--case dense8|jet8p|fc2p ...] [--period 10 ...]
 
-The 16x8 layer takes a few minutes a period; the pruned jet MLP 20-40 min (synthesis and routing, 2 cores shared).
+The 16x8 layer takes a few minutes a period, fc2p about 5, the pruned jet MLP 10-40 min (synthesis and routing,
+2 cores shared).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from nnfpga.examples import load_example, prune_dense
 from nnfpga.model import format_table
 from nnfpga.reports.hardware import path_line
 
-CASES = ("dense8", "jet8p")
+CASES = ("dense8", "jet8p", "fc2p")
 
 
 def case_hw(case: str, period: float) -> nnfpga.HWModel:
@@ -38,6 +40,13 @@ def case_hw(case: str, period: float) -> nnfpga.HWModel:
     else:
         model, _, _ = load_example()
         prune_dense(model, 0.75)
+        if case == "fc2p":  # the pruned jet's 64x32 fc2 (+ ReLU) alone: a mid-size layer
+            import keras
+
+            w, b = model.get_layer("fc2").get_weights()
+            model = keras.Sequential([keras.Input((w.shape[0],)), keras.layers.Dense(w.shape[1], activation="relu",
+                                                                                     name="fc2")], name="fc2p")
+            model.get_layer("fc2").set_weights([w, b])
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<8,3>")
     return nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", project_name=case,
                                            clock_period=period)
