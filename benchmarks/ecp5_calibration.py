@@ -49,7 +49,8 @@ PRECISION = {8: "ap_fixed<8,3>", 16: "ap_fixed<16,6>"}
 
 def cases() -> dict[str, dict[str, Any]]:
     """Design name -> how to build it: 16x8 Dense+ReLU at 8 and 16 bits over adders_per_stage 1-4 and None
-    (weights seed 3), two more weight seeds at 8 bits, and a 16->5 Dense + Softmax."""
+    (weights seed 3), two more weight seeds at 8 bits, a 16->5 Dense + Softmax, and mid-size 8-bit layers (64x32
+    with 75 % of the weights pruned, 32x32) at adders_per_stage 1 and 2."""
     out: dict[str, dict[str, Any]] = {}
     for bits in (8, 16):
         for aps in (1, 2, 3, 4, None):
@@ -60,6 +61,11 @@ def cases() -> dict[str, dict[str, Any]]:
     for seed in (4, 5):
         for aps in (1, 2, None):
             out[f"d8_s{seed}_aps{aps}"] = {"bits": 8, "seed": seed, "aps": aps, "softmax": False}
+    # mid-size layers (the pruned jet's routing grows past the 16-input layers': issue 16's notes)
+    for aps in (1, 2):
+        out[f"d8_64x32p75_aps{aps}"] = {"bits": 8, "seed": 3, "aps": aps, "softmax": False, "inputs": 64,
+                                        "outputs": 32, "pruned": 0.75}
+        out[f"d8_32x32_aps{aps}"] = {"bits": 8, "seed": 3, "aps": aps, "softmax": False, "inputs": 32, "outputs": 32}
     return out
 
 
@@ -70,14 +76,15 @@ def place_and_route(name: str, case: dict[str, Any], work: Path, timeout_s: floa
 
     import nnfpga
     from nnfpga.backends.rtl.lower import build_design
+    from nnfpga.examples import prune_dense
 
     keras.utils.set_random_seed(case["seed"])
-    inp = keras.Input((16,), name="x")
+    inp = keras.Input((case.get("inputs", 16),), name="x")
     if case["softmax"]:
         out = keras.layers.Softmax(name="sm")(keras.layers.Dense(5, name="fc")(inp))
     else:
         out = keras.layers.Dense(case.get("outputs", 8), activation="relu", name="fc")(inp)
-    model = keras.Model(inp, out)
+    model = prune_dense(keras.Model(inp, out), case.get("pruned", 0.0))
     cfg = nnfpga.config_from_keras_model(model, granularity="name", default_precision=PRECISION[case["bits"]])
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog", clock_period=5.0)
     d = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep, adders_per_stage=case["aps"])
