@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the local CPU wheel. Installing keras first could pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[keras,data,plot,test,rtl,onnx,brevitas,qkeras,hgq,bench]' torch==2.13.0
+	$(PY) -m pip install -q -e '.[keras,data,plot,test,rtl,onnx,brevitas,qkeras,hgq,bench,dse]' torch==2.13.0
 	touch $@
 
 # System tools the tests run for real (g++ for the ap_fixed header checks and C simulation, verilator for the RTL,

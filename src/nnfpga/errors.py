@@ -98,5 +98,9 @@ class Hls4mlKeyWarning(UserWarning):
     hls4ml (see the README's "Coming from hls4ml")."""
 
 
+class ClusterError(NnfpgaError, ConnectionError):
+    """A Dask scheduler could not be reached (or a sweep lost its cluster); the message has the address."""
+
+
 class MissingDependencyError(NnfpgaError, ImportError):
     """An optional Python package is not installed; the message names the ``pip install 'nnfpga[extra]'`` to run."""

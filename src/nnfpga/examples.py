@@ -275,19 +275,28 @@ def load_example(path: str | os.PathLike[str] | None = None) -> tuple[keras.Mode
     return model, X_test, y_test
 
 
-def prune_dense(model: keras.Model, fraction: float) -> keras.Model:
+def prune_dense(model: keras.Model, fraction: float, *, layers: dict[str, float] | None = None) -> keras.Model:
     """Set the smallest-magnitude ``fraction`` (0 <= fraction < 1) of every Dense kernel of a Keras model to
-    zero, in place (the biases are kept); returns the model. Zero weights cost no multiplier in either backend.
+    zero, in place (the biases are kept); returns the model. ``layers`` gives some Dense layers (by name) their
+    own fraction. Zero weights cost no multiplier in either backend.
     """
-    if not 0.0 <= fraction < 1.0:
-        from nnfpga.errors import ConfigError
+    from nnfpga.errors import ConfigError
 
-        raise ConfigError(f"prune_dense: fraction must be in [0, 1), got {fraction!r}")
-    if fraction == 0.0:
-        return model
-    for layer in model.layers:
-        if type(layer).__name__ == "Dense":
-            kernel, *rest = layer.get_weights()
-            cut = np.quantile(np.abs(kernel), fraction)
-            layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
+    fractions = {"": fraction, **(layers or {})}
+    for name, f in fractions.items():
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 1.0:
+            where = f" for layer {name!r}" if name else ""
+            raise ConfigError(f"prune_dense: fraction{where} must be in [0, 1), got {f!r}")
+    dense = {layer.name: layer for layer in model.layers if type(layer).__name__ == "Dense"}
+    missing = sorted(set(layers or {}) - set(dense))
+    if missing:
+        raise ConfigError(f"prune_dense: no Dense layer named {', '.join(map(repr, missing))}; the model's Dense "
+                          f"layers: {', '.join(dense) or 'none'}")
+    for name, layer in dense.items():
+        f = (layers or {}).get(name, fraction)
+        if f == 0.0:
+            continue
+        kernel, *rest = layer.get_weights()
+        cut = np.quantile(np.abs(kernel), f)
+        layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
     return model

@@ -1,0 +1,295 @@
+"""Design-space sweeps on Dask: every point of a :class:`~nnfpga.dse.space.Space` converted, emulated and costed,
+on a ``LocalCluster`` of worker processes by default or on an existing cluster.
+
+For each point a worker prunes a copy of the Keras model (``Sparsity``), converts it with the point's config
+(the base config with the point's keys set; ``ClockPeriod`` as the converter's ``clock_period``), runs the
+bit-exact emulator on ``x`` and records: the accuracy against ``y`` (argmax; labels or one-hot), the argmax
+agreement with the float reference of the same graph, how many overflow warnings emulation gave, the Dense
+layers' adder cost estimate (:func:`nnfpga.tune.cost.estimate_cost`, LUTs with DSPs as 55), the seconds it took,
+and ``error`` (empty, or the exception's type and message: a failed point is recorded and the sweep goes on).
+
+Each finished point is written at once to ``cache_dir`` (one JSON file per design, named by the hash of the
+model's weights, the data, the base config, the backend and the point), so that a rerun, or a sweep interrupted
+and started again, only computes what is missing. A worker that dies has its running points rescheduled by Dask
+on the others; a point's row is kept once, whichever attempt finished it.
+
+``scheduler``: None (a ``LocalCluster`` of ``workers`` processes, one thread each, closed afterwards), an address
+(``tcp://host:8786``: an existing scheduler, :class:`~nnfpga.errors.ClusterError` when none answers within
+``connect_timeout_s``), a ``dask.distributed.Client``, or ``"serial"`` (this process, no Dask: the reference the
+tests compare the distributed runs with).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnfpga.dse.space import Point, Space, load_space
+from nnfpga.errors import ClusterError, ConfigError, MissingDependencyError
+
+SERIAL = "serial"
+DEFAULT_WORKERS = 2
+CONNECT_TIMEOUT_S = 5.0
+ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", "seconds", "error")
+
+
+@dataclass
+class SweepResult:
+    """The rows of a sweep, one per point in the order the points were given (see the module docstring), and the
+    points themselves. ``computed`` counts the rows this run computed (the rest came from the cache)."""
+
+    points: list[Point]
+    rows: list[dict[str, Any]]
+    computed: int = 0
+    cache_dir: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> Any:
+        """The rows as a pandas DataFrame: one column per space axis, then the results."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        return _atomic(Path(path), lambda tmp: self.table().to_csv(tmp, index=False))
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError(f"Parquet output needs pyarrow ({exc}): pip install 'nnfpga[dse]'") from None
+        return _atomic(Path(path), lambda tmp: self.table().to_parquet(tmp, index=False))
+
+
+def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str], x: Any, y: Any = None, *,
+          config: Mapping[str, Any] | None = None, backend: str = "verilog", n: int | None = None, seed: int = 0,
+          scheduler: Any = None, workers: int = DEFAULT_WORKERS, cache_dir: str | os.PathLike[str] | None = None,
+          progress: bool = True, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> SweepResult:
+    """Sweep ``space`` (a :class:`Space`, or what :func:`~nnfpga.dse.space.load_space` reads) over a Keras
+    ``model``: the whole grid, or ``n`` points drawn with ``seed``. ``x`` / ``y``: the evaluation inputs and
+    labels (``y`` optional). ``config``: the base hls4ml-style config (default: nnfpga's defaults). See the
+    module docstring for ``scheduler``, ``workers`` and ``cache_dir`` (default: no cache)."""
+    space = space if isinstance(space, Space) else load_space(space)
+    points = space.points(n, seed=seed)
+    _check_model(model, space)
+    x = np.asarray(x)
+    y = None if y is None else np.asarray(y)
+    if y is not None and len(y) != len(x):
+        raise ConfigError(f"sweep: x has {len(x)} samples but y has {len(y)}")
+    base = json.loads(json.dumps(dict(config or {})))  # a plain copy; refuses what JSON cannot hold
+    blob, model_hash = _model_blob(model)
+    data_hash = _digest(x.tobytes(), str(x.shape).encode(), b"" if y is None else y.tobytes())
+    job = {"base": base, "backend": backend, "model_hash": model_hash}
+    keys = {p.key: _design_hash(model_hash, data_hash, base, backend, p) for p in points}
+    cache = Path(cache_dir) if cache_dir is not None else None
+    rows: dict[str, dict[str, Any]] = {}
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for p in points:
+            f = cache / f"{keys[p.key]}.json"
+            if f.is_file():
+                rows[p.key] = json.loads(f.read_text())
+    todo = [p for p in points if p.key not in rows]
+
+    def done(row: dict[str, Any]) -> None:
+        if row["key"] in rows:  # a rescheduled attempt that also finished: the first one is kept
+            return
+        rows[row["key"]] = row
+        if cache is not None:
+            _atomic(cache / f"{keys[row['key']]}.json", lambda tmp: Path(tmp).write_text(json.dumps(row)))
+
+    bar = _bar(len(points), len(points) - len(todo), progress)
+    try:
+        if scheduler == SERIAL:
+            for p in todo:
+                done(evaluate_point(blob, x, y, p, job))
+                bar.update(1)
+        elif todo:
+            _run_distributed(todo, blob, x, y, job, scheduler, workers, connect_timeout_s, done, bar)
+    finally:
+        bar.close()
+    return SweepResult(points, [rows[p.key] for p in points], computed=len(todo), cache_dir=cache,
+                       meta={"backend": backend, "model_hash": model_hash, "n_points": len(points)})
+
+
+def _run_distributed(todo: list[Point], blob: bytes, x: np.ndarray, y: np.ndarray | None, job: dict[str, Any],
+                     scheduler: Any, workers: int, timeout_s: float, done: Any, bar: Any) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise MissingDependencyError(f"sweeps on Dask need dask.distributed ({exc}): pip install 'nnfpga[dse]'"
+                                     ) from None
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # the local workers inherit it
+    owned: list[Any] = []
+    if isinstance(scheduler, Client):
+        client = scheduler
+    elif scheduler is None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"sweep: workers must be a positive integer, got {workers!r}")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        owned = [client, cluster]
+    elif isinstance(scheduler, str):
+        try:
+            client = Client(scheduler, timeout=f"{timeout_s}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"no Dask scheduler answered at {scheduler!r} within {timeout_s:g} s "
+                               f"({type(exc).__name__}: {exc}); start one (dask scheduler) or leave the "
+                               "address out for a local cluster") from None
+        owned = [client]
+    else:
+        raise ConfigError(f"sweep: scheduler must be None, an address, a dask.distributed.Client or "
+                          f"{SERIAL!r}, got {type(scheduler).__name__}")
+    try:
+        blob_f, x_f = client.scatter([blob, x], broadcast=True)
+        futures = [client.submit(evaluate_point, blob_f, x_f, y, p, job, pure=False) for p in todo]
+        for fut in as_completed(futures):
+            done(fut.result())
+            bar.update(1)
+    finally:
+        for thing in owned:
+            thing.close()
+
+
+def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Point, job: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """One point's row (see the module docstring); runs on a worker. Never raises for a bad design: the error
+    is the row's ``error``."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"key": point.key, "point": point.label}
+    row.update({".".join(p[1:] if p[0] == "Model" else p): _plain(v) for p, v in point.items})
+    row.update({k: None for k in ROW_KEYS if k not in row})
+    try:
+        import nnfpga
+        from nnfpga.examples import prune_dense
+        from nnfpga.tune.cost import estimate_cost
+
+        model = _fresh_model(blob, job["model_hash"])
+        whole, layers = point.sparsity()
+        prune_dense(model, whole, layers=layers)
+        kwargs = {"clock_period": point.clock_period()} if point.clock_period() is not None else {}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hw = nnfpga.convert_from_keras_model(model, hls_config=point.config(job["base"]),
+                                                 backend=job["backend"], project_name="sweep",
+                                                 output_dir=tempfile.gettempdir(), **kwargs)
+            pred = np.argmax(hw.predict(x, progress=False), axis=-1)
+        row["overflow_warnings"] = sum(type(w.message).__name__ == "OverflowWarning" for w in caught)
+        row["agreement"] = float(np.mean(pred == np.argmax(hw.predict_float(x), axis=-1)))
+        if y is not None:
+            labels = np.argmax(y, axis=-1) if y.ndim == pred.ndim + 1 else y
+            row["accuracy"] = float(np.mean(pred == labels))
+        row["cost_estimate"] = float(estimate_cost(hw))
+        row["error"] = ""
+    except Exception as exc:  # a failed point is a row that says why; the sweep goes on
+        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    row["seconds"] = round(time.perf_counter() - t0, 3)
+    return row
+
+
+# -- models on the workers ----------------------------------------------------------------------------------
+_MODELS: dict[str, Any] = {}  # per worker process: model hash -> the loaded Keras model
+
+
+def _model_blob(model: Any) -> tuple[bytes, str]:
+    """The model as a ``.keras`` file's bytes, and a hash of its architecture and weights (stable across runs)."""
+    try:
+        import keras
+    except ImportError as exc:
+        raise MissingDependencyError(f"sweeps read Keras models ({exc}): pip install 'nnfpga[keras]'") from None
+    if not isinstance(model, keras.Model):
+        raise ConfigError(f"sweep: expected a Keras 3 model, got {type(model).__name__} (other frontends: convert "
+                          "to Keras or sweep by hand; the sweep re-converts the model at every point)")
+    with tempfile.TemporaryDirectory(prefix="nnfpga-sweep-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        blob = path.read_bytes()
+    parts = [model.to_json().encode()] + [np.asarray(w).tobytes() for w in model.get_weights()]
+    return blob, _digest(*parts)
+
+
+def _fresh_model(blob: bytes, model_hash: str) -> Any:
+    """A copy of the model (weights included) that a point may prune: loaded once per process, cloned per point."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    if model_hash not in _MODELS:
+        with tempfile.TemporaryDirectory(prefix="nnfpga-sweep-") as tmp:
+            path = Path(tmp) / "model.keras"
+            path.write_bytes(blob)
+            _MODELS[model_hash] = keras.models.load_model(path, compile=False)
+    base = _MODELS[model_hash]
+    copy = keras.models.clone_model(base)
+    copy.set_weights(base.get_weights())
+    return copy
+
+
+def _check_model(model: Any, space: Space) -> None:
+    names = {layer.name for layer in getattr(model, "layers", [])}
+    missing = sorted(space.layers() - names)
+    if missing:
+        raise ConfigError(f"the space names layer{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                          f"that the model lacks; its layers: {', '.join(sorted(names)) or 'none'}")
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _design_hash(model_hash: str, data_hash: str, base: dict[str, Any], backend: str, point: Point) -> str:
+    import nnfpga
+
+    text = json.dumps([model_hash, data_hash, base, backend, point.key, nnfpga.__version__], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _plain(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, sort_keys=True)
+
+
+def _atomic(path: Path, write: Any) -> Path:
+    """Write ``path`` through a temporary file beside it, renamed into place (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, initial: int, progress: bool) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="sweep", unit="point")
+
+
+__all__ = ["SweepResult", "evaluate_point", "sweep"]

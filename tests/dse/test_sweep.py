@@ -1,0 +1,133 @@
+"""Sweeps: every point converted and emulated, failed points recorded, the cache resumed, and on a Dask
+LocalCluster of 2 worker processes, one of them killed mid-sweep, the same rows as a serial run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnfpga
+from nnfpga.dse import load_space, sweep
+from nnfpga.errors import ClusterError, ConfigError
+
+SPACE = {"Precision": ["ap_fixed<8,3>", "ap_fixed<6,2>"], "ReuseFactor": [1, 3], "Sparsity": [0, 0.5]}
+
+
+@pytest.fixture(scope="module")
+def mlp(keras: Any) -> Any:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="fc1"),
+                             keras.layers.Dense(4, name="out")], name="mlp")
+
+
+@pytest.fixture(scope="module")
+def data(mlp: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = np.random.default_rng(0).normal(size=(2000, 8))
+    return x, np.argmax(mlp.predict(x, verbose=0), axis=-1)
+
+
+def _same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_serial_sweep_rows_equal_a_conversion_by_hand(keras: Any, mlp: Any, data: Any) -> None:
+    x, y = data
+    r = sweep(mlp, SPACE, x, y, scheduler="serial", progress=False)
+    assert [row["key"] for row in r.rows] == [p.key for p in load_space(SPACE).points()] and r.computed == 8
+    bad = [row for row in r.rows if row["ReuseFactor"] == 3]
+    assert len(bad) == 4 and all("ConfigError: ReuseFactor 3" in row["error"] and row["accuracy"] is None
+                                 for row in bad)  # refused at conversion, recorded, the sweep went on
+    good = next(row for row in r.rows if row["Precision"] == "ap_fixed<6,2>" and row["ReuseFactor"] == 1
+                and row["Sparsity"] == 0.5)
+    model = keras.models.clone_model(mlp)
+    model.set_weights(mlp.get_weights())
+    nnfpga.examples.prune_dense(model, 0.5)
+    cfg = {"Model": {"Precision": "ap_fixed<6,2>", "ReuseFactor": 1}}
+    hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
+    pred = np.argmax(hw.predict(x, progress=False), axis=-1)
+    assert good["error"] == "" and good["accuracy"] == float(np.mean(pred == y))
+    assert good["agreement"] == float(np.mean(pred == np.argmax(hw.predict_float(x), axis=-1)))
+    assert good["cost_estimate"] == nnfpga.tune.cost.estimate_cost(hw) > 0
+    dense = next(row for row in r.rows if row["Precision"] == "ap_fixed<6,2>" and row["ReuseFactor"] == 1
+                 and row["Sparsity"] == 0)
+    assert good["cost_estimate"] < dense["cost_estimate"]  # pruning removed adders
+
+
+def test_cache_resumes_and_results_are_written(mlp: Any, data: Any, tmp_path: Path) -> None:
+    x, y = data
+    first = sweep(mlp, SPACE, x, y, scheduler="serial", cache_dir=tmp_path / "cache", progress=False)
+    files = sorted((tmp_path / "cache").glob("*.json"))
+    assert first.computed == 8 and len(files) == 8
+    files[0].unlink()  # as if interrupted before that point
+    again = sweep(mlp, SPACE, x, y, scheduler="serial", cache_dir=tmp_path / "cache", progress=False)
+    assert again.computed == 1 and _same(again.rows) == _same(first.rows)
+    other = sweep(mlp, SPACE, x[:100], y[:100], scheduler="serial", cache_dir=tmp_path / "cache", progress=False)
+    assert other.computed == 8  # other data: other designs' rows
+    csv, pq = first.to_csv(tmp_path / "r.csv"), first.to_parquet(tmp_path / "r.parquet")
+    import pandas as pd
+
+    assert len(pd.read_csv(csv)) == len(pd.read_parquet(pq)) == 8
+
+
+def test_bad_input(mlp: Any, data: Any) -> None:
+    x, y = data
+    with pytest.raises(ConfigError, match="names layer 'fc9' that the model lacks"):
+        sweep(mlp, {"LayerName": {"fc9": {"ReuseFactor": [1]}}}, x, y, scheduler="serial")
+    with pytest.raises(ConfigError, match="x has 2000 samples but y has 10"):
+        sweep(mlp, SPACE, x, y[:10], scheduler="serial")
+    with pytest.raises(ConfigError, match="expected a Keras 3 model, got str"):
+        sweep("model.keras", SPACE, x, y, scheduler="serial")
+    with pytest.raises(ConfigError, match="the space is empty"):
+        sweep(mlp, {}, x, y, scheduler="serial")
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_is_a_clear_error_within_seconds(mlp: Any, data: Any) -> None:
+    x, y = data
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=re.escape("no Dask scheduler answered at 'tcp://127.0.0.1:9' within 2 s")):
+        sweep(mlp, SPACE, x, y, scheduler="tcp://127.0.0.1:9", connect_timeout_s=2, progress=False)
+    assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_sweep_changes_nothing(mlp: Any, tmp_path: Path) -> None:
+    """LocalCluster of 2 worker processes; when the first points are cached one worker is killed (SIGKILL): its
+    points run again elsewhere, every point is kept exactly once, and the rows equal a serial run's."""
+    from distributed import Client, LocalCluster
+
+    space = {"Precision": ["ap_fixed<8,3>", "ap_fixed<7,3>", "ap_fixed<6,2>", "ap_fixed<5,2>"],
+             "ReuseFactor": [1, 2], "Sparsity": [0, 0.25, 0.5, 0.75]}
+    x = np.random.default_rng(1).normal(size=(50_000, 8))
+    y = np.argmax(mlp.predict(x, verbose=0), axis=-1)
+    serial = sweep(mlp, space, x, y, scheduler="serial", progress=False)
+    cache = tmp_path / "cache"
+    killed: dict[str, Any] = {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        pids = client.run(os.getpid)
+
+        def kill_one() -> None:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and len(list(cache.glob("*.json"))) < 3:
+                time.sleep(0.05)
+            killed["done_before"] = len(list(cache.glob("*.json")))
+            killed["pid"] = next(iter(pids.values()))
+            os.kill(killed["pid"], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_one, daemon=True)
+        killer.start()
+        r = sweep(mlp, space, x, y, scheduler=client, cache_dir=cache, progress=False)
+        killer.join(timeout=10)
+    assert "pid" in killed and 3 <= killed["done_before"] < len(serial.rows)  # killed mid-sweep
+    assert r.computed == len(serial.rows) == 32 and len(list(cache.glob("*.json"))) == 32
+    assert [row["key"] for row in r.rows] == [row["key"] for row in serial.rows]  # each point once
+    assert _same(r.rows) == _same(serial.rows)
