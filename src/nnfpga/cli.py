@@ -109,6 +109,26 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("passes", help="print the optimization pass pipeline").set_defaults(func=_passes)
 
+    w = sub.add_parser("sweep", help="sweep a design space (config keys over values) on Dask: each point's "
+                                      "accuracy, argmax agreement and cost estimate (nnfpga.dse)")
+    w.add_argument("model", help="Keras model file (.keras or .h5)")
+    w.add_argument("--space", required=True, help="YAML space: config keys (Precision, ReuseFactor, Strategy, "
+                                                  "Sparsity, ClockPeriod...) to lists of values, or under LayerName")
+    w.add_argument("-i", "--input", required=True, help="inputs (.npy/.npz/.csv)")
+    w.add_argument("--labels", help="labels or one-hot targets (.npy/.npz/.csv) for the accuracy")
+    w.add_argument("-c", "--config", help="base hls4ml-style YAML config (default: nnfpga's defaults)")
+    w.add_argument("--points", type=int, help="that many random points (default: the whole grid)")
+    w.add_argument("--seed", type=int, default=0, help="of the random points")
+    w.add_argument("--scheduler", help="a Dask scheduler's address (default: a local cluster of --workers "
+                                       "processes); 'serial' runs in this process")
+    w.add_argument("--workers", type=int, default=2, help="processes of the local cluster (default 2)")
+    w.add_argument("--cache", default="nnfpga-sweep-cache", help="one JSON per finished point, so that a rerun "
+                                                                 "resumes (default nnfpga-sweep-cache)")
+    w.add_argument("--backend", default="verilog", help="verilog (default) or vitis")
+    w.add_argument("-o", "--output", required=True, help="results table: .csv or .parquet")
+    w.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    w.set_defaults(func=_sweep)
+
     d = sub.add_parser("demo", help="the bundled jet-tagging example from Keras to firmware: emulation, HLS C++ "
                                     "(g++ C simulation), Verilog (Verilator, Yosys), every result checked bit-exact")
     d.add_argument("-o", "--output-dir", default="demo_out",
@@ -177,6 +197,29 @@ def _convert(args: argparse.Namespace) -> int:
     out = hw.write(force=args.force)
     print(hw.summary())
     print(f"wrote project {out}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from nnfpga.dse import load_space, sweep
+    from nnfpga.frontends.keras import load_keras_model
+
+    out = Path(args.output)
+    if out.suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--output {args.output!r}: expected a .csv or .parquet file")
+    if out.exists() and not args.force:
+        raise OutputDirError(f"{str(out)!r} exists; pass --force to overwrite it")
+    space = load_space(args.space)  # checked before the model loads or a cluster starts
+    model = load_keras_model(args.model)
+    x = load_array(args.input)
+    y = load_array(args.labels) if args.labels else None
+    cfg = _read_config(args.config) if args.config else None
+    res = sweep(model, space, x, y, config=cfg, backend=args.backend, n=args.points, seed=args.seed,
+                scheduler=args.scheduler, workers=args.workers, cache_dir=args.cache)
+    (res.to_parquet if out.suffix == ".parquet" else res.to_csv)(out)
+    failed = sum(1 for r in res.rows if r["error"])
+    print(f"{len(res.rows)} points ({res.computed} computed, {len(res.rows) - res.computed} from {args.cache}; "
+          f"{failed} refused, reasons in the 'error' column); wrote {out}")
     return 0
 
 

@@ -131,3 +131,28 @@ def test_a_worker_killed_mid_sweep_changes_nothing(mlp: Any, tmp_path: Path) -> 
     assert r.computed == len(serial.rows) == 32 and len(list(cache.glob("*.json"))) == 32
     assert [row["key"] for row in r.rows] == [row["key"] for row in serial.rows]  # each point once
     assert _same(r.rows) == _same(serial.rows)
+
+
+def test_command_line_sweep(mlp: Any, data: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    from nnfpga.cli import main
+
+    x, y = data
+    mlp.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    (tmp_path / "space.yml").write_text("ReuseFactor: [1, 2]\nLayerName:\n  fc1: {Sparsity: [0, 0.5]}\n")
+    argv = ["sweep", str(tmp_path / "m.keras"), "--space", str(tmp_path / "space.yml"), "-i", str(tmp_path / "x.npy"),
+            "--labels", str(tmp_path / "y.npy"), "--scheduler", "serial", "--cache", str(tmp_path / "cache"),
+            "-o", str(tmp_path / "r.csv")]
+    assert main(argv) == 0
+    assert "4 points (4 computed, 0 from" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert len(table) == 4 and set(table["fc1.Sparsity"]) == {0, 0.5} and table["accuracy"].min() > 0.3
+    assert main(argv) == 2 and "exists; pass --force" in capsys.readouterr().err  # never clobbered
+    assert main([*argv, "--force"]) == 0 and "(0 computed, 4 from" in capsys.readouterr().out  # the cache
+    (tmp_path / "bad.yml").write_text("ReuseFactr: [1]\n")
+    bad = [*argv[:3], str(tmp_path / "bad.yml"), *argv[4:-1], str(tmp_path / "bad.csv")]
+    assert main(bad) == 2 and "unknown key 'ReuseFactr' (did you mean 'ReuseFactor'?)" in capsys.readouterr().err
+    assert not (tmp_path / "bad.csv").exists()

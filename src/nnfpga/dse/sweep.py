@@ -157,8 +157,16 @@ def _run_distributed(todo: list[Point], blob: bytes, x: np.ndarray, y: np.ndarra
             done(fut.result())
             bar.update(1)
     finally:
-        for thing in owned:
-            thing.close()
+        import logging
+
+        log = logging.getLogger("distributed")
+        level = log.level
+        log.setLevel(logging.ERROR)  # not the nannies' "still alive after 4 s, killing" of a closing cluster
+        try:
+            for thing in owned:
+                thing.close()
+        finally:
+            log.setLevel(level)
 
 
 def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Point, job: dict[str, Any]
@@ -167,7 +175,7 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
     is the row's ``error``."""
     t0 = time.perf_counter()
     row: dict[str, Any] = {"key": point.key, "point": point.label}
-    row.update({".".join(p[1:] if p[0] == "Model" else p): _plain(v) for p, v in point.items})
+    row.update({".".join(p[1:]): _plain(v) for p, v in point.items})  # columns as in the label: fc1.ReuseFactor
     row.update({k: None for k in ROW_KEYS if k not in row})
     try:
         import nnfpga
