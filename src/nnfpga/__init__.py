@@ -6,8 +6,9 @@
 >>> y = hw.predict(X)                                                           # doctest: +SKIP
 """
 
-# converters, utils: hls4ml's API (`import nnfpga as hls4ml` runs hls4ml scripts); tune: automatic precision
-from nnfpga import converters, tune, utils
+# converters, utils: hls4ml's API (`import nnfpga as hls4ml` runs hls4ml scripts); tune: automatic precision;
+# dse: design-space sweeps (nnfpga.sweep)
+from nnfpga import converters, dse, tune, utils
 from nnfpga.api import (
     config_from_keras_model,
     config_from_onnx_model,
@@ -20,6 +21,7 @@ from nnfpga.api import (
     graph_from_pytorch_model,
     load_project,
 )
+from nnfpga.dse import sweep
 from nnfpga.errors import (
     BackendSupportError,
     ConfigError,
@@ -57,10 +59,12 @@ __all__ = [
     "convert_from_onnx_model",
     "convert_from_pytorch_model",
     "converters",
+    "dse",
     "graph_from_keras_model",
     "graph_from_onnx_model",
     "graph_from_pytorch_model",
     "load_project",
+    "sweep",
     "tune",
     "utils",
 ]
