@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "resumes (default nnfpga-sweep-cache)")
     w.add_argument("--backend", default="verilog", help="verilog (default) or vitis")
     w.add_argument("-o", "--output", required=True, help="results table: .csv or .parquet")
+    w.add_argument("--plot", help="also the Pareto front (accuracy vs cost estimate) as an image (.png/.svg/.pdf)")
+    w.add_argument("--configs", help="also the front's configs as YAML files in this directory")
     w.add_argument("--force", action="store_true", help="overwrite an existing output file")
     w.set_defaults(func=_sweep)
 
@@ -220,6 +222,14 @@ def _sweep(args: argparse.Namespace) -> int:
     failed = sum(1 for r in res.rows if r["error"])
     print(f"{len(res.rows)} points ({res.computed} computed, {len(res.rows) - res.computed} from {args.cache}; "
           f"{failed} refused, reasons in the 'error' column); wrote {out}")
+    score = "accuracy" if y is not None else "agreement"
+    front = res.pareto(score=score)
+    for r in front:
+        print(f"  front: {r['point']}: {score} {r[score]:.4f}, cost estimate {r['cost_estimate']:.0f}")
+    if args.plot:
+        print(f"wrote {res.plot_pareto(args.plot, score=score)}")
+    if args.configs:
+        print(f"wrote {len(res.write_configs(args.configs, front))} configs in {args.configs}")
     return 0
 
 

@@ -151,8 +151,45 @@ def test_command_line_sweep(mlp: Any, data: Any, tmp_path: Path, capsys: pytest.
     table = pd.read_csv(tmp_path / "r.csv")
     assert len(table) == 4 and set(table["fc1.Sparsity"]) == {0, 0.5} and table["accuracy"].min() > 0.3
     assert main(argv) == 2 and "exists; pass --force" in capsys.readouterr().err  # never clobbered
-    assert main([*argv, "--force"]) == 0 and "(0 computed, 4 from" in capsys.readouterr().out  # the cache
+    assert main([*argv, "--force", "--plot", str(tmp_path / "f.svg"), "--configs", str(tmp_path / "cfg")]) == 0
+    out = capsys.readouterr().out
+    assert "(0 computed, 4 from" in out and "front: " in out  # the cache
+    assert (tmp_path / "f.svg").read_text().startswith("<?xml") and list((tmp_path / "cfg").glob("*.yml"))
     (tmp_path / "bad.yml").write_text("ReuseFactr: [1]\n")
     bad = [*argv[:3], str(tmp_path / "bad.yml"), *argv[4:-1], str(tmp_path / "bad.csv")]
     assert main(bad) == 2 and "unknown key 'ReuseFactr' (did you mean 'ReuseFactor'?)" in capsys.readouterr().err
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_pareto_front_plot_and_configs(mlp: Any, data: Any, tmp_path: Path) -> None:
+    import yaml
+
+    from nnfpga.dse.results import pareto
+
+    x, y = data
+    r = sweep(mlp, {"Precision": ["ap_fixed<10,4>", "ap_fixed<8,3>", "ap_fixed<6,2>", "ap_fixed<4,2>"],
+                    "Sparsity": [0, 0.5, 0.75]}, x, y, scheduler="serial", progress=False)
+    front = r.pareto()
+    ok = [row for row in r.rows if not row["error"]]
+    assert 1 <= len(front) < len(ok)
+    for f in front:  # nothing beats a front point on both
+        assert not any(o["accuracy"] >= f["accuracy"] and o["cost_estimate"] <= f["cost_estimate"]
+                       and (o["accuracy"], o["cost_estimate"]) != (f["accuracy"], f["cost_estimate"]) for o in ok)
+    for o in ok:  # and every other point is beaten by one on the front
+        assert o in front or any(f["accuracy"] >= o["accuracy"] and f["cost_estimate"] <= o["cost_estimate"]
+                                 for f in front)
+    assert [f["cost_estimate"] for f in front] == sorted(f["cost_estimate"] for f in front)
+    assert pareto([{"accuracy": 0.5, "cost_estimate": 2, "error": ""}, {"accuracy": 0.5, "cost_estimate": 1,
+                                                                         "error": ""}]) == [
+        {"accuracy": 0.5, "cost_estimate": 1, "error": ""}]
+    png = r.plot_pareto(tmp_path / "front.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    files = r.write_configs(tmp_path / "configs")
+    assert len(files) == len(front)
+    text = files[-1].read_text()
+    cfg = yaml.safe_load(text)
+    point = next(p for p in r.points if p.key == files[-1].stem)
+    assert cfg == point.config() and text.startswith(f"# nnfpga sweep point {point.key}")
+    nnfpga.config.schema.parse_config(cfg)  # ready to use
+    with pytest.raises(ConfigError, match="no column 'lut'"):
+        r.pareto(cost="lut")

@@ -63,6 +63,26 @@ class SweepResult:
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         return _atomic(Path(path), lambda tmp: self.table().to_csv(tmp, index=False))
 
+    def pareto(self, score: str = "accuracy", cost: str = "cost_estimate") -> list[dict[str, Any]]:
+        """The rows no other beats on both ``score`` and ``cost`` (:func:`nnfpga.dse.results.pareto`)."""
+        from nnfpga.dse.results import pareto
+
+        return pareto(self.rows, score, cost)
+
+    def plot_pareto(self, path: str | os.PathLike[str], score: str = "accuracy", cost: str = "cost_estimate"
+                    ) -> Path:
+        """The points and their Pareto front as an image (:func:`nnfpga.dse.results.plot_pareto`)."""
+        from nnfpga.dse.results import plot_pareto
+
+        return plot_pareto(self, path, score, cost)
+
+    def write_configs(self, directory: str | os.PathLike[str], rows: list[dict[str, Any]] | None = None
+                      ) -> list[Path]:
+        """The front's (or ``rows``') configs as YAML files (:func:`nnfpga.dse.results.write_configs`)."""
+        from nnfpga.dse.results import write_configs
+
+        return write_configs(self, directory, rows)
+
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         try:
             import pyarrow  # noqa: F401
@@ -119,7 +139,7 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
     finally:
         bar.close()
     return SweepResult(points, [rows[p.key] for p in points], computed=len(todo), cache_dir=cache,
-                       meta={"backend": backend, "model_hash": model_hash, "n_points": len(points)})
+                       meta={"backend": backend, "model_hash": model_hash, "n_points": len(points), "base": base})
 
 
 def _run_distributed(todo: list[Point], blob: bytes, x: np.ndarray, y: np.ndarray | None, job: dict[str, Any],
