@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -193,3 +194,32 @@ def test_pareto_front_plot_and_configs(mlp: Any, data: Any, tmp_path: Path) -> N
     nnfpga.config.schema.parse_config(cfg)  # ready to use
     with pytest.raises(ConfigError, match="no column 'lut'"):
         r.pareto(cost="lut")
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_synthesis_of_the_front_points(keras: Any, mlp: Any, data: Any, tmp_path: Path) -> None:
+    """A first sweep estimates; a second synthesizes only its Pareto front with Yosys (xc7): real cell counts
+    and the design's latency, each row beside its estimate."""
+    from nnfpga.backends.rtl.lower import build_design, timing_settings
+    from tooling import require
+
+    require(shutil.which("yosys"), "yosys", "make tools")
+    x, y = data
+    space = {"Precision": ["ap_fixed<8,3>", "ap_fixed<4,2>"], "Sparsity": [0, 0.75]}
+    first = sweep(mlp, space, x, y, scheduler="serial", progress=False)
+    front = {r["key"] for r in first.pareto()}
+    chosen = [p for p in first.points if p.key in front]
+    r = sweep(mlp, space, x, y, scheduler="serial", progress=False, synth="xc7", points=chosen,
+              cache_dir=tmp_path / "cache")
+    assert [row["key"] for row in r.rows] == [p.key for p in chosen]
+    for row, p in zip(r.rows, chosen, strict=True):
+        assert row["error"] == "" and row["synth_lut"] > 0 and row["synth_cost"] >= row["synth_lut"]
+        model = keras.models.clone_model(mlp)
+        model.set_weights(mlp.get_weights())
+        nnfpga.examples.prune_dense(model, p.sparsity()[0])
+        hw = nnfpga.convert_from_keras_model(model, hls_config=p.config(), backend="verilog")
+        assert row["synth_latency_cycles"] == build_design(hw.graph, prep=hw.interpreter.prep,
+                                                           **timing_settings(hw.settings)).latency
+    with pytest.raises(ConfigError, match="synth must be one of xc7, xcup, ecp5"):
+        sweep(mlp, space, x, y, scheduler="serial", synth="vivado")

@@ -38,6 +38,7 @@ from nnfpga.dse.space import Point, Space, load_space
 from nnfpga.errors import ClusterError, ConfigError, MissingDependencyError
 
 SERIAL = "serial"
+SYNTH_TARGETS = ("xc7", "xcup", "ecp5")
 DEFAULT_WORKERS = 2
 CONNECT_TIMEOUT_S = 5.0
 ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", "seconds", "error")
@@ -94,13 +95,19 @@ class SweepResult:
 def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str], x: Any, y: Any = None, *,
           config: Mapping[str, Any] | None = None, backend: str = "verilog", n: int | None = None, seed: int = 0,
           scheduler: Any = None, workers: int = DEFAULT_WORKERS, cache_dir: str | os.PathLike[str] | None = None,
-          progress: bool = True, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> SweepResult:
+          progress: bool = True, connect_timeout_s: float = CONNECT_TIMEOUT_S, synth: str | None = None,
+          points: list[Point] | None = None) -> SweepResult:
     """Sweep ``space`` (a :class:`Space`, or what :func:`~nnfpga.dse.space.load_space` reads) over a Keras
     ``model``: the whole grid, or ``n`` points drawn with ``seed``. ``x`` / ``y``: the evaluation inputs and
     labels (``y`` optional). ``config``: the base hls4ml-style config (default: nnfpga's defaults). See the
-    module docstring for ``scheduler``, ``workers`` and ``cache_dir`` (default: no cache)."""
+    module docstring for ``scheduler``, ``workers`` and ``cache_dir`` (default: no cache). ``synth`` (``"xc7"``,
+    ``"xcup"`` or ``"ecp5"``): also synthesize every converted point (``hw.synthesize``; the ``synth_*`` columns:
+    LUT, FF, DSP, BRAM, latency, II, Fmax on ECP5, LUT + 55 * DSP). ``points``: evaluate these (e.g. a first
+    sweep's Pareto front, to synthesize only those) instead of the space's grid or sample."""
     space = space if isinstance(space, Space) else load_space(space)
-    points = space.points(n, seed=seed)
+    if synth is not None and synth not in SYNTH_TARGETS:
+        raise ConfigError(f"sweep: synth must be one of {', '.join(SYNTH_TARGETS)} or None, got {synth!r}")
+    points = list(points) if points is not None else space.points(n, seed=seed)
     _check_model(model, space)
     x = np.asarray(x)
     y = None if y is None else np.asarray(y)
@@ -109,8 +116,8 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
     base = json.loads(json.dumps(dict(config or {})))  # a plain copy; refuses what JSON cannot hold
     blob, model_hash = _model_blob(model)
     data_hash = _digest(x.tobytes(), str(x.shape).encode(), b"" if y is None else y.tobytes())
-    job = {"base": base, "backend": backend, "model_hash": model_hash}
-    keys = {p.key: _design_hash(model_hash, data_hash, base, backend, p) for p in points}
+    job = {"base": base, "backend": backend, "model_hash": model_hash, "synth": synth}
+    keys = {p.key: _design_hash(model_hash, data_hash, base, f"{backend}/{synth}", p) for p in points}
     cache = Path(cache_dir) if cache_dir is not None else None
     rows: dict[str, dict[str, Any]] = {}
     if cache is not None:
@@ -218,11 +225,20 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
             labels = np.argmax(y, axis=-1) if y.ndim == pred.ndim + 1 else y
             row["accuracy"] = float(np.mean(pred == labels))
         row["cost_estimate"] = float(estimate_cost(hw))
+        if job.get("synth"):
+            row.update(_synthesized(hw, job["synth"]))
         row["error"] = ""
     except Exception as exc:  # a failed point is a row that says why; the sweep goes on
         row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
+
+
+def _synthesized(hw: Any, target: str) -> dict[str, Any]:
+    r = hw.synthesize(target, save=False, progress=False)
+    out = {f"synth_{k}": getattr(r, k) for k in ("lut", "ff", "dsp", "bram_18k", "latency_cycles", "ii", "fmax_mhz")}
+    out["synth_cost"] = (r.lut or 0) + 55 * (r.dsp or 0)
+    return out
 
 
 # -- models on the workers ----------------------------------------------------------------------------------
