@@ -18,6 +18,7 @@ import pytest
 import nnfpga
 from nnfpga.dse import load_space, sweep
 from nnfpga.errors import ClusterError, ConfigError
+from nnfpga.examples import prune_dense
 
 SPACE = {"Precision": ["ap_fixed<8,3>", "ap_fixed<6,2>"], "ReuseFactor": [1, 3], "Sparsity": [0, 0.5]}
 
@@ -50,7 +51,7 @@ def test_serial_sweep_rows_equal_a_conversion_by_hand(keras: Any, mlp: Any, data
                 and row["Sparsity"] == 0.5)
     model = keras.models.clone_model(mlp)
     model.set_weights(mlp.get_weights())
-    nnfpga.examples.prune_dense(model, 0.5)
+    prune_dense(model, 0.5)
     cfg = {"Model": {"Precision": "ap_fixed<6,2>", "ReuseFactor": 1}}
     hw = nnfpga.convert_from_keras_model(model, hls_config=cfg, backend="verilog")
     with pytest.warns(nnfpga.OverflowWarning):  # 6-bit types wrap on these inputs: the row counted it too
@@ -218,7 +219,7 @@ def test_synthesis_of_the_front_points(keras: Any, mlp: Any, data: Any, tmp_path
         assert row["error"] == "" and row["synth_lut"] > 0 and row["synth_cost"] >= row["synth_lut"]
         model = keras.models.clone_model(mlp)
         model.set_weights(mlp.get_weights())
-        nnfpga.examples.prune_dense(model, p.sparsity()[0])
+        prune_dense(model, p.sparsity()[0])
         hw = nnfpga.convert_from_keras_model(model, hls_config=p.config(), backend="verilog")
         assert row["synth_latency_cycles"] == build_design(hw.graph, prep=hw.interpreter.prep,
                                                            **timing_settings(hw.settings)).latency

@@ -1,12 +1,15 @@
 """Design-space sweeps on Dask: every point of a :class:`~nnfpga.dse.space.Space` converted, emulated and costed,
 on a ``LocalCluster`` of worker processes by default or on an existing cluster.
 
-For each point a worker prunes a copy of the Keras model (``Sparsity``), converts it with the point's config
-(the base config with the point's keys set; ``ClockPeriod`` as the converter's ``clock_period``), runs the
-bit-exact emulator on ``x`` and records: the accuracy against ``y`` (argmax; labels or one-hot), the argmax
-agreement with the float reference of the same graph, how many overflow warnings emulation gave, the Dense
-layers' adder cost estimate (:func:`nnfpga.tune.cost.estimate_cost`, LUTs with DSPs as 55), the seconds it took,
-and ``error`` (empty, or the exception's type and message: a failed point is recorded and the sweep goes on).
+The model is read once, here, into nnfpga's untyped graph (before the optimization passes), and that graph goes
+to the workers: they need neither Keras nor PyTorch (a worker starts in seconds). For each point a worker prunes
+a copy of the graph's Dense kernels (``Sparsity``: the smallest-magnitude fraction set to zero, as
+:func:`nnfpga.examples.prune_dense` does to the Keras model), runs the optimization passes, converts it with the
+point's config (the base config with the point's keys set; ``ClockPeriod`` as the converter's ``clock_period``),
+runs the bit-exact emulator on ``x`` and records: the accuracy against ``y`` (argmax; labels or one-hot), the
+argmax agreement with the float reference of the same graph, how many overflow warnings emulation gave, the
+Dense layers' adder cost estimate (:func:`nnfpga.tune.cost.estimate_cost`, LUTs with DSPs as 55), the seconds it
+took, and ``error`` (empty, or the exception's type and message: a failed point is recorded, the sweep goes on).
 
 Each finished point is written at once to ``cache_dir`` (one JSON file per design, named by the hash of the
 model's weights, the data, the base config, the backend and the point), so that a rerun, or a sweep interrupted
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 import time
 import warnings
@@ -114,7 +118,7 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
     if y is not None and len(y) != len(x):
         raise ConfigError(f"sweep: x has {len(x)} samples but y has {len(y)}")
     base = json.loads(json.dumps(dict(config or {})))  # a plain copy; refuses what JSON cannot hold
-    blob, model_hash = _model_blob(model)
+    blob, model_hash = _model_graph(model)
     data_hash = _digest(x.tobytes(), str(x.shape).encode(), b"" if y is None else y.tobytes())
     job = {"base": base, "backend": backend, "model_hash": model_hash, "synth": synth}
     keys = {p.key: _design_hash(model_hash, data_hash, base, f"{backend}/{synth}", p) for p in points}
@@ -178,7 +182,7 @@ def _run_distributed(todo: list[Point], blob: bytes, x: np.ndarray, y: np.ndarra
         raise ConfigError(f"sweep: scheduler must be None, an address, a dask.distributed.Client or "
                           f"{SERIAL!r}, got {type(scheduler).__name__}")
     try:
-        blob_f, x_f = client.scatter([blob, x], broadcast=True)
+        blob_f, x_f = client.scatter([blob, x], broadcast=True)  # the graph (pickled) and the inputs, once
         futures = [client.submit(evaluate_point, blob_f, x_f, y, p, job, pure=False) for p in todo]
         for fut in as_completed(futures):
             done(fut.result())
@@ -205,19 +209,18 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
     row.update({".".join(p[1:]): _plain(v) for p, v in point.items})  # columns as in the label: fc1.ReuseFactor
     row.update({k: None for k in ROW_KEYS if k not in row})
     try:
-        import nnfpga
-        from nnfpga.examples import prune_dense
+        from nnfpga.api import convert_graph
+        from nnfpga.passes import run_pipeline
         from nnfpga.tune.cost import estimate_cost
 
-        model = _fresh_model(blob, job["model_hash"])
-        whole, layers = point.sparsity()
-        prune_dense(model, whole, layers=layers)
+        graph = pickle.loads(blob)
+        prune_graph(graph, *point.sparsity())
+        run_pipeline(graph)
         kwargs = {"clock_period": point.clock_period()} if point.clock_period() is not None else {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hw = nnfpga.convert_from_keras_model(model, hls_config=point.config(job["base"]),
-                                                 backend=job["backend"], project_name="sweep",
-                                                 output_dir=tempfile.gettempdir(), **kwargs)
+            hw = convert_graph(graph, point.config(job["base"]), backend=job["backend"], project_name="sweep",
+                               output_dir=tempfile.gettempdir(), **kwargs)
             pred = np.argmax(hw.predict(x, progress=False), axis=-1)
         row["overflow_warnings"] = sum(type(w.message).__name__ == "OverflowWarning" for w in caught)
         row["agreement"] = float(np.mean(pred == np.argmax(hw.predict_float(x), axis=-1)))
@@ -241,12 +244,10 @@ def _synthesized(hw: Any, target: str) -> dict[str, Any]:
     return out
 
 
-# -- models on the workers ----------------------------------------------------------------------------------
-_MODELS: dict[str, Any] = {}  # per worker process: model hash -> the loaded Keras model
-
-
-def _model_blob(model: Any) -> tuple[bytes, str]:
-    """The model as a ``.keras`` file's bytes, and a hash of its architecture and weights (stable across runs)."""
+# -- the model as a graph -------------------------------------------------------------------------------------
+def _model_graph(model: Any) -> tuple[bytes, str]:
+    """The Keras model's untyped graph (before the passes), pickled, and a hash of the model's architecture and
+    weights (stable across runs)."""
     try:
         import keras
     except ImportError as exc:
@@ -254,28 +255,25 @@ def _model_blob(model: Any) -> tuple[bytes, str]:
     if not isinstance(model, keras.Model):
         raise ConfigError(f"sweep: expected a Keras 3 model, got {type(model).__name__} (other frontends: convert "
                           "to Keras or sweep by hand; the sweep re-converts the model at every point)")
-    with tempfile.TemporaryDirectory(prefix="nnfpga-sweep-") as tmp:
-        path = Path(tmp) / "model.keras"
-        model.save(path)
-        blob = path.read_bytes()
+    from nnfpga.frontends.keras import graph_from_keras
+
     parts = [model.to_json().encode()] + [np.asarray(w).tobytes() for w in model.get_weights()]
-    return blob, _digest(*parts)
+    return pickle.dumps(graph_from_keras(model)), _digest(*parts)
 
 
-def _fresh_model(blob: bytes, model_hash: str) -> Any:
-    """A copy of the model (weights included) that a point may prune: loaded once per process, cloned per point."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    if model_hash not in _MODELS:
-        with tempfile.TemporaryDirectory(prefix="nnfpga-sweep-") as tmp:
-            path = Path(tmp) / "model.keras"
-            path.write_bytes(blob)
-            _MODELS[model_hash] = keras.models.load_model(path, compile=False)
-    base = _MODELS[model_hash]
-    copy = keras.models.clone_model(base)
-    copy.set_weights(base.get_weights())
-    return copy
+def prune_graph(graph: Any, fraction: float, layers: dict[str, float] | None = None) -> None:
+    """Set the smallest-magnitude ``fraction`` of every Dense kernel of an untyped graph to zero (``layers``: some
+    Dense layers' own fractions), in place: what :func:`nnfpga.examples.prune_dense` does to a Keras model."""
+    dense = {node.name: node for node in graph if node.op == "dense"}
+    missing = sorted(set(layers or {}) - set(dense))
+    if missing:
+        raise ConfigError(f"Sparsity: no Dense layer named {', '.join(map(repr, missing))}; the model's Dense "
+                          f"layers: {', '.join(dense) or 'none'}")
+    for name, node in dense.items():
+        f = (layers or {}).get(name, fraction)
+        if f:
+            kernel = node.weights["kernel"]
+            node.weights["kernel"] = np.where(np.abs(kernel) <= np.quantile(np.abs(kernel), f), 0.0, kernel)
 
 
 def _check_model(model: Any, space: Space) -> None:
@@ -336,4 +334,4 @@ def _bar(total: int, initial: int, progress: bool) -> Any:
     return tqdm(total=total, initial=initial, desc="sweep", unit="point")
 
 
-__all__ = ["SweepResult", "evaluate_point", "sweep"]
+__all__ = ["SweepResult", "evaluate_point", "prune_graph", "sweep"]
