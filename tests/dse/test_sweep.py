@@ -90,6 +90,9 @@ def test_bad_input(mlp: Any, data: Any) -> None:
         sweep("model.keras", SPACE, x, y, scheduler="serial")
     with pytest.raises(ConfigError, match="the space is empty"):
         sweep(mlp, {}, x, y, scheduler="serial")
+    with pytest.raises(ConfigError, match="the base config must hold plain values"):
+        sweep(mlp, SPACE, x, y, scheduler="serial",
+              config={"Model": {"Precision": nnfpga.FixedType.parse("ap_fixed<8,3>")}})
 
 
 @pytest.mark.slow

@@ -112,13 +112,17 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
     if synth is not None and synth not in SYNTH_TARGETS:
         raise ConfigError(f"sweep: synth must be one of {', '.join(SYNTH_TARGETS)} or None, got {synth!r}")
     points = list(points) if points is not None else space.points(n, seed=seed)
+    blob, model_hash = _model_graph(model)
     _check_model(model, space)
     x = np.asarray(x)
     y = None if y is None else np.asarray(y)
     if y is not None and len(y) != len(x):
         raise ConfigError(f"sweep: x has {len(x)} samples but y has {len(y)}")
-    base = json.loads(json.dumps(dict(config or {})))  # a plain copy; refuses what JSON cannot hold
-    blob, model_hash = _model_graph(model)
+    try:
+        base = json.loads(json.dumps(dict(config or {})))  # a plain copy, the same on every worker
+    except TypeError as exc:
+        raise ConfigError(f"sweep: the base config must hold plain values (strings, numbers, lists, mappings), as "
+                          f"a YAML config does: {exc}") from None
     data_hash = _digest(x.tobytes(), str(x.shape).encode(), b"" if y is None else y.tobytes())
     job = {"base": base, "backend": backend, "model_hash": model_hash, "synth": synth}
     keys = {p.key: _design_hash(model_hash, data_hash, base, f"{backend}/{synth}", p) for p in points}
