@@ -7,6 +7,9 @@ Space: Precision ap_fixed<W,I> for W = 4..16 (I = W // 3 + 1), ReuseFactor 1 / 2
 emulated on the test set (``--n`` jets), accuracy, argmax agreement with the float reference, the Dense adder
 cost estimate. Target (the issue): under a minute on this 2-core machine.
 
+Measured (2026-12-06, a place-and-route job on the other core): 12.5 s on the LocalCluster with its start,
+3.0 s serially; identical rows. Exit 1 when the cluster run takes a minute or more.
+
 Run: PYTHONPATH=src .venv/bin/python benchmarks/sweep_jet.py [--points 100] [--n 5000] [--seed 0] [--no-serial]
 """
 
