@@ -35,3 +35,27 @@ def test_prune_dense_fractions(keras: Any, build: Any) -> None:
     for bad in (1.0, -0.1, 2):
         with pytest.raises(ConfigError, match=rf"^prune_dense: fraction must be in \[0, 1\), got {bad}$"):
             prune_dense(model, bad)
+
+
+def test_prune_dense_per_layer_fractions_and_the_sweeps_graph_pruning(keras: Any, build: Any) -> None:
+    """``layers=`` gives named Dense layers their own fraction; the sweep's ``prune_graph`` does the same to
+    nnfpga's untyped graph (the same zeros)."""
+    import pickle
+
+    from nnfpga.dse.sweep import prune_graph
+    from nnfpga.frontends.keras import graph_from_keras
+
+    model = build([keras.layers.Dense(16, activation="relu", name="a"), keras.layers.Dense(4, name="b")])
+    graph = pickle.loads(pickle.dumps(graph_from_keras(model)))
+    prune_dense(model, 0.5, layers={"b": 0.0})
+    prune_graph(graph, 0.5, {"b": 0.0})
+    assert 0.45 <= (model.get_layer("a").get_weights()[0] != 0).mean() <= 0.5
+    assert (model.get_layer("b").get_weights()[0] != 0).all()
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(graph[name].weights["kernel"] != 0, model.get_layer(name).get_weights()[0] != 0)
+    with pytest.raises(ConfigError, match="no Dense layer named 'c'"):
+        prune_dense(model, 0.5, layers={"c": 0.5})
+    with pytest.raises(ConfigError, match="no Dense layer named 'c'"):
+        prune_graph(graph, 0.5, {"c": 0.5})
+    with pytest.raises(ConfigError, match="fraction for layer 'a' must be in"):
+        prune_dense(model, 0.5, layers={"a": 1.5})
