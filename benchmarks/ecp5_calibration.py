@@ -28,6 +28,12 @@ carry 0.071 per CCU2C (2 bits), exit (FCI -> F) 0.443; LUT4 0.236; routing per h
 (fanout 1: 0.60, 2-4: 1.21, 5-16: 3.13). Slowest register per (design, adder levels), carry fixed at 0.0355
 ns/bit: 2.16 + 2.90 * levels + 0.0355 * bits ns (rms 0.58 ns); the critical paths (5.3-20.5 ns, 49-187 MHz)
 within -14 % .. +5 % of it. Routing is 55-75 % of every critical path.
+
+Mid-size layers (2026-12-06, synthesis without alumacc; ``--designs d8_64x32p75_aps1,d8_64x32p75_aps2,
+d8_32x32_aps1,d8_32x32_aps2 --timeout 900 --out benchmarks/data/ecp5_paths_midsize.json``; d8_32x32_aps1 did not
+route within 900 s): 75.5, 78.7 and 71.9 MHz; even with one adder a stage the critical path is 13.25 ns, 11.88 ns
+of it routing over 2 hops. Routing per hop by fanout: 1: 0.13, 2-4: 1.92, 5-16: 5.01, over 16: 10.5 ns (median):
+in a layer this size a register that feeds more than 16 adders is the limit, whatever the adders per stage.
 """
 
 from __future__ import annotations
