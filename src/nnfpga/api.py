@@ -98,11 +98,9 @@ def load_project(path: str | os.PathLike[str]) -> HWModel:
 def convert_graph(graph: Graph, hls_config: dict[str, Any] | None = None, *, backend: str = "vitis",
                   output_dir: str | os.PathLike[str] = "my-hls-test", **settings: Any) -> HWModel:
     """Convert a graph that went through the optimization passes (what ``graph_from_*_model`` return) with an
-    hls4ml-style config: no framework needed. ``backend``: nnfpga's or hls4ml's name (``Vivado``, ``Vitis``,
-    ``verilog``); ``settings``: ``io_type``, ``project_name``, ``part``, ``clock_period``."""
-    from nnfpga.converters import backend_name
-
-    return _convert(graph, hls_config, output_dir, backend=backend_name(backend), **settings)
+    hls4ml-style config: no framework needed. ``backend``: ``vitis`` or ``verilog``, as in the other
+    converters here; ``settings``: ``io_type``, ``project_name``, ``part``, ``clock_period``."""
+    return _convert(graph, hls_config, output_dir, backend=backend, **settings)
 
 
 def _optimized(graph: Graph) -> Graph:

@@ -280,23 +280,12 @@ def prune_dense(model: keras.Model, fraction: float, *, layers: dict[str, float]
     zero, in place (the biases are kept); returns the model. ``layers`` gives some Dense layers (by name) their
     own fraction. Zero weights cost no multiplier in either backend.
     """
-    from nnfpga.errors import ConfigError
+    from nnfpga.compress.magnitude import prune_kernels
 
-    fractions = {"": fraction, **(layers or {})}
-    for name, f in fractions.items():
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 1.0:
-            where = f" for layer {name!r}" if name else ""
-            raise ConfigError(f"prune_dense: fraction{where} must be in [0, 1), got {f!r}")
     dense = {layer.name: layer for layer in model.layers if type(layer).__name__ == "Dense"}
-    missing = sorted(set(layers or {}) - set(dense))
-    if missing:
-        raise ConfigError(f"prune_dense: no Dense layer named {', '.join(map(repr, missing))}; the model's Dense "
-                          f"layers: {', '.join(dense) or 'none'}")
-    for name, layer in dense.items():
-        f = (layers or {}).get(name, fraction)
-        if f == 0.0:
-            continue
-        kernel, *rest = layer.get_weights()
-        cut = np.quantile(np.abs(kernel), f)
-        layer.set_weights([np.where(np.abs(kernel) <= cut, 0.0, kernel), *rest])
+    pruned = prune_kernels({name: layer.get_weights()[0] for name, layer in dense.items()}, fraction, layers,
+                           who="prune_dense")
+    for name, kernel in pruned.items():
+        _, *rest = dense[name].get_weights()
+        dense[name].set_weights([kernel, *rest])
     return model

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,22 @@ def is_project(path: Path) -> bool:
         return json.loads(marker.read_text()).get("format") == FORMAT
     except (OSError, ValueError):
         return False
+
+
+def write_file_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Make file ``path`` with ``write(temporary path)``: a temporary file beside it, renamed into place, so that a
+    failure leaves the old file (or none), never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
 
 
 def write_atomic(target: str | os.PathLike[str], files: dict[str, bytes], *, force: bool = False) -> Path:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from nnfpga.dse.space import Point
 from nnfpga.errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nnfpga.dse.sweep import SweepResult
+from nnfpga.project import write_file_atomic
 
 
 def _usable(rows: Sequence[dict[str, Any]], score: str, cost: str) -> list[dict[str, Any]]:
@@ -43,15 +42,14 @@ def pareto(rows: Sequence[dict[str, Any]], score: str = "accuracy", cost: str = 
     return front
 
 
-def plot_pareto(result: SweepResult, path: str | os.PathLike[str], score: str = "accuracy",
+def plot_pareto(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], score: str = "accuracy",
                 cost: str = "cost_estimate") -> Path:
-    """Every converted point (grey) and the front (line, labelled) of ``score`` against ``cost``, as an image
-    (``.png``, ``.svg`` or ``.pdf`` by the suffix), written atomically."""
-    from nnfpga.dse.sweep import _atomic
+    """Every converted point of a sweep's ``rows`` (grey) and the front (line, labelled) of ``score`` against
+    ``cost``, as an image (``.png``, ``.svg`` or ``.pdf`` by the suffix), written atomically."""
     from nnfpga.profiling.figures import require_matplotlib
 
-    ok = _usable(result.rows, score, cost)
-    front = pareto(result.rows, score, cost)
+    ok = _usable(rows, score, cost)
+    front = pareto(rows, score, cost)
     fig = require_matplotlib()(figsize=(7, 4.5))
     ax = fig.add_subplot()
     ax.scatter([r[cost] for r in ok], [r[score] for r in ok], s=14, color="0.6", label="points", gid="points")
@@ -65,23 +63,21 @@ def plot_pareto(result: SweepResult, path: str | os.PathLike[str], score: str = 
     ax.legend(loc="lower right")
     fig.tight_layout()
     out = Path(path)
-    return _atomic(out, lambda tmp: fig.savefig(tmp, format=out.suffix.lstrip(".") or "png"))
+    return write_file_atomic(out, lambda tmp: fig.savefig(tmp, format=out.suffix.lstrip(".") or "png"))
 
 
-def write_configs(result: SweepResult, directory: str | os.PathLike[str], rows: Sequence[dict[str, Any]] | None = None,
-                  *, base: dict[str, Any] | None = None) -> list[Path]:
-    """Each of ``rows`` (default: the Pareto front) as ``<directory>/<point key>.yml``: the base config with the
-    point's keys set, ready for ``convert_from_keras_model(hls_config=...)`` or ``nnfpga convert -c``; a point's
-    Sparsity and ClockPeriod are comments at its top (they act on the model and the converter, not the config)."""
-    from nnfpga.dse.sweep import _atomic
-
-    chosen = pareto(result.rows) if rows is None else list(rows)
-    by_key = {p.key: p for p in result.points}
+def write_configs(points: Sequence[Point], rows: Sequence[dict[str, Any]], directory: str | os.PathLike[str],
+                  base: dict[str, Any] | None = None) -> list[Path]:
+    """Each of a sweep's ``rows`` (e.g. its Pareto front), whose point is among ``points``, as
+    ``<directory>/<point key>.yml``: ``base`` with the point's keys set, ready for
+    ``convert_from_keras_model(hls_config=...)`` or ``nnfpga convert -c``; a point's Sparsity and ClockPeriod are
+    comments at its top (they act on the model and the converter, not the config)."""
+    by_key = {p.key: p for p in points}
     out_dir = Path(directory)
     written = []
-    for r in chosen:
+    for r in rows:
         point = by_key[r["key"]]
-        cfg = point.config(base if base is not None else result.meta.get("base", {}))
+        cfg = point.config(base)
         whole, layers = point.sparsity()
         head = [f"# nnfpga sweep point {point.key}: {point.label}"]
         if whole or layers:
@@ -93,7 +89,8 @@ def write_configs(result: SweepResult, directory: str | os.PathLike[str], rows: 
             if r.get(k) is not None:
                 head.append(f"# {k}: {r[k]}")
         text = "\n".join(head) + "\n" + yaml.safe_dump(cfg, sort_keys=False)
-        written.append(_atomic(out_dir / f"{point.key}.yml", lambda tmp, text=text: Path(tmp).write_text(text)))
+        written.append(write_file_atomic(out_dir / f"{point.key}.yml",
+                                         lambda tmp, text=text: Path(tmp).write_text(text)))
     return written
 
 

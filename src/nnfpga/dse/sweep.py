@@ -38,8 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.compress.magnitude import prune_kernels
+from nnfpga.converters import backend_name
 from nnfpga.dse.space import Point, Space, load_space
 from nnfpga.errors import ClusterError, ConfigError, MissingDependencyError
+from nnfpga.project import write_file_atomic
 
 SERIAL = "serial"
 SYNTH_TARGETS = ("xc7", "xcup", "ecp5")
@@ -66,7 +69,7 @@ class SweepResult:
         return pd.DataFrame(self.rows)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        return _atomic(Path(path), lambda tmp: self.table().to_csv(tmp, index=False))
+        return write_file_atomic(Path(path), lambda tmp: self.table().to_csv(tmp, index=False))
 
     def pareto(self, score: str = "accuracy", cost: str = "cost_estimate") -> list[dict[str, Any]]:
         """The rows no other beats on both ``score`` and ``cost`` (:func:`nnfpga.dse.results.pareto`)."""
@@ -79,21 +82,22 @@ class SweepResult:
         """The points and their Pareto front as an image (:func:`nnfpga.dse.results.plot_pareto`)."""
         from nnfpga.dse.results import plot_pareto
 
-        return plot_pareto(self, path, score, cost)
+        return plot_pareto(self.rows, path, score, cost)
 
     def write_configs(self, directory: str | os.PathLike[str], rows: list[dict[str, Any]] | None = None
                       ) -> list[Path]:
         """The front's (or ``rows``') configs as YAML files (:func:`nnfpga.dse.results.write_configs`)."""
         from nnfpga.dse.results import write_configs
 
-        return write_configs(self, directory, rows)
+        return write_configs(self.points, self.pareto() if rows is None else rows, directory,
+                             self.meta.get("base", {}))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         try:
             import pyarrow  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError(f"Parquet output needs pyarrow ({exc}): pip install 'nnfpga[dse]'") from None
-        return _atomic(Path(path), lambda tmp: self.table().to_parquet(tmp, index=False))
+        return write_file_atomic(Path(path), lambda tmp: self.table().to_parquet(tmp, index=False))
 
 
 def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str], x: Any, y: Any = None, *,
@@ -124,6 +128,7 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
         raise ConfigError(f"sweep: the base config must hold plain values (strings, numbers, lists, mappings), as "
                           f"a YAML config does: {exc}") from None
     data_hash = _digest(x.tobytes(), str(x.shape).encode(), b"" if y is None else y.tobytes())
+    backend = backend_name(backend)  # hls4ml's names too (Vivado, Vitis): nnfpga's, once
     job = {"base": base, "backend": backend, "model_hash": model_hash, "synth": synth}
     keys = {p.key: _design_hash(model_hash, data_hash, base, f"{backend}/{synth}", p) for p in points}
     cache = Path(cache_dir) if cache_dir is not None else None
@@ -141,9 +146,11 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
             return
         rows[row["key"]] = row
         if cache is not None:
-            _atomic(cache / f"{keys[row['key']]}.json", lambda tmp: Path(tmp).write_text(json.dumps(row)))
+            write_file_atomic(cache / f"{keys[row['key']]}.json", lambda tmp: Path(tmp).write_text(json.dumps(row)))
 
-    bar = _bar(len(points), len(points) - len(todo), progress)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
     try:
         if scheduler == SERIAL:
             for p in todo:
@@ -269,15 +276,10 @@ def prune_graph(graph: Any, fraction: float, layers: dict[str, float] | None = N
     """Set the smallest-magnitude ``fraction`` of every Dense kernel of an untyped graph to zero (``layers``: some
     Dense layers' own fractions), in place: what :func:`nnfpga.examples.prune_dense` does to a Keras model."""
     dense = {node.name: node for node in graph if node.op == "dense"}
-    missing = sorted(set(layers or {}) - set(dense))
-    if missing:
-        raise ConfigError(f"Sparsity: no Dense layer named {', '.join(map(repr, missing))}; the model's Dense "
-                          f"layers: {', '.join(dense) or 'none'}")
-    for name, node in dense.items():
-        f = (layers or {}).get(name, fraction)
-        if f:
-            kernel = node.weights["kernel"]
-            node.weights["kernel"] = np.where(np.abs(kernel) <= np.quantile(np.abs(kernel), f), 0.0, kernel)
+    pruned = prune_kernels({name: node.weights["kernel"] for name, node in dense.items()}, fraction, layers,
+                           who="Sparsity")
+    for name, kernel in pruned.items():
+        dense[name].weights["kernel"] = kernel
 
 
 def _check_model(model: Any, space: Space) -> None:
@@ -306,36 +308,6 @@ def _design_hash(model_hash: str, data_hash: str, base: dict[str, Any], backend:
 
 def _plain(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, sort_keys=True)
-
-
-def _atomic(path: Path, write: Any) -> Path:
-    """Write ``path`` through a temporary file beside it, renamed into place (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, initial: int, progress: bool) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="sweep", unit="point")
 
 
 __all__ = ["SweepResult", "evaluate_point", "prune_graph", "sweep"]
