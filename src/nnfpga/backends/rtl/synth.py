@@ -53,8 +53,11 @@ if TYPE_CHECKING:
 
 TARGETS = ("xc7", "xcup", "ecp5")
 XILINX_FAMILY = {"xc7": "xc7", "xcup": "xcup"}
+# router2 with timing-driven rip-up: on mid-size adder graphs (a 64x32 pruned layer) the congestion-only router
+# left 92.7 MHz where placement had 119.8; ripping up critical nets gave 103.2 (benchmarks/ecp5_timing.py, fc2p).
+# --timing-allow-fail: an Fmax below the clock is a result, not a failure.
 NEXTPNR_ARGS = ("--85k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained", "--router", "router2",
-                "--timing-allow-fail")  # Fmax below the clock is a result, not a failure
+                "--tmg-ripup", "--timing-allow-fail")
 # the clock on a clock-capable pin (PCLKT6_0, the ULX3S board's clock): left to the placer, it can land on a pin
 # with no route to the global clock network ("Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN'", seen)
 CLOCK_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
