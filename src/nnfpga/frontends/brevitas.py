@@ -36,7 +36,7 @@ from nnfpga.ops.base import Context
 from nnfpga.passes import infer_types
 
 if TYPE_CHECKING:
-    from nnfpga.frontends.pytorch import Emit
+    from nnfpga.frontends.pytorch_emit import Emit
 
 ROUNDING = {"RoundSte": "RND_CONV", "FloorSte": "TRN", "RoundToZeroSte": "TRN_ZERO"}
 CLAMPS = ("TensorClamp", "TensorClampSte")

@@ -13,7 +13,6 @@ import math
 import operator
 import os
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from nnfpga.frontends.pytorch_conv import (
     convert_spatial,
     upsample,
 )
+from nnfpga.frontends.pytorch_emit import Emit
 from nnfpga.frontends.pytorch_recurrent import RECURRENT_MODULES, check_output, recurrent_call
 from nnfpga.ir.graph import Graph, Node
 from nnfpga.ir.layout import channels_last_perms
@@ -170,32 +170,6 @@ def _record(torch: Any, model: Any, gm: Any, shape: tuple[int, ...]) -> dict[str
 
 def identifier(name: str) -> str:
     return _identifier(name, "layer", "layer_")
-
-
-@dataclass
-class Emit:
-    """What one traced call needs to add its nodes: the graph, its producer and shapes, the problem list."""
-
-    g: Graph
-    name: str  # node name for the first node this call adds
-    src: str  # graph node holding the call's tensor input
-    in_shape: tuple[int, ...]  # per-sample
-    out_shape: tuple[int, ...]  # per-sample, from the recorded run
-    source: str
-    unsupported: list[tuple[str, str]]
-    label: str  # the name to report in the unsupported list
-    input_exclusive: bool  # src is the graph input and this call is its only consumer
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, op: str, shape: tuple[int, ...] | None = None, attrs: dict[str, Any] | None = None,
-            weights: dict[str, np.ndarray] | None = None, *, src: str | None = None, suffix: str = "") -> str:
-        node = Node(self.g.unique_name(self.name + suffix), op, [src or self.src],
-                    self.out_shape if shape is None else shape, dict(attrs or {}), dict(weights or {}),
-                    source=self.source)
-        return self.g.add(node).name
-
-    def reject(self, reason: str) -> None:
-        self.unsupported.append((self.label, reason))
 
 
 class _Builder:
