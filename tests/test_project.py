@@ -14,7 +14,7 @@ import yaml
 import nnfpga
 from nnfpga.errors import ModelLoadError, OutputDirError
 from nnfpga.model import HWModel
-from nnfpga.project import is_project, write_atomic
+from nnfpga.project import is_project, write_atomic, write_file_atomic
 
 
 def snapshot(d: Path) -> dict[str, bytes]:
@@ -94,6 +94,22 @@ def test_project_directory_has_ordinary_permissions(tiny_mlp: Any, config: dict[
     (tmp_path / "plain").mkdir()
     convert(tiny_mlp, config, tmp_path / "prj").write()
     assert (tmp_path / "prj").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_single_files_are_written_whole_with_ordinary_permissions(tmp_path: Path) -> None:
+    """write_file_atomic (sweep tables, plots, configs, synthesis and HTML reports): the file appears whole with a
+    plain new file's permissions; a failed write leaves the old file and no temporary one."""
+    (tmp_path / "plain.txt").write_text("x")
+    out = write_file_atomic(tmp_path / "sub" / "a.txt", lambda tmp: Path(tmp).write_text("new"))
+    assert out.read_text() == "new" and out.stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+    def fail(tmp: str) -> None:
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_file_atomic(out, fail)
+    assert out.read_text() == "new" and sorted(p.name for p in out.parent.iterdir()) == ["a.txt"]
 
 
 def test_refuses_to_replace_a_directory_that_is_not_a_project(tiny_mlp: Any, config: dict[str, Any],

@@ -43,8 +43,8 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[str], objec
     failure leaves the old file (or none), never a half-written one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    # a fresh name that ``write`` creates (not mkstemp's private 0600 file): the result gets the usual permissions
+    tmp = str(path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"))
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nnfpga.config.apply import pinned_types
 from nnfpga.errors import ModelLoadError, OutputDirError
 from nnfpga.ops import OPS
+from nnfpga.project import write_file_atomic
 from nnfpga.reports.figures import report_figures
 from nnfpga.reports.graph_svg import esc, graph_svg
 from nnfpga.reports.hardware import HardwareReport, parse_vitis_csynth, path_line
@@ -82,7 +82,7 @@ def report_html(hw: HWModel, path: str | os.PathLike[str], x: Any = None, *, fig
     """Write the report of ``hw`` to ``path`` (see :meth:`nnfpga.model.HWModel.report_html`); returns the path."""
     target = check_output(path, force=force)
     text = render_html(hw, x, figures=figures, model=model, hardware=hardware)
-    write_file_atomic(target, text.encode("utf-8"))
+    _write_report(target, text.encode("utf-8"))
     return target
 
 
@@ -297,17 +297,14 @@ def _is_report(path: Path) -> bool:
         return False
 
 
-def write_file_atomic(target: Path, data: bytes) -> None:
-    """``data`` to a new temporary file beside ``target``, then renamed over it: readers see the old file or the
-    whole new one, never part of it; a failure removes the temporary file."""
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
+def _write_report(target: Path, data: bytes) -> None:
+    """``data`` as ``target``, atomically (:func:`nnfpga.project.write_file_atomic`); a failure is an
+    OutputDirError naming the file."""
+    def write(tmp: str) -> None:
         with open(tmp, "xb") as f:
             f.write(data)
-        os.replace(tmp, target)
+
+    try:
+        write_file_atomic(target, write)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputDirError(f"cannot write the report to {str(target)!r}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -46,6 +46,7 @@ from nnfpga.backends.rtl import ecp5_paths
 from nnfpga.backends.rtl.lower import Design, build_design, timing_settings
 from nnfpga.backends.rtl.stream_timing import stream_timing
 from nnfpga.errors import ConfigError, ModelLoadError, ToolError
+from nnfpga.project import write_file_atomic
 from nnfpga.reports import HardwareReport
 
 if TYPE_CHECKING:
@@ -255,11 +256,7 @@ def report_path(project_dir: str | os.PathLike[str], target: str) -> Path:
 def save_report(report: HardwareReport, project_dir: str | os.PathLike[str]) -> Path:
     """Write ``report`` as ``<project_dir>/reports/<target>.json`` (atomically)."""
     path = report_path(project_dir, report.target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(report.to_json() + "\n")
-    tmp.replace(path)
-    return path
+    return write_file_atomic(path, lambda tmp: Path(tmp).write_text(report.to_json() + "\n"))
 
 
 def load_report(project_dir: str | os.PathLike[str], target: str | None = None) -> HardwareReport:
