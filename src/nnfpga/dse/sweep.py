@@ -263,7 +263,8 @@ def _estimated(hw: Any) -> dict[str, Any]:
         return {"cost_estimate": float(estimate_cost(hw))}
     t = e.total
     return {"cost_estimate": round(float(e.cost), 1), "est_lut": round(float(t.lut), 1),
-            "est_ff": round(float(t.ff), 1), "est_dsp": t.dsp, "est_bram": t.bram_18k, "est_latency_cycles": e.latency_cycles, "est_ii": e.ii}
+            "est_ff": round(float(t.ff), 1), "est_dsp": t.dsp, "est_bram": t.bram_18k,
+            "est_latency_cycles": e.latency_cycles, "est_ii": e.ii}
 
 
 def _synthesized(hw: Any, target: str) -> dict[str, Any]:

@@ -36,11 +36,12 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 DSP_LUTS = 55  # one DSP counted as 55 LUTs in the figure of merit LUT + 55 x DSP
-LUT_TERMS = ("add_bits", "const_add_bits", "mux_bits", "cmp_bits", "rom_bits", "sel_bits", "lut_mul", "dsp")
+LUT_TERMS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits", "sel_bits",
+             "lut_mul", "dsp")
 # fitted on benchmarks/data/estimator_yosys.json (training half): see the module doc
 COEFFICIENTS: dict[str, dict[str, float]] = {
-    "xc7": {"add_bits": 1.0, "const_add_bits": 1.0, "mux_bits": 1.0, "cmp_bits": 0.5, "rom_bits": 1.0,
-            "sel_bits": 1.0, "lut_mul": 1.0, "dsp": 0.0, "reg": 1.0},
+    "xc7": {"add_bits": 0.7827, "const_add_bits": 0.0, "ext_bits": 0.0, "dsp_add_bits": 0.0, "mux_bits": 0.0,
+            "cmp_bits": 0.0, "rom_bits": 0.1369, "sel_bits": 0.7442, "lut_mul": 0.8674, "dsp": 0.0, "reg": 0.8143},
 }
 DSP_SHAPE = {"xc7": (25, 18)}
 TARGETS = tuple(COEFFICIENTS)
@@ -108,22 +109,26 @@ def check_target(target: str) -> None:
         raise ConfigError(f"unknown estimate target {target!r}; expected one of {', '.join(TARGETS)}")
 
 
-def dsp_count(muls: list[tuple[int, int, int]], target: str = "xc7") -> tuple[int, float]:
-    """(DSPs, a x b summed over the multipliers left to LUTs) of ``muls`` ((wider, narrower, product) widths)."""
+def dsp_count(muls: list[tuple[int, ...]], target: str = "xc7") -> tuple[int, float]:
+    """(DSPs, the LUT measure of the multipliers left to LUTs) of ``muls`` ((wider, narrower, product) widths and
+    the select bits of their weight table). A small product whose data bits and table select bits fit one LUT6
+    is one LUT per product bit (the table merges into it); each input beyond six doubles... roughly: the
+    measure is ``product bits x max(1, inputs - 5)``."""
     amax, bmax = DSP_SHAPE[target]
     dsp, lut_area = 0, 0.0
-    for a, b, y in muls:
+    for a, b, y, k in muls:
         if b >= 2 and y >= 9:
             dsp += math.ceil(a / amax) * math.ceil(b / bmax) if a > amax or b > bmax else 1
         else:
-            lut_area += a * b
+            lut_area += y if a + k <= 5 else 3 * y
     return dsp, lut_area
 
 
 def terms(c: Counts, target: str = "xc7") -> dict[str, float]:
     """The model's inputs of one layer's counts."""
     dsp, lut_mul = dsp_count(c.muls, target)
-    return {"add_bits": c.add_bits, "const_add_bits": c.const_add_bits, "mux_bits": c.mux_bits,
+    return {"add_bits": c.add_bits, "const_add_bits": c.const_add_bits, "ext_bits": c.ext_bits,
+            "dsp_add_bits": c.dsp_add_bits, "mux_bits": c.mux_bits,
             "cmp_bits": c.cmp_bits, "rom_bits": c.rom_bits, "sel_bits": c.sel_bits, "lut_mul": lut_mul,
             "dsp": dsp, "reg": c.reg_bits}
 

@@ -11,7 +11,8 @@ lowering tried and rolled back is gone from it), one item at a time, with the wi
 - ``mux_bits``: ``c ? a : b`` (result width); ``cmp_bits``: a signed comparison (its operands' width).
 - ``rom_bits`` / ``rom_entries``: a ``case`` of constants (a table read by a counter or an index), per output
   bit; ``sel_bits``: a ``case`` of variables (a multiplexer of ``entries`` inputs), ``width x (entries - 1)``.
-- ``muls``: each variable multiplier's (wider, narrower) operand widths without their sign extension.
+- ``muls``: each variable multiplier's (wider, narrower) operand widths without their sign extension, its product
+  width, and the select bits of the weight table feeding it (0: none).
 - ``reg_bits``: bits of the registers a clocked ``always`` assigns.
 """
 
@@ -21,13 +22,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from nnfpga.backends.rtl.verilog import Always, Case, If, Instance, Module, NonBlocking, Reg, Wire
+from nnfpga.backends.rtl.verilog import Always, Assign, Case, If, Instance, Module, NonBlocking, Reg, Wire
 
 _LIT = re.compile(r"^(\d+)'s?([hbd])([0-9a-fA-F_]+)$")
 _SLICE = re.compile(r"^([A-Za-z_][A-Za-z0-9_$]*)\[(\d+)(?::(\d+))?\]$")
 _REPL = re.compile(r"^\{(\d+)\{(.*)\}\}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-_SIGNED = re.compile(r"\$signed\(")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
 @dataclass
@@ -36,17 +37,18 @@ class Counts:
 
     add_bits: int = 0
     const_add_bits: int = 0
+    ext_bits: int = 0
+    dsp_add_bits: int = 0
     mux_bits: int = 0
     cmp_bits: int = 0
     rom_bits: int = 0
     rom_entries: int = 0
     sel_bits: int = 0
     reg_bits: int = 0
-    muls: list[tuple[int, int, int]] = field(default_factory=list)
+    muls: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def add(self, other: Counts, times: int = 1) -> None:
-        for k in ("add_bits", "const_add_bits", "mux_bits", "cmp_bits", "rom_bits", "rom_entries", "sel_bits",
-                  "reg_bits"):
+        for k in _SCALARS:
             setattr(self, k, getattr(self, k) + times * getattr(other, k))
         self.muls += other.muls * times
 
@@ -58,12 +60,16 @@ class Counts:
     @staticmethod
     def from_dict(d: dict) -> Counts:
         c = Counts(**{k: int(v) for k, v in d.items() if k != "muls"})
-        c.muls = [(int(a), int(b), int(y)) for (a, b, y), n in d.get("muls", []) for _ in range(int(n))]
+        c.muls = [tuple(int(v) for v in m) for m, n in d.get("muls", []) for _ in range(int(n))]  # type: ignore[misc]
         return c
 
 
 def _depth(s: str) -> int:
     return s.count("(") + s.count("{") + s.count("[") - s.count(")") - s.count("}") - s.count("]")
+
+
+_SCALARS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits", "rom_entries",
+            "sel_bits", "reg_bits")
 
 
 def _split_top(s: str, sep: str) -> list[str]:
@@ -105,24 +111,49 @@ class _Reader:
 
     def __init__(self, module: Module) -> None:
         self.width: dict[str, int] = {p.name: p.width for p in module.ports}
-        self.zeros: dict[str, int] = {}  # name -> its low bits that are constant zeros
+        self._zeros: dict[str, int] = {}  # name -> its low bits that are constant zeros (read when asked)
+        self._wiring: dict[str, str] = {}  # name -> the slices / concatenation it is
         self.const_regs: dict[str, int] = {}  # a table of one value (the same weight every cycle) -> it
+        reads: list[str] = []
+        self._operands: dict[str, tuple[int, int, int]] = {}
+        self._constants: dict[str, int | None] = {}
+        self.table_bits: dict[str, int] = {}  # a table's name -> the bits that select its entry
+        self.products: set[str] = set()  # wires holding a product wide enough for a DSP (it absorbs an adder)
         for item in module.items:
             if isinstance(item, (Wire, Reg)):
                 self.width[item.name] = item.width
+            _reads(item, reads)
             if isinstance(item, Wire) and item.expr is not None:
                 kind = _kind(item.expr)
                 if kind == "wire":
-                    self.zeros[item.name] = self.operand(item.expr)[2]
+                    self._wiring[item.name] = item.expr
+                elif kind == "mul" and item.width >= 9:
+                    self.products.add(item.name)
             if isinstance(item, Always) and item.clock is None and len(item.body) == 1 and isinstance(
                     item.body[0], Case):
                 values = {self.constant(v) for _, v in item.body[0].items}
                 if len(values) == 1 and None not in values:
                     self.const_regs[item.body[0].lhs] = values.pop()
+                elif None not in values:
+                    self.table_bits[item.body[0].lhs] = max(len(item.body[0].items) - 1, 1).bit_length()
+        self.read = set(_IDENT.findall(" ".join(reads)))  # names some logic reads (Yosys drops the others)
 
     def operand(self, s: str) -> tuple[int, int, int]:
         """(width, width without sign/zero extension, low constant-zero bits) of an operand expression, or
         (0, 0, 0) for a constant (see :meth:`constant`)."""
+        got = self._operands.get(s)
+        if got is None:
+            got = self._operands[s] = self._operand(s)
+        return got
+
+    def zeros(self, name: str) -> int:
+        """Low bits of ``name`` that are constant zeros (a shifted term)."""
+        if name not in self._zeros:
+            expr = self._wiring.get(name)
+            self._zeros[name] = 0 if expr is None else self.operand(expr)[2]
+        return self._zeros[name]
+
+    def _operand(self, s: str) -> tuple[int, int, int]:
         s = _strip_parens(s)
         if s.startswith("$signed(") and s.endswith(")"):
             return self.operand(s[8:-1])
@@ -153,10 +184,10 @@ class _Reader:
             return width, max(width - ext + (unsigned and ext > 0), 1), zeros
         if m := _SLICE.match(s):
             hi, lo = int(m.group(2)), int(m.group(3) or m.group(2))
-            return hi - lo + 1, hi - lo + 1, max(self.zeros.get(m.group(1), 0) - lo, 0)
+            return hi - lo + 1, hi - lo + 1, max(self.zeros(m.group(1)) - lo, 0)
         if _NAME.match(s):
             w = self.width.get(s, 1)
-            return w, w, self.zeros.get(s, 0)
+            return w, w, self.zeros(s)
         return 1, 1, 0  # a 1-bit condition or an expression we do not read further
 
     def _part(self, p: str) -> tuple[int, int, int]:
@@ -168,6 +199,12 @@ class _Reader:
         return self.operand(p)
 
     def constant(self, s: str) -> int | None:
+        if s in self._constants:
+            return self._constants[s]
+        v = self._constants[s] = self._constant(s)
+        return v
+
+    def _constant(self, s: str) -> int | None:
         s = _strip_parens(s)
         if s in self.const_regs:
             return self.const_regs[s]
@@ -195,17 +232,22 @@ class _Reader:
             consts = [self.constant(_strip_parens(x).removeprefix("$signed(").removesuffix(")")) for x in (a, b)]
             if any(v is not None and v & (v - 1) == 0 for v in consts) or wb == 0 or wa == 0:
                 return  # a product by 0 or a power of two: wiring
-            c.muls.append((max(wa, wb), min(wa, wb), width))
+            k = max(self.table_bits.get(n, 0) for x in (a, b) for n in _IDENT.findall(x))
+            c.muls.append((max(wa, wb), min(wa, wb), width, k))
         elif kind == "add":
             parts = _split_sum(expr)
             ops = [self.operand(p) if self.constant(p) is None else None for p in parts]
             consts = [p for p, o in zip(parts, ops, strict=True) if o is None]
             zeros = max([o[2] for o in ops if o is not None] + [_low_zeros(self.constant(p)) for p in consts])
-            bits = max(width - zeros, 1) * (len(parts) - 1)
+            reals = [o[1] for o in ops if o is not None] + [_signed_width(self.constant(p), width) for p in consts]
+            core = max(min(width, max(reals) + 1) - zeros, 1)
+            c.ext_bits += max(width - zeros - core, 0) * (len(parts) - 1)
             if consts:
-                c.const_add_bits += bits
+                c.const_add_bits += core * (len(parts) - 1)
+            elif self.products and any(set(_IDENT.findall(p)) & self.products for p in parts):
+                c.dsp_add_bits += core * (len(parts) - 1)
             else:
-                c.add_bits += bits
+                c.add_bits += core * (len(parts) - 1)
             for p in parts:
                 if _kind(_strip_parens(p)) in ("mux", "add", "mul"):
                     self.expression(p, width, c)
@@ -222,6 +264,14 @@ class _Reader:
         if " == " in cond:
             a, _ = cond.split(" == ", 1)
             c.cmp_bits += self.operand(a)[0] // 4
+
+
+def _signed_width(v: int | None, width: int) -> int:
+    """Bits of the constant ``v`` read as a ``width``-bit two's-complement number, sign included."""
+    v = v or 0
+    if v >= 1 << (width - 1):
+        v -= 1 << width
+    return (v if v >= 0 else -v - 1).bit_length() + 1
 
 
 def _low_zeros(v: int | None) -> int:
@@ -257,6 +307,27 @@ def _layer_of(name: str, layers: list[str]) -> str:
     return ""
 
 
+def _reads(item: object, out: list[str]) -> None:
+    """The expressions ``item`` reads, appended to ``out``."""
+    if isinstance(item, Wire):
+        out.append(item.expr or "")
+    elif isinstance(item, Assign):
+        out.append(item.rhs)
+    elif isinstance(item, Instance):
+        out += [e for _, e in item.connections]
+    elif isinstance(item, Always):
+        for s in item.body:
+            _reads(s, out)
+    elif isinstance(item, NonBlocking):
+        out.append(item.rhs)
+    elif isinstance(item, If):
+        out.append(item.cond)
+        for s in (*item.then, *item.orelse):
+            _reads(s, out)
+    elif isinstance(item, Case):
+        out += [item.sel, item.default, *(v for _, v in item.items)]
+
+
 def _walk(stmts: list, clocked: bool, r: _Reader, c: Counts, regs: set[str]) -> None:
     for s in stmts:
         if isinstance(s, NonBlocking):
@@ -273,7 +344,8 @@ def _walk(stmts: list, clocked: bool, r: _Reader, c: Counts, regs: set[str]) -> 
             if s.lhs in r.const_regs:
                 continue
             if all(r.constant(v) is not None for _, v in s.items):
-                c.rom_bits += w
+                if len(s.items) > 2:  # a table of two entries is its select bit, or its inverse, per bit
+                    c.rom_bits += w
                 c.rom_entries += len(s.items)
             else:
                 c.sel_bits += w * max(len(s.items) - 1, 0)
@@ -297,7 +369,7 @@ def module_counts(module: Module, layers: list[str], library: dict[str, dict[str
             first = _first_name(item.body)
             c = out.setdefault(_layer_of(first, layers), Counts())
             _walk(item.body, item.clock is not None, r, c, regs)
-            for name in regs:
+            for name in regs & r.read:
                 out.setdefault(reg_layer.get(name, _layer_of(name, layers)), Counts()).reg_bits += r.width.get(name, 1)
         elif isinstance(item, Instance) and library and item.module in library:
             for sub in library[item.module].values():
