@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from nnfpga.backends.rtl.verilog import Always, Assign, Case, If, Instance, Module, NonBlocking, Reg, Wire
+from nnfpga.backends.rtl.verilog import Always, Assign, Case, If, Instance, Module, NonBlocking, Reg, Val, Wire
 
 _LIT = re.compile(r"^(\d+)'s?([hbd])([0-9a-fA-F_]+)$")
 _SLICE = re.compile(r"^([A-Za-z_][A-Za-z0-9_$]*)\[(\d+)(?::(\d+))?\]$")
@@ -123,7 +123,10 @@ class _Reader:
             if isinstance(item, (Wire, Reg)):
                 self.width[item.name] = item.width
             _reads(item, reads)
-            if isinstance(item, Wire) and item.expr is not None:
+            if isinstance(item, Wire) and item.op is not None:
+                if item.op[0] == "mul" and item.width >= 9:
+                    self.products.add(item.name)
+            elif isinstance(item, Wire) and item.expr is not None:
                 kind = _kind(item.expr)
                 if kind == "wire":
                     self._wiring[item.name] = item.expr
@@ -254,6 +257,44 @@ class _Reader:
         elif kind == "neg":
             c.add_bits += width
 
+    def _val(self, v: Val, width: int) -> tuple[int, int]:
+        """(width without extension, low constant-zero bits) of variable ``v`` extended to ``width`` bits, as
+        :meth:`operand` reads ``v.ext(width)``."""
+        zeros = max(self.zeros(v.base) - v.lsb, 0)
+        if width <= v.width:
+            return width, zeros
+        k = width - v.width
+        return (v.width + 1 if (k == 1 or not v.signed) else v.width), zeros
+
+    def tagged(self, op: tuple, width: int, c: Counts) -> None:
+        """Count the logic of a wire :class:`~nnfpga.backends.rtl.verilog.Arith` made (``op``: its kind and
+        operands) into ``c``: what :meth:`expression` reads from its text, without parsing it."""
+        kind = op[0]
+        if kind == "add":
+            vals = op[1:]
+            var = [self._val(v, width) for v in vals if v.const is None]
+            consts = [v.const % (1 << width) for v in vals if v.const is not None]
+            zeros = max([z for _, z in var] + [_low_zeros(k) for k in consts])
+            reals = [r for r, _ in var] + [_signed_width(k, width) for k in consts]
+            core = max(min(width, max(reals) + 1) - zeros, 1)
+            c.ext_bits += max(width - zeros - core, 0)
+            if consts:
+                c.const_add_bits += core
+            elif any(v.base in self.products for v in vals):
+                c.dsp_add_bits += core
+            else:
+                c.add_bits += core
+        elif kind == "neg":
+            c.add_bits += width
+        elif kind == "mux":
+            c.mux_bits += width
+            self.condition(str(op[1]), c)
+        elif kind == "mul" and op[2].const is None:
+            a, b = op[1], op[2]
+            wa, wb = self._val(a, width)[0], self._val(b, width)[0]
+            k = max(self.table_bits.get(a.base, 0), self.table_bits.get(b.base, 0))
+            c.muls.append((max(wa, wb), min(wa, wb), width, k))
+
     def condition(self, cond: str, c: Counts) -> None:
         cond = _strip_parens(cond.lstrip("!"))
         for op in (" < ", " > ", " <= ", " >= "):
@@ -360,7 +401,9 @@ def module_counts(module: Module, layers: list[str], library: dict[str, dict[str
     out: dict[str, Counts] = {}
     reg_layer: dict[str, str] = {}
     for item in module.items:
-        if isinstance(item, Wire) and item.expr is not None:
+        if isinstance(item, Wire) and item.op is not None:
+            r.tagged(item.op, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
+        elif isinstance(item, Wire) and item.expr is not None:
             r.expression(item.expr, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
         elif isinstance(item, Reg):
             reg_layer[item.name] = _layer_of(item.name, layers)
