@@ -14,7 +14,8 @@ already in the data file (same spec) are not synthesized again; ``--fit`` refits
 on the stored data (training half: even indices) and prints them for ``estimate.py``.
 
 Run: PYTHONPATH=src python benchmarks/estimator_validation.py [--n 72] [--seed 17] [--timeout 180] [--fit]
-     [--data benchmarks/data/estimator_yosys.json]
+     [--data benchmarks/data/estimator_yosys.json] [--no-synth] [--timing]
+(``--timing``: ``hw.estimate()`` on the 8- and 16-bit jet MLP, cold and warm plan cache.)
 """
 
 from __future__ import annotations
@@ -171,6 +172,37 @@ def report(data: dict[str, Any]) -> int:
     return 0 if len(rows) >= 60 and med <= 0.10 and p90 <= 0.20 else 1
 
 
+def timing(bits: tuple[int, ...] = (8, 16), repeat: int = 3) -> None:
+    """Print how long ``hw.estimate()`` takes on the bundled jet MLP (16-64-32-32-5, ReuseFactor 1): cold (the
+    adder-graph plans of :mod:`nnfpga.backends.rtl.cmvm` not cached yet: a new model) and warm (cached: the same
+    weights again), the best of ``repeat`` runs each."""
+    import os
+    import pickle
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    from nnfpga.api import convert_graph
+    from nnfpga.backends.rtl import cmvm
+    from nnfpga.examples import load_example
+    from nnfpga.frontends.keras import graph_from_keras
+    from nnfpga.passes import run_pipeline
+
+    blob = pickle.dumps(graph_from_keras(load_example()[0]))
+    for w in bits:
+        g = pickle.loads(blob)
+        run_pipeline(g)
+        hw = convert_graph(g, {"Model": {"Precision": f"ap_fixed<{w},{w // 3 + 1}>", "ReuseFactor": 1}},
+                           backend="verilog", project_name="jet")
+        runs: dict[str, list[float]] = {"cold": [], "warm": []}
+        for _ in range(repeat):
+            cmvm._plan.cache_clear()
+            for kind in ("cold", "warm"):
+                t = time.perf_counter()
+                e = hw.estimate()
+                runs[kind].append(time.perf_counter() - t)
+        print(f"jet MLP {w}-bit: estimate cold {min(runs['cold']):.2f} s, warm {min(runs['warm']):.2f} s "
+              f"(LUT {e.total.lut:.0f}, FF {e.total.ff:.0f}, DSP {e.total.dsp}, latency {e.latency_cycles}, II {e.ii})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=72)
@@ -179,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--fit", action="store_true", help="refit the cost model on the stored data and print it")
     ap.add_argument("--no-synth", action="store_true", help="report on the stored data only")
+    ap.add_argument("--timing", action="store_true", help="also time hw.estimate() on the 8- and 16-bit jet MLP")
     args = ap.parse_args(argv)
     data = load(args.data)
     if not args.no_synth:
@@ -189,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
 
         rows = [r for i, r in enumerate(data["designs"]) if "yosys" in r and i % 2 == 0]
         print(json.dumps(est.fit([r["features"] for r in rows], [r["yosys"] for r in rows]), indent=1))
-    return report(data)
+    status = report(data)
+    if args.timing:
+        timing()
+    return status
 
 
 if __name__ == "__main__":

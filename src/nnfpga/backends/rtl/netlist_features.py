@@ -3,11 +3,15 @@ carry-chain bits of its adders and comparators, its mux bits, its tables, its mu
 its register bits. :mod:`nnfpga.backends.rtl.estimate` turns these counts into LUT, FF, DSP and BRAM.
 
 Everything is read from the final :class:`~nnfpga.backends.rtl.verilog.Module` (the logic a timing-driven
-lowering tried and rolled back is gone from it), one item at a time, with the widths the items declare:
+lowering tried and rolled back is gone from it), one item at a time, with the widths the items declare: a wire
+:class:`~nnfpga.backends.rtl.verilog.Arith` made from its op and operands (``Wire.op``), any other from its text.
+Registers and wires that no logic reads are left out (Yosys removes them).
 
-- ``add_bits``: an addition or subtraction of two variables, its result width less the low bits an operand
-  holds as constant zeros (a shifted term: those bits pass through); ``const_add_bits`` the same with one
-  constant operand (its low zero bits pass through too); a negation counts as an addition.
+- ``add_bits``: an addition or subtraction of two variables, its carry bits: the result width less the low bits
+  an operand holds as constant zeros (a shifted term: those bits pass through), at most one bit above the wider
+  operand (the rest, sign extension, is ``ext_bits``); ``adders`` their number; ``const_add_bits`` the same with
+  one constant operand; ``dsp_add_bits`` an adder reading a product (a DSP can absorb it); a negation counts as
+  an addition.
 - ``mux_bits``: ``c ? a : b`` (result width); ``cmp_bits``: a signed comparison (its operands' width).
 - ``rom_bits`` / ``rom_entries``: a ``case`` of constants (a table read by a counter or an index), per output
   bit; ``sel_bits``: a ``case`` of variables (a multiplexer of ``entries`` inputs), ``width x (entries - 1)``.
@@ -39,6 +43,7 @@ class Counts:
     const_add_bits: int = 0
     ext_bits: int = 0
     dsp_add_bits: int = 0
+    adders: int = 0
     mux_bits: int = 0
     cmp_bits: int = 0
     rom_bits: int = 0
@@ -68,7 +73,7 @@ def _depth(s: str) -> int:
     return s.count("(") + s.count("{") + s.count("[") - s.count(")") - s.count("}") - s.count("]")
 
 
-_SCALARS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits", "rom_entries",
+_SCALARS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "adders", "mux_bits", "cmp_bits", "rom_bits", "rom_entries",
             "sel_bits", "reg_bits")
 
 
@@ -251,6 +256,7 @@ class _Reader:
                 c.dsp_add_bits += core * (len(parts) - 1)
             else:
                 c.add_bits += core * (len(parts) - 1)
+                c.adders += len(parts) - 1
             for p in parts:
                 if _kind(_strip_parens(p)) in ("mux", "add", "mul"):
                     self.expression(p, width, c)
@@ -284,6 +290,7 @@ class _Reader:
                 c.dsp_add_bits += core
             else:
                 c.add_bits += core
+                c.adders += 1
         elif kind == "neg":
             c.add_bits += width
         elif kind == "mux":
