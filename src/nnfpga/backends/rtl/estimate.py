@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 DSP_LUTS = 55  # one DSP counted as 55 LUTs in the figure of merit LUT + 55 x DSP
-LUT_TERMS = ("add_bits", "adders", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits", "sel_bits",
-             "lut_mul", "dsp")
+LUT_TERMS = ("add_bits", "adders", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits",
+             "sel_bits", "lut_mul", "dsp")
 # fitted on benchmarks/data/estimator_yosys.json (training half): see the module doc
 COEFFICIENTS: dict[str, dict[str, float]] = {
     "xc7": {"add_bits": 0.9691, "adders": -1.4716, "const_add_bits": 0.0, "ext_bits": 0.0, "dsp_add_bits": 0.0,

@@ -73,8 +73,8 @@ def _depth(s: str) -> int:
     return s.count("(") + s.count("{") + s.count("[") - s.count(")") - s.count("}") - s.count("]")
 
 
-_SCALARS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "adders", "mux_bits", "cmp_bits", "rom_bits", "rom_entries",
-            "sel_bits", "reg_bits")
+_SCALARS = ("add_bits", "const_add_bits", "ext_bits", "dsp_add_bits", "adders", "mux_bits", "cmp_bits", "rom_bits",
+            "rom_entries", "sel_bits", "reg_bits")
 
 
 def _split_top(s: str, sep: str) -> list[str]:
