@@ -321,7 +321,8 @@ def _digest(*parts: bytes) -> str:
 def _design_hash(model_hash: str, data_hash: str, base: dict[str, Any], backend: str, point: Point) -> str:
     import nnfpga
 
-    text = json.dumps([model_hash, data_hash, base, backend, point.key, nnfpga.__version__], sort_keys=True)
+    # the row's columns too: rows cached before a column was added (the estimate's) are computed again
+    text = json.dumps([model_hash, data_hash, base, backend, point.key, nnfpga.__version__, ROW_KEYS], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
