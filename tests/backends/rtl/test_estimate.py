@@ -105,9 +105,19 @@ def test_bad_target_and_hls_project() -> None:
     assert isinstance(err.value, NnfpgaError)
     with pytest.raises(ConfigError, match="unknown estimate target"):
         est.cost_from_features({"layers": {}}, "ice40")
-    hls = convert_graph(hw.graph, {"Model": {"Precision": "ap_fixed<8,3>"}}, backend="vitis")
-    with pytest.raises(ConfigError, match="convert with backend='verilog'"):
-        hls.estimate()
+    with pytest.raises(ConfigError, match="unknown estimate target 'ecp5'"):
+        convert_graph(hw.graph, {"Model": {"Precision": "ap_fixed<4,2>"}}, backend="vitis").estimate("ecp5")
+
+
+def test_hls_project_estimate_is_labelled() -> None:
+    """An HLS project's estimate is the Verilog design's of the same graph, and says so."""
+    hw = ev.build(ev.specs()[1])
+    cfg = {"Model": {"Precision": "ap_fixed<6,3>", "ReuseFactor": 1}}
+    hls = convert_graph(hw.graph, cfg, backend="vitis").estimate()
+    ver = convert_graph(hw.graph, cfg, backend="verilog").estimate()
+    assert hls.style == est.HLS_STYLE != ver.style == est.VERILOG_STYLE and "HLS-style" in hls.table()
+    assert hls.to_dict()["total"] == ver.to_dict()["total"] and (hls.latency_cycles, hls.ii) == (
+        ver.latency_cycles, ver.ii)
 
 
 def test_cli_on_a_written_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,9 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
 }
 DSP_SHAPE = {"xc7": (25, 18)}
 TARGETS = tuple(COEFFICIENTS)
+VERILOG_STYLE = "Verilog backend, from the lowered design (no tool run)"
+HLS_STYLE = ("HLS-style: the Verilog backend's design of this graph, not Vitis HLS's; latency and II are that "
+             "design's (hw.build() reports the HLS ones)")
 
 
 @dataclass
@@ -84,7 +87,7 @@ class Estimate:
     ii: int | None
     counts: dict[str, Counts] = field(default_factory=dict)
     seconds: float = 0.0
-    style: str = "Verilog backend, from the lowered design (no tool run)"
+    style: str = VERILOG_STYLE
 
     @property
     def cost(self) -> float:
@@ -220,5 +223,17 @@ def estimate(hw: HWModel, target: str = "xc7", *, design: Design | None = None) 
     return out
 
 
-__all__ = ["COEFFICIENTS", "DSP_LUTS", "TARGETS", "Estimate", "Resources", "cost_from_features", "dsp_count",
-           "estimate", "estimate_design", "fit"]
+__all__ = [
+    "COEFFICIENTS",
+    "DSP_LUTS",
+    "HLS_STYLE",
+    "TARGETS",
+    "VERILOG_STYLE",
+    "Estimate",
+    "Resources",
+    "cost_from_features",
+    "dsp_count",
+    "estimate",
+    "estimate_design",
+    "fit",
+]
