@@ -121,9 +121,9 @@ def check_target(target: str) -> None:
 
 def dsp_count(muls: list[tuple[int, ...]], target: str = "xc7") -> tuple[int, float]:
     """(DSPs, the LUT measure of the multipliers left to LUTs) of ``muls`` ((wider, narrower, product) widths and
-    the select bits of their weight table). A small product whose data bits and table select bits fit one LUT6
-    is one LUT per product bit (the table merges into it); each input beyond six doubles... roughly: the
-    measure is ``product bits x max(1, inputs - 5)``."""
+    the select bits of their weight table). A small product whose wider operand and table select bits number 5
+    or fewer is one LUT per product bit (the table merges into it), else three (an empirical step, seen on the 4-
+    and 6-bit designs of the validation sweep)."""
     amax, bmax = DSP_SHAPE[target]
     dsp, lut_area = 0, 0.0
     for a, b, y, k in muls:
@@ -147,7 +147,8 @@ def layer_cost(c: Counts, target: str = "xc7") -> tuple[float, float, int]:
     """(LUT, FF, DSP) of one layer's counts."""
     k = COEFFICIENTS[target]
     t = terms(c, target)
-    return sum(k[n] * t[n] for n in LUT_TERMS), k["reg"] * t["reg"], int(t["dsp"])
+    lut = max(sum(k[n] * t[n] for n in LUT_TERMS), 0.0)  # the adder-count term is negative
+    return round(lut, 1), round(k["reg"] * t["reg"], 1), int(t["dsp"])
 
 
 def cost_from_features(features: dict[str, Any], target: str = "xc7") -> dict[str, float]:
