@@ -8,9 +8,10 @@ emulated on the test set (``--n`` jets), accuracy, argmax agreement with the flo
 estimate of its Verilog design (``hw.estimate()``: LUT + 55 x DSP, FF, latency, II). Target (the issue): under a
 minute on this 2-core machine.
 
-Measured (2026-12-06, a place-and-route job on the other core): SWEEP_TIME on the LocalCluster with its start
-(12.5 s before the points were costed by the estimator, which builds each point's design); identical rows
-serially. Exit 1 when the cluster run takes a minute or more.
+Measured (2026-12-06, a place-and-route job on the other core): 54.5 s on the LocalCluster with its start at load
+average 2, 65.5 s at 3-3.7 (12.5 s before the points were costed by the estimator, which builds each point's
+design: the ReuseFactor 1 points' adder-graph search dominates); identical rows serially. Exit 1 when the cluster
+run takes a minute or more.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/sweep_jet.py [--points 100] [--n 5000] [--seed 0] [--no-serial]
 """
