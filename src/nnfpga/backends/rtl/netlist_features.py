@@ -227,8 +227,8 @@ class _Reader:
         expr = _strip_parens(expr)
         kind = _kind(expr)
         if kind == "mux":
-            cond, rest = _split_top(expr, "?", )[0], "?".join(_split_top(expr, "?")[1:])
-            a, b = _split_top(rest, ":")[:2]
+            cond, *rest = _split_top(expr, "?")
+            a, b = _split_top("?".join(rest), ":")[:2]
             c.mux_bits += width
             self.condition(cond, c)
             for part in (a, b):
