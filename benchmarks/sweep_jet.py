@@ -4,11 +4,14 @@ this process.
 
 Space: Precision ap_fixed<W,I> for W = 4..16 (I = W // 3 + 1), ReuseFactor 1 / 2 / 4 / 8, Sparsity 0 / 0.25 / 0.5 /
 0.75 / 0.9 (260 designs), 100 drawn with ``--seed``; each point: the jet MLP pruned, converted (Verilog backend),
-emulated on the test set (``--n`` jets), accuracy, argmax agreement with the float reference, the Dense adder
-cost estimate. Target (the issue): under a minute on this 2-core machine.
+emulated on the test set (``--n`` jets), accuracy, argmax agreement with the float reference, the resource
+estimate of its Verilog design (``hw.estimate()``: LUT + 55 x DSP, FF, latency, II). Target (the issue): under a
+minute on this 2-core machine.
 
-Measured (2026-12-06, a place-and-route job on the other core): 12.5 s on the LocalCluster with its start,
-3.0 s serially; identical rows. Exit 1 when the cluster run takes a minute or more.
+Measured (2026-12-06, a place-and-route job on the other core): 54.5 s on the LocalCluster with its start at load
+average 2, 65.5 s at 3-3.7 (12.5 s before the points were costed by the estimator, which builds each point's
+design: the ReuseFactor 1 points' adder-graph search dominates); identical rows serially. Exit 1 when the cluster
+run takes a minute or more.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/sweep_jet.py [--points 100] [--n 5000] [--seed 0] [--no-serial]
 """

@@ -1,4 +1,4 @@
-"""Command line: ``nnfpga convert | config | predict | build | synth | report | summary | passes | demo``."""
+"""Command line: ``nnfpga convert | config | predict | build | synth | estimate | report | summary | passes | demo``."""
 
 from __future__ import annotations
 
@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--timeout", type=float, default=3600.0, help="time limit of each tool run in seconds")
     y.add_argument("--json", action="store_true", help="print the report as JSON")
     y.set_defaults(func=_synth)
+
+    e = sub.add_parser("estimate", help="estimate a project's LUT, FF, DSP, BRAM, latency and II per layer from its "
+                                        "Verilog design, without running any tool")
+    e.add_argument("project")
+    e.add_argument("--target", default="xc7", help="xc7 (7-series, Yosys synth_xilinx's mapping; the default)")
+    e.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    e.set_defaults(func=_estimate)
 
     rp = sub.add_parser("report", help="print the last saved synthesis report of a project, or (--html) write a "
                                        "self-contained HTML report of the whole project")
@@ -331,6 +338,16 @@ def _synth(args: argparse.Namespace) -> int:
     report = hw.synthesize(args.target, timeout_s=args.timeout, save=True)
     print(report.to_json() if args.json else report.table())
     print(f"saved {report_path(args.project, args.target)}", file=sys.stderr)
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import json
+
+    import nnfpga
+
+    est = nnfpga.load_project(args.project).estimate(args.target)
+    print(json.dumps(est.to_dict(), indent=1) if args.json else est.table())
     return 0
 
 

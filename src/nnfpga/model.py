@@ -197,6 +197,12 @@ class HWModel:
         self.last_report = synth(self, target, **kw)
         return self.last_report
 
+    def estimate(self, target: str = "xc7") -> Any:
+        """Estimate the Verilog design's LUT, FF, DSP, BRAM per layer and in total, with its exact latency (cycles)
+        and II, without running any tool: an :class:`~nnfpga.backends.rtl.estimate.Estimate` (``.table()``,
+        ``.to_dict()``). See :mod:`nnfpga.backends.rtl.estimate` for the model and its validation."""
+        return self._method("estimate", "estimate() reads the Verilog design")(self, target)
+
     def _method(self, name: str, what: str) -> Callable[..., Any]:
         """The backend's ``name`` method; a ConfigError naming the backend that has one when this one has not."""
         fn = getattr(self.backend, name, None)

@@ -8,8 +8,11 @@ a copy of the graph's Dense kernels (``Sparsity``: the smallest-magnitude fracti
 point's config (the base config with the point's keys set; ``ClockPeriod`` as the converter's ``clock_period``),
 runs the bit-exact emulator on ``x`` and records: the accuracy against ``y`` (argmax; labels or one-hot), the
 argmax agreement with the float reference of the same graph, how many overflow warnings emulation gave, the
-Dense layers' adder cost estimate (:func:`nnfpga.tune.cost.estimate_cost`, LUTs with DSPs as 55), the seconds it
-took, and ``error`` (empty, or the exception's type and message: a failed point is recorded, the sweep goes on).
+resource and latency estimate of the point's Verilog design (:func:`nnfpga.backends.rtl.estimate.estimate`, xc7:
+``cost_estimate`` = LUT + 55 x DSP, and ``est_lut``, ``est_ff``, ``est_dsp``, ``est_bram``, ``est_latency_cycles``,
+``est_ii``; a graph the Verilog backend cannot lower keeps the Dense adder count of
+:func:`nnfpga.tune.cost.estimate_cost` as ``cost_estimate`` and no ``est_*``), the seconds it took, and
+``error`` (empty, or the exception's type and message: a failed point is recorded, the sweep goes on).
 
 Each finished point is written at once to ``cache_dir`` (one JSON file per design, named by the hash of the
 model's weights, the data, the base config, the backend and the point), so that a rerun, or a sweep interrupted
@@ -48,7 +51,9 @@ SERIAL = "serial"
 SYNTH_TARGETS = ("xc7", "xcup", "ecp5")
 DEFAULT_WORKERS = 2
 CONNECT_TIMEOUT_S = 5.0
-ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", "seconds", "error")
+EST_KEYS = ("est_lut", "est_ff", "est_dsp", "est_bram", "est_latency_cycles", "est_ii")
+ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", *EST_KEYS, "seconds",
+            "error")
 
 
 @dataclass
@@ -222,8 +227,6 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
     try:
         from nnfpga.api import convert_graph
         from nnfpga.passes import run_pipeline
-        from nnfpga.tune.cost import estimate_cost
-
         graph = pickle.loads(blob)
         prune_graph(graph, *point.sparsity())
         run_pipeline(graph)
@@ -238,7 +241,7 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
         if y is not None:
             labels = np.argmax(y, axis=-1) if y.ndim == pred.ndim + 1 else y
             row["accuracy"] = float(np.mean(pred == labels))
-        row["cost_estimate"] = float(estimate_cost(hw))
+        row.update(_estimated(hw))
         if job.get("synth"):
             row.update(_synthesized(hw, job["synth"]))
         row["error"] = ""
@@ -246,6 +249,22 @@ def evaluate_point(blob: bytes, x: np.ndarray, y: np.ndarray | None, point: Poin
         row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
+
+
+def _estimated(hw: Any) -> dict[str, Any]:
+    """The point's estimate columns (see the module docstring)."""
+    from nnfpga.backends.rtl.estimate import estimate
+    from nnfpga.errors import BackendSupportError
+    from nnfpga.tune.cost import estimate_cost
+
+    try:
+        e = estimate(hw, "xc7")
+    except BackendSupportError:  # not lowerable to Verilog: the Dense adder count
+        return {"cost_estimate": float(estimate_cost(hw))}
+    t = e.total
+    return {"cost_estimate": round(float(e.cost), 1), "est_lut": round(float(t.lut), 1),
+            "est_ff": round(float(t.ff), 1), "est_dsp": t.dsp, "est_bram": t.bram_18k,
+            "est_latency_cycles": e.latency_cycles, "est_ii": e.ii}
 
 
 def _synthesized(hw: Any, target: str) -> dict[str, Any]:
@@ -302,7 +321,8 @@ def _digest(*parts: bytes) -> str:
 def _design_hash(model_hash: str, data_hash: str, base: dict[str, Any], backend: str, point: Point) -> str:
     import nnfpga
 
-    text = json.dumps([model_hash, data_hash, base, backend, point.key, nnfpga.__version__], sort_keys=True)
+    # the row's columns too: rows cached before a column was added (the estimate's) are computed again
+    text = json.dumps([model_hash, data_hash, base, backend, point.key, nnfpga.__version__, ROW_KEYS], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -72,6 +72,17 @@ class VitisBackend(Backend):
         y = self.csim.run(np.asarray(m, dtype=np.int64))
         return to_float(y, tout).reshape((len(x), *g[g.outputs[0]].shape))
 
+    def estimate(self, hw: HWModel, target: str) -> Any:
+        """An HLS-style estimate, labelled as such: the resources of the Verilog backend's design of the same
+        typed graph (what nnfpga counts without Vitis HLS), with that design's latency and II, not the HLS
+        design's (``hw.build()`` reports those). Raises ``BackendSupportError`` where the Verilog backend cannot
+        build the graph."""
+        from nnfpga.backends.rtl.estimate import HLS_STYLE, estimate
+
+        out = estimate(hw, target)
+        out.style = HLS_STYLE
+        return out
+
     def build(self, hw: HWModel, *, options: dict[str, bool], timeout_s: float) -> HardwareReport:
         exe = tools.find("vitis_hls")
         prj = hw.write(force=True)

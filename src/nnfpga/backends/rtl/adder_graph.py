@@ -188,7 +188,7 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
             x, y = y, x
         sub = hi_t.neg or lo_t.neg
         op = "-" if sub else "+"
-        val = ar.wire(hint, rlo, rhi, lambda w: f"{x.ext(w)} {op} {y.ext(w)}", at=ar.sum_at(x, y))
+        val = ar.wire(hint, rlo, rhi, lambda w: f"{x.ext(w)} {op} {y.ext(w)}", at=ar.sum_at(x, y), op=("add", x, y))
         return Timed(val, m, False, cycle, depth)
     # H*2**s +- ... with L added: the low s bits of L pass through
     top = ar.floor_shift(lo, s, hint + "t")

@@ -27,6 +27,7 @@ from nnfpga.backends.rtl.lower import (
 from nnfpga.errors import ConfigError
 
 if TYPE_CHECKING:
+    from nnfpga.backends.rtl.estimate import Estimate
     from nnfpga.ir.graph import Graph
     from nnfpga.model import HWModel
     from nnfpga.reports import HardwareReport
@@ -90,6 +91,11 @@ class VerilogBackend(Backend):
         from nnfpga.backends.rtl.synth import synthesize
 
         return synthesize(hw, target, **kw)
+
+    def estimate(self, hw: HWModel, target: str) -> Estimate:
+        from nnfpga.backends.rtl.estimate import estimate
+
+        return estimate(hw, target)
 
 
 def _predict_rtl(hw: HWModel, x: Any) -> np.ndarray:

@@ -158,6 +158,7 @@ class Wire:
     width: int
     expr: str | None = None
     comment: str = ""
+    op: tuple | None = None  # what Arith made it: (kind, operand Vals...), read by the resource estimate
 
     def render(self) -> list[str]:
         assign = f" = {self.expr}" if self.expr is not None else ""
@@ -268,9 +269,10 @@ class Module:
         self.ports.append(Port(direction, name, width, kind, comment))
         return name
 
-    def wire(self, base: str, width: int, expr: str | None = None, comment: str = "") -> str:
+    def wire(self, base: str, width: int, expr: str | None = None, comment: str = "", op: tuple | None = None
+             ) -> str:
         name = self.fresh(base)
-        self.items.append(Wire(name, width, expr, comment))
+        self.items.append(Wire(name, width, expr, comment, op))
         return name
 
     def reg(self, base: str, width: int, comment: str = "") -> str:
@@ -472,15 +474,16 @@ class Arith:
         return replace(v, t=at[0], top=at[1])
 
     def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,
-             min_width: int = 0, at=None) -> Val:
+             min_width: int = 0, at=None, op: tuple | None = None) -> Val:
         """A new wire holding ``expr_for_width(width)``; ``at``: its ``(t, top)``, or a function of its width
-        giving them (None: it settles at once, like a constant)."""
+        giving them (None: it settles at once, like a constant); ``op``: what it computes, ``(kind, operands...)``
+        (:mod:`~nnfpga.backends.rtl.netlist_features` reads it)."""
         width, signed = range_width(lo, hi)
         width = max(width, min_width)
         if cap is not None and width > cap:  # kept modulo 2**cap
             width, signed = cap, True
             lo, hi = -(1 << (cap - 1)), (1 << (cap - 1)) - 1
-        name = self.m.wire(hint, width, expr_for_width(width))
+        name = self.m.wire(hint, width, expr_for_width(width), op=op)
         v = Val.of(name, width, signed, lo, hi)
         if at is None or self.model is None:
             return v
@@ -499,6 +502,7 @@ class Arith:
         if a.const == 0:
             return b
         return self.wire(hint, a.lo + b.lo, a.hi + b.hi, lambda w: f"{a.ext(w)} + {b.ext(w)}", cap=cap,
+                         op=("add", a, b),
                          at=self.sum_at(a, b))
 
     def sub(self, a: Val, b: Val, hint: str) -> Val:
@@ -506,12 +510,13 @@ class Arith:
             return Val.constant(a.const - b.const)
         if b.const == 0:
             return a
-        return self.wire(hint, a.lo - b.hi, a.hi - b.lo, lambda w: f"{a.ext(w)} - {b.ext(w)}", at=self.sum_at(a, b))
+        return self.wire(hint, a.lo - b.hi, a.hi - b.lo, lambda w: f"{a.ext(w)} - {b.ext(w)}", at=self.sum_at(a, b),
+                         op=("add", a, b))
 
     def neg(self, a: Val, hint: str) -> Val:
         if a.const is not None:
             return Val.constant(-a.const)
-        return self.wire(hint, -a.hi, -a.lo, lambda w: f"-{a.ext(w)}", at=self.sum_at(a))
+        return self.wire(hint, -a.hi, -a.lo, lambda w: f"-{a.ext(w)}", at=self.sum_at(a), op=("neg", a))
 
     def shl(self, a: Val, s: int, hint: str) -> Val:
         """``a * 2**s`` (``s >= 0``)."""
@@ -536,6 +541,7 @@ class Arith:
         lo, hi = sorted((c * a.lo, c * a.hi))
         cw = signed_width(c)
         return self.wire(hint, lo, hi, lambda w: f"$signed({a.ext(w)}) * {slit(c, w)}", min_width=max(a.swidth, cw),
+                         op=("mul", a, Val.constant(c)),
                          at=self._mul_at(a))
 
     def mul(self, a: Val, b: Val, hint: str) -> Val:
@@ -546,6 +552,7 @@ class Arith:
             return self.mul_const(b, a.const, hint)
         ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
         return self.wire(hint, min(ends), max(ends), lambda w: f"$signed({a.ext(w)}) * $signed({b.ext(w)})",
+                         op=("mul", a, b),
                          min_width=max(a.swidth, b.swidth), at=self._mul_at(a, b))
 
     def _mul_at(self, *vals: Val):
@@ -568,7 +575,8 @@ class Arith:
             return a
         model = self.model
         at = None if model is None else (model.logic((a, b), extra=cond_time(cond)),) * 2
-        return self.wire(hint, min(a.lo, b.lo), max(a.hi, b.hi), lambda w: f"{cond} ? {a.ext(w)} : {b.ext(w)}", at=at)
+        return self.wire(hint, min(a.lo, b.lo), max(a.hi, b.hi), lambda w: f"{cond} ? {a.ext(w)} : {b.ext(w)}", at=at,
+                         op=("mux", cond, a, b))
 
     # -- comparisons (a 1-bit expression, or True/False when the ranges decide) ----------------
     def lt(self, a: Val, b: Val) -> str | bool:

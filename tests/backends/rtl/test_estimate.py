@@ -1,0 +1,160 @@
+"""The resource and latency estimator (hw.estimate, nnfpga estimate) against the stored Yosys sweep
+(benchmarks/data/estimator_yosys.json, refreshed by benchmarks/estimator_validation.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nnfpga.api import convert_graph
+from nnfpga.backends.rtl import estimate as est
+from nnfpga.backends.rtl.lower import build_design, timing_settings
+from nnfpga.backends.rtl.netlist_features import Counts
+from nnfpga.errors import ConfigError, NnfpgaError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import estimator_validation as ev
+
+DATA = ev.load()
+ROWS = [r for r in DATA["designs"] if "yosys" in r]
+
+
+def test_stored_sweep_is_the_issues_sweep() -> None:
+    specs = [r["spec"] for r in ROWS]
+    assert len(ROWS) >= 60 and DATA["target"] == "xc7"
+    assert {s["bits"] for s in specs} == set(ev.BITS) and {s["reuse"] for s in specs} == set(ev.REUSE)
+    assert {s["sparsity"] for s in specs} == set(ev.SPARSITY)
+    assert all(r["tool"].startswith("yosys ") for r in ROWS)
+    by_name = {s["name"]: s for s in ev.specs()}  # the benchmark regenerates the same designs
+    assert all(by_name[s["name"]] == s for s in specs)
+
+
+def test_estimate_against_stored_yosys_results() -> None:
+    """Rebuilt from each stored spec (no tool run): LUT + 55 x DSP within the issue's bounds, latency and II the
+    synthesized design's."""
+    estimates = []
+    for row in ROWS:
+        e = ev.build(row["spec"]).estimate()
+        assert (e.latency_cycles, e.ii) == (row["latency_cycles"], row["ii"]), row["spec"]["name"]
+        estimates.append({"lut": e.total.lut, "dsp": e.total.dsp})
+    med, p90 = ev.summary(ev.errors(ROWS, estimates))
+    assert med <= 0.10 and p90 <= 0.20, (med, p90)
+
+
+def test_stored_features_give_the_same_costs() -> None:
+    """The benchmark's report reads the stored features: they cost what a fresh estimate costs."""
+    for row in ROWS[:12]:
+        e = ev.build(row["spec"]).estimate()
+        stored = est.cost_from_features(row["features"])
+        assert stored["lut"] == pytest.approx(e.total.lut) and stored["dsp"] == e.total.dsp
+        assert stored["ff"] == pytest.approx(e.total.ff)
+
+
+def test_latency_and_ii_are_the_designs() -> None:
+    for spec in ev.specs()[:12]:
+        hw = ev.build(spec)
+        design = build_design(hw.graph, hw.settings["project_name"], prep=hw.interpreter.prep,
+                              **timing_settings(hw.settings))
+        e = hw.estimate()
+        assert (e.latency_cycles, e.ii) == (design.latency, design.ii) and e.ii == spec["reuse"]
+        layers = {r.name: r for r in e.layers}
+        for name, stages in design.stages.items():
+            if name in layers:
+                assert layers[name].latency_cycles == stages + design.inner.get(name, 0)
+        assert e.total.lut == pytest.approx(sum(r.lut for r in e.layers)) and e.total.dsp == sum(
+            r.dsp for r in e.layers)
+
+
+def test_counts_follow_the_design() -> None:
+    """More pruning, fewer adder bits; ReuseFactor > 1 makes multipliers (DSPs at 8 bits), 1 none."""
+    base = {"name": "t", "inputs": 16, "units": [16, 8], "bits": 8, "seed": 5}
+    dense = ev.build({**base, "reuse": 1, "sparsity": 0.0}).estimate()
+    pruned = ev.build({**base, "reuse": 1, "sparsity": 0.75}).estimate()
+    reused = ev.build({**base, "reuse": 2, "sparsity": 0.0}).estimate()
+    assert pruned.counts["fc0"].add_bits < dense.counts["fc0"].add_bits and pruned.total.lut < dense.total.lut
+    assert dense.total.dsp == 0 and not dense.counts["fc0"].muls
+    muls = len(reused.counts["fc0"].muls) + len(reused.counts["fc1"].muls)  # one per weight pair (some constant)
+    assert reused.total.dsp == muls and 0.9 * (16 * 16 + 16 * 8) // 2 <= muls <= (16 * 16 + 16 * 8) // 2
+    assert reused.ii == 2 and reused.total.ff > dense.total.ff > 0
+
+
+def test_counts_round_trip() -> None:
+    e = ev.build(ev.specs()[5]).estimate()
+    for c in e.counts.values():
+        back = Counts.from_dict(json.loads(json.dumps(c.to_dict())))
+        assert back.to_dict() == c.to_dict() and sorted(back.muls) == sorted(c.muls)
+
+
+def test_table_and_dict(tmp_path: Path) -> None:
+    e = ev.build(ev.specs()[1]).estimate()
+    text = e.table()
+    assert "fc0" in text and "relu0" in text and "total" in text and f"latency {e.latency_cycles}" in text
+    d = e.to_dict()
+    assert d["total"]["lut"] == e.total.lut and [r["name"] for r in d["layers"]] == [r.name for r in e.layers]
+    assert json.loads(json.dumps(d)) == d
+
+
+def test_bad_target_and_hls_project() -> None:
+    hw = ev.build(ev.specs()[0])
+    with pytest.raises(ConfigError, match="unknown estimate target 'virtex2'") as err:
+        hw.estimate("virtex2")
+    assert isinstance(err.value, NnfpgaError)
+    with pytest.raises(ConfigError, match="unknown estimate target"):
+        est.cost_from_features({"layers": {}}, "ice40")
+    with pytest.raises(ConfigError, match="unknown estimate target 'ecp5'"):
+        convert_graph(hw.graph, {"Model": {"Precision": "ap_fixed<4,2>"}}, backend="vitis").estimate("ecp5")
+
+
+def test_hls_project_estimate_is_labelled() -> None:
+    """An HLS project's estimate is the Verilog design's of the same graph, and says so."""
+    hw = ev.build(ev.specs()[1])
+    cfg = {"Model": {"Precision": "ap_fixed<6,3>", "ReuseFactor": 1}}
+    hls = convert_graph(hw.graph, cfg, backend="vitis").estimate()
+    ver = convert_graph(hw.graph, cfg, backend="verilog").estimate()
+    assert hls.style == est.HLS_STYLE != ver.style == est.VERILOG_STYLE and "HLS-style" in hls.table()
+    assert hls.to_dict()["total"] == ver.to_dict()["total"] and (hls.latency_cycles, hls.ii) == (
+        ver.latency_cycles, ver.ii)
+
+
+def test_cli_on_a_written_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nnfpga.cli import main
+
+    spec = ev.specs()[7]
+    hw = ev.build(spec, tmp_path / "prj")
+    hw.write()
+    assert main(["estimate", str(tmp_path / "prj"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = hw.estimate().to_dict()
+    got.pop("seconds"), want.pop("seconds")
+    assert got == json.loads(json.dumps(want))
+    assert main(["estimate", str(tmp_path / "prj")]) == 0
+    assert "total" in capsys.readouterr().out
+    assert main(["estimate", str(tmp_path / "prj"), "--target", "nope"]) != 0
+    assert "unknown estimate target 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_one_design_against_yosys(yosys_exe: Any) -> None:
+    """One small design synthesized now: the estimate within 25 % of Yosys on LUT + 55 x DSP, same DSPs."""
+    hw = ev.build({"name": "y", "inputs": 16, "units": [8], "bits": 8, "reuse": 2, "sparsity": 0.5, "seed": 9})
+    r = hw.synthesize("xc7", save=False, progress=False)
+    e = hw.estimate()
+    assert e.total.dsp == r.dsp and (e.latency_cycles, e.ii) == (r.latency_cycles, r.ii)
+    assert abs(e.cost - ev.cost(r.lut, r.dsp)) <= 0.25 * ev.cost(r.lut, r.dsp)
+
+
+@pytest.fixture(scope="module")
+def yosys_exe() -> str:
+    from nnfpga import tools
+    from nnfpga.errors import ToolNotFoundError
+    from tooling import require
+
+    try:
+        return tools.find("yosys")
+    except ToolNotFoundError:
+        return require(None, "yosys", "make tools")
