@@ -1,4 +1,5 @@
-"""Fixtures of the Verilog backend tests: Verilator (tests/tooling.py fails without it), a per-session build cache."""
+"""Fixtures of the Verilog backend tests: Verilator and Yosys (tests/tooling.py fails without them), a per-session
+build cache."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import shutil
 
 import pytest
 
+from nnfpga import tools
+from nnfpga.errors import ToolNotFoundError
 from tooling import require
 
 
@@ -18,3 +21,11 @@ def verilator_exe() -> str:
 def rtl_cache(tmp_path_factory: pytest.TempPathFactory):
     """A build cache of this session only: every design is really built once per test run."""
     return tmp_path_factory.mktemp("rtl-cache")
+
+
+@pytest.fixture(scope="session")
+def yosys_exe() -> str:
+    try:
+        return tools.find("yosys")
+    except ToolNotFoundError:
+        return require(None, "yosys", "make tools")

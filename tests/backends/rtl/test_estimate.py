@@ -146,15 +146,3 @@ def test_one_design_against_yosys(yosys_exe: Any) -> None:
     e = hw.estimate()
     assert e.total.dsp == r.dsp and (e.latency_cycles, e.ii) == (r.latency_cycles, r.ii)
     assert abs(e.cost - ev.cost(r.lut, r.dsp)) <= 0.25 * ev.cost(r.lut, r.dsp)
-
-
-@pytest.fixture(scope="module")
-def yosys_exe() -> str:
-    from nnfpga import tools
-    from nnfpga.errors import ToolNotFoundError
-    from tooling import require
-
-    try:
-        return tools.find("yosys")
-    except ToolNotFoundError:
-        return require(None, "yosys", "make tools")

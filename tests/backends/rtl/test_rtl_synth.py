@@ -24,14 +24,6 @@ P8 = "ap_fixed<8,3>"
 
 
 @pytest.fixture(scope="session")
-def yosys_exe() -> str:
-    try:
-        return tools.find("yosys")
-    except ToolNotFoundError:
-        return require(None, "yosys", "make tools")
-
-
-@pytest.fixture(scope="session")
 def nextpnr_exe() -> str:
     try:
         return tools.find("nextpnr-ecp5")
