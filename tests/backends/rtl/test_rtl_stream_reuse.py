@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_rtl_synth import yosys_exe  # noqa: F401 (fixture)
 
 import nnfpga
 from nnfpga.backends.rtl import stream
@@ -170,7 +169,7 @@ def test_reuse_with_a_saturating_accumulator_is_refused(keras: Any) -> None:
 
 @pytest.mark.tools
 @pytest.mark.slow
-def test_reuse_conv_maps_to_dsps(keras: Any, tmp_path: Path, yosys_exe: str) -> None:  # noqa: F811
+def test_reuse_conv_maps_to_dsps(keras: Any, tmp_path: Path, yosys_exe: str) -> None:
     """Yosys synth_xilinx: the reused conv's multipliers (16-bit variable x 16-bit ROM weight) become DSP48E1s, one
     per multiplier: 6x6x4 input, conv 2 3x3 at R=4 -> 36 x 2 / 4 = 18 more than the same model at R=1 (its
     kernel shift-and-add; the flatten buffer's index arithmetic takes the same DSPs in both), 2 min of Yosys each."""

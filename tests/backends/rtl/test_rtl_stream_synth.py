@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 from test_rtl_stream import conv1d_model, small_cnn
-from test_rtl_synth import yosys_exe  # noqa: F401 (fixture)
 
 import nnfpga
 from nnfpga.backends.rtl import stream
@@ -48,7 +47,7 @@ def test_stated_timing_matches_verilator(make: Any, keras: Any, verilator_exe: s
 
 @pytest.mark.tools
 @pytest.mark.slow
-def test_tiny_cnn_xc7_cell_counts(keras: Any, tmp_path: Path, yosys_exe: str) -> None:  # noqa: F811
+def test_tiny_cnn_xc7_cell_counts(keras: Any, tmp_path: Path, yosys_exe: str) -> None:
     """The streaming top and its window generators synthesize for xc7 (Yosys: 20 s of CPU); the flip-flops hold at least
     the line buffers and shift-register windows (conv: 2 rows of 6 pixels + 3x3; pool: 1 row of 6 x 2 channels +
     2x2) and the flatten buffer, and the report gives cycles per image as its II."""
