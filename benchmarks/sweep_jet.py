@@ -8,8 +8,9 @@ emulated on the test set (``--n`` jets), accuracy, argmax agreement with the flo
 estimate of its Verilog design (``hw.estimate()``: LUT + 55 x DSP, FF, latency, II). Target (the issue): under a
 minute on this 2-core machine.
 
-Measured (2026-12-06, a place-and-route job on the other core): 54.5 s on the LocalCluster with its start at load
-average 2, 65.5 s at 3-3.7 (12.5 s before the points were costed by the estimator, which builds each point's
+Measured (2026-12-06, ``--no-serial``): 26.1 s on the LocalCluster with its start on the idle machine, 38.5 s with
+one busy-looping process beside it; with a place-and-route job beside it 54.5-55.6 s at load average 2-3, 65.5 s at
+3-3.7 (12.5 s before the points were costed by the estimator, which builds each point's
 design: the ReuseFactor 1 points' adder-graph search dominates); identical rows serially. Exit 1 when the cluster
 run takes a minute or more.
 
