@@ -1,5 +1,5 @@
-"""Fixtures of the Verilog backend tests: Verilator and Yosys (tests/tooling.py fails without them), a per-session
-build cache."""
+"""Fixtures of the Verilog backend tests: Verilator, Yosys and nextpnr-ecp5 (tests/tooling.py fails without them),
+a per-session build cache."""
 
 from __future__ import annotations
 
@@ -25,7 +25,16 @@ def rtl_cache(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def yosys_exe() -> str:
+    return _tool("yosys", "make tools")
+
+
+@pytest.fixture(scope="session")
+def nextpnr_exe() -> str:
+    return _tool("nextpnr-ecp5", "pip install 'nnfpga[rtl]'")
+
+
+def _tool(name: str, install: str) -> str:
     try:
-        return tools.find("yosys")
+        return tools.find(name)
     except ToolNotFoundError:
-        return require(None, "yosys", "make tools")
+        return require(None, name, install)

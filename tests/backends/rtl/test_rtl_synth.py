@@ -18,17 +18,8 @@ from nnfpga.backends.rtl.lower import build_design, timing_settings
 from nnfpga.errors import ConfigError, ModelLoadError, ToolNotFoundError
 from nnfpga.examples import DEFAULT_JET_MODEL, prune_dense
 from nnfpga.reports import HardwareReport
-from tooling import require
 
 P8 = "ap_fixed<8,3>"
-
-
-@pytest.fixture(scope="session")
-def nextpnr_exe() -> str:
-    try:
-        return tools.find("nextpnr-ecp5")
-    except ToolNotFoundError:
-        return require(None, "nextpnr-ecp5", "pip install 'nnfpga[rtl]'")
 
 
 def convert(model: Any, out: Path, precision: str = P8, **kw: Any) -> nnfpga.HWModel:
