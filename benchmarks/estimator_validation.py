@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.reports.hardware import DSP_LUTS
+
 DATA = Path(__file__).resolve().parent / "data" / "estimator_yosys.json"
 BITS = (4, 6, 8, 12, 16)
 REUSE = (1, 2, 4, 8)
 SPARSITY = (0.0, 0.5, 0.75, 0.9)
 WIDTHS = (4, 8, 12, 16, 24, 32)
-DSP_LUTS = 55
 
 
 def specs(n: int = 72, seed: int = 17) -> list[dict[str, Any]]:

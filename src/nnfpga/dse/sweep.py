@@ -46,6 +46,7 @@ from nnfpga.converters import backend_name
 from nnfpga.dse.space import Point, Space, load_space
 from nnfpga.errors import ClusterError, ConfigError, MissingDependencyError
 from nnfpga.project import write_file_atomic
+from nnfpga.reports.hardware import DSP_LUTS
 
 SERIAL = "serial"
 SYNTH_TARGETS = ("xc7", "xcup", "ecp5")
@@ -270,7 +271,7 @@ def _estimated(hw: Any) -> dict[str, Any]:
 def _synthesized(hw: Any, target: str) -> dict[str, Any]:
     r = hw.synthesize(target, save=False, progress=False)
     out = {f"synth_{k}": getattr(r, k) for k in ("lut", "ff", "dsp", "bram_18k", "latency_cycles", "ii", "fmax_mhz")}
-    out["synth_cost"] = (r.lut or 0) + 55 * (r.dsp or 0)
+    out["synth_cost"] = (r.lut or 0) + DSP_LUTS * (r.dsp or 0)
     return out
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from nnfpga.errors import ModelLoadError
 
+DSP_LUTS = 55  # one DSP counted as 55 LUTs in the figure of merit LUT + 55 x DSP (the benchmarks, estimates, sweeps)
+
 
 @dataclass
 class HardwareReport:

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnfpga.reports.hardware import DSP_LUTS
+
 if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
-DSP_LUTS = 55  # one DSP counted as 55 LUTs, as in benchmarks/hardware.py's LUT + 55 x DSP
 
 
 @dataclass(frozen=True)

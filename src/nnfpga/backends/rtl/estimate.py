@@ -36,12 +36,12 @@ import numpy as np
 
 from nnfpga.backends.rtl.netlist_features import Counts, design_counts
 from nnfpga.errors import ConfigError
+from nnfpga.reports.hardware import DSP_LUTS
 
 if TYPE_CHECKING:
     from nnfpga.backends.rtl.design import Design
     from nnfpga.model import HWModel
 
-DSP_LUTS = 55  # one DSP counted as 55 LUTs in the figure of merit LUT + 55 x DSP
 LUT_TERMS = ("add_bits", "adders", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits",
              "sel_bits", "lut_mul", "dsp")
 # fitted on benchmarks/data/estimator_yosys.json (training half): see the module doc
