@@ -67,7 +67,7 @@ def test_verilog_checks_its_node_attributes_at_conversion() -> None:
     with pytest.raises(ConfigError, match=r"^pipeline_stages of dense 'fc'.* must be an integer >= 0, got -1$"):
         HWModel(g, {}, backend="verilog")
     g["fc"].attrs.update(pipeline_stages=1, multipliers="dsp")
-    with pytest.raises(ConfigError, match=r"^multipliers of dense 'fc'.* must be one of shared, csd, operator, "
+    with pytest.raises(ConfigError, match=r"^multipliers of dense 'fc'.* must be one of auto, shared, csd, operator, "
                                           r"got 'dsp'$"):
         HWModel(g, {}, backend="verilog")
     HWModel(g, {}, backend="vitis")  # the HLS backend has no such knob

@@ -70,8 +70,8 @@ def test_model_layer_type_and_layer_name_precedence() -> None:
                                                       "placed for the clock period), an integer >= 1 (adders "
                                                       "between registers inside the layer), or null (no register "
                                                       "inside the layer), got 0"),
-    ({"LayerName": {"fc": {"Multipliers": "dsp"}}}, "LayerName.fc.Multipliers must be one of shared, csd, operator, "
-                                                    "got 'dsp'"),
+    ({"LayerName": {"fc": {"Multipliers": "dsp"}}}, "LayerName.fc.Multipliers must be one of auto, shared, csd, "
+                                                    "operator, got 'dsp'"),
     ({"LayerName": {"r": {"Multipliers": "csd"}}}, "LayerName.r.Multipliers: ReLU layer 'r' has no Multipliers "
                                                    "setting; it applies to Dense, LSTM, GRU, SimpleRNN layers"),
     ({"LayerName": {"r": {"AddersPerStage": 2}}}, "LayerName.r.AddersPerStage: ReLU layer 'r' has no AddersPerStage "

@@ -140,7 +140,7 @@ def test_adders_per_stage_sets_the_depth_between_registers():
     with pytest.raises(ConfigError, match=r"adders_per_stage of dense 'fc2'.* must be an integer >= 1, None .*auto"):
         build_design(hw.graph, "jet", prep=hw.interpreter.prep)
     hw.graph["fc2"].attrs.update(adders_per_stage=2, multipliers="dsp")
-    with pytest.raises(ConfigError, match=r"multipliers of dense 'fc2'.* must be one of shared, csd, operator, "
+    with pytest.raises(ConfigError, match=r"multipliers of dense 'fc2'.* must be one of auto, shared, csd, operator, "
                                           r"got 'dsp'"):
         build_design(hw.graph, "jet", prep=hw.interpreter.prep)
 

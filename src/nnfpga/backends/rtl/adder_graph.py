@@ -154,11 +154,39 @@ class Pipeline:
 
     # -- constant matrix products ----------------------------------------------------------------
     def matvec(self, plan: Plan, xs: list[Timed]) -> list[Timed | None]:
-        """Each output of ``plan`` on inputs ``xs`` (None where an output has no term)."""
+        """Each output of ``plan`` on inputs ``xs`` (None where an output has no term). Timing-driven on a target
+        with a ``max_fanout``, each input is read through register copies (:meth:`copies`)."""
+        fan = self.ar.model.max_fanout if self.budget is not None and self.ar.model is not None else None
+        readers = [0] * len(xs)
+        for src in [x for s in plan.subs for x in (s.a, s.b)] + [t.src for terms in plan.outputs for t in terms]:
+            if src < len(xs):
+                readers[src] += 1
+        copies = [self.copies(x, r, fan) if fan else [x] for x, r in zip(xs, readers, strict=True)]
+        read = [0] * len(xs)
+
+        def op(src: int) -> Timed:  # operand ``src``, through the next copy of an input
+            if src >= len(xs):
+                return ops[src]
+            read[src] += 1
+            return copies[src][(read[src] - 1) // fan] if fan else xs[src]
+
         ops = list(xs)
         for s in plan.subs:
-            ops.append(self.add(_scaled(ops[s.a], s.sa, False), _scaled(ops[s.b], s.sb, s.neg)))
-        return [self.sum([_scaled(ops[t.src], t.shift, t.neg) for t in terms]) for terms in plan.outputs]
+            ops.append(self.add(_scaled(op(s.a), s.sa, False), _scaled(op(s.b), s.sb, s.neg)))
+        return [self.sum([_scaled(op(t.src), t.shift, t.neg) for t in terms]) for terms in plan.outputs]
+
+    def copies(self, x: Timed, readers: int, fanout: int) -> list[Timed]:
+        """``x`` registered into ``ceil(readers / fanout)`` copies (one cycle later), each to feed at most
+        ``fanout`` readers, in a ``(* keep *)`` block so that synthesis does not merge them back into one."""
+        if x.val.const is not None or readers == 0:
+            return [x]
+        v, out, body = x.val, [], []
+        for _ in range(-(-readers // fanout)):
+            reg = self.ar.m.reg(self._hint("c"), v.width)
+            body.append(NonBlocking(reg, v.expr))
+            out.append(replace(x, val=Val.of(reg, v.width, v.signed, v.lo, v.hi), cycle=x.cycle + 1, depth=0))
+        self.ar.m.items.append(Always(body, clock="clk", keep=True))
+        return out
 
 
 def _scaled(t: Timed, shift: int, neg: bool) -> Timed:

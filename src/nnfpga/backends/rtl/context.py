@@ -13,9 +13,11 @@ from nnfpga.fixed import FixedType
 from nnfpga.ir.graph import Node
 
 # Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
-# same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs).
-MULTIPLIERS = ("shared", "csd", "operator")
-DEFAULT_MULTIPLIERS = "shared"
+# same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs); "auto" (the
+# default) = "shared", but "csd" where registers are placed for the clock on a target whose delay model says that
+# per-output trees route better (``DelayModel.share``: ECP5).
+MULTIPLIERS = ("auto", "shared", "csd", "operator")
+DEFAULT_MULTIPLIERS = "auto"
 # Registers inside a layer: "auto" (the default) places them by the target's delay model for the clock period
 # (timing-driven: nnfpga.backends.rtl.delay); an integer P puts one after every P adders (the fixed mode: measured,
 # a 16x8 8-bit layer on ECP5 reaches 187 MHz with 1, 119 MHz with 2); None: none inside the layer. Image models
@@ -59,9 +61,14 @@ class Ctx:
     cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
     budget: float | None = None  # timing-driven (per_stage unused): ns of logic allowed between two registers
 
+    def shares(self) -> bool:
+        """Whether Dense products share subexpressions (``multipliers``, "auto" resolved)."""
+        if self.multipliers == "auto":
+            return self.budget is None or self.ar.model is None or self.ar.model.share
+        return self.multipliers == "shared"
+
     def settles_late(self, mark: tuple, vals: list[Val]) -> bool:
         return settles_late(self.ar, self.budget, mark, vals)
-
 
     def cast(self, x: Val, src_frac: int, dst: FixedType, hint: str) -> Val:
         return self.lib.cast(self.ar, x, src_frac - dst.frac, dst, f"{self.prefix}_{hint}")

@@ -2,13 +2,14 @@
 :data:`LOWERINGS` and called by :func:`nnfpga.backends.rtl.lower.build_design` with the layer's inputs already
 latency-balanced.
 
-- Dense (node attribute ``multipliers``): by default ``"shared"``, the weight matrix as a graph of exact
-  two-input adders (CSD shift-and-add with shared subexpressions, :mod:`~nnfpga.backends.rtl.cmvm`), with a
-  register after every ``adders_per_stage`` adders on each path (:mod:`~nnfpga.backends.rtl.adder_graph`; node
-  attribute, default 1; None: none inside the layer); ``"operator"``: one ``x * w`` per nonzero weight and a
-  balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result reinterpreted
-  in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast. An accumulator
-  with fewer fractional bits than the products, or one that may saturate, is lowered by
+- Dense (node attribute ``multipliers``): ``"shared"`` (what ``"auto"``, the default, means but on ECP5's timing-
+  driven designs, where it means ``"csd"``: :class:`~nnfpga.backends.rtl.delay.DelayModel`), the weight matrix as a
+  graph of exact two-input adders (CSD shift-and-add with shared subexpressions, :mod:`~nnfpga.backends.rtl.cmvm`;
+  ``"csd"``: without sharing), with registers placed for the clock or after every ``adders_per_stage`` adders on each
+  path (:mod:`~nnfpga.backends.rtl.adder_graph`; None: none inside the layer); ``"operator"``: one ``x * w`` per
+  nonzero weight and a balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result
+  reinterpreted in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast. An
+  accumulator with fewer fractional bits than the products, or one that may saturate, is lowered by
   :mod:`~nnfpga.backends.rtl.accumulate` (each product cast, then a wrapping sum or a saturating chain).
 - ScaleShift, LeakyReLU, hard sigmoid, hard tanh, ReLU (optionally capped), linear: exact integer logic, then a
   cast.
@@ -37,6 +38,7 @@ from nnfpga.backends.rtl.accumulate import dense_casts, needs_casts, product_cas
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed, adder_tree, materialize
 from nnfpga.backends.rtl.context import MULTIPLIERS, Ctx
 from nnfpga.backends.rtl.reuse import dense_reuse
+from nnfpga.backends.rtl.tables import rom_read
 from nnfpga.backends.rtl.verilog import Cond, NonBlocking, Val, cond_time
 from nnfpga.errors import ConfigError, GraphError
 from nnfpga.fixed import FixedType, requantize
@@ -88,7 +90,7 @@ def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list
     if multipliers == "operator":
         return _dense_operator(c, node, xs, wm, b_acc, shift)
     pipe = Pipeline(c.ar, c.prefix, c.per_stage, c.budget)
-    sums = pipe.matvec(cmvm.plan(wm, share=multipliers == "shared"), [Timed(x) for x in xs])
+    sums = pipe.matvec(cmvm.plan(wm, share=c.shares()), [Timed(x) for x in xs])
     accs: list[Timed] = []
     for j, t in enumerate(sums):  # + bias, in accumulator units (the sum's LSB is 2**-(accum frac - shift))
         bias = Timed(Val.constant(b_acc[j]))
@@ -310,43 +312,6 @@ class _Stages:
         return out
 
 
-def _rom_read(c: Ctx, pipe: Pipeline, base: str, values: list[int], t: FixedType, addr: Val, hint: str) -> Timed:
-    """``values[addr]``, with registers where the budget asks: the table split into banks small enough to read in
-    one clock from a registered address, each read with the low address bits, then the bank the high bits select
-    (a mux tree), registered first when it would not fit behind the reads."""
-    model, budget, lib = c.ar.model, pipe.budget, c.lib
-    assert model is not None and budget is not None
-    abits = max((len(values) - 1).bit_length(), 1)
-    low = abits
-    while low > 1 and model.level * -(-low // model.lut_inputs) > budget:
-        low -= 1
-    ta = Timed(addr)
-    if model.rom(addr, 1 << low) > budget:
-        ta = pipe.at(ta, ta.cycle + 1)
-    a = ta.val
-    if low >= abits:
-        rom = lib.rom_module(base, values, t, "table")
-        return Timed(lib.rom(c.ar, rom, values, t, a, c.name(hint)), cycle=ta.cycle)
-    size = 1 << low
-    banks = []
-    for k in range(-(-len(values) // size)):
-        part = values[k * size:(k + 1) * size]
-        part += [part[-1]] * (size - len(part))
-        rom = lib.rom_module(f"{base}_b{k}", part, t, f"bank {k} (entries {k * size}..) of {base}")
-        banks.append(Timed(lib.rom(c.ar, rom, part, t, a.bits(low - 1, 0), c.name(f"{hint}_b{k}")), cycle=ta.cycle))
-    hi = Timed(a.bits(abits - 1, low), cycle=ta.cycle)
-    if max(b.val.top for b in banks) + model.level * (abits - low) > budget:  # a two-way mux per high bit
-        cyc = ta.cycle + 1
-        banks, hi = [pipe.at(b, cyc) for b in banks], pipe.at(hi, cyc)
-    sel = hi.val
-    vals = [b.val for b in banks]
-    for i in range(sel.width):  # a mux tree, least significant select bit first
-        cond = Cond(sel.bit(i), sel.top)
-        vals = [c.ar.mux(cond, vals[j + 1], vals[j], c.name(f"{hint}_s{i}_{j // 2}")) if j + 1 < len(vals)
-                else vals[j] for j in range(0, len(vals), 2)]
-    return Timed(vals[0], cycle=hi.cycle)
-
-
 def _lut_product(c: Ctx, pipe: Pipeline, a: Val, b: Val, hint: str) -> Timed:
     """``a * b`` of two unsigned values as LUT logic: one partial product ``a & b[i]`` per bit of the narrower,
     summed by ``pipe`` (registers inside where the budget asks); a hard multiplier where a value may be negative."""
@@ -472,14 +437,15 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     # each row is now [max, *row]
     st = stage.step(st, lambda st: per_row(st, 1 + n, diffs))
     st = stage.step(st, lambda st: per_row(st, n, indices))
-    banked = c.budget is not None and c.ar.model is not None and c.ar.model.rom(Val.of("a", 1, False),
-                                                                                  len(exp_v)) > c.budget
-    if banked:  # a whole table read passes the clock: banks read from the low address bits, then a select
+    model = c.ar.model
+    banked = c.budget is not None and model is not None and (model.max_fanout is not None or model.rom(
+        Val.of("a", 1, False), len(exp_v)) > c.budget)
+    if banked:  # a whole table read passes the clock (or the target limits fanout): tables.rom_read
         st = stage.piped(st, lambda pipe, st: [
             r for g in range(rows) for r in
-            [_rom_read(c, pipe, f"{base}_exp_rom", exp_v, te, a, f"{hs[g]}exp{j}")
+            [rom_read(c, pipe, f"{base}_exp_rom", exp_v, te, a, f"{hs[g]}exp{j}")
              for j, a in enumerate(st[g * 2 * n:g * 2 * n + n])]
-            + [_rom_read(c, pipe, f"{base}_fine_rom", fine_v, te, a, f"{hs[g]}fine{j}")
+            + [rom_read(c, pipe, f"{base}_fine_rom", fine_v, te, a, f"{hs[g]}fine{j}")
                for j, a in enumerate(st[g * 2 * n + n:(g + 1) * 2 * n])]])
     else:
         st = stage.step(st, lambda st: per_row(st, 2 * n, roms), ("eq", "eqq"))
@@ -500,7 +466,7 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     if banked:
         st = stage.piped(st, lambda pipe, st: [
             r for g in range(rows) for r in
-            [_rom_read(c, pipe, f"{base}_inv_rom", inv_v, ti, st[g * (1 + n)], f"{hs[g]}inv"),
+            [rom_read(c, pipe, f"{base}_inv_rom", inv_v, ti, st[g * (1 + n)], f"{hs[g]}inv"),
              *(Timed(e) for e in st[g * (1 + n) + 1:(g + 1) * (1 + n)])]])
     else:
         st = stage.step(st, lambda st: per_row(st, 1 + n, inverse), ("iq", "iqq"))

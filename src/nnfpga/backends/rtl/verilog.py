@@ -188,13 +188,18 @@ class Assign:
 
 @dataclass
 class Always:
-    """``always @(posedge clk)`` (``clock`` given) or ``always @*`` (combinational)."""
+    """``always @(posedge clk)`` (``clock`` given) or ``always @*`` (combinational). ``keep``: marked
+    ``(* keep *)``, so that a synthesizer keeps its registers apart even where two hold the same value (copies made
+    to limit a register's fanout; Yosys's opt_merge would fold them into one)."""
 
     body: list
     clock: str | None = None
+    keep: bool = False
 
     def render(self) -> list[str]:
         head = f"always @(posedge {self.clock})" if self.clock else "always @*"
+        if self.keep:
+            head = f"(* keep *) {head}"
         out = [f"    {head} begin"]
         for s in self.body:
             out += s.render("        ")
