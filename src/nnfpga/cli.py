@@ -177,9 +177,9 @@ def _has_header(p: Path) -> int:
 def _write_new(path: Path, data: bytes, force: bool) -> None:
     if path.exists() and not force:
         raise OutputDirError(f"{str(path)!r} exists; pass --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    from nnfpga.project import write_file_atomic
+
+    write_file_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _read_config(path: str) -> dict[str, Any]:

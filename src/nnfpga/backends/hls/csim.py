@@ -15,6 +15,7 @@ import numpy as np
 
 from nnfpga import tools
 from nnfpga.errors import ToolNotFoundError
+from nnfpga.project import write_file_atomic
 
 # -O3 -march=native: the library runs on the machine that builds it (small CNN 24.7k -> 29.9k samples/s, SVHN-style
 # CNN 1.40k -> 1.61k, CPU time, compile time unchanged: benchmarks/emulate.py cnn); -ffp-contract=off keeps the
@@ -49,16 +50,12 @@ def compile_library(project_dir: Path, project: str, ap_types_dir: str | os.Path
     project_dir = Path(project_dir).resolve()  # g++ runs inside it: a relative path would resolve twice
     build = project_dir / "build"
     build.mkdir(exist_ok=True)
-    lib = build / f"lib{project}.so"
-    tmp = build / f".lib{project}.so.tmp"
     cmd = [gxx, *CXXFLAGS, *header_flags(include), f"-I{include}", f"-I{project_dir / 'firmware'}",
-           str(project_dir / "csim" / "bridge.cpp"), str(project_dir / "firmware" / f"{project}.cpp"), "-o", str(tmp)]
-    try:
-        ran = tools.run(cmd, cwd=project_dir, timeout_s=COMPILE_TIMEOUT_S, name="g++")
-        tmp.replace(lib)
-    finally:
-        tmp.unlink(missing_ok=True)  # a half-written library never stays behind
-    compile_library.last_seconds = ran.seconds  # type: ignore[attr-defined]
+           str(project_dir / "csim" / "bridge.cpp"), str(project_dir / "firmware" / f"{project}.cpp"), "-o"]
+    runs = []  # g++ writes a temporary file, renamed into place: a half-written library never stays behind
+    lib = write_file_atomic(build / f"lib{project}.so", lambda tmp: runs.append(
+        tools.run([*cmd, tmp], cwd=project_dir, timeout_s=COMPILE_TIMEOUT_S, name="g++")))
+    compile_library.last_seconds = runs[0].seconds  # type: ignore[attr-defined]
     return lib
 
 
