@@ -7,22 +7,34 @@ registers are placed by the lowering). Its resources come from what each layer's
 through a small linear model per target:
 
 - LUT = ``add_bits`` x carry bits of the adders of two variables + ``adders`` x their number (negative: an
-  adder's lowest bit and its sign bit fold into neighbouring LUTs) + ``cmp_bits`` x comparator bits +
-  ``rom_bits`` x bits of the weight tables of more than two entries + ``sel_bits`` x multiplexer inputs +
-  ``lut_mul`` x the LUT measure of the multipliers Yosys leaves to LUTs (:func:`dsp_count`); the other counts
-  (additions of a constant, the adders after a DSP's product, muxes) came out at 0 in the fit: Yosys merges them
+  adder's lowest bit and its sign bit fold into neighbouring LUTs) + ``cmp_bits`` x comparator bits (a max-pool's
+  comparisons: with its multiplexers and the pixel logic around it, about 4 LUTs a compared bit) + ``rom_bits`` x
+  bits of the weight tables of more than two entries + ``sel_bits`` x multiplexer inputs + ``lut_mul`` x the LUT
+  measure of the multipliers Yosys leaves to LUTs (:func:`dsp_count`) + ``skid_bits`` x the bits of a window
+  generator's output register (loaded from the window or its skid register; what the kernel reads of it) + a LUT
+  per bit of the read multiplexer of a LUT RAM deeper than 32; the other counts (additions of a constant, the
+  adders after a DSP's product, muxes, the stream elements' counters) came out at 0 in the fit: Yosys merges them
   into the LUTs around them or into the DSP;
-- FF = ``reg`` x register bits;
+- FF = ``reg`` x register bits + ``stream_reg`` x the register bits of the stream elements (window generators,
+  FIFOs; below 1: the window bits a pruned kernel does not read are removed);
 - DSP: one DSP48 per multiplier Yosys maps to one (``synth_xilinx``'s ``mul2dsp``: both operands >= 2 bits and
   the product >= 9 bits; a product wider than 25 x 18 takes ``ceil(a / 25) x ceil(b / 18)``);
-- BRAM: 0 (the non-streaming designs are synthesized with their tables in LUTs).
+- BRAM and LUT RAM (:func:`memory_cost`, ``Resources.lutram``: RAM32M/RAM64M cells, which Yosys's LUT count
+  leaves out): the streaming top's memories as ``memory_libmap`` maps them. A line buffer row under 512 bits is a
+  shift register (SRL cells: neither LUT nor FF), a longer one a RAM read synchronously: LUT RAM, or block RAM
+  from 15 LUT RAM cells on; the FIFOs are LUT RAM. The non-streaming designs have none (their tables are LUTs).
 
 The coefficients were fitted (least squares on relative errors, every coefficient but ``adders`` >= 0) on the
-even half of the 72 Yosys results stored in ``benchmarks/data/estimator_yosys.json``
-(``benchmarks/estimator_validation.py --fit``); on all 72, LUT + 55 x DSP: median error 6.1 %, 90th percentile
-16.8 % (held-out half: 7.8 %, 16.7 %). The validated designs are MLPs (Dense, ReLU); other layers are counted
-by the same rules, unvalidated, and a streaming image model's line buffers (block RAM) are not counted yet. Other
-targets are refused (:class:`~nnfpga.errors.ConfigError`).
+even half of the Yosys results stored in ``benchmarks/data/estimator_yosys.json``
+(``benchmarks/estimator_validation.py --fit``): first every LUT term on the 72 MLPs (Dense, ReLU; 4-16 bits,
+ReuseFactor 1-8, 0-90 % sparsity), then the terms only the streaming top has (``cmp_bits``, ``skid_bits``, the
+counters' ``count_bits``; ``stream_reg``) on the 18 streaming CNNs (3x3 convs, 2x2 max-pools, a Dense after the
+Flatten; 4-16 bits, ReuseFactor 1, 2, 4, 0-90 % sparsity; line buffers in SRLs, LUT RAM and block RAM) with the
+others held. LUT + 55 x DSP, median error / 90th percentile: all 90 designs 5.9 % / 16.9 % (held-out half 7.5 % /
+16.9 %); the MLPs 6.1 % / 16.8 % (7.8 % / 16.7 %), the CNNs 5.6 % / 14.6 % (5.0 % / 11.7 %). Block RAMs: as
+Yosys's on every design (2 CNNs have one); LUT RAM cells: as Yosys's but on one 90 %-pruned CNN (46 vs 37: a
+line buffer row no kernel reads). Other layers are counted by the same rules, unvalidated. Other targets are
+refused (:class:`~nnfpga.errors.ConfigError`).
 """
 
 from __future__ import annotations
@@ -43,14 +55,16 @@ if TYPE_CHECKING:
     from nnfpga.model import HWModel
 
 LUT_TERMS = ("add_bits", "adders", "const_add_bits", "ext_bits", "dsp_add_bits", "mux_bits", "cmp_bits", "rom_bits",
-             "sel_bits", "lut_mul", "dsp")
+             "sel_bits", "lut_mul", "dsp", "skid_bits", "count_bits")
 # fitted on benchmarks/data/estimator_yosys.json (training half): see the module doc
 COEFFICIENTS: dict[str, dict[str, float]] = {
     "xc7": {"add_bits": 0.9691, "adders": -1.4716, "const_add_bits": 0.0, "ext_bits": 0.0, "dsp_add_bits": 0.0,
-            "mux_bits": 0.0, "cmp_bits": 0.1, "rom_bits": 0.1081, "sel_bits": 0.7214, "lut_mul": 0.8818, "dsp": 0.0,
-            "reg": 0.8143},
+            "mux_bits": 0.0, "cmp_bits": 4.2362, "rom_bits": 0.1081, "sel_bits": 0.7214, "lut_mul": 0.8818, "dsp": 0.0,
+            "skid_bits": 0.8948, "count_bits": 0.0, "reg": 0.8143, "stream_reg": 0.6449},
 }
 DSP_SHAPE = {"xc7": (25, 18)}
+BRAM18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))  # (depth, width) of a RAMB18E1
+BRAM_MIN_CELLS = 15  # LUT RAM cells from which Yosys takes a block RAM for a memory read synchronously
 TARGETS = tuple(COEFFICIENTS)
 VERILOG_STYLE = "Verilog backend, from the lowered design (no tool run)"
 HLS_STYLE = ("HLS-style: the Verilog backend's design of this graph, not Vitis HLS's; latency and II are that "
@@ -68,6 +82,7 @@ class Resources:
     dsp: int = 0
     bram_18k: int = 0
     latency_cycles: int | None = None
+    lutram: int = 0  # LUT RAM cells (RAM32M, RAM64M) of the streaming top's memories: not in ``lut``
 
     @property
     def cost(self) -> float:
@@ -105,9 +120,9 @@ class Estimate:
     def table(self) -> str:
         from nnfpga.model import format_table
 
-        rows = [("layer", "op", "LUT", "FF", "DSP", "BRAM18", "cycles")]
+        rows = [("layer", "op", "LUT", "FF", "DSP", "BRAM18", "LUTRAM", "cycles")]
         for r in [*self.layers, self.total]:
-            rows.append((r.name, r.op, f"{r.lut:.0f}", f"{r.ff:.0f}", str(r.dsp), str(r.bram_18k),
+            rows.append((r.name, r.op, f"{r.lut:.0f}", f"{r.ff:.0f}", str(r.dsp), str(r.bram_18k), str(r.lutram),
                          "" if r.latency_cycles is None else str(r.latency_cycles)))
         head = (f"Estimate of {self.design} for {self.target} ({self.style}): latency {self.latency_cycles} "
                 f"cycle(s), II {self.ii}, LUT + 55 x DSP = {self.cost:.0f}")
@@ -134,54 +149,86 @@ def dsp_count(muls: list[tuple[int, ...]], target: str = "xc7") -> tuple[int, fl
     return dsp, lut_area
 
 
+def memory_cost(c: Counts, target: str = "xc7") -> tuple[int, int, int]:
+    """(LUT RAM cells, 18 kb block RAMs, LUTs of the LUT RAMs' read multiplexers) of the memories of ``c``
+    (``mems``: a streaming top's line buffers of 512 bits a row or more, its FIFOs), as ``synth_xilinx``
+    (``memory_libmap``, Yosys 0.23) maps them, measured on single memories: in LUT RAM, the fewer of RAM32M (32
+    deep, 6 bits: a write port and 3 read ports of 2 bits) and RAM64M (64 deep, 3 bits) cells, stacked in depth
+    behind a read multiplexer of a LUT per bit; a memory read synchronously that would take 15 or more such
+    cells goes to RAMB18E1s instead (512 x 36, 1K x 18, 2K x 9, 4K x 4, 8K x 2, 16K x 1: the narrowest that holds
+    the depth; measured: 160 x 15 and 96 x 27 one RAMB18E1, 128 x 21 14 RAM64M, 96 x 24 12 RAM32M)."""
+    check_target(target)
+    lutram = bram = mux = 0
+    for width, depth, sync in c.mems:
+        cells = min(math.ceil(depth / 32) * math.ceil(width / 6), math.ceil(depth / 64) * math.ceil(width / 3))
+        if sync and cells >= BRAM_MIN_CELLS:
+            deep, bits = next((s for s in BRAM18_SHAPES if depth <= s[0]), BRAM18_SHAPES[-1])
+            bram += math.ceil(width / bits) * math.ceil(depth / deep)
+        else:
+            lutram += cells
+            mux += width if depth > 32 else 0
+    return lutram, bram, mux
+
+
 def terms(c: Counts, target: str = "xc7") -> dict[str, float]:
     """The model's inputs of one layer's counts."""
     dsp, lut_mul = dsp_count(c.muls, target)
     return {"add_bits": c.add_bits, "adders": c.adders, "const_add_bits": c.const_add_bits, "ext_bits": c.ext_bits,
             "dsp_add_bits": c.dsp_add_bits, "mux_bits": c.mux_bits,
             "cmp_bits": c.cmp_bits, "rom_bits": c.rom_bits, "sel_bits": c.sel_bits, "lut_mul": lut_mul,
-            "dsp": dsp, "reg": c.reg_bits}
+            "dsp": dsp, "skid_bits": c.skid_bits, "count_bits": c.count_bits, "reg": c.reg_bits,
+            "stream_reg": c.stream_reg_bits, "ram_mux": memory_cost(c, target)[2]}
 
 
 def layer_cost(c: Counts, target: str = "xc7") -> tuple[float, float, int]:
     """(LUT, FF, DSP) of one layer's counts."""
     k = COEFFICIENTS[target]
     t = terms(c, target)
-    lut = max(sum(k[n] * t[n] for n in LUT_TERMS), 0.0)  # the adder-count term is negative
-    return round(lut, 1), round(k["reg"] * t["reg"], 1), int(t["dsp"])
+    lut = max(sum(k[n] * t[n] for n in LUT_TERMS), 0.0) + t["ram_mux"]  # the adder-count term is negative
+    return round(lut, 1), round(k["reg"] * t["reg"] + k["stream_reg"] * t["stream_reg"], 1), int(t["dsp"])
 
 
 def cost_from_features(features: dict[str, Any], target: str = "xc7") -> dict[str, float]:
     """Total LUT, FF, DSP, BRAM of stored :meth:`Estimate.features` (the validation reads these)."""
     check_target(target)
     lut = ff = 0.0
-    dsp = 0
+    dsp = lutram = bram = 0
     for d in features["layers"].values():
-        lut_i, ff_i, dsp_i = layer_cost(Counts.from_dict(d), target)
-        lut, ff, dsp = lut + lut_i, ff + ff_i, dsp + dsp_i
-    return {"lut": lut, "ff": ff, "dsp": dsp, "bram_18k": 0}
+        c = Counts.from_dict(d)
+        lut_i, ff_i, dsp_i = layer_cost(c, target)
+        lutram_i, bram_i, _ = memory_cost(c, target)
+        lut, ff, dsp, lutram, bram = lut + lut_i, ff + ff_i, dsp + dsp_i, lutram + lutram_i, bram + bram_i
+    return {"lut": lut, "ff": ff, "dsp": dsp, "bram_18k": bram, "lutram": lutram}
 
 
-def fit(features: list[dict[str, Any]], yosys: list[dict[str, Any]], target: str = "xc7") -> dict[str, float]:
-    """Coefficients fitted on designs' features and their Yosys results: LUT terms by least squares on relative
-    errors of LUT + 55 x DSP (DSPs by the rule; every coefficient but ``adders`` >= 0), FF by the median ratio."""
+def fit(features: list[dict[str, Any]], yosys: list[dict[str, Any]], target: str = "xc7",
+        free: tuple[str, ...] = LUT_TERMS) -> dict[str, float]:
+    """Coefficients fitted on designs' features and their Yosys results: the LUT terms of ``free`` by least squares
+    on relative errors of LUT + 55 x DSP (DSPs by the rule; every coefficient but ``adders`` >= 0; the other terms
+    held at their values in :data:`COEFFICIENTS`), FF by median ratios: ``reg`` on the designs without stream
+    elements, ``stream_reg`` on the others (what ``reg`` leaves)."""
+    k = COEFFICIENTS[target]
     rows, rhs, regs, ffs = [], [], [], []
     for f, y in zip(features, yosys, strict=True):
-        t = {n: 0.0 for n in (*LUT_TERMS, "reg")}
+        t: dict[str, float] = {}
         for d in f["layers"].values():
             for n, v in terms(Counts.from_dict(d), target).items():
-                t[n] += v
+                t[n] = t.get(n, 0.0) + v
+        held = sum(k[n] * t[n] for n in LUT_TERMS if n not in free)
         scale = 1.0 / max(y["lut"] + DSP_LUTS * y["dsp"], 1)
-        rows.append([t[n] * scale for n in LUT_TERMS])
-        rhs.append((y["lut"] + DSP_LUTS * (y["dsp"] - t["dsp"])) * scale)
-        regs.append(t["reg"])
+        rows.append([t[n] * scale for n in free])
+        rhs.append((y["lut"] - t["ram_mux"] - held + DSP_LUTS * (y["dsp"] - t["dsp"])) * scale)
+        regs.append((t["reg"], t["stream_reg"]))
         ffs.append(y["ff"])
     from scipy.optimize import lsq_linear
 
-    lower = [-np.inf if n == "adders" else 0.0 for n in LUT_TERMS]
+    lower = [-np.inf if n == "adders" else 0.0 for n in free]
     coef = lsq_linear(np.array(rows), np.array(rhs), bounds=(lower, np.inf)).x
-    out = {n: round(float(v), 4) for n, v in zip(LUT_TERMS, coef, strict=True)}
-    out["reg"] = round(float(np.median(np.array(ffs) / np.maximum(regs, 1))), 4)
+    out = {n: k[n] for n in LUT_TERMS} | {n: round(float(v), 4) for n, v in zip(free, coef, strict=True)}
+    plain = [ff / max(r, 1) for (r, s), ff in zip(regs, ffs, strict=True) if not s]
+    out["reg"] = round(float(np.median(plain)), 4) if plain else k["reg"]
+    stream = [(ff - out["reg"] * r) / s for (r, s), ff in zip(regs, ffs, strict=True) if s]
+    out["stream_reg"] = round(float(np.median(stream)), 4) if stream else k["stream_reg"]
     return out
 
 
@@ -196,11 +243,14 @@ def estimate_design(design: Design, ops: dict[str, str], target: str = "xc7",
         if name not in counts:
             continue
         lut, ff, dsp = layer_cost(counts[name], target)
+        lutram, bram, _ = memory_cost(counts[name], target)
         cycles = None if design.streaming or not name else design.stages.get(name, 0) + design.inner.get(name, 0)
-        layers.append(Resources(name or "(control)", ops.get(name, "valid pipeline"), lut, ff, dsp, 0, cycles))
+        layers.append(Resources(name or "(control)", ops.get(name, "valid pipeline"), lut, ff, dsp, bram, cycles,
+                                lutram))
     lat, ii = latency if latency is not None else (design.latency, design.ii)
     total = Resources("total", "", sum(r.lut for r in layers), sum(r.ff for r in layers),
-                      sum(r.dsp for r in layers), 0, lat)
+                      sum(r.dsp for r in layers), sum(r.bram_18k for r in layers), lat,
+                      sum(r.lutram for r in layers))
     return Estimate(design.name, target, layers, total, lat, ii, counts, time.perf_counter() - t0)
 
 
