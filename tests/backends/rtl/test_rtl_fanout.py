@@ -1,4 +1,5 @@
-"""Fanout-limited designs (issue 16, ECP5): where a target's delay model limits fanout (``DelayModel.max_fanout``),
+"""Fanout-limited designs (issue 16, ECP5): where a target's delay model limits fanout (``DelayModel.max_fanout``)
+and the design is large enough to spread over the device (``spread_weights`` nonzero weights in its adder graphs),
 timing-driven Dense layers read each input through ``(* keep *)`` register copies feeding at most that many adders,
 build per-output trees (``Multipliers: auto`` = ``csd`` there), and table reads take their address from copies, one
 per slice of the table's bits. The arithmetic never changes: Verilator equals the emulator."""
@@ -18,12 +19,12 @@ from nnfpga.backends.rtl import cmvm, sim
 from nnfpga.backends.rtl.adder_graph import Pipeline, Timed
 from nnfpga.backends.rtl.context import Ctx
 from nnfpga.backends.rtl.delay import ECP5, XC7, XCUP
-from nnfpga.backends.rtl.lower import build_design
+from nnfpga.backends.rtl.lower import build_design, graph_weights
 from nnfpga.backends.rtl.tables import _slices
 from nnfpga.backends.rtl.verilog import Arith, Module, Val
 
 
-def _dense(keras, n_in: int = 16, n_out: int = 8, softmax: bool = False, seed: int = 3) -> nnfpga.HWModel:
+def _dense(keras, n_in: int = 32, n_out: int = 32, softmax: bool = False, seed: int = 3) -> nnfpga.HWModel:
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((n_in,)), keras.layers.Dense(n_out, activation="relu", name="fc")]
     if softmax:
@@ -39,11 +40,16 @@ def _verilog(hw: nnfpga.HWModel, target: str, period: float = 10.0, multipliers:
     return "\n".join(m.render() for m in d.modules)
 
 
-def test_only_fanout_limited_targets_copy_and_stop_sharing(keras):
-    """ECP5 limits fanout and does not share subexpressions by default; the Xilinx models do neither, and an
-    explicit ``Multipliers`` is obeyed on every target."""
-    assert ECP5.max_fanout == 4 and not ECP5.share and XC7.max_fanout is None and XCUP.share
+def test_only_large_designs_on_fanout_limited_targets_copy_and_stop_sharing(keras):
+    """ECP5 limits fanout and does not share subexpressions by default in a design of 512 nonzero weights or more;
+    the Xilinx models do neither, a small design is built as before, and an explicit ``Multipliers`` is obeyed."""
+    assert ECP5.fanout_for(512) == 4 and ECP5.fanout_for(511) is None
+    assert XC7.fanout_for(10**6) is None and XCUP.fanout_for(10**6) is None
+    small = _dense(keras, 16, 8)
+    assert "(* keep *)" not in _verilog(small, "ecp5") and _verilog(small, "ecp5") == _verilog(small, "ecp5",
+                                                                                               multipliers="shared")
     hw = _dense(keras)
+    assert 512 <= graph_weights(hw.graph, hw.interpreter.prep) <= 32 * 32  # weights quantized to 0 cost nothing
     ecp5 = _verilog(hw, "ecp5")
     assert "(* keep *) always @(posedge clk)" in ecp5
     assert ecp5 == _verilog(hw, "ecp5", multipliers="csd") != _verilog(hw, "ecp5", multipliers="shared")
@@ -61,7 +67,7 @@ def test_each_input_copy_feeds_at_most_max_fanout_adders(share):
     plan = cmvm.plan(w, share=share)
     m = Module("m")
     ar = Arith(m, ECP5)
-    pipe = Pipeline(ar, "p", None, budget=ECP5.budget(10.0))
+    pipe = Pipeline(ar, "p", None, budget=ECP5.budget(10.0), fanout=ECP5.max_fanout)
     xs = [Timed(Val.of(f"x{i}", 8, True)) for i in range(6)]
     outs = pipe.matvec(plan, xs)
     pipe.finish()
@@ -81,12 +87,11 @@ def test_each_input_copy_feeds_at_most_max_fanout_adders(share):
 
 
 def test_table_slices_bound_the_address_fanout():
-    ar = Arith(Module("m"), ECP5)
-    c = Ctx(ar, None, "t")  # type: ignore[arg-type]
+    c = Ctx(Arith(Module("m"), ECP5), None, "t", fanout=4)  # type: ignore[arg-type]
     assert _slices(c, 256, 10) == [(0, 4), (4, 4), (8, 2)]  # 16 LUT4s a bit: 4 bits = 64 loads a copy
     assert _slices(c, 1024, 10) == [(lsb, 1) for lsb in range(10)]
     assert _slices(c, 16, 10) == [(0, 10)]
-    assert _slices(Ctx(Arith(Module("m"), XC7), None, "t"), 1024, 10) == [(0, 10)]  # type: ignore[arg-type]
+    assert _slices(Ctx(Arith(Module("m"), ECP5), None, "t"), 1024, 10) == [(0, 10)]  # type: ignore[arg-type]
 
 
 @pytest.mark.tools
@@ -100,7 +105,7 @@ def test_ecp5_fanout_designs_are_bit_exact(keras, verilator_exe, rtl_cache, peri
     assert "_w0" in text and "(* keep *)" in text  # table slices, copies
     tin, _ = in_out_types(hw.graph)
     rng = np.random.default_rng(11)
-    m = mixed_mantissas(rng.normal(0, 1, size=(300, 16)), tin, 800, rng)
+    m = mixed_mantissas(rng.normal(0, 1, size=(300, 32)), tin, 800, rng)
     y, latency, ii = sim.simulate(design, m, cache_dir=rtl_cache, idle_seed=1)
     assert (latency, ii) == (design.latency, 1)
     np.testing.assert_array_equal(y, emulate_mantissas(hw, m))

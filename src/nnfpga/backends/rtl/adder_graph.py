@@ -48,11 +48,13 @@ class Timed:
 class Pipeline:
     """Registers and adders of one layer. Call :meth:`finish` once to emit its register block."""
 
-    def __init__(self, ar: Arith, prefix: str, per_stage: int | None, budget: float | None = None) -> None:
+    def __init__(self, ar: Arith, prefix: str, per_stage: int | None, budget: float | None = None,
+                 fanout: int | None = None) -> None:
         self.ar = ar
         self.prefix = prefix
         self.per_stage = per_stage
         self.budget = budget if ar.model is not None else None
+        self.fanout = fanout if self.budget is not None else None
         self.body: list[NonBlocking] = []
         self._delayed: dict[tuple[str, int, int, int], Val] = {}
         self._n = 0
@@ -154,9 +156,9 @@ class Pipeline:
 
     # -- constant matrix products ----------------------------------------------------------------
     def matvec(self, plan: Plan, xs: list[Timed]) -> list[Timed | None]:
-        """Each output of ``plan`` on inputs ``xs`` (None where an output has no term). Timing-driven on a target
-        with a ``max_fanout``, each input is read through register copies (:meth:`copies`)."""
-        fan = self.ar.model.max_fanout if self.budget is not None and self.ar.model is not None else None
+        """Each output of ``plan`` on inputs ``xs`` (None where an output has no term). With a ``fanout`` limit,
+        each input is read through register copies (:meth:`copies`)."""
+        fan = self.fanout
         readers = [0] * len(xs)
         for src in [x for s in plan.subs for x in (s.a, s.b)] + [t.src for terms in plan.outputs for t in terms]:
             if src < len(xs):

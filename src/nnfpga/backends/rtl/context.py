@@ -14,8 +14,8 @@ from nnfpga.ir.graph import Node
 
 # Dense constant multiplications: "shared" = CSD shift-and-add with shared subexpressions (cmvm), "csd" = the
 # same without sharing, "operator" = Verilog ``x * W`` (the synthesizer's multipliers: DSPs, or LUTs); "auto" (the
-# default) = "shared", but "csd" where registers are placed for the clock on a target whose delay model says that
-# per-output trees route better (``DelayModel.share``: ECP5).
+# default) = "shared", but "csd" in a fanout-limited design (``Ctx.fanout``: DelayModel.max_fanout, ECP5's large
+# designs), where per-output trees route better.
 MULTIPLIERS = ("auto", "shared", "csd", "operator")
 DEFAULT_MULTIPLIERS = "auto"
 # Registers inside a layer: "auto" (the default) places them by the target's delay model for the clock period
@@ -60,11 +60,12 @@ class Ctx:
     ins: list[In] = field(default_factory=list)  # every input, latency-balanced
     cycles: int = 0  # set by a lowering: registers it placed inside the layer, on every path
     budget: float | None = None  # timing-driven (per_stage unused): ns of logic allowed between two registers
+    fanout: int | None = None  # timing-driven, fanout-limited: readers per register copy (DelayModel.fanout_for)
 
     def shares(self) -> bool:
         """Whether Dense products share subexpressions (``multipliers``, "auto" resolved)."""
         if self.multipliers == "auto":
-            return self.budget is None or self.ar.model is None or self.ar.model.share
+            return self.fanout is None
         return self.multipliers == "shared"
 
     def settles_late(self, mark: tuple, vals: list[Val]) -> bool:

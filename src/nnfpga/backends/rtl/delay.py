@@ -46,12 +46,14 @@ class DelayModel:
     lut_inputs: int  # inputs of one LUT (ROM address bits decoded per level)
     overlap: bool  # consecutive carry chains overlap (see the module docstring)
     source: str
-    # Where routing dominates (ECP5), timing-driven adder graphs keep their nets short: each input is registered
-    # first into copies that feed at most ``max_fanout`` adders each, and Dense products are per-output trees
-    # (``Multipliers: auto`` = ``csd``), whose adders each read one register copy and one adder; shared
-    # subexpressions connect every output to every input, so the placer spreads a layer over the device.
+    # Where routing dominates (ECP5), a timing-driven design with at least ``spread_weights`` nonzero weights in
+    # its adder graphs (the size at which the placer spreads it over the device) keeps its nets short: each input
+    # of an adder graph is registered first into copies that feed at most ``max_fanout`` adders each, Dense
+    # products are per-output trees (``Multipliers: auto`` = ``csd``: shared subexpressions connect every output
+    # to every input), and table addresses are copied per slice of the table's bits. Smaller designs place
+    # compactly as they are (the model's constants were fitted on them).
     max_fanout: int | None = None
-    share: bool = True
+    spread_weights: int = 0
 
     def budget(self, clock_period: float) -> float:
         """Combinational time available between two registers at ``clock_period`` ns."""
@@ -91,6 +93,10 @@ class DelayModel:
         bits = max((entries - 1).bit_length(), 1)
         return self.ready(addr) + self.level * max(1, math.ceil(bits / self.lut_inputs))
 
+    def fanout_for(self, weights: int) -> int | None:
+        """The fanout limit of a timing-driven design with ``weights`` nonzero weights in its adder graphs."""
+        return self.max_fanout if self.max_fanout and weights >= self.spread_weights else None
+
     def fmax(self, critical: float) -> float:
         """MHz at a critical path (combinational ns between registers)."""
         return 1000.0 / (critical + self.clk_to_q + self.setup)
@@ -109,13 +115,14 @@ XCUP = DelayModel("xcup", clk_to_q=0.15, setup=0.13, level=0.50, adder=0.60, car
 # ECP5: nextpnr-ecp5's critical paths on generated 16x8 8-bit layers (AddersPerStage 1-4) fitted as
 # clk-to-q + setup + levels * adder + carry * bits (the routing hops, 55-75 % of every path, are in the constants:
 # median 1.44 ns a hop, more with fanout; "setup" holds the hops into the first adder and into the register).
-# Measured (benchmarks/ecp5_timing.py, the 8-bit 75 %-pruned jet MLP at 10 ns): per-output trees without copies
-# 71.7 MHz, shared subexpressions with nextpnr's --tmg-ripup 68.9 MHz (nets of 3-9 ns across the device);
-# per-output trees with input copies of fanout <= 4: 100.5 MHz.
+# Measured (benchmarks/ecp5_timing.py, the 8-bit 75 %-pruned jet MLP, 1,064 nonzero weights, at 10 ns): shared
+# subexpressions 82.2 MHz, per-output trees without copies 71.7 MHz (nets of 3-9 ns across the device), with
+# input copies of fanout <= 4 113.4 MHz. The 16x8 layer (128 weights) meets 10 and 6.7 ns either way, and the
+# model's estimate of it is closer without (+4.2 / +0.3 % against +22 / +10.5 %): its nets are short anyway.
 ECP5 = DelayModel("ecp5", clk_to_q=0.53, setup=1.74, level=1.75, adder=2.79, carry=0.0355, dsp=5.4, lut_inputs=4,
                   overlap=True, source="LFE5U-85F speed 6: prjtrellis primitive delays, routing fitted to "
                                        "nextpnr-ecp5's timing reports on generated designs",
-                  max_fanout=4, share=False)
+                  max_fanout=4, spread_weights=512)
 MODELS: dict[str, DelayModel] = {"xc7": XC7, "xcup": XCUP, "ecp5": ECP5}
 
 

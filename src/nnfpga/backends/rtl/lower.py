@@ -125,6 +125,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
     ready: dict[str, int] = {}  # clock cycle at which each layer's output is there
     inner: dict[str, int] = {}  # registers inside each layer (pipelined adder graphs)
     modes = register_modes(graph, adders_per_stage)
+    fanout = model.fanout_for(graph_weights(graph, prep))
     for node in graph:
         t = node.types["result"]
         if node.op == "input":
@@ -141,7 +142,7 @@ def build_design(graph: Graph, project: str = "myproject", *, prep: dict[str, Pl
                 ins.append(In(_registers(ar, f"{identifier(node.name)}_in{k}", v, s.types["result"], lag) if lag
                               else v, s.types["result"], tuple(s.shape)))
             layer = _Layer(ar, lib, node, prep[node.name], valid, budget,
-                           modes[node.name], node.attrs.get("multipliers", multipliers))
+                           modes[node.name], node.attrs.get("multipliers", multipliers), fanout)
             out, cycles = layer.lower(ins, start)
             ready[node.name] = start + cycles
             inner[node.name] = cycles
@@ -201,6 +202,7 @@ class _Layer:
     budget: float
     aps: int | str | None  # its adders_per_stage
     multipliers: str
+    fanout: int | None  # the design's fanout limit, timing-driven (DelayModel.fanout_for)
 
     def lower(self, ins: list[In], start: int) -> tuple[list[Val], int]:
         """The layer's outputs from ``ins`` (there in cycle ``start``), and the registers on its path. Timing-driven,
@@ -227,7 +229,8 @@ class _Layer:
         timed_inside = self.aps == AUTO and _inside(node)
         go = "in_valid" if start == 0 else f"{self.valid}[{start - 1}]"
         ctx = Ctx(self.ar, self.lib, identifier(node.name), None if timed_inside else fixed_adders_per_stage(self.aps),
-                  self.multipliers, go, ins=ins, budget=self.budget if timed_inside else None)
+                  self.multipliers, go, ins=ins, budget=self.budget if timed_inside else None,
+                  fanout=self.fanout if timed_inside else None)
         return LOWERINGS[node.op](ctx, node, ins[0].vals, ins[0].type, self.prep), ctx.cycles
 
 
@@ -252,6 +255,12 @@ def register_modes(graph: Graph, default: int | str | None) -> dict[str, int | s
 def timing_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of :func:`build_design` that a model's settings choose (its clock and part)."""
     return {"clock_period": float(settings.get("clock_period", DEFAULT_CLOCK_PERIOD)), "part": settings.get("part")}
+
+
+def graph_weights(graph: Graph, prep: dict[str, Plan]) -> int:
+    """Nonzero weights of the Dense layers built as adder graphs (ReuseFactor 1): the size of a design's logic."""
+    return sum(int(np.count_nonzero(np.asarray(prep[n.name].wm))) for n in graph
+               if n.op == "dense" and int(n.attrs.get("reuse_factor", 1)) == 1)
 
 
 def _budget(model: DelayModel, clock_period: float) -> float:

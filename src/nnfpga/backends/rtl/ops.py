@@ -2,15 +2,15 @@
 :data:`LOWERINGS` and called by :func:`nnfpga.backends.rtl.lower.build_design` with the layer's inputs already
 latency-balanced.
 
-- Dense (node attribute ``multipliers``): ``"shared"`` (what ``"auto"``, the default, means but on ECP5's timing-
-  driven designs, where it means ``"csd"``: :class:`~nnfpga.backends.rtl.delay.DelayModel`), the weight matrix as a
-  graph of exact two-input adders (CSD shift-and-add with shared subexpressions, :mod:`~nnfpga.backends.rtl.cmvm`;
-  ``"csd"``: without sharing), with registers placed for the clock or after every ``adders_per_stage`` adders on each
-  path (:mod:`~nnfpga.backends.rtl.adder_graph`; None: none inside the layer); ``"operator"``: one ``x * w`` per
-  nonzero weight and a balanced adder tree computed modulo ``2**accum_width``. Then the bias (a constant), the result
-  reinterpreted in the accumulator's width (exact, or wrapped like the emulator's WRAP accumulator) and cast. An
-  accumulator with fewer fractional bits than the products, or one that may saturate, is lowered by
-  :mod:`~nnfpga.backends.rtl.accumulate` (each product cast, then a wrapping sum or a saturating chain).
+- Dense (node attribute ``multipliers``): ``"shared"`` (what ``"auto"``, the default, means but in ECP5's large
+  timing-driven designs, where it means ``"csd"``: :class:`~nnfpga.backends.rtl.delay.DelayModel`), the weight matrix
+  as a graph of exact two-input adders (CSD shift-and-add with shared subexpressions,
+  :mod:`~nnfpga.backends.rtl.cmvm`; ``"csd"``: without sharing), with registers placed for the clock or after every
+  ``adders_per_stage`` adders on each path (:mod:`~nnfpga.backends.rtl.adder_graph`; None: none inside the layer);
+  ``"operator"``: one ``x * w`` per nonzero weight and a balanced adder tree computed modulo ``2**accum_width``. Then
+  the bias (a constant), the result reinterpreted in the accumulator's width (exact, or wrapped like the emulator's
+  WRAP accumulator) and cast. An accumulator with fewer fractional bits than the products, or one that may saturate,
+  is lowered by :mod:`~nnfpga.backends.rtl.accumulate` (each product cast, then a wrapping sum or a saturating chain).
 - ScaleShift, LeakyReLU, hard sigmoid, hard tanh, ReLU (optionally capped), linear: exact integer logic, then a
   cast.
 - Sigmoid, tanh, ELU: the same table index arithmetic (a bit slice, a constant subtraction, a clamp) addressing
@@ -89,7 +89,7 @@ def _dense(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> list
         return dense_casts(c, node, xs, wm, b_acc, prep, tx, lambda a, j: _accumulated(c, node, a, j))
     if multipliers == "operator":
         return _dense_operator(c, node, xs, wm, b_acc, shift)
-    pipe = Pipeline(c.ar, c.prefix, c.per_stage, c.budget)
+    pipe = Pipeline(c.ar, c.prefix, c.per_stage, c.budget, c.fanout)
     sums = pipe.matvec(cmvm.plan(wm, share=c.shares()), [Timed(x) for x in xs])
     accs: list[Timed] = []
     for j, t in enumerate(sums):  # + bias, in accumulator units (the sum's LSB is 2**-(accum frac - shift))
@@ -438,9 +438,9 @@ def _softmax(c: Ctx, node: Node, xs: list[Val], tx: FixedType, prep: Plan) -> li
     st = stage.step(st, lambda st: per_row(st, 1 + n, diffs))
     st = stage.step(st, lambda st: per_row(st, n, indices))
     model = c.ar.model
-    banked = c.budget is not None and model is not None and (model.max_fanout is not None or model.rom(
+    banked = c.budget is not None and model is not None and (c.fanout is not None or model.rom(
         Val.of("a", 1, False), len(exp_v)) > c.budget)
-    if banked:  # a whole table read passes the clock (or the target limits fanout): tables.rom_read
+    if banked:  # a whole table read passes the clock (or the design limits fanout): tables.rom_read
         st = stage.piped(st, lambda pipe, st: [
             r for g in range(rows) for r in
             [rom_read(c, pipe, f"{base}_exp_rom", exp_v, te, a, f"{hs[g]}exp{j}")

@@ -3,9 +3,9 @@ budget asks (:func:`rom_read`).
 
 A table read as LUT logic is a mux tree whose first level reads the low address bits in every LUT: a
 ``2**a``-entry, ``w``-bit table puts about ``w * 2**a / 2**k`` loads (``k``: LUT inputs) on each of them. Where the
-target's delay model limits fanout (``DelayModel.max_fanout``: ECP5, whose routing is most of every path), the
-address is registered into copies, each feeding one slice of the table's output bits small enough that a copy
-drives at most ``max_fanout * 2**k`` LUTs (``(* keep *)``, so synthesis does not merge the copies back); the
+design limits fanout (``Ctx.fanout``: ECP5's large designs, whose routing is most of every path), the address is
+registered into copies, each feeding one slice of the table's output bits small enough that a copy drives at
+most ``fanout * 2**k`` LUTs (``(* keep *)``, so synthesis does not merge the copies back); the
 slices are ROMs of their own bits, concatenated.
 """
 
@@ -38,7 +38,7 @@ def rom_read(c: Ctx, pipe: Pipeline, base: str, values: list[int], t: FixedType,
                           f"bank {k} (entries {k * size}..) of {base}"))
     slices = _slices(c, size, t.width)
     ta = Timed(addr)
-    if model.max_fanout and addr.const is None:  # one address copy per bank slice
+    if c.fanout and addr.const is None:  # one address copy per bank slice
         copies = iter(pipe.copies(ta, len(parts) * len(slices), 1))
         addrs = [[next(copies) for _ in slices] for _ in parts]
     else:
@@ -67,10 +67,10 @@ def _slices(c: Ctx, entries: int, width: int) -> list[tuple[int, int]]:
     """``(lsb, bits)`` of each slice of a ``width``-bit table's output bits that one address copy feeds (one
     slice, the whole word, where fanout is not limited)."""
     model = c.ar.model
-    if model is None or not model.max_fanout or entries <= 2:
+    if model is None or not c.fanout or entries <= 2:
         return [(0, width)]
     luts = 1 << model.lut_inputs
-    per = max(1, model.max_fanout * luts // max(1, -(-entries // luts)))  # output bits per address copy
+    per = max(1, c.fanout * luts // max(1, -(-entries // luts)))  # output bits per address copy
     return [(lsb, min(per, width - lsb)) for lsb in range(0, width, per)]
 
 
