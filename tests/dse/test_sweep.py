@@ -230,3 +230,19 @@ def test_synthesis_of_the_front_points(keras: Any, mlp: Any, data: Any, tmp_path
                                                            **timing_settings(hw.settings)).latency
     with pytest.raises(ConfigError, match="synth must be one of xc7, xcup, ecp5"):
         sweep(mlp, space, x, y, scheduler="serial", synth="vivado")
+
+
+def test_a_point_without_estimate_is_left_empty_and_warned(mlp: Any, data: Any) -> None:
+    """An HLS point the Verilog backend cannot lower (a saturating accumulator at ReuseFactor 2) has no estimate
+    (no other cost's scale in the column): its row keeps its accuracy, says why, and stays off the front."""
+    x, y = data
+    cfg = {"Model": {"Precision": "ap_fixed<8,3>"},
+           "LayerName": {"fc1": {"Precision": {"accum": "ap_fixed<9,3,AP_RND,AP_SAT>"}}}}
+    with pytest.warns(UserWarning, match=r"1 of 2 points have no resource estimate .*ReuseFactor=2: no estimate: "
+                                         r"Dense layer 'fc1'"):
+        r = sweep(mlp, {"ReuseFactor": [1, 2]}, x, y, config=cfg, backend="vitis", scheduler="serial", progress=False)
+    ok, none = r.rows
+    assert ok["cost_estimate"] > 0 and ok["est_note"] is None and ok["error"] == ""
+    assert none["cost_estimate"] is None and none["est_lut"] is None and none["accuracy"] is not None
+    assert none["est_note"].startswith("no estimate: Dense layer 'fc1'") and none["error"] == ""
+    assert r.pareto() == [ok]

@@ -10,9 +10,9 @@ runs the bit-exact emulator on ``x`` and records: the accuracy against ``y`` (ar
 argmax agreement with the float reference of the same graph, how many overflow warnings emulation gave, the
 resource and latency estimate of the point's Verilog design (:func:`nnfpga.backends.rtl.estimate.estimate`, xc7:
 ``cost_estimate`` = LUT + 55 x DSP, and ``est_lut``, ``est_ff``, ``est_dsp``, ``est_bram``, ``est_latency_cycles``,
-``est_ii``; a graph the Verilog backend cannot lower keeps the Dense adder count of
-:func:`nnfpga.tune.cost.estimate_cost` as ``cost_estimate`` and no ``est_*``), the seconds it took, and
-``error`` (empty, or the exception's type and message: a failed point is recorded, the sweep goes on).
+``est_ii``; a graph the Verilog backend cannot lower has them empty and ``est_note`` says why: such a point is
+not on the Pareto front, and the sweep warns), the seconds it took, and ``error`` (empty, or the exception's type
+and message: a failed point is recorded, the sweep goes on).
 
 Each finished point is written at once to ``cache_dir`` (one JSON file per design, named by the hash of the
 model's weights, the data, the base config, the backend and the point), so that a rerun, or a sweep interrupted
@@ -53,8 +53,8 @@ SYNTH_TARGETS = ("xc7", "xcup", "ecp5")
 DEFAULT_WORKERS = 2
 CONNECT_TIMEOUT_S = 5.0
 EST_KEYS = ("est_lut", "est_ff", "est_dsp", "est_bram", "est_latency_cycles", "est_ii")
-ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", *EST_KEYS, "seconds",
-            "error")
+ROW_KEYS = ("key", "point", "accuracy", "agreement", "overflow_warnings", "cost_estimate", *EST_KEYS, "est_note",
+            "seconds", "error")
 
 
 @dataclass
@@ -166,6 +166,11 @@ def sweep(model: Any, space: Space | Mapping[str, Any] | str | os.PathLike[str],
             _run_distributed(todo, blob, x, y, job, scheduler, workers, connect_timeout_s, done, bar)
     finally:
         bar.close()
+    unestimated = [rows[p.key] for p in points if not rows[p.key].get("error") and rows[p.key].get("est_note")]
+    if unestimated:
+        warnings.warn(f"{len(unestimated)} of {len(points)} points have no resource estimate and are left off the "
+                      f"Pareto front ({unestimated[0]['point']}: {unestimated[0]['est_note']}); their accuracy is "
+                      f"in the table", stacklevel=2)
     return SweepResult(points, [rows[p.key] for p in points], computed=len(todo), cache_dir=cache,
                        meta={"backend": backend, "model_hash": model_hash, "n_points": len(points), "base": base})
 
@@ -256,12 +261,11 @@ def _estimated(hw: Any) -> dict[str, Any]:
     """The point's estimate columns (see the module docstring)."""
     from nnfpga.backends.rtl.estimate import estimate
     from nnfpga.errors import BackendSupportError
-    from nnfpga.tune.cost import estimate_cost
 
     try:
         e = estimate(hw, "xc7")
-    except BackendSupportError:  # not lowerable to Verilog: the Dense adder count
-        return {"cost_estimate": float(estimate_cost(hw))}
+    except BackendSupportError as exc:  # not lowerable to Verilog: no estimate (not another cost's scale)
+        return {"est_note": f"no estimate: {str(exc).splitlines()[0]}"}
     t = e.total
     return {"cost_estimate": round(float(e.cost), 1), "est_lut": round(float(t.lut), 1),
             "est_ff": round(float(t.ff), 1), "est_dsp": t.dsp, "est_bram": t.bram_18k,
