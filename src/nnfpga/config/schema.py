@@ -18,7 +18,7 @@ LayerName:                  # per layer, overrides LayerType
     PipelineStages: 2       # Verilog backend knobs (Model, LayerType or LayerName): registers after the layer,
     AddersPerStage: 2       # adders between registers inside a Dense/Softmax (auto, the default: placed
                             # for ClockPeriod by the part's delay model; null: none),
-    Multipliers: operator   # Dense constant multiplications: shared, csd or operator
+    Multipliers: operator   # Dense constant multiplications: auto, shared, csd, operator
 ```
 A layer ``Precision`` string sets the layer's value types (``result``, ``weight``, ``bias``, ``param``) at
 once, like hls4ml; the accumulator stays exact and tables keep their defaults unless named in a dict.

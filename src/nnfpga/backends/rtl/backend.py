@@ -5,7 +5,8 @@ Its config keys (Model, LayerType or LayerName level) set the node attributes th
 (:mod:`nnfpga.backends.rtl.lower`): ``PipelineStages`` (registers after a layer, integer >= 0),
 ``AddersPerStage`` (``auto``, the default: registers placed for the clock period by the target's delay model; an
 integer >= 1: a register after every that many adders inside a Dense/Softmax; null: no register inside) and
-``Multipliers`` (Dense: ``shared``, ``csd`` or ``operator``). The top-level ``ClockPeriod`` (``clock_period``) and
+``Multipliers`` (Dense: ``auto``, the default: ``shared``, or ``csd`` in ECP5's large timing-driven designs;
+``shared``, ``csd`` or ``operator``). The top-level ``ClockPeriod`` (``clock_period``) and
 ``Part`` choose the clock and the delay model.
 """
 
