@@ -104,9 +104,14 @@ class _Search:
         self.rejected: set[int] = set()
         self.fresh: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # stored since the level began
         self.pairs: list[tuple[np.ndarray, ...]] = []  # patterns seen twice: (keys, term, term, term, term)
-        for j, terms in enumerate(outputs):
-            for t in sorted(terms, key=lambda t: (t.src, t.shift)):
-                self._new(j, t.src, t.shift, t.neg)
+        flat = [(j, t.src, t.shift, t.neg) for j, ts in enumerate(outputs) for t in sorted(ts, key=_by_src_shift)]
+        self.n = n = len(flat)
+        if n:
+            self.out[:n], self.src_l[:n], self.shift_l[:n], self.neg_l[:n] = (list(x) for x in zip(*flat, strict=True))
+            self.alive_l[:n] = [True] * n
+        for i, a in enumerate(self.src_l[:n]):
+            self.where[a].add(i)
+        self.at = dict(zip(zip(self.out[:n], self.src_l[:n], self.shift_l[:n], strict=True), range(n), strict=True))
         self._sync()
         bounds = np.searchsorted(np.asarray(self.out[:self.n]), np.arange(len(outputs) + 1))
         self.members = [np.arange(bounds[j], bounds[j + 1]) for j in range(len(outputs))]
@@ -367,7 +372,11 @@ class _Search:
         res: list[list[Term]] = [[] for _ in range(n_out)]
         for i in np.flatnonzero(self.alive[:self.n]).tolist():
             res[self.out[i]].append(Term(int(self.src[i]), int(self.shift[i]), bool(self.neg[i])))
-        return [sorted(t, key=lambda t: (t.src, t.shift)) for t in res]
+        return [sorted(t, key=_by_src_shift) for t in res]
+
+
+def _by_src_shift(t: Term) -> tuple[int, int]:
+    return t.src, t.shift
 
 
 def _groups(k: np.ndarray, t1: np.ndarray, t2: np.ndarray, least: int) -> tuple[np.ndarray, ...]:
