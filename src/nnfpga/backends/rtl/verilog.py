@@ -471,7 +471,7 @@ class Arith:
         if self.model is None or v.const is not None:
             return v
         self.note(at[1], v.base)
-        return replace(v, t=at[0], top=at[1])
+        return Val(v.base, v.lsb, v.width, v.signed, v.lo, v.hi, v.full, None, at[0], at[1])
 
     def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,
              min_width: int = 0, at=None, op: tuple | None = None) -> Val:
@@ -484,10 +484,11 @@ class Arith:
             width, signed = cap, True
             lo, hi = -(1 << (cap - 1)), (1 << (cap - 1)) - 1
         name = self.m.wire(hint, width, expr_for_width(width), op=op)
-        v = Val.of(name, width, signed, lo, hi)
         if at is None or self.model is None:
-            return v
-        return self.timed(v, at(width) if callable(at) else at)
+            return Val(name, 0, width, signed, lo, hi)
+        t, top = at(width) if callable(at) else at
+        self.note(top, name)
+        return Val(name, 0, width, signed, lo, hi, True, None, t, top)
 
     def sum_at(self, *vals: Val):
         model = self.model
@@ -613,7 +614,8 @@ class Arith:
             sign = Val.of(a.base, 1, True, lsb=a.lsb + a.width - 1, full=a.full and a.width == 1)
             return replace(sign, lo=-1 if a.lo < 0 else 0, hi=0, t=a.top, top=a.top)
         part = a.bits(a.width - 1, k)
-        return replace(part, signed=a.signed, lo=a.lo >> k, hi=a.hi >> k)
+        return Val(part.base, part.lsb, part.width, a.signed, a.lo >> k, a.hi >> k, part.full, part.const, part.t,
+                   part.top)
 
     def clamp(self, a: Val, lo: int | None, hi: int | None, hint: str) -> Val:
         """``min(max(a, lo), hi)`` (either bound optional)."""
