@@ -197,7 +197,8 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
     else:
         high = ar.add(h, top, hint + "h")
     low = lo.ext(s)
-    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}", at=(lo.t, max(high.top, lo.top)))
+    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}", at=(lo.t, max(high.top, lo.top)),
+                  op=("cat", high, lo, s))
     return Timed(val, m, False, cycle, depth)
 
 

@@ -118,6 +118,7 @@ class _Reader:
         self.width: dict[str, int] = {p.name: p.width for p in module.ports}
         self._zeros: dict[str, int] = {}  # name -> its low bits that are constant zeros (read when asked)
         self._wiring: dict[str, str] = {}  # name -> the slices / concatenation it is
+        self._wiring_ops: dict[str, tuple[tuple, int]] = {}  # ... or the shift / concatenation Arith made (and width)
         self.const_regs: dict[str, int] = {}  # a table of one value (the same weight every cycle) -> it
         reads: list[str] = []
         self._operands: dict[str, tuple[int, int, int]] = {}
@@ -131,6 +132,8 @@ class _Reader:
             if isinstance(item, Wire) and item.op is not None:
                 if item.op[0] == "mul" and item.width >= 9:
                     self.products.add(item.name)
+                elif item.op[0] in ("shl", "cat"):
+                    self._wiring_ops[item.name] = (item.op, item.width)
             elif isinstance(item, Wire) and item.expr is not None:
                 kind = _kind(item.expr)
                 if kind == "wire":
@@ -158,8 +161,25 @@ class _Reader:
         """Low bits of ``name`` that are constant zeros (a shifted term)."""
         if name not in self._zeros:
             expr = self._wiring.get(name)
-            self._zeros[name] = 0 if expr is None else self.operand(expr)[2]
+            if name in self._wiring_ops:
+                (kind, *args), width = self._wiring_ops[name]
+                high, low, s = (args[0], Val.constant(0), args[1]) if kind == "shl" else args
+                self._zeros[name] = self._low_zeros([(low, s), (high, width - s)])
+            else:
+                self._zeros[name] = 0 if expr is None else self.operand(expr)[2]
         return self._zeros[name]
+
+    def _low_zeros(self, parts: list[tuple[Val, int]]) -> int:
+        """Low constant-zero bits of the concatenation of ``v.ext(n)`` for ``(v, n)`` in ``parts`` (lowest first),
+        as :meth:`operand` reads its text."""
+        zeros = 0
+        for v, n in parts:
+            if v.const is None:
+                return zeros + max(self.zeros(v.base) - v.lsb, 0)
+            if v.const % (1 << n):
+                return zeros
+            zeros += n
+        return zeros
 
     def _operand(self, s: str) -> tuple[int, int, int]:
         s = _strip_parens(s)
@@ -348,10 +368,15 @@ def _kind(expr: str) -> str:
     return "wire"
 
 
-def _layer_of(name: str, layers: list[str]) -> str:
-    for layer in layers:  # longest first
-        if name.startswith(layer + "_") or name == layer:
-            return layer
+def _layer_of(name: str, layers: set[str]) -> str:
+    """The longest of ``layers`` that is ``name`` or prefixes it before an underscore ("" if none)."""
+    if name in layers:
+        return name
+    i = name.rfind("_")
+    while i > 0:
+        if name[:i] in layers:
+            return name[:i]
+        i = name.rfind("_", 0, i)
     return ""
 
 
@@ -403,27 +428,27 @@ def module_counts(module: Module, layers: list[str], library: dict[str, dict[str
                   ) -> dict[str, Counts]:
     """Layer name -> :class:`Counts` of ``module`` (``""``: what no layer's name prefixes: the valid pipeline,
     the output register). ``library``: the counts of the submodules it instantiates (added per instance)."""
-    layers = sorted(layers, key=len, reverse=True)
+    names = set(layers)
     r = _Reader(module)
     out: dict[str, Counts] = {}
     reg_layer: dict[str, str] = {}
     for item in module.items:
         if isinstance(item, Wire) and item.op is not None:
-            r.tagged(item.op, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
+            r.tagged(item.op, item.width, out.setdefault(_layer_of(item.name, names), Counts()))
         elif isinstance(item, Wire) and item.expr is not None:
-            r.expression(item.expr, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
+            r.expression(item.expr, item.width, out.setdefault(_layer_of(item.name, names), Counts()))
         elif isinstance(item, Reg):
-            reg_layer[item.name] = _layer_of(item.name, layers)
+            reg_layer[item.name] = _layer_of(item.name, names)
         elif isinstance(item, Always):
             regs: set[str] = set()
             first = _first_name(item.body)
-            c = out.setdefault(_layer_of(first, layers), Counts())
+            c = out.setdefault(_layer_of(first, names), Counts())
             _walk(item.body, item.clock is not None, r, c, regs)
             for name in regs & r.read:
-                out.setdefault(reg_layer.get(name, _layer_of(name, layers)), Counts()).reg_bits += r.width.get(name, 1)
+                out.setdefault(reg_layer.get(name, _layer_of(name, names)), Counts()).reg_bits += r.width.get(name, 1)
         elif isinstance(item, Instance) and library and item.module in library:
             for sub in library[item.module].values():
-                out.setdefault(_layer_of(item.name, layers), Counts()).add(sub)
+                out.setdefault(_layer_of(item.name, names), Counts()).add(sub)
     return out
 
 

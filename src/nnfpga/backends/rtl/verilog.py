@@ -158,7 +158,8 @@ class Wire:
     width: int
     expr: str | None = None
     comment: str = ""
-    op: tuple | None = None  # what Arith made it: (kind, operand Vals...), read by the resource estimate
+    op: tuple | None = None  # what Arith made it: (kind, operand Vals...), read by the resource estimate (wiring
+    # too: ("shl", a, s) is ``{a, s'b0}``, ("cat", high, low, s) ``{high, low's low s bits}``)
 
     def render(self) -> list[str]:
         assign = f" = {self.expr}" if self.expr is not None else ""
@@ -525,7 +526,8 @@ class Arith:
             return Val.constant(a.const << s) if a.const is not None else a
         if a.lo == a.hi:  # a wire that can only hold one value
             return Val.constant(a.lo << s)
-        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}", at=a.at)
+        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}", at=a.at,
+                         op=("shl", a, s))
 
     # Products are signed products of operands both extended to the result width ``w`` (sign- or zero-extended
     # by their own signedness): Verilator 5.006 was seen to get ``$signed(a) * $signed({1'b0, b})`` (operands of
