@@ -30,6 +30,7 @@ broken differently from that (by level, then by key).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,8 @@ _REJECTED = -(1 << 30)  # an input pattern whose occurrences overlap so that few
 # input patterns counted in a dense array (int32) up to this many (about 1,400 16-bit inputs: 4 * 66 * n_in**2
 # bytes), else in a sorted array of the keys seen (slower, and the pairs of all outputs held at once)
 _DENSE_MAX = 1 << 27
+_BINCOUNT_KEYS = 1 << 18  # input pairs counted at once
+_CHUNK = 1 << 16  # term pairs handled at once
 _NEVER = 1 << 62  # the step that takes a term that is still there
 _ONE = np.int32(1)  # of the counts' type: np.subtract.at is many times slower when it must cast
 
@@ -170,7 +173,8 @@ class _Search:
         dense = size <= _DENSE_MAX
         self.ukeys = None
         self.cnt = np.zeros(size if dense else 0, np.int32)
-        chunks = []
+        chunks: list[np.ndarray] = []
+        held = 0
         for j in range(n_out):
             m = self.members[j]  # sorted by (src, shift): in each pair i < k the first term is i
             left, right = self.dense_left[m], self.right[m]
@@ -178,11 +182,13 @@ class _Search:
             for lo in range(0, len(m) - 1, 256):
                 hi = min(lo + 256, len(m) - 1)
                 keys = left[lo:hi, None] + right[None, lo + 1:] + (neg[lo:hi, None] != neg[None, lo + 1:])
-                keys = keys[np.arange(lo, hi)[:, None] < np.arange(lo + 1, len(m))[None, :]]
-                if dense:
-                    self.cnt += np.bincount(keys, minlength=size)
-                else:
-                    chunks.append(keys)
+                chunks.append(keys[np.arange(lo, hi)[:, None] < np.arange(lo + 1, len(m))[None, :]])
+                held += len(chunks[-1])
+                if dense and (held > _BINCOUNT_KEYS or j == n_out - 1):  # a bincount per few M keys
+                    self.cnt += np.bincount(np.concatenate(chunks), minlength=size).astype(np.int32)
+                    chunks, held = [], 0
+        if dense and chunks:
+            self.cnt += np.bincount(np.concatenate(chunks), minlength=size).astype(np.int32)
         if not dense:
             self.ukeys, counts = np.unique(np.concatenate(chunks), return_counts=True)
             self.cnt = counts.astype(np.int32)
@@ -237,7 +243,7 @@ class _Search:
         """Bring the arrays up to date with the steps since the last flush, as if after each step: the input
         pairs of every term taken leave the counts, and the patterns of every new term (all read its
         subexpression: found once, when it is made, as they never gain any) with the terms of its output then
-        are grouped by key and kept (the keys of two subexpressions differ; the chunks keep their order)."""
+        are grouped by key and kept (:meth:`_found`)."""
         new = np.arange(self.synced, self.n)
         self._sync()
         if not self.removed:
@@ -248,13 +254,12 @@ class _Search:
         self.alive[removed] = False
         outs = sorted({self.out[i] for i in removed.tolist()})
         # the input pairs of a removed input term with the terms of its output then (each pair once)
-        gone = removed[self.src[removed] < self.n_in]
-        if len(gone):
-            r = np.repeat(gone, [len(self.inputs[self.out[i]]) for i in gone.tolist()])
-            o = np.concatenate([self.inputs[self.out[i]] for i in gone.tolist()])
+        gone = removed[self.src[removed] < self.n_in].tolist()
+        for r, o in _chunks(gone, [self.inputs[self.out[i]] for i in gone]):
             ok = (self.died_a[o] == _NEVER) | (o > r)
             keys = self._keys(r[ok], o[ok], self.dense_left)
             np.subtract.at(self.cnt, keys if self.ukeys is None else np.searchsorted(self.ukeys, keys), _ONE)
+        if gone:
             for j in outs:
                 m = self.inputs[j]
                 self.inputs[j] = m[self.alive[m]]
@@ -263,14 +268,16 @@ class _Search:
         for i in new.tolist():
             new_of[self.out[i]].append(i)
         cand = {j: np.concatenate([self.members[j], np.asarray(new_of[j], np.int64)]) for j in outs}
-        n = np.repeat(new, [len(cand[self.out[i]]) for i in new.tolist()])
-        o = np.concatenate([cand[self.out[i]] for i in new.tolist()])
-        ok = (self.born_a[o] < self.born_a[n]) & (self.died_a[o] > self.born_a[n])
-        n, o = n[ok], o[ok]
+        for n, o in _chunks(new.tolist(), [cand[self.out[i]] for i in new.tolist()], self.src_l):
+            ok = (self.born_a[o] < self.born_a[n]) & (self.died_a[o] > self.born_a[n])
+            self._found(self._keys(n[ok], o[ok]), n[ok], o[ok])
         for j in outs:
             m = cand[j]
             self.members[j] = m[self.alive[m]]
-        k = self._keys(n, o)
+
+    def _found(self, k: np.ndarray, n: np.ndarray, o: np.ndarray) -> None:
+        """Keep the patterns of new terms ``n`` with terms ``o`` (keys ``k``) seen twice or more, the ones of
+        each subexpression together (the keys of two subexpressions differ)."""
         k, n, o, starts, counts = _groups(k, n, o, 2)
         two = starts[counts == 2]
         if len(two):  # in the order the subexpressions were made, then by key
@@ -373,6 +380,20 @@ class _Search:
         for i in np.flatnonzero(self.alive[:self.n]).tolist():
             res[self.out[i]].append(Term(int(self.src[i]), int(self.shift[i]), bool(self.neg[i])))
         return [sorted(t, key=_by_src_shift) for t in res]
+
+
+def _chunks(heads: list[int], parts: list[np.ndarray], group: list[int] | None = None
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(head, other)`` term pairs, ``heads[k]`` with each of ``parts[k]``, in arrays of about :data:`_CHUNK`
+    pairs (numpy is several times faster on arrays that stay in the cache), never parting the heads of one
+    ``group[head]``."""
+    start, size = 0, 0
+    for k, p in enumerate(parts):
+        size += len(p)
+        if k == len(parts) - 1 or (size >= _CHUNK and (group is None or group[heads[k]] != group[heads[k + 1]])):
+            sl = parts[start:k + 1]
+            yield np.repeat(np.asarray(heads[start:k + 1], np.int64), [len(x) for x in sl]), np.concatenate(sl)
+            start, size = k + 1, 0
 
 
 def _by_src_shift(t: Term) -> tuple[int, int]:
