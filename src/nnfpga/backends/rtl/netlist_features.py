@@ -296,7 +296,17 @@ class _Reader:
         """Count the logic of a wire :class:`~nnfpga.backends.rtl.verilog.Arith` made (``op``: its kind and
         operands) into ``c``: what :meth:`expression` reads from its text, without parsing it."""
         kind = op[0]
-        if kind == "add":
+        if kind == "add" and op[1].const is None and op[2].const is None:  # the common case, quicker
+            (ra, za), (rb, zb) = self._val(op[1], width), self._val(op[2], width)
+            zeros = max(za, zb)
+            core = max(min(width, max(ra, rb) + 1) - zeros, 1)
+            c.ext_bits += max(width - zeros - core, 0)
+            if op[1].base in self.products or op[2].base in self.products:
+                c.dsp_add_bits += core
+            else:
+                c.add_bits += core
+                c.adders += 1
+        elif kind == "add":
             vals = op[1:]
             var = [self._val(v, width) for v in vals if v.const is None]
             consts = [v.const % (1 << width) for v in vals if v.const is not None]
@@ -434,22 +444,30 @@ def module_counts(module: Module, layers: list[str], library: dict[str, dict[str
     reg_layer: dict[str, str] = {}
     for item in module.items:
         if isinstance(item, Wire) and item.op is not None:
-            r.tagged(item.op, item.width, out.setdefault(_layer_of(item.name, names), Counts()))
+            r.tagged(item.op, item.width, _of(out, _layer_of(item.name, names)))
         elif isinstance(item, Wire) and item.expr is not None:
-            r.expression(item.expr, item.width, out.setdefault(_layer_of(item.name, names), Counts()))
+            r.expression(item.expr, item.width, _of(out, _layer_of(item.name, names)))
         elif isinstance(item, Reg):
             reg_layer[item.name] = _layer_of(item.name, names)
         elif isinstance(item, Always):
             regs: set[str] = set()
             first = _first_name(item.body)
-            c = out.setdefault(_layer_of(first, names), Counts())
+            c = _of(out, _layer_of(first, names))
             _walk(item.body, item.clock is not None, r, c, regs)
             for name in regs & r.read:
-                out.setdefault(reg_layer.get(name, _layer_of(name, names)), Counts()).reg_bits += r.width.get(name, 1)
+                _of(out, reg_layer.get(name, _layer_of(name, names))).reg_bits += r.width.get(name, 1)
         elif isinstance(item, Instance) and library and item.module in library:
             for sub in library[item.module].values():
-                out.setdefault(_layer_of(item.name, names), Counts()).add(sub)
+                _of(out, _layer_of(item.name, names)).add(sub)
     return out
+
+
+def _of(out: dict[str, Counts], layer: str) -> Counts:
+    """``out[layer]``, made when missing."""
+    c = out.get(layer)
+    if c is None:
+        c = out[layer] = Counts()
+    return c
 
 
 def _first_name(stmts: list) -> str:
