@@ -36,13 +36,11 @@ class Timed:
 
     @property
     def lo(self) -> int:
-        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
-        return -hi if self.neg else lo
+        return -(self.val.hi << self.shift) if self.neg else self.val.lo << self.shift
 
     @property
     def hi(self) -> int:
-        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
-        return -lo if self.neg else hi
+        return -(self.val.lo << self.shift) if self.neg else self.val.hi << self.shift
 
 
 class Pipeline:
