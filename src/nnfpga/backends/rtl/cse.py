@@ -174,7 +174,7 @@ class _Search:
         self.ukeys = None
         self.cnt = np.zeros(size if dense else 0, np.int32)
         chunks: list[np.ndarray] = []
-        held = 0
+        held, batch = 0, max(_BINCOUNT_KEYS, size // 2)  # keys per bincount: a few bincounts of the whole array
         for j in range(n_out):
             m = self.members[j]  # sorted by (src, shift): in each pair i < k the first term is i
             left, right = self.dense_left[m], self.right[m]
@@ -184,11 +184,11 @@ class _Search:
                 keys = left[lo:hi, None] + right[None, lo + 1:] + (neg[lo:hi, None] != neg[None, lo + 1:])
                 chunks.append(keys[np.arange(lo, hi)[:, None] < np.arange(lo + 1, len(m))[None, :]])
                 held += len(chunks[-1])
-                if dense and (held > _BINCOUNT_KEYS or j == n_out - 1):  # a bincount per few M keys
-                    self.cnt += np.bincount(np.concatenate(chunks), minlength=size).astype(np.int32)
+                if dense and held > batch:
+                    self.cnt += np.bincount(np.concatenate(chunks), minlength=size)
                     chunks, held = [], 0
         if dense and chunks:
-            self.cnt += np.bincount(np.concatenate(chunks), minlength=size).astype(np.int32)
+            self.cnt += np.bincount(np.concatenate(chunks), minlength=size)
         if not dense:
             self.ukeys, counts = np.unique(np.concatenate(chunks), return_counts=True)
             self.cnt = counts.astype(np.int32)
