@@ -60,7 +60,7 @@ _REJECTED = -(1 << 30)  # an input pattern whose occurrences overlap so that few
 # input patterns counted in a dense array (int32) up to this many (about 1,400 16-bit inputs: 4 * 66 * n_in**2
 # bytes), else in a sorted array of the keys seen (slower, and the pairs of all outputs held at once)
 _DENSE_MAX = 1 << 27
-_BINCOUNT_KEYS = 1 << 18  # input pairs counted at once
+_BINCOUNT_KEYS = 1 << 18  # input pairs counted by one bincount, at least
 _CHUNK = 1 << 16  # term pairs handled at once
 _NEVER = 1 << 62  # the step that takes a term that is still there
 _ONE = np.int32(1)  # of the counts' type: np.subtract.at is many times slower when it must cast
