@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from nnfpga.backends.rtl.cmvm import Plan
 from nnfpga.backends.rtl.verilog import Always, Arith, NonBlocking, Val, range_width
@@ -36,13 +36,11 @@ class Timed:
 
     @property
     def lo(self) -> int:
-        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
-        return -hi if self.neg else lo
+        return -(self.val.hi << self.shift) if self.neg else self.val.lo << self.shift
 
     @property
     def hi(self) -> int:
-        lo, hi = self.val.lo << self.shift, self.val.hi << self.shift
-        return -lo if self.neg else hi
+        return -(self.val.lo << self.shift) if self.neg else self.val.hi << self.shift
 
 
 class Pipeline:
@@ -70,7 +68,7 @@ class Pipeline:
             return t
         v = t.val
         if v.const is not None:
-            return replace(t, cycle=cycle, depth=0)
+            return Timed(v, t.shift, t.neg, cycle)
         prev = v
         for c in range(t.cycle + 1, cycle + 1):
             k = (v.base, v.lsb, v.width, c)
@@ -79,7 +77,7 @@ class Pipeline:
                 self.body.append(NonBlocking(reg, prev.expr))
                 self._delayed[k] = Val.of(reg, prev.width, v.signed, v.lo, v.hi)
             prev = self._delayed[k]
-        return replace(t, val=prev, cycle=cycle, depth=0)
+        return Timed(prev, t.shift, t.neg, cycle)
 
     def finish(self) -> None:
         if self.body:
@@ -186,13 +184,13 @@ class Pipeline:
         for _ in range(-(-readers // fanout)):
             reg = self.ar.m.reg(self._hint("c"), v.width)
             body.append(NonBlocking(reg, v.expr))
-            out.append(replace(x, val=Val.of(reg, v.width, v.signed, v.lo, v.hi), cycle=x.cycle + 1, depth=0))
+            out.append(Timed(Val.of(reg, v.width, v.signed, v.lo, v.hi), x.shift, x.neg, x.cycle + 1))
         self.ar.m.items.append(Always(body, clock="clk", keep=True))
         return out
 
 
 def _scaled(t: Timed, shift: int, neg: bool) -> Timed:
-    return replace(t, shift=t.shift + shift, neg=t.neg != neg)
+    return Timed(t.val, t.shift + shift, t.neg != neg, t.cycle, t.depth)
 
 
 def materialize(ar: Arith, t: Timed, hint: str) -> Val:
@@ -203,8 +201,8 @@ def materialize(ar: Arith, t: Timed, hint: str) -> Val:
 
 def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Timed:
     if a.neg and b.neg:  # -(x + y)
-        s = _add(ar, replace(a, neg=False), replace(b, neg=False), hint, cycle, depth)
-        return replace(s, neg=True)
+        s = _add(ar, _scaled(a, 0, True), _scaled(b, 0, True), hint, cycle, depth)
+        return _scaled(s, 0, True)
     m = min(a.shift, b.shift)
     hi_t, lo_t = (a, b) if a.shift >= b.shift else (b, a)
     s = hi_t.shift - lo_t.shift
@@ -213,7 +211,7 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
     width, _ = range_width(rlo, rhi)
     if s == 0 or lo_t.neg or width <= s:
         # full width: x*2**s - y (the low bits need the subtraction), or no shift to save
-        x, y = materialize(ar, replace(hi_t, shift=s, neg=False), hint + "h"), lo
+        x, y = materialize(ar, Timed(hi_t.val, s), hint + "h"), lo
         if hi_t.neg:
             x, y = y, x
         sub = hi_t.neg or lo_t.neg
@@ -227,7 +225,8 @@ def _add(ar: Arith, a: Timed, b: Timed, hint: str, cycle: int, depth: int) -> Ti
     else:
         high = ar.add(h, top, hint + "h")
     low = lo.ext(s)
-    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}", at=(lo.t, max(high.top, lo.top)))
+    val = ar.wire(hint, rlo, rhi, lambda w: f"{{{high.ext(w - s)}, {low}}}", at=(lo.t, max(high.top, lo.top)),
+                  op=("cat", high, lo, s))
     return Timed(val, m, False, cycle, depth)
 
 

@@ -16,7 +16,13 @@ a random 16-bit 400x10 matrix). The search stays fast by never revisiting them o
   count later is how many of those pairs are still both there.
 - The search goes by levels of count ``c``, highest first, taking every pattern seen ``c`` times. A
   subexpression made at level ``c`` has ``c`` terms, so the patterns it brings occur at most ``c`` times: counts
-  never rise above the level, and there are at most as many levels as the first highest count.
+  never rise above the level, and there are at most as many levels as the first highest count. The kept
+  patterns are filed by their count (an upper bound later), so a level recounts only the ones that may reach it.
+- Making a subexpression is bookkeeping in Python (an output holds at most one term per operand and shift, so
+  an occurrence's second term is a dictionary look-up from its first); the numpy work above is done in batches
+  (:meth:`_Search._flush`: the terms carry the step that made them and the one that took them, so each new
+  term is paired with the terms of its output at its step), and an input pattern's count is checked exactly
+  from the terms themselves before it is taken.
 
 So each step takes a pattern of the highest count, as recounting everything after every step would; ties are
 broken differently from that (by level, then by key).
@@ -24,6 +30,7 @@ broken differently from that (by level, then by key).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +60,10 @@ _REJECTED = -(1 << 30)  # an input pattern whose occurrences overlap so that few
 # input patterns counted in a dense array (int32) up to this many (about 1,400 16-bit inputs: 4 * 66 * n_in**2
 # bytes), else in a sorted array of the keys seen (slower, and the pairs of all outputs held at once)
 _DENSE_MAX = 1 << 27
+_BINCOUNT_KEYS = 1 << 18  # input pairs counted by one bincount, at least
+_CHUNK = 1 << 16  # term pairs handled at once
+_NEVER = 1 << 62  # the step that takes a term that is still there
+_ONE = np.int32(1)  # of the counts' type: np.subtract.at is many times slower when it must cast
 
 
 class _Search:
@@ -60,57 +71,90 @@ class _Search:
         self.n_in = n_in
         n_terms = sum(len(t) for t in outputs)
         cap = 2 * n_terms + 1
+        self.b = max((t.shift for ts in outputs for t in ts), default=0)  # |shift difference| <= b
+        self.n_src = n_in + n_terms + 1  # operands: inputs and (at most one per removed term) subexpressions
+        # per term, as lists (read one at a time) and as arrays (read by numpy, written by :meth:`_flush`)
+        self.out: list[int] = [0] * cap
+        self.src_l: list[int] = [0] * cap
+        self.shift_l: list[int] = [0] * cap
+        self.neg_l: list[bool] = [False] * cap
+        self.alive_l: list[bool] = [False] * cap
+        self.born: list[int] = [-1] * cap  # the step that made it (-1: an input term) ...
+        self.died: list[int] = [_NEVER] * cap  # ... and the one that took it
         self.src = np.zeros(cap, np.int64)
         self.shift = np.zeros(cap, np.int64)
         self.neg = np.zeros(cap, np.int64)
         self.alive = np.zeros(cap, bool)
-        self.out: list[int] = [0] * cap
-        self.src_l: list[int] = [0] * cap
-        self.shift_l: list[int] = [0] * cap  # the same as lists, for the loops that read one term at a time
-        self.neg_l: list[bool] = [False] * cap
-        self.alive_l: list[bool] = [False] * cap
-        self.n = 0
-        self.b = max((t.shift for ts in outputs for t in ts), default=0)  # |shift difference| <= b
-        self.n_src = n_in + n_terms + 1  # operands: inputs and (at most one per removed term) subexpressions
+        self.born_a = np.full(cap, -1, np.int64)
+        self.died_a = np.full(cap, _NEVER, np.int64)
         # a pattern's key: ((a * n_src + b) * (2 * self.b + 1) + d + self.b) * 2 + opp, that is, with the first
         # term's left part and the second's right part, left + right + opp (input patterns: n_in for n_src)
         self.order = np.zeros(cap, np.int64)  # (src, shift) order
         self.left = np.zeros(cap, np.int64)
         self.right = np.zeros(cap, np.int64)
         self.dense_left = np.zeros(cap, np.int64)
-        self.members: list[np.ndarray] = []
-        self.where: list[dict[int, list[int]]] = [{} for _ in range(n_in)]  # operand -> output -> term ids
-        self.n_alive = [0] * n_in  # operand -> its terms left
+        self.n = self.synced = self.step = 0  # terms, terms written to the arrays, steps (occurrences taken)
+        self.where: list[set[int]] = [set() for _ in range(n_in)]  # operand -> its terms
+        self.at: dict[tuple[int, int, int], int] = {}  # (output, operand, shift) -> its term (never two)
+        self.members: list[np.ndarray] = []  # output -> its terms, at the last flush
+        self.inputs: list[np.ndarray] = []  # output -> its input terms, at the last flush
+        self.removed: list[int] = []  # terms taken since the last flush
         self.subs: list[Sub] = []
         # patterns that read a subexpression: (keys, term ids, term ids) of the occurrences they had when it was
-        # made (those seen twice or more), in chunks; and the ones whose occurrences overlap too much to be taken
-        empty = np.zeros(0, np.int64)
-        self.stored: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(empty, empty, empty)]
+        # made (those seen more than twice), in chunks by their count then (or when last recounted: an upper
+        # bound, as occurrences only go); and the ones whose occurrences overlap too much to be taken
+        self.stored: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.rejected: set[int] = set()
         self.fresh: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # stored since the level began
         self.pairs: list[tuple[np.ndarray, ...]] = []  # patterns seen twice: (keys, term, term, term, term)
-        for j, terms in enumerate(outputs):
-            ids = [self._new(j, t) for t in sorted(terms, key=lambda t: (t.src, t.shift))]
-            self.members.append(np.asarray(ids, np.int64))
+        flat = [(j, t.src, t.shift, t.neg) for j, ts in enumerate(outputs) for t in sorted(ts, key=_by_src_shift)]
+        self.n = n = len(flat)
+        if n:
+            self.out[:n], self.src_l[:n], self.shift_l[:n], self.neg_l[:n] = (list(x) for x in zip(*flat, strict=True))
+            self.alive_l[:n] = [True] * n
+        for i, a in enumerate(self.src_l[:n]):
+            self.where[a].add(i)
+        self.at = dict(zip(zip(self.out[:n], self.src_l[:n], self.shift_l[:n], strict=True), range(n), strict=True))
+        self._sync()
+        bounds = np.searchsorted(np.asarray(self.out[:self.n]), np.arange(len(outputs) + 1))
+        self.members = [np.arange(bounds[j], bounds[j + 1]) for j in range(len(outputs))]
+        self.inputs = list(self.members)
         self._count_inputs(len(outputs))
 
     # -- terms and keys ----------------------------------------------------------------------------------
-    def _new(self, j: int, t: Term) -> int:
+    def _new(self, j: int, src: int, shift: int, neg: bool) -> int:
         i = self.n
         self.n += 1
-        self.src[i], self.shift[i], self.neg[i], self.alive[i], self.out[i] = t.src, t.shift, t.neg, True, j
-        self.src_l[i], self.shift_l[i], self.neg_l[i], self.alive_l[i] = t.src, t.shift, t.neg, True
-        self.where[t.src].setdefault(j, []).append(i)
-        self.n_alive[t.src] += 1
-        d2 = 4 * self.b + 2
-        self.order[i] = t.src * (self.b + 1) + t.shift
-        self.left[i] = t.src * self.n_src * d2 - 2 * t.shift
-        self.right[i] = t.src * d2 + 2 * t.shift + 2 * self.b
-        self.dense_left[i] = t.src * self.n_in * d2 - 2 * t.shift
+        self.out[i], self.src_l[i], self.shift_l[i], self.neg_l[i], self.alive_l[i] = j, src, shift, neg, True
+        self.where[src].add(i)
+        self.at[j, src, shift] = i
         return i
 
-    def _keys(self, i: int, others: np.ndarray, left: np.ndarray | None = None) -> np.ndarray:
-        """The pattern keys of term ``i`` with each of ``others`` (``left``: :attr:`dense_left` for input ones)."""
+    def _kill(self, i: int) -> None:
+        self.alive_l[i] = False
+        self.died[i] = self.step
+        self.where[self.src_l[i]].discard(i)
+        del self.at[self.out[i], self.src_l[i], self.shift_l[i]]
+        self.removed.append(i)
+
+    def _sync(self) -> None:
+        """Write the terms made since the last time to the arrays."""
+        lo, hi = self.synced, self.n
+        if lo == hi:
+            return
+        self.synced = hi
+        sl = slice(lo, hi)
+        src, shift = np.asarray(self.src_l[sl], np.int64), np.asarray(self.shift_l[sl], np.int64)
+        self.src[sl], self.shift[sl], self.neg[sl] = src, shift, self.neg_l[sl]
+        self.alive[sl], self.born_a[sl] = True, self.born[sl]
+        d2 = 4 * self.b + 2
+        self.order[sl] = src * (self.b + 1) + shift
+        self.left[sl] = src * self.n_src * d2 - 2 * shift
+        self.right[sl] = src * d2 + 2 * shift + 2 * self.b
+        self.dense_left[sl] = src * self.n_in * d2 - 2 * shift
+
+    def _keys(self, i: np.ndarray, others: np.ndarray, left: np.ndarray | None = None) -> np.ndarray:
+        """The pattern keys of terms ``i`` with ``others`` (pairwise; ``left``: :attr:`dense_left` for input ones)."""
         left = self.left if left is None else left
         first = self.order[others] > self.order[i]
         return (np.where(first, left[i] + self.right[others], left[others] + self.right[i])
@@ -129,7 +173,8 @@ class _Search:
         dense = size <= _DENSE_MAX
         self.ukeys = None
         self.cnt = np.zeros(size if dense else 0, np.int32)
-        chunks = []
+        chunks: list[np.ndarray] = []
+        held, batch = 0, max(_BINCOUNT_KEYS, size // 2)  # keys per bincount: a few bincounts of the whole array
         for j in range(n_out):
             m = self.members[j]  # sorted by (src, shift): in each pair i < k the first term is i
             left, right = self.dense_left[m], self.right[m]
@@ -137,11 +182,13 @@ class _Search:
             for lo in range(0, len(m) - 1, 256):
                 hi = min(lo + 256, len(m) - 1)
                 keys = left[lo:hi, None] + right[None, lo + 1:] + (neg[lo:hi, None] != neg[None, lo + 1:])
-                keys = keys[np.arange(lo, hi)[:, None] < np.arange(lo + 1, len(m))[None, :]]
-                if dense:
-                    self.cnt += np.bincount(keys, minlength=size)
-                else:
-                    chunks.append(keys)
+                chunks.append(keys[np.arange(lo, hi)[:, None] < np.arange(lo + 1, len(m))[None, :]])
+                held += len(chunks[-1])
+                if dense and held > batch:
+                    self.cnt += np.bincount(np.concatenate(chunks), minlength=size)
+                    chunks, held = [], 0
+        if dense and chunks:
+            self.cnt += np.bincount(np.concatenate(chunks), minlength=size)
         if not dense:
             self.ukeys, counts = np.unique(np.concatenate(chunks), return_counts=True)
             self.cnt = counts.astype(np.int32)
@@ -158,25 +205,17 @@ class _Search:
 
     # -- occurrences ---------------------------------------------------------------------------------------
     def _occurrences(self, key: int) -> tuple[int, list[tuple[int, int, int]]]:
-        """(all occurrences, the non-overlapping ones taken) of pattern ``key``, now."""
+        """(all occurrences, the non-overlapping ones taken) of pattern ``key``, now. An output holds one term
+        at most of each operand and shift, so the second term of an occurrence is looked up from the first."""
         a, b, d, opp = self._decode(key)
-        if min(self.n_alive[a], self.n_alive[b]) < 2:  # an occurrence takes a term of each
-            return min(self.n_alive[a], self.n_alive[b]), []
-        wa, wb = self.where[a], self.where[b]
-        shift, neg = self.shift_l, self.neg_l
+        if min(len(self.where[a]), len(self.where[b])) < 2:  # an occurrence takes a term of each
+            return min(len(self.where[a]), len(self.where[b])), []
+        at, out, shift, neg = self.at, self.out, self.shift_l, self.neg_l
         found = []
-        if len(wb) < len(wa):
-            wa, wb = wb, wa  # look the outputs of the rarer operand up in the other's
-        for j, ta in wa.items():
-            tb = wb.get(j)
-            if not tb:
-                continue
-            for i1 in ta:
-                for i2 in tb:
-                    if i1 != i2 and (a != b or i1 < i2):
-                        lo, hi = (i1, i2) if self.first(i1, i2) else (i2, i1)
-                        if shift[hi] - shift[lo] == d and (neg[hi] != neg[lo]) == opp:
-                            found.append((j, lo, hi))
+        for i1 in self.where[a]:  # a <= b, and d > 0 when a == b: the first term is of a
+            i2 = at.get((out[i1], b, shift[i1] + d))
+            if i2 is not None and (neg[i2] != neg[i1]) == opp:
+                found.append((out[i1], i1, i2))
         if len(found) < 2:
             return len(found), []
         taken, used = [], set()
@@ -186,68 +225,95 @@ class _Search:
                 used.update((i1, i2))
         return len(found), taken
 
-    def _remove(self, i: int) -> None:
-        j = self.out[i]
-        m = self.members[j]
-        m = m[self.alive[m]]
-        self.members[j] = m
-        if self.src[i] < self.n_in:
-            others = m[(self.src[m] < self.n_in) & (m != i)]
-            keys = self._keys(i, others, self.dense_left)
-            np.subtract.at(self.cnt, keys if self.ukeys is None else np.searchsorted(self.ukeys, keys), 1)
-        self.alive[i] = self.alive_l[i] = False
-        self.where[self.src_l[i]][j].remove(i)
-        self.n_alive[self.src_l[i]] -= 1
-
     def _apply(self, key: int, taken: list[tuple[int, int, int]]) -> None:
+        """Make pattern ``key`` a subexpression: each occurrence of ``taken`` (sorted) in turn, one step, its two
+        terms replaced by one. The counts and patterns that follow are brought up to date by :meth:`_flush`."""
         a, b, d, opp = self._decode(key)
         sub = self.n_in + len(self.subs)
         self.subs.append(Sub(a, max(0, -d), b, max(0, d), opp))
-        self.where.append({})
-        self.n_alive.append(0)
-        keys, news, others = [], [], []
+        self.where.append(set())
         for j, i1, i2 in taken:
-            t = Term(sub, min(self.shift_l[i1], self.shift_l[i2]), self.neg_l[i1])
-            self._remove(i1)
-            self._remove(i2)
-            i = self._new(j, t)
-            m = self.members[j]
-            m = m[self.alive[m]]
-            keys.append(self._keys(i, m))
-            news.append(np.full(len(m), i))
-            others.append(m)
-            self.members[j] = np.append(m, i)
-        # the new patterns (all read ``sub``) with their occurrences: found once, now, as they never gain any
-        k, n, o, starts, counts = _groups(np.concatenate(keys), np.concatenate(news), np.concatenate(others), 2)
+            self._kill(i1)
+            self._kill(i2)
+            i = self._new(j, sub, min(self.shift_l[i1], self.shift_l[i2]), self.neg_l[i1])
+            self.born[i] = self.step
+            self.step += 1
+
+    def _flush(self) -> None:
+        """Bring the arrays up to date with the steps since the last flush, as if after each step: the input
+        pairs of every term taken leave the counts, and the patterns of every new term (all read its
+        subexpression: found once, when it is made, as they never gain any) with the terms of its output then
+        are grouped by key and kept (:meth:`_found`)."""
+        new = np.arange(self.synced, self.n)
+        self._sync()
+        if not self.removed:
+            return
+        removed = np.asarray(self.removed, np.int64)
+        self.removed = []
+        self.died_a[removed] = [self.died[i] for i in removed.tolist()]
+        self.alive[removed] = False
+        outs = sorted({self.out[i] for i in removed.tolist()})
+        # the input pairs of a removed input term with the terms of its output then (each pair once)
+        gone = removed[self.src[removed] < self.n_in].tolist()
+        for r, o in _chunks(gone, [self.inputs[self.out[i]] for i in gone]):
+            ok = (self.died_a[o] == _NEVER) | (o > r)
+            keys = self._keys(r[ok], o[ok], self.dense_left)
+            np.subtract.at(self.cnt, keys if self.ukeys is None else np.searchsorted(self.ukeys, keys), _ONE)
+        if gone:
+            for j in outs:
+                m = self.inputs[j]
+                self.inputs[j] = m[self.alive[m]]
+        # the new terms' pairs with the terms of their outputs when they came
+        new_of: dict[int, list[int]] = {j: [] for j in outs}
+        for i in new.tolist():
+            new_of[self.out[i]].append(i)
+        cand = {j: np.concatenate([self.members[j], np.asarray(new_of[j], np.int64)]) for j in outs}
+        for n, o in _chunks(new.tolist(), [cand[self.out[i]] for i in new.tolist()], self.src_l):
+            ok = (self.born_a[o] < self.born_a[n]) & (self.died_a[o] > self.born_a[n])
+            self._found(self._keys(n[ok], o[ok]), n[ok], o[ok])
+        for j in outs:
+            m = cand[j]
+            self.members[j] = m[self.alive[m]]
+
+    def _found(self, k: np.ndarray, n: np.ndarray, o: np.ndarray) -> None:
+        """Keep the patterns of new terms ``n`` with terms ``o`` (keys ``k``) seen twice or more, the ones of
+        each subexpression together (the keys of two subexpressions differ)."""
+        k, n, o, starts, counts = _groups(k, n, o, 2)
         two = starts[counts == 2]
-        if len(two):
+        if len(two):  # in the order the subexpressions were made, then by key
+            by_sub = np.argsort(self.src[n[two]], kind="stable")
+            two = two[by_sub]
             self.pairs.append((k[two], n[two], o[two], n[two + 1], o[two + 1]))
         if len(two) < len(starts):
             keep = np.repeat(counts > 2, counts)
-            self.stored.append((k[keep], n[keep], o[keep]))
-            self.fresh.append(self.stored[-1])
+            self.fresh.append((k[keep], n[keep], o[keep]))
+            self._store(k, n, o, counts, counts > 2)
 
     def _ordered(self, i1: int, i2: int) -> tuple[int, int, int]:
         """The occurrence ``(output, first term, second term)`` of terms ``i1`` and ``i2``."""
         return (self.out[i1], i1, i2) if self.first(i1, i2) else (self.out[i1], i2, i1)
 
-    def _stored_groups(self) -> tuple[np.ndarray, ...]:
-        """The stored patterns that still occur twice (compacted), as :func:`_groups`."""
-        k, t1, t2 = (np.concatenate(c) for c in zip(*self.stored, strict=True))
+    def _store(self, k: np.ndarray, t1: np.ndarray, t2: np.ndarray, counts: np.ndarray, keep: np.ndarray) -> None:
+        """Store the groups ``keep`` of :func:`_groups` ``(k, t1, t2, _, counts)`` by their counts."""
+        each = np.repeat(np.where(keep, counts, 0), counts)
+        for c in np.unique(counts[keep]).tolist():
+            sel = each == c
+            self.stored.setdefault(c, []).append((k[sel], t1[sel], t2[sel]))
+
+    def _stored_groups(self, least: int) -> tuple[np.ndarray, ...]:
+        """The stored patterns that may occur ``least`` times or more, recounted (and stored again by their
+        counts now), as :func:`_groups`."""
+        chunks = [ch for c in [c for c in self.stored if c >= least] for ch in self.stored.pop(c)]
+        if not chunks:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty, empty, empty
+        k, t1, t2 = (np.concatenate(c) for c in zip(*chunks, strict=True))
         ok = self.alive[t1] & self.alive[t2]
         if self.rejected:
             ok &= ~np.isin(k, np.fromiter(self.rejected, np.int64))
         g = _groups(k[ok], t1[ok], t2[ok], 2)
-        self.stored = [g[:3]]
+        self._store(*g[:3], g[4], g[4] > 0)
         return g
-
-    def _take_input(self, key: int) -> bool:
-        """Make input pattern ``key`` a subexpression if two of its occurrences can be taken."""
-        _, taken = self._occurrences(key)
-        if len(taken) < 2:
-            return False
-        self._apply(key, taken)
-        return True
 
     def _take_stored(self, key: int, occ: list[tuple[int, int]], c: int) -> bool:
         """Make a stored pattern a subexpression if it still occurs ``c`` times, two of them disjoint."""
@@ -280,25 +346,32 @@ class _Search:
             for key, a1, b1, a2, b2 in zip(*(x[ok].tolist() for x in (k, n1, o1, n2, o2)), strict=True):
                 if alive[a1] and alive[b1] and alive[a2] and alive[b2]:
                     self._take_stored(key, [(a1, b1), (a2, b2)], 2)
+            self._flush()
 
     def run(self) -> None:
         """Levels of count ``c``, highest first: every pattern seen ``c`` times, until none is left. A new
         subexpression made at level ``c`` has ``c`` terms, so its patterns occur at most ``c`` times: counts
         never rise above the level, and the patterns it brings are looked at before the level ends."""
         while True:
-            g = self._stored_groups()
-            c = max(int(self.cnt.max()) if self.cnt.size else 0, int(g[4].max()) if len(g[4]) else 0,
-                    2 if self.pairs else 0)
+            c = max(int(self.cnt.max()) if self.cnt.size else 0, 2 if self.pairs else 0)
+            g = self._stored_groups(max(c, 2))
+            c = max(c, int(g[4].max()) if len(g[4]) else 0)
             if c < 2:
                 break
             self.fresh = []
-            for idx in np.flatnonzero(self.cnt == c).tolist():
-                if self.cnt[idx] == c and not self._take_input(self._dense_key(idx)):
+            for idx in np.flatnonzero(self.cnt == c).tolist():  # the counts lag until the next flush:
+                key = self._dense_key(idx)
+                found, taken = self._occurrences(key)  # (found: the count now)
+                if found == c and len(taken) < 2:
                     self.cnt[idx] = _REJECTED
+                elif found == c:
+                    self._apply(key, taken)
             self._take_groups(g, c)
+            self._flush()
             while self.fresh:
                 fresh, self.fresh = self.fresh, []
                 self._take_groups(_groups(*(np.concatenate(x) for x in zip(*fresh, strict=True)), c), c)
+                self._flush()
             if c == 2:
                 self._take_pairs()
 
@@ -306,7 +379,25 @@ class _Search:
         res: list[list[Term]] = [[] for _ in range(n_out)]
         for i in np.flatnonzero(self.alive[:self.n]).tolist():
             res[self.out[i]].append(Term(int(self.src[i]), int(self.shift[i]), bool(self.neg[i])))
-        return [sorted(t, key=lambda t: (t.src, t.shift)) for t in res]
+        return [sorted(t, key=_by_src_shift) for t in res]
+
+
+def _chunks(heads: list[int], parts: list[np.ndarray], group: list[int] | None = None
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(head, other)`` term pairs, ``heads[k]`` with each of ``parts[k]``, in arrays of about :data:`_CHUNK`
+    pairs (numpy is several times faster on arrays that stay in the cache), never parting the heads of one
+    ``group[head]``."""
+    start, size = 0, 0
+    for k, p in enumerate(parts):
+        size += len(p)
+        if k == len(parts) - 1 or (size >= _CHUNK and (group is None or group[heads[k]] != group[heads[k + 1]])):
+            sl = parts[start:k + 1]
+            yield np.repeat(np.asarray(heads[start:k + 1], np.int64), [len(x) for x in sl]), np.concatenate(sl)
+            start, size = k + 1, 0
+
+
+def _by_src_shift(t: Term) -> tuple[int, int]:
+    return t.src, t.shift
 
 
 def _groups(k: np.ndarray, t1: np.ndarray, t2: np.ndarray, least: int) -> tuple[np.ndarray, ...]:

@@ -68,11 +68,13 @@ class DelayModel:
 
     def add(self, vals: tuple[Val, ...] | list[Val], width: int) -> tuple[float, float]:
         """``(t, top)`` of a ``width``-bit sum (or difference) of ``vals``: a ripple from its LSB."""
-        live = [v for v in vals if v.const is None]
-        if not live:
+        t_in = top_in = -math.inf
+        for v in vals:  # (a loop: this runs for every adder of a design)
+            if v.const is None:
+                t_in, top_in = max(t_in, v.t), max(top_in, v.top)
+        if top_in == -math.inf:
             return 0.0, 0.0
-        top_in = max(v.top for v in live)
-        t = (max(v.t for v in live) if self.overlap else top_in) + self.adder
+        t = (t_in if self.overlap else top_in) + self.adder
         return t, max(t + self.carry * width, top_in + self.adder)
 
     def compare(self, vals: tuple[Val, ...] | list[Val], width: int) -> float:

@@ -133,6 +133,7 @@ class _Reader:
         self.width: dict[str, int] = {p.name: p.width for p in module.ports}
         self._zeros: dict[str, int] = {}  # name -> its low bits that are constant zeros (read when asked)
         self._wiring: dict[str, str] = {}  # name -> the slices / concatenation it is
+        self._wiring_ops: dict[str, tuple[tuple, int]] = {}  # ... or the shift / concatenation Arith made (and width)
         self.const_regs: dict[str, int] = {}  # a table of one value (the same weight every cycle) -> it
         reads: list[str] = []
         self._operands: dict[str, tuple[int, int, int]] = {}
@@ -146,6 +147,8 @@ class _Reader:
             if isinstance(item, Wire) and item.op is not None:
                 if item.op[0] == "mul" and item.width >= 9:
                     self.products.add(item.name)
+                elif item.op[0] in ("shl", "cat"):
+                    self._wiring_ops[item.name] = (item.op, item.width)
             elif isinstance(item, Wire) and item.expr is not None:
                 kind = _kind(item.expr)
                 if kind == "wire":
@@ -185,8 +188,25 @@ class _Reader:
         """Low bits of ``name`` that are constant zeros (a shifted term)."""
         if name not in self._zeros:
             expr = self._wiring.get(name)
-            self._zeros[name] = 0 if expr is None else self.operand(expr)[2]
+            if name in self._wiring_ops:
+                (kind, *args), width = self._wiring_ops[name]
+                high, low, s = (args[0], Val.constant(0), args[1]) if kind == "shl" else args
+                self._zeros[name] = self._low_zeros([(low, s), (high, width - s)])
+            else:
+                self._zeros[name] = 0 if expr is None else self.operand(expr)[2]
         return self._zeros[name]
+
+    def _low_zeros(self, parts: list[tuple[Val, int]]) -> int:
+        """Low constant-zero bits of the concatenation of ``v.ext(n)`` for ``(v, n)`` in ``parts`` (lowest first),
+        as :meth:`operand` reads its text."""
+        zeros = 0
+        for v, n in parts:
+            if v.const is None:
+                return zeros + max(self.zeros(v.base) - v.lsb, 0)
+            if v.const % (1 << n):
+                return zeros
+            zeros += n
+        return zeros
 
     def _operand(self, s: str) -> tuple[int, int, int]:
         s = _strip_parens(s)
@@ -303,7 +323,17 @@ class _Reader:
         """Count the logic of a wire :class:`~nnfpga.backends.rtl.verilog.Arith` made (``op``: its kind and
         operands) into ``c``: what :meth:`expression` reads from its text, without parsing it."""
         kind = op[0]
-        if kind == "add":
+        if kind == "add" and op[1].const is None and op[2].const is None:  # the common case, quicker
+            (ra, za), (rb, zb) = self._val(op[1], width), self._val(op[2], width)
+            zeros = max(za, zb)
+            core = max(min(width, max(ra, rb) + 1) - zeros, 1)
+            c.ext_bits += max(width - zeros - core, 0)
+            if op[1].base in self.products or op[2].base in self.products:
+                c.dsp_add_bits += core
+            else:
+                c.add_bits += core
+                c.adders += 1
+        elif kind == "add":
             vals = op[1:]
             var = [self._val(v, width) for v in vals if v.const is None]
             consts = [v.const % (1 << width) for v in vals if v.const is not None]
@@ -375,10 +405,15 @@ def _kind(expr: str) -> str:
     return "wire"
 
 
-def _layer_of(name: str, layers: list[str]) -> str:
-    for layer in layers:  # longest first
-        if name.startswith(layer + "_") or name == layer:
-            return layer
+def _layer_of(name: str, layers: set[str]) -> str:
+    """The longest of ``layers`` that is ``name`` or prefixes it before an underscore ("" if none)."""
+    if name in layers:
+        return name
+    i = name.rfind("_")
+    while i > 0:
+        if name[:i] in layers:
+            return name[:i]
+        i = name.rfind("_", 0, i)
     return ""
 
 
@@ -432,32 +467,40 @@ def module_counts(module: Module, layers: list[str], library: dict[str, dict[str
     the output register). ``library``: the counts of the submodules it instantiates (added per instance);
     ``texts``: the Verilog text of the stream elements it instantiates (:func:`text_counts`, per instance, with
     the share of its ``out_data`` that this module reads)."""
-    layers = sorted(layers, key=len, reverse=True)
+    names = set(layers)
     r = _Reader(module)
     out: dict[str, Counts] = {}
     reg_layer: dict[str, str] = {}
     for item in module.items:
         if isinstance(item, Wire) and item.op is not None:
-            r.tagged(item.op, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
+            r.tagged(item.op, item.width, _of(out, _layer_of(item.name, names)))
         elif isinstance(item, Wire) and item.expr is not None:
-            r.expression(item.expr, item.width, out.setdefault(_layer_of(item.name, layers), Counts()))
+            r.expression(item.expr, item.width, _of(out, _layer_of(item.name, names)))
         elif isinstance(item, Reg):
-            reg_layer[item.name] = _layer_of(item.name, layers)
+            reg_layer[item.name] = _layer_of(item.name, names)
         elif isinstance(item, Always):
             regs: set[str] = set()
             first = _first_name(item.body)
-            c = out.setdefault(_layer_of(first, layers), Counts())
+            c = _of(out, _layer_of(first, names))
             _walk(item.body, item.clock is not None, r, c, regs)
             for name in regs & r.read:
-                out.setdefault(reg_layer.get(name, _layer_of(name, layers)), Counts()).reg_bits += r.width.get(name, 1)
+                _of(out, reg_layer.get(name, _layer_of(name, names))).reg_bits += r.width.get(name, 1)
         elif isinstance(item, Instance) and texts and item.module in texts:
             wire = dict(item.connections).get("out_data", "")
             used = r.used_fraction(wire) if _NAME.match(wire) else 1.0
-            out.setdefault(_layer_of(item.name, layers), Counts()).add(text_counts(texts[item.module], used))
+            _of(out, _layer_of(item.name, names)).add(text_counts(texts[item.module], used))
         elif isinstance(item, Instance) and library and item.module in library:
             for sub in library[item.module].values():
-                out.setdefault(_layer_of(item.name, layers), Counts()).add(sub)
+                _of(out, _layer_of(item.name, names)).add(sub)
     return out
+
+
+def _of(out: dict[str, Counts], layer: str) -> Counts:
+    """``out[layer]``, made when missing."""
+    c = out.get(layer)
+    if c is None:
+        c = out[layer] = Counts()
+    return c
 
 
 def _first_name(stmts: list) -> str:

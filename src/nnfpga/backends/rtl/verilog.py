@@ -158,7 +158,8 @@ class Wire:
     width: int
     expr: str | None = None
     comment: str = ""
-    op: tuple | None = None  # what Arith made it: (kind, operand Vals...), read by the resource estimate
+    op: tuple | None = None  # what Arith made it: (kind, operand Vals...), read by the resource estimate (wiring
+    # too: ("shl", a, s) is ``{a, s'b0}``, ("cat", high, low, s) ``{high, low's low s bits}``)
 
     def render(self) -> list[str]:
         assign = f" = {self.expr}" if self.expr is not None else ""
@@ -476,7 +477,7 @@ class Arith:
         if self.model is None or v.const is not None:
             return v
         self.note(at[1], v.base)
-        return replace(v, t=at[0], top=at[1])
+        return Val(v.base, v.lsb, v.width, v.signed, v.lo, v.hi, v.full, None, at[0], at[1])
 
     def wire(self, hint: str, lo: int, hi: int, expr_for_width, *, cap: int | None = None,
              min_width: int = 0, at=None, op: tuple | None = None) -> Val:
@@ -489,10 +490,11 @@ class Arith:
             width, signed = cap, True
             lo, hi = -(1 << (cap - 1)), (1 << (cap - 1)) - 1
         name = self.m.wire(hint, width, expr_for_width(width), op=op)
-        v = Val.of(name, width, signed, lo, hi)
         if at is None or self.model is None:
-            return v
-        return self.timed(v, at(width) if callable(at) else at)
+            return Val(name, 0, width, signed, lo, hi)
+        t, top = at(width) if callable(at) else at
+        self.note(top, name)
+        return Val(name, 0, width, signed, lo, hi, True, None, t, top)
 
     def sum_at(self, *vals: Val):
         model = self.model
@@ -529,7 +531,8 @@ class Arith:
             return Val.constant(a.const << s) if a.const is not None else a
         if a.lo == a.hi:  # a wire that can only hold one value
             return Val.constant(a.lo << s)
-        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}", at=a.at)
+        return self.wire(hint, a.lo << s, a.hi << s, lambda w: f"{{{a.ext(w - s)}, {s}'b0}}", at=a.at,
+                         op=("shl", a, s))
 
     # Products are signed products of operands both extended to the result width ``w`` (sign- or zero-extended
     # by their own signedness): Verilator 5.006 was seen to get ``$signed(a) * $signed({1'b0, b})`` (operands of
@@ -618,7 +621,8 @@ class Arith:
             sign = Val.of(a.base, 1, True, lsb=a.lsb + a.width - 1, full=a.full and a.width == 1)
             return replace(sign, lo=-1 if a.lo < 0 else 0, hi=0, t=a.top, top=a.top)
         part = a.bits(a.width - 1, k)
-        return replace(part, signed=a.signed, lo=a.lo >> k, hi=a.hi >> k)
+        return Val(part.base, part.lsb, part.width, a.signed, a.lo >> k, a.hi >> k, part.full, part.const, part.t,
+                   part.top)
 
     def clamp(self, a: Val, lo: int | None, hi: int | None, hint: str) -> Val:
         """``min(max(a, lo), hi)`` (either bound optional)."""
