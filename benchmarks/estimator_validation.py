@@ -146,10 +146,7 @@ def build(spec: dict[str, Any], output_dir: str | Path = "nnfpga-estimator") -> 
     written to ``output_dir`` unless the model is)."""
     if kind(spec) == "cnn":
         return build_cnn(spec, output_dir)
-    from nnfpga.api import convert_graph
-    from nnfpga.compress.magnitude import prune_kernels
     from nnfpga.ir.graph import Graph, Node
-    from nnfpga.passes import run_pipeline
 
     rng = np.random.default_rng(spec["seed"])
     g = Graph(name=spec["name"])
@@ -165,25 +162,15 @@ def build(spec: dict[str, Any], output_dir: str | Path = "nnfpga-estimator") -> 
             g.add(Node(f"relu{i}", "relu", [prev], (u,)))
             prev = f"relu{i}"
     g.outputs = [prev]
-    if spec["sparsity"]:
-        for name, k in prune_kernels(kernels, spec["sparsity"], None, who="Sparsity").items():
-            g[name].weights["kernel"] = k
-    run_pipeline(g)
-    w = spec["bits"]
-    config = {"Model": {"Precision": f"ap_fixed<{w},{w // 3 + 1}>", "ReuseFactor": spec["reuse"],
-                        "Strategy": "Latency"}}
-    return convert_graph(g, config, backend="verilog", project_name=spec["name"], output_dir=output_dir)
+    return _converted(g, kernels, spec, output_dir)
 
 
 def build_cnn(spec: dict[str, Any], output_dir: str | Path = "nnfpga-estimator") -> Any:
     """A :func:`cnn_specs` spec's HWModel (the streaming top), from a hand-built graph: 3x3 convs (He-like normal
     kernels, every conv followed by a ReLU), 2x2 max-pools, Flatten, Dense; conv and Dense kernels pruned by
     magnitude to the spec's sparsity."""
-    from nnfpga.api import convert_graph
-    from nnfpga.compress.magnitude import prune_kernels
     from nnfpga.ir.graph import Graph, Node
     from nnfpga.ops import OPS
-    from nnfpga.passes import run_pipeline
 
     rng = np.random.default_rng(spec["seed"])
     g = Graph(name=spec["name"])
@@ -217,6 +204,16 @@ def build_cnn(spec: dict[str, Any], output_dir: str | Path = "nnfpga-estimator")
                                                                 "bias": rng.normal(0.0, 0.1, u)}))
         prev, n = f"fc{i}", u
     g.outputs = [prev]
+    return _converted(g, kernels, spec, output_dir)
+
+
+def _converted(g: Any, kernels: dict[str, np.ndarray], spec: dict[str, Any], output_dir: str | Path) -> Any:
+    """``g`` with ``kernels`` pruned to the spec's sparsity, through the passes, converted at the spec's type and
+    ReuseFactor (Verilog backend, 5 ns clock)."""
+    from nnfpga.api import convert_graph
+    from nnfpga.compress.magnitude import prune_kernels
+    from nnfpga.passes import run_pipeline
+
     if spec["sparsity"]:
         for name, k in prune_kernels(kernels, spec["sparsity"], None, who="Sparsity").items():
             g[name].weights["kernel"] = k
