@@ -13,8 +13,9 @@ import pytest
 
 from nnfpga.api import convert_graph
 from nnfpga.backends.rtl import estimate as est
+from nnfpga.backends.rtl.counts import Counts
 from nnfpga.backends.rtl.lower import build_design, timing_settings
-from nnfpga.backends.rtl.netlist_features import Counts, text_counts
+from nnfpga.backends.rtl.netlist_text import text_counts
 from nnfpga.backends.rtl.stream_lower import credit_fifo_module
 from nnfpga.backends.rtl.window import window_module
 from nnfpga.errors import ConfigError, NnfpgaError

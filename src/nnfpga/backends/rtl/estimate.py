@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnfpga.backends.rtl.netlist_features import Counts, design_counts
+from nnfpga.backends.rtl.counts import Counts
+from nnfpga.backends.rtl.netlist_features import design_counts
 from nnfpga.errors import ConfigError
 from nnfpga.reports.hardware import DSP_LUTS
 
