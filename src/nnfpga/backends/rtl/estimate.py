@@ -172,21 +172,23 @@ def memory_cost(c: Counts, target: str = "xc7") -> tuple[int, int, int]:
 
 
 def terms(c: Counts, target: str = "xc7") -> dict[str, float]:
-    """The model's inputs of one layer's counts."""
+    """The model's inputs of one layer's counts (and its memories' LUT RAM cells and block RAMs)."""
     dsp, lut_mul = dsp_count(c.muls, target)
+    lutram, bram, ram_mux = memory_cost(c, target)
     return {"add_bits": c.add_bits, "adders": c.adders, "const_add_bits": c.const_add_bits, "ext_bits": c.ext_bits,
             "dsp_add_bits": c.dsp_add_bits, "mux_bits": c.mux_bits,
             "cmp_bits": c.cmp_bits, "rom_bits": c.rom_bits, "sel_bits": c.sel_bits, "lut_mul": lut_mul,
             "dsp": dsp, "skid_bits": c.skid_bits, "count_bits": c.count_bits, "reg": c.reg_bits,
-            "stream_reg": c.stream_reg_bits, "ram_mux": memory_cost(c, target)[2]}
+            "stream_reg": c.stream_reg_bits, "ram_mux": ram_mux, "lutram": lutram, "bram": bram}
 
 
-def layer_cost(c: Counts, target: str = "xc7") -> tuple[float, float, int]:
-    """(LUT, FF, DSP) of one layer's counts."""
+def layer_cost(c: Counts, target: str = "xc7") -> tuple[float, float, int, int, int]:
+    """(LUT, FF, DSP, 18 kb block RAMs, LUT RAM cells) of one layer's counts."""
     k = COEFFICIENTS[target]
     t = terms(c, target)
     lut = max(sum(k[n] * t[n] for n in LUT_TERMS), 0.0) + t["ram_mux"]  # the adder-count term is negative
-    return round(lut, 1), round(k["reg"] * t["reg"] + k["stream_reg"] * t["stream_reg"], 1), int(t["dsp"])
+    return (round(lut, 1), round(k["reg"] * t["reg"] + k["stream_reg"] * t["stream_reg"], 1), int(t["dsp"]),
+            int(t["bram"]), int(t["lutram"]))
 
 
 def cost_from_features(features: dict[str, Any], target: str = "xc7") -> dict[str, float]:
@@ -195,9 +197,7 @@ def cost_from_features(features: dict[str, Any], target: str = "xc7") -> dict[st
     lut = ff = 0.0
     dsp = lutram = bram = 0
     for d in features["layers"].values():
-        c = Counts.from_dict(d)
-        lut_i, ff_i, dsp_i = layer_cost(c, target)
-        lutram_i, bram_i, _ = memory_cost(c, target)
+        lut_i, ff_i, dsp_i, bram_i, lutram_i = layer_cost(Counts.from_dict(d), target)
         lut, ff, dsp, lutram, bram = lut + lut_i, ff + ff_i, dsp + dsp_i, lutram + lutram_i, bram + bram_i
     return {"lut": lut, "ff": ff, "dsp": dsp, "bram_18k": bram, "lutram": lutram}
 
@@ -243,8 +243,7 @@ def estimate_design(design: Design, ops: dict[str, str], target: str = "xc7",
     for name in [*ops, ""]:
         if name not in counts:
             continue
-        lut, ff, dsp = layer_cost(counts[name], target)
-        lutram, bram, _ = memory_cost(counts[name], target)
+        lut, ff, dsp, bram, lutram = layer_cost(counts[name], target)
         cycles = None if design.streaming or not name else design.stages.get(name, 0) + design.inner.get(name, 0)
         layers.append(Resources(name or "(control)", ops.get(name, "valid pipeline"), lut, ff, dsp, bram, cycles,
                                 lutram))
